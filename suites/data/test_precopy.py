@@ -1,0 +1,69 @@
+"""PRE_COPY: PRECOPY_INFO only in pre-copy states, initial_bytes decreasing, stream continuity."""
+import errno
+import warnings
+
+import pytest
+
+from fixtures.sessions import rewound
+from vfio_conform.checks import expect, expect_errno
+from vfio_conform.uapi.enums import MigFlag, MigState
+
+pytestmark = pytest.mark.vc_requires(MigFlag.PRE_COPY)
+
+
+@pytest.mark.vc_spec("precopy.info-only-in-precopy")
+def test_precopy_info_refused_outside_precopy(device, profile, sessions):
+    """On a PRE_COPY device, VFIO_MIG_GET_PRECOPY_INFO on the STOP_COPY fd fails with EINVAL."""
+    fd = sessions.enter(device, MigState.STOP_COPY)
+    code, _ = fd.try_precopy_info()
+    expect_errno(code, errno.EINVAL, "precopy.info-only-in-precopy", "PRECOPY_INFO in STOP_COPY", device)
+
+
+@pytest.mark.vc_spec("precopy.initial-bytes-decrease")
+def test_precopy_initial_bytes_decrease(device, profile, sessions):
+    """initial_bytes only goes down as the pre-copy data is read; the temporary end is ENOMSG."""
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    info = fd.precopy_info()
+    expect(info.initial_bytes > 0, "precopy.initial-bytes-decrease", "initial_bytes starts at 0", device)
+    last, read, end_errno = info.initial_bytes, 0, 0
+    for _ in range(100_000):
+        code, data = fd.try_read(min(512, max(1, last)))
+        if code or not data:
+            end_errno = code
+            break
+        read += len(data)
+        now = fd.precopy_info()
+        expect(now.initial_bytes <= last, "precopy.initial-bytes-decrease",
+               f"initial_bytes rose from {last} to {now.initial_bytes} after reading {read} bytes", device)
+        last = now.initial_bytes
+    expect(read > 0, "precopy.initial-bytes-decrease", "no pre-copy data could be read", device)
+    if end_errno == errno.ENOMSG:
+        return
+    expect(end_errno == 0, "precopy.enomsg-at-temporary-end",
+           f"read() at the end of pre-copy data failed with errno {end_errno}", device)
+    msg = "read() returned 0 instead of ENOMSG at the temporary end of pre-copy data"
+    expect(profile.precopy_enomsg != "must", "precopy.enomsg-at-temporary-end", msg, device)
+    warnings.warn(f"[precopy.enomsg-at-temporary-end] {msg} (a 'should' in vfio.h)")
+
+
+@pytest.mark.vc_spec("stream.round-trip")
+def test_precopy_then_stop_copy_resumes(device, peer_device, profile, sessions, spill_file):
+    """Pre-copy data followed by the STOP_COPY remainder (same fd) resumes on the destination."""
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    first = fd.drain(4096, sink=spill_file, allow_enomsg=True)
+    more = device.try_set_state(MigState.STOP_COPY)
+    expect_errno(more.errno, 0, "fsm.legal-arc", "SET STOP_COPY from PRE_COPY", device)
+    expect(more.data_fd is None, "fsm.no-data-fd-otherwise", "PRE_COPY->STOP_COPY returned a new data_fd",
+           device)
+    rest = fd.drain(1 << 20, sink=spill_file)
+    estimate = device.mig_data_size()
+    total = first.length + rest.length
+    dest_fd = sessions.enter(peer_device, MigState.RESUMING, prime=False)
+    with rewound(spill_file):
+        while chunk := spill_file.read(1 << 20):
+            dest_fd.write(chunk)
+    result = peer_device.try_set_state(MigState.STOP)
+    expect_errno(result.errno, 0, "stream.round-trip",
+                 f"RESUMING->STOP after {first.length} pre-copy + {rest.length} stop-copy bytes "
+                 f"(MIG_DATA_SIZE {estimate})", peer_device)
+    expect(total > 0, "stream.round-trip", "empty stream", device)

@@ -1,0 +1,98 @@
+"""Fast lab unit tests: no download, no boot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vfio_conform.lab import LabConfig, LabError, LabSession
+from vfio_conform.lab.modbuild import VARIANTS, _replace_once
+from vfio_conform.lab.qemu import build_argv, pci_bdf
+from vfio_conform.lab.session import CRASH_PATTERNS, WARN_PATTERN, _last_test
+
+
+def _argv(config: LabConfig, tmp_path: Path) -> list[str]:
+    return build_argv(config, Path("/k/vmlinuz"), Path("/k/initrd"), tmp_path, tmp_path / "c.log")
+
+
+def test_mdev_argv_has_timeout_safety_and_shares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
+    argv = _argv(LabConfig(), tmp_path)
+    cmdline = argv[argv.index("-append") + 1]
+    for word in ("panic=-1", "oops=panic", "softlockup_panic=1", "console=ttyS0"):
+        assert word in cmdline.split()
+    assert "-no-reboot" in argv and "intel-iommu,intremap=on" not in argv
+    shares = [argv[i + 1] for i, a in enumerate(argv) if a == "-virtfs"]
+    assert any("path=/," in s and "readonly=on" in s for s in shares)
+    assert any(f"path={tmp_path}," in s and "readonly" not in s for s in shares)
+
+
+def test_pci_argv_puts_iommu_before_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
+    argv = _argv(LabConfig(mode="pci"), tmp_path)
+    devices = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
+    assert devices[0] == "intel-iommu,intremap=on"
+    assert devices[1].startswith("edu,") and "addr=0x10" in devices[1]
+    assert "intel_iommu=on" in argv[argv.index("-append") + 1]
+    objects = [argv[i + 1] for i, a in enumerate(argv) if a == "-object"]
+    assert any("size=1M" in o for o in objects) and any("size=2M" in o for o in objects)
+
+
+def test_comma_in_share_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
+    with pytest.raises(LabError, match="comma"):
+        _argv(LabConfig(), tmp_path / "a,b")
+
+
+def test_planned_devices_are_stable_and_substituted() -> None:
+    session = LabSession(LabConfig(modules=("mtty", "mtty_pc")))
+    ids = session.planned_devices()
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert ids == LabSession(LabConfig(modules=("mtty", "mtty_pc"))).planned_devices()
+    argv = session._substitute(["--device", "@DEV0@", "--reports", "@RESULTS@/r", "x@DEV3@"])
+    assert argv == ["--device", ids[0], "--reports", "/vfio-lab/results/r", f"x{ids[3]}"]
+    assert LabSession(LabConfig(mode="pci")).planned_devices() == [pci_bdf(i) for i in range(3)]
+
+
+def test_unknown_variant_is_a_lab_error() -> None:
+    with pytest.raises(LabError, match="unknown mtty variant"):
+        LabSession(LabConfig(modules=("mtty_nope",)))
+
+
+def test_variant_table() -> None:
+    assert {n: v.flags for n, v in VARIANTS.items()} == {
+        "mtty": 7, "mtty_sc": 1, "mtty_p2p": 3, "mtty_pc": 5, "mtty_broken": 7}
+    assert VARIANTS["mtty_sc"].mdev_type() == "mtty_sc-2"
+    assert [n for n, v in VARIANTS.items() if v.bug] == ["mtty_broken"]
+
+
+def test_source_edit_must_match_once() -> None:
+    with pytest.raises(LabError, match="expected 1 anchor, found 0"):
+        _replace_once("abc", "zzz", "y", "demo")
+
+
+def test_crash_and_warning_patterns() -> None:
+    console = "[ 3.1] sysrq: Trigger a crash\n[ 3.2] Kernel panic - not syncing: sysrq triggered crash\n"
+    assert CRASH_PATTERNS.findall(console)[0].startswith("Kernel panic - not syncing: sysrq")
+    assert CRASH_PATTERNS.findall("[ 1.0] Oops: int3: 0000 [#1] PREEMPT SMP\n")
+    assert not CRASH_PATTERNS.findall("[ 1.0] mtty_dev: mtty_dev_init\n")
+    assert WARN_PATTERN.findall("WARNING: CPU: 1 PID: 77 at drivers/x.c:10 f+0x1/0x2\n")
+
+
+def test_last_test_reads_progress(tmp_path: Path) -> None:
+    assert _last_test(tmp_path) is None
+    (tmp_path / "progress").write_text("t1\nt2\n\n")
+    assert _last_test(tmp_path) == "t2"
+
+
+def test_missing_qemu_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shutil.which", lambda *a, **k: None)
+    with pytest.raises(LabError, match="install-lab-deps.sh") as info:
+        _argv(LabConfig(), tmp_path)
+    assert info.value.kind == "missing-tool"
+
+
+def test_fatal_marker_pattern() -> None:
+    from vfio_conform.lab.session import FATAL_PATTERN
+    assert FATAL_PATTERN.findall("VFIO-LAB: FATAL stage1: overlay mount failed\n") == [
+        "stage1: overlay mount failed"]

@@ -1,0 +1,36 @@
+"""Run the conformance suites in a subprocess against a profile and read back the recorded verdicts."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_profile(tmp: Path, base: str, name: str, faults: list[dict] | None = None,
+                  **overrides) -> Path:
+    """A copy of profiles/<base>.yaml renamed to `name`, with sim faults and overrides."""
+    data = yaml.safe_load((ROOT / "profiles" / f"{base}.yaml").read_text())
+    data["name"] = name
+    data["sim"] = dict(data.get("sim", {}), faults=faults or [])
+    data.update(overrides)
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_suites(profile: Path, tmp: Path, *extra: str) -> tuple[int, list[dict], str]:
+    """(pytest exit code, result rows, output) of the suites against `profile`."""
+    store = tmp / f"{profile.stem}.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "suites"), "--rootdir", str(ROOT), "-q",
+         "-p", "no:cacheprovider", "--vc-profile", str(profile), "--vc-store", str(store), *extra],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    db = sqlite3.connect(store)
+    db.row_factory = sqlite3.Row
+    rows = [dict(r) for r in db.execute("SELECT test_id, outcome, rule, message FROM results")]
+    return proc.returncode, rows, proc.stdout + proc.stderr

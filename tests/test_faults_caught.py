@@ -1,0 +1,34 @@
+"""The harness catches a misbehaving driver: each sim fault knob makes the suites fail on its rule.
+
+Also the baseline: the unmodified sim passes every suite for all four flag sets.
+"""
+import pytest
+
+from suite_runner import run_suites, write_profile
+from vfio_conform.backends.sim.faults import FAULTS
+
+SIM_PROFILES = ["sim-stop-copy", "sim-p2p", "sim-precopy", "sim-p2p-precopy"]
+
+
+@pytest.mark.parametrize("base", SIM_PROFILES)
+def test_clean_sim_passes_every_suite(tmp_path, base):
+    code, rows, out = run_suites(write_profile(tmp_path, base, f"clean-{base}"), tmp_path)
+    outcomes = {r["outcome"] for r in rows}
+    bad = [r for r in rows if r["outcome"] not in ("pass", "not-supported")]
+    assert code == 0 and not bad, (bad[:5], out[-3000:])
+    assert "pass" in outcomes and len(rows) > 40
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_is_caught_naming_its_rule(tmp_path, fault):
+    knob = FAULTS[fault]
+    profile = write_profile(tmp_path, "sim-p2p-precopy", f"fault-{fault.replace('_', '-')}",
+                            faults=[{"name": fault}])
+    code, rows, out = run_suites(profile, tmp_path)
+    failed = [r for r in rows if r["outcome"] == "fail"]
+    assert code != 0, f"suites passed with fault {fault!r}:\n{out[-2000:]}"
+    rules = {r["rule"] for r in failed}
+    assert knob.rule_id in rules, (f"fault {fault!r} ({knob.summary}) should fail rule "
+                                   f"{knob.rule_id!r}; failed rules: {sorted(rules)}\n{out[-2000:]}")
+    named = [r for r in failed if r["rule"] == knob.rule_id]
+    assert all(f"[{knob.rule_id}]" in r["message"] for r in named), named[:3]

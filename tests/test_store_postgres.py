@@ -1,0 +1,160 @@
+"""The result store on a real PostgreSQL server (a throwaway cluster on a unix socket in a tmp dir)."""
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from vfio_conform.report import sample
+from vfio_conform.report.cli import main as report_main
+from vfio_conform.results import Outcome, RunMeta, TestRecord, open_store
+
+psycopg = pytest.importorskip("psycopg", reason="pip install 'vfio-conform[postgres]'")
+PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+pytestmark = [pytest.mark.xdist_group("postgres"),
+              pytest.mark.skipif(not PG_BIN and not os.environ.get("VC_REQUIRE_REPORT_DEPS"),
+                                 reason="postgresql not installed (scripts/install-report-deps.sh)")]
+
+
+def _as_owner() -> list[str]:
+    """initdb refuses root: run the server as 'postgres' (or 'nobody') when we are root."""
+    if os.geteuid() != 0:
+        return []
+    for user in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(user)
+            return ["runuser", "-u", user, "--"]
+        except KeyError:
+            continue
+    pytest.skip("running as root and no 'postgres'/'nobody' user to own the cluster")
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    """Yields a function db(name) -> URL of a fresh database on a private server."""
+    bindir = Path(PG_BIN[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="vc-pg-"))
+    prefix = _as_owner()
+    if prefix:
+        user = prefix[2]
+        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
+        os.chown(base, uid, gid)
+    os.chmod(base, 0o755)
+    data = base / "data"
+    run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True,  # noqa: E731
+                                      timeout=120, cwd=base)
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+        "--no-sync")
+    opts = f"-k {base} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start")
+    admin = f"postgresql://postgres@/postgres?host={base}"
+    made = []
+
+    def db(name: str) -> str:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"postgresql://postgres@/{name}?host={base}"
+    try:
+        yield db
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _meta(**kw):
+    base = dict(profile="p", backend="sim", devices="sim0", driver="sim", kernel="6.12",
+                harness_version="0", host="h", session="s")
+    base.update(kw)
+    return RunMeta(**base)
+
+
+def test_same_api_as_sqlite(pg_server):
+    store = open_store(pg_server("api"))
+    run = store.begin_run(_meta(profile_hash="abc"))
+    store.record(run, TestRecord("n::t[a]", "t[a]", Outcome.KNOWN_ISSUE, 0.1, "m\x00x", "rule", "http://x"))
+    store.record(run, TestRecord("n::t[b]", "t[b]", Outcome.PASS, 0.2))
+    store.end_run(run, "finished")
+    (row,) = store.runs(profile="p")
+    assert row["status"] == "finished" and row["profile_hash"] == "abc" and row["ended"] >= row["started"]
+    assert store.summary(run) == {"known-issue": 1, "pass": 1}
+    assert [r["test_id"] for r in store.results(run)] == ["t[a]", "t[b]"]
+    assert store.results(run)[0]["link"] == "http://x"
+    assert store.run(run)["id"] == run and store.run(run + 100) is None
+    store.close()
+
+
+def test_rows_are_committed_as_they_come(pg_server):
+    url = pg_server("commit")
+    store = open_store(url)
+    run = store.begin_run(_meta())
+    store.record(run, TestRecord("n", "t", Outcome.FAIL, 1.0, "boom"))
+    with psycopg.connect(url) as other:
+        assert other.execute("SELECT outcome, message FROM results").fetchall() == [("fail", "boom")]
+    store.close()
+
+
+def test_import_between_sqlite_and_postgres(pg_server, tmp_path):
+    lite = open_store(tmp_path / "a.sqlite")
+    sample.write_run(lite, "mtty", {"test_arc[mtty:STOP->RUNNING]": ("fail", "")})
+    lite.close()
+    pg = open_store(pg_server("imp"))
+    (new,) = pg.import_from(tmp_path / "a.sqlite")
+    assert pg.summary(new) == {"pass": 66, "fail": 1}
+    back = open_store(f"sqlite:///{tmp_path / 'b.sqlite'}")
+    assert back.import_from(pg.url) == [1] and back.summary(1) == {"pass": 66, "fail": 1}
+
+
+def test_two_runs_write_concurrently(pg_server):
+    url = pg_server("conc")
+    go = time.time() + 1.2
+    script = textwrap.dedent("""
+        import sys, time
+        from vfio_conform.results import Outcome, RunMeta, TestRecord, open_store
+        url, name, go = sys.argv[1], sys.argv[2], float(sys.argv[3])
+        time.sleep(max(0.0, go - time.time()))
+        s = open_store(url)            # both create the schema at the same moment
+        run = s.begin_run(RunMeta(name, 'sim', 'd', 'drv', 'k', '0', 'h', name))
+        for i in range(300):
+            s.record(run, TestRecord(f'n{i}', f't[{name}:{i}]', Outcome.PASS if i % 7 else Outcome.FAIL, 0.0))
+        s.end_run(run, 'finished')
+        print(run)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, url, name, str(go)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for name in ("alpha", "beta")]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    ids = sorted(int(o[0]) for o in outs)
+    store = open_store(url)
+    assert sorted(r["id"] for r in store.runs()) == ids
+    for run_id in ids:
+        assert store.summary(run_id) == {"pass": 257, "fail": 43}
+        assert len({r["test_id"].split(":")[0] for r in store.results(run_id)}) == 1   # no mixing
+    with psycopg.connect(url) as conn:
+        stamps = conn.execute("SELECT run_id, recorded FROM results ORDER BY recorded").fetchall()
+    switches = sum(1 for a, b in zip(stamps, stamps[1:]) if a[0] != b[0])
+    assert switches > 1, "the two writers did not overlap"
+
+
+def test_report_diff_and_env_var_on_postgres(pg_server, tmp_path, monkeypatch, capsys):
+    url = pg_server("cli")
+    store = open_store(url)
+    old = sample.write_run(store, "sim-p2p", {}, kernel="6.1")
+    new = sample.write_run(store, "sim-p2p", {"test_arc[sim-p2p:STOP->RUNNING]": ("fail", "")}, kernel="6.12")
+    store.close()
+    monkeypatch.setenv("VFIO_CONFORM_STORE", url)
+    out = tmp_path / "r.html"
+    assert report_main(["report", str(new), "--out", str(out)]) == 0
+    assert 'data-outcome="fail"' in out.read_text()
+    assert report_main(["diff", str(old), str(new), "--no-html"]) == 1
+    assert report_main(["diff", str(old), str(old), "--no-html"]) == 0
+    assert report_main(["trend", "--profile", "sim-p2p"]) == 0
+    assert "6.12" in capsys.readouterr().out

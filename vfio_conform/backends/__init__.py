@@ -1,0 +1,1 @@
+"""Backends: byte-level transports to a device (sim, kernel) and their registry."""

@@ -1,0 +1,8 @@
+"""The sim backend: an in-process reference VFIO device with the v2 migration uAPI and fault knobs."""
+from .config import SimConfig
+from .device import SimDevice
+from .faults import FAULTS, ActiveFaults, Fault, faults_for_rule
+from .transport import SimTransport, open_sim
+
+__all__ = ["SimConfig", "SimDevice", "SimTransport", "open_sim", "FAULTS", "Fault", "ActiveFaults",
+           "faults_for_rule"]

@@ -1,0 +1,229 @@
+"""SimDevice: the reference device model (regions, v2 migration FSM for any flag set, sessions).
+
+It speaks in states, bytes and OSErrors; `SimTransport` decodes the uAPI buffers on top of it.
+`set_state` takes one arc at a time with `model.fsm.next_step`, as a 6.12 driver loop does.
+"""
+from __future__ import annotations
+
+import errno
+import functools
+import random
+
+from ...model.fsm import (PRE_COPY_STATES, SAVING_GROUP, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS,
+                          BlockedArc, next_step, supports)
+from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState
+from . import stream
+from .config import SimConfig
+from .faults import ActiveFaults
+from .regions import Region, oserror
+from .sessions import ResumingSession, SavingSession, Session, StraySession
+
+S = MigState
+_PRECOPY_OPENING = frozenset({(S.RUNNING, S.PRE_COPY), (S.RUNNING_P2P, S.PRE_COPY_P2P)})
+
+
+@functools.lru_cache(maxsize=None)
+def _step_table(flags: int) -> dict[tuple[int, int], MigState | Exception]:
+    """`next_step(cur, new, flags)` for every cur/new < NR, errors included (memoised: SETs are hot)."""
+    table: dict[tuple[int, int], MigState | Exception] = {}
+    for cur in MigState:
+        for new in range(MIG_STATE_NR):
+            try:
+                table[cur, new] = next_step(cur, new, flags)
+            except (ValueError, BlockedArc) as exc:
+                table[cur, new] = exc
+    return table
+
+
+class SimDevice:
+    """One simulated VFIO device with migration `config.flags`, starting in RUNNING.
+
+    Attributes:
+        state: the true migration state (GET may lie only under a fault knob).
+        last_path: the single steps the last SET took (empty for a no-op or a rejection).
+        session: the current saving or resuming session, if any.
+        faults: the configured knobs; `faults.fired` lists those that changed behaviour.
+    """
+
+    def __init__(self, config: SimConfig, name: str):
+        self.config = config
+        self.name = name
+        self.flags = config.flags
+        self.faults = ActiveFaults(config.faults)
+        rng = random.Random(config.seed_for(name))
+        self.internal = rng.randbytes(config.state_size)
+        self.regions = [Region(spec, name, rng) for spec in config.regions]
+        self.layout = stream.StreamLayout(
+            config.state_size, tuple((r.spec.index, r.spec.size) for r in self.regions if r.spec.migrates))
+        self.state = S.RUNNING
+        self.session: Session | None = None
+        self.last_path: tuple[MigState, ...] = ()
+        self._reports_running = False        # wrong_state_after_set knob
+        self.dma_logging_started = False
+
+    @property
+    def fired(self) -> list[str]:
+        return self.faults.fired
+
+    # -- queries -------------------------------------------------------------------------
+    def migration_flags(self) -> int:
+        """What MIGRATION GET reports."""
+        if self.faults.fire("wrong_migration_flags"):
+            return self.flags ^ MigFlag.P2P
+        return self.flags
+
+    def get_state(self) -> int:
+        """What MIG_DEVICE_STATE GET reports."""
+        if self._reports_running and self.faults.fire("wrong_state_after_set"):
+            return S.RUNNING
+        return self.state
+
+    def data_size(self) -> int:
+        """MIG_DATA_SIZE: exact STOP_COPY stream length (header + payload), any state."""
+        size = self.layout.stream_len
+        if self.faults.fire("wrong_data_size"):
+            return 2 * size + 4096
+        return size
+
+    def payload(self) -> bytes:
+        """The migrated state now: internal block, then the migrated regions in index order."""
+        contents = {r.spec.index: r.snapshot() for r in self.regions if r.spec.migrates}
+        return stream.join(self.layout, self.internal, contents)
+
+    def stop_copy_stream(self) -> bytes:
+        """The full STOP_COPY stream of the current contents."""
+        return stream.encode(self.layout, self.payload())
+
+    # -- the FSM -------------------------------------------------------------------------
+    def set_state(self, target: int) -> Session | None:
+        """SET MIG_DEVICE_STATE: walk single arcs to `target`; the session opened by the last arc, if any.
+
+        Raises OSError: EINVAL for unsupported/ERROR/blocked/out-of-range targets (state unchanged)
+        and for a RESUMING->STOP with an invalid stream (state stays at the last completed step).
+        """
+        faults = self.faults
+        self.last_path = ()
+        if target == self.state:
+            if faults.fire("same_state_not_noop"):
+                raise oserror(errno.EBUSY, f"SET {MigState.label(target)} while already in it")
+            return None
+        if target >= MIG_STATE_NR and faults.fire("out_of_range_accepted"):
+            raise oserror(errno.ERANGE, f"SET {MigState.label(target)}")
+        opened, steps, table = None, 0, _step_table(self.flags)
+        while self.state != target:
+            step = table.get((self.state, target), None)
+            if step is None:
+                step = ValueError(f"{MigState.label(target)} is out of range")
+            if isinstance(step, Exception):
+                if steps:        # never happens with the 6.12 table; a driver would stop here
+                    raise oserror(errno.EINVAL, f"after {steps} steps: {step}")
+                return self._reject(target, f"{type(step).__name__}: {step}")
+            steps += 1
+            opened = self._take_arc(self.state, step)
+            if opened is not None and step != target:
+                raise oserror(errno.EINVAL, f"driver returned a file on interior step {step.name}")
+            self.state = step
+            self.last_path += (step,)
+        self._reports_running = target == S.STOP
+        if target == S.STOP and opened is None and faults.fire("fd_on_non_opening_arc"):
+            return StraySession(faults)
+        return opened
+
+    def _reject(self, target: int, why: str) -> Session | None:
+        """A SET refused before any step (the fault knobs bend this one decision)."""
+        faults = self.faults
+        if target < MIG_STATE_NR and faults.fire("accept_illegal_arc"):
+            self._force_state(MigState(target))
+            return None
+        if faults.fire("move_state_on_failed_set"):
+            self._force_state(S.STOP)
+        code = errno.EINVAL
+        if target < MIG_STATE_NR and faults.fire("wrong_errno"):
+            code = int(faults.param("wrong_errno", "errno"))
+        raise oserror(code, f"SET {MigState.label(target)} from {self.state.name}: {why}")
+
+    def _take_arc(self, cur: MigState, nxt: MigState) -> Session | None:
+        """The driver's work for one single arc; returns a new session on an opening arc."""
+        arc = (cur, nxt)
+        if arc == (S.RESUMING, S.STOP):
+            self._commit_resume()
+        if arc in SESSION_ENDING_ARCS:
+            self._end_session()
+        if arc in SESSION_OPENING_ARCS:
+            return self._open_session(arc)
+        if cur in PRE_COPY_STATES and nxt == S.STOP_COPY and isinstance(self.session, SavingSession):
+            self.session.enter_stop_copy()
+        return None
+
+    def _open_session(self, arc: tuple[MigState, MigState]) -> Session | None:
+        self._end_session()
+        if arc == (S.STOP, S.RESUMING):
+            self.session = ResumingSession(self.faults, self.layout)
+            return None if self.faults.fire("no_fd_on_opening_arc") else self.session
+        precopy = None
+        if arc in _PRECOPY_OPENING:
+            precopy = stream.HEADER_LEN + min(self.config.precopy_bytes, self.layout.payload_len)
+        self.session = SavingSession(self.faults, self.stop_copy_stream(), precopy, self.config.precopy_end)
+        return self.session
+
+    def _commit_resume(self) -> None:
+        """RESUMING->STOP: validate the whole stream and load it, or EINVAL (state stays RESUMING)."""
+        session = self.session
+        if not isinstance(session, ResumingSession):
+            return
+        try:
+            payload = session.payload()
+        except stream.StreamError as exc:
+            if self.faults.fire("accept_incomplete_resume"):
+                return
+            raise oserror(errno.EINVAL, f"RESUMING->STOP: {exc}") from None
+        internal, contents = stream.split(self.layout, payload)
+        self.internal = internal
+        for region in self.regions:
+            if region.spec.index in contents:
+                region.load(contents[region.spec.index])
+
+    def _end_session(self) -> None:
+        if self.session is not None:
+            self.session.end()
+            self.session = None
+
+    def _force_state(self, state: MigState) -> None:
+        """Jump (fault knobs only), ending a session the new state cannot hold."""
+        keeps = (isinstance(self.session, SavingSession) and state in SAVING_GROUP) or \
+                (isinstance(self.session, ResumingSession) and state == S.RESUMING)
+        if not keeps:
+            self._end_session()
+        self.state = state
+
+    # -- saving-fd queries, reset, close ----------------------------------------------------
+    def precopy_info(self, session: SavingSession) -> tuple[int, int]:
+        """(initial_bytes, dirty_bytes) for VFIO_MIG_GET_PRECOPY_INFO on `session`'s fd."""
+        if self.state not in PRE_COPY_STATES and not self.faults.fire("precopy_info_any_state"):
+            raise oserror(errno.EINVAL, f"PRECOPY_INFO in {self.state.name}")
+        if not session.active:
+            raise oserror(errno.ENODEV, "PRECOPY_INFO on the data fd of an ended session")
+        return session.initial_bytes(), 0
+
+    def reset(self) -> None:
+        """VFIO_DEVICE_RESET: RUNNING, every session ended (region contents are kept, like mtty)."""
+        if not self.config.reset_supported:
+            raise oserror(errno.EINVAL, "device lacks VFIO_DEVICE_FLAGS_RESET")
+        self._reports_running = False
+        if self.session is not None and self.faults.fire("reset_keeps_state"):
+            self._end_session()
+            return
+        self._end_session()
+        self.state = S.RUNNING
+        self.dma_logging_started = False
+
+    def close(self) -> None:
+        self._end_session()
+        for region in self.regions:
+            region.close()
+
+    def supports(self, state: int) -> bool:
+        return supports(self.flags, state)
+
+    def __repr__(self) -> str:
+        return f"SimDevice({self.name}, flags={self.flags}, {self.state.name}, faults={self.faults})"

@@ -1,0 +1,132 @@
+"""The fault-knob table: one deliberate misbehaviour of the sim per rule the suites check.
+
+A knob does nothing unless the profile's `sim.faults` names it; the sim asks `fire(name)` at
+each decision point and records the knobs that actually changed its behaviour.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Fault:
+    """One knob: its name, the rule id (model/spec.py) it breaks, a summary, default params."""
+
+    name: str
+    rule_id: str
+    summary: str
+    params: Mapping[str, Any] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+
+
+def _f(name: str, rule_id: str, summary: str, **params: Any) -> Fault:
+    return Fault(name, rule_id, summary, MappingProxyType(params))
+
+
+_TABLE = [
+    _f("accept_illegal_arc", "fsm.illegal-arc-einval",
+       "a SET to an unsupported, blocked or ERROR target succeeds and the state moves there"),
+    _f("wrong_errno", "fsm.illegal-arc-einval",
+       "illegal targets (< NR) fail with `errno` (default EPERM) instead of EINVAL",
+       errno=errno.EPERM),
+    _f("fd_on_non_opening_arc", "fsm.no-data-fd-otherwise",
+       "every successful SET that ends in STOP (e.g. STOP_COPY->STOP, RUNNING->STOP) returns a data_fd"),
+    _f("no_fd_on_opening_arc", "fsm.data-fd-on-opening-arc",
+       "STOP->RESUMING opens the session but returns data_fd -1"),
+    _f("no_cloexec", "fsm.data-fd-cloexec", "data fds are created without FD_CLOEXEC"),
+    _f("same_state_not_noop", "fsm.same-state-noop",
+       "a SET to the current state fails with EBUSY"),
+    _f("out_of_range_accepted", "fsm.out-of-range-einval",
+       "a SET to a value >= NR fails with ERANGE instead of EINVAL"),
+    _f("move_state_on_failed_set", "fsm.failed-set-keeps-state",
+       "a SET rejected before any step leaves the device in STOP"),
+    _f("wrong_state_after_set", "fsm.state-after-set",
+       "after a successful SET to STOP, GET reports RUNNING (until the next SET or reset)"),
+    _f("wrong_migration_flags", "fsm.flags-match-profile",
+       "MIGRATION GET reports flags ^ P2P (the FSM still uses the configured flags)"),
+    _f("corrupt_stream", "stream.segmentation-free",
+       "a read() of fewer than 4096 bytes skips one byte of the stream (off-by-one window)"),
+    _f("truncated_stream", "stream.data-size-estimate",
+       "the STOP_COPY stream ends `bytes` early while MIG_DATA_SIZE reports the full length",
+       bytes=16),
+    _f("enomsg_in_stop_copy", "stream.stop-copy-eof",
+       "the end of the STOP_COPY stream is reported with ENOMSG instead of read() == 0"),
+    _f("wrong_data_size", "stream.data-size-estimate", "MIG_DATA_SIZE reports 2 * length + 4096"),
+    _f("stale_fd_readable", "stream.ended-session-enodev",
+       "an ended session's fd keeps working (read returns the rest/0, write is swallowed)"),
+    _f("saving_fd_writable", "stream.saving-fd-not-writable",
+       "write() on the saving fd succeeds (bytes are dropped) instead of EBADF"),
+    _f("resuming_fd_readable", "stream.resuming-fd-not-readable",
+       "read() on the resuming fd returns 0 instead of EBADF"),
+    _f("seekable_fd", "stream.no-seek", "pread()/pwrite() on a data fd succeed instead of ESPIPE"),
+    _f("precopy_info_any_state", "precopy.info-only-in-precopy",
+       "VFIO_MIG_GET_PRECOPY_INFO succeeds outside PRE_COPY/PRE_COPY_P2P"),
+    _f("precopy_initial_grows", "precopy.initial-bytes-decrease",
+       "initial_bytes grows by the number of bytes read instead of shrinking"),
+    _f("accept_incomplete_resume", "resume.incomplete-stream-fails",
+       "RESUMING->STOP succeeds (loading nothing) with an incomplete or invalid stream"),
+    _f("reset_keeps_state", "reset.returns-running",
+       "a reset while a session is open only ends the session; the state stays (a second reset works)"),
+]
+
+#: name -> Fault, every knob the sim understands.
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _TABLE}
+
+
+def faults_for_rule(rule_id: str) -> list[Fault]:
+    """The knobs that break `rule_id` (empty if none)."""
+    return [fault for fault in _TABLE if fault.rule_id == rule_id]
+
+
+class ActiveFaults:
+    """The knobs a sim instance was configured with, their params, and which have fired."""
+
+    def __init__(self, specs: Iterable[Mapping[str, Any]] = ()):
+        self.params: dict[str, dict[str, Any]] = {}
+        self.fired: list[str] = []
+        for spec in specs:
+            name, params = _parse(spec)
+            self.params[name] = params
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.params
+
+    def __bool__(self) -> bool:
+        return bool(self.params)
+
+    def fire(self, name: str) -> bool:
+        """True if knob `name` is on; records it in `fired` (once) when it is."""
+        if name not in self.params:
+            return False
+        if name not in self.fired:
+            self.fired.append(name)
+        return True
+
+    def param(self, name: str, key: str) -> Any:
+        return self.params[name][key]
+
+    def __repr__(self) -> str:
+        return f"ActiveFaults({sorted(self.params)}, fired={self.fired})"
+
+
+def _parse(spec: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
+    """Validate one `{name: ..., **params}` entry against the table (ValueError names the known ones)."""
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ValueError(f"a sim fault is a mapping with a 'name' key, got {spec!r}")
+    name = spec["name"]
+    if name not in FAULTS:
+        raise ValueError(f"unknown sim fault {name!r} (known: {', '.join(sorted(FAULTS))})")
+    fault = FAULTS[name]
+    params = dict(fault.params)
+    for key, value in spec.items():
+        if key == "name":
+            continue
+        if key not in fault.params:
+            known = ", ".join(sorted(fault.params)) or "none"
+            raise ValueError(f"sim fault {name!r} has no parameter {key!r} (known: {known})")
+        params[key] = value
+    return name, params

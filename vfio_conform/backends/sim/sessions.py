@@ -1,0 +1,143 @@
+"""Migration sessions behind the data fds: a saving stream reader and a resuming stream writer."""
+from __future__ import annotations
+
+import errno
+
+from . import stream
+from .faults import ActiveFaults
+from .regions import oserror
+
+#: Reads shorter than this are shifted by one byte under the corrupt_stream knob.
+_SMALL_READ = 4096
+
+
+class Session:
+    """Base: one data fd's session; `active` goes False when the session ends (then ENODEV)."""
+
+    kind = "session"
+
+    def __init__(self, faults: ActiveFaults):
+        self.faults = faults
+        self.active = True
+        self.fd = -1
+
+    def end(self) -> None:
+        self.active = False
+
+    def _live(self, what: str) -> None:
+        """ENODEV on an ended session (unless the stale_fd_readable knob keeps it alive)."""
+        if not self.active and not self.faults.fire("stale_fd_readable"):
+            raise oserror(errno.ENODEV, f"{what} on the data fd of an ended {self.kind} session")
+
+    def read(self, size: int) -> bytes:
+        if self.faults.fire("resuming_fd_readable"):
+            return b""
+        raise oserror(errno.EBADF, f"read() on the write-only {self.kind} data fd")
+
+    def write(self, data: bytes) -> int:
+        if self.faults.fire("saving_fd_writable"):
+            return len(data)
+        raise oserror(errno.EBADF, f"write() on the read-only {self.kind} data fd")
+
+    def pread(self, size: int, offset: int) -> bytes:
+        if self.faults.fire("seekable_fd"):
+            return b""
+        raise oserror(errno.ESPIPE, "pread() on a data fd (a stream)")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(fd={self.fd}, {'active' if self.active else 'ended'})"
+
+
+class SavingSession(Session):
+    """Read side of a snapshot stream; in pre-copy only header + initial bytes are visible."""
+
+    kind = "saving"
+
+    def __init__(self, faults: ActiveFaults, data: bytes, precopy_len: int | None,
+                 precopy_end: str = "enomsg"):
+        super().__init__(faults)
+        self.data = data
+        self.pos = 0
+        self.precopy_len = min(precopy_len, len(data)) if precopy_len is not None else 0
+        self.in_precopy = precopy_len is not None
+        self.precopy_end = precopy_end
+        self.end_of_stream = len(data)
+        if faults.fire("truncated_stream"):
+            self.end_of_stream = max(0, len(data) - int(faults.param("truncated_stream", "bytes")))
+
+    @property
+    def limit(self) -> int:
+        return self.precopy_len if self.in_precopy else self.end_of_stream
+
+    def enter_stop_copy(self) -> None:
+        """PRE_COPY(_P2P) -> STOP_COPY: the rest of the stream becomes readable on the same fd."""
+        self.in_precopy = False
+
+    def initial_bytes(self) -> int:
+        """Pre-copy initial data not read yet (grows under the precopy_initial_grows knob)."""
+        left = max(0, self.precopy_len - self.pos)
+        if self.faults.fire("precopy_initial_grows"):
+            return left + 2 * self.pos
+        return left
+
+    def read(self, size: int) -> bytes:
+        self._live("read()")
+        if size <= 0:
+            return b""
+        if self.pos >= self.limit:
+            if self.in_precopy:
+                if self.precopy_end == "zero":
+                    return b""
+                raise oserror(errno.ENOMSG, "no more pre-copy data for now")
+            if self.faults.fire("enomsg_in_stop_copy"):
+                raise oserror(errno.ENOMSG, "end of the STOP_COPY stream")
+            return b""
+        start = self.pos
+        if size < _SMALL_READ and self.faults.fire("corrupt_stream"):
+            start = min(start + 1, self.limit)
+        chunk = self.data[start:min(start + size, self.limit)]
+        self.pos = start + len(chunk)
+        return chunk
+
+    def pread(self, size: int, offset: int) -> bytes:
+        if self.faults.fire("seekable_fd"):
+            return self.data[offset:offset + size]
+        return super().pread(size, offset)
+
+
+class ResumingSession(Session):
+    """Write side: appends up to the expected length; the header is checked when it completes."""
+
+    kind = "resuming"
+
+    def __init__(self, faults: ActiveFaults, layout: stream.StreamLayout):
+        super().__init__(faults)
+        self.layout = layout
+        self.buf = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._live("write()")
+        if len(self.buf) + len(data) > self.layout.stream_len:
+            raise oserror(errno.ENOMEM, f"{len(self.buf)} + {len(data)} bytes exceed the "
+                                        f"{self.layout.stream_len}-byte stream")
+        before = len(self.buf)
+        self.buf += data
+        if before < stream.HEADER_LEN <= len(self.buf):
+            problem = stream.header_problem(self.layout, self.buf)
+            if problem:          # like mtty/hisi: EFAULT, but the bytes stay counted
+                raise oserror(errno.EFAULT, f"stream header rejected: {problem}")
+        return len(data)
+
+    def payload(self) -> bytes:
+        """The complete, valid payload written so far (StreamError otherwise)."""
+        return stream.decode(self.layout, self.buf)
+
+
+class StraySession(Session):
+    """A disabled session behind an fd handed out where none should be (fd_on_non_opening_arc)."""
+
+    kind = "stray"
+
+    def __init__(self, faults: ActiveFaults):
+        super().__init__(faults)
+        self.active = False

@@ -1,0 +1,323 @@
+"""SimTransport: the Transport protocol over a SimDevice, decoding uAPI buffers as the kernel does.
+
+Every fd it hands out is real: the device fd and each data fd are eventfds (so fcntl works);
+the table fd -> session routes read/write/ioctl/pread/close.
+"""
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+from typing import Callable
+
+from ...uapi import structs as st
+from ...uapi.enums import FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, RegionFlag
+from ...uapi.ioctl import number
+from ..base import register_backend
+from .config import SimConfig
+from .device import SimDevice
+from .regions import OFFSET_MASK, OFFSET_SHIFT, oserror
+from .sessions import SavingSession, Session
+
+_GET, _SET, _PROBE = int(FeatureOp.GET), int(FeatureOp.SET), int(FeatureOp.PROBE)
+_NUM_IRQS = 5
+#: IRQ index -> (flags, count) for the ones the sim offers (INTX, MSI).
+_IRQS = {0: (IrqFlag.EVENTFD | IrqFlag.MASKABLE | IrqFlag.AUTOMASKED, 1),
+         1: (IrqFlag.EVENTFD | IrqFlag.NORESIZE, 1)}
+_IRQ_DATA = 0x7          # DATA_NONE | DATA_BOOL | DATA_EVENTFD
+_IRQ_ACTION = 0x38       # ACTION_MASK | ACTION_UNMASK | ACTION_TRIGGER
+
+
+def _copy_in(buf, size: int, what: str) -> bytearray:
+    """The kernel's copy_from_user of `size` bytes: EFAULT if the caller's buffer is shorter."""
+    if not isinstance(buf, bytearray) or len(buf) < size:
+        raise oserror(errno.EFAULT, f"{what}: argument is not a {size}-byte buffer")
+    return buf
+
+
+def _put(buf: bytearray, offset: int, data: bytes, what: str) -> None:
+    """copy_to_user: EFAULT past the end of the caller's buffer."""
+    if offset + len(data) > len(buf):
+        raise oserror(errno.EFAULT, f"{what}: {offset + len(data)}-byte copy-out into {len(buf)} bytes")
+    buf[offset:offset + len(data)] = data
+
+
+class SimTransport:
+    """Raw access to one SimDevice; owns the device fd, region memfds and every data fd it returns."""
+
+    def __init__(self, config: SimConfig, name: str):
+        self.config = config
+        self.name = name
+        self.device = SimDevice(config, name)
+        self.device_fd = os.eventfd(0, os.EFD_CLOEXEC)
+        self._data: dict[int, Session] = {}
+        self.closed = False
+        self._device_ioctls: dict[int, Callable[[object], int]] = {
+            number("VFIO_DEVICE_GET_INFO"): self._device_info,
+            number("VFIO_DEVICE_GET_REGION_INFO"): self._region_info,
+            number("VFIO_DEVICE_GET_IRQ_INFO"): self._irq_info,
+            number("VFIO_DEVICE_SET_IRQS"): self._set_irqs,
+            number("VFIO_DEVICE_RESET"): self._reset,
+            number("VFIO_DEVICE_FEATURE"): self._feature,
+        }
+        self._precopy_info = number("VFIO_MIG_GET_PRECOPY_INFO")
+
+    # -- fd table ------------------------------------------------------------------------
+    @property
+    def data_fds(self) -> dict[int, Session]:
+        return dict(self._data)
+
+    def _session(self, fd: int, what: str) -> Session:
+        if self.closed or fd not in self._data:
+            raise oserror(errno.EBADF, f"{what} on fd {fd}: not a fd of {self.name}")
+        return self._data[fd]
+
+    def _install(self, session: Session) -> int:
+        """A real fd for `session` (O_CLOEXEC unless the no_cloexec knob is on)."""
+        cloexec = 0 if self.device.faults.fire("no_cloexec") else os.EFD_CLOEXEC
+        fd = os.eventfd(0, cloexec)
+        session.fd = fd
+        self._data[fd] = session
+        return fd
+
+    # -- Transport protocol ---------------------------------------------------------------
+    def ioctl(self, fd: int, request: int, arg: bytearray | int | None = None) -> int:
+        if fd == self.device_fd and not self.closed:
+            handler = self._device_ioctls.get(request)
+            if handler is None:
+                raise oserror(errno.ENOTTY, f"ioctl {request:#x} on the device fd")
+            return handler(arg)
+        session = self._session(fd, f"ioctl {request:#x}")
+        if request != self._precopy_info or not isinstance(session, SavingSession):
+            raise oserror(errno.ENOTTY, f"ioctl {request:#x} on a {session.kind} data fd")
+        buf = _copy_in(arg, 24, "VFIO_MIG_GET_PRECOPY_INFO")
+        info = st.vfio_precopy_info.from_bytes(buf)
+        if info.argsz < 24:
+            raise oserror(errno.EINVAL, f"VFIO_MIG_GET_PRECOPY_INFO argsz {info.argsz} < 24")
+        info.initial_bytes, info.dirty_bytes = self.device.precopy_info(session)
+        buf[:24] = bytes(info)
+        return 0
+
+    def pread(self, fd: int, size: int, offset: int) -> bytes:
+        if fd == self.device_fd and not self.closed:
+            region, off = self._region_at(offset)
+            return region.read(off, size)
+        return self._session(fd, "pread()").pread(size, offset)
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        if fd == self.device_fd and not self.closed:
+            region, off = self._region_at(offset)
+            return region.write(off, bytes(data))
+        session = self._session(fd, "pwrite()")
+        if self.device.faults.fire("seekable_fd"):
+            return len(data)
+        raise oserror(errno.ESPIPE, f"pwrite() on a {session.kind} data fd (a stream)")
+
+    def read(self, fd: int, size: int, timeout: float | None = None) -> bytes:
+        """Never blocks: the sim's data is always ready."""
+        if fd == self.device_fd:
+            raise oserror(errno.EINVAL, "read() on the device fd (use pread at a region offset)")
+        return self._session(fd, f"read({size})").read(size)
+
+    def write(self, fd: int, data: bytes, timeout: float | None = None) -> int:
+        if fd == self.device_fd:
+            raise oserror(errno.EINVAL, "write() on the device fd (use pwrite at a region offset)")
+        return self._session(fd, f"write({len(data)})").write(bytes(data))
+
+    def mmap(self, fd: int, length: int, offset: int, writable: bool) -> mmap.mmap:
+        if fd != self.device_fd or self.closed:
+            self._session(fd, "mmap()")
+            raise oserror(errno.ENODEV, "mmap() on a data fd")
+        region, off = self._region_at(offset)
+        return region.mmap(off, length, writable)
+
+    def close(self, fd: int) -> None:
+        """Close a data fd (the session and state stay), or the device fd and everything with it."""
+        if self.closed:
+            return
+        if fd == self.device_fd:
+            self.close_all()
+            return
+        session = self._session(fd, "close()")
+        del self._data[fd]
+        session.fd = -1
+        os.close(fd)
+
+    def close_all(self) -> None:
+        """Close every data fd still open, the region memfds and the device fd (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for fd in list(self._data):
+            os.close(fd)
+        self._data.clear()
+        self.device.close()
+        os.close(self.device_fd)
+
+    # -- device-fd ioctls -------------------------------------------------------------------
+    def _region_at(self, offset: int):
+        index = offset >> OFFSET_SHIFT
+        if index >= len(self.device.regions):
+            raise oserror(errno.EINVAL, f"offset {offset:#x}: no region {index}")
+        return self.device.regions[index], offset & OFFSET_MASK
+
+    def _device_info(self, arg) -> int:
+        buf = _copy_in(arg, 16, "VFIO_DEVICE_GET_INFO")
+        info = st.vfio_device_info.from_bytes(bytes(buf[:16]) + bytes(8))
+        if info.argsz < 16:
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_GET_INFO argsz {info.argsz} < 16")
+        info.flags = DeviceFlag.PCI | (DeviceFlag.RESET if self.config.reset_supported else 0)
+        info.num_regions = len(self.device.regions)
+        info.num_irqs = _NUM_IRQS
+        _put(buf, 0, bytes(info)[:min(info.argsz, 24)], "VFIO_DEVICE_GET_INFO")
+        return 0
+
+    def _region_info(self, arg) -> int:
+        buf = _copy_in(arg, 32, "VFIO_DEVICE_GET_REGION_INFO")
+        info = st.vfio_region_info.from_bytes(buf)
+        if info.argsz < 32:
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_GET_REGION_INFO argsz {info.argsz} < 32")
+        if info.index >= len(self.device.regions):
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_GET_REGION_INFO index {info.index}")
+        region = self.device.regions[info.index]
+        info.flags, info.size, info.offset, info.cap_offset = region.spec.flags, region.spec.size, region.offset, 0
+        caps = region.spec.caps(32)
+        if caps:
+            info.flags |= RegionFlag.CAPS
+            if info.argsz < 32 + len(caps):
+                info.argsz = 32 + len(caps)
+            else:
+                _put(buf, 32, caps, "VFIO_DEVICE_GET_REGION_INFO caps")
+                info.cap_offset = 32
+        buf[:32] = bytes(info)
+        return 0
+
+    def _irq_info(self, arg) -> int:
+        buf = _copy_in(arg, 16, "VFIO_DEVICE_GET_IRQ_INFO")
+        info = st.vfio_irq_info.from_bytes(buf)
+        if info.argsz < 16 or info.index >= _NUM_IRQS or info.index not in _IRQS:
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_GET_IRQ_INFO argsz {info.argsz} index {info.index}")
+        info.flags, info.count = _IRQS[info.index]
+        buf[:16] = bytes(info)
+        return 0
+
+    def _set_irqs(self, arg) -> int:
+        buf = _copy_in(arg, 20, "VFIO_DEVICE_SET_IRQS")
+        irq = st.vfio_irq_set.from_bytes(buf)
+        data, action = irq.flags & _IRQ_DATA, irq.flags & _IRQ_ACTION
+        bad = (irq.argsz < 20 or irq.flags & ~(_IRQ_DATA | _IRQ_ACTION) or bin(data).count("1") != 1
+               or bin(action).count("1") != 1 or irq.index not in _IRQS
+               or irq.start + irq.count > _IRQS[irq.index][1])
+        if bad:
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_SET_IRQS {irq!r}")
+        return 0
+
+    def _reset(self, arg) -> int:
+        self.device.reset()
+        return 0
+
+    # -- VFIO_DEVICE_FEATURE (vfio-uapi.md 4.1, in the core's order) -------------------------
+    def _feature(self, arg) -> int:
+        buf = _copy_in(arg, 8, "VFIO_DEVICE_FEATURE")
+        hdr = st.vfio_device_feature.from_bytes(buf)
+        argsz, flags = hdr.argsz, hdr.flags
+        if argsz < 8:
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE argsz {argsz} < 8")
+        if flags & ~(FEATURE_MASK | _GET | _SET | _PROBE):
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE unknown flag bits {flags:#x}")
+        if flags & _GET and flags & _SET and not flags & _PROBE:
+            raise oserror(errno.EINVAL, "VFIO_DEVICE_FEATURE GET|SET without PROBE")
+        feature = flags & FEATURE_MASK
+        row = self._feature_row(feature)
+        if row is None:
+            raise oserror(errno.ENOTTY, f"VFIO_DEVICE_FEATURE {feature} not supported")
+        ops, size, handler = row
+        if flags & (_GET | _SET) & ~ops:
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE {feature}: op {flags & (_GET | _SET):#x}")
+        if flags & _PROBE:
+            return 0
+        if not flags & (_GET | _SET):
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE {feature}: neither GET nor SET")
+        if argsz - 8 < size:
+            raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE {feature}: argsz {argsz} < {8 + size}")
+        _copy_in(buf, 8 + size, f"VFIO_DEVICE_FEATURE {feature} payload")
+        return handler(flags, buf)
+
+    def _feature_row(self, feature: int):
+        """(allowed ops, payload size, handler) for `feature`, or None (ENOTTY)."""
+        if feature in (Feature.MIGRATION, Feature.MIG_DEVICE_STATE, Feature.MIG_DATA_SIZE):
+            if not self.config.flags:
+                return None
+            return {Feature.MIGRATION: (_GET, 8, self._f_migration),
+                    Feature.MIG_DEVICE_STATE: (_GET | _SET, 8, self._f_mig_state),
+                    Feature.MIG_DATA_SIZE: (_GET, 8, self._f_data_size)}[feature]
+        if feature in (Feature.DMA_LOGGING_START, Feature.DMA_LOGGING_STOP, Feature.DMA_LOGGING_REPORT):
+            if not self.config.dma_logging:
+                return None
+            return {Feature.DMA_LOGGING_START: (_SET, 24, self._f_log_start),
+                    Feature.DMA_LOGGING_STOP: (_SET, 0, self._f_log_stop),
+                    Feature.DMA_LOGGING_REPORT: (_GET, 32, self._f_log_report)}[feature]
+        return None
+
+    def _f_migration(self, flags: int, buf: bytearray) -> int:
+        buf[8:16] = bytes(st.vfio_device_feature_migration(flags=self.device.migration_flags()))
+        return 0
+
+    def _f_data_size(self, flags: int, buf: bytearray) -> int:
+        buf[8:16] = bytes(st.vfio_device_feature_mig_data_size(stop_copy_length=self.device.data_size()))
+        return 0
+
+    def _f_mig_state(self, flags: int, buf: bytearray) -> int:
+        mig = st.vfio_device_feature_mig_state.from_bytes(buf, 8)
+        if flags & _GET:
+            mig.device_state, mig.data_fd = self.device.get_state(), -1
+            buf[8:16] = bytes(mig)
+            return 0
+        mig.data_fd = -1
+        try:
+            session = self.device.set_state(mig.device_state)
+        except OSError:
+            buf[8:16] = bytes(mig)          # device_state = requested, data_fd = -1
+            raise
+        if session is not None:
+            mig.data_fd = self._install(session)
+        buf[8:16] = bytes(mig)
+        return 0
+
+    def _f_log_start(self, flags: int, buf: bytearray) -> int:
+        ctl = st.vfio_device_feature_dma_logging_control.from_bytes(buf, 8)
+        if ctl.num_ranges == 0:
+            raise oserror(errno.EINVAL, "DMA_LOGGING_START with no ranges")
+        if ctl.num_ranges > mmap.PAGESIZE // 16:
+            raise oserror(errno.E2BIG, f"DMA_LOGGING_START with {ctl.num_ranges} ranges")
+        if ctl.page_size < 4096 or ctl.page_size & (ctl.page_size - 1):
+            ctl.page_size = 4096
+        self.device.dma_logging_started = True
+        buf[8:32] = bytes(ctl)
+        return 0
+
+    def _f_log_stop(self, flags: int, buf: bytearray) -> int:
+        self.device.dma_logging_started = False
+        return 0
+
+    def _f_log_report(self, flags: int, buf: bytearray) -> int:
+        report = st.vfio_device_feature_dma_logging_report.from_bytes(buf, 8)
+        if report.page_size < 4096 or report.page_size & (report.page_size - 1):
+            raise oserror(errno.EINVAL, f"DMA_LOGGING_REPORT page_size {report.page_size}")
+        return 0          # nothing dirtied: the bitmap stays as the user zeroed it
+
+    def __enter__(self) -> "SimTransport":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close_all()
+
+    def __repr__(self) -> str:
+        return f"SimTransport({self.name}, {self.device.state.name}, {len(self._data)} data fds)"
+
+
+@register_backend("sim")
+def open_sim(profile_sim_config: dict | None, device_id: str) -> SimTransport:
+    """A fresh sim device named `device_id` (RUNNING, contents seeded from the config or the id)."""
+    config = SimConfig.from_dict(profile_sim_config)
+    return SimTransport(config, device_id)

@@ -1,0 +1,186 @@
+"""`vfio-conform`: run suites per profile, list/validate profiles, find devices, show results."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PROFILES = ("sim-stop-copy", "sim-p2p", "sim-precopy", "sim-p2p-precopy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra)
+    except ConfigError as exc:
+        print(f"vfio-conform: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vfio-conform", description=__doc__)
+    p.add_argument("--version", action="version", version=f"vfio-conform {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the conformance suites against a profile's device(s)",
+                         description="Extra arguments after -- go to pytest (e.g. -- -k arc -x).")
+    run.add_argument("--profile", action="append", default=[], metavar="NAME|PATH",
+                     help=f"profile(s) to run (default: {', '.join(DEFAULT_PROFILES)})")
+    run.add_argument("--device", action="append", default=[], metavar="ID",
+                     help="device id (repeat for source and destination); default: the profile's")
+    run.add_argument("-n", "--workers", default=None, metavar="N",
+                     help="pytest-xdist workers (N or 'auto'); each profile stays on one worker")
+    run.add_argument("--reports", default=str(ROOT / "reports"), metavar="DIR",
+                     help="where results.sqlite, and per-run JUnit and Allure output go")
+    run.add_argument("--no-store", action="store_true", help="do not write the SQLite store")
+    run.add_argument("--kernel-release", default=None, help="override uname -r for hazard gates")
+    run.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)
+    run.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
+    run.set_defaults(func=cmd_run)
+
+    prof = sub.add_parser("profiles", help="list and validate profiles (non-zero exit if any is invalid)")
+    prof.add_argument("paths", nargs="*", help="profile files to check (default: all in profiles/)")
+    prof.set_defaults(func=cmd_profiles)
+
+    dev = sub.add_parser("devices", help="VFIO devices on this host and the profile each matches")
+    dev.add_argument("--sysfs", default="/sys", help=argparse.SUPPRESS)
+    dev.set_defaults(func=cmd_devices)
+
+    res = sub.add_parser("results", help="recorded runs and their summaries")
+    res.add_argument("--store", default=str(ROOT / "reports" / "results.sqlite"))
+    res.add_argument("--run", type=int, default=None, help="show one run's test results")
+    res.add_argument("--profile", default=None, help="only runs of this profile")
+    res.add_argument("--limit", type=int, default=20)
+    res.add_argument("--failed", action="store_true", help="with --run: only non-passing rows")
+    res.set_defaults(func=cmd_results)
+
+    bench = sub.add_parser("bench", help="transitions per second and full-suite time on the sim")
+    bench.add_argument("--seconds", type=float, default=3.0, help="duration of the transition loop")
+    bench.add_argument("--no-suite", action="store_true", help="skip the full-suite timing")
+    bench.set_defaults(func=cmd_bench)
+
+    try:
+        from .lab.cli import add_parser as add_lab_parser
+    except ImportError:
+        add_lab_parser = None
+    if add_lab_parser is not None:
+        add_lab_parser(sub)
+    return p
+
+
+def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
+    """The pytest command line `run` uses (also what the lab runs inside its guest)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    label = profiles[0] if len(profiles) == 1 else "multi"
+    run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
+    out = [str(ROOT / "suites"), "--rootdir", str(ROOT), "-p", "no:cacheprovider",
+           "-W", "ignore::pytest.PytestAssertRewriteWarning",
+           "--junitxml", str(run_dir / "junit.xml"), "--alluredir", str(run_dir / "allure-results")]
+    for name in profiles:
+        out += ["--vc-profile", name]
+    for dev in args.device:
+        out += ["--vc-device", dev]
+    if args.no_store:
+        out.append("--vc-no-store")
+    else:
+        out += ["--vc-store", str(Path(args.reports) / "results.sqlite")]
+    if args.kernel_release:
+        out += ["--vc-kernel-release", args.kernel_release]
+    if args.progress_file:
+        out += ["--vc-progress-file", args.progress_file]
+    if args.workers:
+        out += ["-n", str(args.workers), "--dist", "loadgroup"]
+    out.append("-q" if args.quiet else "-v" if len(profiles) == 1 and not args.workers else "-q")
+    return out + [a for a in extra if a != "--"]
+
+
+def cmd_run(args, extra) -> int:
+    import pytest
+
+    from .profile import find_profile
+    profiles = args.profile or list(DEFAULT_PROFILES)
+    for name in profiles:          # validate everything before pytest (and any device) starts
+        find_profile(name)
+    argv = pytest_args(args, extra, profiles)
+    print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {args.reports}", flush=True)
+    return int(pytest.main(argv))
+
+
+def cmd_profiles(args, extra) -> int:
+    from .profile import load_all, load_profile
+    if args.paths:
+        good, bad = [], []
+        for path in args.paths:
+            try:
+                good.append(load_profile(path))
+            except ConfigError as exc:
+                bad.append(exc)
+    else:
+        good, bad = load_all()
+    for p in good:
+        devices = ", ".join(p.devices) or "(needs --device)"
+        print(f"{p.name:20} {p.backend:7} flags={p.flags!r:40} devices={devices}  {p.path}")
+    for exc in bad:
+        print(f"INVALID {exc}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_devices(args, extra) -> int:
+    from .backends.kernel.sysfs import list_devices
+    from .profile import load_all
+    from .profile.matching import best_match
+    devices = list_devices(sysfs_root=args.sysfs)
+    if not devices:
+        print("no VFIO devices on this host.\n"
+              "  PCI: bind one to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/BDF/driver_override; "
+              "echo BDF > /sys/bus/pci/drivers_probe\n"
+              "  mdev: echo $(uuidgen) > /sys/class/mdev_bus/*/mdev_supported_types/TYPE/create\n"
+              "  no hardware at all: 'vfio-conform lab' runs the suites on a real kernel in QEMU")
+        return 0
+    profiles, _ = load_all()
+    for loc in devices:
+        match = best_match(profiles, loc)
+        ids = f"{loc.vendor_id:04x}:{loc.device_id:04x}" if loc.vendor_id is not None else "-"
+        print(f"{loc.id:38} {loc.kind:5} driver={loc.driver or '-':16} ids={ids:10} "
+              f"type={loc.mdev_type or '-':10} group={loc.group_path or '-':18} "
+              f"profile={match.name if match else '(none)'}")
+    return 0
+
+
+def cmd_results(args, extra) -> int:
+    from .results import ResultStore
+    if not Path(args.store).exists():
+        print(f"no results yet ({args.store} does not exist); run 'vfio-conform run' first")
+        return 0
+    store = ResultStore(args.store)
+    if args.run is not None:
+        for row in store.results(args.run):
+            if args.failed and row["outcome"] == "pass":
+                continue
+            print(f"{row['outcome']:14} {row['test_id']}  {row['message'][:160] if row['outcome'] != 'pass' else ''}")
+        return 0
+    for run in store.runs(limit=args.limit, profile=args.profile):
+        summary = store.summary(run["id"])
+        counts = " ".join(f"{k}={v}" for k, v in sorted(summary.items()))
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
+        print(f"#{run['id']:<5} {started} {run['profile']:18} {run['status']:11} "
+              f"kernel={run['kernel']} devices={run['devices']} {counts}")
+    return 0
+
+
+def cmd_bench(args, extra) -> int:
+    from .bench import run_bench
+    return run_bench(seconds=args.seconds, suite=not args.no_suite)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+#!/bin/busybox sh
+# vfio-conform lab, stage 1 (PID 1 in the initramfs): mount the shares, build the
+# overlay root, chroot and hand over to guest.py. Every exit path powers off.
+/bin/busybox mkdir -p /bin /proc /sys /dev /lower /upper /results /newroot
+/bin/busybox --install -s /bin
+export PATH=/bin
+
+say() { echo "VFIO-LAB: $*" > /dev/console; }
+die() { say "FATAL stage1: $*"; sync; echo o > /proc/sysrq-trigger; sleep 30; }
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo 1 > /proc/sys/kernel/sysrq
+say "stage1 start"
+
+for m in $(cat /modules/order); do
+    insmod "/modules/$m.ko" || die "insmod $m failed"
+done
+
+P9="trans=virtio,version=9p2000.L,msize=524288"
+mount -t 9p -o "$P9,ro" hostroot /lower || die "mount of the host root 9p share failed"
+mount -t 9p -o "$P9" results /results || die "mount of the results 9p share failed"
+[ -f /results/boot.env ] || die "/results/boot.env missing (host wrote no boot environment)"
+. /results/boot.env
+
+mount -t tmpfs -o mode=0755 tmpfs /upper || die "tmpfs for the overlay failed"
+mkdir -p /upper/up /upper/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot \
+    || die "overlay mount failed"
+for d in proc sys dev tmp run vfio-lab/results "lib/modules/$LAB_KVER"; do mkdir -p "/newroot/$d"; done
+mount -t proc proc /newroot/proc
+mount -t sysfs sysfs /newroot/sys
+mount -t devtmpfs devtmpfs /newroot/dev
+mkdir -p /newroot/dev/shm /newroot/dev/pts
+mount -t tmpfs tmpfs /newroot/dev/shm
+mount -t devpts devpts /newroot/dev/pts
+mount -t tmpfs tmpfs /newroot/tmp
+mount -t tmpfs tmpfs /newroot/run
+mount --bind /results /newroot/vfio-lab/results
+mount --bind "/newroot$LAB_MODULES" "/newroot/lib/modules/$LAB_KVER" || die "bind of $LAB_MODULES failed"
+mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
+
+say "stage2 start"
+chroot /newroot "$LAB_PYTHON" "$LAB_GUEST" /vfio-lab/results/spec.json
+say "stage2 exit $?"
+sync
+umount /newroot/vfio-lab/results 2>/dev/null
+umount /results 2>/dev/null
+echo o > /proc/sysrq-trigger
+sleep 30

@@ -1,0 +1,154 @@
+"""Build mtty.ko and its flag-set / broken variants out of tree, each as its own module.
+
+Variants are derived from the upstream sample at build time by checked text edits;
+each gets its own module, class, parent and mdev driver name so several load at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LabError
+from .lockfile import locked
+from .packages import KernelTree
+from .proc import run
+
+# Migration flag bits (linux/vfio.h).
+STOP_COPY, P2P, PRE_COPY = 1, 2, 4
+_FLAG_NAMES = {STOP_COPY: "VFIO_MIGRATION_STOP_COPY", P2P: "VFIO_MIGRATION_P2P",
+               PRE_COPY: "VFIO_MIGRATION_PRE_COPY"}
+
+# Anchors in samples/vfio-mdev/mtty.c (6.12). Every edit must match exactly once.
+_STOCK_FLAGS = ("vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |\n"
+                "\t\t\t\tVFIO_MIGRATION_P2P |\n\t\t\t\tVFIO_MIGRATION_PRE_COPY;")
+_STEP_ENTRY = "\tdev_dbg(mdev_state->vdev.dev, \"%s: %d -> %d\\n\", __func__, cur, new);\n"
+_RUN_STOP_ARCS = ("\tif ((cur == VFIO_DEVICE_STATE_RUNNING && new == VFIO_DEVICE_STATE_STOP) ||\n"
+                  "\t    (cur == VFIO_DEVICE_STATE_STOP && new == VFIO_DEVICE_STATE_RUNNING))\n"
+                  "\t\treturn NULL;\t/* vfio-conform lab: arc needed without P2P */\n")
+# Without P2P, PRE_COPY -> STOP_COPY does what PRE_COPY_P2P -> STOP_COPY does in the sample.
+_PRE_COPY_TO_STOP_COPY = ("\tif (cur == VFIO_DEVICE_STATE_PRE_COPY && new == VFIO_DEVICE_STATE_STOP_COPY)\n"
+                          "\t\tcur = VFIO_DEVICE_STATE_PRE_COPY_P2P;\t/* vfio-conform lab */\n")
+_SET_STATE_LOCK = ("\tdev_dbg(vdev->dev, \"%s -> %d\\n\", __func__, new_state);\n\n"
+                   "\tmutex_lock(&mdev_state->state_mutex);\n")
+_SET_STATE_UNLOCK = "\tmtty_state_mutex_unlock(mdev_state);\n\treturn ret;\n}\n\nstatic int mtty_get_state("
+_BROKEN_FOPS = ("static const struct file_operations mtty_lab_bogus_fops = {\n"
+                "\t.owner = THIS_MODULE,\n};\n\n")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One buildable mtty module.
+
+    Args:
+        name: module, class, parent and mdev driver name (types are `<name>-1`, `<name>-2`).
+        flags: VFIO_MIGRATION_* flags the device reports.
+        bug: "" for a conformant build, else a short tag of the injected defect.
+        description: what the variant does / what a harness must catch.
+    """
+
+    name: str
+    flags: int
+    bug: str = ""
+    description: str = ""
+
+    def mdev_type(self, suffix: str = "2") -> str:
+        """The mdev type name for this variant, e.g. mtty_sc-2."""
+        return f"{self.name}-{suffix}"
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("mtty", STOP_COPY | P2P | PRE_COPY, description="stock sample, flags 7"),
+    Variant("mtty_sc", STOP_COPY, description="STOP_COPY only (adds RUNNING<->STOP)"),
+    Variant("mtty_p2p", STOP_COPY | P2P, description="STOP_COPY|P2P (flags change only)"),
+    Variant("mtty_pc", STOP_COPY | PRE_COPY,
+            description="STOP_COPY|PRE_COPY (adds RUNNING<->STOP and PRE_COPY->STOP_COPY)"),
+    Variant("mtty_broken", STOP_COPY | P2P | PRE_COPY, bug="fd-on-stop",
+            description="flags 7; BUG: SET STOP from STOP_COPY returns a data_fd "
+                        "(spec: data_fd -1; the fd has no read/write ops). No kernel warning."),
+)}
+
+
+def _replace_once(text: str, old: str, new: str, what: str) -> str:
+    """Replace `old` by `new` exactly once, or raise LabError naming the edit."""
+    count = text.count(old)
+    if count != 1:
+        raise LabError("build", f"mtty.c edit '{what}' expected 1 anchor, found {count}; "
+                       "the kernel's samples/vfio-mdev/mtty.c changed: update modbuild.py")
+    return text.replace(old, new)
+
+
+def variant_source(stock: str, variant: Variant) -> str:
+    """Return the C source of `variant`, derived from the stock mtty.c text."""
+    if variant.name == "mtty" and not variant.bug:
+        return stock
+    text = stock
+    name = variant.name
+    text = _replace_once(text, '#define MTTY_CLASS_NAME "mtty"', f'#define MTTY_CLASS_NAME "{name}"', "class")
+    text = _replace_once(text, '#define MTTY_NAME       "mtty"', f'#define MTTY_NAME       "{name}"', "name")
+    text = _replace_once(text, '\t\t.name = "mtty",\n', f'\t\t.name = "{name}",\n', "driver name")
+    flags = " | ".join(_FLAG_NAMES[b] for b in (STOP_COPY, P2P, PRE_COPY) if variant.flags & b)
+    text = _replace_once(text, _STOCK_FLAGS, f"vdev->migration_flags = {flags};", "flags")
+    extra = ""
+    if not variant.flags & P2P:
+        extra += _RUN_STOP_ARCS
+        if variant.flags & PRE_COPY:
+            extra += _PRE_COPY_TO_STOP_COPY
+    if extra:
+        text = _replace_once(text, _STEP_ENTRY, _STEP_ENTRY + "\n" + extra, "step arcs")
+    if variant.bug == "fd-on-stop":
+        text = _replace_once(text, "static struct file *mtty_set_state(",
+                             _BROKEN_FOPS + "static struct file *mtty_set_state(", "bogus fops")
+        text = _replace_once(text, _SET_STATE_LOCK, _SET_STATE_LOCK +
+                             "\tenum vfio_device_mig_state lab_start = mdev_state->state;\n", "start")
+        text = _replace_once(text, _SET_STATE_UNLOCK,
+                             "\tif (!ret && lab_start == VFIO_DEVICE_STATE_STOP_COPY &&\n"
+                             "\t    new_state == VFIO_DEVICE_STATE_STOP)\n"
+                             "\t\tret = anon_inode_getfile(\"mtty_lab_bogus\", &mtty_lab_bogus_fops,\n"
+                             "\t\t\t\t\t NULL, O_RDONLY);\t/* injected bug */\n" + _SET_STATE_UNLOCK,
+                             "bug")
+    elif variant.bug:
+        raise LabError("build", f"unknown bug tag {variant.bug!r} in variant {name}")
+    return text
+
+
+def _build_key(stock: str, variants: list[Variant]) -> str:
+    """Hash of the inputs, so a changed variant table rebuilds."""
+    h = hashlib.sha256(stock.encode())
+    for v in variants:
+        h.update(variant_source(stock, v).encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_modules(tree: KernelTree, names: list[str] | None = None) -> dict[str, Path]:
+    """Build the named variants (default: all) and return {name: path of .ko}."""
+    variants = [VARIANTS[n] for n in (names or list(VARIANTS))]
+    stock = tree.mtty_source.read_text()
+    key = _build_key(stock, variants)
+    out = tree.root / "modules" / key
+    result = {v.name: out / f"{v.name}.ko" for v in variants}
+    if (out / "build.ready").exists():
+        return result
+    with locked(tree.root / "modules.lock"):
+        if (out / "build.ready").exists():
+            return result
+        out.mkdir(parents=True, exist_ok=True)
+        for v in variants:
+            (out / f"{v.name}.c").write_text(variant_source(stock, v))
+        (out / "Makefile").write_text("obj-m := " + " ".join(f"{v.name}.o" for v in variants) + "\n")
+        env = dict(os.environ, LC_ALL="C")
+        run(["make", "-C", tree.headers_dir, f"M={out}", f"-j{os.cpu_count() or 2}",
+             "CONFIG_DEBUG_INFO_BTF_MODULES=", "modules"],  # no BTF: pahole not needed
+            kind="build", env=env)
+        for v in variants:
+            if not result[v.name].exists():
+                raise LabError("build", f"{result[v.name]} was not produced; see the make output")
+        (out / "build.ready").write_text(key + "\n")
+    return result
+
+
+def srcversion(ko: Path) -> str:
+    """The module's srcversion as modinfo reports it (matches /sys/module/<name>/srcversion)."""
+    return run(["modinfo", "-F", "srcversion", ko], kind="build").strip()

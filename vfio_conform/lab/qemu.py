@@ -1,0 +1,144 @@
+"""Build the QEMU command line and run it under a host-side timeout, watching the console."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import LabConfig
+from .errors import LabError
+from .proc import require_tool
+
+QEMU = "qemu-system-x86_64"
+HOSTROOT_TAG = "hostroot"
+RESULTS_TAG = "results"
+MARKER = "VFIO-LAB:"
+BASE_CMDLINE = ("console=ttyS0", "rdinit=/init", "panic=-1", "oops=panic", "softlockup_panic=1",
+                "loglevel=5", "mitigations=off")
+PCI_FIRST_SLOT = 0x10
+
+
+def pci_bdf(index: int) -> str:
+    """Guest BDF of the index-th lab PCI device (fixed slots from 00:10.0 on pcie.0)."""
+    return f"0000:00:{PCI_FIRST_SLOT + index:02x}.0"
+
+
+def _check_path(path: Path) -> str:
+    text = str(path)
+    if "," in text:
+        raise LabError("boot", f"QEMU 9p share path may not contain a comma: {text}")
+    return text
+
+
+def _device_args(config: LabConfig) -> list[str]:
+    """The vIOMMU and emulated PCI devices of pci mode (intel-iommu first)."""
+    if config.mode != "pci":
+        return []
+    args = ["-device", "intel-iommu,intremap=on"]
+    for i, dev in enumerate(config.pci_devices):
+        where = f"bus=pcie.0,addr=0x{PCI_FIRST_SLOT + i:x}"
+        if dev.kind == "edu":
+            args += ["-device", f"edu,id={dev.qemu_id},{where}"]
+        elif dev.kind == "ivshmem-plain":
+            if dev.mem_mib <= 0 or dev.mem_mib & (dev.mem_mib - 1):
+                raise LabError("boot", f"ivshmem {dev.qemu_id}: mem_mib must be a power of two")
+            args += ["-object", f"memory-backend-ram,id=mem-{dev.qemu_id},size={dev.mem_mib}M,share=on",
+                     "-device", f"ivshmem-plain,id={dev.qemu_id},memdev=mem-{dev.qemu_id},{where}"]
+        else:
+            raise LabError("boot", f"unknown lab PCI device kind {dev.kind!r} (edu, ivshmem-plain)")
+    return args
+
+
+def build_argv(config: LabConfig, vmlinuz: Path, initramfs: Path, run_dir: Path,
+               console_log: Path) -> list[str]:
+    """Return the full QEMU argv for one lab boot."""
+    cmdline = list(BASE_CMDLINE)
+    if config.mode == "pci":
+        cmdline.append("intel_iommu=on")
+    cmdline += list(config.extra_cmdline)
+    accel = ":".join(config.accel.split(":"))
+    return [
+        require_tool(QEMU), "-machine", f"q35,accel={accel}", "-cpu", "max",
+        "-m", str(config.memory_mib), "-smp", str(config.cpus),
+        "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
+        "-kernel", str(vmlinuz), "-initrd", str(initramfs), "-append", " ".join(cmdline),
+        "-serial", f"file:{_check_path(console_log)}",
+        "-virtfs", f"local,path=/,mount_tag={HOSTROOT_TAG},security_model=none,readonly=on,"
+                   "multidevs=remap",
+        "-virtfs", f"local,path={_check_path(run_dir)},mount_tag={RESULTS_TAG},security_model=none,"
+                   "multidevs=remap",
+        *_device_args(config),
+    ]
+
+
+@dataclass
+class QemuOutcome:
+    """What happened to one QEMU process."""
+
+    returncode: int | None
+    timed_out: bool
+    elapsed: float
+    markers: dict[str, float] = field(default_factory=dict)
+
+
+def _die_with_parent() -> None:
+    """Child pre-exec hook: SIGKILL QEMU if the Python that started it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _scan_markers(console_log: Path, seen: dict[str, float], t0: float) -> None:
+    """Record the first host time (relative to t0) each console marker appeared."""
+    try:
+        text = console_log.read_text(errors="replace")
+    except FileNotFoundError:
+        return
+    for line in text.splitlines():
+        idx = line.find(MARKER)
+        if idx >= 0:
+            key = line[idx + len(MARKER):].strip()
+            key = " ".join(key.split()[:2])
+            seen.setdefault(key, round(time.monotonic() - t0, 2))
+
+
+def run_qemu(argv: list[str], console_log: Path, stderr_log: Path, timeout: float,
+             command_timeout: float | None = None) -> QemuOutcome:
+    """Start QEMU, wait up to `timeout` seconds in all (and at most `command_timeout` after
+    the "command start" marker), then SIGKILL it; return the outcome."""
+    t0 = time.monotonic()
+    markers: dict[str, float] = {}
+    with open(stderr_log, "wb") as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                preexec_fn=_die_with_parent)
+        try:
+            while proc.poll() is None:
+                now = time.monotonic() - t0
+                started = markers.get("command start")
+                if now > timeout or (command_timeout is not None and started is not None
+                                     and now - started > command_timeout):
+                    proc.kill()
+                    proc.wait()
+                    _scan_markers(console_log, markers, t0)
+                    return QemuOutcome(None, True, time.monotonic() - t0, markers)
+                _scan_markers(console_log, markers, t0)
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    _scan_markers(console_log, markers, t0)
+    return QemuOutcome(proc.returncode, False, time.monotonic() - t0, markers)
+
+
+def kvm_usable() -> bool:
+    """True if /dev/kvm can be opened (it may still fail to run a guest; see qemu-lab notes)."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError:
+        return False
+    os.close(fd)
+    return True

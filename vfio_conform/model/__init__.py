@@ -1,0 +1,1 @@
+"""The spec as executable data: FSM tables, expected outcomes, and the rule catalogue."""

@@ -1,0 +1,66 @@
+"""Allure extras (only when --alluredir is given): labels per test, environment, categories."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .. import __version__
+
+#: Allure categories: infrastructure problems apart from product defects (driver findings).
+CATEGORIES = [
+    {"name": "Spec violations (driver)", "matchedStatuses": ["failed"]},
+    {"name": "Infrastructure errors (harness, lab, host)", "matchedStatuses": ["broken"]},
+    {"name": "Known issues (waived in profile)", "matchedStatuses": ["skipped"],
+     "messageRegex": ".*known issue.*"},
+    {"name": "Not supported by the device", "matchedStatuses": ["skipped"],
+     "messageRegex": ".*not-supported: .*"},
+    {"name": "Gated hazards (not run on this kernel)", "matchedStatuses": ["skipped"],
+     "messageRegex": ".*gated: .*"},
+]
+
+
+def alluredir(config) -> Path | None:
+    value = getattr(config.option, "allure_report_dir", None)
+    return Path(value) if value else None
+
+
+def write_run_files(config, ctx) -> None:
+    """environment.properties (what ran where) and categories.json into the Allure results dir."""
+    out = alluredir(config)
+    if out is None or hasattr(config, "workerinput"):
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"harness.version={__version__}", f"kernel.release={ctx.kernel_release}",
+             f"session={ctx.session}"]
+    for name, target in ctx.targets.items():
+        lines += [f"profile.{name}.backend={target.profile.backend}",
+                  f"profile.{name}.devices={','.join(target.device_ids)}",
+                  f"profile.{name}.driver={target.driver}",
+                  f"profile.{name}.flags={int(target.profile.flags)}"]
+    (out / "environment.properties").write_text("\n".join(lines) + "\n")
+    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
+
+
+@pytest.fixture(autouse=True)
+def _vc_allure_labels(request):
+    """parent_suite = profile, suite = spec area, tag = FSM arc, issue link for waivers."""
+    callspec = getattr(request.node, "callspec", None)
+    profile = callspec.params.get("profile") if callspec else None
+    if profile is None or alluredir(request.config) is None:
+        yield
+        return
+    import allure
+    allure.dynamic.parent_suite(profile.name)
+    allure.dynamic.suite(request.node.module.__name__.split(".")[-2] if "." in
+                         request.node.module.__name__ else request.node.module.__name__)
+    arc = callspec.params.get("arc")
+    if arc is not None:
+        allure.dynamic.tag(arc.arc_id)
+    for mark in request.node.iter_markers("vc_spec"):
+        allure.dynamic.label("rule", mark.args[0])
+    issue = profile.known_issue(request.node.name)
+    if issue:
+        allure.dynamic.issue(issue.link, issue.reason)
+    yield

@@ -1,0 +1,87 @@
+"""Per-session state of the plugin: selected profiles, devices, kernel, result store and run ids."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import uuid
+
+import pytest
+
+from .. import __version__
+from ..errors import ConfigError
+from ..profile import find_profile
+from ..profile.schema import Profile
+from ..results import ResultStore, RunMeta
+
+CONTEXT_KEY = pytest.StashKey["VcContext"]()
+
+
+@dataclasses.dataclass
+class Target:
+    """A profile and the device ids it runs against."""
+
+    profile: Profile
+    device_ids: tuple[str, ...]
+    driver: str = ""
+
+
+@dataclasses.dataclass
+class VcContext:
+    targets: dict[str, Target]
+    kernel_release: str
+    session: str
+    store: ResultStore | None = None
+    run_ids: dict[str, int] = dataclasses.field(default_factory=dict)
+    progress_file: str | None = None
+
+    @property
+    def profiles(self) -> list[Profile]:
+        return [t.profile for t in self.targets.values()]
+
+
+def build_context(config) -> VcContext | None:
+    """Load and validate every selected profile and device before any device is touched."""
+    names = config.getoption("vc_profile")
+    if not names:
+        return None
+    devices = tuple(config.getoption("vc_device"))
+    if devices and len(names) > 1:
+        raise ConfigError("--vc-device needs exactly one --vc-profile")
+    targets: dict[str, Target] = {}
+    for name in names:
+        profile = find_profile(name)
+        if profile.name in targets:
+            raise ConfigError(f"profile {profile.name!r} selected twice")
+        ids = devices or profile.devices
+        if not ids:
+            raise ConfigError(f"profile {profile.name!r} names no device", profile.path,
+                              hint="pass --device ID (list candidates with 'vfio-conform devices')")
+        targets[profile.name] = Target(profile, ids, _driver_of(profile, ids))
+    release = config.getoption("vc_kernel_release") or os.uname().release
+    return VcContext(targets, release, uuid.uuid4().hex[:12],
+                     progress_file=config.getoption("vc_progress_file"))
+
+
+def _driver_of(profile: Profile, ids: tuple[str, ...]) -> str:
+    """Resolve kernel devices now (DeviceNotFound is a usage error); the sim has no driver."""
+    if profile.backend == "sim":
+        return "sim"
+    from ..backends.kernel.sysfs import resolve
+    drivers = {resolve(i).driver or "?" for i in ids}
+    return ",".join(sorted(drivers))
+
+
+def open_store(config, ctx: VcContext) -> None:
+    """Open the store and begin one run per profile (controller process only)."""
+    if config.getoption("vc_no_store"):
+        return
+    path = config.getoption("vc_store") or str(config.rootpath / "reports" / "results.sqlite")
+    ctx.store = ResultStore(path)
+    argv = " ".join(config.invocation_params.args)
+    for name, target in ctx.targets.items():
+        ctx.run_ids[name] = ctx.store.begin_run(RunMeta(
+            profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),
+            driver=target.driver, kernel=ctx.kernel_release, harness_version=__version__,
+            host=socket.gethostname(), session=ctx.session, argv=argv, started=time.time()))

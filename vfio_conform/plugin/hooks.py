@@ -1,0 +1,171 @@
+"""Hook implementations: configure, parametrize from the model, classify, record, time out."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from ..errors import ConfigError, HarnessTimeout
+from ..model.fsm import supported_states
+from ..model.plan import plan
+from ..results import Outcome
+from ..uapi.enums import MIG_STATE_NR, MigState
+from . import classify
+from .allure_meta import write_run_files
+from .context import CONTEXT_KEY, build_context, open_store
+from .options import add_options
+from .recorder import ResultRecorder
+
+#: Requested states of the transition matrix: every state, ERROR and the first invalid value.
+ARC_TARGETS = [*[s for s in MigState if s is not MigState.ERROR], MigState.ERROR, MIG_STATE_NR]
+
+
+def pytest_addoption(parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "vc_spec(rule_id): the spec rule a test checks")
+    config.addinivalue_line("markers", "vc_requires(*flags): migration flags/features the test needs "
+                                       "(absent: not-supported)")
+    try:
+        ctx = build_context(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"vfio-conform: {exc}") from None
+    if ctx is None:
+        return
+    config.stash[CONTEXT_KEY] = ctx
+    if not hasattr(config, "workerinput"):
+        open_store(config, ctx)
+        write_run_files(config, ctx)
+        if ctx.store is not None:
+            config.pluginmanager.register(ResultRecorder(ctx), "vfio-conform-recorder")
+
+
+def _ctx(config):
+    return config.stash.get(CONTEXT_KEY, None)
+
+
+def pytest_report_header(config):
+    ctx = _ctx(config)
+    if ctx:
+        return [f"vfio-conform: kernel {ctx.kernel_release}; " + "; ".join(
+            f"{n} -> {', '.join(t.device_ids)} ({t.profile.backend})" for n, t in ctx.targets.items())]
+
+
+def pytest_generate_tests(metafunc) -> None:
+    ctx = _ctx(metafunc.config)
+    names = metafunc.fixturenames
+    if "profile" not in names:
+        return
+    if ctx is None:
+        raise pytest.UsageError("the suites need a profile: vfio-conform run --profile NAME "
+                                "(or pytest --vc-profile NAME)")
+    if "arc" in names:
+        values, ids = [], []
+        for profile in ctx.profiles:
+            for cur in supported_states(profile.flags):
+                for target in ARC_TARGETS:
+                    values.append((profile, plan(cur, target, profile.flags)))
+                    ids.append(f"{profile.name}:{cur.name}->{MigState.label(target)}")
+        metafunc.parametrize(("profile", "arc"), values, ids=ids)
+    else:
+        metafunc.parametrize("profile", ctx.profiles, ids=[p.name for p in ctx.profiles])
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Pin each profile's tests to one xdist worker: a device is exclusive."""
+    if _ctx(config) is None:
+        return
+    for item in items:
+        profile = _param(item, "profile")
+        if profile is not None:
+            item.add_marker(pytest.mark.xdist_group(profile.name))
+
+
+def pytest_runtest_setup(item) -> None:
+    ctx = _ctx(item.config)
+    profile = _param(item, "profile")
+    if ctx is None or profile is None:
+        return
+    if ctx.progress_file:
+        with open(ctx.progress_file, "a") as f:
+            f.write(item.nodeid + "\n")
+    for mark in item.iter_markers("vc_requires"):
+        for need in mark.args:
+            if not _has(profile, need):
+                pytest.skip(f"{classify.NOT_SUPPORTED}profile {profile.name} lacks {_need_name(need)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Bound each test (setup, call, teardown) by the profile's timeouts.test with SIGALRM."""
+    profile = _param(item, "profile")
+    armed = profile is not None and hasattr(signal, "SIGALRM") and _main_thread()
+    if armed:
+        limit = profile.timeouts.test
+
+        def on_alarm(signum, frame):
+            raise HarnessTimeout(f"test exceeded timeouts.test = {limit:g}s (profile {profile.name})")
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        if armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the verdict; a failure the profile waives becomes an xfail 'known issue'."""
+    result = yield
+    report = result.get_result()
+    profile = _param(item, "profile")
+    if profile is None or _ctx(item.config) is None:
+        return
+    outcome, rule, link = None, "", ""
+    if report.failed:
+        outcome, rule = classify.failure_outcome(call.excinfo, report.when)
+        if outcome is Outcome.FAIL:
+            issue = profile.known_issue(_test_id(item))
+            if issue:
+                outcome, link = Outcome.KNOWN_ISSUE, issue.link
+                report.outcome = "skipped"
+                report.wasxfail = f"known issue ({issue.link}): {issue.reason}"
+    elif report.skipped and not hasattr(report, "wasxfail"):
+        outcome = classify.skip_outcome(classify.short_message(report))
+    elif report.when == "call" and report.passed:
+        outcome = Outcome.PASS
+    if outcome is not None:
+        rule = rule or next((m.args[0] for m in item.iter_markers("vc_spec")), "")
+        report.user_properties = list(report.user_properties) + [
+            ("vc_profile", profile.name), ("vc_test_id", _test_id(item)),
+            ("vc_outcome", outcome.value), ("vc_rule", rule), ("vc_link", link)]
+
+
+def _param(item, name: str):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get(name) if callspec else None
+
+
+def _test_id(item) -> str:
+    return item.name
+
+
+def _has(profile, need) -> bool:
+    from ..uapi.enums import MigFlag
+    if isinstance(need, MigFlag):
+        return bool(profile.flags & need)
+    return bool(getattr(profile, need))
+
+
+def _need_name(need) -> str:
+    return getattr(need, "name", None) or str(need)
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread() and os.name == "posix"

@@ -1,0 +1,21 @@
+"""Command-line options: one group, every flag prefixed --vc-."""
+from __future__ import annotations
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("vfio-conform", "VFIO migration conformance")
+    group.addoption("--vc-profile", action="append", default=[], metavar="NAME|PATH",
+                    help="profile to test (repeatable): a name in profiles/ or a YAML path. "
+                         "Without it the plugin does nothing.")
+    group.addoption("--vc-device", action="append", default=[], metavar="ID",
+                    help="device to test (repeatable; first = source, second = destination): "
+                         "PCI BDF, mdev UUID, /dev/vfio/devices/vfioN or sim instance name. "
+                         "Default: the profile's 'devices'.")
+    group.addoption("--vc-store", default=None, metavar="PATH",
+                    help="SQLite result store (default: reports/results.sqlite under the rootdir)")
+    group.addoption("--vc-no-store", action="store_true", help="do not record results in SQLite")
+    group.addoption("--vc-kernel-release", default=None, metavar="RELEASE",
+                    help="kernel release used for hazard gates (default: uname -r)")
+    group.addoption("--vc-progress-file", default=None, metavar="PATH",
+                    help="write the id of each test as it starts (lets a lab name the test a dead "
+                         "guest was running)")

@@ -1,0 +1,287 @@
+"""Profile schema: dataclasses whose field names are the YAML keys, each validated with file:line."""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+
+from ..uapi.enums import MigFlag
+from .yamlmarks import Marked
+
+BACKENDS = ("sim", "kernel")
+PROTOCOLS = ("v2", "v1")
+HAZARDS = ("blocked-arc-hang", "set-from-error-warn")
+
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    """How a host device is matched to this profile.
+
+    Args:
+        driver: kernel driver bound to the device (e.g. vfio-pci, mlx5_vfio_pci, mtty).
+        vendor_id, device_id: PCI ids (ints).
+        mdev_type: mdev type name (e.g. mtty-2).
+    """
+
+    driver: str | None = None
+    vendor_id: int | None = None
+    device_id: int | None = None
+    mdev_type: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownIssue:
+    """A waived failure: tests whose id matches `test` (fnmatch) are reported as known issues.
+
+    Args:
+        test: test id pattern, e.g. 'test_resume_rejects_bad_header[mtty*'.
+        link: URL of the bug/report (required).
+        reason: one line on why.
+    """
+
+    test: str
+    link: str
+    reason: str
+
+    def matches(self, test_id: str) -> bool:
+        return fnmatch.fnmatchcase(test_id, self.test) or fnmatch.fnmatchcase(
+            test_id.rpartition("::")[2], self.test)
+
+
+@dataclasses.dataclass(frozen=True)
+class HazardGate:
+    """Kernels on which a hazard arc may run: fnmatch patterns on `uname -r` or '>=X.Y.Z' bounds."""
+
+    name: str
+    safe_on: tuple[str, ...] = ()
+
+    def safe(self, kernel_release: str) -> bool:
+        return any(_kernel_matches(kernel_release, spec) for spec in self.safe_on)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """Seconds. test: one test's wall time; io: one data_fd read/write; set_state: one SET."""
+
+    test: float = 120.0
+    io: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """One vendor device family.
+
+    Args:
+        name: profile id (used in test ids and reports).
+        description: one line for humans.
+        backend: 'sim' or 'kernel'.
+        devices: default device ids (sim instance names; kernel BDFs/UUIDs), overridable with --device.
+        match: how a host device is recognised (see Match).
+        migration.protocol: 'v2' (data_fd) or 'v1' (migration region).
+        migration.flags: expected VFIO_MIGRATION_* names (STOP_COPY required).
+        migration.data_size_tolerance: allowed |MIG_DATA_SIZE - actual| / actual.
+        migration.precopy_enomsg: 'must' or 'should' (6.12 drivers other than mlx5 return 0).
+        features.reset: VFIO_DEVICE_RESET returns the device to RUNNING.
+        features.dma_logging: DMA logging features are offered.
+        hazards: name -> {safe_on: [...]} kernels where gated arcs may run.
+        known_issues: list of {test, link, reason}.
+        timeouts: {test, io} seconds.
+        sim: configuration handed to the sim backend (backend 'sim' only).
+    """
+
+    name: str
+    path: str
+    backend: str
+    description: str = ""
+    devices: tuple[str, ...] = ()
+    match: Match = Match()
+    protocol: str = "v2"
+    flags: MigFlag = MigFlag.STOP_COPY
+    data_size_tolerance: float = 0.0
+    precopy_enomsg: str = "should"
+    reset: bool = True
+    dma_logging: bool = False
+    hazards: tuple[HazardGate, ...] = ()
+    known_issues: tuple[KnownIssue, ...] = ()
+    timeouts: Timeouts = Timeouts()
+    sim: dict = dataclasses.field(default_factory=dict)
+
+    def hazard_safe(self, hazard: str, kernel_release: str) -> bool:
+        return any(g.name == hazard and g.safe(kernel_release) for g in self.hazards)
+
+    def known_issue(self, test_id: str) -> KnownIssue | None:
+        return next((k for k in self.known_issues if k.matches(test_id)), None)
+
+
+_TOP_KEYS = {"name", "description", "backend", "devices", "match", "migration", "features",
+             "hazards", "known_issues", "timeouts", "sim"}
+
+
+def build_profile(doc: Marked) -> Profile:
+    """Validate a marked YAML document into a Profile (raises ConfigError naming file:line: field)."""
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error("", "a profile is a YAML mapping", "see profiles/sim-stop-copy.yaml")
+    _no_unknown(doc, "", data, _TOP_KEYS)
+    name = _str(doc, "name", data.get("name"), required=True)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise doc.error("name", f"{name!r} must be letters, digits, '.', '_' or '-'")
+    backend = _choice(doc, "backend", data.get("backend"), BACKENDS, required=True)
+    mig = _map(doc, "migration", data.get("migration"), required=True)
+    _no_unknown(doc, "migration", mig, {"protocol", "flags", "data_size_tolerance", "precopy_enomsg"})
+    feats = _map(doc, "features", data.get("features"))
+    _no_unknown(doc, "features", feats, {"reset", "dma_logging"})
+    timeouts = _map(doc, "timeouts", data.get("timeouts"))
+    _no_unknown(doc, "timeouts", timeouts, {"test", "io"})
+    sim = _map(doc, "sim", data.get("sim"))
+    if sim and backend != "sim":
+        raise doc.error("sim", "a 'sim' section needs backend: sim")
+    return Profile(
+        name=name, path=doc.path, backend=backend,
+        description=_str(doc, "description", data.get("description")) or "",
+        devices=tuple(_str(doc, f"devices.{i}", d, required=True)
+                      for i, d in enumerate(_list(doc, "devices", data.get("devices")))),
+        match=_match(doc, data.get("match")),
+        protocol=_choice(doc, "migration.protocol", mig.get("protocol", "v2"), PROTOCOLS),
+        flags=_flags(doc, mig.get("flags")),
+        data_size_tolerance=_number(doc, "migration.data_size_tolerance",
+                                    mig.get("data_size_tolerance", 0.0), 0.0, 10.0),
+        precopy_enomsg=_choice(doc, "migration.precopy_enomsg", mig.get("precopy_enomsg", "should"),
+                               ("must", "should")),
+        reset=_bool(doc, "features.reset", feats.get("reset", True)),
+        dma_logging=_bool(doc, "features.dma_logging", feats.get("dma_logging", False)),
+        hazards=_hazards(doc, data.get("hazards")),
+        known_issues=_known_issues(doc, data.get("known_issues")),
+        timeouts=Timeouts(
+            test=_number(doc, "timeouts.test", timeouts.get("test", 120.0), 0.1, 86400),
+            io=_number(doc, "timeouts.io", timeouts.get("io", 30.0), 0.01, 86400)),
+        sim=dict(sim),
+    )
+
+
+def _kernel_matches(release: str, spec: str) -> bool:
+    spec = spec.strip()
+    if spec.startswith(">="):
+        return _version(release) >= _version(spec[2:])
+    return fnmatch.fnmatchcase(release, spec)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", re.split(r"[^0-9.]", text.strip(), 1)[0]))
+
+
+def _no_unknown(doc: Marked, where: str, data: dict, known: set[str]) -> None:
+    for key in data:
+        if key not in known:
+            field = f"{where}.{key}" if where else str(key)
+            raise doc.error(field, f"unknown key {key!r}", f"expected one of: {', '.join(sorted(known))}")
+
+
+def _map(doc, field, value, required=False) -> dict:
+    if value is None:
+        if required:
+            raise doc.error(field, "is required", "a mapping")
+        return {}
+    if not isinstance(value, dict):
+        raise doc.error(field, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _list(doc, field, value) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise doc.error(field, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _str(doc, field, value, required=False) -> str | None:
+    if value is None:
+        if required:
+            raise doc.error(field, "is required", "a string")
+        return None
+    if not isinstance(value, str):
+        raise doc.error(field, f"expected a string, got {value!r}")
+    return value
+
+
+def _choice(doc, field, value, choices, required=False) -> str:
+    if value is None and required:
+        raise doc.error(field, "is required", f"one of: {', '.join(choices)}")
+    if value not in choices:
+        raise doc.error(field, f"{value!r} is not allowed", f"expected one of: {', '.join(choices)}")
+    return value
+
+
+def _bool(doc, field, value) -> bool:
+    if not isinstance(value, bool):
+        raise doc.error(field, f"expected true or false, got {value!r}")
+    return value
+
+
+def _number(doc, field, value, low, high) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise doc.error(field, f"expected a number, got {value!r}")
+    if not low <= value <= high:
+        raise doc.error(field, f"{value} is out of range", f"expected {low}..{high}")
+    return float(value)
+
+
+def _int(doc, field, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise doc.error(field, f"expected a non-negative integer (e.g. 0x15b3), got {value!r}")
+    return value
+
+
+def _flags(doc, value) -> MigFlag:
+    names = _list(doc, "migration.flags", value)
+    if not names:
+        raise doc.error("migration.flags", "is required", "a list such as [STOP_COPY, P2P]")
+    flags = MigFlag(0)
+    for i, name in enumerate(names):
+        if name not in MigFlag.__members__:
+            raise doc.error(f"migration.flags.{i}", f"{name!r} is not a migration flag",
+                            f"known: {', '.join(MigFlag.__members__)}")
+        flags |= MigFlag[name]
+    if not flags & MigFlag.STOP_COPY:
+        raise doc.error("migration.flags", "STOP_COPY is mandatory in every flag set")
+    return flags
+
+
+def _match(doc, value) -> Match:
+    data = _map(doc, "match", value)
+    _no_unknown(doc, "match", data, {"driver", "vendor_id", "device_id", "mdev_type"})
+    return Match(driver=_str(doc, "match.driver", data.get("driver")),
+                 vendor_id=_int(doc, "match.vendor_id", data.get("vendor_id")),
+                 device_id=_int(doc, "match.device_id", data.get("device_id")),
+                 mdev_type=_str(doc, "match.mdev_type", data.get("mdev_type")))
+
+
+def _hazards(doc, value) -> tuple[HazardGate, ...]:
+    gates = []
+    for name, body in _map(doc, "hazards", value).items():
+        field = f"hazards.{name}"
+        if name not in HAZARDS:
+            raise doc.error(field, f"unknown hazard {name!r}", f"known: {', '.join(HAZARDS)}")
+        body = _map(doc, field, body, required=True)
+        _no_unknown(doc, field, body, {"safe_on"})
+        specs = tuple(_str(doc, f"{field}.safe_on.{i}", s, required=True)
+                      for i, s in enumerate(_list(doc, f"{field}.safe_on", body.get("safe_on"))))
+        gates.append(HazardGate(name, specs))
+    return tuple(gates)
+
+
+def _known_issues(doc, value) -> tuple[KnownIssue, ...]:
+    issues = []
+    for i, item in enumerate(_list(doc, "known_issues", value)):
+        field = f"known_issues.{i}"
+        item = _map(doc, field, item, required=True)
+        _no_unknown(doc, field, item, {"test", "link", "reason"})
+        link = _str(doc, f"{field}.link", item.get("link"), required=True)
+        if not re.match(r"https?://", link):
+            raise doc.error(f"{field}.link", f"{link!r} is not a URL", "a waiver needs a link to the report")
+        issues.append(KnownIssue(_str(doc, f"{field}.test", item.get("test"), required=True), link,
+                                 _str(doc, f"{field}.reason", item.get("reason"), required=True)))
+    return tuple(issues)

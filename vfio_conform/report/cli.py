@@ -1,0 +1,134 @@
+"""`vfio-conform report` and `vfio-conform diff` subcommands (registered by vfio_conform.cli)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..results import ENV_VAR, open_store, store_exists, store_location
+from .trend import print_trend  # noqa: F401  (re-exported for `results --profile`)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STORE = ROOT / "reports" / "results.sqlite"
+DEFAULT_OUT = ROOT / "reports"
+
+
+def add_parsers(subparsers) -> None:
+    """Register `report` and `diff` on the main parser's subparsers."""
+    store_help = f"results store: SQLite path or postgresql:// URL (default: ${ENV_VAR} or {DEFAULT_STORE})"
+    rep = subparsers.add_parser(
+        "report", help="static HTML conformance report of stored run(s)",
+        description="RUN: a run id, 'latest' (the newest session, all its profiles) or a session id.")
+    rep.add_argument("runs", nargs="*", default=["latest"], metavar="RUN")
+    rep.add_argument("--store", default=None, help=store_help)
+    rep.add_argument("--profile", default=None, help="only this profile's runs")
+    rep.add_argument("--out", default=None, metavar="FILE",
+                     help=f"HTML file to write (default: {DEFAULT_OUT}/report-<run>.html)")
+    rep.set_defaults(func=cmd_report)
+
+    dif = subparsers.add_parser(
+        "diff", help="compare two runs per profile; exit 1 on a regression (a new failure)",
+        description="OLD/NEW: run id, 'latest', session id; OLD may be 'prev' (per profile, the run "
+                    "before NEW). Exit 0: no regression; 1: regression; 2: usage error.")
+    dif.add_argument("old", metavar="OLD")
+    dif.add_argument("new", metavar="NEW", nargs="?", default="latest")
+    dif.add_argument("--store", default=None, help=store_help)
+    dif.add_argument("--old-store", default=None, help="OLD comes from this store (default: --store)")
+    dif.add_argument("--profile", default=None, help="only this profile")
+    dif.add_argument("--html", default=None, metavar="FILE",
+                     help=f"also write the HTML diff here (default: {DEFAULT_OUT}/diff-<old>-<new>.html)")
+    dif.add_argument("--no-html", action="store_true", help="text only")
+    dif.add_argument("--infra-is-regression", action="store_true",
+                     help="new infrastructure errors also make the exit code 1")
+    dif.set_defaults(func=cmd_diff)
+
+
+def _open(value: str | None):
+    loc = store_location(value, DEFAULT_STORE)
+    if not store_exists(loc):
+        raise FileNotFoundError(f"no results store at {loc} (run 'vfio-conform run' first)")
+    return open_store(loc)
+
+
+def cmd_report(args, extra=None) -> int:
+    from .html import render_report
+    from .runs import RunNotFound, load, resolve
+    try:
+        store = _open(args.store)
+    except FileNotFoundError as exc:
+        print(f"vfio-conform report: {exc}", file=sys.stderr)
+        return 2
+    try:
+        runs = [r for spec in args.runs for r in resolve(store, spec, args.profile)]
+        if not runs:
+            raise RunNotFound(f"no runs match {' '.join(args.runs)}")
+        data = load(store, list({r["id"]: r for r in runs}.values()))
+    except RunNotFound as exc:
+        print(f"vfio-conform report: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    label = f"run-{data[0].id}" if len(data) == 1 else f"runs-{data[0].id}-{data[-1].id}"
+    out = Path(args.out) if args.out else DEFAULT_OUT / f"report-{label}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    out.write_text(render_report(data), encoding="utf-8")
+    print(f"report: {out} ({sum(len(d.rows) for d in data)} results, {len(data)} run(s), "
+          f"{time.perf_counter() - t0:.2f}s)")
+    return 0
+
+
+def cmd_diff(args, extra=None) -> int:
+    from .diff import diff_runs
+    from .diff_render import render_html, render_text
+    from .runs import RunNotFound, load, previous, resolve
+    try:
+        new_store = _open(args.store)
+        old_store = _open(args.old_store) if args.old_store else new_store
+    except FileNotFoundError as exc:
+        print(f"vfio-conform diff: {exc}", file=sys.stderr)
+        return 2
+    try:
+        new_runs = resolve(new_store, args.new, args.profile)
+        if args.old == "prev":
+            old_runs = [p for p in (previous(old_store, r) for r in new_runs) if p is not None]
+        else:
+            old_runs = resolve(old_store, args.old, args.profile)
+        if not new_runs or not old_runs:
+            raise RunNotFound(f"nothing to compare ({args.old} -> {args.new})")
+        diffs = diff_runs(load(old_store, old_runs), load(new_store, new_runs))
+    except RunNotFound as exc:
+        print(f"vfio-conform diff: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        new_store.close()
+        if old_store is not new_store:
+            old_store.close()
+    sys.stdout.write(render_text(diffs))
+    if not args.no_html:
+        name = f"diff-{'-'.join(str(r['id']) for r in old_runs)}-{'-'.join(str(r['id']) for r in new_runs)}"
+        out = Path(args.html) if args.html else DEFAULT_OUT / f"{name}.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_html(diffs), encoding="utf-8")
+        print(f"diff: {out}")
+    regression = any(d.regression or (args.infra_is_regression and d.new_infra_errors) for d in diffs)
+    return 1 if regression else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (python -m vfio_conform.report.cli ...) until the main CLI registers us."""
+    p = argparse.ArgumentParser(prog="vfio-conform")
+    sub = p.add_subparsers(dest="command", required=True)
+    add_parsers(sub)
+    tr = sub.add_parser("trend", help="pass/fail counts over a profile's runs")
+    tr.add_argument("--profile", required=True)
+    tr.add_argument("--store", default=None)
+    tr.add_argument("--limit", type=int, default=20)
+    tr.set_defaults(func=lambda a, e=None: print_trend(_open(a.store), a.profile, a.limit))
+    args = p.parse_args(argv)
+    return args.func(args, [])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Compare two sets of runs per profile: new failures, fixes, changes, appeared/disappeared tests."""
+from __future__ import annotations
+
+import dataclasses
+
+from .outcomes import STALE_WAIVER, shown
+from .runs import RunData
+from .summary import latest_rows
+
+_BAD = ("fail", "infra-error", "known-issue")
+
+
+@dataclasses.dataclass
+class Change:
+    """One test whose displayed outcome differs (None: absent on that side)."""
+
+    key: str
+    test_id: str
+    old: str | None
+    new: str | None
+    message: str = ""
+    rule: str = ""
+
+
+@dataclasses.dataclass
+class ProfileDiff:
+    profile: str
+    old: dict | None            # runs row (None: profile only in NEW)
+    new: dict | None            # runs row (None: profile only in OLD)
+    new_failures: list[Change] = dataclasses.field(default_factory=list)
+    new_infra_errors: list[Change] = dataclasses.field(default_factory=list)
+    fixed: list[Change] = dataclasses.field(default_factory=list)
+    changed: list[Change] = dataclasses.field(default_factory=list)
+    appeared: list[Change] = dataclasses.field(default_factory=list)
+    disappeared: list[Change] = dataclasses.field(default_factory=list)
+    stale_waivers: list[Change] = dataclasses.field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def regression(self) -> bool:
+        """A test fails in NEW that did not fail in OLD (including tests new in NEW)."""
+        return bool(self.new_failures)
+
+
+def test_key(test_id: str, profile: str) -> str:
+    """Test id without its profile name, so runs of renamed/copied profiles line up."""
+    return test_id.replace(f"[{profile}:", "[").replace(f"[{profile}]", "[]")
+
+
+def diff_run(old: RunData | None, new: RunData | None) -> ProfileDiff:
+    """Diff two runs of one profile (either may be None when the profile is on one side only)."""
+    d = ProfileDiff(new.profile if new else old.profile, old.meta if old else None,
+                    new.meta if new else None)
+    before = _keyed(old)
+    after = _keyed(new)
+    for key, row in after.items():
+        was = before.get(key)
+        o, n = (shown(was) if was else None), shown(row)
+        ch = Change(key, row["test_id"], o, n, row.get("message") or "", row.get("rule") or "")
+        if n == STALE_WAIVER:
+            d.stale_waivers.append(ch)
+        if was is None:
+            d.appeared.append(ch)
+        if o == n or {o, n} == {"pass", STALE_WAIVER}:
+            d.unchanged += 1
+        elif n == "fail":
+            d.new_failures.append(ch)
+        elif n == "infra-error":
+            d.new_infra_errors.append(ch)
+        elif o in _BAD and n in ("pass", STALE_WAIVER):
+            d.fixed.append(ch)
+        elif was is not None:
+            d.changed.append(ch)
+    for key, row in before.items():
+        if key not in after:
+            d.disappeared.append(Change(key, row["test_id"], shown(row), None,
+                                        row.get("message") or "", row.get("rule") or ""))
+    return d
+
+
+def diff_runs(old: list[RunData], new: list[RunData]) -> list[ProfileDiff]:
+    """Pair runs by profile (a single run on each side is paired whatever the profiles' names)."""
+    if len(old) == 1 and len(new) == 1:
+        return [diff_run(old[0], new[0])]
+    olds = {r.profile: r for r in old}
+    news = {r.profile: r for r in new}
+    names = list(dict.fromkeys([*news, *olds]))
+    return [diff_run(olds.get(p), news.get(p)) for p in names]
+
+
+def _keyed(run: RunData | None) -> dict[str, dict]:
+    if run is None:
+        return {}
+    return {test_key(r["test_id"], run.profile): r for r in latest_rows(run.rows)}

@@ -1,0 +1,57 @@
+"""Resolve RUN arguments (id, 'latest', 'prev', session id) to stored runs with their rows."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+
+class RunNotFound(LookupError):
+    """A RUN argument that names nothing in the store."""
+
+
+@dataclasses.dataclass
+class RunData:
+    """One stored run: its `runs` row and its `results` rows."""
+
+    meta: dict
+    rows: list[dict]
+
+    @property
+    def id(self) -> int:
+        return int(self.meta["id"])
+
+    @property
+    def profile(self) -> str:
+        return self.meta["profile"]
+
+
+def resolve(store, spec: str, profile: str | None = None) -> list[dict]:
+    """Run rows a spec names: 'N' (run id), 'latest' (newest session), 'S' / 'session:S' (session)."""
+    spec = spec.strip()
+    if re.fullmatch(r"#?\d+", spec):
+        run = store.run(int(spec.lstrip("#")))
+        if run is None:
+            raise RunNotFound(f"no run #{spec.lstrip('#')} in {store.url}")
+        return [run]
+    if spec == "latest":
+        newest = store.runs(limit=1, profile=profile)
+        if not newest:
+            raise RunNotFound(f"no runs{' of ' + profile if profile else ''} in {store.url}")
+        runs = store.session_runs(newest[0]["session"])
+    else:
+        runs = store.session_runs(spec.removeprefix("session:"))
+        if not runs:
+            raise RunNotFound(f"{spec!r} is neither a run id, 'latest' nor a session in {store.url}")
+    return [r for r in runs if profile is None or r["profile"] == profile]
+
+
+def previous(store, run: dict) -> dict | None:
+    """The newest run of the same profile stored before `run`, or None."""
+    for cand in store.runs(limit=10_000, profile=run["profile"]):
+        if cand["id"] < run["id"]:
+            return cand
+    return None
+
+
+def load(store, runs: list[dict]) -> list[RunData]:
+    return [RunData(r, store.results(r["id"])) for r in runs]

@@ -1,0 +1,41 @@
+"""Pick the store backend from a path or URL (`--store`, or the VFIO_CONFORM_STORE environment variable)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .sql import SqlStore
+
+ENV_VAR = "VFIO_CONFORM_STORE"
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def store_location(value: str | os.PathLike | None, default: str | os.PathLike | None = None) -> str:
+    """The store to use: an explicit value, else $VFIO_CONFORM_STORE, else `default`."""
+    chosen = value or os.environ.get(ENV_VAR) or default
+    if not chosen:
+        raise ValueError(f"no result store given (--store or ${ENV_VAR})")
+    return str(chosen)
+
+
+def is_postgres(location: str | os.PathLike) -> bool:
+    return str(location).startswith(_PG_SCHEMES)
+
+
+def store_exists(location: str | os.PathLike) -> bool:
+    """False only for a SQLite file that is not there yet (a server store always 'exists')."""
+    return is_postgres(location) or Path(_sqlite_path(str(location))).exists()
+
+
+def open_store(location: str | os.PathLike | None = None) -> SqlStore:
+    """A ResultStore (SQLite path or sqlite:///path) or PostgresStore (postgresql://...)."""
+    location = store_location(location)
+    if is_postgres(location):
+        from .postgres import PostgresStore
+        return PostgresStore(location)
+    from .store import ResultStore
+    return ResultStore(_sqlite_path(location))
+
+
+def _sqlite_path(location: str) -> str:
+    return location.removeprefix("sqlite://") if location.startswith("sqlite:///") else location
