@@ -41,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="pytest-xdist workers (N or 'auto'); each profile stays on one worker")
     run.add_argument("--reports", default=str(ROOT / "reports"), metavar="DIR",
                      help="where results.sqlite, and per-run JUnit and Allure output go")
-    run.add_argument("--no-store", action="store_true", help="do not write the SQLite store")
+    run.add_argument("--store", default=None, metavar="PATH|URL",
+                     help="result store: SQLite path or postgresql:// URL (default "
+                          "$VFIO_CONFORM_STORE, else REPORTS/results.sqlite)")
+    run.add_argument("--no-store", action="store_true", help="do not record results in a store")
     run.add_argument("--kernel-release", default=None, help="override uname -r for hazard gates")
     run.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)
     run.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
@@ -56,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_devices)
 
     res = sub.add_parser("results", help="recorded runs and their summaries")
-    res.add_argument("--store", default=str(ROOT / "reports" / "results.sqlite"))
+    res.add_argument("--store", default=None,
+                     help="SQLite path or postgresql:// URL (default $VFIO_CONFORM_STORE or "
+                          "reports/results.sqlite)")
     res.add_argument("--run", type=int, default=None, help="show one run's test results")
     res.add_argument("--profile", default=None, help="only runs of this profile")
     res.add_argument("--limit", type=int, default=20)
@@ -67,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=3.0, help="duration of the transition loop")
     bench.add_argument("--no-suite", action="store_true", help="skip the full-suite timing")
     bench.set_defaults(func=cmd_bench)
+
+    from .report.cli import add_parsers as add_report_parsers
+    add_report_parsers(sub)
 
     try:
         from .lab.cli import add_parser as add_lab_parser
@@ -92,7 +100,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     if args.no_store:
         out.append("--vc-no-store")
     else:
-        out += ["--vc-store", str(Path(args.reports) / "results.sqlite")]
+        out += ["--vc-store", args.store or os.environ.get("VFIO_CONFORM_STORE")
+                or str(Path(args.reports) / "results.sqlite")]
     if args.kernel_release:
         out += ["--vc-kernel-release", args.kernel_release]
     if args.progress_file:
@@ -157,11 +166,15 @@ def cmd_devices(args, extra) -> int:
 
 
 def cmd_results(args, extra) -> int:
-    from .results import ResultStore
-    if not Path(args.store).exists():
-        print(f"no results yet ({args.store} does not exist); run 'vfio-conform run' first")
+    from .results import open_store, store_exists, store_location
+    loc = store_location(args.store, ROOT / "reports" / "results.sqlite")
+    if not store_exists(loc):
+        print(f"no results yet ({loc} does not exist); run 'vfio-conform run' first")
         return 0
-    store = ResultStore(args.store)
+    store = open_store(loc)
+    if args.profile and args.run is None:
+        from .report.cli import print_trend
+        return print_trend(store, args.profile, args.limit)
     if args.run is not None:
         for row in store.results(args.run):
             if args.failed and row["outcome"] == "pass":

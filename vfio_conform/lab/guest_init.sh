@@ -20,7 +20,8 @@ done
 
 P9="trans=virtio,version=9p2000.L,msize=524288"
 mount -t 9p -o "$P9,ro" hostroot /lower || die "mount of the host root 9p share failed"
-mount -t 9p -o "$P9" results /results || die "mount of the results 9p share failed"
+# cache=mmap: shared mmap works on the share (SQLite WAL needs it); writes still go straight through.
+mount -t 9p -o "$P9,cache=mmap" results /results || die "mount of the results 9p share failed"
 [ -f /results/boot.env ] || die "/results/boot.env missing (host wrote no boot environment)"
 . /results/boot.env
 

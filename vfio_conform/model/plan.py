@@ -49,6 +49,9 @@ class Plan:
     state_after: MigState
     hazard: Hazard | None = None
 
+    def __repr__(self) -> str:          # stable and short: shows in ids and history ids
+        return f"Plan({self.arc_id}, flags={self.flags:#x})"
+
     @property
     def legal(self) -> bool:
         return self.errno == 0

@@ -10,7 +10,8 @@ from .. import __version__
 
 #: Allure categories: infrastructure problems apart from product defects (driver findings).
 CATEGORIES = [
-    {"name": "Spec violations (driver)", "matchedStatuses": ["failed"]},
+    {"name": "Spec violations (driver)", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": "(?s).*(SpecViolation|UapiError|\\[[a-z]+\\.[a-z-]+\\]).*"},
     {"name": "Infrastructure errors (harness, lab, host)", "matchedStatuses": ["broken"]},
     {"name": "Known issues (waived in profile)", "matchedStatuses": ["skipped"],
      "messageRegex": ".*known issue.*"},
@@ -52,12 +53,22 @@ def _vc_allure_labels(request):
         yield
         return
     import allure
+    from .context import CONTEXT_KEY
+    ctx = request.config.stash.get(CONTEXT_KEY, None)
+    target = ctx.targets.get(profile.name) if ctx else None
     allure.dynamic.parent_suite(profile.name)
+    allure.dynamic.label("profile", profile.name)
+    if target is not None:
+        allure.dynamic.label("driver", target.driver)
+        allure.dynamic.parameter("devices", ",".join(target.device_ids), excluded=True)
+        allure.dynamic.parameter("driver", target.driver, excluded=True)
+        allure.dynamic.parameter("kernel", ctx.kernel_release, excluded=True)
     allure.dynamic.suite(request.node.module.__name__.split(".")[-2] if "." in
                          request.node.module.__name__ else request.node.module.__name__)
     arc = callspec.params.get("arc")
     if arc is not None:
         allure.dynamic.tag(arc.arc_id)
+        allure.dynamic.label("arc", arc.arc_id)
     for mark in request.node.iter_markers("vc_spec"):
         allure.dynamic.label("rule", mark.args[0])
     issue = profile.known_issue(request.node.name)

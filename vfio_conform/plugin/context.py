@@ -13,7 +13,8 @@ from .. import __version__
 from ..errors import ConfigError
 from ..profile import find_profile
 from ..profile.schema import Profile
-from ..results import ResultStore, RunMeta
+from ..results import RunMeta, open_store as open_result_store, store_location
+from ..results.identity import profile_hash
 
 CONTEXT_KEY = pytest.StashKey["VcContext"]()
 
@@ -32,7 +33,7 @@ class VcContext:
     targets: dict[str, Target]
     kernel_release: str
     session: str
-    store: ResultStore | None = None
+    store: object | None = None
     run_ids: dict[str, int] = dataclasses.field(default_factory=dict)
     progress_file: str | None = None
 
@@ -77,11 +78,12 @@ def open_store(config, ctx: VcContext) -> None:
     """Open the store and begin one run per profile (controller process only)."""
     if config.getoption("vc_no_store"):
         return
-    path = config.getoption("vc_store") or str(config.rootpath / "reports" / "results.sqlite")
-    ctx.store = ResultStore(path)
+    ctx.store = open_result_store(store_location(config.getoption("vc_store"),
+                                                 config.rootpath / "reports" / "results.sqlite"))
     argv = " ".join(config.invocation_params.args)
     for name, target in ctx.targets.items():
         ctx.run_ids[name] = ctx.store.begin_run(RunMeta(
             profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),
             driver=target.driver, kernel=ctx.kernel_release, harness_version=__version__,
-            host=socket.gethostname(), session=ctx.session, argv=argv, started=time.time()))
+            host=socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
+            profile_hash=profile_hash(target.profile.path)))

@@ -44,8 +44,10 @@ class KnownIssue:
     reason: str
 
     def matches(self, test_id: str) -> bool:
-        return fnmatch.fnmatchcase(test_id, self.test) or fnmatch.fnmatchcase(
-            test_id.rpartition("::")[2], self.test)
+        """'*' and '?' are wildcards; '[' is literal (test ids are full of brackets)."""
+        pattern = self.test.replace("[", "[[]")
+        name = test_id.rpartition("::")[2]
+        return fnmatch.fnmatchcase(test_id, pattern) or fnmatch.fnmatchcase(name, pattern)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,9 @@ class Profile:
     known_issues: tuple[KnownIssue, ...] = ()
     timeouts: Timeouts = Timeouts()
     sim: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:          # stable: Allure history ids are built from it
+        return f"Profile({self.name!r})"
 
     def hazard_safe(self, hazard: str, kernel_release: str) -> bool:
         return any(g.name == hazard and g.safe(kernel_release) for g in self.hazards)

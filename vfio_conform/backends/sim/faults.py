@@ -71,8 +71,17 @@ _TABLE = [
        "a reset while a session is open only ends the session; the state stays (a second reset works)"),
 ]
 
+def _extension_rows() -> list[Fault]:
+    """Knob rows contributed by the region/v1 and depth-suite modules (each keeps its own table)."""
+    from . import faults_depth, faults_regions
+    return [*faults_regions.TABLE, *faults_depth.TABLE]
+
+
+_TABLE += _extension_rows()
+
 #: name -> Fault, every knob the sim understands.
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _TABLE}
+assert len(FAULTS) == len(_TABLE), "duplicate fault knob name"
 
 
 def faults_for_rule(rule_id: str) -> list[Fault]:
