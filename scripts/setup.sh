@@ -3,35 +3,23 @@
 #  - installs gcc, libc6-dev and linux-libc-dev (for the C header check: tests/test_uapi_header.py);
 #  - prefetches Debian's 6.12 uAPI headers into ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/uapi/
 #    of the invoking user (SUDO_USER when run through sudo) and checks the Python tables against them.
-# Python packages are not installed here: pip install -e '.[test]'.
+#  - installs the lab and report packages and the Python package (pip install -e '.[postgres]').
 set -eu
 
 KVER="${VFIO_CONFORM_KVER:-6.12.117+deb12}"
 PKGS="gcc libc6-dev linux-libc-dev dpkg"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
-if [ "$(id -u)" != 0 ]; then
-    echo "setup.sh: run as root (apt-get install needs it)" >&2
-    exit 1
-fi
-
-missing=""
-for p in $PKGS; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
-done
-
+. "$ROOT/scripts/lib/apt.sh"
+ensure_packages setup.sh $PKGS
 export DEBIAN_FRONTEND=noninteractive
-if [ -n "$missing" ]; then
-    echo "setup.sh: installing:$missing"
-    apt-get install -y --no-install-recommends $missing || {
-        apt-get update
-        apt-get install -y --no-install-recommends $missing
-    }
-else
-    echo "setup.sh: gcc, libc6-dev and linux-libc-dev already installed"
-fi
+
+# The real-kernel lab (QEMU) and the report tests (Chromium, PostgreSQL).
+sh "$ROOT/scripts/install-lab-deps.sh"
+sh "$ROOT/scripts/install-report-deps.sh"
+
+echo "setup.sh: installing the Python package (editable) and its extras"
+python3 -m pip install -q -e "$ROOT[postgres]"
 
 # The headers package must be known to apt for 'apt-get download' (never installed: it pulls a kernel).
 if ! apt-cache show "linux-headers-$KVER-common" >/dev/null 2>&1; then

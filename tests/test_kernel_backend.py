@@ -313,3 +313,14 @@ def test_closing_device_fd_closes_group_and_container(transport: KernelTransport
             fcntl.fcntl(fd, fcntl.F_GETFD)
         assert info.value.errno == errno.EBADF
     transport.close_all()                          # idempotent
+
+
+def test_mdev_group_named_noiommu_uses_plain_node(host: FakeHost):
+    """mdev groups carry the sysfs name 'vfio-noiommu' but their node is /dev/vfio/N (seen in the lab)."""
+    uuid = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+    host.mdev(uuid, group=12)
+    gdir = host.sys / "kernel" / "iommu_groups" / "12"
+    gdir.mkdir(parents=True, exist_ok=True)
+    (gdir / "name").write_text("vfio-noiommu\n")
+    loc = resolve(uuid, host.sys, host.dev)
+    assert loc.group_path == str(host.dev / "vfio" / "12") and not loc.noiommu

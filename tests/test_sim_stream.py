@@ -92,7 +92,9 @@ def test_precopy_then_stop_copy_equals_stop_copy_stream(flags, path):
         rest = b"".join(fd.chunks(1000))
         fd.close()
         device.set_state(S.STOP)
-        assert first + rest == save(device)
+        stop_copy = save(device)        # a pre-copy stream is v2 (dirty records): compare what it loads
+        layout = device.transport.device.layout
+        assert sim_stream.decode(layout, first + rest) == sim_stream.decode(layout, stop_copy)
 
 
 def test_precopy_end_zero_like_mtty():

@@ -17,7 +17,7 @@ DEFAULT_PROFILES = ("sim-stop-copy", "sim-p2p", "sim-precopy", "sim-p2p-precopy"
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "run":
+    if extra and args.command not in ("run", "lab"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra)
@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     """The pytest command line `run` uses (also what the lab runs inside its guest)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    label = profiles[0] if len(profiles) == 1 else "multi"
+    label = Path(profiles[0]).stem if len(profiles) == 1 else "multi"
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
     out = [str(ROOT / "suites"), "--rootdir", str(ROOT), "-p", "no:cacheprovider",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",

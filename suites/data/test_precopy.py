@@ -67,3 +67,38 @@ def test_precopy_then_stop_copy_resumes(device, peer_device, profile, sessions, 
                  f"RESUMING->STOP after {first.length} pre-copy + {rest.length} stop-copy bytes "
                  f"(MIG_DATA_SIZE {estimate})", peer_device)
     expect(total > 0, "stream.round-trip", "empty stream", device)
+
+
+@pytest.mark.vc_spec("precopy.dirty-bytes-sane")
+def test_dirty_bytes_sane(device, profile, sessions):
+    """dirty_bytes starts at 0; at the temporary end initial_bytes and dirty_bytes are both 0."""
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    info = fd.precopy_info()
+    expect(info.dirty_bytes == 0, "precopy.dirty-bytes-sane",
+           f"dirty_bytes is {info.dirty_bytes} when the session opens", device)
+    fd.drain(4096, allow_enomsg=True)
+    end = fd.precopy_info()
+    expect((end.initial_bytes, end.dirty_bytes) == (0, 0), "precopy.dirty-bytes-sane",
+           f"at the temporary end initial_bytes={end.initial_bytes} dirty_bytes={end.dirty_bytes}", device)
+    code, data = fd.try_read(4096)
+    expect(code in (0, errno.ENOMSG) and not data, "precopy.enomsg-at-temporary-end",
+           f"read() again at the temporary end: errno {code}, {len(data)} bytes", device)
+
+
+NON_PRECOPY = [MigState.STOP_COPY, MigState.RUNNING, MigState.STOP, MigState.RUNNING_P2P, MigState.RESUMING]
+
+
+@pytest.mark.vc_spec("precopy.info-only-in-precopy")
+@pytest.mark.parametrize("state", NON_PRECOPY, ids=[s.name for s in NON_PRECOPY])
+def test_precopy_info_refused_in_every_other_state(device, profile, sessions, state):
+    """PRECOPY_INFO on the pre-copy session's fd after moving to `state`: EINVAL (ended fd: or ENODEV)."""
+    from vfio_conform.model.fsm import supports
+    if not supports(profile.flags, state):
+        pytest.skip(f"not-supported: profile {profile.name} has no {state.name}")
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    fd.drain(4096, allow_enomsg=True)
+    sessions.enter(device, state, prime=False)
+    code, _ = fd.try_precopy_info()
+    allowed = (errno.EINVAL,) if state is MigState.STOP_COPY else (errno.EINVAL, errno.ENODEV)
+    expect(code in allowed, "precopy.info-only-in-precopy",
+           f"PRECOPY_INFO on the pre-copy fd in {state.name}: errno {code}", device)

@@ -96,3 +96,11 @@ def test_fatal_marker_pattern() -> None:
     from vfio_conform.lab.session import FATAL_PATTERN
     assert FATAL_PATTERN.findall("VFIO-LAB: FATAL stage1: overlay mount failed\n") == [
         "stage1: overlay mount failed"]
+
+
+def test_harness_argv_lists_every_planned_device() -> None:
+    session = LabSession(LabConfig())
+    argv = session.harness_argv("mtty")
+    assert argv[:6] == ["python3", "-m", "vfio_conform", "run", "--profile", "mtty"]
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--device"] == session.planned_devices()
+    assert argv[-2:] == ["--reports", "/vfio-lab/results/reports"]

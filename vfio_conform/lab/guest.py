@@ -44,6 +44,12 @@ def _group_of(sysdev: Path) -> tuple[str, str]:
     return group, node
 
 
+def _group_name(sysdev: Path) -> str | None:
+    """The iommu group's sysfs name: "vfio-noiommu" also for mdev (emulated IOMMU) groups."""
+    path = sysdev / "iommu_group" / "name"
+    return path.read_text().strip() if path.exists() else None
+
+
 def _srcversion(module: str) -> str | None:
     path = Path("/sys/module") / module / "srcversion"
     return path.read_text().strip() if path.exists() else None
@@ -64,7 +70,8 @@ def setup_mdev(spec: dict[str, Any]) -> list[dict[str, Any]]:
             devices.append({"id": uuid, "uuid": uuid, "parent": mod["name"], "type": mod["type"],
                             "module": mod["name"], "srcversion": _srcversion(mod["name"]),
                             "variant_flags": mod.get("flags"), "variant_bug": mod.get("bug") or None,
-                            "iommu_group": int(group), "vfio_dev": node})
+                            "iommu_group": int(group), "iommu_group_name": _group_name(sysdev),
+                            "vfio_dev": node})
     return devices
 
 
@@ -94,7 +101,8 @@ def setup_pci(spec: dict[str, Any]) -> list[dict[str, Any]]:
         devices.append({"id": dev["bdf"], "bdf": dev["bdf"], "role": dev["role"], "kind": dev["kind"],
                         "vendor": _read_hex(sysdev / "vendor"), "device": _read_hex(sysdev / "device"),
                         "class": _read_hex(sysdev / "class"), "driver": driver,
-                        "bar_sizes": bars, "iommu_group": int(group), "vfio_dev": node})
+                        "bar_sizes": bars, "iommu_group": int(group),
+                        "iommu_group_name": _group_name(sysdev), "vfio_dev": node})
     return devices
 
 

@@ -60,9 +60,8 @@ def build_argv(config: LabConfig, vmlinuz: Path, initramfs: Path, run_dir: Path,
     if config.mode == "pci":
         cmdline.append("intel_iommu=on")
     cmdline += list(config.extra_cmdline)
-    accel = ":".join(config.accel.split(":"))
     return [
-        require_tool(QEMU), "-machine", f"q35,accel={accel}", "-cpu", "max",
+        require_tool(QEMU), "-machine", f"q35,accel={config.accel}", "-cpu", "max",
         "-m", str(config.memory_mib), "-smp", str(config.cpus),
         "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
         "-kernel", str(vmlinuz), "-initrd", str(initramfs), "-append", " ".join(cmdline),

@@ -95,6 +95,17 @@ class LabSession:
             return [pci_bdf(i) for i in range(len(self.config.pci_devices))]
         return [str(u) for m in self.config.modules for u in self._uuids(m)]
 
+    def harness_argv(self, profile: str, reports: str = f"{GUEST_RESULTS}/reports",
+                     extra: tuple[str, ...] = ()) -> list[str]:
+        """argv of `python3 -m vfio_conform run` on this session's devices (source, destination)."""
+        devices = [a for d in self.planned_devices() for a in ("--device", d)]
+        return ["python3", "-m", "vfio_conform", "run", "--profile", profile, *devices,
+                "--reports", reports, *extra]
+
+    def module_devices(self, module: str) -> list[str]:
+        """The mdev UUIDs the guest creates for one loaded module (source first)."""
+        return [str(u) for u in self._uuids(module)]
+
     def _uuids(self, module: str) -> list[uuid.UUID]:
         return [uuid.uuid5(UUID_NAMESPACE, f"{module}/{i}") for i in range(self.config.instances)]
 

@@ -47,22 +47,38 @@ def build_context(config) -> VcContext | None:
     names = config.getoption("vc_profile")
     if not names:
         return None
-    devices = tuple(config.getoption("vc_device"))
-    if devices and len(names) > 1:
-        raise ConfigError("--vc-device needs exactly one --vc-profile")
+    plain, scoped = _split_devices(config.getoption("vc_device"))
+    if plain and len(names) > 1:
+        raise ConfigError("a plain --vc-device needs exactly one --vc-profile "
+                          "(with several profiles, write PROFILE=ID)")
     targets: dict[str, Target] = {}
     for name in names:
         profile = find_profile(name)
         if profile.name in targets:
             raise ConfigError(f"profile {profile.name!r} selected twice")
-        ids = devices or profile.devices
+        ids = plain or scoped.pop(profile.name, ()) or profile.devices
         if not ids:
             raise ConfigError(f"profile {profile.name!r} names no device", profile.path,
                               hint="pass --device ID (list candidates with 'vfio-conform devices')")
         targets[profile.name] = Target(profile, ids, _driver_of(profile, ids))
+    if scoped:
+        raise ConfigError(f"--vc-device names profile(s) not selected: {', '.join(sorted(scoped))}")
     release = config.getoption("vc_kernel_release") or os.uname().release
     return VcContext(targets, release, uuid.uuid4().hex[:12],
                      progress_file=config.getoption("vc_progress_file"))
+
+
+def _split_devices(values) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """Plain device ids, and PROFILE=ID ones grouped by profile (order kept: source first)."""
+    plain, scoped = [], {}
+    for value in values:
+        profile, sep, device = value.partition("=")
+        if sep:
+            scoped.setdefault(profile, ())
+            scoped[profile] += (device,)
+        else:
+            plain.append(value)
+    return tuple(plain), scoped
 
 
 def _driver_of(profile: Profile, ids: tuple[str, ...]) -> str:

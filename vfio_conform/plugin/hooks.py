@@ -11,7 +11,7 @@ from ..model.fsm import supported_states
 from ..model.plan import plan
 from ..results import Outcome
 from ..uapi.enums import MIG_STATE_NR, MigState
-from . import classify
+from . import classify, params
 from .allure_meta import write_run_files
 from .context import CONTEXT_KEY, build_context, open_store
 from .options import add_options
@@ -29,6 +29,7 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "vc_spec(rule_id): the spec rule a test checks")
     config.addinivalue_line("markers", "vc_requires(*flags): migration flags/features the test needs "
                                        "(absent: not-supported)")
+    params.register(config)                       # issue 5: vc_protocol marker
     try:
         ctx = build_context(config)
     except ConfigError as exc:
@@ -62,6 +63,8 @@ def pytest_generate_tests(metafunc) -> None:
     if ctx is None:
         raise pytest.UsageError("the suites need a profile: vfio-conform run --profile NAME "
                                 "(or pytest --vc-profile NAME)")
+    if params.parametrize(metafunc, ctx.profiles):     # issue 5: ("profile", "region") tests
+        return
     if "arc" in names:
         values, ids = [], []
         for profile in ctx.profiles:
@@ -82,6 +85,7 @@ def pytest_collection_modifyitems(config, items) -> None:
         profile = _param(item, "profile")
         if profile is not None:
             item.add_marker(pytest.mark.xdist_group(profile.name))
+    params.gate_protocol(items)                   # issue 5: v1/v2 suites on the matching profiles
 
 
 def pytest_runtest_setup(item) -> None:

@@ -9,7 +9,8 @@ def add_options(parser) -> None:
                          "Without it the plugin does nothing.")
     group.addoption("--vc-device", action="append", default=[], metavar="ID",
                     help="device to test (repeatable; first = source, second = destination): "
-                         "PCI BDF, mdev UUID, /dev/vfio/devices/vfioN or sim instance name. "
+                         "PCI BDF, mdev UUID, /dev/vfio/devices/vfioN or sim instance name; "
+                         "PROFILE=ID assigns it to one of several profiles. "
                          "Default: the profile's 'devices'.")
     group.addoption("--vc-store", default=None, metavar="PATH",
                     help="SQLite result store (default: reports/results.sqlite under the rootdir)")

@@ -69,6 +69,97 @@ class Timeouts:
     io: float = 30.0
 
 
+#: Verification hooks a profile may name (vfio_conform/verify/<name with _>.py).
+VERIFY_HOOKS = ("none", "sim-regions", "mtty-uart")
+
+
+@dataclasses.dataclass(frozen=True)
+class Walk:
+    """Bounds of the hypothesis-driven depth suites (random walks, stream mutations).
+
+    Args:
+        examples: walks per run; steps: actions per walk; mutations: mutated streams per run.
+        seed: hypothesis seed (recorded in the results; the same seed replays the same walks).
+    """
+
+    examples: int = 30
+    steps: int = 20
+    mutations: int = 25
+    seed: int = 20261123
+
+
+#: Access a profile grants the harness on a region (regions.<REGION>.access).
+REGION_ACCESS = ("none", "read", "readwrite")
+REGION_WIDTHS = (1, 2, 4, 8)
+PEER_LAYOUTS = ("same", "different")
+#: vfio-pci fixed region names usable as keys of `regions:` (others: the integer index).
+REGION_NAMES = {"BAR0": 0, "BAR1": 1, "BAR2": 2, "BAR3": 3, "BAR4": 4, "BAR5": 5, "ROM": 6,
+                "CONFIG": 7, "VGA": 8}
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionPolicy:
+    """What the harness may touch in one region and what the profile expects of it.
+
+    Args:
+        access: 'none' (never touched), 'read' or 'readwrite'.
+        ranges: (offset, length) windows that may be touched (None: the whole region).
+        max_offset: last byte offset that may be touched (inclusive).
+        size, mmap: expected region size and MMAP flag (None: not checked).
+        widths: access sizes that must work; unaligned: True/False must work/fail (None: untested).
+        probe_bounds: the harness may issue accesses crossing or past the end (driver bounds-checks).
+    """
+
+    index: int
+    name: str
+    access: str = "none"
+    ranges: tuple[tuple[int, int], ...] | None = None
+    max_offset: int | None = None
+    size: int | None = None
+    mmap: bool | None = None
+    widths: tuple[int, ...] = (1, 2, 4)
+    unaligned: bool | None = None
+    probe_bounds: bool = False
+
+    @property
+    def readable(self) -> bool:
+        return self.access in ("read", "readwrite")
+
+    @property
+    def writable(self) -> bool:
+        return self.access == "readwrite"
+
+    def windows(self, region_size: int) -> list[tuple[int, int]]:
+        """The (offset, length) windows that may be touched, clipped to the region and max_offset."""
+        end = region_size if self.max_offset is None else min(region_size, self.max_offset + 1)
+        spans = self.ranges if self.ranges is not None else ((0, end),)
+        out = [(o, min(o + n, end) - o) for o, n in spans if o < end and n > 0]
+        return [w for w in out if w[1] > 0]
+
+    def allows(self, offset: int, length: int, region_size: int, write: bool = False) -> bool:
+        """True if [offset, offset+length) is inside one allowed window (and the access is allowed)."""
+        if not (self.writable if write else self.readable) or length <= 0:
+            return False
+        return any(o <= offset and offset + length <= o + n for o, n in self.windows(region_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class Regions:
+    """The profile's `regions:` section: per-region policies (undeclared = 'none') and peer layout."""
+
+    policies: tuple[RegionPolicy, ...] = ()
+    peer_layout: str = "same"
+
+    def policy(self, index: int) -> RegionPolicy:
+        found = next((p for p in self.policies if p.index == index), None)
+        return found or RegionPolicy(index, region_name(index))
+
+
+def region_name(index: int) -> str:
+    """BAR0..VGA for the vfio-pci fixed indexes, R<index> beyond."""
+    return next((n for n, i in REGION_NAMES.items() if i == index), f"R{index}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Profile:
     """One vendor device family.
@@ -89,6 +180,9 @@ class Profile:
         known_issues: list of {test, link, reason}.
         timeouts: {test, io} seconds.
         sim: configuration handed to the sim backend (backend 'sim' only).
+        regions: per-region access fences and expectations (see RegionPolicy).
+        verify: hook proving the destination holds the source's state (VERIFY_HOOKS).
+        walk: bounds and seed of the hypothesis depth suites (see Walk).
     """
 
     name: str
@@ -107,6 +201,10 @@ class Profile:
     known_issues: tuple[KnownIssue, ...] = ()
     timeouts: Timeouts = Timeouts()
     sim: dict = dataclasses.field(default_factory=dict)
+    regions: Regions = Regions()
+    verify: str = "none"
+    walk: Walk = Walk()
+    lab: "LabTarget | None" = None
 
     def __repr__(self) -> str:          # stable: Allure history ids are built from it
         return f"Profile({self.name!r})"
@@ -119,7 +217,7 @@ class Profile:
 
 
 _TOP_KEYS = {"name", "description", "backend", "devices", "match", "migration", "features",
-             "hazards", "known_issues", "timeouts", "sim"}
+             "hazards", "known_issues", "timeouts", "sim", "regions", "verify", "walk", "lab"}
 
 
 def build_profile(doc: Marked) -> Profile:
@@ -161,6 +259,10 @@ def build_profile(doc: Marked) -> Profile:
             test=_number(doc, "timeouts.test", timeouts.get("test", 120.0), 0.1, 86400),
             io=_number(doc, "timeouts.io", timeouts.get("io", 30.0), 0.01, 86400)),
         sim=dict(sim),
+        regions=_regions(doc, data.get("regions")),
+        verify=_choice(doc, "verify", data.get("verify", "none"), VERIFY_HOOKS),
+        walk=_walk(doc, data.get("walk")),
+        lab=_lab(doc, data.get("lab"), backend),
     )
 
 
@@ -290,3 +392,110 @@ def _known_issues(doc, value) -> tuple[KnownIssue, ...]:
         issues.append(KnownIssue(_str(doc, f"{field}.test", item.get("test"), required=True), link,
                                  _str(doc, f"{field}.reason", item.get("reason"), required=True)))
     return tuple(issues)
+
+
+# -- regions: section (issue 5) ---------------------------------------------------------------
+_REGION_KEYS = {"access", "ranges", "max_offset", "size", "mmap", "widths", "unaligned", "probe_bounds"}
+
+
+def _regions(doc, value) -> Regions:
+    data = _map(doc, "regions", value)
+    peer = _choice(doc, "regions.peer_layout", data.get("peer_layout", "same"), PEER_LAYOUTS)
+    policies, seen = [], set()
+    for key, body in data.items():
+        if key == "peer_layout":
+            continue
+        field = f"regions.{key}"
+        index = _region_index(doc, field, key)
+        if index in seen:
+            raise doc.error(field, f"region {index} declared twice")
+        seen.add(index)
+        body = _map(doc, field, body, required=True)
+        _no_unknown(doc, field, body, _REGION_KEYS)
+        policies.append(_region_policy(doc, field, index, body))
+    return Regions(tuple(sorted(policies, key=lambda p: p.index)), peer)
+
+
+def _region_index(doc, field, key) -> int:
+    if isinstance(key, int) and not isinstance(key, bool) and key >= 0:
+        return key
+    if isinstance(key, str) and key.isdigit():          # keys come through as scalars' text
+        return int(key)
+    if isinstance(key, str) and key in REGION_NAMES:
+        return REGION_NAMES[key]
+    raise doc.error(field, f"{key!r} is not a region",
+                    f"use {', '.join(REGION_NAMES)}, an index (e.g. 9) or peer_layout")
+
+
+def _region_policy(doc, field, index: int, body: dict) -> RegionPolicy:
+    ranges = None
+    if "ranges" in body:
+        ranges = []
+        for i, item in enumerate(_list(doc, f"{field}.ranges", body["ranges"])):
+            if (not isinstance(item, list) or len(item) != 2
+                    or _int(doc, f"{field}.ranges.{i}", item[0]) is None
+                    or not _int(doc, f"{field}.ranges.{i}", item[1])):
+                raise doc.error(f"{field}.ranges.{i}", f"expected [offset, length], got {item!r}")
+            ranges.append((item[0], item[1]))
+        ranges = tuple(ranges)
+    widths = tuple(_list(doc, f"{field}.widths", body.get("widths", [1, 2, 4])))
+    for i, width in enumerate(widths):
+        if width not in REGION_WIDTHS or isinstance(width, bool):
+            raise doc.error(f"{field}.widths.{i}", f"{width!r} is not an access width",
+                            f"one of {REGION_WIDTHS}")
+    mmap_, unaligned = body.get("mmap"), body.get("unaligned")
+    return RegionPolicy(
+        index=index, name=region_name(index),
+        access=_choice(doc, f"{field}.access", body.get("access", "none"), REGION_ACCESS),
+        ranges=ranges, max_offset=_int(doc, f"{field}.max_offset", body.get("max_offset")),
+        size=_int(doc, f"{field}.size", body.get("size")),
+        mmap=None if mmap_ is None else _bool(doc, f"{field}.mmap", mmap_),
+        widths=widths,
+        unaligned=None if unaligned is None else _bool(doc, f"{field}.unaligned", unaligned),
+        probe_bounds=_bool(doc, f"{field}.probe_bounds", body.get("probe_bounds", False)))
+
+
+# -- verify/walk (issue 6) ---------------------------------------------------------------------
+def _walk(doc, value) -> Walk:
+    data = _map(doc, "walk", value)
+    _no_unknown(doc, "walk", data, {"examples", "steps", "mutations", "seed"})
+    base = Walk()
+    out = {}
+    for key in ("examples", "steps", "mutations", "seed"):
+        got = _int(doc, f"walk.{key}", data.get(key))
+        out[key] = getattr(base, key) if got is None else got
+    if not out["examples"] or not out["steps"]:
+        raise doc.error("walk", "examples and steps must be at least 1")
+    return Walk(**out)
+
+
+# -- lab: section (real-kernel QEMU lab) ---------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class LabTarget:
+    """How the QEMU lab provides this profile's devices.
+
+    Args:
+        mode: 'mdev' (an mtty variant module) or 'pci' (emulated PCI devices on vfio-pci).
+        module: mtty variant to load (mdev mode), e.g. mtty, mtty_sc.
+        devices: QEMU device roles to use, in source/destination order (pci mode), e.g. [edu0].
+    """
+
+    mode: str
+    module: str | None = None
+    devices: tuple[str, ...] = ()
+
+
+def _lab(doc, value, backend: str) -> LabTarget | None:
+    if value is None:
+        return None
+    data = _map(doc, "lab", value)
+    if backend != "kernel":
+        raise doc.error("lab", "a 'lab' section needs backend: kernel")
+    _no_unknown(doc, "lab", data, {"mode", "module", "devices"})
+    mode = _choice(doc, "lab.mode", data.get("mode"), ("mdev", "pci"), required=True)
+    module = _str(doc, "lab.module", data.get("module"), required=mode == "mdev")
+    devices = tuple(_str(doc, f"lab.devices.{i}", d, required=True)
+                    for i, d in enumerate(_list(doc, "lab.devices", data.get("devices"))))
+    if mode == "pci" and not devices:
+        raise doc.error("lab.devices", "is required in pci mode", "QEMU device roles, e.g. [edu0]")
+    return LabTarget(mode, module, devices)

@@ -114,13 +114,19 @@ def _hex_file(path: Path) -> int | None:
 
 
 def _group_node(group: int, sysfs: Path, dev_root: Path) -> str:
-    """/dev/vfio/N, or /dev/vfio/noiommu-N for a no-IOMMU group (sysfs group name 'vfio-noiommu')."""
+    """/dev/vfio/N if that node exists, else /dev/vfio/noiommu-N for a no-IOMMU group.
+
+    The group name alone does not decide it: mdev groups (emulated IOMMU) are also named
+    'vfio-noiommu' in sysfs, yet their node is /dev/vfio/N.
+    """
     plain, noiommu = dev_root / "vfio" / str(group), dev_root / "vfio" / f"noiommu-{group}"
+    if plain.exists():
+        return str(plain)
     try:
         name = (sysfs / "kernel" / "iommu_groups" / str(group) / "name").read_text().strip()
     except OSError:
         name = ""
-    if name == "vfio-noiommu" or (not plain.exists() and noiommu.exists()):
+    if noiommu.exists() or name == "vfio-noiommu":
         return str(noiommu)
     return str(plain)
 

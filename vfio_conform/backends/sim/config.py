@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from .faults import ActiveFaults
 from .regions import RegionSpec, build_specs
+from .v1 import V1Config
 
 #: Migration flag sets the sim accepts (0 = no migration support: the features give ENOTTY).
 VALID_FLAGS = (0, 1, 3, 5, 7)
@@ -25,6 +26,8 @@ class SimConfig:
         seed: content seed (default: crc32 of the device id).
         regions: region specs (defaults with overrides applied).
         faults: the `{name, **params}` fault entries.
+        v1: the legacy v1 migration region (None: none); use with flags 0 for a v1-only device.
+        per_device: device id -> sim keys overriding the above for that instance.
     """
 
     flags: int = 7
@@ -36,11 +39,23 @@ class SimConfig:
     seed: int | None = None
     regions: tuple[RegionSpec, ...] = dataclasses.field(default_factory=lambda: tuple(build_specs(None)))
     faults: tuple[Mapping[str, Any], ...] = ()
+    v1: V1Config | None = None
+    per_device: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "SimConfig":
-        """Validate a profile's `sim:` mapping (ValueError names the bad key)."""
+    def from_dict(cls, data: Mapping[str, Any] | None, device_id: str | None = None) -> "SimConfig":
+        """Validate a profile's `sim:` mapping, with `device_id`'s per_device overrides applied."""
         data = dict(data or {})
+        per_device = data.get("per_device") or {}
+        if not isinstance(per_device, Mapping) or not all(isinstance(v, Mapping) for v in per_device.values()):
+            raise ValueError("sim per_device: expected {device id: {sim keys...}}")
+        for dev, override in per_device.items():
+            if "per_device" in override:
+                raise ValueError(f"sim per_device.{dev}: cannot nest per_device")
+            if dev != device_id:
+                cls.from_dict({**data, **override, "per_device": {}})      # validate now
+        if device_id in per_device:
+            data = {**data, **per_device[device_id]}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -54,7 +69,11 @@ class SimConfig:
             seed=_int(data, "seed", None),
             regions=tuple(build_specs(data.get("regions"))),
             faults=tuple(data.get("faults") or ()),
+            v1=V1Config.from_dict(data["v1"]) if data.get("v1") is not None else None,
+            per_device=dict(per_device),
         )
+        if cfg.v1 is not None:
+            cfg = dataclasses.replace(cfg, regions=_with_region(cfg.regions, cfg.v1.spec()))
         if cfg.flags not in VALID_FLAGS:
             raise ValueError(f"sim flags {cfg.flags:#x} not one of {VALID_FLAGS}")
         if cfg.precopy_end not in PRECOPY_ENDS:
@@ -80,3 +99,10 @@ def _bool(data: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"sim {key}: expected true or false, got {value!r}")
     return value
+
+
+def _with_region(specs: tuple[RegionSpec, ...], spec: RegionSpec) -> tuple[RegionSpec, ...]:
+    """`specs` with `spec` placed at its index (gaps become empty regions)."""
+    out = list(specs) + [RegionSpec(i) for i in range(len(specs), spec.index + 1)]
+    out[spec.index] = spec
+    return tuple(out)

@@ -12,11 +12,12 @@ import random
 from ...model.fsm import (PRE_COPY_STATES, SAVING_GROUP, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS,
                           BlockedArc, next_step, supports)
 from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState
-from . import stream
+from . import attach, mismatch, stream
 from .config import SimConfig
 from .faults import ActiveFaults
 from .regions import Region, oserror
-from .sessions import ResumingSession, SavingSession, Session, StraySession
+from .dma import DmaLog
+from .sessions import PrecopySession, ResumingSession, SavingSession, Session, StraySession
 
 S = MigState
 _PRECOPY_OPENING = frozenset({(S.RUNNING, S.PRE_COPY), (S.RUNNING_P2P, S.PRE_COPY_P2P)})
@@ -59,7 +60,14 @@ class SimDevice:
         self.session: Session | None = None
         self.last_path: tuple[MigState, ...] = ()
         self._reports_running = False        # wrong_state_after_set knob
-        self.dma_logging_started = False
+        self.dma = DmaLog(self.faults)        # DMA dirty logging (issue 6)
+        self._resume_carry = b""             # reset_keeps_resume_data knob
+        self._empty_next_save = False        # reset_breaks_save knob
+        self.v1 = attach.attach(self)        # region knobs, legacy v1 migration region (issue 5)
+
+    @property
+    def dma_logging_started(self) -> bool:
+        return self.dma.started
 
     @property
     def fired(self) -> list[str]:
@@ -81,6 +89,8 @@ class SimDevice:
     def data_size(self) -> int:
         """MIG_DATA_SIZE: exact STOP_COPY stream length (header + payload), any state."""
         size = self.layout.stream_len
+        if self.state in (S.RESUMING, *PRE_COPY_STATES) and self.faults.fire("data_size_only_stopped"):
+            raise oserror(errno.EINVAL, f"MIG_DATA_SIZE in {self.state.name}")
         if self.faults.fire("wrong_data_size"):
             return 2 * size + 4096
         return size
@@ -158,12 +168,18 @@ class SimDevice:
     def _open_session(self, arc: tuple[MigState, MigState]) -> Session | None:
         self._end_session()
         if arc == (S.STOP, S.RESUMING):
-            self.session = ResumingSession(self.faults, self.layout)
+            self.session = mismatch.resuming_session(self.faults, self.layout)
+            self.session.buf += self._resume_carry
+            self._resume_carry = b""
             return None if self.faults.fire("no_fd_on_opening_arc") else self.session
-        precopy = None
-        if arc in _PRECOPY_OPENING:
-            precopy = stream.HEADER_LEN + min(self.config.precopy_bytes, self.layout.payload_len)
-        self.session = SavingSession(self.faults, self.stop_copy_stream(), precopy, self.config.precopy_end)
+        if arc in _PRECOPY_OPENING:         # v2 stream: dirty tracking against the live contents
+            self.session = PrecopySession(self.faults, self.layout, self.payload, self.config.precopy_bytes,
+                                          self.config.precopy_end)
+            return self.session
+        data = self.stop_copy_stream()
+        if self._empty_next_save:
+            data, self._empty_next_save = b"", False
+        self.session = SavingSession(self.faults, data, None, self.config.precopy_end)
         return self.session
 
     def _commit_resume(self) -> None:
@@ -179,6 +195,8 @@ class SimDevice:
             raise oserror(errno.EINVAL, f"RESUMING->STOP: {exc}") from None
         internal, contents = stream.split(self.layout, payload)
         self.internal = internal
+        if self.faults.fire("resume_skips_regions"):
+            return
         for region in self.regions:
             if region.spec.index in contents:
                 region.load(contents[region.spec.index])
@@ -203,19 +221,25 @@ class SimDevice:
             raise oserror(errno.EINVAL, f"PRECOPY_INFO in {self.state.name}")
         if not session.active:
             raise oserror(errno.ENODEV, "PRECOPY_INFO on the data fd of an ended session")
-        return session.initial_bytes(), 0
+        return session.initial_bytes(), session.dirty_bytes()
 
     def reset(self) -> None:
         """VFIO_DEVICE_RESET: RUNNING, every session ended (region contents are kept, like mtty)."""
         if not self.config.reset_supported:
             raise oserror(errno.EINVAL, "device lacks VFIO_DEVICE_FLAGS_RESET")
         self._reports_running = False
+        if isinstance(self.session, ResumingSession) and self.faults.fire("reset_keeps_resume_data"):
+            self._resume_carry = bytes(self.session.buf)
+        if self.faults.fire("reset_breaks_save"):
+            self._empty_next_save = True
         if self.session is not None and self.faults.fire("reset_keeps_state"):
             self._end_session()
             return
         self._end_session()
         self.state = S.RUNNING
-        self.dma_logging_started = False
+        self.dma.stop()
+        if self.v1 is not None:
+            self.v1.reset()
 
     def close(self) -> None:
         self._end_session()

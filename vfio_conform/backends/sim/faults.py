@@ -77,6 +77,9 @@ def _extension_rows() -> list[Fault]:
     return [*faults_regions.TABLE, *faults_depth.TABLE]
 
 
+#: Knobs for the core suites (fsm/, data/); the extension modules carry their own.
+CORE_FAULTS: tuple[str, ...] = tuple(fault.name for fault in _TABLE)
+
 _TABLE += _extension_rows()
 
 #: name -> Fault, every knob the sim understands.

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from ...uapi import structs as st
 from ...uapi.enums import PCI_NUM_REGIONS, PciRegion, RegionCap, RegionFlag
+from .faults import ActiveFaults
 
 #: Region offset inside the device fd = index << OFFSET_SHIFT (VFIO_PCI_OFFSET_SHIFT).
 OFFSET_SHIFT = 40
@@ -115,6 +116,8 @@ class Region:
 
     def __init__(self, spec: RegionSpec, label: str, rng: random.Random):
         self.spec = spec
+        self.label = label
+        self.faults = ActiveFaults()         # the device's knobs, set by attach.attach()
         self.fd = -1
         if spec.size:
             self.fd = os.memfd_create(f"vfio-sim-{label}-r{spec.index}", os.MFD_CLOEXEC)
@@ -133,18 +136,42 @@ class Region:
     def offset(self) -> int:
         return self.spec.index << OFFSET_SHIFT
 
+    def info_fields(self, base: int) -> tuple[RegionFlag, int, int, bytes]:
+        """(flags, size, offset, caps at `base`) as GET_REGION_INFO reports them (knobs may lie)."""
+        from .faults_regions import info_fields
+        return info_fields(self, base)
+
     def _check(self, off: int, size: int, need: RegionFlag, what: str) -> None:
         if not self.spec.size or not self.spec.flags & need:
             raise oserror(errno.EINVAL, f"{what}: region {self.spec.index} does not allow it")
+        if off + size == self.spec.size and size > 0 and self.faults.fire("last_byte_fails"):
+            raise oserror(errno.EINVAL, f"{what}: last byte of region {self.spec.index}")
+        if size in (2, 4, 8) and off % size and self.faults.fire("unaligned_fails"):
+            raise oserror(errno.EINVAL, f"{what}: unaligned {size}-byte access at {off:#x}")
+        if size == 8 and self.faults.fire("qword_fails"):
+            raise oserror(errno.EINVAL, f"{what}: 8-byte access")
         if off >= self.spec.size or off + size > self.spec.size:
             raise oserror(errno.EINVAL, f"{what}: [{off:#x}, +{size:#x}) leaves region "
                                         f"{self.spec.index} ({self.spec.size:#x} bytes)")
 
+    def _short(self, off: int, size: int, need: RegionFlag) -> int | None:
+        """oob_short_access knob: a crossing access is clipped to the region instead of failing."""
+        if (self.spec.size and self.spec.flags & need and off < self.spec.size < off + size
+                and self.faults.fire("oob_short_access")):
+            return self.spec.size - off
+        return None
+
     def read(self, off: int, size: int) -> bytes:
+        short = self._short(off, size, RegionFlag.READ)
+        if short is not None:
+            return os.pread(self.fd, short, off)
         self._check(off, size, RegionFlag.READ, "pread")
         return os.pread(self.fd, size, off)
 
     def write(self, off: int, data: bytes) -> int:
+        short = self._short(off, len(data), RegionFlag.WRITE)
+        if short is not None:
+            return os.pwrite(self.fd, data[:short], off)
         self._check(off, len(data), RegionFlag.WRITE, "pwrite")
         return os.pwrite(self.fd, data, off)
 
@@ -157,9 +184,15 @@ class Region:
         if writable and not spec.flags & RegionFlag.WRITE:
             raise oserror(errno.EINVAL, f"{what}: region is read-only")
         areas = spec.sparse if spec.sparse is not None else ((0, spec.size),)
-        if not any(a_off <= off and off + length <= a_off + a_size for a_off, a_size in areas):
+        inside = any(a_off <= off and off + length <= a_off + a_size for a_off, a_size in areas)
+        past_end = not inside and off + length > spec.size and self.faults.fire("mmap_past_end")
+        if not inside and not past_end:
             raise oserror(errno.EINVAL, f"{what}: not inside an mmappable area {list(areas)}")
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+        if past_end or self.faults.fire("mmap_incoherent"):   # a private snapshot, not the region
+            copy = mmap.mmap(-1, length, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+            copy.write(os.pread(self.fd, max(0, min(length, spec.size - off)), off))
+            return copy
         return mmap.mmap(self.fd, length, flags=mmap.MAP_SHARED, prot=prot, offset=off)
 
     def snapshot(self) -> bytes:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+from typing import Callable
 
 from . import stream
 from .faults import ActiveFaults
@@ -9,6 +10,8 @@ from .regions import oserror
 
 #: Reads shorter than this are shifted by one byte under the corrupt_stream knob.
 _SMALL_READ = 4096
+#: Dirty tracking granule of a pre-copy session (bytes of payload per record).
+DIRTY_BLOCK = 256
 
 
 class Session:
@@ -73,6 +76,10 @@ class SavingSession(Session):
         """PRE_COPY(_P2P) -> STOP_COPY: the rest of the stream becomes readable on the same fd."""
         self.in_precopy = False
 
+    def dirty_bytes(self) -> int:
+        """Pre-copy dirty data pending (a snapshot session never has any)."""
+        return 0
+
     def initial_bytes(self) -> int:
         """Pre-copy initial data not read yet (grows under the precopy_initial_grows knob)."""
         left = max(0, self.precopy_len - self.pos)
@@ -82,8 +89,11 @@ class SavingSession(Session):
 
     def read(self, size: int) -> bytes:
         self._live("read()")
+        if size % 2 and self.faults.fire("live_read_eio"):
+            raise oserror(errno.EIO, f"read({size}) of an odd size")
         if size <= 0:
             return b""
+        self._refill()
         if self.pos >= self.limit:
             if self.in_precopy:
                 if self.precopy_end == "zero":
@@ -95,14 +105,82 @@ class SavingSession(Session):
         start = self.pos
         if size < _SMALL_READ and self.faults.fire("corrupt_stream"):
             start = min(start + 1, self.limit)
-        chunk = self.data[start:min(start + size, self.limit)]
+        chunk = bytes(self.data[start:min(start + size, self.limit)])
         self.pos = start + len(chunk)
         return chunk
+
+    def _refill(self) -> None:
+        """Hook for sessions that generate stream bytes on demand."""
 
     def pread(self, size: int, offset: int) -> bytes:
         if self.faults.fire("seekable_fd"):
             return self.data[offset:offset + size]
         return super().pread(size, offset)
+
+
+class PrecopySession(SavingSession):
+    """A v2 pre-copy stream: header + payload[:split] as initial data, then dirty records on demand.
+
+    `source()` returns the device's payload now. Bytes changed since they were captured (at open, or
+    when last sent in a record) are dirty; PRE_COPY reads send them as records, and STOP_COPY appends
+    the remainder from the current contents, any still-dirty prefix bytes and the end record.
+    """
+
+    def __init__(self, faults: ActiveFaults, layout: stream.StreamLayout, source: Callable[[], bytes],
+                 split: int, precopy_end: str = "enomsg"):
+        self.layout, self.source, self.split = layout, source, min(split, layout.payload_len)
+        self.base = bytearray(source())
+        initial = stream.precopy_header(layout, self.split) + bytes(self.base[:self.split])
+        super().__init__(faults, initial, len(initial), precopy_end)
+        self.data = bytearray(initial)
+        self.stale = faults.fire("precopy_stale_snapshot")
+
+    @property
+    def limit(self) -> int:
+        return len(self.data)
+
+    def _dirty_blocks(self, current: bytes) -> list[int]:
+        if self.stale:
+            return []
+        base = self.base
+        return [i for i in range(0, len(current), DIRTY_BLOCK)
+                if current[i:i + DIRTY_BLOCK] != base[i:i + DIRTY_BLOCK]]
+
+    def _records(self, current: bytes, blocks: list[int]) -> bytes:
+        out = bytearray()
+        for i in blocks:
+            chunk = current[i:i + DIRTY_BLOCK]
+            self.base[i:i + len(chunk)] = chunk
+            out += stream.record(i, chunk)
+        return bytes(out)
+
+    def dirty_bytes(self) -> int:
+        """Unread records plus records still to be generated for dirtied blocks."""
+        if not self.in_precopy:
+            return 0
+        pending = max(0, len(self.data) - max(self.pos, self.precopy_len))
+        blocks = self._dirty_blocks(self.source())
+        dirty = pending + sum(stream.RECORD_LEN + min(DIRTY_BLOCK, len(self.base) - i) for i in blocks)
+        if self.faults.fire("precopy_dirty_stuck"):
+            dirty += 4096
+        return dirty
+
+    def _refill(self) -> None:
+        """PRE_COPY: at the end of what was generated, turn dirtied blocks into records."""
+        if self.in_precopy and self.pos >= len(self.data) and self.active:
+            current = self.source()
+            self.data += self._records(current, self._dirty_blocks(current))
+
+    def enter_stop_copy(self) -> None:
+        """STOP_COPY: remainder from the current contents (stale knob: the open-time snapshot)."""
+        super().enter_stop_copy()
+        final = bytes(self.base) if self.stale else self.source()
+        blocks = [i for i in self._dirty_blocks(final) if i < self.split]
+        self.data += self._records(final, blocks)
+        if self.split < len(final):
+            self.data += stream.record(self.split, final[self.split:])
+        self.base[self.split:] = final[self.split:]
+        self.data += stream.end_record(self.base)
 
 
 class ResumingSession(Session):
@@ -117,9 +195,19 @@ class ResumingSession(Session):
 
     def write(self, data: bytes) -> int:
         self._live("write()")
-        if len(self.buf) + len(data) > self.layout.stream_len:
+        if len(data) < 8 and self.faults.fire("resume_small_writes_lost"):
+            return len(data)
+        head = bytes(self.buf[:stream.HEADER_LEN])
+        if len(head) < stream.HEADER_LEN:
+            head += bytes(data[:stream.HEADER_LEN - len(head)])
+        cap = stream.max_len(self.layout, head) if not stream.header_problem(self.layout, head) \
+            else self.layout.stream_len
+        if len(self.buf) + len(data) > cap:
+            if self.faults.fire("accept_extra_bytes"):
+                self.buf += data[:max(0, cap - len(self.buf))]
+                return len(data)
             raise oserror(errno.ENOMEM, f"{len(self.buf)} + {len(data)} bytes exceed the "
-                                        f"{self.layout.stream_len}-byte stream")
+                                        f"{cap}-byte limit")
         before = len(self.buf)
         self.buf += data
         if before < stream.HEADER_LEN <= len(self.buf):
@@ -130,6 +218,8 @@ class ResumingSession(Session):
 
     def payload(self) -> bytes:
         """The complete, valid payload written so far (StreamError otherwise)."""
+        if len(self.buf) == self.layout.stream_len and self.faults.fire("header_checked_only_on_write"):
+            return bytes(self.buf[stream.HEADER_LEN:])          # like mtty: no check at RESUMING->STOP
         return stream.decode(self.layout, self.buf)
 
 

@@ -11,7 +11,7 @@ import os
 from typing import Callable
 
 from ...uapi import structs as st
-from ...uapi.enums import FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, RegionFlag
+from ...uapi.enums import FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, MigState, RegionFlag
 from ...uapi.ioctl import number
 from ..base import register_backend
 from .config import SimConfig
@@ -142,6 +142,10 @@ class SimTransport:
         del self._data[fd]
         session.fd = -1
         os.close(fd)
+        device = self.device
+        if session is device.session and session.active and isinstance(session, SavingSession) \
+                and device.faults.fire("close_fd_changes_state"):
+            device._force_state(MigState.STOP)
 
     def close_all(self) -> None:
         """Close every data fd still open, the region memfds and the device fd (idempotent)."""
@@ -180,8 +184,8 @@ class SimTransport:
         if info.index >= len(self.device.regions):
             raise oserror(errno.EINVAL, f"VFIO_DEVICE_GET_REGION_INFO index {info.index}")
         region = self.device.regions[info.index]
-        info.flags, info.size, info.offset, info.cap_offset = region.spec.flags, region.spec.size, region.offset, 0
-        caps = region.spec.caps(32)
+        info.flags, info.size, info.offset, caps = region.info_fields(32)
+        info.cap_offset = 0
         if caps:
             info.flags |= RegionFlag.CAPS
             if info.argsz < 32 + len(caps):
@@ -286,25 +290,17 @@ class SimTransport:
 
     def _f_log_start(self, flags: int, buf: bytearray) -> int:
         ctl = st.vfio_device_feature_dma_logging_control.from_bytes(buf, 8)
-        if ctl.num_ranges == 0:
-            raise oserror(errno.EINVAL, "DMA_LOGGING_START with no ranges")
-        if ctl.num_ranges > mmap.PAGESIZE // 16:
-            raise oserror(errno.E2BIG, f"DMA_LOGGING_START with {ctl.num_ranges} ranges")
-        if ctl.page_size < 4096 or ctl.page_size & (ctl.page_size - 1):
-            ctl.page_size = 4096
-        self.device.dma_logging_started = True
+        ctl.page_size = self.device.dma.start(ctl)
         buf[8:32] = bytes(ctl)
         return 0
 
     def _f_log_stop(self, flags: int, buf: bytearray) -> int:
-        self.device.dma_logging_started = False
+        self.device.dma.stop()
         return 0
 
     def _f_log_report(self, flags: int, buf: bytearray) -> int:
-        report = st.vfio_device_feature_dma_logging_report.from_bytes(buf, 8)
-        if report.page_size < 4096 or report.page_size & (report.page_size - 1):
-            raise oserror(errno.EINVAL, f"DMA_LOGGING_REPORT page_size {report.page_size}")
-        return 0          # nothing dirtied: the bitmap stays as the user zeroed it
+        self.device.dma.report(st.vfio_device_feature_dma_logging_report.from_bytes(buf, 8))
+        return 0
 
     def __enter__(self) -> "SimTransport":
         return self
@@ -319,5 +315,5 @@ class SimTransport:
 @register_backend("sim")
 def open_sim(profile_sim_config: dict | None, device_id: str) -> SimTransport:
     """A fresh sim device named `device_id` (RUNNING, contents seeded from the config or the id)."""
-    config = SimConfig.from_dict(profile_sim_config)
+    config = SimConfig.from_dict(profile_sim_config, device_id)
     return SimTransport(config, device_id)

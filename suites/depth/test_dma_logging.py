@@ -1,0 +1,82 @@
+"""DMA dirty logging (features 6/7/8): the core's argument checks and REPORT bitmap semantics."""
+import errno
+import mmap
+
+import pytest
+
+from vfio_conform.checks import expect, expect_errno
+from vfio_conform.depth import dma
+
+pytestmark = pytest.mark.vc_requires("dma_logging")
+IOVA, PAGE = 0x10_0000, 4096
+_BIG = (1 << 64) - PAGE
+
+START_CASES = {
+    "no-ranges": ([], errno.EINVAL),
+    "too-many-ranges": ([(IOVA + 2 * PAGE * i, PAGE) for i in range(mmap.PAGESIZE // 16 + 1)], errno.E2BIG),
+    "unaligned-iova": ([(IOVA + 512, PAGE)], errno.EINVAL),
+    "unaligned-length": ([(IOVA, PAGE + 512)], errno.EINVAL),
+    "overflow": ([(_BIG, 2 * PAGE)], errno.EOVERFLOW),
+    "overlapping": ([(IOVA, 4 * PAGE), (IOVA + 2 * PAGE, 4 * PAGE)], errno.EINVAL),
+}
+
+
+@pytest.fixture
+def logging_off(device):
+    dma.stop(device)
+    yield device
+    dma.stop(device)
+
+
+@pytest.mark.vc_spec("dma.start-args")
+@pytest.mark.parametrize("case", sorted(START_CASES))
+def test_dma_start_rejects_bad_arguments(logging_off, profile, case):
+    ranges, want = START_CASES[case]
+    code, _ = dma.start(logging_off, ranges, PAGE)
+    expect_errno(code, want, "dma.start-args", f"DMA_LOGGING_START ({case})", logging_off)
+
+
+@pytest.mark.vc_spec("dma.report-page-size")
+@pytest.mark.parametrize("page_size", [0, 512, 4095, 6144])
+def test_dma_report_rejects_bad_page_size(logging_off, profile, page_size):
+    code, _ = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
+    expect_errno(code, 0, "dma.start-args", "DMA_LOGGING_START of one aligned range", logging_off)
+    code, _, _ = dma.report(logging_off, IOVA, 16 * PAGE, page_size)
+    expect_errno(code, errno.EINVAL, "dma.report-page-size", f"DMA_LOGGING_REPORT page_size {page_size}",
+                 logging_off)
+
+
+@pytest.mark.vc_spec("dma.start-once")
+def test_dma_start_twice_fails(logging_off, profile):
+    code, granule = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
+    expect_errno(code, 0, "dma.start-args", "first DMA_LOGGING_START", logging_off)
+    expect(granule >= 4096 and not granule & (granule - 1), "dma.start-args",
+           f"START wrote back page_size {granule}", logging_off)
+    code, _ = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
+    expect(code != 0, "dma.start-once", "a second DMA_LOGGING_START without STOP succeeded", logging_off)
+
+
+@pytest.mark.vc_spec("dma.report-needs-start")
+def test_dma_report_without_start_fails(logging_off, profile):
+    code, _, _ = dma.report(logging_off, IOVA, 16 * PAGE, PAGE)
+    expect(code != 0, "dma.report-needs-start", "DMA_LOGGING_REPORT without START succeeded", logging_off)
+
+
+@pytest.mark.vc_spec("dma.report-only-sets-bits")
+@pytest.mark.parametrize("fill", [0x00, 0xA5])
+def test_dma_report_only_sets_bits(logging_off, profile, fill):
+    """Pre-set bits stay set, nothing past length/page_size bits, guard bytes untouched."""
+    pages = 60
+    code, granule = dma.start(logging_off, [(IOVA, 64 * PAGE)], PAGE)
+    expect_errno(code, 0, "dma.start-args", "DMA_LOGGING_START of 64 pages", logging_off)
+    code, bitmap, guard = dma.report(logging_off, IOVA, pages * PAGE, PAGE, fill=fill)
+    expect_errno(code, 0, "dma.report-only-sets-bits", "DMA_LOGGING_REPORT of 60 pages", logging_off)
+    cleared = [i for i, b in enumerate(bitmap) if fill & ~b & 0xFF]
+    expect(not cleared, "dma.report-only-sets-bits", f"REPORT cleared pre-set bits in bytes {cleared}",
+           logging_off)
+    word = int.from_bytes(bitmap, "little")
+    fill_word = int.from_bytes(bytes([fill]) * len(bitmap), "little")
+    beyond = (word & ~fill_word) >> pages
+    expect(beyond == 0, "dma.report-only-sets-bits", f"bits past bit {pages} set: {beyond:#x}", logging_off)
+    expect(guard == b"\x5a" * len(guard), "dma.report-only-sets-bits",
+           f"REPORT wrote past the bitmap: {guard.hex()}", logging_off)

@@ -1,0 +1,86 @@
+"""Round trips that verify device state through the profile's hook (vfio.h 4.5: STOP_COPY, RESUMING)."""
+import pytest
+
+from vfio_conform.checks import expect, expect_errno, expect_state
+from vfio_conform.depth.streams import resume, save_bytes
+from vfio_conform.model.plan import plan
+from vfio_conform.plugin.classify import NOT_SUPPORTED
+from vfio_conform.uapi.enums import MigFlag, MigState
+from vfio_conform.verify import hook_for
+
+RULE = "roundtrip.state-preserved"
+
+
+@pytest.fixture
+def hook(profile):
+    h = hook_for(profile)
+    if not h.available:
+        pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} has no verify hook (verify: none)")
+    return h
+
+
+def _land(dst, sessions, data: bytes, rule: str = RULE) -> None:
+    """Resume `data` into `dst`, then STOP -> RUNNING."""
+    out = resume(dst, sessions, data)
+    expect(not out.refused, rule, f"destination refused a valid stream: {out.describe()}", dst)
+    dst.set_state(MigState.RUNNING)
+    expect_state(dst, MigState.RUNNING, "fsm.state-after-set", "after resume and STOP -> RUNNING")
+
+
+def _verify(hook, dev, tag: int, rule: str = RULE, context: str = "") -> None:
+    problems = hook.check(dev, tag)
+    expect(not problems, rule, f"{context}: " + "; ".join(problems), dev)
+
+
+@pytest.mark.vc_spec(RULE)
+def test_round_trip_verified(device, peer_device, profile, sessions, hook):
+    """RUNNING -> STOP_COPY on the source, resume into the destination, RUNNING: state verified."""
+    hook.write(device, 101)
+    hook.write(peer_device, 202)
+    data = save_bytes(device, sessions)
+    _land(peer_device, sessions, data)
+    _verify(hook, peer_device, 101, context="destination after A->B")
+
+
+@pytest.mark.vc_spec(RULE)
+def test_migrate_twice_a_b_a(device, peer_device, profile, sessions, hook):
+    """A -> B, change nothing, then B -> A (after A was changed): A holds the original state."""
+    hook.write(device, 303)
+    _land(peer_device, sessions, save_bytes(device, sessions))
+    device.set_state(MigState.RUNNING)
+    hook.write(device, 404)
+    _land(device, sessions, save_bytes(peer_device, sessions))
+    _verify(hook, device, 303, context="source after A->B->A")
+
+
+@pytest.mark.vc_spec(RULE)
+def test_same_stream_into_two_devices(device, peer_device, profile, sessions, hook):
+    """One saved stream resumes into two devices (the destination and the source itself)."""
+    hook.write(device, 505)
+    data = save_bytes(device, sessions)
+    device.set_state(MigState.RUNNING)
+    hook.write(device, 606)
+    hook.write(peer_device, 707)
+    _land(peer_device, sessions, data)
+    _land(device, sessions, data)
+    _verify(hook, peer_device, 505, context="first destination")
+    _verify(hook, device, 505, context="second destination")
+
+
+@pytest.mark.vc_spec("precopy.dirty-carried")
+@pytest.mark.vc_requires(MigFlag.PRE_COPY)
+def test_precopy_with_changing_source(device, peer_device, profile, sessions, hook, spill_file):
+    """PRE_COPY iterations while the source changes: the destination gets the final state."""
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    total = 0
+    for tag in (811, 812, 813):
+        hook.write(device, tag)
+        total += fd.drain(4096, sink=spill_file, allow_enomsg=True).length
+    hook.write(device, 814)
+    for step in plan(MigState.PRE_COPY, MigState.STOP_COPY, profile.flags).path:
+        expect(device.set_state(step) is None, "fsm.no-data-fd-otherwise", "new fd inside the saving group",
+               device)
+    total += fd.drain(1 << 20, sink=spill_file).length
+    spill_file.seek(0)
+    _land(peer_device, sessions, spill_file.read(), "precopy.dirty-carried")
+    _verify(hook, peer_device, 814, "precopy.dirty-carried", f"destination after {total} pre-copy+stop-copy bytes")

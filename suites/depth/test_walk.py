@@ -1,0 +1,18 @@
+"""Stateful random walks compared step by step with the reference model (seed recorded)."""
+import pytest
+
+from vfio_conform.depth.streams import save_bytes
+from vfio_conform.depth.walk import WalkContext, run_walks
+
+
+@pytest.mark.vc_spec("walk.model-agreement")
+@pytest.mark.vc_requires("reset")
+def test_random_walk(device, profile, sessions, vc_context, request):
+    """`walk.examples` walks of `walk.steps` SETs, reads, writes, closes, PRECOPY_INFOs and resets."""
+    stream = save_bytes(device, sessions)
+    sessions.close()
+    seed = profile.walk.seed
+    request.node.user_properties.append(("hypothesis_seed", seed))
+    print(f"hypothesis seed {seed}: {profile.walk.examples} walks x {profile.walk.steps} steps")
+    ctx = WalkContext(device, profile, stream, vc_context.kernel_release)
+    run_walks(ctx, profile.walk.examples, profile.walk.steps, seed)

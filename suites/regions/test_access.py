@@ -1,0 +1,93 @@
+"""pread/pwrite on each declared region, inside the profile's fences: last byte, bounds, widths."""
+import pytest
+
+from vfio_conform.checks import expect, expect_errno
+from vfio_conform.errors import errno_name
+
+from .fences import need, window
+
+pytestmark = pytest.mark.vc_protocol("any")
+WIDTHS = (1, 2, 4, 8)
+
+
+@pytest.mark.vc_spec("region.last-byte-accessible")
+def test_region_last_byte_accessible(any_device, profile, region):
+    """A 1-byte read (and write-back, where writable) of the last byte succeeds."""
+    info = any_device.region_info(region.index)
+    last = info.size - 1
+    need(info.size > 0 and region.allows(last, 1, info.size), region, "the profile fences off the last byte")
+    code, data = any_device.try_region_read(region.index, last, 1, info)
+    expect_errno(code, 0, "region.last-byte-accessible", f"pread(region {region.name}, {last:#x}, 1)",
+                 any_device)
+    expect(len(data) == 1, "region.last-byte-accessible", f"pread of the last byte returned {len(data)} bytes",
+           any_device)
+    if region.allows(last, 1, info.size, write=True):
+        code, n = any_device.try_region_write(region.index, last, data, info)
+        expect(code == 0 and n == 1, "region.last-byte-accessible",
+               f"pwrite(region {region.name}, {last:#x}, 1): {errno_name(code)}, {n} bytes", any_device)
+
+
+@pytest.mark.vc_spec("region.out-of-bounds-fails")
+def test_region_out_of_bounds_fails(any_device, profile, region):
+    """Accesses crossing the end or starting past it fail and move no data."""
+    info = any_device.region_info(region.index)
+    need(region.probe_bounds and info.size > 1, region, "probe_bounds is not set in the profile")
+    need(region.allows(info.size - 1, 1, info.size), region, "the profile fences off the end")
+    for off, size in ((info.size - 1, 2), (info.size, 1), (info.size + 4096, 4)):
+        code, data = any_device.try_region_read(region.index, off, size, info)
+        expect(code != 0 and not data, "region.out-of-bounds-fails",
+               f"pread(region {region.name} of {info.size:#x} bytes, {off:#x}, {size}) returned "
+               f"{errno_name(code)} and {len(data)} bytes", any_device)
+    if region.allows(info.size - 1, 1, info.size, write=True):
+        _, before = any_device.try_region_read(region.index, info.size - 1, 1, info)
+        code, n = any_device.try_region_write(region.index, info.size - 1, b"\x5a\xa5", info)
+        _, after = any_device.try_region_read(region.index, info.size - 1, 1, info)
+        expect(code != 0 and n == 0, "region.out-of-bounds-fails",
+               f"pwrite crossing the end of region {region.name}: {errno_name(code)}, {n} bytes", any_device)
+        expect(before == after, "region.out-of-bounds-fails",
+               f"a failed crossing pwrite changed the last byte {before.hex()} -> {after.hex()}", any_device)
+
+
+@pytest.mark.vc_spec("region.access-widths")
+@pytest.mark.parametrize("width", WIDTHS, ids=[f"w{w}" for w in WIDTHS])
+def test_region_access_width(any_device, profile, region, width):
+    """An aligned access of each width the profile lists works (write round-trips where allowed)."""
+    need(width in region.widths, region, f"{width}-byte access not listed in widths {list(region.widths)}")
+    info = any_device.region_info(region.index)
+    off = window(region, info, width, align=width)
+    need(off is not None, region, f"no allowed aligned {width}-byte window")
+    code, data = any_device.try_region_read(region.index, off, width, info)
+    expect(code == 0 and len(data) == width, "region.access-widths",
+           f"{width}-byte pread at {off:#x}: {errno_name(code)}, {len(data)} bytes", any_device)
+    if window(region, info, width, write=True, align=width) == off:
+        _round_trip(any_device, region, info, off, data)
+
+
+@pytest.mark.vc_spec("region.access-widths")
+def test_region_unaligned_access(any_device, profile, region):
+    """A 4-byte access at offset 1 mod 4 works if the profile says unaligned: true, fails if false."""
+    need(region.unaligned is not None, region, "the profile does not declare unaligned")
+    info = any_device.region_info(region.index)
+    base = window(region, info, 8, align=4)
+    need(base is not None, region, "no allowed 8-byte window for an unaligned 4-byte access")
+    code, data = any_device.try_region_read(region.index, base + 1, 4, info)
+    ok = code == 0 and len(data) == 4
+    expect(ok == region.unaligned, "region.access-widths",
+           f"unaligned 4-byte pread at {base + 1:#x}: {errno_name(code)}, {len(data)} bytes; profile says "
+           f"unaligned: {region.unaligned}", any_device)
+    if ok and region.allows(base, 8, info.size, write=True):
+        _round_trip(any_device, region, info, base + 1, data)
+
+
+def _round_trip(device, region, info, off: int, original: bytes) -> None:
+    """Write a pattern, read it back, restore the original bytes."""
+    pattern = bytes((0xA5 ^ i) for i in range(len(original)))
+    code, n = device.try_region_write(region.index, off, pattern, info)
+    try:
+        expect(code == 0 and n == len(pattern), "region.access-widths",
+               f"{len(pattern)}-byte pwrite at {off:#x}: {errno_name(code)}, {n} bytes", device)
+        code, back = device.try_region_read(region.index, off, len(pattern), info)
+        expect(back == pattern, "region.access-widths",
+               f"{len(pattern)}-byte write of {pattern.hex()} at {off:#x} reads back {back.hex()}", device)
+    finally:
+        device.try_region_write(region.index, off, original, info)

@@ -1,0 +1,108 @@
+"""mmap vs the slow path on each declared region, and the mmaps a driver must refuse."""
+import mmap
+
+import pytest
+
+from vfio_conform.checks import expect
+
+from .fences import need
+
+pytestmark = pytest.mark.vc_protocol("any")
+PAGE = mmap.PAGESIZE
+#: Bytes compared per area (enough to catch a wrong mapping, small enough for big BARs).
+_SPAN = 64 << 10
+
+
+def _area(region, info):
+    """The first mmappable (offset, length) range the profile lets the harness read, or None."""
+    for off, size in info.sparse_areas if info.sparse_areas is not None else ((0, info.size),):
+        length = min(size, _SPAN)
+        if region.allows(off, length, info.size):
+            return off, length
+    return None
+
+
+@pytest.mark.vc_spec("region.mmap-coherent")
+def test_region_pread_and_mmap_agree(any_device, profile, region):
+    """The same bytes through pread and through an mmap of the same range."""
+    info = any_device.region_info(region.index)
+    need(info.mmappable, region, "no MMAP flag")
+    span = _area(region, info)
+    need(span is not None, region, "the profile fences off every mmappable area")
+    off, length = span
+    with any_device.region_mmap(region.index, off, length, info=info) as m:
+        mapped = bytes(m[:length])
+    code, data = any_device.try_region_read(region.index, off, length, info)
+    expect(code == 0 and data == mapped, "region.mmap-coherent",
+           f"region {region.name} [{off:#x}, +{length:#x}): pread and mmap differ "
+           f"(first at {_first_diff(data, mapped)})", any_device)
+
+
+@pytest.mark.vc_spec("region.mmap-coherent")
+def test_region_write_seen_through_other_path(any_device, profile, region):
+    """A pwrite shows in the mapping, and a store into the mapping shows in pread."""
+    info = any_device.region_info(region.index)
+    need(info.mmappable, region, "no MMAP flag")
+    span = _area(region, info)
+    need(span is not None and region.allows(span[0], 16, info.size, write=True), region,
+         "the profile allows no write to an mmappable area")
+    off = span[0]
+    original = any_device.region_read(region.index, off, 16)
+    try:
+        with any_device.region_mmap(region.index, off, PAGE, writable=True, info=info) as m:
+            any_device.region_write(region.index, off, b"\xc3" * 8)
+            expect(bytes(m[:8]) == b"\xc3" * 8, "region.mmap-coherent",
+                   f"pwrite at {region.name}+{off:#x} not seen through the mapping ({bytes(m[:8]).hex()})",
+                   any_device)
+            m[8:16] = b"\x3c" * 8
+            back = any_device.region_read(region.index, off + 8, 8)
+            expect(back == b"\x3c" * 8, "region.mmap-coherent",
+                   f"store into the mapping at {region.name}+{off + 8:#x} not seen by pread ({back.hex()})",
+                   any_device)
+    finally:
+        any_device.region_write(region.index, off, original)
+
+
+@pytest.mark.vc_spec("region.mmap-invalid-fails")
+def test_region_invalid_mmaps_fail(any_device, profile, region):
+    """Too large, unaligned, outside the sparse areas, or without MMAP: each mmap fails."""
+    info = any_device.region_info(region.index)
+    need(region.access != "none" and info.size > 0, region, "access: none")
+    cases = []
+    if not info.mmappable:
+        cases.append(("of a region without MMAP", 0, PAGE))
+    else:
+        cases.append(("larger than the region", 0, _round_up(info.size) + PAGE))
+        areas = info.sparse_areas if info.sparse_areas is not None else ((0, info.size),)
+        cases.append(("at an unaligned offset", areas[0][0] + 1, PAGE))
+        hole = _hole(areas, info.size)
+        if hole is not None:
+            cases.append(("outside the sparse areas", hole, PAGE))
+    for what, off, length in cases:
+        try:
+            m = any_device.region_mmap(region.index, off, length, info=info)
+        except (OSError, ValueError):
+            continue
+        m.close()
+        expect(False, "region.mmap-invalid-fails",
+               f"mmap {what} succeeded: region {region.name} ({info.size:#x} bytes), "
+               f"offset {off:#x}, length {length:#x}", any_device)
+
+
+def _round_up(n: int) -> int:
+    return -(-n // PAGE) * PAGE
+
+
+def _hole(areas, size: int):
+    """A page-aligned offset inside the region that no sparse area covers, or None."""
+    for pos in range(0, size - PAGE + 1, PAGE):
+        if not any(o <= pos < o + s for o, s in areas):
+            return pos
+    return None
+
+
+def _first_diff(a: bytes, b: bytes) -> str:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"offset +{i:#x}: {x:#04x} vs {y:#04x}"
+    return f"lengths {len(a)} vs {len(b)}"

@@ -1,0 +1,55 @@
+"""Issue-5 knobs (regions, v1 region, layout mismatch) are each caught naming their rule, on the
+base profile each row names; the clean v1/mismatch sim profiles pass the region and v1 suites.
+"""
+import subprocess
+import sys
+
+import pytest
+
+from suite_runner import ROOT, write_profile
+from vfio_conform.backends.sim import faults as _faults  # noqa: F401  (loads the table first)
+from vfio_conform.backends.sim.faults import FAULTS
+from vfio_conform.backends.sim.faults_regions import BASES
+from vfio_conform.model.spec import RULES
+
+SUITES = [str(ROOT / "suites" / "regions"), str(ROOT / "suites" / "v1")]
+CLEAN = ["sim-p2p", "sim-v1-mmap", "sim-v1-slow", "sim-v1-small", "sim-mismatch"]
+
+
+def run(profile, tmp_path):
+    import sqlite3
+    store = tmp_path / f"{profile.stem}.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *SUITES, "--rootdir", str(ROOT), "-q", "-p", "no:cacheprovider",
+         "--vc-profile", str(profile), "--vc-store", str(store)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    db = sqlite3.connect(store)
+    db.row_factory = sqlite3.Row
+    rows = [dict(r) for r in db.execute("SELECT test_id, outcome, rule, message FROM results")]
+    return proc.returncode, rows, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("base", CLEAN)
+def test_clean_profile_passes_region_and_v1_suites(tmp_path, base):
+    code, rows, out = run(write_profile(tmp_path, base, f"clean-{base}"), tmp_path)
+    bad = [r for r in rows if r["outcome"] not in ("pass", "not-supported")]
+    assert code == 0 and not bad, (bad[:5], out[-3000:])
+    assert sum(r["outcome"] == "pass" for r in rows) >= 25
+
+
+@pytest.mark.parametrize("fault", sorted(BASES))
+def test_region_fault_is_caught_naming_its_rule(tmp_path, fault):
+    knob, base = FAULTS[fault], BASES[fault]
+    assert knob.rule_id in RULES
+    profile = write_profile(tmp_path, base, f"fault-{fault.replace('_', '-')}", faults=[{"name": fault}])
+    code, rows, out = run(profile, tmp_path)
+    if RULES[knob.rule_id].severity == "should":          # 'should' rules warn, tagged with the rule
+        assert f"[{knob.rule_id}]" in out, out[-2000:]
+        return
+    failed = [r for r in rows if r["outcome"] == "fail"]
+    assert code != 0, f"suites passed with fault {fault!r} on {base}:\n{out[-2000:]}"
+    rules = {r["rule"] for r in failed}
+    assert knob.rule_id in rules, (f"fault {fault!r} ({knob.summary}) on {base} should fail "
+                                   f"{knob.rule_id!r}; failed: {sorted(rules)}\n{out[-2000:]}")
+    named = [r for r in failed if r["rule"] == knob.rule_id]
+    assert all(f"[{knob.rule_id}]" in r["message"] for r in named), named[:3]

@@ -1,0 +1,90 @@
+"""DMA dirty logging of the sim (features 6/7/8): the core's argument checks plus a tiny dirty log.
+
+Ranges and bitmaps are user pointers (this process): read and written with ctypes, as copy_from_user
+and put_user would. The sim "DMAs" into the first page of the first range once when logging starts.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+
+from ...uapi import structs as st
+from .faults import ActiveFaults
+from .regions import oserror
+
+MAX_RANGES = mmap.PAGESIZE // 16
+_U64 = (1 << 64) - 1
+
+
+def _pow2(value: int) -> bool:
+    return value >= 4096 and not value & (value - 1)
+
+
+class DmaLog:
+    """Logging state: started ranges, the granule, and the dirty page IOVAs not yet reported."""
+
+    def __init__(self, faults: ActiveFaults):
+        self.faults = faults
+        self.ranges: list[tuple[int, int]] | None = None
+        self.page_size = 4096
+        self.dirty: set[int] = set()
+
+    @property
+    def started(self) -> bool:
+        return self.ranges is not None
+
+    def start(self, ctl: st.vfio_device_feature_dma_logging_control) -> int:
+        """Validate like vfio_ioctl_device_feature_logging_start; returns the granule chosen."""
+        if ctl.num_ranges == 0:
+            raise oserror(errno.EINVAL, "DMA_LOGGING_START with no ranges")
+        if ctl.num_ranges > MAX_RANGES:
+            raise oserror(errno.E2BIG, f"DMA_LOGGING_START with {ctl.num_ranges} ranges")
+        if not ctl.ranges:
+            raise oserror(errno.EFAULT, "DMA_LOGGING_START ranges pointer is NULL")
+        raw = ctypes.string_at(ctl.ranges, 16 * ctl.num_ranges)
+        ranges = [st.vfio_device_feature_dma_logging_range.from_bytes(raw, 16 * i)
+                  for i in range(ctl.num_ranges)]
+        checked = not self.faults.fire("dma_start_unchecked")
+        spans: list[tuple[int, int]] = []
+        for r in ranges:
+            page = ctl.page_size or 1
+            if checked and (r.iova % page or r.length % page):
+                raise oserror(errno.EINVAL, f"range ({r.iova:#x}, {r.length:#x}) not {page}-aligned")
+            if r.iova + r.length > _U64:
+                raise oserror(errno.EOVERFLOW, f"range ({r.iova:#x}, {r.length:#x}) overflows")
+            end = r.iova + r.length
+            if checked and any(r.iova < e and s < end for s, e in spans):
+                raise oserror(errno.EINVAL, f"range ({r.iova:#x}, {r.length:#x}) overlaps another")
+            spans.append((r.iova, end))
+        if self.started and not self.faults.fire("dma_start_twice_ok"):
+            raise oserror(errno.EBUSY, "DMA_LOGGING_START while logging is already started")
+        self.ranges = [(s, e - s) for s, e in spans]
+        self.page_size = ctl.page_size if _pow2(ctl.page_size) else 4096
+        self.dirty = {spans[0][0]} if spans and spans[0][1] > spans[0][0] else set()
+        return self.page_size
+
+    def stop(self) -> None:
+        self.ranges, self.dirty = None, set()
+
+    def report(self, rep: st.vfio_device_feature_dma_logging_report) -> None:
+        """Set (only set) the bits of dirty pages in the user's bitmap, clearing them from the log."""
+        if not _pow2(rep.page_size) and not self.faults.fire("dma_report_page_size_unchecked"):
+            raise oserror(errno.EINVAL, f"DMA_LOGGING_REPORT page_size {rep.page_size}")
+        if rep.iova + rep.length > _U64:
+            raise oserror(errno.EOVERFLOW, "DMA_LOGGING_REPORT iova + length overflows")
+        if not self.started and not self.faults.fire("dma_report_without_start_ok"):
+            raise oserror(errno.EINVAL, "DMA_LOGGING_REPORT without DMA_LOGGING_START")
+        page = rep.page_size if _pow2(rep.page_size) else 4096
+        nbits = -(-rep.length // page)
+        if nbits and not rep.bitmap:
+            raise oserror(errno.EFAULT, "DMA_LOGGING_REPORT bitmap pointer is NULL")
+        nbytes = -(-nbits // 8)
+        if nbytes and self.faults.fire("dma_report_clears_bitmap"):
+            ctypes.memset(rep.bitmap, 0, ((nbytes + 7) // 8) * 8)
+        for iova in sorted(self.dirty):
+            if rep.iova <= iova < rep.iova + rep.length:
+                bit = (iova - rep.iova) // page
+                cell = ctypes.c_uint8.from_address(rep.bitmap + bit // 8)
+                cell.value |= 1 << (bit % 8)
+                self.dirty.discard(iova)

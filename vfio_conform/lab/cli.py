@@ -1,0 +1,58 @@
+"""`vfio-conform lab`: prepare the real-kernel lab, run the suites in it, or run any command in it."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_parser(sub) -> None:
+    lab = sub.add_parser("lab", help="run the suites on real kernel VFIO drivers in a QEMU guest",
+                         description="Debian's 6.12 kernel under QEMU with the sample driver mtty "
+                                     "(and its flag-set variants) or vfio-pci on emulated devices.")
+    labsub = lab.add_subparsers(dest="lab_command", required=True)
+    prep = labsub.add_parser("prepare", help="download, unpack and build the lab (cached)")
+    prep.set_defaults(func=_prepare)
+    run = labsub.add_parser("run", help="run the suites in the guest for every profile with a "
+                                        "'lab:' section (or the named ones)")
+    run.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
+    run.add_argument("--reports", default=str(ROOT / "reports"), metavar="DIR")
+    run.add_argument("--store", default=None, metavar="PATH|URL")
+    run.add_argument("-n", "--workers", default="2", help="xdist workers in the guest ('0' = none)")
+    run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
+    run.set_defaults(func=_run)
+    exe = labsub.add_parser("exec", help="boot a guest and run any command in it "
+                                         "(python3 -m vfio_conform.lab run --help)")
+    exe.add_argument("rest", nargs=argparse.REMAINDER)
+    exe.set_defaults(func=_exec)
+
+
+def _prepare(args, extra) -> int:
+    from .__main__ import main
+    return main(["prepare"])
+
+
+def _exec(args, extra) -> int:
+    from .__main__ import main
+    return main(["run", *args.rest])
+
+
+def _run(args, extra) -> int:
+    from .errors import LabError
+    from .harness import BOOT_TIMEOUT_S, run_lab
+    rest = [a for a in args.pytest_args + list(extra) if a != "--"]
+    try:
+        runs = run_lab(args.profile or None, Path(args.reports), args.store,
+                       None if args.workers in ("0", "") else args.workers, rest,
+                       args.timeout or BOOT_TIMEOUT_S)
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    worst = 0
+    for run in runs:
+        state = "infra-error" if run.exit_code is None else f"exit {run.exit_code}"
+        print(f"vfio-conform lab: {run.mode}: {', '.join(run.profiles)}: {state} ({run.run_dir})")
+        worst = max(worst, 3 if run.exit_code is None else run.exit_code)
+    return worst

@@ -1,0 +1,142 @@
+"""Run the conformance suites inside the lab guest on the profiles' devices; bring results home.
+
+One boot per lab mode (every mtty variant loaded at once; or the vfio-pci devices), one pytest
+session in the guest over all its profiles, results imported into the host's store.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..profile import find_profile, load_all
+from ..profile.schema import Profile
+from ..results import Outcome, TestRecord, open_store, store_location
+from .config import LabConfig
+from .errors import LabError
+from .session import GUEST_RESULTS, LabSession
+
+#: Host-side cap for one boot running the suites (TCG is slow; CI has 90 minutes in all).
+BOOT_TIMEOUT_S = 45 * 60
+
+
+@dataclass
+class LabRun:
+    """Outcome of one boot: guest pytest exit code (or None after an infra failure) and paths."""
+
+    mode: str
+    profiles: list[str]
+    exit_code: int | None
+    run_dir: Path
+    error: str = ""
+
+
+def lab_profiles(names: list[str] | None = None) -> list[Profile]:
+    """The named profiles (each must have a `lab:` section), or every profile that has one."""
+    if names:
+        profiles = [find_profile(n) for n in names]
+        for p in profiles:
+            if p.lab is None:
+                raise ConfigError(f"profile {p.name!r} has no 'lab' section", p.path,
+                                  hint="the lab can only provide devices a profile describes under lab:")
+        return profiles
+    good, bad = load_all()
+    if bad:
+        raise bad[0]
+    return [p for p in good if p.lab is not None]
+
+
+def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None,
+               extra: list[str]) -> list[str]:
+    """`python3 -m vfio_conform run` over all `profiles`, each on its own two guest devices."""
+    argv = ["python3", "-m", "vfio_conform", "run", "--reports", f"{GUEST_RESULTS}/reports",
+            "--progress-file", f"{GUEST_RESULTS}/progress"]
+    for profile in profiles:
+        argv += ["--profile", profile.path]
+        for dev in _devices(session, profile):
+            argv += ["--device", f"{profile.name}={dev}"]
+    if workers:
+        argv += ["-n", workers]
+    return argv + (["--", *extra] if extra else [])
+
+
+def _devices(session: LabSession, profile: Profile) -> list[str]:
+    if profile.lab.mode == "mdev":
+        return session.module_devices(profile.lab.module)
+    roles = [d.qemu_id for d in session.config.pci_devices]
+    planned = session.planned_devices()
+    missing = [r for r in profile.lab.devices if r not in roles]
+    if missing:
+        raise ConfigError(f"profile {profile.name}: lab devices {missing} not in the lab "
+                          f"(known: {', '.join(roles)})", profile.path, field="lab.devices")
+    return [planned[roles.index(r)] for r in profile.lab.devices]
+
+
+def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
+            workers: str | None = "2", extra: list[str] | None = None,
+            timeout: float = BOOT_TIMEOUT_S, env: dict[str, str] | None = None) -> list[LabRun]:
+    """Boot once per mode, run the suites in the guest, import results into the host store."""
+    profiles = lab_profiles(names)
+    if not profiles:
+        raise ConfigError("no profile with a 'lab' section selected")
+    runs = []
+    for mode in ("mdev", "pci"):
+        group = [p for p in profiles if p.lab.mode == mode]
+        if not group:
+            continue
+        modules = tuple(dict.fromkeys(p.lab.module for p in group)) if mode == "mdev" else ("mtty",)
+        session = LabSession(LabConfig(mode=mode, modules=modules,
+                                       extra_env=tuple((env or {}).items())))
+        session.prepare()
+        run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}"
+        argv = guest_argv(session, group, workers, extra or [])
+        print(f"vfio-conform lab: booting the {mode} guest for {', '.join(p.name for p in group)} "
+              f"(results: {run_dir})", flush=True)
+        runs.append(_boot(session, group, argv, run_dir, timeout))
+        _bring_home(runs[-1], reports, store)
+    return runs
+
+
+def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: Path,
+          timeout: float) -> LabRun:
+    names = [p.name for p in group]
+    try:
+        result = session.run(argv, timeout=timeout, results_dir=run_dir)
+    except LabError as exc:
+        print(f"vfio-conform lab: infrastructure error: {exc}", file=sys.stderr, flush=True)
+        return LabRun(session.config.mode, names, None, run_dir, str(exc))
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr[-4000:])
+    if result.kernel_warnings:
+        print(f"vfio-conform lab: kernel warnings in the guest ({len(result.kernel_warnings)}), "
+              f"see {result.dmesg_path}", file=sys.stderr)
+    return LabRun(session.config.mode, names, result.exit_code, run_dir)
+
+
+def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
+    """Import the guest's runs into the host store and copy its JUnit/Allure output under reports/."""
+    guest_reports = run.run_dir / "reports"
+    store = open_store(store_location(store_arg, reports / "results.sqlite"))
+    guest_store = guest_reports / "results.sqlite"
+    new_ids = store.import_from(guest_store) if guest_store.exists() else []
+    if run.exit_code is None:
+        _record_infra_failure(store, new_ids, run)
+    for src in sorted((guest_reports / "runs").glob("*")) if (guest_reports / "runs").exists() else []:
+        shutil.copytree(src, reports / "runs" / f"lab-{src.name}", dirs_exist_ok=True)
+    store.close()
+
+
+def _record_infra_failure(store, run_ids: list[int], run: LabRun) -> None:
+    """A guest that died mid-run: keep every row, add one infra-error naming the last test started."""
+    progress = run.run_dir / "progress"
+    last = progress.read_text().split()[-1] if progress.exists() and progress.read_text().split() \
+        else "(none started)"
+    for run_id in run_ids or []:
+        if store.run(run_id).get("status") in ("running", None):
+            store.record(run_id, TestRecord(nodeid=last, test_id=f"lab-guest-died:{last}",
+                                            outcome=Outcome.INFRA_ERROR, duration=0.0,
+                                            message=f"guest died while running {last}: {run.error}"))
+            store.end_run(run_id, "crashed")
