@@ -23,11 +23,13 @@ def write_profile(tmp: Path, base: str, name: str, faults: list[dict] | None = N
     return path
 
 
-def run_suites(profile: Path, tmp: Path, *extra: str) -> tuple[int, list[dict], str]:
-    """(pytest exit code, result rows, output) of the suites against `profile`."""
+def run_suites(profile: Path, tmp: Path, *extra: str,
+               areas: tuple[str, ...] = ()) -> tuple[int, list[dict], str]:
+    """(pytest exit code, result rows, output) of the suites (or only `areas`, e.g. 'fsm')."""
     store = tmp / f"{profile.stem}.sqlite"
+    paths = [str(ROOT / "suites" / a) for a in areas] or [str(ROOT / "suites")]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "suites"), "--rootdir", str(ROOT), "-q",
+        [sys.executable, "-m", "pytest", *paths, "--rootdir", str(ROOT), "-q",
          "-p", "no:cacheprovider", "--vc-profile", str(profile), "--vc-store", str(store), *extra],
         capture_output=True, text=True, timeout=600, cwd=ROOT)
     db = sqlite3.connect(store)

@@ -157,18 +157,17 @@ def test_no_migration_means_enotty():
 
 
 def test_dma_logging_when_enabled():
+    from vfio_conform.depth import dma
     with open_device(dma_logging=True) as device:
         assert device.probe_feature(Feature.DMA_LOGGING_START, SET) == 0
-        ctl = st.vfio_device_feature_dma_logging_control(page_size=0, num_ranges=1)
-        code, out = device.try_feature(Feature.DMA_LOGGING_START, SET, bytes(ctl))
-        assert code == 0 and st.vfio_device_feature_dma_logging_control.from_bytes(out).page_size == 4096
-        empty = st.vfio_device_feature_dma_logging_control(page_size=4096, num_ranges=0)
-        assert device.try_feature(Feature.DMA_LOGGING_START, SET, bytes(empty))[0] == errno.EINVAL
-        report = st.vfio_device_feature_dma_logging_report(iova=0, length=4096, page_size=4096)
-        assert device.try_feature(Feature.DMA_LOGGING_REPORT, GET, bytes(report))[0] == 0
-        report.page_size = 1000
-        assert device.try_feature(Feature.DMA_LOGGING_REPORT, GET, bytes(report))[0] == errno.EINVAL
-        assert device.try_feature(Feature.DMA_LOGGING_STOP, SET)[0] == 0
+        assert dma.start(device, [(0x10000, 4096)], page_size=4096) == (0, 4096)
+        assert dma.start(device, [], page_size=4096)[0] == errno.EINVAL
+        code, bitmap, guard = dma.report(device, 0x10000, 4096, 4096)
+        assert code == 0 and guard == b"\x5a" * len(guard)
+        assert dma.report(device, 0x10000, 4096, 1000)[0] == errno.EINVAL
+        assert dma.stop(device) == 0
+        ctl = st.vfio_device_feature_dma_logging_control(page_size=4096, num_ranges=1, ranges=0)
+        assert device.try_feature(Feature.DMA_LOGGING_START, SET, bytes(ctl))[0] == errno.EFAULT
 
 
 def test_extra_region_with_type_cap_and_override():
@@ -189,7 +188,7 @@ def test_extra_region_with_type_cap_and_override():
     ({"colour": 1}, "unknown sim config key"),
     ({"flags": 2}, "not one of"),
     ({"precopy_end": "eof"}, "precopy_end"),
-    ({"faults": [{"name": "nope"}]}, "known: accept_illegal_arc"),
+    ({"faults": [{"name": "nope"}]}, "unknown sim fault .nope. .known: .*accept_illegal_arc"),
     ({"faults": [{"name": "truncated_stream", "byts": 3}]}, "no parameter 'byts'"),
     ({"regions": [{"size": 3}]}, "needs 'index'"),
     ({"regions": [{"index": 0, "size": 8192, "sparse": [[100, 4096]]}]}, "page-aligned"),

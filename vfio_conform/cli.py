@@ -11,7 +11,8 @@ from . import __version__
 from .errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PROFILES = ("sim-stop-copy", "sim-p2p", "sim-precopy", "sim-p2p-precopy")
+DEFAULT_PROFILES = ("sim-stop-copy", "sim-p2p", "sim-precopy", "sim-p2p-precopy", "sim-v1-mmap",
+                    "sim-v1-slow", "sim-v1-small", "sim-mismatch")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,6 +77,7 @@ def pytest_generate_tests(metafunc) -> None:
         metafunc.parametrize("profile", ctx.profiles, ids=[p.name for p in ctx.profiles])
 
 
+@pytest.hookimpl(tryfirst=True)     # before xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config, items) -> None:
     """Pin each profile's tests to one xdist worker: a device is exclusive."""
     if _ctx(config) is None:

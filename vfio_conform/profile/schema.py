@@ -9,7 +9,7 @@ from ..uapi.enums import MigFlag
 from .yamlmarks import Marked
 
 BACKENDS = ("sim", "kernel")
-PROTOCOLS = ("v2", "v1")
+PROTOCOLS = ("v2", "v1", "none")   # none: a device without migration (region suites only)
 HAZARDS = ("blocked-arc-hang", "set-from-error-warn")
 
 
@@ -237,6 +237,9 @@ def build_profile(doc: Marked) -> Profile:
     timeouts = _map(doc, "timeouts", data.get("timeouts"))
     _no_unknown(doc, "timeouts", timeouts, {"test", "io"})
     sim = _map(doc, "sim", data.get("sim"))
+    protocol = _choice(doc, "migration.protocol", mig.get("protocol", "v2"), PROTOCOLS)
+    if protocol == "none" and mig.get("flags"):
+        raise doc.error("migration.flags", "a device with protocol: none reports no migration flags")
     if sim and backend != "sim":
         raise doc.error("sim", "a 'sim' section needs backend: sim")
     return Profile(
@@ -245,8 +248,8 @@ def build_profile(doc: Marked) -> Profile:
         devices=tuple(_str(doc, f"devices.{i}", d, required=True)
                       for i, d in enumerate(_list(doc, "devices", data.get("devices")))),
         match=_match(doc, data.get("match")),
-        protocol=_choice(doc, "migration.protocol", mig.get("protocol", "v2"), PROTOCOLS),
-        flags=_flags(doc, mig.get("flags")),
+        protocol=protocol,
+        flags=MigFlag(0) if protocol == "none" else _flags(doc, mig.get("flags")),
         data_size_tolerance=_number(doc, "migration.data_size_tolerance",
                                     mig.get("data_size_tolerance", 0.0), 0.0, 10.0),
         precopy_enomsg=_choice(doc, "migration.precopy_enomsg", mig.get("precopy_enomsg", "should"),

@@ -37,6 +37,8 @@ def _rows() -> list:
          "bytes written to an aborted (reset) resume session are prepended to the next one"),
         ("reset_breaks_save", "reset.device-usable",
          "the first STOP_COPY stream after a reset is empty"),
+        ("live_read_eio", "walk.model-agreement",
+         "read() of an odd size on a live saving data_fd fails with EIO"),
         ("close_fd_changes_state", "session.close-keeps-state",
          "closing a live saving data_fd moves the device to STOP (ending the session)"),
     ]
