@@ -104,3 +104,20 @@ def test_harness_argv_lists_every_planned_device() -> None:
     assert argv[:6] == ["python3", "-m", "vfio_conform", "run", "--profile", "mtty"]
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--device"] == session.planned_devices()
     assert argv[-2:] == ["--reports", "/vfio-lab/results/reports"]
+
+
+def test_stall_watchdog_counts_from_progress_file(tmp_path):
+    """A progress file older than the stall limit means a hung guest; a fresh one does not."""
+    import os
+    import time as _time
+
+    from vfio_conform.lab.qemu import _stalled
+    progress = tmp_path / "progress"
+    assert not _stalled(progress, None, _time.monotonic())
+    assert not _stalled(progress, 60, _time.monotonic())          # no test yet, command just started
+    assert _stalled(progress, 60, _time.monotonic() - 61)         # no test for 61 s
+    progress.write_text("t1\n")
+    assert not _stalled(progress, 60, _time.monotonic() - 600)
+    old = _time.time() - 120
+    os.utime(progress, (old, old))
+    assert _stalled(progress, 60, _time.monotonic())

@@ -19,7 +19,9 @@ def add_parser(sub) -> None:
     run.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
     run.add_argument("--reports", default=str(ROOT / "reports"), metavar="DIR")
     run.add_argument("--store", default=None, metavar="PATH|URL")
-    run.add_argument("-n", "--workers", default="2", help="xdist workers in the guest ('0' = none)")
+    run.add_argument("-n", "--workers", default="0",
+                     help="xdist workers in the guest (default 0: one process; several workers "
+                          "writing to the 9p results share have hung a TCG guest)")
     run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
     run.set_defaults(func=_run)

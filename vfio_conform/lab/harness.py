@@ -21,6 +21,9 @@ from .session import GUEST_RESULTS, LabSession
 
 #: Host-side cap for one boot running the suites (TCG is slow; CI has 90 minutes in all).
 BOOT_TIMEOUT_S = 45 * 60
+#: A guest whose progress file stands still longer than the slowest test's timeout plus this is
+#: hung below Python (the per-test SIGALRM could not fire): QEMU is killed, an infra-error recorded.
+STALL_MARGIN_S = 120
 
 
 @dataclass
@@ -76,7 +79,7 @@ def _devices(session: LabSession, profile: Profile) -> list[str]:
 
 
 def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
-            workers: str | None = "2", extra: list[str] | None = None,
+            workers: str | None = None, extra: list[str] | None = None,
             timeout: float = BOOT_TIMEOUT_S, env: dict[str, str] | None = None) -> list[LabRun]:
     """Boot once per mode, run the suites in the guest, import results into the host store."""
     profiles = lab_profiles(names)
@@ -104,7 +107,8 @@ def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: P
           timeout: float) -> LabRun:
     names = [p.name for p in group]
     try:
-        result = session.run(argv, timeout=timeout, results_dir=run_dir)
+        stall = max(p.timeouts.test for p in group) + STALL_MARGIN_S
+        result = session.run(argv, timeout=timeout, results_dir=run_dir, stall_timeout=stall)
     except LabError as exc:
         print(f"vfio-conform lab: infrastructure error: {exc}", file=sys.stderr, flush=True)
         return LabRun(session.config.mode, names, None, run_dir, str(exc))

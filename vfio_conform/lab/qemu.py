@@ -105,9 +105,11 @@ def _scan_markers(console_log: Path, seen: dict[str, float], t0: float) -> None:
 
 
 def run_qemu(argv: list[str], console_log: Path, stderr_log: Path, timeout: float,
-             command_timeout: float | None = None) -> QemuOutcome:
+             command_timeout: float | None = None, *, progress: Path | None = None,
+             stall_timeout: float | None = None) -> QemuOutcome:
     """Start QEMU, wait up to `timeout` seconds in all (and at most `command_timeout` after
-    the "command start" marker), then SIGKILL it; return the outcome."""
+    the "command start" marker, and at most `stall_timeout` without `progress` changing once the
+    command started), then SIGKILL it; return the outcome."""
     t0 = time.monotonic()
     markers: dict[str, float] = {}
     with open(stderr_log, "wb") as err:
@@ -118,7 +120,8 @@ def run_qemu(argv: list[str], console_log: Path, stderr_log: Path, timeout: floa
                 now = time.monotonic() - t0
                 started = markers.get("command start")
                 if now > timeout or (command_timeout is not None and started is not None
-                                     and now - started > command_timeout):
+                                     and now - started > command_timeout) or (
+                        started is not None and _stalled(progress, stall_timeout, t0 + started)):
                     proc.kill()
                     proc.wait()
                     _scan_markers(console_log, markers, t0)
@@ -131,6 +134,17 @@ def run_qemu(argv: list[str], console_log: Path, stderr_log: Path, timeout: floa
                 proc.wait()
     _scan_markers(console_log, markers, t0)
     return QemuOutcome(proc.returncode, False, time.monotonic() - t0, markers)
+
+
+def _stalled(progress: Path | None, stall_timeout: float | None, since: float) -> bool:
+    """True if `progress` has not changed for `stall_timeout` s (a guest hung below Python)."""
+    if progress is None or stall_timeout is None:
+        return False
+    try:
+        age = time.time() - progress.stat().st_mtime
+    except OSError:                       # no test started yet: count from the command start
+        age = time.monotonic() - since
+    return age > stall_timeout
 
 
 def kvm_usable() -> bool:

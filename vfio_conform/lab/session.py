@@ -154,7 +154,8 @@ class LabSession:
         return out
 
     def run(self, argv: list[str], timeout: float = 300.0, results_dir: Path | None = None,
-            env: dict[str, str] | None = None, command_timeout: float | None = None) -> LabResult:
+            env: dict[str, str] | None = None, command_timeout: float | None = None,
+            stall_timeout: float | None = None) -> LabResult:
         """Boot a guest, set up the devices, run argv (cwd = repo) and return its result.
 
         `timeout` caps the whole boot; `command_timeout` (optional) caps the command alone,
@@ -173,8 +174,8 @@ class LabSession:
         attempts = 1 + max(0, self.config.boot_retries)
         for attempt in range(1, attempts + 1):
             try:
-                return self._attempt(prepared, spec, python, run_dir, (timeout, command_timeout),
-                                     attempt)
+                return self._attempt(prepared, spec, python, run_dir,
+                                     (timeout, command_timeout, stall_timeout), attempt)
             except _BootFlake as flake:
                 if attempt == attempts:
                     raise LabError("boot", f"guest died before the command started "
@@ -192,7 +193,7 @@ class LabSession:
         return runs / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     def _attempt(self, prepared: Prepared, spec: dict[str, Any], python: str, run_dir: Path,
-                 limits: tuple[float, float | None], attempt: int) -> LabResult:
+                 limits: tuple[float, float | None, float | None], attempt: int) -> LabResult:
         """One boot; raises _BootFlake when a retry makes sense, LabError otherwise."""
         for name in ("manifest.json", "guest.json", "stdout.txt", "stderr.txt", "dmesg.txt", "progress"):
             (run_dir / name).unlink(missing_ok=True)
@@ -204,8 +205,9 @@ class LabSession:
         console.unlink(missing_ok=True)
         argv = build_argv(self.config, prepared.tree.vmlinuz, prepared.initramfs, run_dir, console)
         (run_dir / "qemu.argv").write_text("\n".join(argv) + "\n")
-        timeout, command_timeout = limits
-        outcome = run_qemu(argv, console, run_dir / "qemu.stderr", timeout, command_timeout)
+        timeout, command_timeout, stall_timeout = limits
+        outcome = run_qemu(argv, console, run_dir / "qemu.stderr", timeout, command_timeout,
+                           progress=run_dir / "progress", stall_timeout=stall_timeout)
         text = console.read_text(errors="replace") if console.exists() else ""
         crash = CRASH_PATTERNS.findall(text)
         started = "command start" in outcome.markers
@@ -214,6 +216,8 @@ class LabSession:
             where = list(outcome.markers)[-1] if outcome.markers else "no marker"
             limit = (f"command did not finish within {command_timeout:.0f}s" if started and
                      command_timeout is not None and outcome.elapsed < timeout
+                     else f"no test progress for {stall_timeout:.0f}s" if started and
+                     stall_timeout is not None and outcome.elapsed < timeout
                      else f"guest did not finish within {timeout:.0f}s")
             raise LabError("timeout", f"{limit} (last marker: "
                            f"{where}; last test: {last_test or 'n/a'}); QEMU killed. "

@@ -154,8 +154,10 @@ def pytest_runtest_makereport(item, call):
 
 
 def _param(item, name: str):
+    """A parametrized value of the item (None when absent or an empty parameter set's NOTSET)."""
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get(name) if callspec else None
+    value = callspec.params.get(name) if callspec else None
+    return None if type(value).__name__ == "NotSetType" else value
 
 
 def _test_id(item) -> str:
