@@ -138,7 +138,9 @@ class LabSession:
                "VFIO_LAB": "1", "VFIO_LAB_RESULTS": GUEST_RESULTS,
                "VFIO_LAB_MANIFEST": f"{GUEST_RESULTS}/manifest.json",
                "VFIO_LAB_PROGRESS": f"{GUEST_RESULTS}/progress",
-               "VFIO_LAB_DEVICES": " ".join(self.planned_devices())}
+               "VFIO_LAB_DEVICES": " ".join(self.planned_devices()),
+               # fsync each result row: a guest kernel panic must not lose what was recorded
+               "VFIO_CONFORM_STORE_SYNC": "FULL"}
         env.update(dict(self.config.extra_env))
         return env
 

@@ -39,7 +39,7 @@ class ResultStore(SqlStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(f"PRAGMA synchronous={_sync_mode()}")
         self.db.executescript(_SCHEMA)
         have = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
         for name, kind in ADDED_RUN_COLUMNS:
@@ -53,3 +53,15 @@ class ResultStore(SqlStore):
         cur = self.db.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES "
                               f"({', '.join('?' * len(row))})", tuple(row.values()))
         return int(cur.lastrowid)
+
+
+#: Durability of each committed row: NORMAL survives a killed process; FULL (fsync per row)
+#: also survives a dead kernel, which the lab needs (its guest writes to a 9p share and may panic).
+SYNC_ENV = "VFIO_CONFORM_STORE_SYNC"
+
+
+def _sync_mode() -> str:
+    mode = os.environ.get(SYNC_ENV, "NORMAL").upper()
+    if mode not in ("NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"{SYNC_ENV}={mode!r}: expected NORMAL, FULL or EXTRA")
+    return mode
