@@ -36,3 +36,15 @@ def run_suites(profile: Path, tmp: Path, *extra: str,
     db.row_factory = sqlite3.Row
     rows = [dict(r) for r in db.execute("SELECT test_id, outcome, rule, message FROM results")]
     return proc.returncode, rows, proc.stdout + proc.stderr
+
+
+def assert_caught(knob, code: int, rows: list[dict], out: str, where: str = "") -> None:
+    """The suites failed (non-zero exit) with at least one `fail` row on the knob's rule, and every
+    such row's message names the rule."""
+    failed = [r for r in rows if r["outcome"] == "fail"]
+    assert code != 0, f"suites passed with fault {knob.name!r}{where}:\n{out[-2000:]}"
+    rules = {r["rule"] for r in failed}
+    assert knob.rule_id in rules, (f"fault {knob.name!r} ({knob.summary}){where} should fail rule "
+                                   f"{knob.rule_id!r}; failed rules: {sorted(rules)}\n{out[-2000:]}")
+    named = [r for r in failed if r["rule"] == knob.rule_id]
+    assert all(f"[{knob.rule_id}]" in r["message"] for r in named), named[:3]

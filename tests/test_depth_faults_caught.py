@@ -1,7 +1,7 @@
 """The depth suites catch each depth fault knob, failing on the knob's rule (base: sim-p2p-precopy)."""
 import pytest
 
-from suite_runner import ROOT, run_suites, write_profile
+from suite_runner import ROOT, assert_caught, run_suites, write_profile
 from vfio_conform.backends.sim.faults_depth import TABLE
 
 DEPTH = str(ROOT / "suites" / "depth")
@@ -15,13 +15,7 @@ def test_depth_fault_is_caught_naming_its_rule(tmp_path, knob):
     profile = write_profile(tmp_path, "sim-p2p-precopy", f"depth-{knob.name.replace('_', '-')}",
                             faults=[{"name": knob.name}], **overrides)
     code, rows, out = run_suites(profile, tmp_path, areas=("depth", "data"))
-    failed = [r for r in rows if r["outcome"] == "fail"]
-    assert code != 0, f"suites passed with fault {knob.name!r}:\n{out[-2000:]}"
-    rules = {r["rule"] for r in failed}
-    assert knob.rule_id in rules, (f"fault {knob.name!r} ({knob.summary}) should fail rule "
-                                   f"{knob.rule_id!r}; failed rules: {sorted(rules)}\n{out[-2000:]}")
-    named = [r for r in failed if r["rule"] == knob.rule_id]
-    assert all(f"[{knob.rule_id}]" in r["message"] for r in named), named[:3]
+    assert_caught(knob, code, rows, out)
 
 
 def test_clean_profile_records_walk_seed(tmp_path):

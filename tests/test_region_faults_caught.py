@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from suite_runner import ROOT, write_profile
+from suite_runner import ROOT, assert_caught, write_profile
 from vfio_conform.backends.sim import faults as _faults  # noqa: F401  (loads the table first)
 from vfio_conform.backends.sim.faults import FAULTS
 from vfio_conform.backends.sim.faults_regions import BASES
@@ -46,10 +46,4 @@ def test_region_fault_is_caught_naming_its_rule(tmp_path, fault):
     if RULES[knob.rule_id].severity == "should":          # 'should' rules warn, tagged with the rule
         assert f"[{knob.rule_id}]" in out, out[-2000:]
         return
-    failed = [r for r in rows if r["outcome"] == "fail"]
-    assert code != 0, f"suites passed with fault {fault!r} on {base}:\n{out[-2000:]}"
-    rules = {r["rule"] for r in failed}
-    assert knob.rule_id in rules, (f"fault {fault!r} ({knob.summary}) on {base} should fail "
-                                   f"{knob.rule_id!r}; failed: {sorted(rules)}\n{out[-2000:]}")
-    named = [r for r in failed if r["rule"] == knob.rule_id]
-    assert all(f"[{knob.rule_id}]" in r["message"] for r in named), named[:3]
+    assert_caught(knob, code, rows, out, f" on {base}")
