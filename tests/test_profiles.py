@@ -83,3 +83,12 @@ def test_unknown_profile_name_lists_known(tmp_path):
     out = subprocess.run([sys.executable, "-m", "vfio_conform", "run", "--profile", "nope"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "no profile named 'nope'" in out.stderr and "sim-p2p" in out.stderr
+
+
+def test_cli_unknown_device_is_a_clear_error_before_any_test(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "vfio_conform", "run", "--profile", "mtty",
+                          "--device", "0000:99:00.0", "--no-store", "--reports", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "device '0000:99:00.0' not found" in out.stderr and "vfio-conform devices" in out.stderr
+    assert "passed" not in out.stdout
