@@ -5,7 +5,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from .backends.open import open_device
 from .model.fsm import single_arcs

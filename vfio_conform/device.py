@@ -11,7 +11,6 @@ import errno
 import fcntl
 import hashlib
 import mmap
-import os
 from typing import BinaryIO, Iterator
 
 from .backends.base import Transport

@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 
-from fixtures.sessions import rewound
+from fixtures.sessions import require_state, rewound
 from vfio_conform.checks import expect, expect_errno
 from vfio_conform.uapi.enums import MigFlag, MigState
 
@@ -92,9 +92,7 @@ NON_PRECOPY = [MigState.STOP_COPY, MigState.RUNNING, MigState.STOP, MigState.RUN
 @pytest.mark.parametrize("state", NON_PRECOPY, ids=[s.name for s in NON_PRECOPY])
 def test_precopy_info_refused_in_every_other_state(device, profile, sessions, state):
     """PRECOPY_INFO on the pre-copy session's fd after moving to `state`: EINVAL (ended fd: or ENODEV)."""
-    from vfio_conform.model.fsm import supports
-    if not supports(profile.flags, state):
-        pytest.skip(f"not-supported: profile {profile.name} has no {state.name}")
+    require_state(profile, state)
     fd = sessions.enter(device, MigState.PRE_COPY)
     fd.drain(4096, allow_enomsg=True)
     sessions.enter(device, state, prime=False)

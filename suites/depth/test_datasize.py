@@ -1,19 +1,16 @@
 """MIG_DATA_SIZE: available in every reachable state; the estimate matches the STOP_COPY stream."""
 import pytest
 
+from fixtures.sessions import REQUESTABLE_STATES, require_state
 from vfio_conform.checks import expect, expect_errno
-from vfio_conform.model.fsm import supports
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import MigState
 
-STATES = [s for s in MigState if s is not MigState.ERROR]
 
 
 @pytest.mark.vc_spec("datasize.any-state")
-@pytest.mark.parametrize("state", STATES, ids=[s.name for s in STATES])
+@pytest.mark.parametrize("state", REQUESTABLE_STATES, ids=[s.name for s in REQUESTABLE_STATES])
 def test_data_size_in_every_state(device, profile, sessions, state):
-    if not supports(profile.flags, state):
-        pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} has no {state.name}")
+    require_state(profile, state)
     sessions.enter(device, state, prime=False)
     code, size = device.try_mig_data_size()
     expect_errno(code, 0, "datasize.any-state", f"MIG_DATA_SIZE GET in {state.name}", device)

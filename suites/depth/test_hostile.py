@@ -1,5 +1,4 @@
 """Hostile resume streams: each must end in an error at write() or RESUMING -> STOP; reset recovers."""
-import errno
 
 import pytest
 from hypothesis import HealthCheck, given, settings

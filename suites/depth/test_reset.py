@@ -3,21 +3,18 @@ import errno
 
 import pytest
 
+from fixtures.sessions import REQUESTABLE_STATES, require_state
 from vfio_conform.checks import expect, expect_errno, expect_state
 from vfio_conform.depth.streams import resume, save_bytes
-from vfio_conform.model.fsm import supports
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import MigState
 
 pytestmark = pytest.mark.vc_requires("reset")
-STATES = [s for s in MigState if s is not MigState.ERROR]
 
 
 @pytest.mark.vc_spec("reset.returns-running")
-@pytest.mark.parametrize("state", STATES, ids=[s.name for s in STATES])
+@pytest.mark.parametrize("state", REQUESTABLE_STATES, ids=[s.name for s in REQUESTABLE_STATES])
 def test_reset_from_state(device, profile, sessions, state):
-    if not supports(profile.flags, state):
-        pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} has no {state.name}")
+    require_state(profile, state)
     fd = sessions.enter(device, state, prime=False)
     expect_errno(device.try_reset(), 0, "reset.returns-running", f"VFIO_DEVICE_RESET in {state.name}", device)
     expect_state(device, MigState.RUNNING, "reset.returns-running", f"after reset from {state.name}")

@@ -1,7 +1,7 @@
 """Round trips that verify device state through the profile's hook (vfio.h 4.5: STOP_COPY, RESUMING)."""
 import pytest
 
-from vfio_conform.checks import expect, expect_errno, expect_state
+from vfio_conform.checks import expect, expect_state
 from vfio_conform.depth.streams import resume, save_bytes
 from vfio_conform.model.plan import plan
 from vfio_conform.plugin.classify import NOT_SUPPORTED

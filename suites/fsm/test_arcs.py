@@ -8,7 +8,6 @@ import errno
 import pytest
 
 from vfio_conform.checks import expect, expect_errno, expect_state
-from vfio_conform.model.plan import plan
 from vfio_conform.plugin.classify import GATED
 from vfio_conform.uapi.enums import MIG_STATE_NR, MigState
 

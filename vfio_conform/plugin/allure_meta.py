@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from .. import __version__
+from .items import item_param
 
 #: Allure categories: infrastructure problems apart from product defects (driver findings).
 CATEGORIES = [
@@ -47,9 +48,8 @@ def write_run_files(config, ctx) -> None:
 @pytest.fixture(autouse=True)
 def _vc_allure_labels(request):
     """parent_suite = profile, suite = spec area, tag = FSM arc, issue link for waivers."""
-    callspec = getattr(request.node, "callspec", None)
-    profile = callspec.params.get("profile") if callspec else None
-    if not hasattr(profile, "known_issue") or alluredir(request.config) is None:
+    profile = item_param(request.node, "profile")
+    if profile is None or alluredir(request.config) is None:
         yield
         return
     import allure
@@ -65,7 +65,7 @@ def _vc_allure_labels(request):
         allure.dynamic.parameter("kernel", ctx.kernel_release, excluded=True)
     allure.dynamic.suite(request.node.module.__name__.split(".")[-2] if "." in
                          request.node.module.__name__ else request.node.module.__name__)
-    arc = callspec.params.get("arc")
+    arc = item_param(request.node, "arc")
     if arc is not None:
         allure.dynamic.tag(arc.arc_id)
         allure.dynamic.label("arc", arc.arc_id)

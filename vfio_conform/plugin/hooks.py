@@ -14,6 +14,7 @@ from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
 from .allure_meta import write_run_files
 from .context import CONTEXT_KEY, build_context, open_store
+from .items import item_param
 from .options import add_options
 from .recorder import ResultRecorder
 
@@ -83,7 +84,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     if _ctx(config) is None:
         return
     for item in items:
-        profile = _param(item, "profile")
+        profile = item_param(item, "profile")
         if profile is not None:
             item.add_marker(pytest.mark.xdist_group(profile.name))
     params.gate_protocol(items)                   # issue 5: v1/v2 suites on the matching profiles
@@ -91,7 +92,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 def pytest_runtest_setup(item) -> None:
     ctx = _ctx(item.config)
-    profile = _param(item, "profile")
+    profile = item_param(item, "profile")
     if ctx is None or profile is None:
         return
     if ctx.progress_file:
@@ -106,7 +107,7 @@ def pytest_runtest_setup(item) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """Bound each test (setup, call, teardown) by the profile's timeouts.test with SIGALRM."""
-    profile = _param(item, "profile")
+    profile = item_param(item, "profile")
     armed = profile is not None and hasattr(signal, "SIGALRM") and _main_thread()
     if armed:
         limit = profile.timeouts.test
@@ -128,7 +129,7 @@ def pytest_runtest_makereport(item, call):
     """Attach the verdict; a failure the profile waives becomes an xfail 'known issue'."""
     result = yield
     report = result.get_result()
-    profile = _param(item, "profile")
+    profile = item_param(item, "profile")
     if profile is None or _ctx(item.config) is None:
         return
     outcome, rule, link = None, "", ""
@@ -153,11 +154,6 @@ def pytest_runtest_makereport(item, call):
             ("vc_outcome", outcome.value), ("vc_rule", rule), ("vc_link", link)]
 
 
-def _param(item, name: str):
-    """A parametrized value of the item (None when absent or an empty parameter set's NOTSET)."""
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get(name) if callspec else None
-    return None if type(value).__name__ == "NotSetType" else value
 
 
 def _test_id(item) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ..profile.schema import Profile
 from . import classify
+from .items import item_param
 
 PROTOCOL_MARK = "vc_protocol"
 
@@ -34,9 +34,8 @@ def parametrize(metafunc, profiles) -> bool:
 def gate_protocol(items) -> None:
     """Skip (not-supported) each item whose protocol mark does not fit its profile's protocol."""
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        profile = callspec.params.get("profile") if callspec else None
-        if not isinstance(profile, Profile):      # absent, or NOTSET of an empty parameter set
+        profile = item_param(item, "profile")
+        if profile is None:
             continue
         mark = item.get_closest_marker(PROTOCOL_MARK)
         need = mark.args[0] if mark else "v2"
