@@ -5,12 +5,14 @@ session in the guest over all its profiles, results imported into the host's sto
 """
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cli import ALLURE_DIR_ENV
 from ..errors import ConfigError
 from ..profile import find_profile, load_all
 from ..profile.schema import Profile
@@ -21,6 +23,8 @@ from .session import GUEST_RESULTS, LabSession
 
 #: Host-side cap for one boot running the suites (TCG is slow; CI has 90 minutes in all).
 BOOT_TIMEOUT_S = 45 * 60
+#: Allure results directory inside the guest (its tmpfs), copied to the share after the run.
+GUEST_ALLURE = "/tmp/vfio-conform-allure"
 #: A guest whose progress file stands still longer than the slowest test's timeout plus this is
 #: hung below Python (the per-test SIGALRM could not fire): QEMU is killed, an infra-error recorded.
 STALL_MARGIN_S = 120
@@ -63,7 +67,12 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
             argv += ["--device", f"{profile.name}={dev}"]
     if workers:
         argv += ["-n", workers]
-    return argv + (["--", *extra] if extra else [])
+    argv += ["--", *extra] if extra else []
+    # Allure writes a file per test and fixture; on the 9p results share that has failed with
+    # EFAULT under TCG. Write them to the guest's tmpfs and copy them to the share at the end.
+    allure = f"{GUEST_RESULTS}/reports/allure-results"
+    return ["sh", "-c", f"{shlex.join(argv)}; rc=$?; mkdir -p {allure} && "
+            f"cp -r {GUEST_ALLURE}/. {allure}/ 2>/dev/null; exit $rc"]
 
 
 def _devices(session: LabSession, profile: Profile) -> list[str]:
@@ -92,7 +101,8 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
             continue
         modules = tuple(dict.fromkeys(p.lab.module for p in group)) if mode == "mdev" else ("mtty",)
         session = LabSession(LabConfig(mode=mode, modules=modules,
-                                       extra_env=tuple((env or {}).items())))
+                                       extra_env=tuple({ALLURE_DIR_ENV: GUEST_ALLURE,
+                                                        **(env or {})}.items())))
         session.prepare()
         run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}"
         argv = guest_argv(session, group, workers, extra or [])
@@ -130,6 +140,9 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
         _record_infra_failure(store, new_ids, run)
     for src in sorted((guest_reports / "runs").glob("*")) if (guest_reports / "runs").exists() else []:
         shutil.copytree(src, reports / "runs" / f"lab-{src.name}", dirs_exist_ok=True)
+    if (guest_reports / "allure-results").exists():
+        shutil.copytree(guest_reports / "allure-results",
+                        reports / "runs" / f"lab-{run.run_dir.name}" / "allure-results", dirs_exist_ok=True)
     store.close()
 
 
