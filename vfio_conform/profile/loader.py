@@ -7,6 +7,9 @@ from ..errors import ConfigError
 from .schema import Profile, build_profile
 from .yamlmarks import load_marked
 
+#: Largest profile file read (the shipped ones are a few KiB); larger ones are refused unread.
+MAX_PROFILE_BYTES = 1 << 20
+
 
 def profiles_dir() -> Path:
     """The project's profiles/ directory (beside the package in a checkout)."""
@@ -17,9 +20,18 @@ def load_profile(path: str | Path) -> Profile:
     """Load and validate one profile file (ConfigError names file, line and field)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read profile: {exc.strerror}", str(path)) from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ConfigError(f"profile is larger than {MAX_PROFILE_BYTES // 1024} KiB", str(path), 1,
+                          hint="a profile is a short YAML file; is this the right path?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text (byte {raw[exc.start]:#04x})", str(path), line) from None
     return build_profile(load_marked(text, str(path)))
 
 
