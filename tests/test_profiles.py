@@ -40,8 +40,8 @@ def test_minimal_profile_loads(tmp_path):
     (GOOD.replace("backend: sim", "backend: qemu"), 2, "backend", "'qemu' is not allowed"),
     (GOOD + "timeout: 3\n", 6, "timeout", "unknown key 'timeout'"),
     (GOOD.replace("[STOP_COPY, P2P]", "[P2P]"), 5, "migration.flags", "STOP_COPY is mandatory"),
-    (GOOD + "known_issues:\n  - test: x\n    link: nowhere\n    reason: r\n", 8,
-     "known_issues.0.link", "is not a URL"),
+    (GOOD + "known_issues:\n  - test: test_x\n    rule: fsm.legal-arc\n    link: nowhere\n"
+     "    reason: r\n", 9, "known_issues.0.link", "is not a URL"),
     (GOOD + "hazards:\n  blocked-arc-hangs: {safe_on: ['*']}\n", 7, "hazards.blocked-arc-hangs",
      "unknown hazard"),
     (GOOD + "timeouts:\n  io: fast\n", 7, "timeouts.io", "expected a number"),

@@ -119,10 +119,9 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
 def cmd_run(args, extra) -> int:
     import pytest
 
-    from .profile import find_profile
+    from .plugin.context import select_targets
     profiles = args.profile or list(DEFAULT_PROFILES)
-    for name in profiles:          # validate everything before pytest (and any device) starts
-        find_profile(name)
+    select_targets(profiles, args.device)   # profiles and devices checked before pytest starts
     argv = pytest_args(args, extra, profiles)
     print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {args.reports}", flush=True)
     return int(pytest.main(argv))
@@ -130,6 +129,7 @@ def cmd_run(args, extra) -> int:
 
 def cmd_profiles(args, extra) -> int:
     from .profile import load_all, load_profile
+    from .plugin.context import check_profile
     if args.paths:
         good, bad = [], []
         for path in args.paths:
@@ -139,6 +139,12 @@ def cmd_profiles(args, extra) -> int:
                 bad.append(exc)
     else:
         good, bad = load_all()
+    for p in list(good):
+        try:
+            check_profile(p)
+        except ConfigError as exc:
+            good.remove(p)
+            bad.append(exc)
     for p in good:
         devices = ", ".join(p.devices) or "(needs --device)"
         print(f"{p.name:20} {p.backend:7} flags={p.flags!r:40} devices={devices}  {p.path}")

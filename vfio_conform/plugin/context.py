@@ -10,11 +10,13 @@ import uuid
 import pytest
 
 from .. import __version__
+from ..backends.check import check_devices, check_sim_section
 from ..errors import ConfigError
 from ..profile import find_profile
 from ..profile.schema import Profile
 from ..results import RunMeta, open_store as open_result_store, store_location
 from ..results.identity import profile_hash
+from .waivers import check_waivers
 
 CONTEXT_KEY = pytest.StashKey["VcContext"]()
 
@@ -47,7 +49,22 @@ def build_context(config) -> VcContext | None:
     names = config.getoption("vc_profile")
     if not names:
         return None
-    plain, scoped = _split_devices(config.getoption("vc_device"))
+    targets = select_targets(names, config.getoption("vc_device"))
+    release = config.getoption("vc_kernel_release") or os.uname().release
+    return VcContext(targets, release, uuid.uuid4().hex[:12],
+                     progress_file=config.getoption("vc_progress_file"))
+
+
+def check_profile(profile: Profile) -> None:
+    """What loading a profile cannot check alone: waivers against the suites, the sim section."""
+    check_waivers(profile)
+    if profile.backend == "sim":
+        check_sim_section(profile)
+
+
+def select_targets(names: list[str], device_values: list[str]) -> dict[str, Target]:
+    """Profiles and their devices, every one checked (ConfigError); nothing is opened."""
+    plain, scoped = _split_devices(device_values)
     if plain and len(names) > 1:
         raise ConfigError("a plain --vc-device needs exactly one --vc-profile "
                           "(with several profiles, write PROFILE=ID)")
@@ -56,16 +73,15 @@ def build_context(config) -> VcContext | None:
         profile = find_profile(name)
         if profile.name in targets:
             raise ConfigError(f"profile {profile.name!r} selected twice")
+        check_profile(profile)
         ids = plain or scoped.pop(profile.name, ()) or profile.devices
         if not ids:
             raise ConfigError(f"profile {profile.name!r} names no device", profile.path,
                               hint="pass --device ID (list candidates with 'vfio-conform devices')")
-        targets[profile.name] = Target(profile, ids, _driver_of(profile, ids))
+        targets[profile.name] = Target(profile, ids, check_devices(profile, ids))
     if scoped:
         raise ConfigError(f"--vc-device names profile(s) not selected: {', '.join(sorted(scoped))}")
-    release = config.getoption("vc_kernel_release") or os.uname().release
-    return VcContext(targets, release, uuid.uuid4().hex[:12],
-                     progress_file=config.getoption("vc_progress_file"))
+    return targets
 
 
 def _split_devices(values) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -79,15 +95,6 @@ def _split_devices(values) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]
         else:
             plain.append(value)
     return tuple(plain), scoped
-
-
-def _driver_of(profile: Profile, ids: tuple[str, ...]) -> str:
-    """Resolve kernel devices now (DeviceNotFound is a usage error); the sim has no driver."""
-    if profile.backend == "sim":
-        return "sim"
-    from ..backends.kernel.sysfs import resolve
-    drivers = {resolve(i).driver or "?" for i in ids}
-    return ",".join(sorted(drivers))
 
 
 def open_store(config, ctx: VcContext) -> None:

@@ -17,6 +17,7 @@ from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_param
 from .options import add_options
 from .recorder import ResultRecorder
+from .waivers import WaiverLedger, waiver_message
 
 #: Requested states of the transition matrix: every state, ERROR and the first invalid value.
 ARC_TARGETS = [*[s for s in MigState if s is not MigState.ERROR], MigState.ERROR, MIG_STATE_NR]
@@ -43,6 +44,7 @@ def pytest_configure(config) -> None:
         write_run_files(config, ctx)
         if ctx.store is not None:
             config.pluginmanager.register(ResultRecorder(ctx), "vfio-conform-recorder")
+        config.pluginmanager.register(WaiverLedger(ctx), "vfio-conform-waivers")
 
 
 def _ctx(config):
@@ -126,32 +128,37 @@ def pytest_runtest_protocol(item, nextitem):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Attach the verdict; a failure the profile waives becomes an xfail 'known issue'."""
+    """Attach the verdict; a violation of the rule a waiver names becomes an xfail 'known issue'.
+
+    Only a SpecViolation of the waiver's rule is waived: another rule failing in the same test, a
+    plain assertion or an errno the test did not allow for stays a failure.
+    """
     result = yield
     report = result.get_result()
     profile = item_param(item, "profile")
     if profile is None or _ctx(item.config) is None:
         return
-    outcome, rule, link = None, "", ""
+    outcome, rule, link, waiver = None, "", "", None
     if report.failed:
         outcome, rule = classify.failure_outcome(call.excinfo, report.when)
-        if outcome is Outcome.FAIL:
-            issue = profile.known_issue(_test_id(item))
-            if issue:
-                outcome, link = Outcome.KNOWN_ISSUE, issue.link
-                report.outcome = "skipped"
-                report.wasxfail = f"known issue ({issue.link}): {issue.reason}"
+        issue = profile.known_issue(_test_id(item), rule) if outcome is Outcome.FAIL and rule else None
+        if issue:
+            outcome, link, waiver = Outcome.KNOWN_ISSUE, issue.link, issue.index
+            report.outcome = "skipped"
+            report.wasxfail = waiver_message(issue, str(call.excinfo.value))
     elif report.skipped and not hasattr(report, "wasxfail"):
         outcome = classify.skip_outcome(classify.short_message(report))
     elif report.when == "call" and report.passed:
         outcome = Outcome.PASS
-        issue = profile.known_issue(_test_id(item))
-        link = issue.link if issue else ""      # a waived test that passes: waiver can be removed
+        issues = profile.waivers_for(_test_id(item))
+        link = issues[0].link if issues else ""   # a waived test that passes: waiver can be removed
     if outcome is not None:
         rule = rule or next((m.args[0] for m in item.iter_markers("vc_spec")), "")
         report.user_properties = list(report.user_properties) + [
             ("vc_profile", profile.name), ("vc_test_id", _test_id(item)),
             ("vc_outcome", outcome.value), ("vc_rule", rule), ("vc_link", link)]
+        if waiver is not None:
+            report.user_properties.append(("vc_waiver", waiver))
 
 
 

@@ -5,6 +5,8 @@ import dataclasses
 import fnmatch
 import re
 
+from ..errors import ConfigError
+from ..model.spec import RULES
 from ..uapi.enums import MigFlag
 from .yamlmarks import Marked
 
@@ -29,25 +31,43 @@ class Match:
     mdev_type: str | None = None
 
 
+#: A waiver's `test`: one whole test function name, then optionally its parameters ('[...'),
+#: where '*' and '?' are wildcards. '*', '' or 'test_*' would waive whole suites and are refused.
+WAIVER_TEST = re.compile(r"(?P<function>test_[A-Za-z0-9_]+)(?:\[.*)?")
+
+
 @dataclasses.dataclass(frozen=True)
 class KnownIssue:
-    """A waived failure: tests whose id matches `test` (fnmatch) are reported as known issues.
+    """A waived failure: a violation of `rule` in a test whose id matches `test`.
 
     Args:
-        test: test id pattern, e.g. 'test_resume_rejects_bad_header[mtty*'.
+        test: test id pattern: a test function name, then optionally '[' and its parameters with
+            '*'/'?' wildcards, e.g. 'test_resume_rejects_corrupt_header[mtty*'.
+        rule: the rule id (model/spec.py) whose violation is waived; other rules still fail.
         link: URL of the bug/report (required).
         reason: one line on why.
+        index: position in the profile's known_issues list (names it in messages).
     """
 
     test: str
+    rule: str
     link: str
     reason: str
+    index: int = 0
+
+    @property
+    def function(self) -> str:
+        """The test function the waiver names."""
+        return WAIVER_TEST.fullmatch(self.test).group("function")
 
     def matches(self, test_id: str) -> bool:
         """'*' and '?' are wildcards; '[' is literal (test ids are full of brackets)."""
         pattern = self.test.replace("[", "[[]")
-        name = test_id.rpartition("::")[2]
-        return fnmatch.fnmatchcase(test_id, pattern) or fnmatch.fnmatchcase(name, pattern)
+        return fnmatch.fnmatchcase(test_id, pattern)
+
+    def waives(self, test_id: str, rule_id: str) -> bool:
+        """True for a violation of this waiver's rule in a test it names."""
+        return rule_id == self.rule and self.matches(test_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +197,7 @@ class Profile:
         features.reset: VFIO_DEVICE_RESET returns the device to RUNNING.
         features.dma_logging: DMA logging features are offered.
         hazards: name -> {safe_on: [...]} kernels where gated arcs may run.
-        known_issues: list of {test, link, reason}.
+        known_issues: list of {test, rule, link, reason} (see KnownIssue).
         timeouts: {test, io} seconds.
         sim: configuration handed to the sim backend (backend 'sim' only).
         regions: per-region access fences and expectations (see RegionPolicy).
@@ -205,6 +225,8 @@ class Profile:
     verify: str = "none"
     walk: Walk = Walk()
     lab: "LabTarget | None" = None
+    #: dotted field -> line in the profile file, for errors found after loading (devices, sim).
+    lines: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def __repr__(self) -> str:          # stable: Allure history ids are built from it
         return f"Profile({self.name!r})"
@@ -212,8 +234,21 @@ class Profile:
     def hazard_safe(self, hazard: str, kernel_release: str) -> bool:
         return any(g.name == hazard and g.safe(kernel_release) for g in self.hazards)
 
-    def known_issue(self, test_id: str) -> KnownIssue | None:
-        return next((k for k in self.known_issues if k.matches(test_id)), None)
+    def known_issue(self, test_id: str, rule_id: str) -> KnownIssue | None:
+        """The waiver covering a violation of `rule_id` in `test_id`, if any."""
+        return next((k for k in self.known_issues if k.waives(test_id, rule_id)), None)
+
+    def waivers_for(self, test_id: str) -> list[KnownIssue]:
+        """Every waiver naming `test_id` (whatever its rule)."""
+        return [k for k in self.known_issues if k.matches(test_id)]
+
+    def error(self, dotted: str, message: str, hint: str | None = None) -> ConfigError:
+        """A ConfigError at the line of `dotted` (or its nearest parent) in the profile file."""
+        line = None
+        while dotted and line is None:
+            line = self.lines.get(dotted)
+            dotted = dotted.rpartition(".")[0] if line is None else dotted
+        return ConfigError(message, self.path, line or self.lines.get(""), dotted or None, hint)
 
 
 _TOP_KEYS = {"name", "description", "backend", "devices", "match", "migration", "features",
@@ -266,6 +301,7 @@ def build_profile(doc: Marked) -> Profile:
         verify=_choice(doc, "verify", data.get("verify", "none"), VERIFY_HOOKS),
         walk=_walk(doc, data.get("walk")),
         lab=_lab(doc, data.get("lab"), backend),
+        lines=dict(doc.lines),
     )
 
 
@@ -388,12 +424,20 @@ def _known_issues(doc, value) -> tuple[KnownIssue, ...]:
     for i, item in enumerate(_list(doc, "known_issues", value)):
         field = f"known_issues.{i}"
         item = _map(doc, field, item, required=True)
-        _no_unknown(doc, field, item, {"test", "link", "reason"})
+        _no_unknown(doc, field, item, {"test", "rule", "link", "reason"})
+        test = _str(doc, f"{field}.test", item.get("test"), required=True)
+        if not WAIVER_TEST.fullmatch(test):
+            raise doc.error(f"{field}.test", f"{test!r} does not name a test function",
+                            "start with the whole function name, e.g. 'test_arc[mtty:STOP->*'")
+        rule = _str(doc, f"{field}.rule", item.get("rule"), required=True)
+        if rule not in RULES:
+            raise doc.error(f"{field}.rule", f"{rule!r} is not a rule id",
+                            "the rule whose violation is waived, see vfio_conform/model/spec.py")
         link = _str(doc, f"{field}.link", item.get("link"), required=True)
         if not re.match(r"https?://", link):
             raise doc.error(f"{field}.link", f"{link!r} is not a URL", "a waiver needs a link to the report")
-        issues.append(KnownIssue(_str(doc, f"{field}.test", item.get("test"), required=True), link,
-                                 _str(doc, f"{field}.reason", item.get("reason"), required=True)))
+        issues.append(KnownIssue(test, rule, link,
+                                 _str(doc, f"{field}.reason", item.get("reason"), required=True), i))
     return tuple(issues)
 
 

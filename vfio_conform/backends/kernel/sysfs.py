@@ -14,7 +14,7 @@ from ...errors import DeviceNotFound
 
 _BDF = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_CDEV = re.compile(r"^(?:.*/)?(vfio\d+)$")
+_CDEV = re.compile(r"^vfio\d+$")
 
 FIND_HINT = (
     "list VFIO devices with 'vfio-conform devices' (mdev instances: ls /sys/bus/mdev/devices); "
@@ -53,16 +53,26 @@ def is_vfio_driver(driver: str | None) -> bool:
     return bool(driver) and "vfio" in driver
 
 
-def normalize_id(device_id: str) -> tuple[str, str]:
-    """('pci', '0000:00:03.0'), ('mdev', uuid) or ('cdev', 'vfio0'); DeviceNotFound if none fits."""
+def normalize_id(device_id: str, dev_root: str | Path = "/dev") -> tuple[str, str]:
+    """('pci', '0000:00:03.0'), ('mdev', uuid) or ('cdev', 'vfio0'); DeviceNotFound if none fits.
+
+    A cdev is 'vfioN' or its node DEV_ROOT/vfio/devices/vfioN; a vfioN anywhere else is refused,
+    not quietly taken for the node of the same name.
+    """
     text = device_id.strip()
     if m := _BDF.match(text):
         domain, bus, dev, fn = m.groups()
         return "pci", f"{(domain or '0000').lower()}:{bus.lower()}:{dev.lower()}.{fn}"
     if _UUID.match(text):
         return "mdev", text.lower()
-    if (m := _CDEV.match(text)) and (text.startswith("/") or text.startswith("vfio")):
-        return "cdev", m.group(1)
+    if _CDEV.match(text):
+        return "cdev", text
+    cdev_dir = os.path.join(str(dev_root), "vfio", "devices")
+    if text.startswith("/") and _CDEV.match(os.path.basename(text)):
+        if os.path.normpath(os.path.dirname(text)) == os.path.normpath(cdev_dir):
+            return "cdev", os.path.basename(text)
+        raise DeviceNotFound(f"{device_id!r} is not a VFIO device node: cdev nodes are "
+                             f"{cdev_dir}/vfioN", hint=FIND_HINT)
     raise DeviceNotFound(f"{device_id!r} is not a PCI address (0000:00:03.0 or 00:03.0), an mdev UUID "
                          f"or a /dev/vfio/devices/vfioX path", hint=FIND_HINT)
 
@@ -70,7 +80,7 @@ def normalize_id(device_id: str) -> tuple[str, str]:
 def resolve(device_id: str, sysfs_root: str | Path = "/sys", dev_root: str | Path = "/dev") -> DeviceLocation:
     """Locate one device by BDF, mdev UUID or cdev path; DeviceNotFound says how to find one."""
     sysfs = Path(sysfs_root)
-    kind, key = normalize_id(device_id)
+    kind, key = normalize_id(device_id, dev_root)
     if kind == "cdev":
         node = sysfs / "class" / "vfio-dev" / key
         if not node.exists():
