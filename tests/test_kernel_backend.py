@@ -142,7 +142,16 @@ def test_cdev_discovery_and_lookup_by_path(host: FakeHost):
     host.pci("0000:00:05.0", "vfio-pci", group=3, cdev="vfio2")
     loc = host.resolve("0000:00:05.0")
     assert loc.cdev_path == str(host.dev / "vfio" / "devices" / "vfio2")
-    assert host.resolve("/dev/vfio/devices/vfio2") == loc
+    assert host.resolve(str(host.dev / "vfio" / "devices" / "vfio2")) == loc
+    assert host.resolve("vfio2") == loc
+
+
+@pytest.mark.parametrize("where", ["/any/dir/vfio2", "/dev/vfio/vfio2", "./vfio2", "/vfio2"])
+def test_cdev_elsewhere_than_the_cdev_directory_is_refused(host: FakeHost, where):
+    """A vfioN outside DEV/vfio/devices is not quietly taken for the node of the same name."""
+    host.pci("0000:00:05.0", "vfio-pci", group=3, cdev="vfio2")
+    with pytest.raises(DeviceNotFound, match="is not a (VFIO device node|PCI address)"):
+        host.resolve(where)
 
 
 def test_auto_path_prefers_cdev_when_iommufd_exists(host: FakeHost):
@@ -324,3 +333,44 @@ def test_mdev_group_named_noiommu_uses_plain_node(host: FakeHost):
     (gdir / "name").write_text("vfio-noiommu\n")
     loc = resolve(uuid, host.sys, host.dev)
     assert loc.group_path == str(host.dev / "vfio" / "12") and not loc.noiommu
+
+
+# --------------------------------------------------------------------------- checks before a run
+
+def _kernel_profile(tmp_path: Path):
+    from vfio_conform.profile import load_profile
+    path = tmp_path / "k.yaml"
+    path.write_text("name: k\nbackend: kernel\nmigration: {flags: [STOP_COPY]}\n")
+    return load_profile(path)
+
+
+def test_check_devices_refuses_a_pci_device_not_bound_to_vfio(host: FakeHost, tmp_path):
+    from vfio_conform.backends.check import check_devices
+    host.pci("0000:00:03.0", "e1000e", group=5)
+    host.pci("0000:00:04.0", None, group=6)
+    host.pci("0000:00:05.0", "vfio-pci", group=7)
+    profile = _kernel_profile(tmp_path)
+    with pytest.raises(ConfigError, match="'0000:00:03.0' is bound to e1000e, not to a VFIO driver"):
+        check_devices(profile, ("0000:00:05.0", "0000:00:03.0"), host.sys, host.dev)
+    with pytest.raises(ConfigError, match="bound to no driver"):
+        check_devices(profile, ("00:04.0",), host.sys, host.dev)
+    assert check_devices(profile, ("0000:00:05.0",), host.sys, host.dev) == "vfio-pci"
+
+
+@pytest.mark.parametrize("second", ["0000:00:05.0", "00:05.0", "vfio2", "CDEV"])
+def test_check_devices_refuses_the_same_device_twice(host: FakeHost, tmp_path, second):
+    from vfio_conform.backends.check import check_devices
+    host.pci("0000:00:05.0", "vfio-pci", group=3, cdev="vfio2")
+    host.pci("0000:00:06.0", "vfio-pci", group=4, cdev="vfio3")
+    second = str(host.dev / "vfio" / "devices" / "vfio2") if second == "CDEV" else second
+    profile = _kernel_profile(tmp_path)
+    with pytest.raises(ConfigError, match="device 0000:00:05.0 is named twice"):
+        check_devices(profile, ("0000:00:05.0", second), host.sys, host.dev)
+    assert check_devices(profile, ("0000:00:05.0", "vfio3"), host.sys, host.dev) == "vfio-pci"
+
+
+def test_check_devices_refuses_the_same_mdev_twice(host: FakeHost, tmp_path):
+    from vfio_conform.backends.check import check_devices
+    host.mdev(UUID)
+    with pytest.raises(ConfigError, match="is named twice"):
+        check_devices(_kernel_profile(tmp_path), (UUID, UUID.upper()), host.sys, host.dev)

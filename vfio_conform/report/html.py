@@ -29,7 +29,8 @@ def _section(run: RunData) -> str:
              f"<div>{badges or '<span class=muted>no results recorded</span>'}</div>",
              _identity(run.meta), "<h3>State transition matrix (FROM row, requested state column)</h3>",
              render_matrix(build_matrix(rows), run.id), "<h3>Per suite</h3>", _suites(rows),
-             _failures(rows, run.id), _waivers(rows), _all_tests(rows), "</section>"]
+             _failures(rows, run.id), _waivers(rows), _unused_waivers(run.waivers), _all_tests(rows),
+             "</section>"]
     return "".join(parts)
 
 
@@ -107,6 +108,16 @@ def _waivers(rows: list[dict]) -> str:
     body = [[esc(r["test_id"]), esc(r["link"])] for r in stale]
     return (f"<h3>Waivers that can be removed ({len(stale)})</h3>"
             + table(["test (passed, but waived in the profile)", "waiver link"], body, "stale"))
+
+
+def _unused_waivers(uses: list) -> str:
+    unused = [u for u in uses if u.unused]
+    if not unused:
+        return ""
+    body = [[f"known_issues[{u.index}]", esc(u.test), esc(u.rule), str(u.matched), esc(u.link)]
+            for u in unused]
+    return (f'<h3>Waivers that waived nothing ({len(unused)})</h3>'
+            + table(["waiver", "test pattern", "rule", "tests matched", "link"], body, "unused-waivers"))
 
 
 def _all_tests(rows: list[dict]) -> str:

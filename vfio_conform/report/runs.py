@@ -11,10 +11,11 @@ class RunNotFound(LookupError):
 
 @dataclasses.dataclass
 class RunData:
-    """One stored run: its `runs` row and its `results` rows."""
+    """One stored run: its `runs` row, its `results` rows and its profile's waivers (WaiverUse)."""
 
     meta: dict
     rows: list[dict]
+    waivers: list = dataclasses.field(default_factory=list)
 
     @property
     def id(self) -> int:
@@ -54,4 +55,5 @@ def previous(store, run: dict) -> dict | None:
 
 
 def load(store, runs: list[dict]) -> list[RunData]:
-    return [RunData(r, store.results(r["id"])) for r in runs]
+    from ..results.waivers import load_waivers
+    return [RunData(r, store.results(r["id"]), load_waivers(store, r["id"])) for r in runs]
