@@ -81,6 +81,8 @@ class SqlStore:
                     res["run_id"] = new_id
                     self._execute(f"INSERT INTO results ({', '.join(res)}) VALUES ({_marks(len(res))})",
                                   tuple(res.values()))
+                from .waivers import load_waivers, record_waivers
+                record_waivers(self, new_id, load_waivers(src, old))
                 new_ids.append(new_id)
         finally:
             src.close()
