@@ -151,3 +151,5 @@ def test_unused_waivers_are_listed_stored_and_reported(waived_run, tmp_path):
     section = page.split("Waivers that waived nothing (2)")[1].split("</table>")[0]
     assert "test_dma_report_without_start_fails[waived*" in section and "test_arc[waived:RUNNING-&gt;STOP]" in section
     assert "test_dma_start_twice_fails" not in section
+    failures = page.split("<h3>Failures")[1].split("</table>")[0]
+    assert "a second DMA_LOGGING_START without STOP succeeded" in failures and LINK in failures
