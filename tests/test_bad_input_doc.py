@@ -47,7 +47,8 @@ INPUTS = {
     "waiver-empty": {"empty.yaml": _waiver("")},
     "waiver-wildcard-name": {"wild.yaml": _waiver("test_*")},
     "waiver-no-function": {"nofunc.yaml": _waiver("test_no_such_test[demo*")},
-    "waiver-no-rule": {"norule.yaml": GOOD + f"known_issues:\n  - {{test: test_arc, link: '{LINK}', reason: r}}\n"},
+    "waiver-no-rule": {"norule.yaml": GOOD + "known_issues:\n"
+                                          f"  - {{test: test_arc, link: '{LINK}', reason: r}}\n"},
     "waiver-unknown-rule": {"badrule.yaml": _waiver("test_arc", "fsm.no-such-rule")},
     "sim-unknown-device": {}, "same-device-twice": {}, "cdev-elsewhere": {}, "device-not-found": {},
     "pci-not-vfio": {},

@@ -50,7 +50,8 @@ def test_waiver_naming_a_function_absent_from_the_suites_is_refused(tmp_path):
         check_profile(profile)
     assert str(info.value).startswith(
         f"{path}:8: known_issues.1.test: no test function 'test_no_such_thing' in the suites")
-    assert {"test_arc", "test_dma_start_twice_fails", "test_resume_rejects_corrupt_header"} <= suite_functions()
+    assert {"test_arc", "test_dma_start_twice_fails",
+            "test_resume_rejects_corrupt_header"} <= suite_functions()
 
 
 @pytest.mark.parametrize("entry,field,words", [
@@ -149,7 +150,8 @@ def test_unused_waivers_are_listed_stored_and_reported(waived_run, tmp_path):
     assert rep.returncode == 0, rep.stderr
     page = html.read_text()
     section = page.split("Waivers that waived nothing (2)")[1].split("</table>")[0]
-    assert "test_dma_report_without_start_fails[waived*" in section and "test_arc[waived:RUNNING-&gt;STOP]" in section
+    assert "test_dma_report_without_start_fails[waived*" in section
+    assert "test_arc[waived:RUNNING-&gt;STOP]" in section
     assert "test_dma_start_twice_fails" not in section
     failures = page.split("<h3>Failures")[1].split("</table>")[0]
     assert "a second DMA_LOGGING_START without STOP succeeded" in failures and LINK in failures

@@ -114,7 +114,8 @@ def _sim_keys(profile: Profile, where: str, data: dict) -> None:
                                     f"its parameters: {', '.join(sorted(fault.params)) or 'none'}")
             want = type(fault.params[key])
             if isinstance(value, bool) != (want is bool) or not isinstance(value, want):
-                raise profile.error(f"{field}.{key}", f"expected {_KIND.get(want, want.__name__)}, got {value!r}")
+                kind = _KIND.get(want, want.__name__)
+                raise profile.error(f"{field}.{key}", f"expected {kind}, got {value!r}")
 
 
 def _culprit(data: dict, where: str) -> str:
