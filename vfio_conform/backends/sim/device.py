@@ -63,6 +63,7 @@ class SimDevice:
         self.dma = DmaLog(self.faults)        # DMA dirty logging (issue 6)
         self._resume_carry = b""             # reset_keeps_resume_data knob
         self._empty_next_save = False        # reset_breaks_save knob
+        self.fail_step: int | None = None     # test hook: the next SET fails at this step (1-based)
         self.v1 = attach.attach(self)        # region knobs, legacy v1 migration region (issue 5)
 
     @property
@@ -113,6 +114,9 @@ class SimDevice:
         """
         faults = self.faults
         self.last_path = ()
+        fail_step, self.fail_step = self.fail_step, None
+        if target >= MIG_STATE_NR and faults.fire("out_of_range_truncated"):
+            target = target & 0x7            # a driver that keeps only the low bits of the request
         if target == self.state:
             if faults.fire("same_state_not_noop"):
                 raise oserror(errno.EBUSY, f"SET {MigState.label(target)} while already in it")
@@ -120,6 +124,7 @@ class SimDevice:
         if target >= MIG_STATE_NR and faults.fire("out_of_range_accepted"):
             raise oserror(errno.ERANGE, f"SET {MigState.label(target)}")
         opened, steps, table = None, 0, _step_table(self.flags)
+        start = self.state
         while self.state != target:
             step = table.get((self.state, target), None)
             if step is None:
@@ -129,7 +134,14 @@ class SimDevice:
                     raise oserror(errno.EINVAL, f"after {steps} steps: {step}")
                 return self._reject(target, f"{type(step).__name__}: {step}")
             steps += 1
-            opened = self._take_arc(self.state, step)
+            try:
+                if fail_step == steps:
+                    raise oserror(errno.EIO, f"step {steps} ({self.state.name}->{step.name}) failed "
+                                             "(test hook)")
+                opened = self._take_arc(self.state, step)
+            except OSError:
+                self._failed_part_way(start, target)
+                raise
             if opened is not None and step != target:
                 raise oserror(errno.EINVAL, f"driver returned a file on interior step {step.name}")
             self.state = step
@@ -139,6 +151,23 @@ class SimDevice:
             return StraySession(faults)
         return opened
 
+    def _failed_part_way(self, start: MigState, target: int) -> None:
+        """An arc of a SET failed: the state stays at the last completed step (the knob moves it off
+        the path, to a state neither the start, a step of the path nor ERROR)."""
+        if not self.faults.fire("failed_path_leaves_path"):
+            return
+        path = {start, *self.last_path}
+        try:
+            state = start
+            while state != target:
+                state = next_step(state, target, self.flags)
+                path.add(state)
+        except (ValueError, BlockedArc):
+            pass
+        off = [s for s in MigState if self.supports(s) and s not in path]
+        if off:
+            self._force_state(off[0])
+
     def _reject(self, target: int, why: str) -> Session | None:
         """A SET refused before any step (the fault knobs bend this one decision)."""
         faults = self.faults
@@ -147,6 +176,8 @@ class SimDevice:
             return None
         if faults.fire("move_state_on_failed_set"):
             self._force_state(S.STOP)
+        if self.session is not None and faults.fire("rejected_set_ends_session"):
+            self._end_session()
         code = errno.EINVAL
         if target < MIG_STATE_NR and faults.fire("wrong_errno"):
             code = int(faults.param("wrong_errno", "errno"))
@@ -162,7 +193,10 @@ class SimDevice:
         if arc in SESSION_OPENING_ARCS:
             return self._open_session(arc)
         if cur in PRE_COPY_STATES and nxt == S.STOP_COPY and isinstance(self.session, SavingSession):
-            self.session.enter_stop_copy()
+            if self.faults.fire("saving_group_drops_fd"):
+                self._end_session()
+            else:
+                self.session.enter_stop_copy()
         return None
 
     def _open_session(self, arc: tuple[MigState, MigState]) -> Session | None:
