@@ -241,6 +241,25 @@ def probe_dma_report_keeps_log(d):
     return int.from_bytes(dma.report(d, 0x100000, 0x10000, 4096)[1], "little")
 
 
+def probe_feature_get_set_accepted(d):
+    from vfio_conform.uapi import structs as st
+    from vfio_conform.uapi.enums import Feature, FeatureOp
+    payload = bytes(st.vfio_device_feature_mig_state(device_state=S.STOP, data_fd=-1))
+    code, _ = d.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET | FeatureOp.SET, payload)
+    return code, d.get_state()
+
+
+def probe_get_state_fails_in_stop_copy(d):
+    walk(d, S.STOP_COPY)
+    return d.get_state_raw()[0]
+
+
+def probe_precopy_info_fails_in_p2p(d):
+    fd = walk(d, S.PRE_COPY)
+    d.set_state(S.PRE_COPY_P2P)
+    return fd.try_precopy_info()[0]
+
+
 _DMA = {"dma_logging": True}
 
 #: knob -> (probe, what a clean sim shows, what the knob makes it show[, sim config])
@@ -288,6 +307,9 @@ EXPECTED = {
     "dma_start_page_size_bogus": (probe_dma_start_page_size_bogus, (0, 4096), (0, 6144), _DMA),
     "dma_report_rescale_wrong": (probe_dma_report_rescale_wrong, (0, 1 << 2), (0, 1 << 5), _DMA),
     "dma_report_keeps_log": (probe_dma_report_keeps_log, 0, 1, _DMA),
+    "feature_get_set_accepted": (probe_feature_get_set_accepted, (errno.EINVAL, S.RUNNING), (0, S.STOP)),
+    "get_state_fails_in_stop_copy": (probe_get_state_fails_in_stop_copy, 0, errno.EIO),
+    "precopy_info_fails_in_p2p": (probe_precopy_info_fails_in_p2p, 0, errno.EINVAL),
 }
 
 

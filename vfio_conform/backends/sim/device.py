@@ -85,6 +85,8 @@ class SimDevice:
         """What MIG_DEVICE_STATE GET reports."""
         if self._reports_running and self.faults.fire("wrong_state_after_set"):
             return S.RUNNING
+        if self.state == S.STOP_COPY and self.faults.fire("get_state_fails_in_stop_copy"):
+            raise oserror(errno.EIO, "GET MIG_DEVICE_STATE in STOP_COPY")
         return self.state
 
     def data_size(self) -> int:
@@ -253,6 +255,8 @@ class SimDevice:
         """(initial_bytes, dirty_bytes) for VFIO_MIG_GET_PRECOPY_INFO on `session`'s fd."""
         if self.state not in PRE_COPY_STATES and not self.faults.fire("precopy_info_any_state"):
             raise oserror(errno.EINVAL, f"PRECOPY_INFO in {self.state.name}")
+        if self.state == S.PRE_COPY_P2P and self.faults.fire("precopy_info_fails_in_p2p"):
+            raise oserror(errno.EINVAL, "PRECOPY_INFO in PRE_COPY_P2P (like hisi: PRE_COPY only)")
         if not session.active:
             raise oserror(errno.ENODEV, "PRECOPY_INFO on the data fd of an ended session")
         return session.initial_bytes(), session.dirty_bytes()

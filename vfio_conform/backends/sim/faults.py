@@ -106,6 +106,12 @@ _TABLE = [
        "DMA_LOGGING_REPORT sets bits at the tracking granule whatever page size it is asked for"),
     _f("dma_report_keeps_log", "dma.report-clears-log",
        "DMA_LOGGING_REPORT does not clear the pages it reported"),
+    _f("feature_get_set_accepted", "fsm.feature-get-set-einval",
+       "VFIO_DEVICE_FEATURE with GET|SET (no PROBE) runs as a SET instead of failing with EINVAL"),
+    _f("get_state_fails_in_stop_copy", "fsm.get-state-ok",
+       "GET MIG_DEVICE_STATE fails with EIO while the device is in STOP_COPY"),
+    _f("precopy_info_fails_in_p2p", "precopy.info-works-in-precopy",
+       "VFIO_MIG_GET_PRECOPY_INFO fails with EINVAL in PRE_COPY_P2P (works in PRE_COPY only)"),
 ]
 
 def _extension_rows() -> list[Fault]:

@@ -267,7 +267,9 @@ class SimTransport:
         if flags & ~(FEATURE_MASK | _GET | _SET | _PROBE):
             raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE unknown flag bits {flags:#x}")
         if flags & _GET and flags & _SET and not flags & _PROBE:
-            raise oserror(errno.EINVAL, "VFIO_DEVICE_FEATURE GET|SET without PROBE")
+            if not self.device.faults.fire("feature_get_set_accepted"):
+                raise oserror(errno.EINVAL, "VFIO_DEVICE_FEATURE GET|SET without PROBE")
+            flags &= ~_GET                    # the knob: the request runs as a SET
         feature = flags & FEATURE_MASK
         row = self._feature_row(feature)
         if row is None:
