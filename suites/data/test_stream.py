@@ -1,5 +1,6 @@
 """The v2 data_fd stream: end of stream, segmentation, access modes, ended sessions, size estimate."""
 import errno
+import select
 
 import pytest
 
@@ -27,6 +28,28 @@ def test_stop_copy_stream_ends_with_eof(device, profile, sessions):
     code, again = fd.try_read(4096)
     expect(code == 0 and again == b"", "stream.stop-copy-eof",
            f"read() after EOF returned errno {code} / {len(again)} bytes instead of 0", device)
+
+
+@pytest.mark.vc_spec("stream.stop-copy-poll-readable")
+def test_stop_copy_end_polls_readable(device, profile, sessions):
+    """vfio.h: the STOP_COPY end of stream is read() returning 0 and poll() always readable."""
+    fd = sessions.enter(device, MigState.STOP_COPY)
+    fd.drain()
+    for attempt in ("at the end of the STOP_COPY data", "again after another read() of 0"):
+        revents = fd.poll(select.POLLIN, timeout=1.0)
+        expect(revents & select.POLLIN, "stream.stop-copy-poll-readable",
+               f"poll(POLLIN) {attempt} gave revents {revents:#x}", device)
+        fd.try_read(16)
+
+
+@pytest.mark.vc_spec("precopy.info-enotty-on-resuming")
+def test_precopy_info_enotty_on_resuming_fd(device, profile, sessions):
+    """VFIO_MIG_GET_PRECOPY_INFO is a saving-fd ioctl: on a resuming fd it gives ENOTTY."""
+    fd = sessions.enter(device, MigState.RESUMING, prime=False)
+    expect(fd is not None, "fsm.data-fd-on-opening-arc", "STOP->RESUMING returned no data_fd", device)
+    code, _ = fd.try_precopy_info()
+    expect_errno(code, errno.ENOTTY, "precopy.info-enotty-on-resuming", "PRECOPY_INFO on the RESUMING data_fd",
+                 device)
 
 
 @pytest.mark.vc_spec("stream.segmentation-free")
