@@ -21,7 +21,7 @@ def test_precopy_info_refused_outside_precopy(device, profile, sessions):
     expect_errno(code, errno.EINVAL, "precopy.info-only-in-precopy", "PRECOPY_INFO in STOP_COPY", device)
 
 
-@pytest.mark.vc_spec("precopy.initial-bytes-decrease")
+@pytest.mark.vc_spec("precopy.initial-bytes-decrease", "precopy.enomsg-at-temporary-end")
 def test_precopy_initial_bytes_decrease(device, profile, sessions):
     """initial_bytes only goes down as the pre-copy data is read; the temporary end is ENOMSG."""
     fd = sessions.enter(device, MigState.PRE_COPY)
@@ -48,7 +48,7 @@ def test_precopy_initial_bytes_decrease(device, profile, sessions):
     warnings.warn(f"[precopy.enomsg-at-temporary-end] {msg} (a 'should' in vfio.h)")
 
 
-@pytest.mark.vc_spec("stream.round-trip")
+@pytest.mark.vc_spec("stream.round-trip", "fsm.legal-arc", "fsm.no-data-fd-otherwise")
 def test_precopy_then_stop_copy_resumes(device, peer_device, profile, sessions, spill_file):
     """Pre-copy data followed by the STOP_COPY remainder (same fd) resumes on the destination."""
     fd = sessions.enter(device, MigState.PRE_COPY)
@@ -71,7 +71,7 @@ def test_precopy_then_stop_copy_resumes(device, peer_device, profile, sessions, 
     expect(total > 0, "stream.round-trip", "empty stream", device)
 
 
-@pytest.mark.vc_spec("precopy.dirty-bytes-sane")
+@pytest.mark.vc_spec("precopy.dirty-bytes-sane", "precopy.enomsg-at-temporary-end")
 def test_dirty_bytes_sane(device, profile, sessions):
     """dirty_bytes starts at 0; at the temporary end initial_bytes and dirty_bytes are both 0."""
     fd = sessions.enter(device, MigState.PRE_COPY)
@@ -127,7 +127,7 @@ def test_precopy_info_rejects_small_argsz(device, profile, sessions, argsz):
     expect_errno(code, errno.EINVAL, "precopy.info-argsz-einval", f"PRECOPY_INFO with argsz {argsz}", device)
 
 
-@pytest.mark.vc_spec("precopy.info-flags-opt-in")
+@pytest.mark.vc_spec("precopy.info-flags-opt-in", "precopy.info-works-in-precopy")
 def test_precopy_info_flags_without_opt_in(device, profile, sessions):
     """Asked with flags 0 and no MIG_PRECOPY_INFOv2 opt-in, PRECOPY_INFO returns flags 0 throughout."""
     fd = sessions.enter(device, MigState.PRE_COPY)
@@ -141,7 +141,7 @@ def test_precopy_info_flags_without_opt_in(device, profile, sessions):
             break
 
 
-@pytest.mark.vc_spec("precopy.info-flags-opt-in", "precopy.reinit-semantics")
+@pytest.mark.vc_spec("precopy.info-flags-opt-in", "precopy.reinit-semantics", "precopy.info-works-in-precopy")
 def test_precopy_info_v2_reinit(device, profile, sessions):
     """With the MIG_PRECOPY_INFOv2 opt-in, flags carry at most REINIT; REINIT resets dirty_bytes to 0,
     and without it initial_bytes does not rise. Where the sim can add initial data, REINIT must show."""

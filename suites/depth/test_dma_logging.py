@@ -37,7 +37,7 @@ def test_dma_start_rejects_bad_arguments(logging_off, profile, case):
     expect_errno(code, want, "dma.start-args", f"DMA_LOGGING_START ({case})", logging_off)
 
 
-@pytest.mark.vc_spec("dma.report-page-size")
+@pytest.mark.vc_spec("dma.report-page-size", "dma.start-args")
 @pytest.mark.parametrize("page_size", [0, 512, 4095, 6144])
 def test_dma_report_rejects_bad_page_size(logging_off, profile, page_size):
     code, _ = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
@@ -47,7 +47,7 @@ def test_dma_report_rejects_bad_page_size(logging_off, profile, page_size):
                  logging_off)
 
 
-@pytest.mark.vc_spec("dma.start-once")
+@pytest.mark.vc_spec("dma.start-once", "dma.start-args")
 def test_dma_start_twice_fails(logging_off, profile):
     code, granule = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
     expect_errno(code, 0, "dma.start-args", "first DMA_LOGGING_START", logging_off)
@@ -61,7 +61,7 @@ def test_dma_report_without_start_fails(logging_off, profile):
     expect(code != 0, "dma.report-needs-start", "DMA_LOGGING_REPORT without START succeeded", logging_off)
 
 
-@pytest.mark.vc_spec("dma.report-only-sets-bits")
+@pytest.mark.vc_spec("dma.report-only-sets-bits", "dma.start-args")
 @pytest.mark.parametrize("fill", [0x00, 0xA5])
 def test_dma_report_only_sets_bits(logging_off, profile, fill):
     """Pre-set bits stay set, nothing past length/page_size bits, guard bytes untouched."""
@@ -86,7 +86,7 @@ def test_dma_report_only_sets_bits(logging_off, profile, fill):
            f"REPORT wrote past the bitmap: {guard.hex()}", logging_off)
 
 
-@pytest.mark.vc_spec("dma.start-writes-page-size")
+@pytest.mark.vc_spec("dma.start-writes-page-size", "dma.start-args")
 @pytest.mark.parametrize("hint", [PAGE, 4 * PAGE])
 def test_dma_start_writes_back_page_size(logging_off, profile, hint):
     """START writes back the granule it selected: a power of two, at least 4096 (REPORT's minimum)."""
@@ -115,7 +115,7 @@ def _report_bits(device, iova: int, length: int, page: int, what: str) -> set[in
     return {i for i in range(word.bit_length()) if word >> i & 1}
 
 
-@pytest.mark.vc_spec("dma.dirty-pages-reported", "dma.report-clears-log")
+@pytest.mark.vc_spec("dma.dirty-pages-reported", "dma.report-clears-log", "dma.start-args")
 def test_dma_dirty_pages_reported_and_cleared(logging_off, profile):
     """Clean range: no bit. Device writes: exactly their pages, at the granule and rescaled to a
     larger page size. A second REPORT with no DMA in between: no bit (REPORT cleared the log)."""
