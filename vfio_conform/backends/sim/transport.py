@@ -1,13 +1,15 @@
 """SimTransport: the Transport protocol over a SimDevice, decoding uAPI buffers as the kernel does.
 
-Every fd it hands out is real: the device fd and each data fd are eventfds (so fcntl works);
-the table fd -> session routes read/write/ioctl/pread/close.
+Every fd it hands out is real (so fcntl works): the device fd is an eventfd, a saving data fd the
+read end of a pipe (O_RDONLY) and a resuming one the write end (O_WRONLY), as drivers open them;
+the table fd -> session routes read/write/ioctl/pread/poll/close.
 """
 from __future__ import annotations
 
 import errno
 import mmap
 import os
+import select
 from typing import Callable
 
 from ...uapi import structs as st
@@ -17,9 +19,9 @@ from ...uapi.ioctl import number
 from ..base import register_backend
 from .config import SimConfig
 from .device import SimDevice
-from .regions import OFFSET_MASK, OFFSET_SHIFT, oserror
 from .hooks import SimTestHooks
-from .sessions import PrecopySession, ResumingSession, SavingSession, Session
+from .regions import OFFSET_MASK, OFFSET_SHIFT, oserror
+from .sessions import PrecopySession, ResumingSession, SavingSession, Session, StraySession
 
 _GET, _SET, _PROBE = int(FeatureOp.GET), int(FeatureOp.SET), int(FeatureOp.PROBE)
 _NUM_IRQS = 5
@@ -98,7 +100,6 @@ class SimTransport:
 
     def poll(self, fd: int, events: int, timeout: float = 0.0) -> int:
         """poll() on a data fd from its session's state (the sim's data is always ready at once)."""
-        import select
         if self.closed or fd not in self._data:
             return select.POLLNVAL
         return self._data[fd].poll(events)
@@ -345,7 +346,6 @@ class SimTransport:
             if faults.fire("writeback_reached_state"):
                 mig.device_state = self.device.state
             if faults.fire("failed_set_returns_fd"):
-                from .sessions import StraySession
                 mig.data_fd = self._install(StraySession(faults))
             buf[8:16] = bytes(mig)
             raise
