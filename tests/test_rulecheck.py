@@ -120,3 +120,25 @@ def _module_constant(path, name):
 def test_suite_tests_are_tagged_with_every_rule_they_check():
     problems = [p for path in TAGGED_SUITES for p in _untagged(path)]
     assert not problems, problems
+
+
+def test_typo_in_a_suite_helper_fails_collection(tmp_path):
+    """A helper module the suite imports (like fixtures/sessions.py, outside the test's own folder)
+    is scanned too: its typo stops the run."""
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("")
+    (tmp_path / "helpers" / "walkers.py").write_text(textwrap.dedent('''
+        from vfio_conform.checks import expect
+        def check(device):
+            expect(True, "fsm.state-after-sett", "typo in a helper")
+    '''))
+    (tmp_path / "suite").mkdir()
+    test = tmp_path / "suite" / "test_uses_helper.py"
+    test.write_text("from helpers.walkers import check\n\ndef test_x(profile):\n    check(None)\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test), "--collect-only", "-q", "-p", "no:cacheprovider",
+         "--rootdir", str(tmp_path), "--vc-profile", str(ROOT / "profiles" / "sim-stop-copy.yaml")],
+        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "fsm.state-after-sett" in proc.stdout + proc.stderr and "walkers.py" in proc.stdout + proc.stderr

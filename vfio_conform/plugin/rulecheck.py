@@ -100,14 +100,17 @@ def _project_modules(roots: list[Path]) -> list[str]:
         if not name or not name.endswith(".py"):
             continue
         path = Path(name).resolve()
+        if "site-packages" in path.parts:
+            continue
         if any(path.is_relative_to(root) for root in (_PACKAGE, *roots)):
             files.append(str(path))
     return files
 
 
-def check_items(items) -> list[str]:
-    """Problems (unknown ids in marks or in source) of the suite items among `items`."""
-    problems, paths, roots = [], set(), set()
+def check_items(items, rootdir: Path | None = None) -> list[str]:
+    """Problems (unknown ids in marks or in source) of the suite items among `items`; the loaded
+    modules under `rootdir` (suite helpers such as fixtures/) are scanned too."""
+    problems, paths, roots = [], set(), {Path(rootdir).resolve()} if rootdir else set()
     for item in items:
         if item_param(item, "profile") is None:
             continue
@@ -125,7 +128,7 @@ def check_items(items) -> list[str]:
 
 def pytest_collection_finish(session) -> None:
     """Stop the run before any test if a suite names a rule the catalogue lacks."""
-    problems = check_items(session.items)
+    problems = check_items(session.items, session.config.rootpath)
     if problems:
         raise pytest.UsageError("vfio-conform: unknown rule ids (see vfio_conform/model/spec.py):\n  "
                                 + "\n  ".join(problems[:50]))
