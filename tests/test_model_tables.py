@@ -100,3 +100,30 @@ def test_hazards_only_where_reference_says():
                if supports(f, c) and plan(c, t, f).hazard is HANG_BLOCKED_ARC}
     assert hazards == {("STOP_COPY", "PRE_COPY", 5), ("STOP_COPY", "PRE_COPY", 7),
                        ("STOP_COPY", "PRE_COPY_P2P", 7)}
+
+
+#: Requests the model must answer: every state, the first invalid value and large ones.
+ALL_TARGETS = [*MigState, 8, 9, 0x80, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]
+
+
+@pytest.mark.parametrize("flags", [int(f) for f in FLAG_SETS])
+def test_plan_is_total(flags):
+    """Every (current, target) has an answer, also for from-states the flags do not enable."""
+    for cur in MigState:
+        for target in ALL_TARGETS:
+            p = plan(cur, target, flags)          # never raises
+            if supports(flags, cur):
+                continue
+            where = f"flags={flags} {cur.name}->{MigState.label(target)}: {p.describe()}"
+            if target == cur:
+                assert p.noop and p.state_after == cur, where
+            else:
+                assert (p.errno, p.hazard, p.state_after, p.path, p.data_fd) == \
+                    (errno.EINVAL, WARN_FROM_ERROR, cur, (), False), where
+
+
+def test_plan_unsupported_current_is_consistent_across_targets():
+    """PRE_COPY on a STOP_COPY-only device: every other target is the same WARN + EINVAL answer."""
+    answers = {(plan(MigState.PRE_COPY, t, 1).errno, plan(MigState.PRE_COPY, t, 1).hazard)
+               for t in ALL_TARGETS if t != MigState.PRE_COPY}
+    assert answers == {(errno.EINVAL, WARN_FROM_ERROR)}

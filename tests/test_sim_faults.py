@@ -138,7 +138,131 @@ def probe_reset_keeps_state(d):
     return first, d.get_state()
 
 
-#: knob -> (probe, what a clean sim shows, what the knob makes it show)
+def probe_failed_set_returns_fd(d):
+    result = d.try_set_state(S.ERROR)
+    return result.errno, result.raw_fd >= 0
+
+
+def probe_data_fd_sentinel_kept(d):
+    return d.try_set_state(S.STOP).raw_fd
+
+
+def probe_writeback_reached_state(d):
+    return d.try_set_state(S.ERROR).written_state
+
+
+def probe_data_fd_rdwr(d):
+    import os
+    return walk(d, S.STOP_COPY).access_mode == os.O_RDONLY
+
+
+def probe_rejected_set_ends_session(d):
+    fd = walk(d, S.STOP_COPY)
+    d.try_set_state(S.ERROR)
+    return fd.try_read(8)[0]
+
+
+def probe_saving_group_drops_fd(d):
+    fd = walk(d, S.PRE_COPY)
+    fd.drain(4096, allow_enomsg=True)
+    d.set_state(S.STOP_COPY)
+    return fd.try_read(8)[0]
+
+
+def probe_stop_copy_eof_not_readable(d):
+    import select
+    fd = walk(d, S.STOP_COPY)
+    fd.drain()
+    return fd.poll(select.POLLIN) & select.POLLIN
+
+
+def probe_failed_path_leaves_path(d):
+    walk(d, S.STOP)
+    d.test_hooks.fail_step(2)
+    return d.try_set_state(S.RUNNING).errno, d.get_state()     # STOP -> RUNNING_P2P -> RUNNING
+
+
+def probe_out_of_range_truncated(d):
+    return d.try_set_state(0xFFFFFFFF).errno
+
+
+def probe_precopy_info_argsz_unchecked(d):
+    return walk(d, S.PRE_COPY).try_precopy_info(argsz=16)[0]
+
+
+def probe_precopy_info_on_resuming_einval(d):
+    walk(d, S.STOP)
+    fd = d.set_state(S.RESUMING)
+    return fd.try_precopy_info()[0]
+
+
+def probe_precopy_info_stray_flags(d):
+    return walk(d, S.PRE_COPY).try_precopy_info()[1].flags
+
+
+def probe_precopy_reinit_keeps_dirty(d):
+    from vfio_conform.device import PRECOPY_INFO_V2
+    from vfio_conform.uapi.enums import FeatureOp
+    assert d.try_feature(PRECOPY_INFO_V2, FeatureOp.SET)[0] == 0
+    fd = walk(d, S.PRE_COPY)
+    fd.drain(4096, allow_enomsg=True)
+    assert d.test_hooks.precopy_reinit()
+    info = fd.precopy_info()
+    return info.flags, info.dirty_bytes
+
+
+def probe_mig_features_einval_without_ops(d):
+    return d.try_migration_flags()[0]
+
+
+def probe_log_features_einval_without_ops(d):
+    from vfio_conform.depth import dma
+    return dma.stop(d)
+
+
+def probe_dma_start_page_size_bogus(d):
+    from vfio_conform.depth import dma
+    return dma.start(d, [(0x100000, 0x10000)], 4096)
+
+
+def probe_dma_report_rescale_wrong(d):
+    from vfio_conform.depth import dma
+    dma.start(d, [(0x100000, 0x10000)], 4096)
+    d.test_hooks.dma_write(0x100000 + 5 * 4096, 8)
+    code, bitmap, _ = dma.report(d, 0x100000, 0x10000, 8192)
+    return code, int.from_bytes(bitmap, "little")
+
+
+def probe_dma_report_keeps_log(d):
+    from vfio_conform.depth import dma
+    dma.start(d, [(0x100000, 0x10000)], 4096)
+    d.test_hooks.dma_write(0x100000, 8)
+    dma.report(d, 0x100000, 0x10000, 4096)
+    return int.from_bytes(dma.report(d, 0x100000, 0x10000, 4096)[1], "little")
+
+
+def probe_feature_get_set_accepted(d):
+    from vfio_conform.uapi import structs as st
+    from vfio_conform.uapi.enums import Feature, FeatureOp
+    payload = bytes(st.vfio_device_feature_mig_state(device_state=S.STOP, data_fd=-1))
+    code, _ = d.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET | FeatureOp.SET, payload)
+    return code, d.get_state()
+
+
+def probe_get_state_fails_in_stop_copy(d):
+    walk(d, S.STOP_COPY)
+    return d.get_state_raw()[0]
+
+
+def probe_precopy_info_fails_in_p2p(d):
+    fd = walk(d, S.PRE_COPY)
+    d.set_state(S.PRE_COPY_P2P)
+    return fd.try_precopy_info()[0]
+
+
+_DMA = {"dma_logging": True}
+
+#: knob -> (probe, what a clean sim shows, what the knob makes it show[, sim config])
 EXPECTED = {
     "accept_illegal_arc": (probe_accept_illegal_arc, (errno.EINVAL, S.STOP_COPY), (0, S.PRE_COPY)),
     "wrong_errno": (probe_wrong_errno, errno.EINVAL, errno.EPERM),
@@ -163,6 +287,29 @@ EXPECTED = {
     "accept_incomplete_resume": (probe_accept_incomplete_resume, errno.EINVAL, 0),
     "reset_keeps_state": (probe_reset_keeps_state, ((S.RUNNING, errno.ENODEV), S.RUNNING),
                           ((S.STOP_COPY, errno.ENODEV), S.RUNNING)),
+    "failed_set_returns_fd": (probe_failed_set_returns_fd, (errno.EINVAL, False), (errno.EINVAL, True)),
+    "data_fd_sentinel_kept": (probe_data_fd_sentinel_kept, -1, -2),
+    "writeback_reached_state": (probe_writeback_reached_state, S.ERROR, S.RUNNING),
+    "data_fd_rdwr": (probe_data_fd_rdwr, True, False),
+    "rejected_set_ends_session": (probe_rejected_set_ends_session, 0, errno.ENODEV),
+    "saving_group_drops_fd": (probe_saving_group_drops_fd, 0, errno.ENODEV),
+    "stop_copy_eof_not_readable": (probe_stop_copy_eof_not_readable, 1, 0),
+    "failed_path_leaves_path": (probe_failed_path_leaves_path, (errno.EIO, S.RUNNING_P2P),
+                                (errno.EIO, S.STOP_COPY)),
+    "out_of_range_truncated": (probe_out_of_range_truncated, errno.EINVAL, 0),
+    "precopy_info_argsz_unchecked": (probe_precopy_info_argsz_unchecked, errno.EINVAL, 0),
+    "precopy_info_on_resuming_einval": (probe_precopy_info_on_resuming_einval, errno.ENOTTY, errno.EINVAL),
+    "precopy_info_stray_flags": (probe_precopy_info_stray_flags, 0, 2),
+    "precopy_reinit_keeps_dirty": (probe_precopy_reinit_keeps_dirty, (1, 0), (1, 4096)),
+    "mig_features_einval_without_ops": (probe_mig_features_einval_without_ops, errno.ENOTTY, errno.EINVAL,
+                                        {"flags": 0}),
+    "log_features_einval_without_ops": (probe_log_features_einval_without_ops, errno.ENOTTY, errno.EINVAL),
+    "dma_start_page_size_bogus": (probe_dma_start_page_size_bogus, (0, 4096), (0, 6144), _DMA),
+    "dma_report_rescale_wrong": (probe_dma_report_rescale_wrong, (0, 1 << 2), (0, 1 << 5), _DMA),
+    "dma_report_keeps_log": (probe_dma_report_keeps_log, 0, 1, _DMA),
+    "feature_get_set_accepted": (probe_feature_get_set_accepted, (errno.EINVAL, S.RUNNING), (0, S.STOP)),
+    "get_state_fails_in_stop_copy": (probe_get_state_fails_in_stop_copy, 0, errno.EIO),
+    "precopy_info_fails_in_p2p": (probe_precopy_info_fails_in_p2p, 0, errno.EINVAL),
 }
 
 
@@ -176,11 +323,12 @@ def test_every_knob_has_a_probe_and_a_known_rule():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_knob_changes_only_its_behaviour(name):
-    probe, clean, faulty = EXPECTED[name]
-    with open_device() as device:
+    probe, clean, faulty, *config = EXPECTED[name]
+    config = config[0] if config else {}
+    with open_device(**config) as device:
         assert probe(device) == clean
         assert device.transport.device.fired == []
-    with open_device(faults=[{"name": name}]) as device:
+    with open_device(faults=[{"name": name}], **config) as device:
         assert probe(device) == faulty
         assert device.transport.device.fired == [name]
 

@@ -146,3 +146,68 @@ def test_migration_flags_and_data_size():
                 device.walk(reach(state, flags, device.get_state()))
                 sizes.add(device.mig_data_size())
             assert sizes == {device.transport.device.layout.stream_len}
+
+
+def test_failed_set_keeps_the_returned_fd_and_the_device_closes_it():
+    """A data_fd written back with an error is kept (so checks see it) and closed with the device."""
+    device = open_device(faults=[{"name": "failed_set_returns_fd"}])
+    result = device.try_set_state(MigState.ERROR)
+    assert result.errno == errno.EINVAL and result.data_fd is not None and result.raw_fd >= 0
+    assert result.written_state == MigState.ERROR
+    assert device.open_data_fds() == [result.data_fd]
+    with pytest.raises(OSError):
+        device.set_state(MigState.ERROR)              # the raising form closes its fd itself
+    assert device.open_data_fds() == [result.data_fd]
+    device.close()
+    assert result.data_fd.closed and device.transport.data_fds == {}
+
+
+def test_set_writes_back_request_and_minus_one():
+    with open_device() as device:
+        ok = device.try_set_state(MigState.STOP)
+        assert (ok.errno, ok.written_state, ok.raw_fd, ok.data_fd) == (0, MigState.STOP, -1, None)
+        bad = device.try_set_state(0xFFFFFFFF)
+        assert (bad.errno, bad.written_state, bad.raw_fd) == (errno.EINVAL, 0xFFFFFFFF, -1)
+
+
+def test_data_fd_access_modes_and_stop_copy_poll():
+    import os
+    import select
+    with open_device() as device:
+        device.set_state(MigState.STOP)
+        saving = device.set_state(MigState.STOP_COPY)
+        assert saving.access_mode == os.O_RDONLY and saving.cloexec
+        assert saving.poll() & select.POLLIN
+        saving.drain()
+        assert saving.poll() & select.POLLIN           # end of STOP_COPY data: readable for good
+        device.set_state(MigState.STOP)
+        resuming = device.set_state(MigState.RESUMING)
+        assert resuming.access_mode == os.O_WRONLY
+        assert resuming.try_precopy_info()[0] == errno.ENOTTY
+
+
+def test_precopy_temporary_end_is_not_readable():
+    import select
+    with open_device() as device:
+        fd = device.set_state(MigState.PRE_COPY)
+        fd.drain(4096, allow_enomsg=True)
+        assert fd.poll() == 0
+
+
+@pytest.mark.parametrize("flags", [int(f) for f in FLAG_SETS])
+def test_interior_step_failure_stays_at_last_step(flags):
+    """The sim's fail_step hook: the state is the last completed step of the path."""
+    for current in supported_states(flags):
+        for target in supported_states(flags):
+            p = plan(current, target, flags)
+            if len(p.path) < 2 or p.hazard:
+                continue
+            for step in range(1, len(p.path) + 1):
+                with open_device(flags=flags) as device:
+                    stream = saved_stream(flags)
+                    for fd in enter(device, current, stream):
+                        fd.close()
+                    device.test_hooks.fail_step(step)
+                    assert device.try_set_state(target).errno == errno.EIO
+                    want = p.path[step - 2] if step > 1 else current
+                    assert device.get_state() == want, (current, target, step)

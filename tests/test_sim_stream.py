@@ -241,3 +241,40 @@ def test_stream_module_round_trip():
     assert sim_stream.header_problem(sim_stream.StreamLayout(16, ((0, 8),)), data)
     with pytest.raises(sim_stream.StreamError):
         sim_stream.decode(layout, data[:-1])
+
+
+def test_sim_dma_log_granule_rescaling_and_clearing():
+    """Device writes land at START's granule; REPORT rescales (both ways) and clears what it read."""
+    from vfio_conform.backends.sim import open_sim
+    from vfio_conform.depth import dma
+    from vfio_conform.device import Device
+    iova = 0x100000
+    with Device(open_sim({"dma_logging": True}, "sim0"), io_timeout=1.0) as device:
+        assert dma.report(device, iova, 0x10000, 4096)[0] == errno.EINVAL      # not started
+        assert dma.start(device, [(iova, 0x10000)], 8192) == (0, 8192)
+        bits = lambda page: int.from_bytes(dma.report(device, iova, 0x10000, page)[1], "little")
+        assert bits(4096) == 0                                                # clean
+        device.test_hooks.dma_write(iova + 3 * 8192 + 100, 1)
+        device.test_hooks.dma_write(iova + 0x20000, 1)                        # outside the range
+        assert bits(4096) == 0b11 << 6                                        # replicated to 2 bits
+        assert bits(4096) == 0                                                # cleared
+        device.test_hooks.dma_write(iova + 3 * 8192, 1)
+        assert bits(32768) == 0b1                                             # page 3 -> 32 KiB page 0
+
+
+def test_sim_precopy_reinit_after_opt_in():
+    from vfio_conform.backends.sim import open_sim
+    from vfio_conform.device import PRECOPY_INFO_REINIT, PRECOPY_INFO_V2, Device
+    from vfio_conform.uapi.enums import FeatureOp
+    with Device(open_sim({}, "sim0"), io_timeout=1.0) as device:
+        fd = device.set_state(MigState.PRE_COPY)
+        assert fd.try_precopy_info(flags=0x5)[1].flags == 0x5                 # 6.12: flags echoed
+        assert device.try_feature(PRECOPY_INFO_V2, FeatureOp.SET)[0] == 0
+        assert fd.try_precopy_info(flags=0x5)[1].flags == 0                   # opted in: output only
+        fd.drain(4096, allow_enomsg=True)
+        assert device.test_hooks.precopy_reinit()
+        info = fd.precopy_info()
+        assert info.flags == PRECOPY_INFO_REINIT and info.initial_bytes > 0 and info.dirty_bytes == 0
+        assert fd.precopy_info().flags == 0                                   # reported once
+    with Device(open_sim({"flags": 1}, "sim0"), io_timeout=1.0) as device:
+        assert device.probe_feature(PRECOPY_INFO_V2, FeatureOp.SET) == errno.ENOTTY

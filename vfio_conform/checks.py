@@ -1,12 +1,37 @@
-"""Assertions in the spec's words: each failure names its rule, the operation and errnos by name."""
+"""Assertions in the spec's words: each failure names its rule, the operation and errnos by name.
+
+Every rule id is checked against the catalogue on every call (pass or fail), so a misspelt id is a
+harness error the first time the line runs, not a silently mislabelled finding; the plugin also
+checks the ids a suite spells out at collection time (plugin/rulecheck.py).
+"""
 from __future__ import annotations
 
-from .errors import SpecViolation, errno_name
+from .errors import InfraError, SpecViolation, errno_name
+from .model.spec import RULES
 from .uapi.enums import MigState
+
+
+class UnknownRule(InfraError, KeyError):
+    """A suite named a rule id the catalogue (model/spec.py) does not have: a harness bug."""
+
+    def __init__(self, rule_id: str):
+        self.rule_id = rule_id
+        super().__init__(f"unknown rule id {rule_id!r}: not in the catalogue (vfio_conform/model/spec.py)")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def known_rule(rule_id: str) -> str:
+    """`rule_id` itself if the catalogue has it; else UnknownRule (a harness error)."""
+    if rule_id not in RULES:
+        raise UnknownRule(rule_id)
+    return rule_id
 
 
 def expect(condition: bool, rule_id: str, message: str, device=None) -> None:
     """Raise SpecViolation(rule_id) with `message` unless `condition` holds."""
+    known_rule(rule_id)
     if not condition:
         raise SpecViolation(rule_id, message, getattr(device, "name", device))
 
@@ -18,8 +43,18 @@ def expect_errno(got: int, want: int, rule_id: str, operation: str, device=None)
 
 
 def expect_state(device, want: int, rule_id: str, context: str) -> None:
-    """GET MIG_DEVICE_STATE must succeed and report `want`."""
+    """GET MIG_DEVICE_STATE must succeed (fsm.get-state-ok) and report `want` (`rule_id`)."""
+    known_rule(rule_id)
     code, state, _ = device.get_state_raw()
-    expect(code == 0, rule_id, f"{context}: GET MIG_DEVICE_STATE failed with {errno_name(code)}", device)
+    expect(code == 0, "fsm.get-state-ok", f"{context}: GET MIG_DEVICE_STATE failed with {errno_name(code)}",
+           device)
     expect(state == want, rule_id,
            f"{context}: GET reports {MigState.label(state)}, expected {MigState.label(want)}", device)
+
+
+def read_state(device, context: str) -> int:
+    """GET MIG_DEVICE_STATE, which must succeed (fsm.get-state-ok); the raw state value."""
+    code, state, _ = device.get_state_raw()
+    expect(code == 0, "fsm.get-state-ok", f"{context}: GET MIG_DEVICE_STATE failed with {errno_name(code)}",
+           device)
+    return state

@@ -11,6 +11,8 @@ import errno
 import fcntl
 import hashlib
 import mmap
+import os
+import select
 from typing import BinaryIO, Iterator
 
 from .backends.base import Transport
@@ -22,6 +24,12 @@ from .uapi.ioctl import number
 
 _FEATURE = number("VFIO_DEVICE_FEATURE")
 _MAX_CAP_CHAIN = 64
+#: VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (12) and VFIO_PRECOPY_INFO_REINIT: newer than the 6.12
+#: headers (VFIO_PRECOPY_INFO_REINIT series, 2026; vfio-uapi.md 4.7).
+PRECOPY_INFO_V2 = 12
+PRECOPY_INFO_REINIT = 1 << 0
+#: data_fd value the harness puts in a MIG_DEVICE_STATE request: the kernel overwrites it (-1 or an fd).
+DATA_FD_SENTINEL = -2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +84,18 @@ class IrqInfo:
 
 @dataclasses.dataclass(frozen=True)
 class SetResult:
-    """Outcome of a MIG_DEVICE_STATE SET: errno (0 = success), what the kernel wrote back, the fd."""
+    """Outcome of a MIG_DEVICE_STATE SET, exactly as the kernel left it.
+
+    errno: 0 on success. written_state / raw_fd: the device_state and data_fd words the kernel wrote
+    back (raw_fd is DATA_FD_SENTINEL if it wrote nothing). data_fd: a DataFd for any raw_fd >= 0,
+    also when errno != 0 (so a check can see it; the Device closes it at the latest on close()).
+    """
 
     errno: int
     requested: int
     written_state: int
     data_fd: "DataFd | None"
+    raw_fd: int = -1
 
     @property
     def ok(self) -> bool:
@@ -111,10 +125,26 @@ class DataFd:
     def __init__(self, device: "Device", fd: int):
         self.device, self.fd = device, fd
         self.closed = False
+        device._track(self)
 
     @property
     def cloexec(self) -> bool:
         return bool(fcntl.fcntl(self.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
+
+    @property
+    def access_mode(self) -> int:
+        """os.O_RDONLY, os.O_WRONLY or os.O_RDWR: the fd's open mode (fcntl F_GETFL)."""
+        return fcntl.fcntl(self.fd, fcntl.F_GETFL) & os.O_ACCMODE
+
+    def poll(self, events: int = select.POLLIN, timeout: float = 0.0) -> int:
+        """poll() the fd for `events` (at most `timeout` s): the revents word (0 = not ready)."""
+        backend_poll = getattr(self.device.transport, "poll", None)
+        if backend_poll is not None:
+            return backend_poll(self.fd, events, timeout)
+        poller = select.poll()
+        poller.register(self.fd, events)
+        ready = poller.poll(int(timeout * 1000))
+        return ready[0][1] if ready else 0
 
     def try_read(self, size: int) -> tuple[int, bytes]:
         try:
@@ -208,6 +238,7 @@ class DataFd:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.device._forget(self)
             self.device.transport.close(self.fd)
 
     def __enter__(self) -> "DataFd":
@@ -233,10 +264,27 @@ class Device:
         self.io_timeout = io_timeout
         self._info: DeviceInfo | None = None
         self.closed = False
+        self._fds: list[DataFd] = []
 
     @property
     def name(self) -> str:
         return self.transport.name
+
+    @property
+    def test_hooks(self):
+        """The backend's test hooks (the sim's: make the device DMA, fail a step, ...), or None."""
+        return getattr(self.transport, "test_hooks", None)
+
+    def _track(self, fd: DataFd) -> None:
+        self._fds.append(fd)
+
+    def _forget(self, fd: DataFd) -> None:
+        if fd in self._fds:
+            self._fds.remove(fd)
+
+    def open_data_fds(self) -> list[DataFd]:
+        """Data fds the kernel returned that nobody has closed yet."""
+        return list(self._fds)
 
     # -- plain ioctls -------------------------------------------------------------
     def _ioctl(self, name: str, buf: bytearray | int | None = None) -> int:
@@ -362,7 +410,7 @@ class Device:
 
     def get_state_raw(self) -> tuple[int, int, int]:
         """GET MIG_DEVICE_STATE: (errno, device_state, data_fd as written back)."""
-        payload = bytes(st.vfio_device_feature_mig_state(device_state=0, data_fd=-2))
+        payload = bytes(st.vfio_device_feature_mig_state(device_state=0, data_fd=DATA_FD_SENTINEL))
         code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET, payload)
         out = st.vfio_device_feature_mig_state.from_bytes(data)
         return code, out.device_state, out.data_fd
@@ -377,15 +425,19 @@ class Device:
             raise UapiError(errno.ERANGE, f"GET MIG_DEVICE_STATE returned {state}", self.name) from None
 
     def try_set_state(self, state: int) -> SetResult:
-        payload = bytes(st.vfio_device_feature_mig_state(device_state=int(state), data_fd=-2))
+        """SET MIG_DEVICE_STATE; keeps whatever the kernel wrote back, an fd even on failure."""
+        payload = bytes(st.vfio_device_feature_mig_state(device_state=int(state) & 0xFFFFFFFF,
+                                                         data_fd=DATA_FD_SENTINEL))
         code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.SET, payload)
         out = st.vfio_device_feature_mig_state.from_bytes(data)
-        fd = DataFd(self, out.data_fd) if (not code and out.data_fd >= 0) else None
-        return SetResult(code, int(state), out.device_state, fd)
+        fd = DataFd(self, out.data_fd) if out.data_fd >= 0 else None
+        return SetResult(code, int(state), out.device_state, fd, out.data_fd)
 
     def set_state(self, state: int) -> DataFd | None:
         result = self.try_set_state(state)
         if result.errno:
+            if result.data_fd is not None:
+                result.data_fd.close()
             raise UapiError(result.errno, f"SET MIG_DEVICE_STATE {MigState.label(state)}", self.name)
         return result.data_fd
 
@@ -427,6 +479,11 @@ class Device:
                 self.to_safe_state()
         finally:
             self.closed = True
+            for fd in list(self._fds):
+                try:
+                    fd.close()
+                except OSError:
+                    pass
             self.transport.close(self.transport.device_fd)
 
     def __enter__(self) -> "Device":

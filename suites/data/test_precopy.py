@@ -6,7 +6,9 @@ import pytest
 
 from fixtures.sessions import require_state, rewound
 from vfio_conform.checks import expect, expect_errno
-from vfio_conform.uapi.enums import MigFlag, MigState
+from vfio_conform.device import PRECOPY_INFO_REINIT, PRECOPY_INFO_V2
+from vfio_conform.plugin.classify import NOT_SUPPORTED
+from vfio_conform.uapi.enums import FeatureOp, MigFlag, MigState
 
 pytestmark = pytest.mark.vc_requires(MigFlag.PRE_COPY)
 
@@ -19,7 +21,7 @@ def test_precopy_info_refused_outside_precopy(device, profile, sessions):
     expect_errno(code, errno.EINVAL, "precopy.info-only-in-precopy", "PRECOPY_INFO in STOP_COPY", device)
 
 
-@pytest.mark.vc_spec("precopy.initial-bytes-decrease")
+@pytest.mark.vc_spec("precopy.initial-bytes-decrease", "precopy.enomsg-at-temporary-end")
 def test_precopy_initial_bytes_decrease(device, profile, sessions):
     """initial_bytes only goes down as the pre-copy data is read; the temporary end is ENOMSG."""
     fd = sessions.enter(device, MigState.PRE_COPY)
@@ -46,7 +48,7 @@ def test_precopy_initial_bytes_decrease(device, profile, sessions):
     warnings.warn(f"[precopy.enomsg-at-temporary-end] {msg} (a 'should' in vfio.h)")
 
 
-@pytest.mark.vc_spec("stream.round-trip")
+@pytest.mark.vc_spec("stream.round-trip", "fsm.legal-arc", "fsm.no-data-fd-otherwise")
 def test_precopy_then_stop_copy_resumes(device, peer_device, profile, sessions, spill_file):
     """Pre-copy data followed by the STOP_COPY remainder (same fd) resumes on the destination."""
     fd = sessions.enter(device, MigState.PRE_COPY)
@@ -69,7 +71,7 @@ def test_precopy_then_stop_copy_resumes(device, peer_device, profile, sessions, 
     expect(total > 0, "stream.round-trip", "empty stream", device)
 
 
-@pytest.mark.vc_spec("precopy.dirty-bytes-sane")
+@pytest.mark.vc_spec("precopy.dirty-bytes-sane", "precopy.enomsg-at-temporary-end")
 def test_dirty_bytes_sane(device, profile, sessions):
     """dirty_bytes starts at 0; at the temporary end initial_bytes and dirty_bytes are both 0."""
     fd = sessions.enter(device, MigState.PRE_COPY)
@@ -100,3 +102,79 @@ def test_precopy_info_refused_in_every_other_state(device, profile, sessions, st
     allowed = (errno.EINVAL,) if state is MigState.STOP_COPY else (errno.EINVAL, errno.ENODEV)
     expect(code in allowed, "precopy.info-only-in-precopy",
            f"PRECOPY_INFO on the pre-copy fd in {state.name}: errno {code}", device)
+
+
+@pytest.mark.vc_spec("precopy.info-works-in-precopy")
+def test_precopy_info_works_in_precopy_states(device, profile, sessions):
+    """PRECOPY_INFO is mandatory with PRE_COPY: it succeeds in PRE_COPY and (with P2P) PRE_COPY_P2P."""
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    code, _ = fd.try_precopy_info()
+    expect_errno(code, 0, "precopy.info-works-in-precopy", "PRECOPY_INFO in PRE_COPY", device)
+    if not profile.flags & MigFlag.P2P:
+        return
+    sessions.enter(device, MigState.PRE_COPY_P2P)
+    code, _ = fd.try_precopy_info()
+    expect_errno(code, 0, "precopy.info-works-in-precopy",
+                 "PRECOPY_INFO on the same fd after PRE_COPY->PRE_COPY_P2P", device)
+
+
+@pytest.mark.vc_spec("precopy.info-argsz-einval")
+@pytest.mark.parametrize("argsz", [0, 8, 23])
+def test_precopy_info_rejects_small_argsz(device, profile, sessions, argsz):
+    """argsz below sizeof(struct vfio_precopy_info) = 24 fails with EINVAL (in PRE_COPY)."""
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    code, _ = fd.try_precopy_info(argsz=argsz)
+    expect_errno(code, errno.EINVAL, "precopy.info-argsz-einval", f"PRECOPY_INFO with argsz {argsz}", device)
+
+
+@pytest.mark.vc_spec("precopy.info-flags-opt-in", "precopy.info-works-in-precopy")
+def test_precopy_info_flags_without_opt_in(device, profile, sessions):
+    """Asked with flags 0 and no MIG_PRECOPY_INFOv2 opt-in, PRECOPY_INFO returns flags 0 throughout."""
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    for _ in range(10_000):
+        code, info = fd.try_precopy_info(flags=0)
+        expect_errno(code, 0, "precopy.info-works-in-precopy", "PRECOPY_INFO in PRE_COPY", device)
+        expect(info.flags == 0, "precopy.info-flags-opt-in",
+               f"PRECOPY_INFO returned flags {info.flags:#x}; the caller passed 0 and did not opt in", device)
+        code, data = fd.try_read(512)
+        if code or not data:
+            break
+
+
+@pytest.mark.vc_spec("precopy.info-flags-opt-in", "precopy.reinit-semantics", "precopy.info-works-in-precopy")
+def test_precopy_info_v2_reinit(device, profile, sessions):
+    """With the MIG_PRECOPY_INFOv2 opt-in, flags carry at most REINIT; REINIT resets dirty_bytes to 0,
+    and without it initial_bytes does not rise. Where the sim can add initial data, REINIT must show."""
+    code = device.probe_feature(PRECOPY_INFO_V2, FeatureOp.SET)
+    if code:
+        pytest.skip(f"{NOT_SUPPORTED}PROBE SET of feature {PRECOPY_INFO_V2} (MIG_PRECOPY_INFOv2) gives "
+                    f"{errno.errorcode.get(code, code)}: this kernel or driver has no REINIT opt-in")
+    code, _ = device.try_feature(PRECOPY_INFO_V2, FeatureOp.SET)
+    expect_errno(code, 0, "precopy.info-flags-opt-in", "SET MIG_PRECOPY_INFOv2 (the PROBE succeeded)", device)
+    fd = sessions.enter(device, MigState.PRE_COPY)
+    hooks = device.test_hooks
+    reinit_at = 2 if hooks is not None and hasattr(hooks, "precopy_reinit") else None
+    last, seen_reinit = None, False
+    for turn in range(10_000):
+        if turn == reinit_at:
+            expect(hooks.precopy_reinit(), "precopy.reinit-semantics", "no live pre-copy session", device)
+        code, info = fd.try_precopy_info(flags=0)
+        expect_errno(code, 0, "precopy.info-works-in-precopy", "PRECOPY_INFO in PRE_COPY", device)
+        expect(not info.flags & ~PRECOPY_INFO_REINIT, "precopy.info-flags-opt-in",
+               f"PRECOPY_INFO after the opt-in returned flags {info.flags:#x} (only REINIT may be set)", device)
+        if info.flags & PRECOPY_INFO_REINIT:
+            seen_reinit = True
+            expect(info.dirty_bytes == 0, "precopy.reinit-semantics",
+                   f"REINIT reported with dirty_bytes {info.dirty_bytes} (must reset to 0)", device)
+        elif last is not None:
+            expect(info.initial_bytes <= last, "precopy.reinit-semantics",
+                   f"initial_bytes rose from {last} to {info.initial_bytes} without REINIT", device)
+        if turn == reinit_at:
+            expect(info.flags & PRECOPY_INFO_REINIT and info.initial_bytes > 0, "precopy.reinit-semantics",
+                   f"after new initial data: flags {info.flags:#x}, initial_bytes {info.initial_bytes}", device)
+        last = info.initial_bytes
+        code, data = fd.try_read(256)
+        if (code or not data) and (reinit_at is None or turn > reinit_at):
+            break
+    if reinit_at is not None:
+        expect(seen_reinit, "precopy.reinit-semantics", "REINIT was never reported", device)

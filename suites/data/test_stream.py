@@ -1,10 +1,11 @@
 """The v2 data_fd stream: end of stream, segmentation, access modes, ended sessions, size estimate."""
 import errno
+import select
 
 import pytest
 
 from fixtures.sessions import rewound
-from vfio_conform.checks import expect, expect_errno, expect_state
+from vfio_conform.checks import expect, expect_errno, expect_state, read_state
 from vfio_conform.uapi.enums import MigState
 
 CHUNK_SIZES = [13, 4096, 1 << 20]
@@ -27,6 +28,28 @@ def test_stop_copy_stream_ends_with_eof(device, profile, sessions):
     code, again = fd.try_read(4096)
     expect(code == 0 and again == b"", "stream.stop-copy-eof",
            f"read() after EOF returned errno {code} / {len(again)} bytes instead of 0", device)
+
+
+@pytest.mark.vc_spec("stream.stop-copy-poll-readable")
+def test_stop_copy_end_polls_readable(device, profile, sessions):
+    """vfio.h: the STOP_COPY end of stream is read() returning 0 and poll() always readable."""
+    fd = sessions.enter(device, MigState.STOP_COPY)
+    fd.drain()
+    for attempt in ("at the end of the STOP_COPY data", "again after another read() of 0"):
+        revents = fd.poll(select.POLLIN, timeout=1.0)
+        expect(revents & select.POLLIN, "stream.stop-copy-poll-readable",
+               f"poll(POLLIN) {attempt} gave revents {revents:#x}", device)
+        fd.try_read(16)
+
+
+@pytest.mark.vc_spec("precopy.info-enotty-on-resuming", "fsm.data-fd-on-opening-arc")
+def test_precopy_info_enotty_on_resuming_fd(device, profile, sessions):
+    """VFIO_MIG_GET_PRECOPY_INFO is a saving-fd ioctl: on a resuming fd it gives ENOTTY."""
+    fd = sessions.enter(device, MigState.RESUMING, prime=False)
+    expect(fd is not None, "fsm.data-fd-on-opening-arc", "STOP->RESUMING returned no data_fd", device)
+    code, _ = fd.try_precopy_info()
+    expect_errno(code, errno.ENOTTY, "precopy.info-enotty-on-resuming", "PRECOPY_INFO on the RESUMING data_fd",
+                 device)
 
 
 @pytest.mark.vc_spec("stream.segmentation-free")
@@ -93,7 +116,7 @@ def test_ended_resuming_session_fd_gives_enodev(device, peer_device, profile, se
                  "write() on the data_fd after RESUMING->STOP", device)
 
 
-@pytest.mark.vc_spec("reset.returns-running")
+@pytest.mark.vc_spec("reset.returns-running", "stream.ended-session-enodev")
 @pytest.mark.vc_requires("reset")
 def test_reset_ends_session_and_returns_running(device, profile, sessions):
     """VFIO_DEVICE_RESET returns the device to RUNNING and disables the session's fd."""
@@ -119,7 +142,7 @@ def test_mig_data_size_matches_stream(device, profile, sessions):
            f"(tolerance {profile.data_size_tolerance:g} = {allowed:.0f} bytes)", device)
 
 
-@pytest.mark.vc_spec("stream.round-trip")
+@pytest.mark.vc_spec("stream.round-trip", "fsm.state-after-set")
 def test_round_trip_restores_state(device, peer_device, profile, sessions, spill_file):
     """Save the source, resume into the destination, and re-save it: the streams are identical."""
     source = sessions.save(device, spill_file)
@@ -139,7 +162,7 @@ def test_round_trip_restores_state(device, peer_device, profile, sessions, spill
     expect_state(peer_device, MigState.RUNNING, "fsm.state-after-set", "after resume and STOP->RUNNING")
 
 
-@pytest.mark.vc_spec("resume.incomplete-stream-fails")
+@pytest.mark.vc_spec("resume.incomplete-stream-fails", "fsm.failed-path-on-path")
 def test_truncated_stream_is_refused(device, peer_device, profile, sessions, spill_file):
     """RESUMING -> STOP must fail when the stream is one byte short."""
     source = sessions.save(device, spill_file)
@@ -149,8 +172,8 @@ def test_truncated_stream_is_refused(device, peer_device, profile, sessions, spi
     result = peer_device.try_set_state(MigState.STOP)
     expect(result.errno != 0, "resume.incomplete-stream-fails",
            f"RESUMING->STOP succeeded after {source.length - 1} of {source.length} bytes", peer_device)
-    code, state, _ = peer_device.get_state_raw()
-    expect(state in (MigState.RESUMING, MigState.ERROR), "fsm.failed-set-keeps-state",
+    state = read_state(peer_device, "after the refused RESUMING->STOP")
+    expect(state in (MigState.RESUMING, MigState.ERROR), "fsm.failed-path-on-path",
            f"after the refused RESUMING->STOP the device is in {MigState.label(state)}", peer_device)
 
 

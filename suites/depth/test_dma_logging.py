@@ -37,7 +37,7 @@ def test_dma_start_rejects_bad_arguments(logging_off, profile, case):
     expect_errno(code, want, "dma.start-args", f"DMA_LOGGING_START ({case})", logging_off)
 
 
-@pytest.mark.vc_spec("dma.report-page-size")
+@pytest.mark.vc_spec("dma.report-page-size", "dma.start-args")
 @pytest.mark.parametrize("page_size", [0, 512, 4095, 6144])
 def test_dma_report_rejects_bad_page_size(logging_off, profile, page_size):
     code, _ = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
@@ -47,12 +47,10 @@ def test_dma_report_rejects_bad_page_size(logging_off, profile, page_size):
                  logging_off)
 
 
-@pytest.mark.vc_spec("dma.start-once")
+@pytest.mark.vc_spec("dma.start-once", "dma.start-args")
 def test_dma_start_twice_fails(logging_off, profile):
     code, granule = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
     expect_errno(code, 0, "dma.start-args", "first DMA_LOGGING_START", logging_off)
-    expect(granule >= 4096 and not granule & (granule - 1), "dma.start-args",
-           f"START wrote back page_size {granule}", logging_off)
     code, _ = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
     expect(code != 0, "dma.start-once", "a second DMA_LOGGING_START without STOP succeeded", logging_off)
 
@@ -63,7 +61,7 @@ def test_dma_report_without_start_fails(logging_off, profile):
     expect(code != 0, "dma.report-needs-start", "DMA_LOGGING_REPORT without START succeeded", logging_off)
 
 
-@pytest.mark.vc_spec("dma.report-only-sets-bits")
+@pytest.mark.vc_spec("dma.report-only-sets-bits", "dma.start-args")
 @pytest.mark.parametrize("fill", [0x00, 0xA5])
 def test_dma_report_only_sets_bits(logging_off, profile, fill):
     """Pre-set bits stay set, nothing past length/page_size bits, guard bytes untouched."""
@@ -86,3 +84,63 @@ def test_dma_report_only_sets_bits(logging_off, profile, fill):
     expect(beyond == 0, "dma.report-only-sets-bits", f"bits past bit {pages} set: {beyond:#x}", logging_off)
     expect(guard == b"\x5a" * len(guard), "dma.report-only-sets-bits",
            f"REPORT wrote past the bitmap: {guard.hex()}", logging_off)
+
+
+@pytest.mark.vc_spec("dma.start-writes-page-size", "dma.start-args")
+@pytest.mark.parametrize("hint", [PAGE, 4 * PAGE])
+def test_dma_start_writes_back_page_size(logging_off, profile, hint):
+    """START writes back the granule it selected: a power of two, at least 4096 (REPORT's minimum)."""
+    code, granule = dma.start(logging_off, [(IOVA, 64 * PAGE)], hint)
+    expect_errno(code, 0, "dma.start-args", f"DMA_LOGGING_START with page_size hint {hint}", logging_off)
+    expect(granule >= 4096 and not granule & (granule - 1), "dma.start-writes-page-size",
+           f"START (hint {hint}) wrote back page_size {granule}", logging_off)
+
+
+def _dirtier(device):
+    """The backend's hook that makes the device DMA-write, or skip: nothing can be checked without it."""
+    hooks = device.test_hooks
+    if hooks is None or not hasattr(hooks, "dma_write"):
+        pytest.skip(f"{NOT_SUPPORTED}the harness cannot make device {device.name} DMA (no test hook on "
+                    "this backend): which pages REPORT sets and clears is unchecked")
+    return hooks.dma_write
+
+
+def _report_bits(device, iova: int, length: int, page: int, what: str) -> set[int]:
+    code, bitmap, _ = dma.report(device, iova, length, page)
+    if code == errno.EOPNOTSUPP:
+        pytest.skip(f"{NOT_SUPPORTED}DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
+                    "without CONFIG_IOMMUFD_DRIVER (iova_bitmap stub)")
+    expect_errno(code, 0, "dma.dirty-pages-reported", what, device)
+    word = int.from_bytes(bitmap, "little")
+    return {i for i in range(word.bit_length()) if word >> i & 1}
+
+
+@pytest.mark.vc_spec("dma.dirty-pages-reported", "dma.report-clears-log", "dma.start-args")
+def test_dma_dirty_pages_reported_and_cleared(logging_off, profile):
+    """Clean range: no bit. Device writes: exactly their pages, at the granule and rescaled to a
+    larger page size. A second REPORT with no DMA in between: no bit (REPORT cleared the log)."""
+    write = _dirtier(logging_off)
+    pages = 64
+    code, granule = dma.start(logging_off, [(IOVA, pages * PAGE)], PAGE)
+    expect_errno(code, 0, "dma.start-args", "DMA_LOGGING_START of 64 pages", logging_off)
+    span = pages * PAGE
+    n = span // granule
+    bits = _report_bits(logging_off, IOVA, span, granule, "REPORT of the clean range")
+    expect(not bits, "dma.dirty-pages-reported", f"clean range reports pages {sorted(bits)}", logging_off)
+    written = {3 % n, 17 % n, (n - 1)}
+    for page in written:
+        write(IOVA + page * granule + 8, 8)
+    write(IOVA + (n // 2) * granule - 4, 8)              # crosses into the next page
+    written |= {n // 2 - 1, n // 2}
+    bits = _report_bits(logging_off, IOVA, span, granule, "REPORT after device writes")
+    expect(bits == written, "dma.dirty-pages-reported",
+           f"device wrote pages {sorted(written)}, REPORT (page_size {granule}) set {sorted(bits)}", logging_off)
+    again = _report_bits(logging_off, IOVA, span, granule, "second REPORT with no DMA in between")
+    expect(not again, "dma.report-clears-log", f"a second REPORT still sets {sorted(again)}", logging_off)
+    write(IOVA + 5 * granule, 1)
+    write(IOVA + 6 * granule, 1)
+    big = 2 * granule
+    bits = _report_bits(logging_off, IOVA, span, big, f"REPORT at page_size {big}")
+    expect(bits == {2, 3}, "dma.dirty-pages-reported",
+           f"device wrote pages 5 and 6 of {granule} bytes; REPORT at page_size {big} set {sorted(bits)}, "
+           "expected [2, 3]", logging_off)

@@ -14,7 +14,7 @@ from typing import Callable, Protocol, runtime_checkable
 class Transport(Protocol):
     """Raw access to one opened device and the fds it hands out.
 
-    Every fd is a real file descriptor number (the sim backs its fds with eventfds), so
+    Every fd is a real file descriptor number (the sim backs its fds with eventfds and pipes), so
     fcntl checks such as FD_CLOEXEC work the same on every backend.
     """
 

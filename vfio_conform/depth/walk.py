@@ -121,7 +121,7 @@ class DeviceWalk(RuleBasedStateMachine):
                            f"{what} succeeded after {resuming.written if resuming else 0} of "
                            f"{len(self.ctx.stream)} stream bytes")
             if state not in (S.RESUMING, S.ERROR):
-                self._fail("fsm.failed-set-keeps-state",
+                self._fail("fsm.failed-path-on-path",
                            f"{what} failed ({errno_name(result.errno)}) on an incomplete stream; "
                            f"state is {MigState.label(state)}")
             self.state = MigState(state)

@@ -22,7 +22,8 @@ HANG_BLOCKED_ARC = Hazard(
     "STOP_COPY -> PRE_COPY(_P2P) spins in the kernel on 6.2-6.12 builds without the 2026 "
     "vfio_mig_get_next_state() fix (spec: EINVAL)",
 )
-#: Any SET while the device is in ERROR trips WARN_ON in the core (panics with panic_on_warn).
+#: Any SET while the device is in ERROR (or another state its flags lack) trips WARN_ON in the core
+#: (panics with panic_on_warn).
 WARN_FROM_ERROR = Hazard(
     "set-from-error-warn",
     "a SET while in ERROR hits WARN_ON in vfio_mig_get_next_state() (panic with panic_on_warn)",
@@ -74,11 +75,17 @@ class Plan:
 
 
 def plan(current: MigState, target: int, flags: int) -> Plan:
-    """The spec's answer for SET `target` while in `current` (see vfio-uapi.md 4.2-4.4)."""
+    """The spec's answer for SET `target` while in `current` (see vfio-uapi.md 4.2-4.4).
+
+    Total: every (current, target, flags) has an answer. A current state the flags do not enable
+    (ERROR, or an optional state the device lacks) is handled like ERROR: the driver loop makes a
+    request equal to it a no-op, and `vfio_mig_get_next_state()` refuses anything else with EINVAL
+    after its WARN_ON on the current state (checked before the target).
+    """
     current = MigState(current)
-    if current is MigState.ERROR and target == current:
+    if target == current and not supports(flags, current):
         return Plan(current, target, flags, (), 0, False, current)   # driver loop: nothing to do
-    if current is MigState.ERROR:
+    if not supports(flags, current):
         return Plan(current, target, flags, (), _errno.EINVAL, False, current, WARN_FROM_ERROR)
     reject = Plan(current, target, flags, (), _errno.EINVAL, False, current)
     if not supports(flags, target):

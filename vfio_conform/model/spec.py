@@ -158,6 +158,80 @@ _RULES = [
     Rule("walk.model-agreement",
          "In any sequence of SETs, reads, writes, closes and resets, a live session's data_fd works: "
          "reads return data, 0 or (pre-copy) ENOMSG and writes of a valid stream are accepted."),
+    # -- spec fidelity: rules the catalogue lacked (keep this block last) -------------------------
+    Rule("fsm.set-writeback",
+         "A SET writes back the requested device_state (success or failure: it never shows the state "
+         "reached) and data_fd = -1 unless a session was opened.",
+         "drivers/vfio/vfio_main.c (6.12) vfio_ioctl_device_feature_mig_device_state(); vfio-uapi.md 4.1"),
+    Rule("fsm.get-state-ok", "GET MIG_DEVICE_STATE succeeds and reports a defined state.",
+         "include/uapi/linux/vfio.h (6.12) VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE"),
+    Rule("fsm.feature-get-set-einval",
+         "VFIO_DEVICE_FEATURE with both GET and SET (no PROBE) fails with EINVAL and changes nothing.",
+         "include/uapi/linux/vfio.h (6.12) VFIO_DEVICE_FEATURE; drivers/vfio/vfio_main.c"),
+    Rule("fsm.failed-path-on-path",
+         "A SET that fails part-way along a multi-arc path leaves the device in the state it was in, "
+         "in a state along the path, or in ERROR.",
+         "include/uapi/linux/vfio.h (6.12) VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE ('If this function "
+         "fails then current device_state may be the original operating state or some other state "
+         "along the combination transition path'; any -> ERROR)"),
+    Rule("session.rejected-set-keeps-session",
+         "A SET rejected before any step keeps the live session: its data_fd still reads (saving) or "
+         "the written data still commits (resuming).",
+         "include/uapi/linux/vfio.h (6.12): sessions end only on the arcs that terminate them"),
+    Rule("session.saving-group-same-fd",
+         "Moving inside the saving group (PRE_COPY <-> PRE_COPY_P2P, PRE_COPY(_P2P) -> STOP_COPY) keeps "
+         "the session: no new data_fd, and the old one still reads.",
+         "include/uapi/linux/vfio.h (6.12) enum vfio_device_mig_state (PRE_COPY_P2P -> STOP_COPY: "
+         "'the data transfer session continues')"),
+    Rule("stream.stop-copy-poll-readable",
+         "At the end of the STOP_COPY data poll() reports the saving data_fd readable.",
+         "include/uapi/linux/vfio.h (6.12) VFIO_MIG_GET_PRECOPY_INFO ('a permanent end of stream "
+         "signaled in the usual way by read() always returning 0 and poll always returning readable')"),
+    Rule("precopy.info-works-in-precopy",
+         "On a device reporting PRE_COPY, VFIO_MIG_GET_PRECOPY_INFO on the saving data_fd succeeds in "
+         "PRE_COPY and in PRE_COPY_P2P.",
+         "include/uapi/linux/vfio.h (6.12) VFIO_MIG_GET_PRECOPY_INFO ('Support for this ioctl is "
+         "mandatory if a driver claims to support VFIO_MIGRATION_PRE_COPY')"),
+    Rule("precopy.info-argsz-einval",
+         "VFIO_MIG_GET_PRECOPY_INFO with argsz below sizeof(struct vfio_precopy_info) (24) fails with "
+         "EINVAL.",
+         "include/uapi/linux/vfio.h (6.12) argsz convention; every 6.12 driver checks argsz < minsz"),
+    Rule("precopy.info-enotty-on-resuming",
+         "VFIO_MIG_GET_PRECOPY_INFO on a resuming data_fd fails with ENOTTY (the ioctl belongs to the "
+         "saving fd; a file without it gives ENOTTY).",
+         "include/uapi/linux/vfio.h (6.12) VFIO_MIG_GET_PRECOPY_INFO; fs/ioctl.c vfs_ioctl()"),
+    Rule("precopy.info-flags-opt-in",
+         "The flags VFIO_MIG_GET_PRECOPY_INFO returns carry no bit the caller did not opt in to: none "
+         "without VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, at most VFIO_PRECOPY_INFO_REINIT with it.",
+         "include/uapi/linux/vfio.h (6.12: flags reserved); VFIO_PRECOPY_INFO_REINIT series "
+         "(Yishai Hadas, 2026; vfio-uapi.md 4.7)"),
+    Rule("precopy.reinit-semantics",
+         "After the MIG_PRECOPY_INFOv2 opt-in, VFIO_PRECOPY_INFO_REINIT comes with dirty_bytes reset to "
+         "0 (initial_bytes may rise again); without REINIT, initial_bytes does not rise.",
+         "VFIO_PRECOPY_INFO_REINIT series (Yishai Hadas, 2026; vfio-uapi.md 4.7)"),
+    Rule("feature.mig-enotty-without-mig-ops",
+         "A device without migration support fails VFIO_DEVICE_FEATURE MIGRATION, MIG_DEVICE_STATE and "
+         "MIG_DATA_SIZE (also PROBE) with ENOTTY.",
+         "drivers/vfio/vfio_main.c (6.12): no mig_ops -> -ENOTTY; vfio-uapi.md 4.1"),
+    Rule("feature.log-enotty-without-log-ops",
+         "A device without DMA logging fails VFIO_DEVICE_FEATURE DMA_LOGGING_START, STOP and REPORT "
+         "(also PROBE) with ENOTTY.",
+         "drivers/vfio/vfio_main.c (6.12): no log_ops -> -ENOTTY; vfio-uapi.md 4.1"),
+    Rule("dma.start-writes-page-size",
+         "DMA_LOGGING_START writes back the page size it selected: a power of two of at least 4096, "
+         "the granule its reports use.",
+         "include/uapi/linux/vfio.h (6.12) DMA_LOGGING_START ('On output the device will return the "
+         "page size it selected')"),
+    Rule("dma.dirty-pages-reported",
+         "Pages the device wrote inside a logged range are reported dirty at any power-of-two REPORT "
+         "page size (bits rescaled), and pages it did not write since the log was last read are not.",
+         "include/uapi/linux/vfio.h (6.12) DMA_LOGGING_START/REPORT ('Each DMA that the device "
+         "initiates inside the range will be logged'; 'Only DMA WRITEs are logged')"),
+    Rule("dma.report-clears-log",
+         "DMA_LOGGING_REPORT clears the log for the range it reads: a second REPORT with no DMA in "
+         "between reports no bit.",
+         "include/uapi/linux/vfio.h (6.12) DMA_LOGGING_REPORT ('During querying the log is cleared "
+         "for the IOVA range')"),
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

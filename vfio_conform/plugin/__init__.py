@@ -5,3 +5,4 @@ from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_conf
                     pytest_generate_tests, pytest_runtest_makereport,
                     pytest_runtest_protocol, pytest_runtest_setup,
                     pytest_report_header)
+from .rulecheck import pytest_collection_finish  # noqa: F401

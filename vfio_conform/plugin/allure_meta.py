@@ -8,6 +8,7 @@ import pytest
 
 from .. import __version__
 from .items import item_param
+from .rulecheck import spec_ids
 
 #: Allure categories: infrastructure problems apart from product defects (driver findings).
 CATEGORIES = [
@@ -69,8 +70,8 @@ def _vc_allure_labels(request):
     if arc is not None:
         allure.dynamic.tag(arc.arc_id)
         allure.dynamic.label("arc", arc.arc_id)
-    for mark in request.node.iter_markers("vc_spec"):
-        allure.dynamic.label("rule", mark.args[0])
+    for rule_id in spec_ids(request.node):
+        allure.dynamic.label("rule", rule_id)
     for issue in profile.waivers_for(request.node.name):
         allure.dynamic.issue(issue.link, f"{issue.rule}: {issue.reason}")
     yield

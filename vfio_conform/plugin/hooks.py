@@ -17,6 +17,7 @@ from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_param
 from .options import add_options
 from .recorder import ResultRecorder
+from .rulecheck import spec_ids
 from .waivers import WaiverLedger, waiver_message
 
 #: Requested states of the transition matrix: every state, ERROR and the first invalid value.
@@ -28,7 +29,8 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "vc_spec(rule_id): the spec rule a test checks")
+    config.addinivalue_line("markers", "vc_spec(*rule_ids): the spec rules a test checks (ids of "
+                                       "vfio_conform/model/spec.py, checked at collection)")
     config.addinivalue_line("markers", "vc_requires(*flags): migration flags/features the test needs "
                                        "(absent: not-supported)")
     params.register(config)                       # issue 5: vc_protocol marker
@@ -153,7 +155,7 @@ def pytest_runtest_makereport(item, call):
         issues = profile.waivers_for(_test_id(item))
         link = issues[0].link if issues else ""   # a waived test that passes: waiver can be removed
     if outcome is not None:
-        rule = rule or next((m.args[0] for m in item.iter_markers("vc_spec")), "")
+        rule = rule or next(iter(spec_ids(item)), "")
         report.user_properties = list(report.user_properties) + [
             ("vc_profile", profile.name), ("vc_test_id", _test_id(item)),
             ("vc_outcome", outcome.value), ("vc_rule", rule), ("vc_link", link)]

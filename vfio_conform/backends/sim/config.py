@@ -23,6 +23,8 @@ class SimConfig:
         precopy_end: 'enomsg' (spec) or 'zero' (mtty) at the temporary end of pre-copy data.
         reset_supported: DEVICE_INFO has RESET and VFIO_DEVICE_RESET works (else EINVAL).
         dma_logging: DMA logging features accepted (else ENOTTY).
+        precopy_info_v2: offer VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (12, newer than 6.12) when
+            PRE_COPY is reported: after the opt-in PRECOPY_INFO flags are output only (REINIT).
         seed: content seed (default: crc32 of the device id).
         regions: region specs (defaults with overrides applied).
         faults: the `{name, **params}` fault entries.
@@ -36,6 +38,7 @@ class SimConfig:
     precopy_end: str = "enomsg"
     reset_supported: bool = True
     dma_logging: bool = False
+    precopy_info_v2: bool = True
     seed: int | None = None
     regions: tuple[RegionSpec, ...] = dataclasses.field(default_factory=lambda: tuple(build_specs(None)))
     faults: tuple[Mapping[str, Any], ...] = ()
@@ -66,6 +69,7 @@ class SimConfig:
             precopy_end=data.get("precopy_end", "enomsg"),
             reset_supported=_bool(data, "reset_supported", True),
             dma_logging=_bool(data, "dma_logging", False),
+            precopy_info_v2=_bool(data, "precopy_info_v2", True),
             seed=_int(data, "seed", None),
             regions=tuple(build_specs(data.get("regions"))),
             faults=tuple(data.get("faults") or ()),

@@ -63,6 +63,7 @@ class SimDevice:
         self.dma = DmaLog(self.faults)        # DMA dirty logging (issue 6)
         self._resume_carry = b""             # reset_keeps_resume_data knob
         self._empty_next_save = False        # reset_breaks_save knob
+        self.fail_step: int | None = None     # test hook: the next SET fails at this step (1-based)
         self.v1 = attach.attach(self)        # region knobs, legacy v1 migration region (issue 5)
 
     @property
@@ -84,6 +85,8 @@ class SimDevice:
         """What MIG_DEVICE_STATE GET reports."""
         if self._reports_running and self.faults.fire("wrong_state_after_set"):
             return S.RUNNING
+        if self.state == S.STOP_COPY and self.faults.fire("get_state_fails_in_stop_copy"):
+            raise oserror(errno.EIO, "GET MIG_DEVICE_STATE in STOP_COPY")
         return self.state
 
     def data_size(self) -> int:
@@ -113,6 +116,9 @@ class SimDevice:
         """
         faults = self.faults
         self.last_path = ()
+        fail_step, self.fail_step = self.fail_step, None
+        if target >= MIG_STATE_NR and faults.fire("out_of_range_truncated"):
+            target = target & 0x7            # a driver that keeps only the low bits of the request
         if target == self.state:
             if faults.fire("same_state_not_noop"):
                 raise oserror(errno.EBUSY, f"SET {MigState.label(target)} while already in it")
@@ -120,6 +126,7 @@ class SimDevice:
         if target >= MIG_STATE_NR and faults.fire("out_of_range_accepted"):
             raise oserror(errno.ERANGE, f"SET {MigState.label(target)}")
         opened, steps, table = None, 0, _step_table(self.flags)
+        start = self.state
         while self.state != target:
             step = table.get((self.state, target), None)
             if step is None:
@@ -129,7 +136,14 @@ class SimDevice:
                     raise oserror(errno.EINVAL, f"after {steps} steps: {step}")
                 return self._reject(target, f"{type(step).__name__}: {step}")
             steps += 1
-            opened = self._take_arc(self.state, step)
+            try:
+                if fail_step == steps:
+                    raise oserror(errno.EIO, f"step {steps} ({self.state.name}->{step.name}) failed "
+                                             "(test hook)")
+                opened = self._take_arc(self.state, step)
+            except OSError:
+                self._failed_part_way(start, target)
+                raise
             if opened is not None and step != target:
                 raise oserror(errno.EINVAL, f"driver returned a file on interior step {step.name}")
             self.state = step
@@ -139,6 +153,23 @@ class SimDevice:
             return StraySession(faults)
         return opened
 
+    def _failed_part_way(self, start: MigState, target: int) -> None:
+        """An arc of a SET failed: the state stays at the last completed step (the knob moves it off
+        the path, to a state neither the start, a step of the path nor ERROR)."""
+        if not self.faults.fire("failed_path_leaves_path"):
+            return
+        path = {start, *self.last_path}
+        try:
+            state = start
+            while state != target:
+                state = next_step(state, target, self.flags)
+                path.add(state)
+        except (ValueError, BlockedArc):
+            pass
+        off = [s for s in MigState if self.supports(s) and s not in path]
+        if off:
+            self._force_state(off[0])
+
     def _reject(self, target: int, why: str) -> Session | None:
         """A SET refused before any step (the fault knobs bend this one decision)."""
         faults = self.faults
@@ -147,6 +178,8 @@ class SimDevice:
             return None
         if faults.fire("move_state_on_failed_set"):
             self._force_state(S.STOP)
+        if self.session is not None and faults.fire("rejected_set_ends_session"):
+            self._end_session()
         code = errno.EINVAL
         if target < MIG_STATE_NR and faults.fire("wrong_errno"):
             code = int(faults.param("wrong_errno", "errno"))
@@ -162,7 +195,10 @@ class SimDevice:
         if arc in SESSION_OPENING_ARCS:
             return self._open_session(arc)
         if cur in PRE_COPY_STATES and nxt == S.STOP_COPY and isinstance(self.session, SavingSession):
-            self.session.enter_stop_copy()
+            if self.faults.fire("saving_group_drops_fd"):
+                self._end_session()
+            else:
+                self.session.enter_stop_copy()
         return None
 
     def _open_session(self, arc: tuple[MigState, MigState]) -> Session | None:
@@ -219,6 +255,8 @@ class SimDevice:
         """(initial_bytes, dirty_bytes) for VFIO_MIG_GET_PRECOPY_INFO on `session`'s fd."""
         if self.state not in PRE_COPY_STATES and not self.faults.fire("precopy_info_any_state"):
             raise oserror(errno.EINVAL, f"PRECOPY_INFO in {self.state.name}")
+        if self.state == S.PRE_COPY_P2P and self.faults.fire("precopy_info_fails_in_p2p"):
+            raise oserror(errno.EINVAL, "PRECOPY_INFO in PRE_COPY_P2P (like hisi: PRE_COPY only)")
         if not session.active:
             raise oserror(errno.ENODEV, "PRECOPY_INFO on the data fd of an ended session")
         return session.initial_bytes(), session.dirty_bytes()

@@ -1,7 +1,8 @@
 """DMA dirty logging of the sim (features 6/7/8): the core's argument checks plus a tiny dirty log.
 
 Ranges and bitmaps are user pointers (this process): read and written with ctypes, as copy_from_user
-and put_user would. The sim "DMAs" into the first page of the first range once when logging starts.
+and put_user would. The device "DMAs" only when a test hook says so (`device_write`); the log keeps
+dirty pages at the granule START picked and REPORT rescales them to the page size it is asked for.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _pow2(value: int) -> bool:
 
 
 class DmaLog:
-    """Logging state: started ranges, the granule, and the dirty page IOVAs not yet reported."""
+    """Logging state: started ranges, the granule, and the dirty granule-page IOVAs not yet reported."""
 
     def __init__(self, faults: ActiveFaults):
         self.faults = faults
@@ -61,8 +62,20 @@ class DmaLog:
             raise oserror(errno.EBUSY, "DMA_LOGGING_START while logging is already started")
         self.ranges = [(s, e - s) for s, e in spans]
         self.page_size = ctl.page_size if _pow2(ctl.page_size) else 4096
-        self.dirty = {spans[0][0]} if spans and spans[0][1] > spans[0][0] else set()
+        self.dirty = set()
+        if self.faults.fire("dma_start_page_size_bogus"):
+            return self.page_size + self.page_size // 2
         return self.page_size
+
+    def device_write(self, iova: int, length: int) -> None:
+        """The device wrote [iova, iova + length): log every granule page of it inside a range."""
+        if not self.started or length <= 0:
+            return
+        page = self.page_size
+        first, last = iova - iova % page, iova + length - 1
+        for start in range(first, last + 1, page):
+            if any(s <= start < s + n for s, n in self.ranges):
+                self.dirty.add(start)
 
     def stop(self) -> None:
         self.ranges, self.dirty = None, set()
@@ -82,9 +95,17 @@ class DmaLog:
         nbytes = -(-nbits // 8)
         if nbytes and self.faults.fire("dma_report_clears_bitmap"):
             ctypes.memset(rep.bitmap, 0, ((nbytes + 7) // 8) * 8)
-        for iova in sorted(self.dirty):
-            if rep.iova <= iova < rep.iova + rep.length:
-                bit = (iova - rep.iova) // page
+        granule = self.page_size
+        if self.faults.fire("dma_report_rescale_wrong"):
+            page = granule                   # bits at the tracking granule, whatever was asked
+        end = rep.iova + rep.length
+        for start in sorted(self.dirty):
+            if not (rep.iova <= start < end):
+                continue
+            first = (start - rep.iova) // page
+            last = (min(start + granule, end) - 1 - rep.iova) // page
+            for bit in range(first, min(last, nbits - 1) + 1):
                 cell = ctypes.c_uint8.from_address(rep.bitmap + bit // 8)
                 cell.value |= 1 << (bit % 8)
-                self.dirty.discard(iova)
+            if not self.faults.fire("dma_report_keeps_log"):
+                self.dirty.discard(start)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import select
 from typing import Callable
 
 from . import stream
@@ -46,6 +47,12 @@ class Session:
         if self.faults.fire("seekable_fd"):
             return b""
         raise oserror(errno.ESPIPE, "pread() on a data fd (a stream)")
+
+    def poll(self, events: int) -> int:
+        """poll() revents: a write-only session is always writable, an ended one always ready."""
+        if not self.active:
+            return events & (select.POLLIN | select.POLLOUT) | select.POLLERR
+        return events & select.POLLOUT
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(fd={self.fd}, {'active' if self.active else 'ended'})"
@@ -112,6 +119,19 @@ class SavingSession(Session):
     def _refill(self) -> None:
         """Hook for sessions that generate stream bytes on demand."""
 
+    def poll(self, events: int) -> int:
+        """Readable while data is pending, and for good at the end of the STOP_COPY data."""
+        if not self.active:
+            return super().poll(events)
+        self._refill()
+        if self.pos < self.limit:
+            return events & select.POLLIN
+        if self.in_precopy:
+            return 0                      # temporary end: read() gives ENOMSG, poll waits for more
+        if self.faults.fire("stop_copy_eof_not_readable"):
+            return 0
+        return events & select.POLLIN
+
     def pread(self, size: int, offset: int) -> bytes:
         if self.faults.fire("seekable_fd"):
             return self.data[offset:offset + size]
@@ -134,6 +154,18 @@ class PrecopySession(SavingSession):
         super().__init__(faults, initial, len(initial), precopy_end)
         self.data = bytearray(initial)
         self.stale = faults.fire("precopy_stale_snapshot")
+        self.reinit_pending = False
+
+    def reinit(self) -> None:
+        """New initial data (e.g. a reconfiguration): the whole current payload is re-sent as one
+        record, counted as initial bytes; dirty tracking restarts from it (dirty_bytes resets)."""
+        if not self.in_precopy or not self.active:
+            return
+        current = self.source()
+        self.data += stream.record(0, current)
+        self.base[:] = current
+        self.precopy_len = len(self.data)
+        self.reinit_pending = True
 
     @property
     def limit(self) -> int:

@@ -1,23 +1,27 @@
 """SimTransport: the Transport protocol over a SimDevice, decoding uAPI buffers as the kernel does.
 
-Every fd it hands out is real: the device fd and each data fd are eventfds (so fcntl works);
-the table fd -> session routes read/write/ioctl/pread/close.
+Every fd it hands out is real (so fcntl works): the device fd is an eventfd, a saving data fd the
+read end of a pipe (O_RDONLY) and a resuming one the write end (O_WRONLY), as drivers open them;
+the table fd -> session routes read/write/ioctl/pread/poll/close.
 """
 from __future__ import annotations
 
 import errno
 import mmap
 import os
+import select
 from typing import Callable
 
 from ...uapi import structs as st
-from ...uapi.enums import FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, MigState, RegionFlag
+from ...uapi.enums import (FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, MigFlag, MigState,
+                           RegionFlag)
 from ...uapi.ioctl import number
 from ..base import register_backend
 from .config import SimConfig
 from .device import SimDevice
+from .hooks import SimTestHooks
 from .regions import OFFSET_MASK, OFFSET_SHIFT, oserror
-from .sessions import SavingSession, Session
+from .sessions import PrecopySession, ResumingSession, SavingSession, Session, StraySession
 
 _GET, _SET, _PROBE = int(FeatureOp.GET), int(FeatureOp.SET), int(FeatureOp.PROBE)
 _NUM_IRQS = 5
@@ -26,6 +30,9 @@ _IRQS = {0: (IrqFlag.EVENTFD | IrqFlag.MASKABLE | IrqFlag.AUTOMASKED, 1),
          1: (IrqFlag.EVENTFD | IrqFlag.NORESIZE, 1)}
 _IRQ_DATA = 0x7          # DATA_NONE | DATA_BOOL | DATA_EVENTFD
 _IRQ_ACTION = 0x38       # ACTION_MASK | ACTION_UNMASK | ACTION_TRIGGER
+#: VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (newer than 6.12) and its output flag.
+PRECOPY_INFO_V2 = 12
+PRECOPY_INFO_REINIT = 1 << 0
 
 
 def _copy_in(buf, size: int, what: str) -> bytearray:
@@ -52,6 +59,8 @@ class SimTransport:
         self.device_fd = os.eventfd(0, os.EFD_CLOEXEC)
         self._data: dict[int, Session] = {}
         self.closed = False
+        self.precopy_info_v2 = False         # the user opted in (per open, like a driver's file state)
+        self.test_hooks = SimTestHooks(self.device)
         self._device_ioctls: dict[int, Callable[[object], int]] = {
             number("VFIO_DEVICE_GET_INFO"): self._device_info,
             number("VFIO_DEVICE_GET_REGION_INFO"): self._region_info,
@@ -73,12 +82,27 @@ class SimTransport:
         return self._data[fd]
 
     def _install(self, session: Session) -> int:
-        """A real fd for `session` (O_CLOEXEC unless the no_cloexec knob is on)."""
-        cloexec = 0 if self.device.faults.fire("no_cloexec") else os.EFD_CLOEXEC
-        fd = os.eventfd(0, cloexec)
+        """A real fd for `session` with the access mode a driver gives it: the read end of a pipe for a
+        saving session (O_RDONLY), the write end for a resuming one (O_WRONLY); O_CLOEXEC unless the
+        no_cloexec knob is on. The pipe carries no data: read/write/ioctl go through the fd table."""
+        faults = self.device.faults
+        cloexec = 0 if faults.fire("no_cloexec") else os.O_CLOEXEC
+        if isinstance(session, (SavingSession, ResumingSession)) and not faults.fire("data_fd_rdwr"):
+            rd, wr = os.pipe2(cloexec)
+            keep, drop = (rd, wr) if isinstance(session, SavingSession) else (wr, rd)
+            os.close(drop)
+            fd = keep
+        else:
+            fd = os.eventfd(0, os.EFD_CLOEXEC if cloexec else 0)
         session.fd = fd
         self._data[fd] = session
         return fd
+
+    def poll(self, fd: int, events: int, timeout: float = 0.0) -> int:
+        """poll() on a data fd from its session's state (the sim's data is always ready at once)."""
+        if self.closed or fd not in self._data:
+            return select.POLLNVAL
+        return self._data[fd].poll(events)
 
     # -- Transport protocol ---------------------------------------------------------------
     def ioctl(self, fd: int, request: int, arg: bytearray | int | None = None) -> int:
@@ -88,13 +112,27 @@ class SimTransport:
                 raise oserror(errno.ENOTTY, f"ioctl {request:#x} on the device fd")
             return handler(arg)
         session = self._session(fd, f"ioctl {request:#x}")
+        if request == self._precopy_info and isinstance(session, ResumingSession) \
+                and self.device.faults.fire("precopy_info_on_resuming_einval"):
+            raise oserror(errno.EINVAL, "VFIO_MIG_GET_PRECOPY_INFO on the resuming data fd")
         if request != self._precopy_info or not isinstance(session, SavingSession):
             raise oserror(errno.ENOTTY, f"ioctl {request:#x} on a {session.kind} data fd")
-        buf = _copy_in(arg, 24, "VFIO_MIG_GET_PRECOPY_INFO")
-        info = st.vfio_precopy_info.from_bytes(buf)
-        if info.argsz < 24:
+        buf = _copy_in(arg, 8, "VFIO_MIG_GET_PRECOPY_INFO")
+        info = st.vfio_precopy_info.from_bytes(bytes(buf[:24]).ljust(24, b"\0"))
+        faults = self.device.faults
+        if info.argsz < 24 and not faults.fire("precopy_info_argsz_unchecked"):
             raise oserror(errno.EINVAL, f"VFIO_MIG_GET_PRECOPY_INFO argsz {info.argsz} < 24")
+        _copy_in(arg, 24, "VFIO_MIG_GET_PRECOPY_INFO")
         info.initial_bytes, info.dirty_bytes = self.device.precopy_info(session)
+        if self.precopy_info_v2:          # opted in: flags are output only
+            info.flags = 0
+            if isinstance(session, PrecopySession) and session.reinit_pending:
+                session.reinit_pending = False
+                info.flags |= PRECOPY_INFO_REINIT
+                if faults.fire("precopy_reinit_keeps_dirty"):
+                    info.dirty_bytes += 4096
+        if faults.fire("precopy_info_stray_flags"):
+            info.flags |= 0x2
         buf[:24] = bytes(info)
         return 0
 
@@ -230,11 +268,13 @@ class SimTransport:
         if flags & ~(FEATURE_MASK | _GET | _SET | _PROBE):
             raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE unknown flag bits {flags:#x}")
         if flags & _GET and flags & _SET and not flags & _PROBE:
-            raise oserror(errno.EINVAL, "VFIO_DEVICE_FEATURE GET|SET without PROBE")
+            if not self.device.faults.fire("feature_get_set_accepted"):
+                raise oserror(errno.EINVAL, "VFIO_DEVICE_FEATURE GET|SET without PROBE")
+            flags &= ~_GET                    # the knob: the request runs as a SET
         feature = flags & FEATURE_MASK
         row = self._feature_row(feature)
         if row is None:
-            raise oserror(errno.ENOTTY, f"VFIO_DEVICE_FEATURE {feature} not supported")
+            raise oserror(self._absent_feature_errno(feature), f"VFIO_DEVICE_FEATURE {feature} not supported")
         ops, size, handler = row
         if flags & (_GET | _SET) & ~ops:
             raise oserror(errno.EINVAL, f"VFIO_DEVICE_FEATURE {feature}: op {flags & (_GET | _SET):#x}")
@@ -247,8 +287,23 @@ class SimTransport:
         _copy_in(buf, 8 + size, f"VFIO_DEVICE_FEATURE {feature} payload")
         return handler(flags, buf)
 
+    def _absent_feature_errno(self, feature: int) -> int:
+        """ENOTTY (the core without mig_ops/log_ops, vfio-pci-core for unknown features); the knobs
+        answer EINVAL for a missing migration or logging feature instead."""
+        faults = self.device.faults
+        if feature in (Feature.MIGRATION, Feature.MIG_DEVICE_STATE, Feature.MIG_DATA_SIZE) \
+                and faults.fire("mig_features_einval_without_ops"):
+            return errno.EINVAL
+        if feature in (Feature.DMA_LOGGING_START, Feature.DMA_LOGGING_STOP, Feature.DMA_LOGGING_REPORT) \
+                and faults.fire("log_features_einval_without_ops"):
+            return errno.EINVAL
+        return errno.ENOTTY
+
     def _feature_row(self, feature: int):
         """(allowed ops, payload size, handler) for `feature`, or None (ENOTTY)."""
+        if feature == PRECOPY_INFO_V2:
+            offered = self.config.precopy_info_v2 and self.config.flags & MigFlag.PRE_COPY
+            return (_SET, 0, self._f_precopy_v2) if offered else None
         if feature in (Feature.MIGRATION, Feature.MIG_DEVICE_STATE, Feature.MIG_DATA_SIZE):
             if not self.config.flags:
                 return None
@@ -262,6 +317,11 @@ class SimTransport:
                     Feature.DMA_LOGGING_STOP: (_SET, 0, self._f_log_stop),
                     Feature.DMA_LOGGING_REPORT: (_GET, 32, self._f_log_report)}[feature]
         return None
+
+    def _f_precopy_v2(self, flags: int, buf: bytearray) -> int:
+        """MIG_PRECOPY_INFOv2 SET (no payload): PRECOPY_INFO flags become output only."""
+        self.precopy_info_v2 = True
+        return 0
 
     def _f_migration(self, flags: int, buf: bytearray) -> int:
         buf[8:16] = bytes(st.vfio_device_feature_migration(flags=self.device.migration_flags()))
@@ -277,14 +337,22 @@ class SimTransport:
             mig.device_state, mig.data_fd = self.device.get_state(), -1
             buf[8:16] = bytes(mig)
             return 0
-        mig.data_fd = -1
+        faults = self.device.faults
+        sentinel, mig.data_fd = mig.data_fd, -1
         try:
             session = self.device.set_state(mig.device_state)
         except OSError:
-            buf[8:16] = bytes(mig)          # device_state = requested, data_fd = -1
+            # the core: device_state = requested (never the state reached), data_fd = -1
+            if faults.fire("writeback_reached_state"):
+                mig.device_state = self.device.state
+            if faults.fire("failed_set_returns_fd"):
+                mig.data_fd = self._install(StraySession(faults))
+            buf[8:16] = bytes(mig)
             raise
         if session is not None:
             mig.data_fd = self._install(session)
+        elif faults.fire("data_fd_sentinel_kept"):
+            mig.data_fd = sentinel          # the caller's word left as it was
         buf[8:16] = bytes(mig)
         return 0
 
