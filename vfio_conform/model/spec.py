@@ -72,9 +72,13 @@ _RULES = [
          "pread and an mmap of the same range return the same bytes; a write through one is seen "
          "through the other."),
     Rule("region.last-byte-accessible", "An access that ends at the last byte of a region succeeds."),
-    Rule("region.out-of-bounds-fails",
-         "An access that crosses the end of a region or starts past it fails with an error and "
-         "returns no data."),
+    Rule("region.out-of-bounds-contained",
+         "An access that crosses the end of a region either fails or transfers exactly the bytes "
+         "inside the region and returns that count; no byte past the end is read or written. An "
+         "access starting at or past the end fails or returns 0.",
+         "POSIX pread/pwrite (a short count is a valid result); reference: drivers/vfio/pci/"
+         "vfio_pci_rdwr.c vfio_pci_bar_rw() clamps to the region, vfio_pci_config.c "
+         "vfio_pci_config_rw() fails (6.12)"),
     Rule("region.mmap-invalid-fails",
          "mmap of a range larger than the region, not page-aligned, outside the sparse areas, or of a "
          "region without MMAP fails."),
