@@ -69,6 +69,14 @@ _TABLE = [
        "RESUMING->STOP succeeds (loading nothing) with an incomplete or invalid stream"),
     _f("reset_keeps_state", "reset.returns-running",
        "a reset while a session is open only ends the session; the state stays (a second reset works)"),
+    _f("legal_arc_fails", "fsm.legal-arc",
+       "the single arc PRE_COPY(_P2P) -> STOP_COPY fails with EIO (the state stays where it was)"),
+    _f("reserved_migration_flag", "fsm.flags-valid",
+       "MIGRATION GET reports the reserved bit 1 << 3 besides the configured flags"),
+    _f("resume_refuses_valid_stream", "stream.round-trip",
+       "RESUMING->STOP fails with EINVAL even for a complete, valid stream"),
+    _f("precopy_end_eof", "precopy.enomsg-at-temporary-end",
+       "read() at the temporary end of pre-copy data returns 0 instead of ENOMSG (like mtty)"),
 ]
 
 def _extension_rows() -> list[Fault]:
