@@ -25,7 +25,7 @@ def write_profile(tmp: Path, base: str, name: str, faults: list[dict] | None = N
 
 def run_suites(profile: Path, tmp: Path, *extra: str,
                areas: tuple[str, ...] = ()) -> tuple[int, list[dict], str]:
-    """(pytest exit code, result rows, output) of the suites (or only `areas`, e.g. 'fsm')."""
+    """(pytest exit code, result rows, output) of the suites (or only `areas`: 'fsm', 'data/test_stream.py')."""
     store = tmp / f"{profile.stem}.sqlite"
     paths = [str(ROOT / "suites" / a) for a in areas] or [str(ROOT / "suites")]
     proc = subprocess.run(
