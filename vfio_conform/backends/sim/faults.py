@@ -70,7 +70,7 @@ _TABLE = [
     _f("reset_keeps_state", "reset.returns-running",
        "a reset while a session is open only ends the session; the state stays (a second reset works)"),
     _f("legal_arc_fails", "fsm.legal-arc",
-       "the single arc PRE_COPY(_P2P) -> STOP_COPY fails with EIO (the state stays where it was)"),
+       "the single arc PRE_COPY(_P2P) -> STOP_COPY fails with EIO (the state stays at the last step)"),
     _f("reserved_migration_flag", "fsm.flags-valid",
        "MIGRATION GET reports the reserved bit 1 << 3 besides the configured flags"),
     _f("resume_refuses_valid_stream", "stream.round-trip",
