@@ -55,3 +55,5 @@ def test_every_rule_cites_a_source_and_a_level():
     assert spec.RULES["region.out-of-bounds-contained"].basis == spec.UAPI
     with pytest.raises(ValueError):
         spec.Rule("x.y", "text", level="may")
+    legacy = spec.Rule("x.y", "text", severity="should")          # the former field name still works
+    assert (legacy.level, legacy.severity, legacy.basis) == ("should", "should", "uapi")

@@ -43,8 +43,12 @@ class Rule:
     source: str = VFIO_H
     level: str = MUST        # "must" fails a test; "should" is recorded, never a failure
     basis: str = ""          # uapi | reference | profile; inferred from `source` when empty
+    severity: str = ""       # the former name of `level` (accepted as a keyword; always equals level)
 
     def __post_init__(self) -> None:
+        if self.severity and self.level == MUST:
+            object.__setattr__(self, "level", self.severity)
+        object.__setattr__(self, "severity", self.level)
         if self.level not in (MUST, SHOULD):
             raise ValueError(f"rule {self.id}: level {self.level!r} is not 'must' or 'should'")
         if not self.basis:
@@ -53,11 +57,6 @@ class Rule:
             object.__setattr__(self, "basis", basis)
         if self.basis not in (UAPI, REFERENCE, PROFILE):
             raise ValueError(f"rule {self.id}: basis {self.basis!r} is not uapi, reference or profile")
-
-    @property
-    def severity(self) -> str:
-        """The former name of `level`."""
-        return self.level
 
 
 _RULES = [
