@@ -260,10 +260,37 @@ def probe_precopy_info_fails_in_p2p(d):
     return fd.try_precopy_info()[0]
 
 
+def probe_legal_arc_fails(d):
+    walk(d, S.PRE_COPY)
+    return d.try_set_state(S.STOP_COPY).errno, d.get_state()
+
+
+def probe_reserved_migration_flag(d):
+    return int(d.migration_flags())
+
+
+def probe_resume_refuses_valid_stream(d):
+    with open_device("src") as src:
+        data = save(src)
+    walk(d, S.RESUMING).write(data)
+    return d.try_set_state(S.STOP).errno
+
+
+def probe_precopy_end_eof(d):
+    fd = walk(d, S.PRE_COPY)
+    while fd.try_read(4096)[1]:
+        pass
+    return fd.try_read(4096)[0]
+
+
 _DMA = {"dma_logging": True}
 
 #: knob -> (probe, what a clean sim shows, what the knob makes it show[, sim config])
 EXPECTED = {
+    "legal_arc_fails": (probe_legal_arc_fails, (0, S.STOP_COPY), (errno.EIO, S.PRE_COPY_P2P)),
+    "reserved_migration_flag": (probe_reserved_migration_flag, 7, 15),
+    "resume_refuses_valid_stream": (probe_resume_refuses_valid_stream, 0, errno.EINVAL),
+    "precopy_end_eof": (probe_precopy_end_eof, errno.ENOMSG, 0),
     "accept_illegal_arc": (probe_accept_illegal_arc, (errno.EINVAL, S.STOP_COPY), (0, S.PRE_COPY)),
     "wrong_errno": (probe_wrong_errno, errno.EINVAL, errno.EPERM),
     "fd_on_non_opening_arc": (probe_fd_on_non_opening_arc, False, True),

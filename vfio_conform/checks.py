@@ -3,13 +3,20 @@
 Every rule id is checked against the catalogue on every call (pass or fail), so a misspelt id is a
 harness error the first time the line runs, not a silently mislabelled finding; the plugin also
 checks the ids a suite spells out at collection time (plugin/rulecheck.py).
+
+A rule of level `should` (model/spec.py) never fails a test: `expect` records the finding in
+`SHOULD_NOT_MET` (and as a ShouldNotMet warning); the plugin drains it into the test's record.
 """
 from __future__ import annotations
 
+import warnings
+
 from .errors import InfraError, SpecViolation, errno_name
-from .model.spec import RULES
+from .model.spec import RULES, SHOULD
 from .uapi.enums import MigState
 
+#: 'should' findings of the running test, oldest first (see drain_should_not_met).
+SHOULD_NOT_MET: list[SpecViolation] = []
 
 class UnknownRule(InfraError, KeyError):
     """A suite named a rule id the catalogue (model/spec.py) does not have: a harness bug."""
@@ -29,11 +36,32 @@ def known_rule(rule_id: str) -> str:
     return rule_id
 
 
-def expect(condition: bool, rule_id: str, message: str, device=None) -> None:
-    """Raise SpecViolation(rule_id) with `message` unless `condition` holds."""
-    known_rule(rule_id)
-    if not condition:
-        raise SpecViolation(rule_id, message, getattr(device, "name", device))
+class ShouldNotMet(UserWarning):
+    """A recommendation (a `should` rule) the device does not follow: reported, never a failure."""
+
+
+def expect(condition: bool, rule_id: str, message: str, device=None, level: str | None = None) -> None:
+    """Raise SpecViolation(rule_id) with `message` unless `condition` holds.
+
+    For a `should` rule (or `level="should"`) the finding is recorded instead of raised;
+    `level="must"` makes a `should` rule binding (a profile that promises the recommended behaviour).
+    """
+    rule = RULES[known_rule(rule_id)]
+    if condition:
+        return
+    violation = SpecViolation(rule_id, message, getattr(device, "name", device))
+    if (level or rule.level) == SHOULD:
+        SHOULD_NOT_MET.append(violation)
+        warnings.warn(str(violation), ShouldNotMet, stacklevel=2)
+        return
+    raise violation
+
+
+def drain_should_not_met() -> list[SpecViolation]:
+    """The 'should' findings recorded since the last drain (the list is emptied)."""
+    found = list(SHOULD_NOT_MET)
+    SHOULD_NOT_MET.clear()
+    return found
 
 
 def expect_errno(got: int, want: int, rule_id: str, operation: str, device=None) -> None:

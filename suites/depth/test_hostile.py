@@ -29,7 +29,11 @@ def _recover(dst) -> None:
 
 @pytest.fixture
 def stream(device, sessions):
-    return save_bytes(device, sessions)
+    """The device's STOP_COPY stream, saved right after the pool's reset (an empty one breaks reset.device-usable)."""
+    data = save_bytes(device, sessions)
+    expect(len(data) > 0, "reset.device-usable",
+           "the STOP_COPY stream saved after VFIO_DEVICE_RESET is empty (nothing to mutate)", device)
+    return data
 
 
 @pytest.mark.vc_spec(RULE)

@@ -1,83 +1,168 @@
-"""The rule catalogue: each rule the suites check, with a stable id and the spec sentence (paraphrased).
+"""The rule catalogue: each rule the suites check, with a stable id, its level and its source.
 
 Suites mark tests with `@pytest.mark.vc_spec(<id>)`, failures quote the rule, fault knobs name it.
+
+Every rule says where it comes from (`basis`):
+
+- `uapi`: stated by include/uapi/linux/vfio.h (the section is cited);
+- `reference`: not spelled out in vfio.h but the documented contract of the reference
+  implementation every driver shares (the vfio core in drivers/vfio/vfio_main.c, vfio-pci-core, or
+  the set_state loop all 6.12 migration drivers use; file and function cited);
+- `profile`: what the vendor's profile declares about its own device.
+
+Its `level` is `must` (a violation fails the test) or `should` (a recommendation: vfio.h says
+"should", or the rule is stricter than the uAPI and its reference). A `should` that is not met is
+never a failure: `checks.expect` records it and the test passes with a "should not met" note that
+reaches the result store and the report (see plugin/hooks.py).
+
+`python3 -m vfio_conform.model.spec --markdown` renders the catalogue (docs/rules.md).
 """
 from __future__ import annotations
 
 import dataclasses
+import sys
+
+MUST, SHOULD = "must", "should"
+UAPI, REFERENCE, PROFILE = "uapi", "reference", "profile"
+VFIO_H = "include/uapi/linux/vfio.h (6.12)"
+VFIO_H_V1 = "include/uapi/linux/vfio.h (5.15)"
+_MIG_STATE = f"{VFIO_H}, enum vfio_device_mig_state comment"
+_DEVICE_STATE = f"{VFIO_H}, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE"
+_PRECOPY_INFO = f"{VFIO_H}, VFIO_MIG_GET_PRECOPY_INFO"
+_REGION_INFO = f"{VFIO_H}, VFIO_DEVICE_GET_REGION_INFO"
+_DMA_LOGGING = f"{VFIO_H}, VFIO_DEVICE_FEATURE_DMA_LOGGING_*"
+_NEXT_STATE = "drivers/vfio/vfio_main.c vfio_mig_get_next_state() (6.12)"
+_DRIVER_FILES = ("the migration drivers' data_fd file_operations in 6.12 (mlx5 "
+                 "drivers/vfio/pci/mlx5/main.c, hisi_acc, pds, qat, samples/vfio-mdev/mtty.c)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
     id: str
     text: str
-    source: str = "include/uapi/linux/vfio.h (6.12)"
-    severity: str = "must"   # "must" fails a test; "should" is recorded as a warning
+    source: str = VFIO_H
+    level: str = MUST        # "must" fails a test; "should" is recorded, never a failure
+    basis: str = ""          # uapi | reference | profile; inferred from `source` when empty
+    severity: str = ""       # the former name of `level` (accepted as a keyword; always equals level)
+
+    def __post_init__(self) -> None:
+        if self.severity and self.level == MUST:
+            object.__setattr__(self, "level", self.severity)
+        object.__setattr__(self, "severity", self.level)
+        if self.level not in (MUST, SHOULD):
+            raise ValueError(f"rule {self.id}: level {self.level!r} is not 'must' or 'should'")
+        if not self.basis:
+            basis = (PROFILE if self.source == "profile"
+                     else UAPI if self.source.startswith("include/uapi/") else REFERENCE)
+            object.__setattr__(self, "basis", basis)
+        if self.basis not in (UAPI, REFERENCE, PROFILE):
+            raise ValueError(f"rule {self.id}: basis {self.basis!r} is not uapi, reference or profile")
 
 
 _RULES = [
-    Rule("fsm.legal-arc", "A SET to a state the device supports, on a path the FSM allows, succeeds."),
-    Rule("fsm.state-after-set", "After a successful SET, GET reports the requested state."),
+    Rule("fsm.legal-arc", "A SET to a state the device supports, on a path the FSM allows, succeeds.",
+         f"{_MIG_STATE} (the arcs a driver must implement for its migration flags)"),
+    Rule("fsm.state-after-set", "After a successful SET, GET reports the requested state.",
+         f"{_DEVICE_STATE} (SET changes device_state to the requested value before returning)"),
     Rule("fsm.data-fd-on-opening-arc",
          "A new data_fd comes back exactly on STOP->STOP_COPY, RUNNING->PRE_COPY, "
-         "RUNNING_P2P->PRE_COPY_P2P and STOP->RESUMING (as the last step of the path)."),
-    Rule("fsm.no-data-fd-otherwise", "Every other SET (and every GET) reports data_fd = -1."),
-    Rule("fsm.data-fd-cloexec", "The data_fd is installed with O_CLOEXEC.", "drivers/vfio/vfio_main.c"),
-    Rule("fsm.same-state-noop", "A SET to the current state succeeds, returns no data_fd and changes nothing."),
+         "RUNNING_P2P->PRE_COPY_P2P and STOP->RESUMING (as the last step of the path).",
+         f"{_MIG_STATE} (the arcs that return a data_fd); last step: {_NEXT_STATE}"),
+    Rule("fsm.no-data-fd-otherwise", "Every other SET (and every GET) reports data_fd = -1.",
+         f"{_DEVICE_STATE} (data_fd is -1 when the arc returns no fd)"),
+    Rule("fsm.data-fd-cloexec", "The data_fd is installed with O_CLOEXEC.",
+         "drivers/vfio/vfio_main.c vfio_ioctl_device_feature_mig_device_state() (6.12)"),
+    Rule("fsm.same-state-noop",
+         "A SET to the current state succeeds, returns no data_fd and changes nothing (a "
+         "recommendation: vfio.h does not say it; every 6.12 driver's set_state loop steps while "
+         "the state differs, so the request is a zero-arc no-op there).",
+         "driver loop: the set_state loops of mlx5 (mlx5vf_pci_set_device_state), "
+         "samples/vfio-mdev/mtty.c mtty_set_state(), hisi_acc, pds, qat (6.12)", SHOULD),
     Rule("fsm.illegal-arc-einval",
-         "A SET to a state the device does not support, to ERROR, or along a blocked arc fails with EINVAL."),
-    Rule("fsm.out-of-range-einval", "A SET to a value >= VFIO_DEVICE_STATE_NR fails with EINVAL."),
+         "A SET to a state the device does not support, to ERROR, or along a blocked arc fails with EINVAL.",
+         f"{_MIG_STATE} (such a request must fail); errno: {_NEXT_STATE}"),
+    Rule("fsm.out-of-range-einval", "A SET to a value >= VFIO_DEVICE_STATE_NR fails with EINVAL.",
+         _NEXT_STATE),
     Rule("fsm.failed-set-keeps-state",
-         "A SET rejected before any step leaves the device in the state it was in."),
+         "A SET rejected before any step leaves the device in the state it was in.",
+         f"{_DEVICE_STATE} (after a failed SET the device is in the original state or one along "
+         "the path; a rejected request has no path)"),
     Rule("fsm.flags-valid",
-         "MIGRATION reports STOP_COPY and only the defined combinations of P2P and PRE_COPY."),
+         "MIGRATION reports STOP_COPY and only the defined combinations of P2P and PRE_COPY.",
+         f"{VFIO_H}, VFIO_DEVICE_FEATURE_MIGRATION (STOP_COPY is mandatory; the four combinations)"),
     Rule("fsm.flags-match-profile", "The device reports the migration flags its profile declares.",
          "profile"),
     Rule("stream.stop-copy-eof",
-         "In STOP_COPY, end of stream is read() returning 0, and ENOMSG is not returned."),
+         "In STOP_COPY, end of stream is read() returning 0, and ENOMSG is not returned.",
+         f"{_MIG_STATE} (PRE_COPY_P2P -> STOP_COPY: end of stream means the whole state was sent); "
+         f"{_PRECOPY_INFO} (ENOMSG only in the pre-copy states)"),
     Rule("stream.segmentation-free",
-         "The stream is opaque and ordered: its bytes do not depend on the size of the reads."),
-    Rule("stream.saving-fd-not-writable", "The saving data_fd is read-only: write() fails (EBADF)."),
-    Rule("stream.resuming-fd-not-readable", "The resuming data_fd is write-only: read() fails (EBADF)."),
-    Rule("stream.no-seek", "The data_fd is a stream: pread/pwrite fail with ESPIPE."),
+         "The stream is opaque and ordered: its bytes do not depend on the size of the reads.",
+         f"{_DEVICE_STATE} (data_fd is a stream of opaque data)"),
+    Rule("stream.saving-fd-not-writable", "The saving data_fd is read-only: write() fails (EBADF).",
+         f"{_MIG_STATE} (the saving fd is read); errno: {_DRIVER_FILES} open the fd O_RDONLY"),
+    Rule("stream.resuming-fd-not-readable", "The resuming data_fd is write-only: read() fails (EBADF).",
+         f"{_MIG_STATE} (the resuming fd is written); errno: {_DRIVER_FILES} open the fd O_WRONLY"),
+    Rule("stream.no-seek", "The data_fd is a stream: pread/pwrite fail with ESPIPE.",
+         f"{_DRIVER_FILES} call stream_open()"),
     Rule("stream.ended-session-enodev",
-         "After the session ends (or reset), read()/write() on its data_fd fail with ENODEV."),
+         "After the session ends (or reset), read()/write() on its data_fd fail with ENODEV.",
+         f"{_DRIVER_FILES} disable the file when the session ends or on reset"),
     Rule("stream.data-size-estimate",
-         "MIG_DATA_SIZE estimates the STOP_COPY stream length (within the profile's tolerance)."),
+         "MIG_DATA_SIZE estimates the STOP_COPY stream length (within the profile's tolerance).",
+         f"{VFIO_H}, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE"),
     Rule("stream.round-trip", "A stream saved from a device is accepted by a compatible device "
-         "in RESUMING, and RESUMING->STOP succeeds."),
+         "in RESUMING, and RESUMING->STOP succeeds.",
+         f"{_MIG_STATE} (STOP -> RESUMING takes the data of one saving fd of a compatible device)"),
     Rule("resume.incomplete-stream-fails",
-         "RESUMING->STOP must fail if the written data is incomplete or invalid."),
+         "RESUMING->STOP must fail if the written data is incomplete or invalid.",
+         f"{_MIG_STATE} (RESUMING -> STOP)"),
     Rule("precopy.info-only-in-precopy",
-         "VFIO_MIG_GET_PRECOPY_INFO fails with EINVAL outside PRE_COPY and PRE_COPY_P2P."),
+         "VFIO_MIG_GET_PRECOPY_INFO fails with EINVAL outside PRE_COPY and PRE_COPY_P2P.",
+         f"{_PRECOPY_INFO} (valid in the pre-copy states); errno: {_DRIVER_FILES}"),
     Rule("precopy.initial-bytes-decrease",
-         "initial_bytes only decreases as the user reads the pre-copy stream."),
+         "initial_bytes starts non-zero and only decreases as the user reads the pre-copy stream "
+         "(vfio.h: it \"should\").", _PRECOPY_INFO, SHOULD),
     Rule("precopy.enomsg-at-temporary-end",
-         "At a temporary end of the pre-copy stream read() should fail with ENOMSG.",
-         severity="should"),
-    Rule("reset.returns-running", "VFIO_DEVICE_RESET returns the device to RUNNING and ends any session."),
-    # -- regions, protocol detection, layout mismatch (issue 5) --------------------------------
+         "At a temporary end of the pre-copy stream read() should fail with ENOMSG (only mlx5 does in "
+         "6.12; a profile may make it a must with migration.precopy_enomsg).", _PRECOPY_INFO, SHOULD),
+    Rule("reset.returns-running",
+         "VFIO_DEVICE_RESET returns the migration state to RUNNING and ends any session.",
+         f"{_MIG_STATE} (reset returns the device to RUNNING; the only asynchronous state change); "
+         "ends sessions: vfio-pci-core variant drivers' reset_done handlers and mtty reset (6.12)"),
+    # -- regions, protocol detection, layout mismatch --------------------------------------------
     Rule("region.info-consistent",
          "GET_REGION_INFO reports each region at its own offset in the device fd (no overlap), "
          "flags within READ|WRITE|MMAP|CAPS, MMAP only with READ or WRITE, and a page-aligned offset "
-         "when MMAP is set."),
+         "when MMAP is set.", f"{_REGION_INFO} (offset, flags); mmap(2) needs a page-aligned offset"),
     Rule("region.cap-chain-well-formed",
          "With VFIO_REGION_INFO_FLAG_CAPS, cap_offset and every next lie inside argsz past the 32-byte "
-         "struct, each header fits, and the chain ends (0) without a loop."),
+         "struct, each header fits, and the chain ends (0) without a loop.",
+         f"{VFIO_H}, struct vfio_info_cap_header"),
     Rule("region.sparse-areas-valid",
-         "Sparse-mmap areas are page-aligned, non-empty and inside the region; only MMAP regions carry them."),
+         "Sparse-mmap areas are page-aligned, non-empty and inside the region; only MMAP regions carry them.",
+         f"{VFIO_H}, VFIO_REGION_INFO_CAP_SPARSE_MMAP (the mmap-able areas of the region)"),
     Rule("region.matches-profile", "The region has the size and MMAP capability its profile declares.",
          "profile"),
     Rule("region.mmap-coherent",
          "pread and an mmap of the same range return the same bytes; a write through one is seen "
-         "through the other."),
-    Rule("region.last-byte-accessible", "An access that ends at the last byte of a region succeeds."),
-    Rule("region.out-of-bounds-fails",
-         "An access that crosses the end of a region or starts past it fails with an error and "
-         "returns no data."),
+         "through the other.",
+         "drivers/vfio/pci/vfio_pci_core.c vfio_pci_core_mmap() and vfio_pci_rdwr.c "
+         "vfio_pci_bar_rw(): both reach the same BAR (6.12)"),
+    Rule("region.last-byte-accessible", "An access that ends at the last byte of a region succeeds.",
+         f"{_REGION_INFO} (size; READ/WRITE flags)"),
+    Rule("region.out-of-bounds-contained",
+         "An access that crosses the end of a region either fails or transfers exactly the bytes "
+         "inside the region and returns that count; no byte past the end is read or written. An "
+         "access starting at or past the end fails or returns 0.",
+         f"{_REGION_INFO} (size) with POSIX pread/pwrite (a short count is a valid result); "
+         "reference: drivers/vfio/pci/vfio_pci_rdwr.c vfio_pci_bar_rw() clamps, vfio_pci_config.c "
+         "vfio_pci_config_rw() fails (6.12)"),
     Rule("region.mmap-invalid-fails",
          "mmap of a range larger than the region, not page-aligned, outside the sparse areas, or of a "
-         "region without MMAP fails."),
+         "region without MMAP fails.",
+         f"{VFIO_H}, VFIO_REGION_INFO_FLAG_MMAP / CAP_SPARSE_MMAP; "
+         "drivers/vfio/pci/vfio_pci_core.c vfio_pci_core_mmap() (6.12)"),
     Rule("region.access-widths",
          "Accesses of the widths the profile lists succeed (and round-trip); unaligned accesses "
          "behave as the profile says.", "profile"),
@@ -86,78 +171,93 @@ _RULES = [
          "them different (regions.peer_layout).", "profile"),
     Rule("mismatch.resume-refused",
          "A stream saved by a device with a different region layout is refused on resume (write() "
-         "or RESUMING->STOP fails); it never loads silently."),
+         "or RESUMING->STOP fails); it never loads silently.",
+         f"{_MIG_STATE} (STOP -> RESUMING needs a compatible device; RESUMING -> STOP fails on "
+         "invalid data)"),
     Rule("protocol.matches-profile",
          "The device speaks the migration protocol its profile declares: v1 = a region with TYPE cap "
          "(3, 1), v2 = the MIGRATION feature.", "profile"),
     Rule("v1.header-layout",
          "The v1 migration region starts with the 32-byte vfio_device_migration_info: reserved reads 0, "
          "data_offset is non-zero and inside the region, and fields are accessed at native width.",
-         "include/uapi/linux/vfio.h (5.15)"),
+         f"{VFIO_H_V1}, struct vfio_device_migration_info"),
     Rule("v1.native-width",
          "Accesses to vfio_device_migration_info fields at other than their native width and "
-         "alignment should fail.", "include/uapi/linux/vfio.h (5.15)", "should"),
+         "alignment should fail.", f"{VFIO_H_V1}, struct vfio_device_migration_info", SHOULD),
     Rule("v1.state-bits",
          "Every legal device_state (000, 001, 010, 011, 100) can be set and reads back; 101, 110 and "
-         "111 are rejected and the state is unchanged.", "include/uapi/linux/vfio.h (5.15)"),
+         "111 are rejected and the state is unchanged.", f"{VFIO_H_V1}, device_state bits"),
     Rule("v1.save-loop",
          "Saving: pending_bytes, data_offset and data_size drive a loop that ends with pending_bytes 0 "
-         "in stop-and-copy and yields the whole device state.", "include/uapi/linux/vfio.h (5.15)"),
+         "in stop-and-copy and yields the whole device state.", f"{VFIO_H_V1}, saving sequence"),
     Rule("v1.chunk-in-region",
          "Each staged chunk lies inside the migration region: data_offset past the header and "
-         "data_offset + data_size <= region size.", "include/uapi/linux/vfio.h (5.15)"),
+         "data_offset + data_size <= region size.", f"{VFIO_H_V1}, region layout"),
     Rule("v1.resume-loop",
          "Resuming: chunks written at data_offset and committed by writing data_size are loaded, and "
-         "the destination re-saves the source's stream.", "include/uapi/linux/vfio.h (5.15)"),
+         "the destination re-saves the source's stream.", f"{VFIO_H_V1}, resuming sequence"),
     Rule("v1.mmap-slow-identical",
          "Saving through the mmapped data section and through pread gives byte-identical streams.",
-         "hw/vfio/migration.c (QEMU v1)"),
+         f"{VFIO_H_V1}, region layout (the data section may be mmapped; using mmap is optional for "
+         "the user)"),
     Rule("v1.short-chunks-accepted",
-         "A destination whose data section is smaller than the source's chunk accepts the chunk split "
-         "into region-sized writes and loads the whole stream.", "hw/vfio/migration.c (QEMU v1)"),
-    # -- depth suites (issue 6) -----------------------------------------------------------------
+         "A destination whose data section is smaller than the source's chunk should accept the chunk "
+         "split into region-sized writes and load the whole stream (the v1 header asks the user to "
+         "keep each chunk's size; QEMU splits chunks for a smaller destination).",
+         "hw/vfio/migration.c vfio_load_buffer() (QEMU v1, the reference user)", SHOULD),
+    # -- depth suites ------------------------------------------------------------------------------
     Rule("roundtrip.state-preserved",
          "After STOP_COPY on the source, RESUMING -> STOP -> RUNNING on the destination, the "
-         "destination holds the source's device state (checked by the profile's verify hook)."),
+         "destination holds the source's device state (checked by the profile's verify hook).",
+         f"{_MIG_STATE} (RESUMING -> STOP loads the written state)"),
     Rule("precopy.dirty-carried",
          "State changed while the source is in PRE_COPY reaches the destination: the data read in "
-         "PRE_COPY plus the STOP_COPY remainder carry the final state."),
+         "PRE_COPY plus the STOP_COPY remainder carry the final state.",
+         f"{_MIG_STATE} (the saving group shares one stream; its end means the whole state was sent)"),
     Rule("precopy.dirty-bytes-sane",
          "dirty_bytes starts at 0 when the pre-copy session opens, and at the temporary end of the "
-         "pre-copy data initial_bytes and dirty_bytes are both 0."),
+         "pre-copy data initial_bytes and dirty_bytes are both 0.", _PRECOPY_INFO),
     Rule("resume.hostile-stream-refused",
          "A truncated, extended, corrupted, foreign or empty stream ends in an error at write() or at "
-         "RESUMING -> STOP; it never loads silently, and a reset recovers the device."),
+         "RESUMING -> STOP; it never loads silently, and a reset recovers the device.",
+         f"{_MIG_STATE} (RESUMING -> STOP fails on incomplete or invalid data; reset aborts a resume)"),
     Rule("resume.corrupt-header-refused",
          "RESUMING -> STOP must fail when the stream is invalid, even if write() already reported "
-         "the bad header and the byte count is right."),
+         "the bad header and the byte count is right.", f"{_MIG_STATE} (RESUMING -> STOP)"),
     Rule("resume.segmentation-free",
          "On RESUMING the write segmentation need not match the source's reads: a valid stream "
-         "written in chunks of any size resumes."),
-    Rule("datasize.any-state", "VFIO_DEVICE_FEATURE_MIG_DATA_SIZE GET works in every migration state."),
+         "written in chunks of any size resumes.", f"{_DEVICE_STATE} (data_fd is a stream)"),
+    Rule("datasize.any-state", "VFIO_DEVICE_FEATURE_MIG_DATA_SIZE GET works in every migration state.",
+         f"{VFIO_H}, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE (can be called in each device state)"),
     Rule("dma.start-args",
          "DMA_LOGGING_START fails with EINVAL for no ranges, unaligned or overlapping ranges, E2BIG "
          "for more than PAGE_SIZE/16 ranges and EOVERFLOW for iova + length overflow.",
-         "drivers/vfio/vfio_main.c (6.12)"),
+         "drivers/vfio/vfio_main.c vfio_ioctl_device_feature_logging_start() (6.12)"),
     Rule("dma.report-page-size",
          "DMA_LOGGING_REPORT fails with EINVAL for a page_size below 4096 or not a power of two.",
-         "drivers/vfio/vfio_main.c (6.12)"),
-    Rule("dma.start-once", "A second DMA_LOGGING_START without DMA_LOGGING_STOP is not allowed."),
-    Rule("dma.report-needs-start", "DMA_LOGGING_REPORT without a running DMA_LOGGING_START fails."),
+         "drivers/vfio/vfio_main.c vfio_ioctl_device_feature_logging_report() (6.12)"),
+    Rule("dma.start-once", "A second DMA_LOGGING_START without DMA_LOGGING_STOP is not allowed.",
+         f"{_DMA_LOGGING} (START)"),
+    Rule("dma.report-needs-start", "DMA_LOGGING_REPORT without a running DMA_LOGGING_START fails.",
+         f"{_DMA_LOGGING} (REPORT)"),
     Rule("dma.report-only-sets-bits",
          "DMA_LOGGING_REPORT only sets bits of the user's bitmap (never clears them) and writes "
-         "nothing past length / page_size bits."),
+         "nothing past length / page_size bits.",
+         "drivers/vfio/iova_bitmap.c iova_bitmap_set() via vfio_ioctl_device_feature_logging_report() (6.12)"),
     Rule("reset.aborts-resuming",
          "VFIO_DEVICE_RESET is the way to abort RESUMING: afterwards the device is RUNNING and a new "
-         "resume of a complete stream succeeds (the aborted data is gone)."),
+         "resume of a complete stream succeeds (the aborted data is gone).",
+         f"{_MIG_STATE} (aborting a resume requires a device reset)"),
     Rule("reset.device-usable",
          "After VFIO_DEVICE_RESET the device migrates again: a full STOP_COPY save is non-empty and "
-         "resumes on a peer."),
+         "resumes on a peer.", f"{_MIG_STATE} (reset returns the device to RUNNING)"),
     Rule("session.close-keeps-state",
-         "Closing a data_fd does not change the migration state.", "vfio-uapi.md 7.4 / vfio.h"),
+         "Closing a data_fd does not change the migration state.",
+         f"{_MIG_STATE} (the state never changes asynchronously, except by VFIO_DEVICE_RESET)"),
     Rule("walk.model-agreement",
          "In any sequence of SETs, reads, writes, closes and resets, a live session's data_fd works: "
-         "reads return data, 0 or (pre-copy) ENOMSG and writes of a valid stream are accepted."),
+         "reads return data, 0 or (pre-copy) ENOMSG and writes of a valid stream are accepted.",
+         f"{_MIG_STATE} and {_DEVICE_STATE} (a session's fd carries its stream until it ends)"),
     # -- spec fidelity: rules the catalogue lacked (keep this block last) -------------------------
     Rule("fsm.set-writeback",
          "A SET writes back the requested device_state (success or failure: it never shows the state "
@@ -243,3 +343,30 @@ def rule(rule_id: str) -> Rule:
         return RULES[rule_id]
     except KeyError:
         raise KeyError(f"unknown rule {rule_id!r} (known: {', '.join(sorted(RULES))})") from None
+
+
+def markdown() -> str:
+    """The catalogue as a Markdown table (docs/rules.md)."""
+    out = ["# Rule catalogue", "",
+           "Generated by `python3 -m vfio_conform.model.spec --markdown > docs/rules.md` from "
+           "`vfio_conform/model/spec.py`; do not edit by hand.", "",
+           "Level `must`: a violation fails the test. Level `should`: a recommendation, recorded as "
+           "\"should not met\" on a passing test, never a failure. Basis: `uapi` (stated by vfio.h), "
+           "`reference` (the reference implementation's contract), `profile` (the device's profile).",
+           "", "| id | level | basis | rule | source |", "|---|---|---|---|---|"]
+    for r in _RULES:
+        cells = (f"`{r.id}`", r.level, r.basis, r.text, r.source)
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["--markdown"]:
+        print("usage: python3 -m vfio_conform.model.spec --markdown", file=sys.stderr)
+        return 2
+    sys.stdout.write(markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -8,6 +8,8 @@ from ..results import Outcome
 NOT_SUPPORTED = "not-supported: "
 GATED = "gated: "
 BROKEN = "infra-error: "
+#: Message prefix of a passing test that did not follow a `should` rule (see checks.expect).
+SHOULD_NOT_MET = "should not met: "
 
 
 def skip_outcome(reason: str) -> Outcome:
@@ -22,11 +24,12 @@ def skip_outcome(reason: str) -> Outcome:
 
 
 def failure_outcome(excinfo, when: str) -> tuple[Outcome, str]:
-    """A failed phase: a spec finding in the call phase is FAIL, anything else is an infra error."""
+    """A failed phase: a spec finding in the call phase, or a rule the device broke while a fixture
+    set it up or recovered it (SpecViolation in any phase), is FAIL; anything else is an infra error."""
     if excinfo is None:
         return Outcome.FAIL, ""
     rule = excinfo.value.rule_id if isinstance(excinfo.value, SpecViolation) else ""
-    if when == "call" and excinfo.errisinstance((AssertionError, UapiError)):
+    if rule or (when == "call" and excinfo.errisinstance((AssertionError, UapiError))):
         return Outcome.FAIL, rule
     return Outcome.INFRA_ERROR, rule
 

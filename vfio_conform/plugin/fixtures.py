@@ -1,18 +1,26 @@
-"""Fixtures: a session pool of opened devices per profile, and per-test devices in RUNNING."""
+"""Fixtures: a session pool of opened devices per profile, and per-test devices in RUNNING.
+
+Between tests the pool returns each device to RUNNING with no session (reset, or SET RUNNING). A
+device that does not get there broke a rule (reset must return RUNNING, a legal SET must work): that
+is recorded as a failure of the test where it showed (SpecViolation, naming the rule), and the pool
+tries the other ways back (walk the FSM to RUNNING, close and reopen the device). Only when every way
+fails is the device retired: its remaining tests are skipped as infra-error with the reason.
+"""
 from __future__ import annotations
 
 import pytest
 
 from ..backends.open import open_device
 from ..device import Device
-from ..errors import errno_name
+from ..errors import SpecViolation, errno_name
+from ..model.plan import plan
 from ..uapi.enums import MigState
 from . import classify
 from .context import CONTEXT_KEY
 
 
 class DevicePool:
-    """Opens each (profile, device id) once per session; a device that cannot be made safe is broken."""
+    """Opens each (profile, device id) once per session; a device that cannot be made safe is retired."""
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -32,21 +40,92 @@ class DevicePool:
         return self.devices[key]
 
     def make_running(self, profile, index: int) -> Device:
-        """A device in RUNNING with no session: reset (or SET RUNNING); else mark it broken."""
+        """A device in RUNNING with no session, or the rule it broke on the way back (raised)."""
+        finding = self.recover(profile, index)
+        if finding is not None:
+            raise finding
+        return self.devices[(profile.name, index)]
+
+    def recover(self, profile, index: int) -> SpecViolation | None:
+        """Return the device to RUNNING; the rule it broke on the way (None if it behaved).
+
+        Tries reset (or SET RUNNING), then walking the FSM back, then close and reopen; when all
+        fail the device is retired (later tests: infra-error) and the finding says so.
+        """
+        key = (profile.name, index)
         device = self.get(profile, index)
         how = device.to_safe_state()
-        state = device.get_state_raw()
-        if state[0] or state[1] != MigState.RUNNING:
-            reason = (f"device {device.name} could not be returned to RUNNING ({how}; GET says "
-                      f"{MigState.label(state[1])}, {errno_name(state[0])}): remaining tests skipped")
-            self.broken[(profile.name, index)] = reason
-            pytest.fail(reason, pytrace=False)
-        return device
+        code, state, _ = device.get_state_raw()
+        if code == 0 and state == MigState.RUNNING:
+            return None
+        rule, what = _finding(how, code, state)
+        tried = []
+        for name, way in (("walking the FSM back to RUNNING", self._walk_back),
+                          ("closing and reopening the device", self._reopen)):
+            why_not = way(profile, index)
+            if why_not is None:
+                return SpecViolation(rule, f"{what}; recovered by {name}", device.name)
+            tried.append(f"{name}: {why_not}")
+        self.broken[key] = (f"device {device.name} could not be returned to RUNNING ({what}; "
+                            f"{'; '.join(tried)}): device retired, remaining tests not run")
+        return SpecViolation(rule, self.broken[key], device.name)
+
+    def _walk_back(self, profile, index: int) -> str | None:
+        """SET each step of the model's path from the current state to RUNNING; None when there."""
+        device = self.devices[(profile.name, index)]
+        code, state, _ = device.get_state_raw()
+        if code:
+            return f"GET failed with {errno_name(code)}"
+        if state == MigState.ERROR or state >= len(MigState):
+            return f"no SET is safe from {MigState.label(state)} (only a reset leaves ERROR)"
+        route = plan(MigState(state), MigState.RUNNING, profile.flags)
+        if route.hazard is not None or route.errno:
+            return f"no safe path from {MigState.label(state)} to RUNNING"
+        for step in route.path:
+            result = device.try_set_state(step)
+            if result.data_fd is not None:
+                result.data_fd.close()
+            if result.errno:
+                return f"SET {step.name} failed with {errno_name(result.errno)}"
+        return _not_running(device)
+
+    def _reopen(self, profile, index: int) -> str | None:
+        """Close the device fd and open it again, then reset / SET RUNNING; None when in RUNNING."""
+        key = (profile.name, index)
+        device = self.devices[key]
+        code, state, _ = device.get_state_raw()
+        if code == 0 and state == MigState.RESUMING:     # mtty oopses on STOP after a reopen in RESUMING
+            return "not tried: closing a device in RESUMING is unsafe on some drivers"
+        device.close(safe=False)
+        del self.devices[key]
+        try:
+            device = self.get(profile, index)
+        except OSError as exc:
+            return f"reopen failed: {exc}"
+        device.to_safe_state()
+        return _not_running(device)
 
     def close(self) -> None:
         for device in self.devices.values():
             device.close(safe=True)
         self.devices.clear()
+
+
+def _finding(how: str, code: int, state: int) -> tuple[str, str]:
+    """The rule a device broke when reset / SET RUNNING did not bring it to RUNNING, and what it did."""
+    seen = f"GET reports {MigState.label(state)}" if code == 0 else f"GET fails with {errno_name(code)}"
+    if how == "reset":
+        return "reset.returns-running", f"VFIO_DEVICE_RESET succeeded but {seen}"
+    if how == "running":
+        return "fsm.state-after-set", f"SET RUNNING succeeded but {seen}"
+    return "fsm.legal-arc", f"no reset and SET RUNNING failed: {how}; {seen}"
+
+
+def _not_running(device: Device) -> str | None:
+    code, state, _ = device.get_state_raw()
+    if code == 0 and state == MigState.RUNNING:
+        return None
+    return f"then GET reports {MigState.label(state)} ({errno_name(code)})"
 
 
 @pytest.fixture(scope="session")
@@ -64,12 +143,21 @@ def device_pool(vc_context):
     pool.close()
 
 
+def _restore(pool: DevicePool, profile, index: int) -> None:
+    """Teardown: back to RUNNING; a rule the device broke on the way fails the test that left it."""
+    if (profile.name, index) in pool.broken or (profile.name, index) not in pool.devices:
+        return
+    finding = pool.recover(profile, index)
+    if finding is not None:
+        raise finding
+
+
 @pytest.fixture
 def device(device_pool, profile) -> Device:
-    """The profile's first device, in RUNNING with no session; returned to a safe state afterwards."""
+    """The profile's first device, in RUNNING with no session; returned to RUNNING afterwards."""
     dev = device_pool.make_running(profile, 0)
     yield dev
-    dev.to_safe_state()
+    _restore(device_pool, profile, 0)
 
 
 @pytest.fixture
@@ -77,4 +165,4 @@ def peer_device(device_pool, profile) -> Device:
     """The profile's second device (migration destination), in RUNNING."""
     dev = device_pool.make_running(profile, 1)
     yield dev
-    dev.to_safe_state()
+    _restore(device_pool, profile, 1)

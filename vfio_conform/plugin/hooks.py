@@ -6,6 +6,7 @@ import signal
 
 import pytest
 
+from ..checks import drain_should_not_met
 from ..errors import ConfigError, HarnessTimeout
 from ..model.fsm import supported_states
 from ..model.plan import plan
@@ -99,6 +100,7 @@ def pytest_runtest_setup(item) -> None:
     profile = item_param(item, "profile")
     if ctx is None or profile is None:
         return
+    drain_should_not_met()                  # findings of an earlier test are not this test's
     if ctx.progress_file:
         with open(ctx.progress_file, "a") as f:
             f.write(item.nodeid + "\n")
@@ -140,7 +142,8 @@ def pytest_runtest_makereport(item, call):
     profile = item_param(item, "profile")
     if profile is None or _ctx(item.config) is None:
         return
-    outcome, rule, link, waiver = None, "", "", None
+    outcome, rule, link, waiver, note = None, "", "", None, ""
+    should = drain_should_not_met() if report.when == "call" else []
     if report.failed:
         outcome, rule = classify.failure_outcome(call.excinfo, report.when)
         issue = profile.known_issue(_test_id(item), rule) if outcome is Outcome.FAIL and rule else None
@@ -154,11 +157,14 @@ def pytest_runtest_makereport(item, call):
         outcome = Outcome.PASS
         issues = profile.waivers_for(_test_id(item))
         link = issues[0].link if issues else ""   # a waived test that passes: waiver can be removed
+        if should:                              # a recommendation not followed: pass, with the finding
+            rule = should[0].rule_id
+            note = classify.SHOULD_NOT_MET + "; ".join(str(v).split("\n")[0] for v in should)
     if outcome is not None:
         rule = rule or next(iter(spec_ids(item)), "")
         report.user_properties = list(report.user_properties) + [
             ("vc_profile", profile.name), ("vc_test_id", _test_id(item)),
-            ("vc_outcome", outcome.value), ("vc_rule", rule), ("vc_link", link)]
+            ("vc_outcome", outcome.value), ("vc_rule", rule), ("vc_link", link), ("vc_note", note)]
         if waiver is not None:
             report.user_properties.append(("vc_waiver", waiver))
 

@@ -18,7 +18,8 @@ class ResultRecorder:
         run_id = self.ctx.run_ids.get(props.get("vc_profile"))
         if "vc_outcome" not in props or run_id is None:
             return
-        message = getattr(report, "wasxfail", "") or classify.short_message(report)
+        message = (getattr(report, "wasxfail", "") or classify.short_message(report)
+                   or props.get("vc_note", ""))
         self.ctx.store.record(run_id, TestRecord(
             nodeid=report.nodeid, test_id=props["vc_test_id"], outcome=Outcome(props["vc_outcome"]),
             duration=report.duration, message=message, rule=props.get("vc_rule", ""),

@@ -6,6 +6,9 @@ import dataclasses
 #: Pseudo-outcomes the report derives: a waived test that passed, and a matrix cell with no row.
 STALE_WAIVER = "waiver-stale"
 NOT_RUN = "not-run"
+#: A passing test whose message records a `should` rule the device does not follow.
+SHOULD_UNMET = "should-unmet"
+SHOULD_PREFIX = "should not met: "      # plugin/classify.SHOULD_NOT_MET (the report does not import the plugin)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,10 +27,11 @@ STYLES: dict[str, Style] = {
     "gated": Style("hazard-skipped", "HZ", "#3a6fd8"),
     "skipped": Style("skipped", "–", "#c8ced6"),
     STALE_WAIVER: Style("pass, waiver can be removed", "✓!", "#7cc96f"),
+    SHOULD_UNMET: Style("pass, should not met", "✓?", "#b8c43a"),
     NOT_RUN: Style("not run", "", "#f1f3f5"),
 }
 #: Display order (most severe first) for legends and summaries.
-ORDER = ["fail", "infra-error", "known-issue", STALE_WAIVER, "pass", "not-supported", "gated",
+ORDER = ["fail", "infra-error", "known-issue", STALE_WAIVER, SHOULD_UNMET, "pass", "not-supported", "gated",
          "skipped", NOT_RUN]
 
 
@@ -37,6 +41,8 @@ def shown(row: dict | None) -> str:
         return NOT_RUN
     if row["outcome"] == "pass" and row.get("link"):
         return STALE_WAIVER
+    if row["outcome"] == "pass" and (row.get("message") or "").startswith(SHOULD_PREFIX):
+        return SHOULD_UNMET
     return row["outcome"] if row["outcome"] in STYLES else "skipped"
 
 

@@ -79,6 +79,8 @@ class SimDevice:
         """What MIGRATION GET reports."""
         if self.faults.fire("wrong_migration_flags"):
             return self.flags ^ MigFlag.P2P
+        if self.faults.fire("reserved_migration_flag"):
+            return self.flags | 1 << 3
         return self.flags
 
     def get_state(self) -> int:
@@ -188,6 +190,8 @@ class SimDevice:
     def _take_arc(self, cur: MigState, nxt: MigState) -> Session | None:
         """The driver's work for one single arc; returns a new session on an opening arc."""
         arc = (cur, nxt)
+        if cur in PRE_COPY_STATES and nxt == S.STOP_COPY and self.faults.fire("legal_arc_fails"):
+            raise oserror(errno.EIO, f"{cur.name} -> STOP_COPY")
         if arc == (S.RESUMING, S.STOP):
             self._commit_resume()
         if arc in SESSION_ENDING_ARCS:
@@ -229,6 +233,8 @@ class SimDevice:
             if self.faults.fire("accept_incomplete_resume"):
                 return
             raise oserror(errno.EINVAL, f"RESUMING->STOP: {exc}") from None
+        if self.faults.fire("resume_refuses_valid_stream"):
+            raise oserror(errno.EINVAL, "RESUMING->STOP of a valid stream")
         internal, contents = stream.split(self.layout, payload)
         self.internal = internal
         if self.faults.fire("resume_skips_regions"):

@@ -112,6 +112,14 @@ _TABLE = [
        "GET MIG_DEVICE_STATE fails with EIO while the device is in STOP_COPY"),
     _f("precopy_info_fails_in_p2p", "precopy.info-works-in-precopy",
        "VFIO_MIG_GET_PRECOPY_INFO fails with EINVAL in PRE_COPY_P2P (works in PRE_COPY only)"),
+    _f("legal_arc_fails", "fsm.legal-arc",
+       "the single arc PRE_COPY(_P2P) -> STOP_COPY fails with EIO (the state stays at the last step)"),
+    _f("reserved_migration_flag", "fsm.flags-valid",
+       "MIGRATION GET reports the reserved bit 1 << 3 besides the configured flags"),
+    _f("resume_refuses_valid_stream", "stream.round-trip",
+       "RESUMING->STOP fails with EINVAL even for a complete, valid stream"),
+    _f("precopy_end_eof", "precopy.enomsg-at-temporary-end",
+       "read() at the temporary end of pre-copy data returns 0 instead of ENOMSG (like mtty)"),
 ]
 
 def _extension_rows() -> list[Fault]:

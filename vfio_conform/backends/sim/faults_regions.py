@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +36,16 @@ _f("mmap_incoherent", "region.mmap-coherent",
    "mmap returns a private snapshot of the range, not the region itself")
 _f("last_byte_fails", "region.last-byte-accessible",
    "an access ending at the last byte of a region fails with EINVAL")
-_f("oob_short_access", "region.out-of-bounds-fails",
-   "an access crossing the end of a region is clipped (short read/write) instead of failing")
+_f("oob_read_overrun", "region.out-of-bounds-contained",
+   "a read crossing the end of a region returns the whole count, 0xff past the end")
+_f("oob_read_misplaced", "region.out-of-bounds-contained",
+   "a read crossing the end returns the in-region count of bytes, taken from offset 0")
+_f("oob_read_past_end", "region.out-of-bounds-contained",
+   "a read starting at or past the end of a region returns zeros instead of failing or 0")
+_f("oob_write_overcount", "region.out-of-bounds-contained",
+   "a write crossing the end stores the bytes inside but returns the whole length")
+_f("oob_write_wraps", "region.out-of-bounds-contained",
+   "a write crossing the end stores the bytes past the end at the start of the region (address wrap)")
 _f("mmap_past_end", "region.mmap-invalid-fails",
    "mmap of a range reaching past the end of the region succeeds")
 _f("unaligned_fails", "region.access-widths",
@@ -111,3 +120,32 @@ def info_fields(region: "Region", base: int) -> tuple[RegionFlag, int, int, byte
             last, pos = nxt - base, nxt - base
         caps[last + 4:last + 8] = (base + last).to_bytes(4, "little")
     return flags, size, offset, bytes(caps)
+
+
+def bent_read(region: "Region", off: int, size: int) -> bytes | None:
+    """What a read knob returns instead of the region's own answer (None: no knob applies)."""
+    spec, faults = region.spec, region.faults
+    if not spec.size or not spec.flags & RegionFlag.READ or size <= 0:
+        return None
+    if off >= spec.size:
+        return bytes(size) if faults.fire("oob_read_past_end") else None
+    inside = spec.size - off
+    if inside >= size:
+        return None
+    if faults.fire("oob_read_overrun"):
+        return os.pread(region.fd, inside, off) + b"\xff" * (size - inside)
+    if faults.fire("oob_read_misplaced"):
+        return os.pread(region.fd, inside, 0)
+    return None
+
+
+def bent_write(region: "Region", off: int, data: bytes, written: int) -> int:
+    """The count a write returns after storing `written` bytes at `off`, bent by the write knobs."""
+    spec, faults = region.spec, region.faults
+    if off + len(data) <= spec.size or written != spec.size - off:
+        return written
+    if faults.fire("oob_write_wraps"):
+        os.pwrite(region.fd, data[written:], 0)
+    if faults.fire("oob_write_overcount"):
+        return len(data)
+    return written

@@ -141,7 +141,13 @@ class Region:
         from .faults_regions import info_fields
         return info_fields(self, base)
 
-    def _check(self, off: int, size: int, need: RegionFlag, what: str) -> None:
+    def _check(self, off: int, size: int, need: RegionFlag, what: str) -> int:
+        """The byte count the access transfers, by vfio-pci's bounds rules (OSError if it fails).
+
+        An access starting at or past the end fails (EINVAL). One crossing the end fails for
+        CONFIG (vfio_pci_config_rw: EFAULT) and is clamped to the bytes inside for the other
+        regions (vfio_pci_bar_rw: a short count), both of which POSIX and the uAPI allow.
+        """
         if not self.spec.size or not self.spec.flags & need:
             raise oserror(errno.EINVAL, f"{what}: region {self.spec.index} does not allow it")
         if off + size == self.spec.size and size > 0 and self.faults.fire("last_byte_fails"):
@@ -150,30 +156,27 @@ class Region:
             raise oserror(errno.EINVAL, f"{what}: unaligned {size}-byte access at {off:#x}")
         if size == 8 and self.faults.fire("qword_fails"):
             raise oserror(errno.EINVAL, f"{what}: 8-byte access")
-        if off >= self.spec.size or off + size > self.spec.size:
-            raise oserror(errno.EINVAL, f"{what}: [{off:#x}, +{size:#x}) leaves region "
-                                        f"{self.spec.index} ({self.spec.size:#x} bytes)")
-
-    def _short(self, off: int, size: int, need: RegionFlag) -> int | None:
-        """oob_short_access knob: a crossing access is clipped to the region instead of failing."""
-        if (self.spec.size and self.spec.flags & need and off < self.spec.size < off + size
-                and self.faults.fire("oob_short_access")):
+        leaves = f"{what}: [{off:#x}, +{size:#x}) leaves region {self.spec.index} ({self.spec.size:#x} bytes)"
+        if off >= self.spec.size:
+            raise oserror(errno.EINVAL, leaves)
+        if off + size > self.spec.size:
+            if self.spec.index == PciRegion.CONFIG:
+                raise oserror(errno.EFAULT, leaves)
             return self.spec.size - off
-        return None
+        return size
 
     def read(self, off: int, size: int) -> bytes:
-        short = self._short(off, size, RegionFlag.READ)
-        if short is not None:
-            return os.pread(self.fd, short, off)
-        self._check(off, size, RegionFlag.READ, "pread")
-        return os.pread(self.fd, size, off)
+        from .faults_regions import bent_read
+        bent = bent_read(self, off, size)
+        if bent is not None:
+            return bent
+        return os.pread(self.fd, self._check(off, size, RegionFlag.READ, "pread"), off)
 
     def write(self, off: int, data: bytes) -> int:
-        short = self._short(off, len(data), RegionFlag.WRITE)
-        if short is not None:
-            return os.pwrite(self.fd, data[:short], off)
-        self._check(off, len(data), RegionFlag.WRITE, "pwrite")
-        return os.pwrite(self.fd, data, off)
+        from .faults_regions import bent_write
+        inside = self._check(off, len(data), RegionFlag.WRITE, "pwrite")
+        written = os.pwrite(self.fd, data[:inside], off)
+        return bent_write(self, off, data, written)
 
     def mmap(self, off: int, length: int, writable: bool) -> mmap.mmap:
         """MAP_SHARED view of the memfd, only inside one sparse area (or the MMAP region), page-aligned."""

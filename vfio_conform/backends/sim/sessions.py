@@ -103,7 +103,7 @@ class SavingSession(Session):
         self._refill()
         if self.pos >= self.limit:
             if self.in_precopy:
-                if self.precopy_end == "zero":
+                if self.precopy_end == "zero" or self.faults.fire("precopy_end_eof"):
                     return b""
                 raise oserror(errno.ENOMSG, "no more pre-copy data for now")
             if self.faults.fire("enomsg_in_stop_copy"):
