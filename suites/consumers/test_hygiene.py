@@ -9,7 +9,7 @@ import pytest
 from vfio_conform.checks import expect, expect_errno
 from vfio_conform.errors import errno_name
 from vfio_conform.plugin.classify import NOT_SUPPORTED
-from vfio_conform.uapi.enums import DeviceFlag, Feature, FeatureOp, RegionFlag
+from vfio_conform.uapi.enums import DeviceFlag, Feature, FeatureOp, MigFlag, RegionFlag
 
 GET, SET, PROBE = FeatureOp.GET, FeatureOp.SET, FeatureOp.PROBE
 #: feature -> the ops it supports (vfio_main.c, vfio-uapi.md 2).
@@ -17,6 +17,8 @@ MIGRATION_FEATURES = {Feature.MIGRATION: GET, Feature.MIG_DEVICE_STATE: GET | SE
 LOGGING_FEATURES = {Feature.DMA_LOGGING_START: SET, Feature.DMA_LOGGING_STOP: SET,
                     Feature.DMA_LOGGING_REPORT: GET}
 ANY = pytest.mark.vc_protocol("any")
+#: VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (2026 series): SET, no payload (vfio-uapi.md 4.7).
+PRECOPY_INFO_V2 = 12
 
 
 def _claimed(profile) -> dict:
@@ -44,6 +46,12 @@ def test_consumer_hygiene_feature_probe(idle_device, profile):
             expect(code != 0, "feature.probe-matches-profile",
                    f"PROBE {feature.name} succeeds but profile {profile.name} declares no DMA logging "
                    "(QEMU and cloud-hypervisor would start it)", idle_device)
+    if profile.protocol == "v2" and profile.flags & MigFlag.PRE_COPY:
+        code, _ = idle_device.try_feature(PRECOPY_INFO_V2, SET)     # as QEMU's opt-in does
+        if code not in (0, errno.ENOTTY):
+            warnings.warn(f"[feature.unknown-enotty] SET feature {PRECOPY_INFO_V2} (PRECOPY_INFOv2) gives "
+                          f"{errno_name(code)}, not ENOTTY: QEMU with the PRECOPY_INFOv2 series fails "
+                          "migration setup on this device")
 
 
 @ANY
