@@ -205,7 +205,8 @@ _CONSUMER_RULES = [
          "A feature index the device does not know should fail with ENOTTY, as vfio-pci-core does: "
          "QEMU's PRECOPY_INFOv2 opt-in (2026 series) SETs feature 12 and treats only ENOTTY as "
          "'not supported'; any other errno fails its migration setup.",
-         "drivers/vfio/pci/vfio_pci_core.c; " + _QEMU, "should"),
+         "drivers/vfio/pci/vfio_pci_core.c; drivers/vfio/vfio_main.c (ENOTTY since 16df67f2189a); "
+         + _QEMU, "should"),
     Rule("region-info.bad-args-fail",
          "VFIO_DEVICE_GET_REGION_INFO with argsz below the 32-byte struct, or an index past the "
          "device's regions, fails with EINVAL.", "include/uapi/linux/vfio.h; vfio-uapi.md 2, 7.3"),
