@@ -74,3 +74,16 @@ def test_partial_stream_then_close_refused_by_clean_device():
         walk.observable_state()
     finally:
         walk.teardown()
+
+
+def test_device_that_drops_data_on_close_is_caught_by_the_walk():
+    """The other side of the same sequence: a device that discards the written stream when its fd
+    is closed fails QEMU's paused destination, and the walk names the rule."""
+    walk = _walk("sim-p2p-precopy", faults=[{"name": "resume_close_drops_data"}])
+    try:
+        _resume_then_close(walk, 1 << 20)
+        with pytest.raises(SpecViolation) as exc:
+            walk.set_state(int(S.STOP))
+        assert exc.value.rule_id == "resume.close-keeps-data"
+    finally:
+        walk.teardown()

@@ -14,7 +14,7 @@ import errno
 from vfio_conform.checks import expect, expect_state
 from vfio_conform.depth import dma
 from vfio_conform.errors import errno_name
-from vfio_conform.model.plan import plan
+from vfio_conform.model.plan import WARN_FROM_ERROR, plan
 from vfio_conform.uapi.enums import Feature, FeatureOp, MigFlag, MigState
 
 S = MigState
@@ -42,11 +42,23 @@ class Consumer:
 
     name = "consumer"
 
-    def __init__(self, device, profile):
+    def __init__(self, device, profile, kernel_release: str = ""):
         self.dev, self.profile, self.flags = device, profile, profile.flags
+        self.kernel_release = kernel_release
         self.state = S.RUNNING          # both consumers assume RUNNING when they attach
         self.fd = None
         self.log: list[str] = []
+
+    def in_error_and_gated(self) -> bool:
+        """True when the device is in ERROR and a SET from there may WARN (hazard not cleared for
+        this kernel): the consumer's SET is then skipped (logged) and recovery goes to the reset."""
+        code, state, _ = self.dev.get_state_raw()
+        if code or state != S.ERROR:
+            return False
+        if self.profile.hazard_safe(WARN_FROM_ERROR.name, self.kernel_release):
+            return False
+        self.log.append(f"SET from ERROR skipped: {WARN_FROM_ERROR.reason}")
+        return True
 
     def where(self) -> str:
         return f"{self.name} on {self.dev.name}: " + "; ".join(self.log[-6:])
@@ -110,8 +122,8 @@ class Qemu(Consumer):
 
     name = "QEMU"
 
-    def __init__(self, device, profile):
-        super().__init__(device, profile)
+    def __init__(self, device, profile, kernel_release: str = ""):
+        super().__init__(device, profile, kernel_release)
         self.bufsize = 0
         self.init = self.dirty = 0
         self.initial_sent = False
@@ -257,8 +269,8 @@ class CloudHypervisor(Consumer):
 
     name = "cloud-hypervisor"
 
-    def __init__(self, device, profile):
-        super().__init__(device, profile)
+    def __init__(self, device, profile, kernel_release: str = ""):
+        super().__init__(device, profile, kernel_release)
         self.granule = None
 
     def has_reset_flag(self) -> bool:
@@ -269,7 +281,7 @@ class CloudHypervisor(Consumer):
         result = self.try_set(target)
         if result.errno == 0:
             return 0
-        if recover is not None and self.try_set(recover).errno == 0:
+        if recover is not None and not self.in_error_and_gated() and self.try_set(recover).errno == 0:
             return result.errno
         self.reset_and_rearm()
         return result.errno

@@ -86,12 +86,12 @@ def test_consumer_ch_live_migration(device, peer_device, profile, hook):
 
 
 @pytest.mark.vc_spec("reset.returns-running")
-def test_consumer_ch_recovery(device, peer_device, profile, hook):
+def test_consumer_ch_recovery(device, peer_device, profile, hook, vc_context):
     """A restore whose blob is too long: the write (or resume) fails, cloud-hypervisor resets the
     device (only if it reports VFIO_DEVICE_FLAGS_RESET), and a valid restore then works."""
     hook.write(device, 951)
     blob = CloudHypervisor(device, profile).snapshot()
-    ch = CloudHypervisor(peer_device, profile)
+    ch = CloudHypervisor(peer_device, profile, vc_context.kernel_release)
     code = ch.transition(S.RESUMING, S.STOP)
     expect(code == 0, "fsm.legal-arc", f"SET RESUMING failed {errno_name(code)} | {ch.where()}", peer_device)
     code, n = ch.fd.try_write(blob + bytes(4096))

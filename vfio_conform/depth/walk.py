@@ -137,6 +137,10 @@ class DeviceWalk(RuleBasedStateMachine):
                            f"state is {MigState.label(state)}")
             self.state = MigState(state)
             return
+        if leaves_resume and complete and resuming.closed and result.errno:
+            self._fail("resume.close-keeps-data",
+                       f"{what} failed ({errno_name(result.errno)}) after the whole stream was written "
+                       f"to {resuming.name} and {resuming.name} was closed")
         rule_id = ("fsm.out-of-range-einval" if target >= MIG_STATE_NR else
                    "fsm.illegal-arc-einval" if not p.legal else
                    "fsm.same-state-noop" if p.noop else "fsm.legal-arc")
