@@ -313,7 +313,8 @@ class CloudHypervisor(Consumer):
             code, data = self.fd.try_read(CH_READ)
             self.log.append(f"read({CH_READ}): {errno_name(code)}, {len(data)} bytes")
             expect(code != errno.ENOMSG, "stream.stop-copy-eof",
-                   f"read() in STOP_COPY failed with ENOMSG: cloud-hypervisor's snapshot fails | {self.where()}",
+                   "read() in STOP_COPY failed with ENOMSG: cloud-hypervisor's snapshot fails | "
+                   + self.where(),
                    self.dev)
             expect(code == 0, "walk.model-agreement", f"read() in STOP_COPY: {errno_name(code)} | "
                                                       f"{self.where()}", self.dev)

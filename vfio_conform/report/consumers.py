@@ -92,7 +92,8 @@ def summary_line(rows: list[dict]) -> str:
     migrate at all reads 'QEMU source, ..., cloud-hypervisor recovery: not-supported (why)'."""
     groups: list[list[Verdict]] = []
     for v in verdicts(rows):
-        if groups and v.outcome != "pass" and (groups[-1][0].outcome, groups[-1][0].notes) == (v.outcome, v.notes):
+        same = groups and (groups[-1][0].outcome, groups[-1][0].notes) == (v.outcome, v.notes)
+        if same and v.outcome != "pass":
             groups[-1].append(v)
         else:
             groups.append([v])

@@ -92,7 +92,6 @@ class _Hooks:
         self._stop_copy_read: set[int] = set()
         self._feature = number("VFIO_DEVICE_FEATURE")
         self._region_info = number("VFIO_DEVICE_GET_REGION_INFO")
-        self._device_info = number("VFIO_DEVICE_GET_INFO")
         self._reset = number("VFIO_DEVICE_RESET")
         self._precopy = number("VFIO_MIG_GET_PRECOPY_INFO")
 
@@ -103,8 +102,6 @@ class _Hooks:
                 return self._feature_ioctl(fd, request, arg)
             if request == self._region_info and isinstance(arg, bytearray) and len(arg) >= 32:
                 return self._region_info_ioctl(fd, request, arg)
-            if request == self._device_info:
-                return self._ioctl(fd, request, arg)
             if request == self._reset:
                 return self._reset_ioctl(fd, request, arg)
         if request == self._precopy:
