@@ -67,3 +67,20 @@ def test_run_lines_only_for_new_runs():
     out = []
     consumers.print_run_lines(Store(), 2, out.append)
     assert len(out) == 1 and out[0].startswith("consumers [mtty, run #3]: QEMU source: fail")
+
+
+def test_vfio_conform_run_prints_the_per_consumer_line(tmp_path):
+    import subprocess
+    import sys
+
+    from suite_runner import ROOT
+    proc = subprocess.run([sys.executable, "-m", "vfio_conform", "run", "--profile", "sim-stop-copy",
+                           "--reports", str(tmp_path), "-q", "--", "-k",
+                           "consumer_ch_snapshot or consumer_qemu_source"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "consumers [sim-stop-copy, run #1]: QEMU source: pass, cloud-hypervisor snapshot: pass" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "vfio_conform", "run", "--profile", "sim-stop-copy",
+                           "--no-store", "--reports", str(tmp_path), "-q", "--", "-k", "consumer_ch_snapshot"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0 and "consumers [" not in proc.stdout
