@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import mmap
 
 from vfio_conform.checks import expect, expect_state
 from vfio_conform.depth import dma
@@ -248,6 +249,28 @@ class Qemu(Consumer):
         self.complete(saved)
         self.save_cleanup()
         return saved
+
+    # -- device dirty tracking (hw/vfio/listener.c, container-base.c) ----------------------------
+    def log_start(self, ranges: list[tuple[int, int]]) -> int:
+        """log_global_start: DMA_LOGGING_START with the host page size (the written-back one is unused)."""
+        code, granule = dma.start(self.dev, ranges, mmap.PAGESIZE)
+        self.log.append(f"DMA_LOGGING_START({len(ranges)} ranges, {mmap.PAGESIZE}): {errno_name(code)} "
+                        f"(wrote back {granule})")
+        return code
+
+    def log_sync(self, ranges: list[tuple[int, int]]) -> int:
+        """A dirty-bitmap sync: DMA_LOGGING_REPORT per range with the host page size; first errno."""
+        for iova, length in ranges:
+            code, _, _ = dma.report(self.dev, iova, length, mmap.PAGESIZE)
+            self.log.append(f"DMA_LOGGING_REPORT({iova:#x}, {length:#x}, {mmap.PAGESIZE}): {errno_name(code)}")
+            if code:
+                return code
+        return 0
+
+    def log_stop(self) -> int:
+        code = dma.stop(self.dev)
+        self.log.append(f"DMA_LOGGING_STOP: {errno_name(code)}")
+        return code
 
     # -- destination: load setup, load state, load cleanup, vm start ----------------------------
     def load(self, saved: Saved, close_before_start: bool) -> None:

@@ -22,6 +22,7 @@ class Consumer:
 
 CONSUMERS: tuple[Consumer, ...] = (
     Consumer("qemu-source", "QEMU source", ("test_consumer_qemu_source",)),
+    Consumer("qemu-dirty-tracking", "QEMU device dirty tracking", ("test_consumer_qemu_dirty_tracking",)),
     Consumer("qemu-destination", "QEMU destination", ("test_consumer_qemu_destination",)),
     Consumer("qemu-recovery", "QEMU recovery", ("test_consumer_qemu_recovery",)),
     Consumer("ch-snapshot", "cloud-hypervisor snapshot", ("test_consumer_ch_snapshot",)),

@@ -52,6 +52,8 @@ _ROWS = [
      "DEVICE_INFO reports VFIO_DEVICE_FLAGS_RESET but VFIO_DEVICE_RESET fails with EINVAL"),
     ("dma_start_granule_zero", "dma.consumer-cycle",
      "DMA_LOGGING_START succeeds but writes back page_size 0"),
+    ("dma_report_fails_stopped", "dma.consumer-cycle",
+     "DMA_LOGGING_REPORT fails with EIO once the device is stopped (the final dirty sync)"),
 ]
 
 NAMES: tuple[str, ...] = tuple(name for name, _, _ in _ROWS)
@@ -118,6 +120,9 @@ class _Hooks:
             return 0
         if ops == _GET and feature in _GET_ONLY and 8 <= argsz < 16 and fire("feature_argsz_unchecked"):
             return 0
+        if (ops == _GET and feature == Feature.DMA_LOGGING_REPORT
+                and self.dev.state in (S.STOP, S.STOP_COPY) and fire("dma_report_fails_stopped")):
+            raise oserror(errno.EIO, "DMA_LOGGING_REPORT while stopped")
         if ops == _SET and feature == Feature.MIG_DEVICE_STATE and "reset_error_sticky" in self.faults:
             was = self.dev.state
             try:
