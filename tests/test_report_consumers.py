@@ -15,7 +15,7 @@ ROWS = [
     _row("test_consumer_qemu_source_precopy_info[mtty]", "fail", "consumer.qemu-initial-data-sent", "x"),
     _row("test_consumer_qemu_destination[mtty-in-resuming]", "pass"),
     _row("test_consumer_ch_live_migration[mtty]", "not-supported", "dma.consumer-cycle",
-         "not-supported: DMA_LOGGING_REPORT gives EOPNOTSUPP"),
+         "not-supported: DMA_LOGGING_REPORT gives EOPNOTSUPP (no CONFIG_IOMMUFD_DRIVER): so no live migration"),
     _row("test_consumer_ch_recovery[mtty]", "not-supported", "", "not-supported: no RESET flag"),
     _row("test_consumer_hygiene_feature_probe[mtty]", "pass"),
     _row("test_arc[mtty:STOP->RUNNING]", "pass"),
@@ -38,7 +38,8 @@ def test_verdicts_group_by_consumer_and_take_the_worst():
 def test_summary_line_names_each_consumer():
     line = consumers.summary_line(ROWS)
     assert line.startswith("QEMU source: fail (consumer.qemu-initial-data-sent), QEMU destination: fail")
-    assert "cloud-hypervisor live migration: not-supported (DMA_LOGGING_REPORT gives EOPNOTSUPP)" in line
+    assert ("cloud-hypervisor live migration: not-supported (DMA_LOGGING_REPORT gives EOPNOTSUPP "
+            "(no CONFIG_IOMMUFD_DRIVER))") in line
     assert line.endswith("uAPI hygiene (both): pass")
     assert consumers.summary_line([_row("test_arc[x]", "pass")]) == ""
 

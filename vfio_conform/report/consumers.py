@@ -82,8 +82,15 @@ def _notes(outcome: str, group: list[dict]) -> tuple[str, ...]:
         return tuple(sorted({r.get("rule") or r["test_id"] for r in group if r["outcome"] == outcome}))
     if outcome in ("not-supported", "gated"):
         first = next((r.get("message") or "" for r in group if r["outcome"] == outcome), "")
-        return (first.removeprefix("Skipped: ").removeprefix(f"{outcome}: ")[:160],) if first else ()
+        return (_short(first.removeprefix("Skipped: ").removeprefix(f"{outcome}: ")),) if first else ()
     return ()
+
+
+def _short(reason: str) -> str:
+    """The reason up to its first ': ' (what, not the consequence), at most 160 characters."""
+    cut = reason.find(": ", 20)
+    reason = reason[:cut] if cut > 0 else reason
+    return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
 def summary_line(rows: list[dict]) -> str:
