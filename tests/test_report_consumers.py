@@ -85,3 +85,9 @@ def test_vfio_conform_run_prints_the_per_consumer_line(tmp_path):
                            "--no-store", "--reports", str(tmp_path), "-q", "--", "-k", "consumer_ch_snapshot"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0 and "consumers [" not in proc.stdout
+
+
+def test_short_reason_keeps_parentheses_whole():
+    text = "not-supported: profile p declares source and destination with different layouts (x: different)"
+    rows = [_row("test_consumer_ch_snapshot[p]", "not-supported", "", text)]
+    assert consumers.summary_line(rows).endswith("different layouts (x: different))")

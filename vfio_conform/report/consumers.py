@@ -89,6 +89,8 @@ def _notes(outcome: str, group: list[dict]) -> tuple[str, ...]:
 def _short(reason: str) -> str:
     """The reason up to its first ': ' (what, not the consequence), at most 160 characters."""
     cut = reason.find(": ", 20)
+    while cut > 0 and reason.count("(", 0, cut) != reason.count(")", 0, cut):   # not inside (...)
+        cut = reason.find(": ", cut + 1)
     reason = reason[:cut] if cut > 0 else reason
     return reason if len(reason) <= 160 else reason[:157] + "..."
 
