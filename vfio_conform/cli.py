@@ -124,7 +124,27 @@ def cmd_run(args, extra) -> int:
     select_targets(profiles, args.device)   # profiles and devices checked before pytest starts
     argv = pytest_args(args, extra, profiles)
     print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {args.reports}", flush=True)
-    return int(pytest.main(argv))
+    store, last = _store_mark(args)
+    code = int(pytest.main(argv))
+    if store is not None:
+        from .report.consumers import print_run_lines
+        print_run_lines(store, last)
+        store.close()
+    return code
+
+
+def _store_mark(args):
+    """(store, id of its last run) before a run, for the per-consumer lines after it; (None, 0) without."""
+    if args.no_store:
+        return None, 0
+    from .results import open_store, store_location
+    try:
+        store = open_store(store_location(args.store or os.environ.get("VFIO_CONFORM_STORE"),
+                                          Path(args.reports) / "results.sqlite"))
+        runs = store.runs(limit=1)
+    except Exception:          # the per-consumer lines are optional; pytest reports store errors itself
+        return None, 0
+    return store, (runs[0]["id"] if runs else 0)
 
 
 def cmd_profiles(args, extra) -> int:

@@ -23,13 +23,20 @@ READ_SIZES = (1, 7, 513, 4097, (1 << 16) + 1)      # odd sizes on purpose
 
 @dataclasses.dataclass
 class FdModel:
-    """One data_fd as the model sees it."""
+    """One data_fd and its session as the model sees them.
+
+    The session and the fd have separate lifetimes: `active` ends with the session (a session-ending
+    arc or a reset), `closed` is the user's close() of the fd. Closing the fd ends nothing: the bytes
+    already written to a resuming session stay written (QEMU's destination closes the fd in its load
+    cleanup, possibly before it leaves RESUMING), so RESUMING -> STOP is judged on `written`.
+    """
 
     name: str
     fd: object
     kind: str                  # "saving" or "resuming"
     active: bool = True
     written: int = 0
+    closed: bool = False
 
 
 @dataclasses.dataclass
@@ -79,14 +86,18 @@ class DeviceWalk(RuleBasedStateMachine):
 
     # -- helpers ---------------------------------------------------------------------------------
     def _pick(self, index: int) -> FdModel | None:
-        return self.fds[index % len(self.fds)] if self.fds else None
+        """An fd the user still holds (closed ones cannot be read, written or closed again)."""
+        open_fds = [f for f in self.fds if not f.closed]
+        return open_fds[index % len(open_fds)] if open_fds else None
 
     def _live(self, kind: str) -> FdModel | None:
+        """The live session of `kind`, whether or not its fd is still open."""
         return next((f for f in self.fds if f.active and f.kind == kind), None)
 
     def _end_sessions(self) -> None:
         for f in self.fds:
             f.active = False
+        self.fds = [f for f in self.fds if not f.closed]     # nothing left to model for these
 
     def _fail(self, rule_id: str, message: str) -> None:
         expect(False, rule_id, message + replay(self.log), self.dev)
@@ -126,6 +137,10 @@ class DeviceWalk(RuleBasedStateMachine):
                            f"state is {MigState.label(state)}")
             self.state = MigState(state)
             return
+        if leaves_resume and complete and resuming.closed and result.errno:
+            self._fail("resume.close-keeps-data",
+                       f"{what} failed ({errno_name(result.errno)}) after the whole stream was written "
+                       f"to {resuming.name} and {resuming.name} was closed")
         rule_id = ("fsm.out-of-range-einval" if target >= MIG_STATE_NR else
                    "fsm.illegal-arc-einval" if not p.legal else
                    "fsm.same-state-noop" if p.noop else "fsm.legal-arc")
@@ -216,7 +231,7 @@ class DeviceWalk(RuleBasedStateMachine):
         if f is None:
             return
         f.fd.close()
-        self.fds.remove(f)
+        f.closed = True              # the session (and what was written to it) lives on
         self.log.append(f"{f.name}.close()")
         code, state, _ = self.dev.get_state_raw()
         if state != self.state:
@@ -242,7 +257,8 @@ class DeviceWalk(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         for f in self.fds:
-            f.fd.close()
+            if not f.closed:
+                f.fd.close()
         self.fds.clear()
         self.dev.try_reset()
 

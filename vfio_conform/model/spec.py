@@ -334,6 +334,80 @@ _RULES = [
          "for the IOVA range')"),
 ]
 
+# -- consumer sequences and the hygiene they rely on (QEMU, cloud-hypervisor) ---------------------
+_QEMU = "hw/vfio/migration.c (QEMU 9.2-10.x, see docs/consumers.md)"
+_CH = "pci/src/vfio.rs, vmm/src/lib.rs (cloud-hypervisor 2026, see docs/consumers.md)"
+_CONSUMER_RULES = [
+    Rule("consumer.qemu-data-size-nonzero",
+         "MIG_DATA_SIZE read while RUNNING is not 0: QEMU sizes its read buffer MIN(1 MiB, the "
+         "size) in save setup, and a 0 makes the allocation, and so the migration, fail.", _QEMU),
+    Rule("consumer.qemu-initial-data-sent",
+         "Reading the pre-copy stream as QEMU does (PRECOPY_INFO, then reads of its buffer size, "
+         "counted against initial_bytes first, an empty read or ENOMSG counting as 'all sent') "
+         "reaches QEMU's 'initial data sent' point (initial count 0) on an idle device.",
+         _QEMU + "; include/uapi/linux/vfio.h (vfio_precopy_info: initial data is a one-time stream)"),
+    Rule("consumer.qemu-precopy-accounting",
+         "On an idle device each pre-copy read of n bytes lowers initial_bytes by min(n, "
+         "initial_bytes) and dirty_bytes stays 0, so QEMU's own count matches the device's.",
+         "include/uapi/linux/vfio.h (estimates should match what read() returns); " + _QEMU,
+         "should"),
+    Rule("resume.close-keeps-data",
+         "Closing the resuming data_fd does not discard what was written to it: leaving RESUMING "
+         "afterwards loads the complete stream (QEMU's destination closes the fd in its load "
+         "cleanup, possibly before it leaves RESUMING).",
+         "include/uapi/linux/vfio.h (RESUMING -> STOP processes the data delivered by write()); "
+         + _QEMU),
+    Rule("reset.reopen-running",
+         "A newly opened device fd finds the device in RUNNING (QEMU assumes RUNNING at realize "
+         "without asking; mlx5, hisi, pds and qat force it in open_device).", _QEMU, "should"),
+    Rule("feature.probe-claimed",
+         "VFIO_DEVICE_FEATURE with PROBE (and the op bits the feature supports) returns 0 for every "
+         "feature the device offers: the migration features when it migrates (v2), the DMA logging "
+         "features when its profile declares them (QEMU decides from the DMA_LOGGING_START probe "
+         "whether it can track device dirty pages).", "include/uapi/linux/vfio.h; drivers/vfio/vfio_main.c"),
+    Rule("feature.probe-matches-profile",
+         "A PROBE of the DMA logging features fails on a device whose profile declares no DMA "
+         "logging (else QEMU and cloud-hypervisor would rely on it).", "profile"),
+    Rule("feature.unsupported-op-fails",
+         "SET on a GET-only feature (MIGRATION, MIG_DATA_SIZE, DMA_LOGGING_REPORT) and GET on a "
+         "SET-only one (DMA_LOGGING_START, DMA_LOGGING_STOP) fail with EINVAL.",
+         "drivers/vfio/vfio_main.c (vfio_check_feature, 6.12)"),
+    Rule("feature.bad-argsz-fails",
+         "VFIO_DEVICE_FEATURE with argsz below the 8-byte header, or below header + payload for a "
+         "GET or SET, fails with EINVAL.", "drivers/vfio/vfio_main.c (6.12)"),
+    Rule("feature.unknown-enotty",
+         "A feature index the device does not know should fail with ENOTTY, as vfio-pci-core does: "
+         "QEMU's PRECOPY_INFOv2 opt-in (2026 series) SETs feature 12 and treats only ENOTTY as "
+         "'not supported'; any other errno fails its migration setup.",
+         "drivers/vfio/pci/vfio_pci_core.c; drivers/vfio/vfio_main.c (ENOTTY since 16df67f2189a); "
+         + _QEMU, "should"),
+    Rule("region-info.bad-args-fail",
+         "VFIO_DEVICE_GET_REGION_INFO with argsz below the 32-byte struct, or an index past the "
+         "device's regions, fails with EINVAL.", "include/uapi/linux/vfio.h; vfio-uapi.md 2, 7.3"),
+    Rule("region-info.caps-argsz",
+         "When argsz is too small for a region's capability chain, GET_REGION_INFO still succeeds, "
+         "sets VFIO_REGION_INFO_FLAG_CAPS, leaves cap_offset 0 and raises argsz to the size needed.",
+         "include/uapi/linux/vfio.h (vfio_info_cap chains)"),
+    Rule("device.reset-flag-works",
+         "A device that reports VFIO_DEVICE_FLAGS_RESET ('device supports reset') accepts "
+         "VFIO_DEVICE_RESET.", "include/uapi/linux/vfio.h"),
+    Rule("device.reset-flag-matches-profile",
+         "A device whose profile says it cannot be reset does not report VFIO_DEVICE_FLAGS_RESET.",
+         "profile"),
+    Rule("device.reset-flag-advertised",
+         "A device whose VFIO_DEVICE_RESET works should report VFIO_DEVICE_FLAGS_RESET: "
+         "cloud-hypervisor (vfio-ioctls) issues the reset only when the flag is set, so its "
+         "recovery cannot reset a device that hides it.",
+         "include/uapi/linux/vfio.h; " + _CH, "should"),
+    Rule("dma.consumer-cycle",
+         "DMA_LOGGING_START of valid ranges succeeds and writes back the page size the device "
+         "selected, a power of two of at least 4096; DMA_LOGGING_REPORT with that page size "
+         "succeeds; DMA_LOGGING_STOP ends logging (cloud-hypervisor's live-migration cycle).",
+         "include/uapi/linux/vfio.h; drivers/vfio/vfio_main.c; " + _CH),
+]
+
+_RULES += _CONSUMER_RULES
+
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 
 

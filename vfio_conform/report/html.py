@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from . import summary
+from . import consumers, summary
 from .matrix import Matrix, build_matrix
 from .outcomes import ORDER, shown, style
 from .page import badge, document, esc, legend, table
@@ -27,7 +27,8 @@ def _section(run: RunData) -> str:
     parts = [f'<section id="run-{run.id}" data-profile="{esc(run.profile)}">',
              f"<h2>{esc(run.profile)} — run #{run.id}</h2>",
              f"<div>{badges or '<span class=muted>no results recorded</span>'}</div>",
-             _identity(run.meta), "<h3>State transition matrix (FROM row, requested state column)</h3>",
+             _identity(run.meta), consumers.render_html(rows),
+             "<h3>State transition matrix (FROM row, requested state column)</h3>",
              render_matrix(build_matrix(rows), run.id), "<h3>Per suite</h3>", _suites(rows),
              _failures(rows, run.id), _waivers(rows), _unused_waivers(run.waivers), _all_tests(rows),
              "</section>"]

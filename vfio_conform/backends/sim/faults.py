@@ -123,9 +123,9 @@ _TABLE = [
 ]
 
 def _extension_rows() -> list[Fault]:
-    """Knob rows contributed by the region/v1 and depth-suite modules (each keeps its own table)."""
-    from . import faults_depth, faults_regions
-    return [*faults_regions.TABLE, *faults_depth.TABLE]
+    """Knob rows of the region/v1, depth-suite and consumer modules (each keeps its own table)."""
+    from . import faults_consumers, faults_depth, faults_regions
+    return [*faults_regions.TABLE, *faults_depth.TABLE, *faults_consumers.TABLE]
 
 
 #: Knobs for the core suites (fsm/, data/); the extension modules carry their own.

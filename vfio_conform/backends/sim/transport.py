@@ -17,6 +17,7 @@ from ...uapi.enums import (FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag
                            RegionFlag)
 from ...uapi.ioctl import number
 from ..base import register_backend
+from . import faults_consumers
 from .config import SimConfig
 from .device import SimDevice
 from .hooks import SimTestHooks
@@ -384,4 +385,4 @@ class SimTransport:
 def open_sim(profile_sim_config: dict | None, device_id: str) -> SimTransport:
     """A fresh sim device named `device_id` (RUNNING, contents seeded from the config or the id)."""
     config = SimConfig.from_dict(profile_sim_config, device_id)
-    return SimTransport(config, device_id)
+    return faults_consumers.attach(SimTransport(config, device_id))

@@ -1,0 +1,393 @@
+"""The consumers' ioctl sequences (docs/consumers.md), replayed through the Device interface.
+
+`Qemu` follows hw/vfio/migration.c: a cached device_state (a SET equal to it issues no ioctl), one
+held data_fd, a read buffer of MIN(1 MiB, MIG_DATA_SIZE), ENOMSG or an empty read as the end of the
+data. `CloudHypervisor` follows pci/src/vfio.rs: one SET per step (the kernel walks the path),
+reads to the end, one write of the whole blob, recovery by a named state then a reset.
+Every step checks what the consumer relies on and names the rule; `log` is the replayable sequence.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import mmap
+
+from vfio_conform.checks import expect, expect_state
+from vfio_conform.depth import dma
+from vfio_conform.errors import errno_name
+from vfio_conform.model.plan import WARN_FROM_ERROR, plan
+from vfio_conform.uapi.enums import Feature, FeatureOp, MigFlag, MigState
+
+S = MigState
+MIB = 1 << 20
+#: QEMU's read buffer cap (VFIO_MIG_DEFAULT_DATA_BUFFER_SIZE) and its stop-copy size when the query fails.
+QEMU_BUFFER_CAP = MIB
+QEMU_UNKNOWN_STOP_COPY = 100 << 30
+#: cloud-hypervisor reads the saving fd to its end; the chunk size is the harness's choice.
+CH_READ = 64 << 10
+
+
+@dataclasses.dataclass
+class Saved:
+    """A stream as a consumer read it: every non-empty read(), in order (QEMU forwards each one)."""
+
+    chunks: list[bytes] = dataclasses.field(default_factory=list)
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class Consumer:
+    """Common bookkeeping: the device, its flags, a cached state, the held data_fd and a log."""
+
+    name = "consumer"
+
+    def __init__(self, device, profile, kernel_release: str = ""):
+        self.dev, self.profile, self.flags = device, profile, profile.flags
+        self.kernel_release = kernel_release
+        self.state = S.RUNNING          # both consumers assume RUNNING when they attach
+        self.fd = None
+        self.log: list[str] = []
+
+    def in_error_and_gated(self) -> bool:
+        """True when the device is in ERROR and a SET from there may WARN (hazard not cleared for
+        this kernel): the consumer's SET is then skipped (logged) and recovery goes to the reset."""
+        code, state, _ = self.dev.get_state_raw()
+        if code or state != S.ERROR:
+            return False
+        if self.profile.hazard_safe(WARN_FROM_ERROR.name, self.kernel_release):
+            return False
+        self.log.append(f"SET from ERROR skipped: {WARN_FROM_ERROR.reason}")
+        return True
+
+    def where(self) -> str:
+        return f"{self.name} on {self.dev.name}: " + "; ".join(self.log[-6:])
+
+    def try_set(self, target: MigState):
+        """One SET; checks the data_fd against the model when it succeeds; returns the SetResult."""
+        p = plan(self.state, target, self.flags)
+        result = self.dev.try_set_state(target)
+        self.log.append(f"SET {target.name} from {self.state.name}: {errno_name(result.errno)}"
+                        + (" +fd" if result.data_fd is not None else ""))
+        if result.errno == 0:
+            got_fd = result.data_fd is not None
+            if got_fd != p.data_fd:
+                if result.data_fd is not None:
+                    result.data_fd.close()
+                expect(False, "fsm.data-fd-on-opening-arc" if p.data_fd else "fsm.no-data-fd-otherwise",
+                       f"{target.name} ({p.describe()}) returned data_fd: {got_fd} | {self.where()}", self.dev)
+            if result.data_fd is not None:
+                self.close_fd()
+                self.fd = result.data_fd
+            self.state = target
+        return result
+
+    def set(self, target: MigState, rule: str = "fsm.legal-arc") -> None:
+        """A SET the consumer needs to succeed (failure names `rule`)."""
+        result = self.try_set(target)
+        expect(result.errno == 0, rule, f"SET {target.name} failed with {errno_name(result.errno)} | "
+                                       f"{self.where()}", self.dev)
+
+    def close_fd(self) -> None:
+        if self.fd is not None:
+            self.fd.close()
+            self.log.append("close(data_fd)")
+            self.fd = None
+
+    def write_all(self, data: bytes, rule: str) -> None:
+        """Write `data` to the resuming fd, looping on short writes (both consumers do)."""
+        expect(self.fd is not None, "fsm.data-fd-on-opening-arc", f"no resuming data_fd | {self.where()}",
+               self.dev)
+        done = 0
+        while done < len(data):
+            code, n = self.fd.try_write(data[done:])
+            if code or n <= 0:
+                self.log.append(f"write({len(data) - done}) at {done}: {errno_name(code)}")
+                expect(False, rule, f"write of a valid stream failed at byte {done} of {len(data)}: "
+                                    f"{errno_name(code)} | {self.where()}", self.dev)
+            done += n
+        self.log.append(f"write({len(data)})")
+
+    def reset(self) -> int:
+        code = self.dev.try_reset()
+        self.log.append(f"VFIO_DEVICE_RESET: {errno_name(code)}")
+        if code == 0:
+            self.close_fd()
+            self.state = S.RUNNING
+        return code
+
+
+class Qemu(Consumer):
+    """QEMU's VFIO migration for one device (source or destination)."""
+
+    name = "QEMU"
+
+    def __init__(self, device, profile, kernel_release: str = ""):
+        super().__init__(device, profile, kernel_release)
+        self.bufsize = 0
+        self.init = self.dirty = 0
+        self.initial_sent = False
+
+    def set(self, target: MigState, rule: str = "fsm.legal-arc", same_state: bool = False) -> None:
+        """vfio_migration_set_state: no ioctl when the cached state already is `target` (unless
+        `same_state`, which issues it anyway as a consumer with a stale cache would)."""
+        if target == self.state and not same_state:
+            self.log.append(f"(cached {target.name}: no SET)")
+            return
+        super().set(target, rule)
+
+    # -- source: realize, save setup, iterate, vm stop, complete, cleanup ------------------------
+    def realize(self) -> None:
+        """vfio_migration_init: GET MIGRATION (STOP_COPY required), PROBE DMA_LOGGING_START."""
+        code, flags = self.dev.try_migration_flags()
+        self.log.append(f"GET MIGRATION: {errno_name(code)} flags {flags:#x}")
+        expect(code == 0 and flags & MigFlag.STOP_COPY, "fsm.flags-valid",
+               f"GET MIGRATION gave {errno_name(code)}, flags {flags:#x} | {self.where()}", self.dev)
+        code, _ = self.dev.try_feature(Feature.DMA_LOGGING_START, FeatureOp.PROBE)
+        self.log.append(f"PROBE DMA_LOGGING_START: {errno_name(code)}")
+        self.dirty_tracking = code == 0
+
+    def save_setup(self) -> None:
+        """MIG_DATA_SIZE (while RUNNING) sizes the buffer; with PRE_COPY: SET PRE_COPY, PRECOPY_INFO."""
+        code, size = self.dev.try_mig_data_size()
+        self.log.append(f"GET MIG_DATA_SIZE in {self.state.name}: {errno_name(code)} {size}")
+        self.bufsize = min(QEMU_BUFFER_CAP, size if code == 0 else QEMU_UNKNOWN_STOP_COPY)
+        expect(self.bufsize > 0, "consumer.qemu-data-size-nonzero",
+               f"MIG_DATA_SIZE in {self.state.name} is 0: QEMU's buffer MIN(1 MiB, 0) cannot be "
+               f"allocated and save setup fails | {self.where()}", self.dev)
+        if self.flags & MigFlag.PRE_COPY and self.state is S.RUNNING:
+            self.set(S.PRE_COPY)
+            self.query_precopy()
+
+    def query_precopy(self) -> tuple[int, int] | None:
+        """vfio_query_precopy_size: PRECOPY_INFO into QEMU's counters (0, 0 when it fails)."""
+        code, info = self.fd.try_precopy_info()
+        self.log.append(f"PRECOPY_INFO: {errno_name(code)}"
+                        + (f" initial {info.initial_bytes} dirty {info.dirty_bytes}" if info else ""))
+        self.init, self.dirty = (info.initial_bytes, info.dirty_bytes) if info else (0, 0)
+        return (info.initial_bytes, info.dirty_bytes) if info else None
+
+    def save_block(self, stop_copy: bool) -> bytes:
+        """vfio_save_block: one read of the buffer size; ENOMSG and 0 both mean 'no data now'."""
+        code, data = self.fd.try_read(self.bufsize)
+        self.log.append(f"read({self.bufsize}): {errno_name(code)}, {len(data)} bytes")
+        if code == errno.ENOMSG:
+            expect(not stop_copy, "stream.stop-copy-eof",
+                   f"read() in STOP_COPY failed with ENOMSG: QEMU takes that as the end of the device "
+                   f"state and migrates a truncated stream without an error | {self.where()}", self.dev)
+            return b""
+        expect(code == 0, "walk.model-agreement",
+               f"read() on the live saving data_fd in {self.state.name}: {errno_name(code)} | "
+               f"{self.where()}", self.dev)
+        return data
+
+    def account(self, n: int) -> None:
+        """vfio_update_estimated_pending_data: bytes read count against initial, then dirty."""
+        if not n:
+            self.init = self.dirty = 0
+            return
+        used = min(self.init, n)
+        self.init -= used
+        self.dirty -= min(self.dirty, n - used)
+
+    def iterate(self, saved: Saved, max_rounds: int) -> bool:
+        """Pre-copy rounds (pending_exact then save_live_iterate) until QEMU's counters are 0.
+
+        Returns whether the 'initial data sent' point (initial count 0) was reached."""
+        for _ in range(max_rounds):
+            self.query_precopy()
+            data = self.save_block(stop_copy=False)
+            if data:
+                saved.chunks.append(data)
+            self.account(len(data))
+            if not self.init:
+                self.initial_sent = True
+            if not self.init and not self.dirty:
+                break
+        return self.initial_sent
+
+    def vm_stop(self) -> None:
+        """vm_state change to stopped: with P2P the prepare step first, then STOP_COPY or STOP."""
+        if self.flags & MigFlag.P2P:
+            self.set(S.PRE_COPY_P2P if self.state is S.PRE_COPY else S.RUNNING_P2P)
+        self.set(S.STOP_COPY if self.state in (S.PRE_COPY, S.PRE_COPY_P2P) else S.STOP)
+
+    def complete(self, saved: Saved) -> None:
+        """save_live_complete_precopy: SET STOP_COPY (issued even when cached), read to the end."""
+        self.set(S.STOP_COPY, same_state=True)
+        for _ in range(1 << 16):
+            data = self.save_block(stop_copy=True)
+            if not data:
+                return
+            saved.chunks.append(data)
+        expect(False, "stream.stop-copy-eof", f"STOP_COPY stream never ended | {self.where()}", self.dev)
+
+    def save_cleanup(self) -> None:
+        """STOP_COPY -> STOP after the migration, then close the data_fd."""
+        if self.state is S.STOP_COPY:
+            self.set(S.STOP)
+        self.close_fd()
+
+    def vm_start(self) -> None:
+        """vm_state change to running: with P2P, RUNNING_P2P first (PRE_COPY_P2P from PRE_COPY)."""
+        if self.flags & MigFlag.P2P:
+            self.set(S.PRE_COPY_P2P if self.state is S.PRE_COPY else S.RUNNING_P2P)
+        self.set(S.RUNNING)
+
+    def save(self) -> Saved:
+        """A whole successful outgoing migration; the device ends in STOP with the fd closed."""
+        saved = Saved()
+        self.realize()
+        self.save_setup()
+        if self.state is S.PRE_COPY:
+            reached = self.iterate(saved, max_rounds=64)
+            expect(reached, "consumer.qemu-initial-data-sent",
+                   f"after 64 pre-copy rounds QEMU's initial count is still {self.init} | {self.where()}",
+                   self.dev)
+        self.vm_stop()
+        self.complete(saved)
+        self.save_cleanup()
+        return saved
+
+    # -- device dirty tracking (hw/vfio/listener.c, container-base.c) ----------------------------
+    def log_start(self, ranges: list[tuple[int, int]]) -> int:
+        """log_global_start: DMA_LOGGING_START with the host page size (the written-back one is unused)."""
+        code, granule = dma.start(self.dev, ranges, mmap.PAGESIZE)
+        self.log.append(f"DMA_LOGGING_START({len(ranges)} ranges, {mmap.PAGESIZE}): {errno_name(code)} "
+                        f"(wrote back {granule})")
+        return code
+
+    def log_sync(self, ranges: list[tuple[int, int]]) -> int:
+        """A dirty-bitmap sync: DMA_LOGGING_REPORT per range with the host page size; first errno."""
+        for iova, length in ranges:
+            code, _, _ = dma.report(self.dev, iova, length, mmap.PAGESIZE)
+            self.log.append(f"DMA_LOGGING_REPORT({iova:#x}, {length:#x}, {mmap.PAGESIZE}): {errno_name(code)}")
+            if code:
+                return code
+        return 0
+
+    def log_stop(self) -> int:
+        code = dma.stop(self.dev)
+        self.log.append(f"DMA_LOGGING_STOP: {errno_name(code)}")
+        return code
+
+    # -- destination: load setup, load state, load cleanup, vm start ----------------------------
+    def load(self, saved: Saved, close_before_start: bool) -> None:
+        """SET RESUMING, one write per source chunk, then the fd closed before or after vm start."""
+        self.set(S.RESUMING)
+        for chunk in saved.chunks:
+            self.write_all(chunk, "stream.round-trip")
+        if close_before_start:
+            self.close_fd()              # vfio_load_cleanup on a destination that stays paused
+        rule = "resume.close-keeps-data" if close_before_start else "stream.round-trip"
+        if self.flags & MigFlag.P2P:
+            self.set(S.RUNNING_P2P, rule=rule)
+        self.set(S.RUNNING, rule=rule)
+        self.close_fd()                  # load cleanup after an autostarted vm_start
+
+
+class CloudHypervisor(Consumer):
+    """cloud-hypervisor's VFIO migration v2 for one device (VfioCommon, VfioPciDevice)."""
+
+    name = "cloud-hypervisor"
+
+    def __init__(self, device, profile, kernel_release: str = ""):
+        super().__init__(device, profile, kernel_release)
+        self.granule = None
+
+    def has_reset_flag(self) -> bool:
+        return bool(self.dev.info().flags & 1)          # VFIO_DEVICE_FLAGS_RESET
+
+    def transition(self, target: MigState, recover: MigState | None) -> int:
+        """transition_migration_state_with_recovery: on failure the named state, else a reset."""
+        result = self.try_set(target)
+        if result.errno == 0:
+            return 0
+        if recover is not None and not self.in_error_and_gated() and self.try_set(recover).errno == 0:
+            return result.errno
+        self.reset_and_rearm()
+        return result.errno
+
+    def reset_and_rearm(self) -> None:
+        """vfio-ioctls issues VFIO_DEVICE_RESET only when the device reports the RESET flag."""
+        if self.has_reset_flag():
+            self.reset()
+        else:
+            self.log.append("reset skipped: no VFIO_DEVICE_FLAGS_RESET")
+        self.close_fd()
+
+    def pause(self) -> None:
+        code = self.transition(S.STOP, None)
+        expect(code == 0, "fsm.legal-arc", f"pause: SET STOP failed {errno_name(code)} | {self.where()}",
+               self.dev)
+
+    def resume(self, rule: str = "fsm.legal-arc") -> None:
+        code = self.transition(S.RUNNING, None)
+        expect(code == 0, rule, f"resume: SET RUNNING failed {errno_name(code)} | {self.where()}", self.dev)
+
+    def save_migration_data(self) -> bytes:
+        """STOP -> STOP_COPY (recover STOP), read to the end, STOP_COPY -> STOP."""
+        code = self.transition(S.STOP_COPY, S.STOP)
+        expect(code == 0, "fsm.legal-arc", f"SET STOP_COPY failed {errno_name(code)} | {self.where()}",
+               self.dev)
+        out = []
+        while True:
+            code, data = self.fd.try_read(CH_READ)
+            self.log.append(f"read({CH_READ}): {errno_name(code)}, {len(data)} bytes")
+            expect(code != errno.ENOMSG, "stream.stop-copy-eof",
+                   "read() in STOP_COPY failed with ENOMSG: cloud-hypervisor's snapshot fails | "
+                   + self.where(),
+                   self.dev)
+            expect(code == 0, "walk.model-agreement", f"read() in STOP_COPY: {errno_name(code)} | "
+                                                      f"{self.where()}", self.dev)
+            if not data:
+                break
+            out.append(data)
+        code = self.transition(S.STOP, None)
+        expect(code == 0, "fsm.legal-arc", f"SET STOP failed {errno_name(code)} | {self.where()}", self.dev)
+        return b"".join(out)
+
+    def snapshot(self) -> bytes:
+        """vm pause then snapshot: RUNNING -> STOP, then save_migration_data."""
+        self.pause()
+        return self.save_migration_data()
+
+    def restore(self, blob: bytes) -> None:
+        """load_migration_data (RESUMING, recover STOP; one write) then resume() to RUNNING."""
+        code = self.transition(S.RESUMING, S.STOP)
+        expect(code == 0, "fsm.legal-arc", f"SET RESUMING failed {errno_name(code)} | {self.where()}",
+               self.dev)
+        self.write_all(blob, "stream.round-trip")
+        self.resume(rule="stream.round-trip")
+        self.close_fd()
+
+    # -- DMA logging (live migration) -------------------------------------------------------------
+    def start_dirty_log(self, ranges: list[tuple[int, int]], page_size: int) -> int:
+        code, granule = dma.start(self.dev, ranges, page_size)
+        self.log.append(f"DMA_LOGGING_START({len(ranges)} ranges, {page_size}): {errno_name(code)} "
+                        f"granule {granule}")
+        if code == 0:
+            self.granule = granule
+        return code
+
+    def dirty_log(self, ranges: list[tuple[int, int]]) -> int:
+        """One REPORT per range with the granule START wrote back; the first errno, else 0."""
+        for iova, length in ranges:
+            code, _, _ = dma.report(self.dev, iova, length, self.granule)
+            self.log.append(f"DMA_LOGGING_REPORT({iova:#x}, {length:#x}, {self.granule}): {errno_name(code)}")
+            if code:
+                return code
+        return 0
+
+    def stop_dirty_log(self) -> int:
+        if self.granule is None:
+            return 0
+        self.granule = None
+        code = dma.stop(self.dev)
+        self.log.append(f"DMA_LOGGING_STOP: {errno_name(code)}")
+        return code
+
+
+def expect_running(consumer: Consumer, rule: str, context: str) -> None:
+    expect_state(consumer.dev, S.RUNNING, rule, f"{context} | {consumer.where()}")
