@@ -1,0 +1,160 @@
+"""`vfio-conform lab consumers`: QEMU 10 as the real migration client of every lab mdev profile.
+
+One mdev guest boot with every selected mtty variant loaded; inside it, consumer_guest.py runs the
+trixie chroot's QEMU (built once by debootstrap into the lab cache) to migrate a VM with the
+profile's source mdev to a VM with its destination mdev. The outcome per profile goes to the result
+store as its own run, profile `<name>@qemu` (so run-to-run diffs compare consumer runs with consumer
+runs), beside the suites' run of `<name>`; a summary goes to the console and `consumers.md`.
+Profiles without migration (vfio-pci on emulated devices) get a not-supported row with the reason.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..profile.schema import Profile
+from ..results import Outcome, RunMeta, TestRecord, open_store, store_location
+from ..results.identity import profile_hash
+from .config import LabConfig
+from .consumer_verdict import RULE_MIGRATION, Cause, ProfileVerdict, judge, kernel_config, \
+    not_migratable, consumer_test_id
+from .errors import LabError
+from .harness import lab_profiles
+from .qemu_chroot import prepare_qemu_chroot
+from .session import GUEST_RESULTS, LabSession
+
+GUEST_SCRIPT = Path(__file__).with_name("consumer_guest.py")
+#: One boot for all profiles: boot ~15 s, each migration a few seconds under TCG in TCG.
+BOOT_TIMEOUT_S = 900
+STORE_SUFFIX = "@qemu"
+NO_VARIANT_DRIVER = ("vfio-pci without a migration-capable variant driver offers no "
+                     "VFIO_DEVICE_FEATURE_MIGRATION; QEMU migrates a VFIO device only through it (not run)")
+
+
+@dataclass
+class ConsumerRun:
+    """What the lane did: verdicts per profile, where its files are, and its exit code."""
+
+    verdicts: list[ProfileVerdict]
+    run_dir: Path | None
+    qemu: str
+    exit_code: int
+
+
+def _exit_code(verdicts: list[ProfileVerdict]) -> int:
+    outcomes = {r.outcome for v in verdicts for r in v.records}
+    if Outcome.INFRA_ERROR in outcomes:
+        return 3
+    return 1 if Outcome.FAIL in outcomes else 0
+
+
+def guest_argv(session: LabSession, chroot_root: Path, profiles: list[Profile]) -> list[str]:
+    """The consumer_guest.py command line for these mdev profiles (first two devices each)."""
+    pairs = []
+    for p in profiles:
+        src, dst = session.module_devices(p.lab.module)[:2]
+        pairs.append(f"{p.name}={src},{dst}")
+    return ["python3", str(GUEST_SCRIPT), "--root", str(chroot_root), "--out",
+            f"{GUEST_RESULTS}/consumers.json", *pairs]
+
+
+def verdicts_from(doc: dict[str, Any], profiles: list[Profile], config: dict[str, str] | None
+                  ) -> list[ProfileVerdict]:
+    """Judge every profile the guest document covers (infra-error for those it does not)."""
+    by_name = {e["profile"]: e for e in doc.get("profiles", [])}
+    qemu = doc.get("qemu") or "QEMU"
+    out = []
+    for p in profiles:
+        entry = by_name.get(p.name)
+        if entry is None:
+            why = doc.get("setup_error") or "the guest did not reach this profile"
+            out.append(_infra(p.name, why))
+        else:
+            out.append(judge(p.name, p.dma_logging, entry, config, qemu))
+    return out
+
+
+def _infra(profile: str, why: str) -> ProfileVerdict:
+    tid = consumer_test_id("migrate", profile, "default")
+    rec = TestRecord(tid, tid, Outcome.INFRA_ERROR, 0.0, f"QEMU consumer lane: {why}", RULE_MIGRATION.id)
+    return ProfileVerdict(profile, (rec,), f"{profile}: QEMU migration not run: {why}", Cause.LAB)
+
+
+def run_consumers(names: list[str] | None, reports: Path, store: str | None = None,
+                  timeout: float = BOOT_TIMEOUT_S) -> ConsumerRun:
+    """Prepare the lab and the QEMU chroot, boot the mdev guest once, record and summarise."""
+    profiles = lab_profiles(names)
+    mdev = [p for p in profiles if p.lab.mode == "mdev" and p.protocol == "v2"]
+    verdicts = [not_migratable(p.name, NO_VARIANT_DRIVER) for p in profiles
+                if p not in mdev and p.protocol == "none"]
+    verdicts += [not_migratable(p.name, f"migration protocol {p.protocol} in lab mode {p.lab.mode}: "
+                                f"the lane drives v2 mdev profiles only (not run)")
+                 for p in profiles if p not in mdev and p.protocol != "none"]
+    run_dir, qemu, kernel, devices = None, "", "", {}
+    if mdev:
+        modules = tuple(dict.fromkeys(p.lab.module for p in mdev))
+        session = LabSession(LabConfig(mode="mdev", modules=modules))
+        prepared = session.prepare()
+        chroot = prepare_qemu_chroot(session.config.cache_root)
+        qemu = chroot.version
+        run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-consumers"
+        devices = {p.name: session.module_devices(p.lab.module)[:2] for p in mdev}
+        print(f"vfio-conform lab: {qemu} migrating {', '.join(p.name for p in mdev)} in the mdev guest "
+              f"(results: {run_dir})", flush=True)
+        config = kernel_config(prepared.tree.sysroot / "boot" / f"config-{prepared.tree.spec.kver}")
+        kernel = prepared.tree.spec.kver
+        try:
+            result = session.run(guest_argv(session, chroot.root, mdev), timeout=timeout,
+                                 results_dir=run_dir)
+            doc = json.loads((run_dir / "consumers.json").read_text())
+            kernel = doc.get("kernel") or kernel
+            sys.stdout.write(result.stdout)
+            verdicts += verdicts_from(doc, mdev, config)
+        except (LabError, OSError, ValueError) as exc:
+            print(f"vfio-conform lab: consumers: infrastructure error: {exc}", file=sys.stderr, flush=True)
+            verdicts += [_infra(p.name, str(exc)) for p in mdev]
+    _record(verdicts, profiles, reports, store, kernel, devices)
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "consumers.md").write_text(summary_text(verdicts, qemu, kernel))
+    return ConsumerRun(verdicts, run_dir, qemu, _exit_code(verdicts))
+
+
+def summary_text(verdicts: list[ProfileVerdict], qemu: str, kernel: str) -> str:
+    """Markdown summary: one line per profile, then every record with its outcome."""
+    lines = [f"# Real consumer: {qemu or 'QEMU'} on {kernel or 'the lab kernel'}", ""]
+    lines += [f"- {v.summary}" for v in verdicts]
+    lines += ["", "| test | outcome | message |", "|---|---|---|"]
+    for v in verdicts:
+        for r in v.records:
+            msg = r.message.replace("|", "\\|")
+            lines.append(f"| {r.test_id} | {r.outcome.value} | {msg} |")
+    return "\n".join(lines) + "\n"
+
+
+def _record(verdicts: list[ProfileVerdict], profiles: list[Profile], reports: Path, store_arg: str | None,
+            kernel: str, devices: dict[str, list[str]]) -> None:
+    """One run per profile, named `<profile>@qemu`, in the same session."""
+    paths = {p.name: p for p in profiles}
+    store = open_store(store_location(store_arg, reports / "results.sqlite"))
+    session = f"consumers-{time.time_ns():x}"
+    try:
+        for v in verdicts:
+            prof = paths[v.profile]
+            run_id = store.begin_run(RunMeta(
+                profile=v.profile + STORE_SUFFIX, backend=prof.backend,
+                devices=",".join(devices.get(v.profile, [])),
+                driver=prof.lab.module if prof.lab and prof.lab.mode == "mdev" else "vfio-pci",
+                kernel=kernel, harness_version=__version__, host=socket.gethostname(), session=session,
+                argv="vfio-conform lab consumers", started=time.time(), profile_hash=profile_hash(prof.path)))
+            for rec in v.records:
+                store.record(run_id, rec)
+            store.end_run(run_id, "finished")
+    finally:
+        store.close()
