@@ -244,3 +244,29 @@ def not_migratable(profile: str, reason: str) -> ProfileVerdict:
     tid = consumer_test_id("migrate", profile, "default")
     rec = TestRecord(tid, tid, Outcome.NOT_SUPPORTED, 0.0, f"not-supported: {reason}", RULE_MIGRATION.id)
     return ProfileVerdict(profile, (rec,), f"{profile}: not migratable by QEMU: {reason}")
+
+
+def suites_phrase(run_id: int, counts: dict[str, int]) -> str:
+    """`conformant (run #7: 300 pass, 12 not-supported)` or `not conformant (...)` from a run's counts."""
+    bad = counts.get(Outcome.FAIL.value, 0) + counts.get(Outcome.INFRA_ERROR.value, 0)
+    listed = ", ".join(f"{n} {o}" for o, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"{'not conformant' if bad else 'conformant'} (run #{run_id}: {listed or 'no results'})"
+
+
+def finding(verdict: ProfileVerdict, suites: tuple[int, dict[str, int]] | None) -> str | None:
+    """The report line for a device the suites call conformant that QEMU cannot migrate by default.
+
+    None when QEMU migrates it, when migration is not supported, or when the suites did not call it
+    conformant (then the suites' own failures are the finding).
+    """
+    default = verdict.records[0]
+    if default.outcome in (Outcome.PASS, Outcome.NOT_SUPPORTED) or verdict.cause is Cause.LAB:
+        return None
+    if suites is None:
+        return (f"FINDING: QEMU cannot migrate {verdict.profile} with default options on this host "
+                f"[cause: {verdict.cause.value}] (no suites run of {verdict.profile} in the store to compare)")
+    phrase = suites_phrase(*suites)
+    if not phrase.startswith("conformant"):
+        return None
+    return (f"FINDING: the suites call {verdict.profile} {phrase}, but QEMU cannot migrate it with "
+            f"default options on this host [cause: {verdict.cause.value}]")

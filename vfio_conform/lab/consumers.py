@@ -9,6 +9,7 @@ Profiles without migration (vfio-pci on emulated devices) get a not-supported ro
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import sys
@@ -22,8 +23,8 @@ from ..profile.schema import Profile
 from ..results import Outcome, RunMeta, TestRecord, open_store, store_location
 from ..results.identity import profile_hash
 from .config import LabConfig
-from .consumer_verdict import RULE_MIGRATION, Cause, ProfileVerdict, judge, kernel_config, \
-    not_migratable, consumer_test_id
+from .consumer_verdict import RULE_MIGRATION, Cause, ProfileVerdict, consumer_test_id, finding, judge, \
+    kernel_config, not_migratable
 from .errors import LabError
 from .harness import lab_profiles
 from .qemu_chroot import prepare_qemu_chroot
@@ -119,7 +120,7 @@ def run_consumers(names: list[str] | None, reports: Path, store: str | None = No
         except (LabError, OSError, ValueError) as exc:
             print(f"vfio-conform lab: consumers: infrastructure error: {exc}", file=sys.stderr, flush=True)
             verdicts += [_infra(p.name, str(exc)) for p in mdev]
-    _record(verdicts, profiles, reports, store, kernel, devices)
+    verdicts = _record(verdicts, profiles, reports, store, kernel, devices)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "consumers.md").write_text(summary_text(verdicts, qemu, kernel))
@@ -129,7 +130,8 @@ def run_consumers(names: list[str] | None, reports: Path, store: str | None = No
 def summary_text(verdicts: list[ProfileVerdict], qemu: str, kernel: str) -> str:
     """Markdown summary: one line per profile, then every record with its outcome."""
     lines = [f"# Real consumer: {qemu or 'QEMU'} on {kernel or 'the lab kernel'}", ""]
-    lines += [f"- {v.summary}" for v in verdicts]
+    lines += [f"- **{v.summary}**" if v.summary.startswith("FINDING") else f"- {v.summary}"
+              for v in verdicts]
     lines += ["", "| test | outcome | message |", "|---|---|---|"]
     for v in verdicts:
         for r in v.records:
@@ -138,14 +140,30 @@ def summary_text(verdicts: list[ProfileVerdict], qemu: str, kernel: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _with_finding(store, verdict: ProfileVerdict) -> ProfileVerdict:
+    """Compare with the newest suites run of the profile; a finding leads the summary and the message."""
+    runs = store.runs(limit=1, profile=verdict.profile)
+    suites = (int(runs[0]["id"]), store.summary(int(runs[0]["id"]))) if runs else None
+    line = finding(verdict, suites)
+    if line is None:
+        return verdict
+    first = dataclasses.replace(verdict.records[0], message=f"{line}. {verdict.records[0].message}")
+    return dataclasses.replace(verdict, records=(first, *verdict.records[1:]),
+                               summary=f"{line}: {verdict.summary}")
+
+
 def _record(verdicts: list[ProfileVerdict], profiles: list[Profile], reports: Path, store_arg: str | None,
-            kernel: str, devices: dict[str, list[str]]) -> None:
-    """One run per profile, named `<profile>@qemu`, in the same session."""
+            kernel: str, devices: dict[str, list[str]]) -> list[ProfileVerdict]:
+    """One run per profile, named `<profile>@qemu`, in the same session; returns the verdicts with
+    the suites comparison added."""
     paths = {p.name: p for p in profiles}
     store = open_store(store_location(store_arg, reports / "results.sqlite"))
     session = f"consumers-{time.time_ns():x}"
+    out = []
     try:
         for v in verdicts:
+            v = _with_finding(store, v)
+            out.append(v)
             prof = paths[v.profile]
             run_id = store.begin_run(RunMeta(
                 profile=v.profile + STORE_SUFFIX, backend=prof.backend,
@@ -158,3 +176,4 @@ def _record(verdicts: list[ProfileVerdict], profiles: list[Profile], reports: Pa
             store.end_run(run_id, "finished")
     finally:
         store.close()
+    return out

@@ -1,0 +1,203 @@
+"""The real-consumer lane without QEMU: parsing of QEMU's answers, cause classification, verdicts,
+the store rows, and the not-supported path for vfio-pci profiles (no boot)."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from vfio_conform.cli import main as cli_main
+from vfio_conform.lab import consumer_guest as guest
+from vfio_conform.lab.consumer_verdict import (IOVA_BITMAP_LINK, Attempt, Cause, diagnose, finding,
+                                               iommufd_driver, judge, kernel_config)
+from vfio_conform.lab.consumers import _exit_code, run_consumers, verdicts_from
+from vfio_conform.lab.qemu_chroot import DEFAULT_MIRROR, debian_mirror
+from vfio_conform.profile import find_profile
+from vfio_conform.results import Outcome, ResultStore
+
+HERE = Path(__file__).resolve().parent
+#: What the lab recorded for stock mtty on Debian's 6.12.117 kernel with QEMU 10.0 (trixie).
+OBSERVED = json.loads((HERE / "data" / "consumers-mtty-deb6.12.json").read_text())
+QEMU = OBSERVED["qemu"]
+NO_IOMMUFD = {"CONFIG_VFIO": "m", "CONFIG_IOMMUFD": "n"}
+WITH_IOMMUFD = {**NO_IOMMUFD, "CONFIG_IOMMUFD_DRIVER": "y"}
+DMA_NOTE = ("DMA logging: declared, but REPORT is EOPNOTSUPP on this kernel (CONFIG_IOMMUFD_DRIVER not set): "
+            "QEMU needs x-device-dirty-page-tracking=off")
+
+
+def _entry() -> dict:
+    return copy.deepcopy(OBSERVED["profiles"][0])
+
+
+def _default() -> Attempt:
+    return Attempt.from_json(_entry()["attempts"][0])
+
+
+# -- parsing what QEMU answers ------------------------------------------------------------------
+
+def test_io_bar0_waits_for_seabios_and_finds_the_device() -> None:
+    def pci(addr: int, qdev: str = "vc0") -> list[dict]:
+        return [{"bus": 0, "devices": [
+            {"qdev_id": "", "regions": [{"bar": 0, "type": "io", "address": 0xC000, "size": 8}]},
+            {"qdev_id": qdev, "regions": [{"bar": 1, "type": "io", "address": 0xC010, "size": 8},
+                                          {"bar": 0, "type": "io", "address": addr, "size": 8}]}]}]
+    assert guest.io_bar0(pci(0xFFFFFFFFFFFFFFFF), "vc0") is None      # unmapped / I/O off
+    assert guest.io_bar0(pci(0), "vc0") is None
+    assert guest.io_bar0(pci(0xC008), "vc0") == 0xC008
+    assert guest.io_bar0(pci(0xC008, qdev="other"), "vc0") is None
+
+
+def test_parse_port_read() -> None:
+    assert guest.parse_port_read("portb[0xc00f] = 0x5a\r\n") == 0x5A
+    assert guest.parse_port_read("port[0xc00f] = 0xa5") == 0xA5
+    with pytest.raises(ValueError):
+        guest.parse_port_read("unknown command: 'i'")
+
+
+def test_qemu_errors_and_warnings_split_and_dedupe() -> None:
+    stderr = ("qemu-system-x86_64: -device vfio-pci,id=vc0: warning: X: VFIO device doesn't support "
+              "device and IOMMU dirty tracking\n"
+              "qemu-system-x86_64: vfio: Cannot reset device X, no available reset mechanism.\n"
+              "qemu-system-x86_64: vfio: Cannot reset device X, no available reset mechanism.\n"
+              "unrelated line\n"
+              "qemu-system-x86_64: ram_save_setup failed: Operation not supported\n")
+    assert guest.qemu_errors(stderr) == ["vfio: Cannot reset device X, no available reset mechanism.",
+                                         "ram_save_setup failed: Operation not supported"]
+    assert guest.qemu_warnings(stderr) == ["warning: X: VFIO device doesn't support device and IOMMU "
+                                           "dirty tracking"]
+
+
+def test_kernel_config_parsing(tmp_path: Path) -> None:
+    cfg = tmp_path / "config"
+    cfg.write_text("CONFIG_VFIO=m\n# CONFIG_IOMMUFD is not set\nCONFIG_LOCALVERSION=\"\"\n")
+    parsed = kernel_config(cfg)
+    assert parsed == {"CONFIG_VFIO": "m", "CONFIG_IOMMUFD": "n", "CONFIG_LOCALVERSION": '""'}
+    assert iommufd_driver(parsed) is False               # hidden symbol: absent means off
+    assert iommufd_driver({"CONFIG_IOMMUFD_DRIVER": "y"}) is True
+    assert iommufd_driver(kernel_config(tmp_path / "missing")) is None
+
+
+def test_debian_mirror_from_apt_sources(tmp_path: Path) -> None:
+    d = tmp_path / "sources.list.d"
+    d.mkdir()
+    (d / "debian.sources").write_text("Types: deb\n# http://snapshot/x\nURIs: http://mirror.example/debian\n"
+                                      "Suites: bookworm\n\nURIs: http://mirror.example/debian-security\n")
+    assert debian_mirror((tmp_path / "none", d), env={}) == "http://mirror.example/debian"
+    one = tmp_path / "sources.list"
+    one.write_text("deb [arch=amd64] https://m2.example/debian/ bookworm main\n")
+    assert debian_mirror((one,), env={}) == "https://m2.example/debian"
+    assert debian_mirror((one,), env={"VFIO_LAB_DEBIAN_MIRROR": "http://x/debian/"}) == "http://x/debian"
+    assert debian_mirror((tmp_path / "none",), env={}) == DEFAULT_MIRROR
+
+
+# -- cause classification ------------------------------------------------------------------------
+
+def test_dma_report_eopnotsupp_is_kernel_configuration_without_iommufd_driver() -> None:
+    diag = diagnose(_default(), NO_IOMMUFD)
+    assert diag.cause is Cause.KERNEL_CONFIG and "CONFIG_IOMMUFD_DRIVER" in diag.why
+
+
+def test_dma_report_eopnotsupp_with_iommufd_driver_is_the_driver() -> None:
+    assert diagnose(_default(), WITH_IOMMUFD).cause is Cause.DRIVER
+
+
+def test_dma_report_eopnotsupp_without_config_is_inferred_from_the_errno() -> None:
+    diag = diagnose(_default(), None)
+    assert diag.cause is Cause.KERNEL_CONFIG and "not available" in diag.why
+
+
+@pytest.mark.parametrize("stage,error,cause", [
+    ("compare", "destination scratch register reads 0x00, the source wrote 0x5a", Cause.DRIVER),
+    ("incoming", "load of migration failed: Input/output error; vfio: error while loading state", Cause.DRIVER),
+    ("migrate", "vfio: Failed to set state STOP_COPY: Invalid argument", Cause.DRIVER),
+    ("src-default-start", "Property 'vfio-pci.x-device-dirty-page-tracking' not found", Cause.CONSUMER),
+    ("bios", "SeaBIOS did not assign the device's I/O BAR0 within 150s", Cause.LAB),
+    ("harness", "OSError: [Errno 2] No such file or directory", Cause.LAB),
+])
+def test_other_failures_are_classified(stage: str, error: str, cause: Cause) -> None:
+    attempt = Attempt("default", (), False, stage, error, 0x5A, None, {})
+    assert diagnose(attempt, NO_IOMMUFD).cause is cause
+
+
+# -- verdicts --------------------------------------------------------------------------------------
+
+def test_observed_mtty_verdict() -> None:
+    """Default options fail (kernel configuration, QEMU's own text kept), the workaround passes."""
+    verdict = judge("mtty", True, _entry(), NO_IOMMUFD, QEMU)
+    default, workaround, dma = verdict.records
+    assert verdict.cause is Cause.KERNEL_CONFIG
+    assert default.test_id == "consumer_qemu_migrate[mtty:default]"
+    assert default.outcome is Outcome.KNOWN_ISSUE and default.link == IOVA_BITMAP_LINK
+    assert default.rule == "consumer.qemu-real-migration"
+    assert "Failed to get DMA logging report" in default.message and "ram_save_setup failed" in default.message
+    assert "cause: kernel configuration" in default.message
+    assert workaround.test_id == "consumer_qemu_migrate[mtty:x-device-dirty-page-tracking=off]"
+    assert workaround.outcome is Outcome.PASS and "0xa5 arrived" in workaround.message
+    assert dma.test_id == "consumer_qemu_dma_logging[mtty]" and dma.outcome is Outcome.KNOWN_ISSUE
+    assert dma.message == DMA_NOTE and dma.rule == "consumer.qemu-dma-logging-usable"
+    assert "works with x-device-dirty-page-tracking=off" in verdict.summary
+    assert _exit_code([verdict]) == 0
+
+
+def test_default_success_passes_and_runs_no_workaround() -> None:
+    entry = _entry()
+    ok = dict(entry["attempts"][1], label="default", options=[], written=0x5A, read=0x5A)
+    entry["attempts"] = [ok]
+    verdict = judge("mtty", True, entry, WITH_IOMMUFD, QEMU)
+    assert [r.outcome for r in verdict.records] == [Outcome.PASS, Outcome.PASS]
+    assert verdict.records[0].test_id == "consumer_qemu_migrate[mtty:default]"
+    assert finding(verdict, (7, {"pass": 10})) is None
+
+
+def test_undeclared_dma_logging_is_not_supported() -> None:
+    verdict = judge("mtty", False, _entry(), NO_IOMMUFD, QEMU)
+    assert verdict.records[-1].outcome is Outcome.NOT_SUPPORTED
+
+
+def test_lost_register_is_a_driver_failure() -> None:
+    entry = _entry()
+    for attempt in entry["attempts"]:
+        attempt.update(ok=False, stage="compare", read=0,
+                       error=f"destination scratch register reads 0x00, the source wrote {attempt['written']:#04x}")
+    verdict = judge("mtty", True, entry, NO_IOMMUFD, QEMU)
+    assert verdict.cause is Cause.DRIVER
+    assert verdict.records[0].outcome is Outcome.FAIL and verdict.records[1].outcome is Outcome.FAIL
+    assert verdict.records[2].outcome is Outcome.SKIPPED        # not a DMA logging question
+    assert _exit_code([verdict]) == 1
+
+
+def test_finding_against_the_suites_verdict() -> None:
+    verdict = judge("mtty", True, _entry(), NO_IOMMUFD, QEMU)
+    line = finding(verdict, (12, {"pass": 300, "not-supported": 3, "known-issue": 2}))
+    assert line is not None and line.startswith("FINDING: the suites call mtty conformant (run #12: 300 pass")
+    assert "[cause: kernel configuration]" in line
+    assert finding(verdict, (12, {"pass": 300, "fail": 1})) is None      # the suites' failure speaks
+    assert "no suites run" in (finding(verdict, None) or "")
+
+
+def test_missing_profile_in_the_guest_document_is_an_infra_error() -> None:
+    doc = {"qemu": QEMU, "setup_error": "CalledProcessError: mount failed", "profiles": []}
+    (verdict,) = verdicts_from(doc, [find_profile("mtty")], NO_IOMMUFD)
+    assert verdict.records[0].outcome is Outcome.INFRA_ERROR and "mount failed" in verdict.records[0].message
+    assert _exit_code([verdict]) == 3
+
+
+# -- the lane on vfio-pci profiles: not-supported with the reason, recorded, no boot --------------
+
+def test_vfio_pci_profiles_are_not_supported_with_reason(tmp_path: Path) -> None:
+    run = run_consumers(["qemu-edu", "qemu-ivshmem"], tmp_path)
+    assert run.run_dir is None and run.exit_code == 0
+    store = ResultStore(tmp_path / "results.sqlite")
+    runs = {r["profile"]: r for r in store.runs()}
+    assert set(runs) == {"qemu-edu@qemu", "qemu-ivshmem@qemu"}
+    (row,) = store.results(runs["qemu-edu@qemu"]["id"])
+    assert row["outcome"] == "not-supported" and "variant driver" in row["message"]
+    assert row["test_id"] == "consumer_qemu_migrate[qemu-edu:default]"
+
+
+def test_cli_consumers_on_vfio_pci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["lab", "consumers", "--profile", "qemu-edu", "--reports", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "not-supported consumer_qemu_migrate[qemu-edu:default]" in " ".join(out.split())
