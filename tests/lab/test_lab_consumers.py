@@ -56,3 +56,13 @@ def test_qemu_migrates_mtty_only_without_device_dirty_tracking(qemu_chroot_possi
     rows = {r["test_id"]: r for r in store.results(stored["id"])}
     assert rows["consumer_qemu_migrate[mtty:default]"]["rule"] == "consumer.qemu-real-migration"
     assert (run.run_dir / "consumers.md").read_text().count("cause: kernel configuration") >= 1
+
+
+def test_qemu_refuses_to_migrate_plain_vfio_pci(qemu_chroot_possible, tmp_path: Path) -> None:
+    """edu on vfio-pci (no variant driver): QEMU's own refusal, recorded as not-supported."""
+    run = run_consumers(["qemu-edu"], tmp_path)
+    (verdict,) = run.verdicts
+    (rec,) = verdict.records
+    assert rec.outcome.value == "not-supported", rec
+    assert "VFIO migration is not supported" in rec.message and "variant driver" in rec.message
+    assert run.exit_code == 0

@@ -10,12 +10,14 @@ import pytest
 
 from vfio_conform.cli import main as cli_main
 from vfio_conform.lab import consumer_guest as guest
+from vfio_conform.lab import consumers
 from vfio_conform.lab.consumer_verdict import (IOVA_BITMAP_LINK, Attempt, Cause, diagnose, finding,
-                                               iommufd_driver, judge, kernel_config)
-from vfio_conform.lab.consumers import _exit_code, run_consumers, verdicts_from
+                                               iommufd_driver, judge, judge_without_migration,
+                                               kernel_config)
+from vfio_conform.lab.consumers import _exit_code, verdicts_from
 from vfio_conform.lab.qemu_chroot import DEFAULT_MIRROR, debian_mirror
 from vfio_conform.profile import find_profile
-from vfio_conform.results import Outcome, ResultStore
+from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
 
 HERE = Path(__file__).resolve().parent
 #: What the lab recorded for stock mtty on Debian's 6.12.117 kernel with QEMU 10.0 (trixie).
@@ -184,20 +186,66 @@ def test_missing_profile_in_the_guest_document_is_an_infra_error() -> None:
     assert _exit_code([verdict]) == 3
 
 
-# -- the lane on vfio-pci profiles: not-supported with the reason, recorded, no boot --------------
+# -- vfio-pci devices: QEMU's refusal is not-supported, with its reason ------------------------------
 
-def test_vfio_pci_profiles_are_not_supported_with_reason(tmp_path: Path) -> None:
-    run = run_consumers(["qemu-edu", "qemu-ivshmem"], tmp_path)
-    assert run.run_dir is None and run.exit_code == 0
+PCI_OBSERVED = json.loads((HERE / "data" / "consumers-vfio-pci-deb6.12.json").read_text())
+
+
+def test_vfio_pci_refusal_is_not_supported_with_qemus_reason() -> None:
+    for entry in PCI_OBSERVED["profiles"]:
+        (rec,) = judge_without_migration(entry["profile"], entry, QEMU).records
+        assert rec.outcome is Outcome.NOT_SUPPORTED, rec
+        assert "variant driver" in rec.message and "VFIO migration is not supported in kernel" in rec.message
+
+
+def test_vfio_pci_probe_that_never_asked_is_an_infra_error() -> None:
+    entry = copy.deepcopy(PCI_OBSERVED["profiles"][0])
+    entry["attempts"][0].update(stage="pci-src-start", error="vfio 0000:00:10.0: group 3 is not viable")
+    (rec,) = judge_without_migration("qemu-edu", entry, QEMU).records
+    assert rec.outcome is Outcome.INFRA_ERROR and "not viable" in rec.message
+
+
+# -- the lane's bookkeeping: store rows per profile, exit code, CLI (boot replaced) -------------------
+
+@pytest.fixture
+def canned_boots(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """Replace the guest boot by the observed guest documents; returns the modes booted."""
+    booted: list[str] = []
+
+    def fake_boot(mode, profiles, reports, timeout):
+        booted.append(mode)
+        doc = OBSERVED if mode == "mdev" else PCI_OBSERVED
+        return consumers._Boot(verdicts_from(doc, profiles, NO_IOMMUFD), tmp_path / "lab" / mode,
+                               doc["qemu"], doc["kernel"], {p.name: ["dev"] for p in profiles})
+    monkeypatch.setattr(consumers, "_boot", fake_boot)
+    return booted
+
+
+def test_lane_records_a_run_per_profile_beside_the_suites(canned_boots: list[str], tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "results.sqlite")
+    suites = store.begin_run(RunMeta("mtty", "kernel", "a,b", "mtty", "6.12", "0", "h", "s1"))
+    store.record(suites, TestRecord("n", "test_arc[mtty:RUNNING->STOP]", Outcome.PASS, 0.1))
+    store.end_run(suites, "finished")
+    run = consumers.run_consumers(["mtty", "qemu-edu"], tmp_path)
+    assert canned_boots == ["mdev", "pci"] and run.exit_code == 0
     runs = {r["profile"]: r for r in store.runs()}
-    assert set(runs) == {"qemu-edu@qemu", "qemu-ivshmem@qemu"}
-    (row,) = store.results(runs["qemu-edu@qemu"]["id"])
-    assert row["outcome"] == "not-supported" and "variant driver" in row["message"]
-    assert row["test_id"] == "consumer_qemu_migrate[qemu-edu:default]"
+    assert set(runs) == {"mtty", "mtty@qemu", "qemu-edu@qemu"}
+    assert runs["mtty@qemu"]["session"] == runs["qemu-edu@qemu"]["session"] != "s1"
+    rows = {r["test_id"]: r for r in store.results(runs["mtty@qemu"]["id"])}
+    default = rows["consumer_qemu_migrate[mtty:default]"]
+    assert default["outcome"] == "known-issue"
+    assert default["message"].startswith(f"FINDING: the suites call mtty conformant (run #{suites}: 1 pass)")
+    assert rows["consumer_qemu_dma_logging[mtty]"]["message"] == DMA_NOTE
+    (edu,) = store.results(runs["qemu-edu@qemu"]["id"])
+    assert edu["outcome"] == "not-supported"
+    summary = (run.run_dir / "consumers.md").read_text()
+    assert "**FINDING: the suites call mtty conformant" in summary and "qemu-edu" in summary
 
 
-def test_cli_consumers_on_vfio_pci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["lab", "consumers", "--profile", "qemu-edu", "--reports", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "not-supported consumer_qemu_migrate[qemu-edu:default]" in " ".join(out.split())
+def test_cli_consumers_prints_every_record(canned_boots: list[str], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["lab", "consumers", "--profile", "mtty", "--reports", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "known-issue consumer_qemu_migrate[mtty:default]" in out
+    assert "pass consumer_qemu_migrate[mtty:x-device-dirty-page-tracking=off]" in out
+    assert canned_boots == ["mdev"]

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 QEMU = "/usr/bin/qemu-system-x86_64"
-#: The option sets tried, in order; the second only when the first fails.
+#: mdev attempts always ask for migration (QEMU's default, auto, silently blocks it instead of failing).
+MIGRATION_ON = ("enable-migration=on",)
+#: The option sets tried on top of MIGRATION_ON, in order; the second only when the first fails.
 ATTEMPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("default", ()),
     ("no-device-dirty-tracking", ("x-device-dirty-page-tracking=off",)),
@@ -146,16 +148,22 @@ class Qmp:
             pass
 
 
+def host_option(device: str) -> str:
+    """vfio-pci's option naming a device: `host=` for a PCI address, else the mdev's `sysfsdev=`."""
+    if re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]", device):
+        return f"host={device}"
+    return f"sysfsdev=/sys/bus/mdev/devices/{device}"
+
+
 class Vm:
     """One nested QEMU process in the chroot with a QMP socket and a captured stderr."""
 
-    def __init__(self, root: Path, name: str, uuid: str, options: tuple[str, ...],
+    def __init__(self, root: Path, name: str, host: str, options: tuple[str, ...],
                  extra: tuple[str, ...] = ()) -> None:
         self.root, self.name = root, name
         self.sock = f"/tmp/{name}.qmp"
         self.stderr_path = root / "tmp" / f"{name}.stderr"
-        device = ",".join(("vfio-pci", f"sysfsdev=/sys/bus/mdev/devices/{uuid}", "id=vc0",
-                           "enable-migration=on", *options))
+        device = ",".join(("vfio-pci", host_option(host), "id=vc0", *options))
         self.argv = ["chroot", str(root), QEMU, "-machine", "pc,accel=tcg", "-m", str(GUEST_MEM_MIB),
                      "-nodefaults", "-no-user-config", "-display", "none", "-serial", "none",
                      "-qmp", f"unix:{self.sock},server=on,wait=off", "-device", device, *extra]
@@ -182,10 +190,16 @@ class Vm:
         return "; ".join(errors) if errors else fallback
 
     def cmd(self, stage: str, name: str, **args: Any) -> Any:
+        """A QMP command; on failure QEMU's answer first, then its stderr errors not already in it."""
         try:
             assert self.qmp is not None
             return self.qmp.cmd(name, **args)
-        except (StepError, OSError, ValueError) as exc:
+        except StepError as exc:
+            if exc.stage != name:                   # the connection failed, not the command
+                raise StepError(stage, self._why(str(exc))) from None
+            extra = [e for e in qemu_errors(self.stderr()) if e not in str(exc)]
+            raise StepError(stage, "; ".join([str(exc), *extra])) from None
+        except (OSError, ValueError) as exc:
             raise StepError(stage, self._why(str(exc))) from None
 
     def hmp(self, stage: str, line: str) -> str:
@@ -249,7 +263,7 @@ def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str,
         rec["seconds"][name] = round(time.monotonic() - t0, 2)
 
     try:
-        source = Vm(root, f"src-{label}", src, options)
+        source = Vm(root, f"src-{label}", src, MIGRATION_ON + options)
         vms.append(source)
         lap("source-up")
         port = _wait_bar(source) + SCRATCH
@@ -266,7 +280,7 @@ def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str,
         rec.setdefault("stderr", {})[source.name] = source.stderr()[-4000:]
         rec["warnings"] = qemu_warnings(source.stderr())
         vms.remove(source)
-        dest = Vm(root, f"dst-{label}", dst, options, ("-incoming", "defer"))
+        dest = Vm(root, f"dst-{label}", dst, MIGRATION_ON + options, ("-incoming", "defer"))
         vms.append(dest)
         dest.cmd("incoming", "migrate-incoming", uri=f"file:{stream}")
         dest.wait_migration("incoming")
@@ -288,6 +302,36 @@ def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str,
             warnings += [w for w in qemu_warnings(vm.stderr()) if w not in warnings]
         (root / "tmp" / f"vc-{label}.mig").unlink(missing_ok=True)
         lap("total")
+    return rec
+
+
+def probe_pci(root: Path, bdf: str) -> dict[str, Any]:
+    """A VM with a plain vfio-pci device, as a user starts it (no options), asked to migrate.
+
+    Without a migration-capable variant driver QEMU registers a migration blocker and `migrate`
+    fails with its reason; the attempt record keeps that text.
+    """
+    rec: dict[str, Any] = {"label": "default", "options": [], "ok": False, "stage": "", "error": "",
+                           "written": 0, "read": None, "port": None, "seconds": {}}
+    t0 = time.monotonic()
+    vm = None
+    try:
+        vm = Vm(root, "pci-src", bdf, ())
+        rec["seconds"]["source-up"] = round(time.monotonic() - t0, 2)
+        vm.cmd("migrate", "migrate", uri="file:/tmp/vc-pci.mig")
+        vm.wait_migration("migrate")
+        rec["ok"] = True
+    except StepError as exc:
+        rec["stage"], rec["error"] = exc.stage, str(exc)
+    except (OSError, ValueError) as exc:
+        rec["stage"], rec["error"] = "harness", f"{type(exc).__name__}: {exc}"
+    finally:
+        if vm is not None:
+            vm.stop()
+            rec["stderr"] = {vm.name: vm.stderr()[-4000:]}
+            rec["warnings"] = qemu_warnings(vm.stderr())
+        (root / "tmp" / "vc-pci.mig").unlink(missing_ok=True)
+        rec["seconds"]["total"] = round(time.monotonic() - t0, 2)
     return rec
 
 
@@ -326,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="the trixie chroot with QEMU")
     parser.add_argument("--out", type=Path, required=True, help="JSON output file")
-    parser.add_argument("pairs", nargs="+", metavar="PROFILE=SRC_UUID,DST_UUID")
+    parser.add_argument("pairs", nargs="+", metavar="PROFILE=SRC_UUID,DST_UUID|PROFILE=BDF",
+                        help="an mdev pair to migrate, or a vfio-pci device to ask QEMU to migrate")
     args = parser.parse_args(argv)
     doc: dict[str, Any] = {"kernel": os.uname().release, "qemu": "", "setup_error": "", "profiles": []}
     try:
@@ -336,9 +381,15 @@ def main(argv: list[str] | None = None) -> int:
         doc["setup_error"] = f"{type(exc).__name__}: {exc}"
     if not doc["setup_error"]:
         for pair in args.pairs:
-            profile, _, uuids = pair.partition("=")
-            src, _, dst = uuids.partition(",")
-            doc["profiles"].append(run_pair(args.root, profile, src, dst))
+            profile, _, devices = pair.partition("=")
+            src, _, dst = devices.partition(",")
+            if dst:
+                doc["profiles"].append(run_pair(args.root, profile, src, dst))
+            else:
+                rec = probe_pci(args.root, src)
+                print(f"consumer {profile} vfio-pci: {rec['stage']} {rec['error']}", flush=True)
+                doc["profiles"].append({"profile": profile, "source": src, "destination": "",
+                                        "attempts": [rec]})
             args.out.write_text(json.dumps(doc, indent=2) + "\n")
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     os.sync()

@@ -239,6 +239,39 @@ def _headline(error: str) -> str:
     return parts[0] if parts else "(no error text)"
 
 
+#: QEMU 10.0 says "<dev>: VFIO migration is not supported in kernel" when the device offers no
+#: VFIO_DEVICE_FEATURE_MIGRATION, and names a migration blocker when migration is blocked.
+_BLOCKED = re.compile(r"migration is not supported|migration blocker|doesn't support migration|"
+                      r"does not support migration|migration (is )?(blocked|disabled)", re.I)
+
+
+def judge_without_migration(profile: str, entry: dict[str, Any], qemu: str) -> ProfileVerdict:
+    """A device without the migration uAPI (vfio-pci, no variant driver) that QEMU was asked to migrate.
+
+    QEMU refusing with a migration blocker is the expected answer: not-supported, with QEMU's reason.
+    """
+    attempts = [Attempt.from_json(a) for a in entry.get("attempts", [])]
+    tid = consumer_test_id("migrate", profile, "default")
+    if not attempts:
+        rec = TestRecord(tid, tid, Outcome.INFRA_ERROR, 0.0, "the guest recorded no attempt", RULE_MIGRATION.id)
+        return ProfileVerdict(profile, (rec,), f"{profile}: QEMU migration not run (infra-error)", Cause.LAB)
+    attempt = attempts[0]
+    seconds = attempt.seconds.get("total", 0.0)
+    if attempt.ok:
+        rec = TestRecord(tid, tid, Outcome.PASS, seconds, f"{qemu} migrated a VM with this vfio-pci device",
+                         RULE_MIGRATION.id)
+        return ProfileVerdict(profile, (rec,), f"{profile}: QEMU migrated a VM with it")
+    if _BLOCKED.search(attempt.error):
+        why = (f"vfio-pci without a migration-capable variant driver offers no "
+               f"VFIO_DEVICE_FEATURE_MIGRATION, and {qemu} refuses to migrate ({attempt.stage}): "
+               f"{attempt.error}")
+        rec = TestRecord(tid, tid, Outcome.NOT_SUPPORTED, seconds, f"not-supported: {why}", RULE_MIGRATION.id)
+        return ProfileVerdict(profile, (rec,), f"{profile}: not migratable by QEMU: {why}")
+    rec = TestRecord(tid, tid, Outcome.INFRA_ERROR, seconds, f"{qemu} did not get to a migration answer "
+                     f"({attempt.stage}): {attempt.error}", RULE_MIGRATION.id)
+    return ProfileVerdict(profile, (rec,), f"{profile}: QEMU probe failed: {attempt.error}", Cause.LAB)
+
+
 def not_migratable(profile: str, reason: str) -> ProfileVerdict:
     """A lab profile without migration (vfio-pci, no variant driver): not-supported, with the reason."""
     tid = consumer_test_id("migrate", profile, "default")

@@ -24,7 +24,7 @@ from ..results import Outcome, RunMeta, TestRecord, open_store, store_location
 from ..results.identity import profile_hash
 from .config import LabConfig
 from .consumer_verdict import RULE_MIGRATION, Cause, ProfileVerdict, consumer_test_id, finding, judge, \
-    kernel_config, not_migratable
+    judge_without_migration, kernel_config, not_migratable
 from .errors import LabError
 from .harness import lab_profiles
 from .qemu_chroot import prepare_qemu_chroot
@@ -34,8 +34,6 @@ GUEST_SCRIPT = Path(__file__).with_name("consumer_guest.py")
 #: One boot for all profiles: boot ~15 s, each migration a few seconds under TCG in TCG.
 BOOT_TIMEOUT_S = 900
 STORE_SUFFIX = "@qemu"
-NO_VARIANT_DRIVER = ("vfio-pci without a migration-capable variant driver offers no "
-                     "VFIO_DEVICE_FEATURE_MIGRATION; QEMU migrates a VFIO device only through it (not run)")
 
 
 @dataclass
@@ -55,14 +53,20 @@ def _exit_code(verdicts: list[ProfileVerdict]) -> int:
     return 1 if Outcome.FAIL in outcomes else 0
 
 
-def guest_argv(session: LabSession, chroot_root: Path, profiles: list[Profile]) -> list[str]:
-    """The consumer_guest.py command line for these mdev profiles (first two devices each)."""
-    pairs = []
-    for p in profiles:
-        src, dst = session.module_devices(p.lab.module)[:2]
-        pairs.append(f"{p.name}={src},{dst}")
+def guest_argv(chroot_root: Path, pairs: list[str]) -> list[str]:
+    """The consumer_guest.py command line for `PROFILE=SRC,DST` (mdev) / `PROFILE=BDF` (vfio-pci) items."""
     return ["python3", str(GUEST_SCRIPT), "--root", str(chroot_root), "--out",
             f"{GUEST_RESULTS}/consumers.json", *pairs]
+
+
+def _pairs(session: LabSession, profiles: list[Profile]) -> dict[str, list[str]]:
+    """Devices per profile: the mdev source and destination, or the first vfio-pci device."""
+    if session.config.mode == "mdev":
+        return {p.name: session.module_devices(p.lab.module)[:2] for p in profiles}
+    roles = [d.qemu_id for d in session.config.pci_devices]
+    planned = session.planned_devices()
+    return {p.name: [planned[roles.index(p.lab.devices[0])]] for p in profiles
+            if p.lab.devices and p.lab.devices[0] in roles}
 
 
 def verdicts_from(doc: dict[str, Any], profiles: list[Profile], config: dict[str, str] | None
@@ -76,6 +80,8 @@ def verdicts_from(doc: dict[str, Any], profiles: list[Profile], config: dict[str
         if entry is None:
             why = doc.get("setup_error") or "the guest did not reach this profile"
             out.append(_infra(p.name, why))
+        elif p.protocol == "none":
+            out.append(judge_without_migration(p.name, entry, qemu))
         else:
             out.append(judge(p.name, p.dma_logging, entry, config, qemu))
     return out
@@ -87,41 +93,62 @@ def _infra(profile: str, why: str) -> ProfileVerdict:
     return ProfileVerdict(profile, (rec,), f"{profile}: QEMU migration not run: {why}", Cause.LAB)
 
 
+@dataclass
+class _Boot:
+    """What one guest boot of the lane produced."""
+
+    verdicts: list[ProfileVerdict]
+    run_dir: Path
+    qemu: str
+    kernel: str
+    devices: dict[str, list[str]]
+
+
+def _boot(mode: str, profiles: list[Profile], reports: Path, timeout: float) -> _Boot:
+    """Boot the `mode` guest once and let QEMU migrate (mdev) or try to migrate (vfio-pci) each device."""
+    modules = tuple(dict.fromkeys(p.lab.module for p in profiles)) if mode == "mdev" else ("mtty",)
+    session = LabSession(LabConfig(mode=mode, modules=modules))
+    prepared = session.prepare()
+    chroot = prepare_qemu_chroot(session.config.cache_root)
+    devices = _pairs(session, profiles)
+    run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-consumers-{mode}"
+    kernel = prepared.tree.spec.kver
+    config = kernel_config(prepared.tree.sysroot / "boot" / f"config-{kernel}")
+    print(f"vfio-conform lab: {chroot.version} in the {mode} guest: {', '.join(p.name for p in profiles)} "
+          f"(results: {run_dir})", flush=True)
+    try:
+        result = session.run(guest_argv(chroot.root, [f"{n}={','.join(d)}" for n, d in devices.items()]),
+                             timeout=timeout, results_dir=run_dir)
+        doc = json.loads((run_dir / "consumers.json").read_text())
+        sys.stdout.write(result.stdout)
+        verdicts = verdicts_from(doc, profiles, config)
+        kernel = doc.get("kernel") or kernel
+    except (LabError, OSError, ValueError) as exc:
+        print(f"vfio-conform lab: consumers: infrastructure error: {exc}", file=sys.stderr, flush=True)
+        verdicts = [_infra(p.name, str(exc)) for p in profiles]
+    return _Boot(verdicts, run_dir, chroot.version, kernel, devices)
+
+
 def run_consumers(names: list[str] | None, reports: Path, store: str | None = None,
                   timeout: float = BOOT_TIMEOUT_S) -> ConsumerRun:
-    """Prepare the lab and the QEMU chroot, boot the mdev guest once, record and summarise."""
+    """Prepare the lab and the QEMU chroot, boot each needed guest once, record and summarise."""
     profiles = lab_profiles(names)
-    mdev = [p for p in profiles if p.lab.mode == "mdev" and p.protocol == "v2"]
-    verdicts = [not_migratable(p.name, NO_VARIANT_DRIVER) for p in profiles
-                if p not in mdev and p.protocol == "none"]
-    verdicts += [not_migratable(p.name, f"migration protocol {p.protocol} in lab mode {p.lab.mode}: "
-                                f"the lane drives v2 mdev profiles only (not run)")
-                 for p in profiles if p not in mdev and p.protocol != "none"]
-    run_dir, qemu, kernel, devices = None, "", "", {}
-    if mdev:
-        modules = tuple(dict.fromkeys(p.lab.module for p in mdev))
-        session = LabSession(LabConfig(mode="mdev", modules=modules))
-        prepared = session.prepare()
-        chroot = prepare_qemu_chroot(session.config.cache_root)
-        qemu = chroot.version
-        run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-consumers"
-        devices = {p.name: session.module_devices(p.lab.module)[:2] for p in mdev}
-        print(f"vfio-conform lab: {qemu} migrating {', '.join(p.name for p in mdev)} in the mdev guest "
-              f"(results: {run_dir})", flush=True)
-        config = kernel_config(prepared.tree.sysroot / "boot" / f"config-{prepared.tree.spec.kver}")
-        kernel = prepared.tree.spec.kver
-        try:
-            result = session.run(guest_argv(session, chroot.root, mdev), timeout=timeout,
-                                 results_dir=run_dir)
-            doc = json.loads((run_dir / "consumers.json").read_text())
-            kernel = doc.get("kernel") or kernel
-            sys.stdout.write(result.stdout)
-            verdicts += verdicts_from(doc, mdev, config)
-        except (LabError, OSError, ValueError) as exc:
-            print(f"vfio-conform lab: consumers: infrastructure error: {exc}", file=sys.stderr, flush=True)
-            verdicts += [_infra(p.name, str(exc)) for p in mdev]
+    groups = {"mdev": [p for p in profiles if p.lab.mode == "mdev" and p.protocol == "v2"],
+              "pci": [p for p in profiles if p.lab.mode == "pci" and p.protocol == "none"]}
+    chosen = groups["mdev"] + groups["pci"]
+    verdicts = [not_migratable(p.name, f"migration protocol {p.protocol} in lab mode {p.lab.mode}: "
+                               "the lane drives v2 mdev profiles and vfio-pci profiles without migration "
+                               "(not run)") for p in profiles if p not in chosen]
+    boots = [_boot(mode, group, reports, timeout) for mode, group in groups.items() if group]
+    for boot in boots:
+        verdicts += boot.verdicts
+    devices = {k: v for boot in boots for k, v in boot.devices.items()}
+    kernel = next((b.kernel for b in boots), "")
+    qemu = next((b.qemu for b in boots), "")
     verdicts = _record(verdicts, profiles, reports, store, kernel, devices)
-    if run_dir is not None:
+    run_dir = None
+    if boots:
+        run_dir = boots[0].run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "consumers.md").write_text(summary_text(verdicts, qemu, kernel))
     return ConsumerRun(verdicts, run_dir, qemu, _exit_code(verdicts))
