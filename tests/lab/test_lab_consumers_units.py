@@ -249,3 +249,10 @@ def test_cli_consumers_prints_every_record(canned_boots: list[str], tmp_path: Pa
     assert "known-issue consumer_qemu_migrate[mtty:default]" in out
     assert "pass consumer_qemu_migrate[mtty:x-device-dirty-page-tracking=off]" in out
     assert canned_boots == ["mdev"]
+
+
+def test_a_guest_that_died_keeps_the_profiles_it_finished() -> None:
+    doc = dict(copy.deepcopy(OBSERVED), setup_error="lab infrastructure error: [timeout] guest did not finish")
+    done, lost = verdicts_from(doc, [find_profile("mtty"), find_profile("mtty-sc")], NO_IOMMUFD)
+    assert done.records[0].outcome is Outcome.KNOWN_ISSUE
+    assert lost.records[0].outcome is Outcome.INFRA_ERROR and "[timeout]" in lost.records[0].message

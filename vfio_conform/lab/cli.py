@@ -31,7 +31,8 @@ def add_parser(sub) -> None:
     cons.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
     cons.add_argument("--reports", default=str(ROOT / "reports"), metavar="DIR")
     cons.add_argument("--store", default=None, metavar="PATH|URL")
-    cons.add_argument("--timeout", type=float, default=None, help="host-side limit of the boot, seconds")
+    cons.add_argument("--timeout", type=float, default=None,
+                      help="host-side limit per boot, seconds (default: 300 + 300 per profile)")
     cons.set_defaults(func=_consumers)
     exe = labsub.add_parser("exec", help="boot a guest and run any command in it "
                                          "(python3 -m vfio_conform.lab run --help)")
@@ -69,11 +70,10 @@ def _run(args, extra) -> int:
 
 
 def _consumers(args, extra) -> int:
-    from .consumers import BOOT_TIMEOUT_S, run_consumers
+    from .consumers import run_consumers
     from .errors import LabError
     try:
-        run = run_consumers(args.profile or None, Path(args.reports), args.store,
-                            args.timeout or BOOT_TIMEOUT_S)
+        run = run_consumers(args.profile or None, Path(args.reports), args.store, args.timeout)
     except LabError as exc:
         print(f"vfio-conform lab: {exc}")
         return 3
