@@ -256,3 +256,52 @@ def test_a_guest_that_died_keeps_the_profiles_it_finished() -> None:
     done, lost = verdicts_from(doc, [find_profile("mtty"), find_profile("mtty-sc")], NO_IOMMUFD)
     assert done.records[0].outcome is Outcome.KNOWN_ISSUE
     assert lost.records[0].outcome is Outcome.INFRA_ERROR and "[timeout]" in lost.records[0].message
+
+
+def test_qmp_client_skips_events_and_keeps_qemus_error(tmp_path: Path) -> None:
+    """The guest's QMP client against a scripted server: greeting, capabilities, an event, an error."""
+    import socket
+    import threading
+
+    path = tmp_path / "q.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    seen: list[str] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        f = conn.makefile("rwb")
+        f.write(b'{"QMP": {"version": {}, "capabilities": []}}\n')
+        f.flush()
+        replies = [b'{"return": {}}\n',
+                   b'{"event": "STOP", "timestamp": {}}\n{"return": {"status": "completed"}}\n',
+                   b'{"error": {"class": "GenericError", "desc": "ram_save_setup failed: Operation not supported"}}\n']
+        for reply in replies:
+            seen.append(json.loads(f.readline())["execute"])
+            f.write(reply)
+            f.flush()
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    qmp = guest.Qmp(path, 5.0)
+    assert qmp.cmd("query-migrate") == {"status": "completed"}
+    with pytest.raises(guest.StepError) as err:
+        qmp.cmd("migrate", uri="file:/tmp/x")
+    assert err.value.stage == "migrate" and str(err.value) == "ram_save_setup failed: Operation not supported"
+    assert seen == ["qmp_capabilities", "query-migrate", "migrate"]
+    qmp.close()
+    thread.join(5)
+    server.close()
+
+
+def test_qmp_client_gives_up_when_qemu_died(tmp_path: Path) -> None:
+    with pytest.raises(guest.StepError, match="exited before its QMP socket opened"):
+        guest.Qmp(tmp_path / "none.sock", 30.0, alive=lambda: False)
+
+
+def test_host_option_names_pci_or_mdev() -> None:
+    assert guest.host_option("0000:00:10.0") == "host=0000:00:10.0"
+    assert guest.host_option("c85ed9d0-d755-5a11-94d1-94756e08469e") == \
+        "sysfsdev=/sys/bus/mdev/devices/c85ed9d0-d755-5a11-94d1-94756e08469e"

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 #: mdev attempts always ask for migration (QEMU's default, auto, silently blocks it instead of failing).
@@ -99,7 +99,7 @@ def qemu_warnings(stderr: str) -> list[str]:
 class Qmp:
     """A minimal blocking QMP client on a unix socket (events are skipped)."""
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    def __init__(self, path: Path, timeout: float, alive: Callable[[], bool] = lambda: True) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -109,8 +109,10 @@ class Qmp:
                 break
             except OSError:
                 self.sock.close()
+                if not alive():
+                    raise StepError("start", "QEMU exited before its QMP socket opened") from None
                 if time.monotonic() > deadline:
-                    raise StepError("start", f"QMP socket {path} did not open within {timeout:.0f}s")
+                    raise StepError("start", f"QMP socket {path} did not open within {timeout:.0f}s") from None
                 time.sleep(0.2)
         self.file = self.sock.makefile("rwb")
         self._read()                                  # greeting
@@ -172,8 +174,11 @@ class Vm:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         self.qmp: Qmp | None = None
         try:
-            self.qmp = Qmp(root / "tmp" / f"{name}.qmp", STEP_TIMEOUT_S)
-        except StepError as exc:
+            self.qmp = Qmp(root / "tmp" / f"{name}.qmp", STEP_TIMEOUT_S, lambda: self.proc.poll() is None)
+        except (StepError, OSError, ValueError) as exc:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
             raise StepError(f"{name}-start", self._why(str(exc))) from None
 
     def stderr(self) -> str:
