@@ -1,11 +1,12 @@
-"""`vfio-conform lab consumers`: QEMU 10 as the real migration client of every lab mdev profile.
+"""`vfio-conform lab consumers`: QEMU 10 as the real migration client of the lab's devices.
 
 One mdev guest boot with every selected mtty variant loaded; inside it, consumer_guest.py runs the
 trixie chroot's QEMU (built once by debootstrap into the lab cache) to migrate a VM with the
-profile's source mdev to a VM with its destination mdev. The outcome per profile goes to the result
-store as its own run, profile `<name>@qemu` (so run-to-run diffs compare consumer runs with consumer
-runs), beside the suites' run of `<name>`; a summary goes to the console and `consumers.md`.
-Profiles without migration (vfio-pci on emulated devices) get a not-supported row with the reason.
+profile's source mdev to a VM with its destination mdev. One pci guest boot asks QEMU to migrate a
+VM with each vfio-pci device (no migration uAPI: QEMU's refusal is the not-supported reason). The
+outcome per profile goes to the result store as its own run, profile `<name>@qemu` (so run-to-run
+diffs compare consumer runs with consumer runs), beside the suites' run of `<name>`; a summary goes
+to the console and `consumers.md`.
 """
 from __future__ import annotations
 
