@@ -19,6 +19,7 @@ from vfio_conform.lab.qemu_chroot import QEMU_BIN, SUITE
 from vfio_conform.results import ResultStore
 
 pytestmark = pytest.mark.lab
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -66,3 +67,15 @@ def test_qemu_refuses_to_migrate_plain_vfio_pci(qemu_chroot_possible, tmp_path: 
     assert rec.outcome.value == "not-supported", rec
     assert "VFIO migration is not supported" in rec.message and "variant driver" in rec.message
     assert run.exit_code == 0
+
+
+def test_a_driver_that_loses_state_fails(qemu_chroot_possible, tmp_path: Path) -> None:
+    """mtty_lossy resumes without loading the ports: QEMU migrates, the register does not arrive."""
+    run = run_consumers([str(HERE / "profiles" / "mtty-lossy.yaml")], tmp_path)
+    (verdict,) = run.verdicts
+    default, workaround, _dma = verdict.records
+    assert default.outcome.value == "known-issue"                 # the kernel stops QEMU first
+    assert workaround.outcome.value == "fail", workaround
+    assert "reads 0x00, the source wrote 0xa5" in workaround.message and "cause: driver" in workaround.message
+    assert "[cause: driver]" in verdict.summary
+    assert run.exit_code == 1

@@ -305,3 +305,13 @@ def test_host_option_names_pci_or_mdev() -> None:
     assert guest.host_option("0000:00:10.0") == "host=0000:00:10.0"
     assert guest.host_option("c85ed9d0-d755-5a11-94d1-94756e08469e") == \
         "sysfsdev=/sys/bus/mdev/devices/c85ed9d0-d755-5a11-94d1-94756e08469e"
+
+
+def test_summary_names_the_cause_of_a_failed_workaround() -> None:
+    entry = _entry()
+    entry["attempts"][1].update(ok=False, stage="compare", read=0,
+                                error="destination scratch register reads 0x00, the source wrote 0xa5")
+    verdict = judge("mtty", True, entry, NO_IOMMUFD, QEMU)
+    assert verdict.summary.endswith("(compare: destination scratch register reads 0x00, the source wrote "
+                                    "0xa5) [cause: driver]")
+    assert "state did not arrive" in verdict.records[1].message

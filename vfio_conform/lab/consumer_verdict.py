@@ -139,6 +139,9 @@ def diagnose(attempt: Attempt, config: dict[str, str] | None) -> Diagnosis:
         return Diagnosis(Cause.CONSUMER, "QEMU refused its own configuration")
     if attempt.stage == "harness" or attempt.stage.endswith("-start") and not text.strip():
         return Diagnosis(Cause.LAB, "the nested VM or the harness failed before the device was involved")
+    if attempt.stage == "compare":
+        return Diagnosis(Cause.DRIVER, "QEMU migrated, but the device state did not arrive: the driver "
+                         "lost it in save or resume")
     if attempt.stage == "bios":
         return Diagnosis(Cause.LAB, "the nested VM's firmware did not bring the device up")
     if _DMA_START.search(text) or attempt.stage in _DEVICE_STAGES or "vfio" in text.lower():
@@ -223,8 +226,12 @@ def judge(profile: str, dma_logging: bool, entry: dict[str, Any], config: dict[s
     if default.ok:
         summary = f"{profile}: QEMU migrates it with default options (register arrived)"
     else:
-        tail = (f"; works with {fallback.how}" if fallback is not None and fallback.ok else
-                f"; {fallback.how} fails too ({fallback.stage}: {fallback.error})" if fallback else "")
+        tail = ""
+        if fallback is not None and fallback.ok:
+            tail = f"; works with {fallback.how}"
+        elif fallback is not None:
+            tail = (f"; {fallback.how} fails too ({fallback.stage}: {fallback.error}) "
+                    f"[cause: {diagnose(fallback, config).cause.value}]")
         summary = (f"{profile}: QEMU cannot migrate it with default options: {_headline(default.error)} "
                    f"[cause: {diag.cause.value}]{tail}")
     return ProfileVerdict(profile, tuple(records), summary, diag.cause if diag else Cause.NONE)
