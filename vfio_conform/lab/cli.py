@@ -25,6 +25,15 @@ def add_parser(sub) -> None:
     run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
     run.set_defaults(func=_run)
+    cons = labsub.add_parser("consumers", help="QEMU 10 (Debian trixie, in the guest) migrates a VM "
+                                               "with each mdev profile's device; outcome per profile "
+                                               "stored as <profile>@qemu (docs/consumers-qemu.md)")
+    cons.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
+    cons.add_argument("--reports", default=str(ROOT / "reports"), metavar="DIR")
+    cons.add_argument("--store", default=None, metavar="PATH|URL")
+    cons.add_argument("--timeout", type=float, default=None,
+                      help="host-side limit per boot, seconds (default: 300 + 300 per profile)")
+    cons.set_defaults(func=_consumers)
     exe = labsub.add_parser("exec", help="boot a guest and run any command in it "
                                          "(python3 -m vfio_conform.lab run --help)")
     exe.add_argument("rest", nargs=argparse.REMAINDER)
@@ -58,3 +67,20 @@ def _run(args, extra) -> int:
         print(f"vfio-conform lab: {run.mode}: {', '.join(run.profiles)}: {state} ({run.run_dir})")
         worst = max(worst, 3 if run.exit_code is None else run.exit_code)
     return worst
+
+
+def _consumers(args, extra) -> int:
+    from .consumers import run_consumers
+    from .errors import LabError
+    try:
+        run = run_consumers(args.profile or None, Path(args.reports), args.store, args.timeout)
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    for verdict in run.verdicts:
+        print(f"vfio-conform lab: consumer: {verdict.summary}")
+        for rec in verdict.records:
+            print(f"    {rec.outcome.value:13} {rec.test_id}: {rec.message}")
+    if run.run_dir is not None:
+        print(f"vfio-conform lab: consumer summary: {run.run_dir / 'consumers.md'}")
+    return run.exit_code

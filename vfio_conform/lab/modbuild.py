@@ -33,6 +33,8 @@ _PRE_COPY_TO_STOP_COPY = ("\tif (cur == VFIO_DEVICE_STATE_PRE_COPY && new == VFI
 _SET_STATE_LOCK = ("\tdev_dbg(vdev->dev, \"%s -> %d\\n\", __func__, new_state);\n\n"
                    "\tmutex_lock(&mdev_state->state_mutex);\n")
 _SET_STATE_UNLOCK = "\tmtty_state_mutex_unlock(mdev_state);\n\treturn ret;\n}\n\nstatic int mtty_get_state("
+_LOAD_PORTS = ("\tfor (i = 0; i < mdev_state->nr_ports; i++)\n\t\tmemcpy(&mdev_state->s[i],\n"
+               "\t\t       &migf->data.ports[i], sizeof(struct serial_port));\n")
 _BROKEN_FOPS = ("static const struct file_operations mtty_lab_bogus_fops = {\n"
                 "\t.owner = THIS_MODULE,\n};\n\n")
 
@@ -67,6 +69,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("mtty_broken", STOP_COPY | P2P | PRE_COPY, bug="fd-on-stop",
             description="flags 7; BUG: SET STOP from STOP_COPY returns a data_fd "
                         "(spec: data_fd -1; the fd has no read/write ops). No kernel warning."),
+    Variant("mtty_lossy", STOP_COPY | P2P | PRE_COPY, bug="state-lost",
+            description="flags 7; BUG: RESUMING->STOP accepts the stream but loads no port state "
+                        "(a migrated UART register does not arrive)"),
 )}
 
 
@@ -108,6 +113,10 @@ def variant_source(stock: str, variant: Variant) -> str:
                              "\t\tret = anon_inode_getfile(\"mtty_lab_bogus\", &mtty_lab_bogus_fops,\n"
                              "\t\t\t\t\t NULL, O_RDONLY);\t/* injected bug */\n" + _SET_STATE_UNLOCK,
                              "bug")
+    elif variant.bug == "state-lost":
+        text = _replace_once(text, _LOAD_PORTS,
+                             "\tfor (i = 0; i < mdev_state->nr_ports; i++)\n"
+                             "\t\t;\t/* injected bug: the ports' state is not loaded */\n", "bug")
     elif variant.bug:
         raise LabError("build", f"unknown bug tag {variant.bug!r} in variant {name}")
     return text
