@@ -19,15 +19,27 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is so pytest unwinds: fixtures torn down, runs ended."""
 
 
+#: Set by the first SIGTERM; checked again at every test boundary in case the exception was
+#: raised where Python swallows it (a finalizer, a weakref callback).
+_TERMINATED = threading.Event()
+
+
 def install_sigterm() -> None:
     """Turn the first SIGTERM into Terminated (a second one kills as usual). Main thread only."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
         return
+    _TERMINATED.clear()
 
     def on_term(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _TERMINATED.set()
         raise Terminated("SIGTERM")
     signal.signal(signal.SIGTERM, on_term)
+
+
+def _check_terminated() -> None:
+    if _TERMINATED.is_set():
+        raise Terminated("SIGTERM")
 
 
 class RunLifecycle:
@@ -50,6 +62,14 @@ class RunLifecycle:
             self.outcomes[profile][outcome] += 1
             self.tests[profile].add(nodeid)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem) -> None:
+        _check_terminated()
+
+    @pytest.hookimpl(trylast=True)      # after the recorder kept the row
+    def pytest_runtest_logreport(self, report) -> None:
+        _check_terminated()
+
     def store_lost(self, exc: StoreError) -> None:
         self.store_error = str(exc)
 
@@ -68,7 +88,10 @@ class RunLifecycle:
                 self.selected[profile.name] += 1
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
-        self.interrupt = Reason.TERMINATED if isinstance(excinfo.value, Terminated) else Reason.INTERRUPTED
+        if isinstance(excinfo.value, Terminated):
+            self.interrupt = Reason.TERMINATED
+        elif not isinstance(excinfo.value, pytest.Session.Interrupted):   # a real Ctrl-C
+            self.interrupt = Reason.INTERRUPTED
 
     # -- how it ended ----------------------------------------------------------------------
     def status_of(self, profile: str, session, exitstatus) -> tuple[str, str]:
@@ -76,6 +99,8 @@ class RunLifecycle:
             return RunStatus.INCOMPLETE.value, Reason.STORE_LOST.value
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             return RunStatus.INCOMPLETE.value, Reason.CRASHED.value
+        if _TERMINATED.is_set():
+            return RunStatus.INCOMPLETE.value, Reason.TERMINATED.value
         if self.interrupt is not None:
             return RunStatus.INCOMPLETE.value, self.interrupt.value
         if self.collect_errors or exitstatus == pytest.ExitCode.USAGE_ERROR:
