@@ -1,73 +1,18 @@
 """The result store on a real PostgreSQL server (a throwaway cluster on a unix socket in a tmp dir)."""
-import glob
-import os
-import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
+
 
 from vfio_conform.report import sample
 from vfio_conform.report.cli import main as report_main
 from vfio_conform.results import Outcome, RunMeta, TestRecord, open_store
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'vfio-conform[postgres]'")
-PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-pytestmark = [pytest.mark.xdist_group("postgres"),
-              pytest.mark.skipif(not PG_BIN and not os.environ.get("VC_REQUIRE_REPORT_DEPS"),
-                                 reason="postgresql not installed (scripts/install-report-deps.sh)")]
-
-
-def _as_owner() -> list[str]:
-    """initdb refuses root: run the server as 'postgres' (or 'nobody') when we are root."""
-    if os.geteuid() != 0:
-        return []
-    for user in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(user)
-            return ["runuser", "-u", user, "--"]
-        except KeyError:
-            continue
-    pytest.skip("running as root and no 'postgres'/'nobody' user to own the cluster")
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    """Yields a function db(name) -> URL of a fresh database on a private server."""
-    bindir = Path(PG_BIN[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="vc-pg-"))
-    prefix = _as_owner()
-    if prefix:
-        user = prefix[2]
-        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
-        os.chown(base, uid, gid)
-    os.chmod(base, 0o755)
-    data = base / "data"
-    run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True,  # noqa: E731
-                                      timeout=120, cwd=base)
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-        "--no-sync")
-    opts = f"-k {base} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start")
-    admin = f"postgresql://postgres@/postgres?host={base}"
-    made = []
-
-    def db(name: str) -> str:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return f"postgresql://postgres@/{name}?host={base}"
-    try:
-        yield db
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+pytestmark = pytest.mark.xdist_group("postgres")
 
 
 def _meta(**kw):

@@ -2,6 +2,7 @@
 SIGTERM as an orderly interruption, and the status lines of the run summary."""
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections import Counter
@@ -22,6 +23,19 @@ class Terminated(KeyboardInterrupt):
 #: Set by the first SIGTERM; checked again at every test boundary in case the exception was
 #: raised where Python swallows it (a finalizer, a weakref callback).
 _TERMINATED = threading.Event()
+#: Depth of store writes in progress: a SIGTERM then only sets the flag (an exception inside a
+#: database client can leave its connection unusable, and the run could not be ended).
+_DEFER = [0]
+
+
+@contextlib.contextmanager
+def sigterm_deferred():
+    """Around a store write: a SIGTERM arriving meanwhile is acted on at the next test boundary."""
+    _DEFER[0] += 1
+    try:
+        yield
+    finally:
+        _DEFER[0] -= 1
 
 
 def install_sigterm() -> None:
@@ -33,7 +47,8 @@ def install_sigterm() -> None:
     def on_term(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _TERMINATED.set()
-        raise Terminated("SIGTERM")
+        if not _DEFER[0]:
+            raise Terminated("SIGTERM")
     signal.signal(signal.SIGTERM, on_term)
 
 
@@ -121,7 +136,8 @@ class RunLifecycle:
             run_id = self.ctx.run_ids.get(name)
             if store is not None and run_id is not None and not self.store_error:
                 try:
-                    store.end_run(run_id, *self.statuses[name])
+                    with sigterm_deferred():
+                        store.end_run(run_id, *self.statuses[name])
                 except StoreError as exc:       # e.g. the disk filled up at the very end
                     self.store_error = str(exc)
                     self.statuses[name] = (RunStatus.INCOMPLETE.value, Reason.STORE_LOST.value)

@@ -5,6 +5,7 @@ import pytest
 
 from ..results import Outcome, StoreError, TestRecord
 from . import classify
+from .lifecycle import sigterm_deferred
 
 
 class ResultRecorder:
@@ -28,10 +29,12 @@ class ResultRecorder:
             return
         message = getattr(report, "wasxfail", "") or classify.short_message(report)
         try:
-            self.ctx.store.record(run_id, TestRecord(
-                nodeid=report.nodeid, test_id=props["vc_test_id"], outcome=Outcome(props["vc_outcome"]),
-                duration=report.duration, message=message, rule=props.get("vc_rule", ""),
-                link=props.get("vc_link", "")))
+            with sigterm_deferred():
+                self.ctx.store.record(run_id, TestRecord(
+                    nodeid=report.nodeid, test_id=props["vc_test_id"],
+                    outcome=Outcome(props["vc_outcome"]),
+                    duration=report.duration, message=message, rule=props.get("vc_rule", ""),
+                    link=props.get("vc_link", "")))
         except StoreError as exc:
             self.lifecycle.store_lost(exc)
             pytest.exit(f"vfio-conform: {exc}; stopping (the run is incomplete)", returncode=3)
