@@ -37,7 +37,8 @@ class ResultRecorder:
                     link=props.get("vc_link", "")))
         except StoreError as exc:
             self.lifecycle.store_lost(exc)
-            pytest.exit(f"vfio-conform: {exc}; stopping (the run is incomplete)", returncode=3)
+            pytest.exit(f"vfio-conform: {exc}; stopping (the run is incomplete)",
+                        returncode=pytest.ExitCode.INTERRUPTED)     # the plugin maps it to 3
 
     def _lost_verdict(self, report) -> str | None:
         """A failed report that carries no verdict (e.g. an xdist worker crashed in the test):

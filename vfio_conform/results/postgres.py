@@ -75,7 +75,7 @@ class PostgresStore(SqlStore):
 
 def _explain(url: str, exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[-1] if lines else type(exc).__name__
+    text = lines[0] if lines else type(exc).__name__
     low = str(exc).lower()
     if "does not exist" in low and "relation" in low:
         what = "is not a vfio-conform result store (no runs table)"

@@ -57,7 +57,12 @@ class ResultStore(SqlStore):
                 for name, kind in ADDED_RUN_COLUMNS:
                     if name not in have:
                         self.db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                self.db.execute("BEGIN IMMEDIATE")    # can we take the write lock (within the wait)?
+                self.db.execute("ROLLBACK")
         except (sqlite3.Error, OSError) as exc:
+            if not readonly and _on_read_only_media(self.path):
+                raise StoreError(f"result store {self.url}: is on read-only media (results/report/diff "
+                                 f"can still read it) [{type(exc).__name__}: {exc}]") from None
             raise StoreError(_explain(self.url, exc)) from None
         if not readonly:
             self.reap()
@@ -88,6 +93,14 @@ class ResultStore(SqlStore):
         cur = self._execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES "
                             f"({', '.join('?' * len(row))})", tuple(row.values()))
         return int(cur.lastrowid)
+
+
+def _on_read_only_media(path: Path) -> bool:
+    where = path if path.exists() else path.parent
+    try:
+        return bool(os.statvfs(where).f_flag & os.ST_RDONLY) or not os.access(where, os.W_OK)
+    except OSError:
+        return False
 
 
 def _probe(db: sqlite3.Connection) -> None:
