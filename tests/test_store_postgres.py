@@ -102,3 +102,32 @@ def test_report_diff_and_env_var_on_postgres(pg_server, tmp_path, monkeypatch, c
     assert report_main(["diff", str(old), str(old), "--no-html"]) == 0
     assert report_main(["trend", "--profile", "sim-p2p"]) == 0
     assert "6.12" in capsys.readouterr().out
+
+
+def test_old_schema_is_migrated_by_a_writer_only(pg_server):
+    from vfio_conform.results import StoreError
+    url = pg_server("old_schema")
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("""CREATE TABLE runs (id BIGSERIAL PRIMARY KEY, session TEXT NOT NULL,
+            profile TEXT NOT NULL, backend TEXT, devices TEXT, driver TEXT, kernel TEXT,
+            harness_version TEXT, host TEXT, argv TEXT, started DOUBLE PRECISION NOT NULL,
+            ended DOUBLE PRECISION, status TEXT NOT NULL DEFAULT 'running')""")
+        db.execute("""CREATE TABLE results (id BIGSERIAL PRIMARY KEY, run_id BIGINT NOT NULL
+            REFERENCES runs(id), nodeid TEXT NOT NULL, test_id TEXT NOT NULL, outcome TEXT NOT NULL,
+            duration DOUBLE PRECISION, message TEXT, rule TEXT, link TEXT,
+            recorded DOUBLE PRECISION NOT NULL)""")
+        db.execute("INSERT INTO runs (session, profile, started, status) VALUES ('s', 'p', 1, 'crashed')")
+
+    def columns():
+        with psycopg.connect(url) as db:
+            return {r[0] for r in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")}
+    reader = open_store(url, readonly=True)
+    (run,) = reader.runs()
+    assert (run["status"], run["reason"]) == ("incomplete", "crashed")
+    with pytest.raises(StoreError):
+        reader.begin_run(_meta())                     # a reader's session is read-only
+    reader.close()
+    assert "reason" not in columns()
+    open_store(url).close()
+    assert {"reason", "pid", "boot_id"} <= columns()
