@@ -45,10 +45,10 @@ class TestTimer:
         self.fired: dict[str, str] = {}     # nodeid -> phase that timed out
 
     @contextlib.contextmanager
-    def _alarm(self, item, phase: str, seconds: float, limit: float):
+    def _alarm(self, item, phase: str, seconds: float, limit: float, name: str = "timeouts.test"):
         def on_alarm(signum, frame):
-            self.fired[item.nodeid] = phase
-            raise TestTimeout(f"test exceeded timeouts.test = {limit:g}s in {phase}; "
+            self.fired.setdefault(item.nodeid, phase)
+            raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; "
                               f"last device operation: {last_operation()}")
         old = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
@@ -82,7 +82,8 @@ class TestTimer:
             return (yield)
         budget = max(self.deadline - time.monotonic(), profile.timeouts.io)
         try:
-            with self._alarm(item, "teardown", budget, profile.timeouts.test):
+            with self._alarm(item, "teardown", budget, budget,
+                             "the teardown budget (what is left of timeouts.test, at least timeouts.io)"):
                 return (yield)
         finally:
             if item.nodeid in self.fired:
@@ -98,7 +99,8 @@ class TestTimer:
                 continue
             how = "reset timed out"
             try:
-                with self._alarm(item, "recovery", profile.timeouts.io, profile.timeouts.io):
+                with self._alarm(item, "recovery", profile.timeouts.io, profile.timeouts.io,
+                                 "timeouts.io"):
                     how = device.to_safe_state()
                     code, state, _ = device.get_state_raw()
                 ok = not code and state == MigState.RUNNING
@@ -107,3 +109,8 @@ class TestTimer:
             if not ok:
                 pool.broken[key] = (f"device {device.name} retired after a timeout in {item.name} "
                                     f"({self.fired[item.nodeid]}); recovery: {how}")
+                pool.devices.pop(key, None)
+                try:
+                    device.close(safe=False)    # no more operations on a wedged device
+                except Exception:   # noqa: BLE001 - closing is best effort; it is retired anyway
+                    pass
