@@ -8,7 +8,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +130,7 @@ def _case_locked(tmp_path, tmpfs):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     _row("locked", "`--store` locked by another writer longer than the wait",
          "VFIO_CONFORM_STORE_WAIT=0.5 run --store TMP/r.sqlite", proc, 2, _one_line(proc), tmp_path)
     assert len(sqlite_rows(path, "SELECT id FROM runs")) == 1
@@ -200,6 +200,7 @@ def test_output_into_a_closed_pipe(tmp_path, args, expect):
     proc.stdout.readline()
     proc.stdout.close()                          # like `| head -1`
     err = proc.stderr.read().decode()
+    proc.stderr.close()
     assert proc.wait(timeout=60) == expect and "Traceback" not in err and "Broken" not in err, err
 
 

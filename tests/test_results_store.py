@@ -52,12 +52,14 @@ def test_killed_writer_keeps_recorded_rows(tmp_path):
     reader = ResultStore(path, readonly=True)
     (run,) = reader.runs()
     assert (run["status"], run["reason"]) == ("incomplete", "killed")     # shown, not written
-    assert sqlite3.connect(path).execute("SELECT status FROM runs").fetchone() == ("running",)
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT status FROM runs").fetchone() == ("running",)
     reader.close()
     store = ResultStore(path)                                             # a writer marks it
-    assert sqlite3.connect(path).execute("SELECT status, reason FROM runs").fetchone() == (
-        "incomplete", "killed")
+    assert raw.execute("SELECT status, reason FROM runs").fetchone() == ("incomplete", "killed")
+    raw.close()
     assert store.summary(run["id"]) == {"pass": 3} and store.run(run["id"])["ended"]
+    store.close()
 
 
 def _row(**kw):

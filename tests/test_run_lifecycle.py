@@ -42,6 +42,17 @@ def test_spec_violation_exits_1(tmp_path):
     assert _runs(store)[0]["status"] == "finished"
 
 
+def test_stopped_early_is_partial(tmp_path):
+    """-x stops at the first violation: exit 1 (a violation is a fact), the run is incomplete."""
+    fault = sorted(CORE_FAULTS)[0]
+    profile = write_profile(tmp_path, "sim-p2p-precopy", "broken", faults=[{"name": fault}])
+    store = tmp_path / "r.sqlite"
+    proc = vc("run", "--profile", profile, "-q", "--store", store, "--", "-x", "-k", "fsm or data")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    (run,) = _runs(store)
+    assert (run["status"], run["reason"]) == ("incomplete", "partial")
+
+
 def test_no_test_ran_is_incomplete_and_exits_3(tmp_path):
     store = tmp_path / "r.sqlite"
     proc = vc("run", "--profile", "sim-p2p", "-q", "--store", store, "--", "-k", "zzz")
@@ -114,7 +125,7 @@ def test_timeout_with_a_device_that_cannot_be_reset_retires_it(tmp_path):
 
 
 @pytest.mark.parametrize("extra", [(), ("-n", "2")])
-def test_sigterm_alone_is_not_needed_for_pytest_exit_codes(tmp_path, extra):
+def test_plain_pytest_follows_the_same_exit_codes(tmp_path, extra):
     """Plain pytest with the plugin follows the same mapping (the lab runs pytest in its guest)."""
     import subprocess
     import sys

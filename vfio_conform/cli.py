@@ -199,7 +199,7 @@ def cmd_devices(args, extra) -> int:
 
 
 def cmd_results(args, extra) -> int:
-    from .results import describe_reason, open_store, store_exists, store_location
+    from .results import open_store, store_exists, store_location
     loc = store_location(args.store, ROOT / "reports" / "results.sqlite")
     if not store_exists(loc):
         if args.run is not None:
@@ -208,6 +208,14 @@ def cmd_results(args, extra) -> int:
         print(f"no results yet ({loc} does not exist); run 'vfio-conform run' first")
         return 0
     store = open_store(loc, readonly=True)
+    try:
+        return _print_results(store, args)
+    finally:
+        store.close()
+
+
+def _print_results(store, args) -> int:
+    from .results import describe_reason
     if args.profile and args.run is None:
         from .report.cli import print_trend
         return print_trend(store, args.profile, args.limit)
