@@ -136,3 +136,14 @@ def test_plain_pytest_follows_the_same_exit_codes(tmp_path, extra):
                            str(store), *extra, "-k", "zzz"], capture_output=True, text=True,
                           cwd=ROOT, env=env(), timeout=300)
     assert proc.returncode == 3, proc.stdout[-2000:]
+
+
+def test_a_crashed_worker_leaves_an_infra_error_not_a_gap(tmp_path):
+    """xdist replaces a worker that died in a test; that test is recorded as infra-error."""
+    store = tmp_path / "r.sqlite"
+    proc = vc("run", "--profile", "sim-p2p", "-q", "-n", "2", "--store", store, "-p", "vc_worker_crash",
+              *ARCS, VC_CRASH_TEST="sim-p2p:RUNNING->STOP]")
+    assert proc.returncode == 3, proc.stdout[-3000:]
+    rows = {r["test_id"]: r for r in _results(store)}
+    crashed = [r for t, r in rows.items() if "RUNNING->STOP]" in t]
+    assert crashed and crashed[0]["outcome"] == "infra-error" and "crashed" in crashed[0]["message"], crashed
