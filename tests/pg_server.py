@@ -47,7 +47,9 @@ def pg_server():
     run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
         "--no-sync")
     opts = f"-k {base} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start")
+    start = lambda: run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts,  # noqa: E731
+                        "-l", str(base / "log"), "-w", "start")
+    start()
     admin = f"postgresql://postgres@/postgres?host={base}"
     made = []
 
@@ -56,6 +58,9 @@ def pg_server():
             conn.execute(f'CREATE DATABASE "{name}"')
         made.append(name)
         return f"postgresql://postgres@/{name}?host={base}"
+    # For tests of a server that goes away: stop it at once, and start it again (same data).
+    db.stop = lambda: run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    db.start = start
     try:
         yield db
     finally:

@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,14 +19,22 @@ def env(**extra: str) -> dict:
     return out
 
 
+def _argv(args) -> list[str]:
+    """The command line; a `run` writes its JUnit/Allure output to a temporary directory."""
+    args = [str(a) for a in args]
+    if args[:1] == ["run"] and "--reports" not in args:
+        args[1:1] = ["--reports", tempfile.mkdtemp(prefix="vc-test-reports-")]
+    return [sys.executable, "-m", "vfio_conform", *args]
+
+
 def vc(*args: str, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess:
     """`python3 -m vfio_conform ARGS` -> CompletedProcess (text; stdout/stderr captured)."""
-    return subprocess.run([sys.executable, "-m", "vfio_conform", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=env(**extra_env))
+    return subprocess.run(_argv(args), capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=env(**extra_env))
 
 
 def popen(*args: str, **extra_env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vfio_conform", *map(str, args)], cwd=ROOT,
+    return subprocess.Popen(_argv(args), cwd=ROOT,
                             env=env(**extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 

@@ -116,3 +116,30 @@ def test_killed_run_postgres(pg_baseline, tmp_path, capsys, sig, seed):
         assert code == -signal.SIGKILL and status == "running"
         expect = "killed"
     _check_reader_and_diff(url, run_id, capsys, expect)
+
+
+@pytest.mark.xdist_group("postgres")
+def test_postgres_server_lost_mid_run(pg_server, tmp_path, capsys):
+    """The server goes away during the run: the run stops with one line and exit 3; once the
+    server is back the run reads incomplete and the next writer marks it."""
+    url = pg_server("lost_mid_run")
+    progress = tmp_path / "progress"
+    proc = popen("run", "--profile", PROFILE, "-q", "--store", url, "--progress-file", progress)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_started(progress)) < 20 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pg_server.stop()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        pg_server.start()
+    assert proc.returncode == 3 and "Traceback" not in out, out[-3000:]
+    assert [ln for ln in out.splitlines() if ln.startswith("store lost: result store postgresql://")], out
+    reader = open_store(url, readonly=True)
+    (run,) = reader.runs()
+    reader.close()
+    assert run["status"] == "incomplete" and run["reason"] in ("killed", "store-lost"), run
+    writer = open_store(url)                  # marks it if the lost server kept it `running`
+    (run,) = writer.runs()
+    writer.close()
+    assert run["status"] == "incomplete", run
