@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from pg_server import pg_server  # noqa: F401  (a throwaway PostgreSQL server, for any test)
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 

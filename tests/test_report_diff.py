@@ -82,3 +82,58 @@ def test_trend_lists_runs_oldest_first(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "6.1 " in lines[2] and "6.12" in lines[3] and "▲ fail" in lines[3]
     assert print_trend(store, "nope") == 1
+
+
+def _unfinished(store, profile, outcomes=None, status="incomplete", reason="killed", host="lab1", **kw):
+    run = sample.write_run(store, profile, outcomes or {}, **kw)
+    store._execute("UPDATE runs SET status = ?, reason = ?, host = ? WHERE id = ?", (status, reason, host, run))
+    return run
+
+
+def test_unfinished_new_run_fails_the_diff(tmp_path, capsys):
+    path = tmp_path / "r.sqlite"
+    store = ResultStore(path)
+    sample.write_run(store, "p", {})
+    _unfinished(store, "p")
+    store.close()
+    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html"]) == 1
+    out = capsys.readouterr().out
+    assert "[incomplete: killed]" in out and "NOT COMPARABLE: p (new run #2 is incomplete (killed))" in out
+
+
+def test_tests_missing_from_the_new_run_fail_unless_allowed(tmp_path, capsys):
+    path = tmp_path / "r.sqlite"
+    store = ResultStore(path)
+    sample.write_run(store, "p", {})
+    new = sample.write_run(store, "p", {})
+    store._execute("DELETE FROM results WHERE run_id = ? AND test_id LIKE 'test_arc[p:STOP->%'", (new,))
+    store.close()
+    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html"]) == 1
+    assert "9 test(s) of the old run missing from the new one" in capsys.readouterr().out
+    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html", "--allow-missing"]) == 0
+
+
+def test_prev_pairs_runs_of_the_same_host(tmp_path, capsys):
+    path = tmp_path / "r.sqlite"
+    store = ResultStore(path)
+    mine = sample.write_run(store, "p", {})
+    other = _unfinished(store, "p", {B: ("fail", "")}, status="finished", reason=None, host="lab2")
+    latest = sample.write_run(store, "p", {})
+    store.close()
+    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html"]) == 0
+    assert f"run #{mine} [finished]" in capsys.readouterr().out
+    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html", "--any-host"]) == 0
+    assert f"run #{other} [finished]" in capsys.readouterr().out
+    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html", "--host", "lab2"]) == 2
+    assert latest > other
+
+
+def test_report_shows_an_unfinished_run(tmp_path):
+    path = tmp_path / "r.sqlite"
+    store = ResultStore(path)
+    run = _unfinished(store, "p", reason="terminated")
+    store.close()
+    out = tmp_path / "r.html"
+    assert main(["report", str(run), "--store", str(path), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert 'data-status="incomplete" data-reason="terminated"' in html and "terminated by SIGTERM" in html

@@ -1,73 +1,18 @@
 """The result store on a real PostgreSQL server (a throwaway cluster on a unix socket in a tmp dir)."""
-import glob
-import os
-import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
+
 
 from vfio_conform.report import sample
 from vfio_conform.report.cli import main as report_main
 from vfio_conform.results import Outcome, RunMeta, TestRecord, open_store
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'vfio-conform[postgres]'")
-PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-pytestmark = [pytest.mark.xdist_group("postgres"),
-              pytest.mark.skipif(not PG_BIN and not os.environ.get("VC_REQUIRE_REPORT_DEPS"),
-                                 reason="postgresql not installed (scripts/install-report-deps.sh)")]
-
-
-def _as_owner() -> list[str]:
-    """initdb refuses root: run the server as 'postgres' (or 'nobody') when we are root."""
-    if os.geteuid() != 0:
-        return []
-    for user in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(user)
-            return ["runuser", "-u", user, "--"]
-        except KeyError:
-            continue
-    pytest.skip("running as root and no 'postgres'/'nobody' user to own the cluster")
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    """Yields a function db(name) -> URL of a fresh database on a private server."""
-    bindir = Path(PG_BIN[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="vc-pg-"))
-    prefix = _as_owner()
-    if prefix:
-        user = prefix[2]
-        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
-        os.chown(base, uid, gid)
-    os.chmod(base, 0o755)
-    data = base / "data"
-    run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True,  # noqa: E731
-                                      timeout=120, cwd=base)
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-        "--no-sync")
-    opts = f"-k {base} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start")
-    admin = f"postgresql://postgres@/postgres?host={base}"
-    made = []
-
-    def db(name: str) -> str:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return f"postgresql://postgres@/{name}?host={base}"
-    try:
-        yield db
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+pytestmark = pytest.mark.xdist_group("postgres")
 
 
 def _meta(**kw):
@@ -157,3 +102,32 @@ def test_report_diff_and_env_var_on_postgres(pg_server, tmp_path, monkeypatch, c
     assert report_main(["diff", str(old), str(old), "--no-html"]) == 0
     assert report_main(["trend", "--profile", "sim-p2p"]) == 0
     assert "6.12" in capsys.readouterr().out
+
+
+def test_old_schema_is_migrated_by_a_writer_only(pg_server):
+    from vfio_conform.results import StoreError
+    url = pg_server("old_schema")
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("""CREATE TABLE runs (id BIGSERIAL PRIMARY KEY, session TEXT NOT NULL,
+            profile TEXT NOT NULL, backend TEXT, devices TEXT, driver TEXT, kernel TEXT,
+            harness_version TEXT, host TEXT, argv TEXT, started DOUBLE PRECISION NOT NULL,
+            ended DOUBLE PRECISION, status TEXT NOT NULL DEFAULT 'running')""")
+        db.execute("""CREATE TABLE results (id BIGSERIAL PRIMARY KEY, run_id BIGINT NOT NULL
+            REFERENCES runs(id), nodeid TEXT NOT NULL, test_id TEXT NOT NULL, outcome TEXT NOT NULL,
+            duration DOUBLE PRECISION, message TEXT, rule TEXT, link TEXT,
+            recorded DOUBLE PRECISION NOT NULL)""")
+        db.execute("INSERT INTO runs (session, profile, started, status) VALUES ('s', 'p', 1, 'crashed')")
+
+    def columns():
+        with psycopg.connect(url) as db:
+            return {r[0] for r in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")}
+    reader = open_store(url, readonly=True)
+    (run,) = reader.runs()
+    assert (run["status"], run["reason"]) == ("incomplete", "crashed")
+    with pytest.raises(StoreError):
+        reader.begin_run(_meta())                     # a reader's session is read-only
+    reader.close()
+    assert "reason" not in columns()
+    open_store(url).close()
+    assert {"reason", "pid", "boot_id"} <= columns()

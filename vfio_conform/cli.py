@@ -22,11 +22,22 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("run", "lab"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from .results import StoreError
     try:
         return args.func(args, extra)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
         print(f"vfio-conform: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:         # `vfio-conform results | head`: the reader has all it wants
+        quiet_stdout()
+        return 0
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush into a closed pipe stays silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,21 +127,38 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     return out + [a for a in extra if a != "--"]
 
 
+class _ExitProbe:
+    """pytest plugin handed to pytest.main: keeps the config, where the plugin leaves its exit code."""
+
+    config = None
+
+    def pytest_configure(self, config) -> None:
+        self.config = config
+
+
 def cmd_run(args, extra) -> int:
+    """Exit 0 conformant, 1 spec violation, 2 usage/configuration error, 3 infra error or incomplete."""
     import pytest
 
+    from .exitcodes import from_pytest
     from .plugin.context import select_targets
+    from .plugin.lifecycle import EXIT_KEY
+    from .results import open_store
     profiles = args.profile or list(DEFAULT_PROFILES)
     select_targets(profiles, args.device)   # profiles and devices checked before pytest starts
     argv = pytest_args(args, extra, profiles)
+    if not args.no_store:          # a store that cannot be written is a usage error: nothing runs
+        open_store(argv[argv.index("--vc-store") + 1]).close()
     print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {args.reports}", flush=True)
     store, last = _store_mark(args)
-    code = int(pytest.main(argv))
+    probe = _ExitProbe()
+    code = pytest.main(argv, plugins=[probe])
     if store is not None:
         from .report.consumers import print_run_lines
         print_run_lines(store, last)
         store.close()
-    return code
+    chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None
+    return int(chosen) if chosen is not None else int(from_pytest(code))
 
 
 def _store_mark(args):
@@ -140,7 +168,7 @@ def _store_mark(args):
     from .results import open_store, store_location
     try:
         store = open_store(store_location(args.store or os.environ.get("VFIO_CONFORM_STORE"),
-                                          Path(args.reports) / "results.sqlite"))
+                                          Path(args.reports) / "results.sqlite"), readonly=True)
         runs = store.runs(limit=1)
     except Exception:          # the per-consumer lines are optional; pytest reports store errors itself
         return None, 0
@@ -199,13 +227,30 @@ def cmd_results(args, extra) -> int:
     from .results import open_store, store_exists, store_location
     loc = store_location(args.store, ROOT / "reports" / "results.sqlite")
     if not store_exists(loc):
+        if args.run is not None:
+            print(f"vfio-conform: error: no run #{args.run}: {loc} does not exist", file=sys.stderr)
+            return 2
         print(f"no results yet ({loc} does not exist); run 'vfio-conform run' first")
         return 0
-    store = open_store(loc)
+    store = open_store(loc, readonly=True)
+    try:
+        return _print_results(store, args)
+    finally:
+        store.close()
+
+
+def _print_results(store, args) -> int:
+    from .results import describe_reason
     if args.profile and args.run is None:
         from .report.cli import print_trend
         return print_trend(store, args.profile, args.limit)
     if args.run is not None:
+        run = store.run(args.run)
+        if run is None:
+            print(f"vfio-conform: error: no run #{args.run} in {store.url}", file=sys.stderr)
+            return 2
+        why = f" ({run['reason']}: {describe_reason(run['reason'])})" if run.get("reason") else ""
+        print(f"run #{run['id']} {run['profile']}: {run['status']}{why}")
         for row in store.results(args.run):
             if args.failed and row["outcome"] == "pass":
                 continue
@@ -215,7 +260,8 @@ def cmd_results(args, extra) -> int:
         summary = store.summary(run["id"])
         counts = " ".join(f"{k}={v}" for k, v in sorted(summary.items()))
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
-        print(f"#{run['id']:<5} {started} {run['profile']:18} {run['status']:11} "
+        status = run["status"] + (f"({run['reason']})" if run.get("reason") else "")
+        print(f"#{run['id']:<5} {started} {run['profile']:18} {status:28} "
               f"kernel={run['kernel']} devices={run['devices']} {counts}")
     return 0
 

@@ -13,6 +13,7 @@ import hashlib
 import mmap
 import os
 import select
+import time
 from typing import BinaryIO, Iterator
 
 from .backends.base import Transport
@@ -30,6 +31,40 @@ PRECOPY_INFO_V2 = 12
 PRECOPY_INFO_REINIT = 1 << 0
 #: data_fd value the harness puts in a MIG_DEVICE_STATE request: the kernel overwrites it (-1 or an fd).
 DATA_FD_SENTINEL = -2
+
+
+class _LastOperation:
+    """The device operation this process started last (named when a test times out)."""
+
+    device = ""
+    what: tuple = ()
+    started = 0.0
+
+    def note(self, device: str, *what) -> None:
+        self.device, self.what, self.started = device, what, time.monotonic()
+
+    def describe(self) -> str:
+        if not self.what:
+            return "no device operation yet"
+        kind, *args = self.what
+        if kind == "feature":
+            feature, op, payload = args
+            text = f"VFIO_DEVICE_FEATURE({_feature_name(feature)}, op={op:#x})"
+            if feature == Feature.MIG_DEVICE_STATE and op & FeatureOp.SET and len(payload) >= 4:
+                text = f"SET MIG_DEVICE_STATE {MigState.label(int.from_bytes(payload[:4], 'little'))}"
+            elif feature == Feature.MIG_DEVICE_STATE and op & FeatureOp.GET:
+                text = "GET MIG_DEVICE_STATE"
+        else:
+            text = f"{kind}({', '.join(str(a) for a in args)})"
+        return f"{text} on {self.device}, started {time.monotonic() - self.started:.1f}s ago"
+
+
+LAST_OPERATION = _LastOperation()
+
+
+def last_operation() -> str:
+    """'SET MIG_DEVICE_STATE STOP_COPY on sim0, started 2.0s ago' (or 'no device operation yet')."""
+    return LAST_OPERATION.describe()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +182,7 @@ class DataFd:
         return ready[0][1] if ready else 0
 
     def try_read(self, size: int) -> tuple[int, bytes]:
+        LAST_OPERATION.note(self.device.name, "read(data_fd)", size)
         try:
             return 0, self.device.transport.read(self.fd, size, self.device.io_timeout)
         except OSError as exc:
@@ -159,6 +195,7 @@ class DataFd:
         return data
 
     def try_write(self, data: bytes) -> tuple[int, int]:
+        LAST_OPERATION.note(self.device.name, "write(data_fd)", len(data))
         try:
             return 0, self.device.transport.write(self.fd, data, self.device.io_timeout)
         except OSError as exc:
@@ -288,6 +325,7 @@ class Device:
 
     # -- plain ioctls -------------------------------------------------------------
     def _ioctl(self, name: str, buf: bytearray | int | None = None) -> int:
+        LAST_OPERATION.note(self.name, name)
         return self.transport.ioctl(self.transport.device_fd, number(name), buf)
 
     def info(self) -> DeviceInfo:
@@ -342,6 +380,7 @@ class Device:
     def try_region_read(self, index: int, offset: int, size: int,
                         info: RegionInfo | None = None) -> tuple[int, bytes]:
         info = info or self.region_info(index)
+        LAST_OPERATION.note(self.name, "pread(region)", index, offset, size)
         try:
             return 0, self.transport.pread(self.transport.device_fd, size, info.offset + offset)
         except OSError as exc:
@@ -356,6 +395,7 @@ class Device:
     def try_region_write(self, index: int, offset: int, data: bytes,
                          info: RegionInfo | None = None) -> tuple[int, int]:
         info = info or self.region_info(index)
+        LAST_OPERATION.note(self.name, "pwrite(region)", index, offset, len(data))
         try:
             return 0, self.transport.pwrite(self.transport.device_fd, data, info.offset + offset)
         except OSError as exc:
@@ -383,6 +423,7 @@ class Device:
                                      flags=int(op) | int(feature))
         buf[:8] = bytes(hdr)
         buf[8:8 + len(payload)] = payload
+        LAST_OPERATION.note(self.name, "feature", int(feature), int(op), payload)
         try:
             self.transport.ioctl(self.transport.device_fd, _FEATURE, buf)
         except OSError as exc:

@@ -44,4 +44,4 @@ def test_guest_crash_keeps_results_and_names_the_test(lab_prepared, tmp_path):
     assert outcomes[-1] == "infra-error" and "lab-guest-died" in rows[-1]["test_id"], rows[-1]
     assert "test_arc" in rows[-1]["message"], rows[-1]
     (stored,) = ResultStore(tmp_path / "results.sqlite").runs()
-    assert stored["status"] == "crashed"
+    assert (stored["status"], stored["reason"]) == ("incomplete", "crashed")

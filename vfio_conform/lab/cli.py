@@ -61,12 +61,13 @@ def _run(args, extra) -> int:
     except LabError as exc:
         print(f"vfio-conform lab: {exc}")
         return 3
-    worst = 0
+    from ..exitcodes import combine
+    codes = []
     for run in runs:
         state = "infra-error" if run.exit_code is None else f"exit {run.exit_code}"
         print(f"vfio-conform lab: {run.mode}: {', '.join(run.profiles)}: {state} ({run.run_dir})")
-        worst = max(worst, 3 if run.exit_code is None else run.exit_code)
-    return worst
+        codes.append(3 if run.exit_code is None else run.exit_code)
+    return int(combine(codes))   # same codes as `run`: 2 usage, 1 violation, 3 incomplete, 0
 
 
 def _consumers(args, extra) -> int:

@@ -152,8 +152,8 @@ def _record_infra_failure(store, run_ids: list[int], run: LabRun) -> None:
     last = progress.read_text().split()[-1] if progress.exists() and progress.read_text().split() \
         else "(none started)"
     for run_id in run_ids or []:
-        if store.run(run_id).get("status") in ("running", None):
+        if store.run(run_id).get("status") != "finished":
             store.record(run_id, TestRecord(nodeid=last, test_id=f"lab-guest-died:{last}",
                                             outcome=Outcome.INFRA_ERROR, duration=0.0,
                                             message=f"guest died while running {last}: {run.error}"))
-            store.end_run(run_id, "crashed")
+            store.end_run(run_id, "incomplete", "crashed")

@@ -3,6 +3,6 @@ from .allure_meta import _vc_allure_labels  # noqa: F401
 from .fixtures import device, device_pool, peer_device, vc_context  # noqa: F401
 from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_configure,  # noqa: F401
                     pytest_generate_tests, pytest_runtest_makereport,
-                    pytest_runtest_protocol, pytest_runtest_setup,
+                    pytest_runtest_setup,
                     pytest_report_header)
 from .rulecheck import pytest_collection_finish  # noqa: F401

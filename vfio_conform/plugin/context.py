@@ -17,6 +17,7 @@ from ..profile.schema import Profile
 from ..results import RunMeta, open_store as open_result_store, store_location
 from ..results.identity import profile_hash
 from .waivers import check_waivers
+from ..results.liveness import boot_id
 
 CONTEXT_KEY = pytest.StashKey["VcContext"]()
 
@@ -109,4 +110,4 @@ def open_store(config, ctx: VcContext) -> None:
             profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),
             driver=target.driver, kernel=ctx.kernel_release, harness_version=__version__,
             host=socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
-            profile_hash=profile_hash(target.profile.path)))
+            profile_hash=profile_hash(target.profile.path), pid=os.getpid(), boot_id=boot_id()))

@@ -1,24 +1,23 @@
 """Hook implementations: configure, parametrize from the model, classify, record, time out."""
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 
 from ..checks import drain_should_not_met
-from ..errors import ConfigError, HarnessTimeout
+from ..errors import ConfigError
 from ..model.fsm import supported_states
 from ..model.plan import plan
-from ..results import Outcome
+from ..results import Outcome, StoreError
 from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
 from .allure_meta import write_run_files
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_param
+from .lifecycle import RunLifecycle, install_sigterm
 from .options import add_options
 from .recorder import ResultRecorder
 from .rulecheck import spec_ids
+from .timeout import TestTimer, usable
 from .waivers import WaiverLedger, waiver_message
 
 #: Requested states of the transition matrix: every state, ERROR and the first invalid value.
@@ -42,12 +41,19 @@ def pytest_configure(config) -> None:
     if ctx is None:
         return
     config.stash[CONTEXT_KEY] = ctx
+    if usable():
+        config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
     if not hasattr(config, "workerinput"):
-        open_store(config, ctx)
+        try:
+            open_store(config, ctx)
+        except StoreError as exc:
+            raise pytest.UsageError(f"vfio-conform: {exc}") from None
         write_run_files(config, ctx)
-        if ctx.store is not None:
-            config.pluginmanager.register(ResultRecorder(ctx), "vfio-conform-recorder")
+        lifecycle = RunLifecycle(ctx)
+        config.pluginmanager.register(lifecycle, "vfio-conform-lifecycle")
+        config.pluginmanager.register(ResultRecorder(ctx, lifecycle), "vfio-conform-recorder")
         config.pluginmanager.register(WaiverLedger(ctx), "vfio-conform-waivers")
+        install_sigterm()
 
 
 def _ctx(config):
@@ -111,26 +117,6 @@ def pytest_runtest_setup(item) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """Bound each test (setup, call, teardown) by the profile's timeouts.test with SIGALRM."""
-    profile = item_param(item, "profile")
-    armed = profile is not None and hasattr(signal, "SIGALRM") and _main_thread()
-    if armed:
-        limit = profile.timeouts.test
-
-        def on_alarm(signum, frame):
-            raise HarnessTimeout(f"test exceeded timeouts.test = {limit:g}s (profile {profile.name})")
-        old = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        if armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-
-
-@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the verdict; a violation of the rule a waiver names becomes an xfail 'known issue'.
 
@@ -184,8 +170,3 @@ def _has(profile, need) -> bool:
 
 def _need_name(need) -> str:
     return getattr(need, "name", None) or str(need)
-
-
-def _main_thread() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread() and os.name == "posix"

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..profile.schema import KnownIssue, Profile
+from ..results import StoreError
 from ..results.waivers import WaiverUse, record_waivers
 
 #: The conformance suites (beside the package in a checkout, as the CLI runs them).
@@ -75,7 +76,10 @@ class WaiverLedger:
         if store is None:
             return
         for name, run_id in self.ctx.run_ids.items():
-            record_waivers(store, run_id, self.uses(name))
+            try:
+                record_waivers(store, run_id, self.uses(name))
+            except StoreError:     # the store was lost: the lifecycle plugin marks the run incomplete
+                return
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         lines = []

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..results import ENV_VAR, open_store, store_exists, store_location
+from ..results import ENV_VAR, StoreError, open_store, store_exists, store_location
 from .trend import print_trend  # noqa: F401  (re-exported for `results --profile`)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,8 @@ def add_parsers(subparsers) -> None:
     dif = subparsers.add_parser(
         "diff", help="compare two runs per profile; exit 1 on a regression (a new failure)",
         description="OLD/NEW: run id, 'latest', session id; OLD may be 'prev' (per profile, the run "
-                    "before NEW). Exit 0: no regression; 1: regression; 2: usage error.")
+                    "of the same host before NEW). Exit 0: no regression; 1: a new failure, a NEW "
+                    "run that did not finish, or tests of OLD missing from NEW; 2: usage error.")
     dif.add_argument("old", metavar="OLD")
     dif.add_argument("new", metavar="NEW", nargs="?", default="latest")
     dif.add_argument("--store", default=None, help=store_help)
@@ -41,14 +42,24 @@ def add_parsers(subparsers) -> None:
     dif.add_argument("--no-html", action="store_true", help="text only")
     dif.add_argument("--infra-is-regression", action="store_true",
                      help="new infrastructure errors also make the exit code 1")
+    dif.add_argument("--allow-missing", action="store_true",
+                     help="tests (or profiles) of OLD absent from NEW are not an error (a deliberate subset)")
+    dif.add_argument("--host", default=None,
+                     help="'latest' means the newest session of this host (default: any host)")
+    dif.add_argument("--any-host", action="store_true",
+                     help="'prev' may be a run of another host (default: the NEW run's host)")
     dif.set_defaults(func=cmd_diff)
 
 
 def _open(value: str | None):
+    """Open a store read-only (a reader never changes it; read-only media work)."""
     loc = store_location(value, DEFAULT_STORE)
     if not store_exists(loc):
         raise FileNotFoundError(f"no results store at {loc} (run 'vfio-conform run' first)")
-    return open_store(loc)
+    try:
+        return open_store(loc, readonly=True)
+    except StoreError as exc:
+        raise FileNotFoundError(str(exc)) from None
 
 
 def cmd_report(args, extra=None) -> int:
@@ -64,7 +75,7 @@ def cmd_report(args, extra=None) -> int:
         if not runs:
             raise RunNotFound(f"no runs match {' '.join(args.runs)}")
         data = load(store, list({r["id"]: r for r in runs}.values()))
-    except RunNotFound as exc:
+    except (RunNotFound, StoreError) as exc:
         print(f"vfio-conform report: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -90,30 +101,44 @@ def cmd_diff(args, extra=None) -> int:
         print(f"vfio-conform diff: {exc}", file=sys.stderr)
         return 2
     try:
-        new_runs = resolve(new_store, args.new, args.profile)
+        new_runs = resolve(new_store, args.new, args.profile, args.host)
         if args.old == "prev":
-            old_runs = [p for p in (previous(old_store, r) for r in new_runs) if p is not None]
+            old_runs = [p for p in (previous(old_store, r, not args.any_host) for r in new_runs)
+                        if p is not None]
         else:
             old_runs = resolve(old_store, args.old, args.profile)
         if not new_runs or not old_runs:
             raise RunNotFound(f"nothing to compare ({args.old} -> {args.new})")
         diffs = diff_runs(load(old_store, old_runs), load(new_store, new_runs))
-    except RunNotFound as exc:
+    except (RunNotFound, StoreError) as exc:
         print(f"vfio-conform diff: {exc}", file=sys.stderr)
         return 2
     finally:
         new_store.close()
         if old_store is not new_store:
             old_store.close()
-    sys.stdout.write(render_text(diffs))
-    if not args.no_html:
-        name = f"diff-{'-'.join(str(r['id']) for r in old_runs)}-{'-'.join(str(r['id']) for r in new_runs)}"
-        out = Path(args.html) if args.html else DEFAULT_OUT / f"{name}.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_html(diffs), encoding="utf-8")
-        print(f"diff: {out}")
-    regression = any(d.regression or (args.infra_is_regression and d.new_infra_errors) for d in diffs)
-    return 1 if regression else 0
+    bad = any(d.problems(args.allow_missing) or (args.infra_is_regression and d.new_infra_errors)
+              for d in diffs)
+    try:
+        sys.stdout.write(render_text(diffs, args.allow_missing))
+        if not args.no_html:
+            name = (f"diff-{'-'.join(str(r['id']) for r in old_runs)}-"
+                    f"{'-'.join(str(r['id']) for r in new_runs)}")
+            out = Path(args.html) if args.html else DEFAULT_OUT / f"{name}.html"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(render_html(diffs, allow_missing=args.allow_missing), encoding="utf-8")
+            print(f"diff: {out}")
+        sys.stdout.flush()
+    except BrokenPipeError:         # `diff | head`: the verdict still decides the exit code
+        _quiet_stdout()
+    return 1 if bad else 0
+
+
+def _quiet_stdout() -> None:
+    import os
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:

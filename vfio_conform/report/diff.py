@@ -41,6 +41,31 @@ class ProfileDiff:
         """A test fails in NEW that did not fail in OLD (including tests new in NEW)."""
         return bool(self.new_failures)
 
+    @property
+    def new_status(self) -> str:
+        """NEW's run status ('absent' when the profile is only in OLD)."""
+        return (self.new or {}).get("status") or "absent"
+
+    @property
+    def unfinished(self) -> bool:
+        """NEW did not finish (killed, crashed, empty, ...): its verdicts cannot be trusted."""
+        return self.new is not None and self.new_status != "finished"
+
+    def problems(self, allow_missing: bool = False) -> list[str]:
+        """Why this profile's diff fails a gate (empty: it passes)."""
+        out = []
+        if self.regression:
+            n = len(self.new_failures)
+            out.append(f"{n} new failure{'s' if n != 1 else ''}")
+        if self.unfinished:
+            reason = (self.new or {}).get("reason")
+            out.append(f"new run #{self.new['id']} is {self.new_status}" + (f" ({reason})" if reason else ""))
+        if self.new is None and not allow_missing:
+            out.append("no new run of this profile")
+        elif self.disappeared and not allow_missing:
+            out.append(f"{len(self.disappeared)} test(s) of the old run missing from the new one")
+        return out
+
 
 def test_key(test_id: str, profile: str) -> str:
     """Test id without its profile name, so runs of renamed/copied profiles line up."""

@@ -9,8 +9,12 @@ from .page import badge, document, esc, table
 def _run_label(run: dict | None) -> str:
     if run is None:
         return "(absent)"
-    return (f"run #{run['id']} (kernel {run.get('kernel') or '?'}, driver {run.get('driver') or '?'}, "
-            f"harness {run.get('harness_version') or '?'})")
+    status = run.get("status") or "?"
+    if run.get("reason"):
+        status += f": {run['reason']}"
+    return (f"run #{run['id']} [{status}] (kernel {run.get('kernel') or '?'}, driver "
+            f"{run.get('driver') or '?'}, harness {run.get('harness_version') or '?'}, "
+            f"host {run.get('host') or '?'})")
 
 
 def _sections(d: ProfileDiff) -> list[tuple[str, list[Change]]]:
@@ -19,15 +23,16 @@ def _sections(d: ProfileDiff) -> list[tuple[str, list[Change]]]:
             ("disappeared", d.disappeared), ("waiver can be removed", d.stale_waivers)]
 
 
-def verdict(diffs: list[ProfileDiff]) -> str:
-    bad = [d for d in diffs if d.regression]
+def verdict(diffs: list[ProfileDiff], allow_missing: bool = False) -> str:
+    bad = [(d, d.problems(allow_missing)) for d in diffs]
+    bad = [(d, p) for d, p in bad if p]
     if not bad:
         return "no regression"
-    return "REGRESSION: " + ", ".join(f"{d.profile} ({len(d.new_failures)} new failure"
-                                      f"{'s' if len(d.new_failures) != 1 else ''})" for d in bad)
+    word = "REGRESSION" if any(d.regression for d, _ in bad) else "NOT COMPARABLE"
+    return f"{word}: " + ", ".join(f"{d.profile} ({'; '.join(p)})" for d, p in bad)
 
 
-def render_text(diffs: list[ProfileDiff]) -> str:
+def render_text(diffs: list[ProfileDiff], allow_missing: bool = False) -> str:
     out = []
     for d in diffs:
         out.append(f"== {d.profile}: {_run_label(d.old)} -> {_run_label(d.new)}")
@@ -42,14 +47,15 @@ def render_text(diffs: list[ProfileDiff]) -> str:
                     line += f"  {first}" if first.startswith("[") else f"  [{c.rule}] {first}"
                 out.append(line)
         out.append(f"  unchanged: {d.unchanged}")
-    out.append(verdict(diffs))
+    out.append(verdict(diffs, allow_missing))
     return "\n".join(out) + "\n"
 
 
-def render_html(diffs: list[ProfileDiff], title: str = "vfio-conform diff") -> str:
+def render_html(diffs: list[ProfileDiff], title: str = "vfio-conform diff",
+                allow_missing: bool = False) -> str:
     body = [f"<h1>{esc(title)}</h1>"]
-    v = verdict(diffs)
-    body.append(f'<p class="{"bad" if v.startswith("REGRESSION") else "good"}" id="verdict">{esc(v)}</p>')
+    v = verdict(diffs, allow_missing)
+    body.append(f'<p class="{"good" if v == "no regression" else "bad"}" id="verdict">{esc(v)}</p>')
     for d in diffs:
         body.append(f'<section data-profile="{esc(d.profile)}"><h2>{esc(d.profile)}</h2>'
                     f"<p>{esc(_run_label(d.old))} &rarr; {esc(_run_label(d.new))}</p>")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from ..results import describe_reason
 from . import consumers, summary
 from .matrix import Matrix, build_matrix
 from .outcomes import ORDER, shown, style
@@ -25,7 +26,7 @@ def _section(run: RunData) -> str:
     counts = summary.counts(rows)
     badges = "".join(badge(k, counts[k]) for k in ORDER if counts.get(k))
     parts = [f'<section id="run-{run.id}" data-profile="{esc(run.profile)}">',
-             f"<h2>{esc(run.profile)} — run #{run.id}</h2>",
+             f"<h2>{esc(run.profile)} — run #{run.id}</h2>", _status(run.meta),
              f"<div>{badges or '<span class=muted>no results recorded</span>'}</div>",
              _identity(run.meta), consumers.render_html(rows),
              "<h3>State transition matrix (FROM row, requested state column)</h3>",
@@ -45,8 +46,20 @@ def _identity(meta: dict) -> str:
              ("profile hash", meta.get("profile_hash") or "not recorded"),
              ("host", meta.get("host")), ("session", meta.get("session")),
              ("started", when(meta.get("started"))), ("ended", when(meta.get("ended"))),
-             ("status", meta.get("status")), ("command", meta.get("argv"))]
+             ("status", meta.get("status")), ("reason", meta.get("reason")),
+             ("command", meta.get("argv"))]
     return table(["identity", ""], [[esc(k), esc(str(v or "—"))] for k, v in items], "ident")
+
+
+def _status(meta: dict) -> str:
+    """A banner unless the run finished: its verdicts are partial (or the run is still going)."""
+    status = meta.get("status") or "running"
+    if status == "finished":
+        return f'<p class="good run-status" data-status="{esc(status)}">run finished</p>'
+    reason = meta.get("reason") or ""
+    text = f"run {status}" + (f" ({reason}: {describe_reason(reason)})" if reason else "")
+    return (f'<p class="bad run-status" data-status="{esc(status)}" data-reason="{esc(reason)}">'
+            f"{esc(text)}: these results are not a complete verdict</p>")
 
 
 def render_matrix(m: Matrix, run_id: int | str = "") -> str:

@@ -26,8 +26,9 @@ class RunData:
         return self.meta["profile"]
 
 
-def resolve(store, spec: str, profile: str | None = None) -> list[dict]:
-    """Run rows a spec names: 'N' (run id), 'latest' (newest session), 'S' / 'session:S' (session)."""
+def resolve(store, spec: str, profile: str | None = None, host: str | None = None) -> list[dict]:
+    """Run rows a spec names: 'N' (run id), 'latest' (newest session, of `host` if given),
+    'S' / 'session:S' (session)."""
     spec = spec.strip()
     if re.fullmatch(r"#?\d+", spec):
         run = store.run(int(spec.lstrip("#")))
@@ -35,9 +36,10 @@ def resolve(store, spec: str, profile: str | None = None) -> list[dict]:
             raise RunNotFound(f"no run #{spec.lstrip('#')} in {store.url}")
         return [run]
     if spec == "latest":
-        newest = store.runs(limit=1, profile=profile)
+        newest = store.runs(limit=1, profile=profile, host=host)
         if not newest:
-            raise RunNotFound(f"no runs{' of ' + profile if profile else ''} in {store.url}")
+            raise RunNotFound(f"no runs{' of ' + profile if profile else ''}"
+                              f"{' from host ' + host if host else ''} in {store.url}")
         runs = store.session_runs(newest[0]["session"])
     else:
         runs = store.session_runs(spec.removeprefix("session:"))
@@ -46,9 +48,10 @@ def resolve(store, spec: str, profile: str | None = None) -> list[dict]:
     return [r for r in runs if profile is None or r["profile"] == profile]
 
 
-def previous(store, run: dict) -> dict | None:
-    """The newest run of the same profile stored before `run`, or None."""
-    for cand in store.runs(limit=10_000, profile=run["profile"]):
+def previous(store, run: dict, same_host: bool = True) -> dict | None:
+    """The newest run of the same profile (and by default the same host) stored before `run`."""
+    host = run.get("host") if same_host else None
+    for cand in store.runs(limit=10_000, profile=run["profile"], host=host):
         if cand["id"] < run["id"]:
             return cand
     return None

@@ -33,6 +33,8 @@ class RunMeta:
     started: float = 0.0
     profile_hash: str = ""   # sha256 prefix of the profile file as run (see identity.profile_hash)
     firmware: str = ""       # device firmware version, when the backend knows it
+    pid: int = 0             # the process that writes the run (with host and boot_id: is it alive?)
+    boot_id: str = ""        # /proc/sys/kernel/random/boot_id of the host when the run started
 
 
 @dataclasses.dataclass
@@ -46,3 +48,47 @@ class TestRecord:
     message: str = ""
     rule: str = ""
     link: str = ""
+
+
+class RunStatus(str, enum.Enum):
+    """Lifecycle of a run: `running` until it ends `finished` or `incomplete` (with a Reason)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INCOMPLETE = "incomplete"
+
+
+class Reason(str, enum.Enum):
+    """Why a run is incomplete (stored in runs.reason)."""
+
+    INTERRUPTED = "interrupted"            # Ctrl-C (SIGINT)
+    TERMINATED = "terminated"              # SIGTERM, handled: fixtures torn down, devices made safe
+    CRASHED = "crashed"                    # pytest INTERNALERROR, or a lab guest that died
+    KILLED = "killed"                      # the process is gone without ending the run (SIGKILL, OOM)
+    HOST_RESTARTED = "host-restarted"      # the run's host booted again since the run started
+    COLLECTION_ERROR = "collection-error"  # a suite module could not be collected
+    EMPTY = "empty"                        # no test of this profile ran
+    PARTIAL = "partial"                    # stopped early (-x, --maxfail, a crashed worker)
+    STORE_LOST = "store-lost"              # the store failed mid-run (disk full, server gone)
+
+
+#: One line per reason, for `results`, the report and the run summary.
+REASON_TEXT = {
+    Reason.INTERRUPTED: "interrupted (Ctrl-C)",
+    Reason.TERMINATED: "terminated by SIGTERM",
+    Reason.CRASHED: "the harness crashed (pytest INTERNALERROR or the lab guest died)",
+    Reason.KILLED: "its process is gone without ending the run (killed, e.g. SIGKILL)",
+    Reason.HOST_RESTARTED: "its host rebooted during the run",
+    Reason.COLLECTION_ERROR: "a suite module could not be collected",
+    Reason.EMPTY: "no test ran",
+    Reason.PARTIAL: "stopped before every selected test ran",
+    Reason.STORE_LOST: "the result store failed during the run",
+}
+
+
+def describe_reason(reason: str | None) -> str:
+    """Human text for a stored reason code (unknown codes are shown as they are)."""
+    try:
+        return REASON_TEXT[Reason(reason)]
+    except ValueError:
+        return reason or ""

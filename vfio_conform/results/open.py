@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .sql import SqlStore
+from .sql import SqlStore, StoreError
 
 ENV_VAR = "VFIO_CONFORM_STORE"
 _PG_SCHEMES = ("postgresql://", "postgres://")
@@ -27,14 +27,21 @@ def store_exists(location: str | os.PathLike) -> bool:
     return is_postgres(location) or Path(_sqlite_path(str(location))).exists()
 
 
-def open_store(location: str | os.PathLike | None = None) -> SqlStore:
-    """A ResultStore (SQLite path or sqlite:///path) or PostgresStore (postgresql://...)."""
+def open_store(location: str | os.PathLike | None = None, readonly: bool = False) -> SqlStore:
+    """A ResultStore (SQLite path or sqlite:///path) or PostgresStore (postgresql://...).
+
+    Readers (results, report, diff) pass readonly=True: the store is not changed in any way.
+    Raises StoreError (one line) when the store cannot be used.
+    """
     location = store_location(location)
     if is_postgres(location):
         from .postgres import PostgresStore
-        return PostgresStore(location)
+        return PostgresStore(location, readonly=readonly)
     from .store import ResultStore
-    return ResultStore(_sqlite_path(location))
+    path = _sqlite_path(location)
+    if readonly and not Path(path).exists():
+        raise StoreError(f"result store {path}: does not exist (run 'vfio-conform run' first)")
+    return ResultStore(path, readonly=readonly)
 
 
 def _sqlite_path(location: str) -> str:

@@ -4,28 +4,42 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from .model import RunMeta, TestRecord
+from ..errors import VfioConformError
+from .liveness import Here, judge
+from .model import Reason, RunMeta, RunStatus, TestRecord
 
 #: Columns of `runs` added after the first schema: (name, SQL type); old stores get them by ALTER.
-ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"))
+ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", "TEXT"),
+                     ("pid", "INTEGER"), ("boot_id", "TEXT"))
 RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "harness_version",
-               "host", "argv", "started", "profile_hash", "firmware")
+               "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id")
 RESULT_COLUMNS = ("run_id", "nodeid", "test_id", "outcome", "duration", "message", "rule", "link",
                   "recorded")
 
 
+class StoreError(VfioConformError):
+    """The result store cannot be opened, read or written; one line naming the store and the cause."""
+
+
 class SqlStore:
-    """Append-only store of runs and test results; SQL is written with '?' placeholders."""
+    """Append-only store of runs and test results; SQL is written with '?' placeholders.
+
+    A store opened `readonly` never writes: no schema creation or migration, no journal switch,
+    and dead runs are only *shown* incomplete (see liveness.judge). A writable store marks this
+    host's dead `running` runs incomplete when it opens.
+    """
 
     url: str = ""
+    readonly: bool = False
+    here: Here
 
     # -- backend hooks -------------------------------------------------------------------------
     def _execute(self, sql: str, args: tuple = ()):
-        """Run one statement (autocommit) and return its cursor."""
+        """Run one statement (autocommit) and return its cursor; raises StoreError."""
         raise NotImplementedError
 
     def _insert(self, table: str, row: dict) -> int:
-        """Insert one row and return its new id."""
+        """Insert one row and return its new id; raises StoreError."""
         raise NotImplementedError
 
     def _text(self, value: str) -> str:
@@ -44,20 +58,30 @@ class SqlStore:
             (run_id, rec.nodeid, rec.test_id, rec.outcome.value, rec.duration,
              self._text(rec.message[:4000]), rec.rule, rec.link, time.time()))
 
-    def end_run(self, run_id: int, status: str) -> None:
-        self._execute("UPDATE runs SET ended = ?, status = ? WHERE id = ?", (time.time(), status, run_id))
+    def end_run(self, run_id: int, status: str, reason: str = "") -> None:
+        """End a run `finished`, or `incomplete` with a Reason (a bare reason such as 'crashed'
+        given as the status means incomplete for that reason)."""
+        status, reason = _normal(status, reason)
+        self._execute("UPDATE runs SET ended = ?, status = ?, reason = ? WHERE id = ?",
+                      (time.time(), status, reason or None, run_id))
 
     def run(self, run_id: int) -> dict | None:
-        """One run's metadata row, or None."""
-        return next(iter(self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))), None)
+        """One run's metadata row (status as judged now), or None."""
+        return next(iter(self._runs("SELECT * FROM runs WHERE id = ?", (run_id,))), None)
 
-    def runs(self, limit: int = 20, profile: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM runs" + (" WHERE profile = ?" if profile else "") + " ORDER BY id DESC LIMIT ?"
-        return self._rows(sql, (profile, limit) if profile else (limit,))
+    def runs(self, limit: int = 20, profile: str | None = None, host: str | None = None) -> list[dict]:
+        where, args = [], []
+        for col, val in (("profile", profile), ("host", host)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = ("SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY id DESC LIMIT ?")
+        return self._runs(sql, (*args, limit))
 
     def session_runs(self, session: str) -> list[dict]:
         """Every run (one per profile) of one harness session, oldest first."""
-        return self._rows("SELECT * FROM runs WHERE session = ? ORDER BY id", (session,))
+        return self._runs("SELECT * FROM runs WHERE session = ? ORDER BY id", (session,))
 
     def summary(self, run_id: int) -> dict[str, int]:
         cur = self._execute("SELECT outcome, COUNT(*) FROM results WHERE run_id = ? GROUP BY outcome",
@@ -67,10 +91,26 @@ class SqlStore:
     def results(self, run_id: int) -> list[dict]:
         return self._rows("SELECT * FROM results WHERE run_id = ? ORDER BY id", (run_id,))
 
+    def reap(self) -> list[int]:
+        """Mark this host's dead `running` runs incomplete (with the reason); returns their ids."""
+        done = []
+        for row in self._rows("SELECT * FROM runs WHERE status = ? AND host = ?",
+                              (RunStatus.RUNNING.value, self.here.host)):
+            status, reason = judge(row, self.here)
+            if status != RunStatus.RUNNING.value:
+                last = self._execute("SELECT MAX(recorded) FROM results WHERE run_id = ?",
+                                     (row["id"],)).fetchone()[0]
+                self._execute("UPDATE runs SET status = ?, reason = ?, ended = ? "
+                              "WHERE id = ? AND status = ?",
+                              (status, reason, last or row["started"], row["id"],
+                               RunStatus.RUNNING.value))
+                done.append(int(row["id"]))
+        return done
+
     def import_from(self, other) -> list[int]:
         """Copy every run (and its results) of another store (path or URL) into this one; new run ids."""
         from .open import open_store
-        src = open_store(other)
+        src = open_store(other, readonly=True)
         new_ids = []
         try:
             for run in reversed(src.runs(limit=1_000_000)):
@@ -89,7 +129,16 @@ class SqlStore:
         return new_ids
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        except Exception:   # closing a connection whose server or disk is gone: nothing to keep
+            pass
+
+    def _runs(self, sql: str, args: tuple) -> list[dict]:
+        rows = self._rows(sql, args)
+        for row in rows:
+            row["status"], row["reason"] = judge(row, self.here)
+        return rows
 
     def _rows(self, sql: str, args: tuple = ()) -> list[dict]:
         cur = self._execute(sql, args)
@@ -99,6 +148,16 @@ class SqlStore:
     @staticmethod
     def _row(cur, row) -> dict:
         return {d[0]: v for d, v in zip(cur.description, row)}
+
+
+def _normal(status: str, reason: str) -> tuple[str, str]:
+    status = str(getattr(status, "value", status))
+    reason = str(getattr(reason, "value", reason or ""))
+    if status in {r.value for r in Reason}:
+        return RunStatus.INCOMPLETE.value, status
+    if status not in {s.value for s in RunStatus}:
+        raise ValueError(f"unknown run status {status!r}")
+    return status, reason
 
 
 def _marks(n: int) -> str:

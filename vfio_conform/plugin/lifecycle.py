@@ -1,0 +1,177 @@
+"""A run's lifecycle in the controller: running -> finished | incomplete (reason), the exit code,
+SIGTERM as an orderly interruption, and the status lines of the run summary."""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections import Counter
+
+import pytest
+
+from ..exitcodes import Exit, verdict
+from ..results import Reason, RunStatus, StoreError, describe_reason
+
+#: The exit code the plugin chose (cmd_run reads it; pytest's own code may be remapped).
+EXIT_KEY = pytest.StashKey[int]()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so pytest unwinds: fixtures torn down, runs ended."""
+
+
+#: Set by the first SIGTERM; checked again at every test boundary in case the exception was
+#: raised where Python swallows it (a finalizer, a weakref callback).
+_TERMINATED = threading.Event()
+#: Depth of store writes in progress: a SIGTERM then only sets the flag (an exception inside a
+#: database client can leave its connection unusable, and the run could not be ended).
+_DEFER = [0]
+
+
+@contextlib.contextmanager
+def sigterm_deferred():
+    """Around a store write: a SIGTERM arriving meanwhile is acted on at the next test boundary."""
+    _DEFER[0] += 1
+    try:
+        yield
+    finally:
+        _DEFER[0] -= 1
+
+
+def install_sigterm() -> None:
+    """Turn the first SIGTERM into Terminated (a second one kills as usual). Main thread only."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+    _TERMINATED.clear()
+
+    def on_term(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _TERMINATED.set()
+        if not _DEFER[0]:
+            raise Terminated("SIGTERM")
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _check_terminated() -> None:
+    if _TERMINATED.is_set():
+        raise Terminated("SIGTERM")
+
+
+class RunLifecycle:
+    """Registered in the controller when a profile is selected (with or without a store)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.outcomes: dict[str, Counter] = {name: Counter() for name in ctx.targets}
+        self.tests: dict[str, set[str]] = {name: set() for name in ctx.targets}
+        self.selected: dict[str, int] | None = None
+        self.collect_errors = 0
+        self.interrupt: Reason | None = None
+        self.store_error: str | None = None
+        self.statuses: dict[str, tuple[str, str]] = {}
+
+    # -- what happened ---------------------------------------------------------------------
+    def seen(self, profile: str, nodeid: str, outcome: str) -> None:
+        """One verdict (called by the recorder for every report that carries one)."""
+        if profile in self.outcomes:
+            self.outcomes[profile][outcome] += 1
+            self.tests[profile].add(nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem) -> None:
+        _check_terminated()
+
+    @pytest.hookimpl(trylast=True)      # after the recorder kept the row
+    def pytest_runtest_logreport(self, report) -> None:
+        _check_terminated()
+
+    def store_lost(self, exc: StoreError) -> None:
+        self.store_error = str(exc)
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.collect_errors += 1
+
+    def pytest_collection_finish(self, session) -> None:
+        if hasattr(session.config, "workerinput") or session.config.pluginmanager.has_plugin("dsession"):
+            return       # under xdist the controller does not see the items
+        from .items import item_param
+        self.selected = Counter()
+        for item in session.items:
+            profile = item_param(item, "profile")
+            if profile is not None:
+                self.selected[profile.name] += 1
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        if isinstance(excinfo.value, Terminated):
+            self.interrupt = Reason.TERMINATED
+        elif not isinstance(excinfo.value, pytest.Session.Interrupted):   # a real Ctrl-C
+            self.interrupt = Reason.INTERRUPTED
+
+    # -- how it ended ----------------------------------------------------------------------
+    def status_of(self, profile: str, session, exitstatus) -> tuple[str, str]:
+        if self.store_error:
+            return RunStatus.INCOMPLETE.value, Reason.STORE_LOST.value
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            return RunStatus.INCOMPLETE.value, Reason.CRASHED.value
+        if _TERMINATED.is_set():
+            return RunStatus.INCOMPLETE.value, Reason.TERMINATED.value
+        if self.interrupt is not None:
+            return RunStatus.INCOMPLETE.value, self.interrupt.value
+        if self.collect_errors or exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return RunStatus.INCOMPLETE.value, Reason.COLLECTION_ERROR.value
+        if not self.tests[profile]:
+            return RunStatus.INCOMPLETE.value, Reason.EMPTY.value
+        short = self.selected is not None and len(self.tests[profile]) < self.selected.get(profile, 0)
+        if (session.shouldfail or session.shouldstop or short
+                or exitstatus == pytest.ExitCode.INTERRUPTED):
+            return RunStatus.INCOMPLETE.value, Reason.PARTIAL.value
+        return RunStatus.FINISHED.value, ""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        store = self.ctx.store
+        for name in self.ctx.targets:
+            self.statuses[name] = self.status_of(name, session, exitstatus)
+            run_id = self.ctx.run_ids.get(name)
+            if store is not None and run_id is not None and not self.store_error:
+                try:
+                    with sigterm_deferred():
+                        store.end_run(run_id, *self.statuses[name])
+                except StoreError as exc:       # e.g. the disk filled up at the very end
+                    self.store_error = str(exc)
+                    self.statuses[name] = (RunStatus.INCOMPLETE.value, Reason.STORE_LOST.value)
+        if self.store_error and store is not None:
+            for name, run_id in self.ctx.run_ids.items():   # where still possible
+                self.statuses[name] = (RunStatus.INCOMPLETE.value, Reason.STORE_LOST.value)
+                try:
+                    store.end_run(run_id, *self.statuses[name])
+                except StoreError:
+                    pass
+        if store is not None:
+            store.close()
+        finished = all(s == RunStatus.FINISHED.value for s, _ in self.statuses.values())
+        code = verdict((o for c in self.outcomes.values() for o in c), finished)
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            code = Exit.USAGE
+        session.config.stash[EXIT_KEY] = int(code)
+        session.exitstatus = int(code)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        tr = terminalreporter
+        tr.section("vfio-conform runs")
+        for name, (status, reason) in self.statuses.items():
+            run_id = self.ctx.run_ids.get(name)
+            counts = " ".join(f"{k}={v}" for k, v in sorted(self.outcomes[name].items())) or "no results"
+            why = f" ({reason}: {describe_reason(reason)})" if reason else ""
+            tr.write_line(f"{name}: run #{run_id if run_id is not None else '-'} {status}{why}; {counts}")
+        if self.store_error:
+            tr.write_line(f"store lost: {self.store_error}", red=True)
+        code = tr.config.stash.get(EXIT_KEY, None)
+        if code is not None:
+            tr.write_line(f"exit {code}: {_EXIT_TEXT[Exit(code)]}")
+
+
+_EXIT_TEXT = {Exit.CONFORMANT: "conformant", Exit.NONCONFORMANT: "non-conformant (spec violation)",
+              Exit.USAGE: "usage or configuration error",
+              Exit.INCOMPLETE: "infrastructure error or incomplete run"}

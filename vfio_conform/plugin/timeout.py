@@ -1,0 +1,116 @@
+"""Per-test time limit (profile `timeouts.test`) on the test's own setup, call and teardown.
+
+Why not pytest-timeout: with func_only it bounds only the call (a hang while a fixture opens or
+resets the device is not bounded); without it the alarm spans the whole runtest protocol,
+pytest's reporting included, so it can fire inside pytest's own code (an INTERNALERROR that ends
+the session). Its thread method ends the whole process. Here the alarm is armed inside each
+phase's hook, which pytest runs within its exception capture, and disarmed before the phase is
+reported. The exception is a BaseException so device code that handles OSError (a timeout is an
+OSError) cannot turn it into an errno, and a spec `fail`. After a timeout the profile's devices
+are reset and checked; one that does not come back to RUNNING is retired for the rest of the run.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+
+import pytest
+
+from ..device import last_operation
+from ..uapi.enums import MigState
+from .items import item_param
+
+
+class TestTimeout(BaseException):
+    """A test phase exceeded the profile's timeouts.test (recorded as an infra-error)."""
+
+    __test__ = False
+
+
+def usable() -> bool:
+    """SIGALRM exists and this is the main thread (signals are delivered there only)."""
+    return hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+
+
+class TestTimer:
+    """pytest plugin: one deadline per test; setup and call share it, teardown gets at least
+    timeouts.io to return the device to a safe state."""
+
+    __test__ = False
+
+    def __init__(self):
+        self.deadline = 0.0
+        self.fired: dict[str, str] = {}     # nodeid -> phase that timed out
+
+    @contextlib.contextmanager
+    def _alarm(self, item, phase: str, seconds: float, limit: float, name: str = "timeouts.test"):
+        def on_alarm(signum, frame):
+            self.fired.setdefault(item.nodeid, phase)
+            raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; "
+                              f"last device operation: {last_operation()}")
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        profile = item_param(item, "profile")
+        if profile is None:
+            return (yield)
+        self.deadline = time.monotonic() + profile.timeouts.test
+        with self._alarm(item, "setup", profile.timeouts.test, profile.timeouts.test):
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item):
+        profile = item_param(item, "profile")
+        if profile is None:
+            return (yield)
+        with self._alarm(item, "call", self.deadline - time.monotonic(), profile.timeouts.test):
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        profile = item_param(item, "profile")
+        if profile is None:
+            return (yield)
+        budget = max(self.deadline - time.monotonic(), profile.timeouts.io)
+        try:
+            with self._alarm(item, "teardown", budget, budget,
+                             "the teardown budget (what is left of timeouts.test, at least timeouts.io)"):
+                return (yield)
+        finally:
+            if item.nodeid in self.fired:
+                self._recover(item, profile)
+
+    def _recover(self, item, profile) -> None:
+        """Reset the profile's open devices; retire any that do not come back to RUNNING."""
+        pool = (item.funcargs or {}).get("device_pool")
+        if pool is None:
+            return
+        for key, device in list(pool.devices.items()):
+            if key[0] != profile.name or key in pool.broken:
+                continue
+            how = "reset timed out"
+            try:
+                with self._alarm(item, "recovery", profile.timeouts.io, profile.timeouts.io,
+                                 "timeouts.io"):
+                    how = device.to_safe_state()
+                    code, state, _ = device.get_state_raw()
+                ok = not code and state == MigState.RUNNING
+            except (TestTimeout, Exception) as exc:   # noqa: B014 - a timeout is a BaseException
+                ok, how = False, f"{how}: {type(exc).__name__}: {exc}"
+            if not ok:
+                pool.broken[key] = (f"device {device.name} retired after a timeout in {item.name} "
+                                    f"({self.fired[item.nodeid]}); recovery: {how}")
+                pool.devices.pop(key, None)
+                try:
+                    device.close(safe=False)    # no more operations on a wedged device
+                except Exception:   # noqa: BLE001 - closing is best effort; it is retired anyway
+                    pass
