@@ -19,14 +19,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from suite_runner import ROOT, run_suites, write_profile  # noqa: E402
-from vfio_conform.backends.sim import faults_regions  # noqa: E402
+from vfio_conform.backends.sim import faults, faults_consumers, faults_regions  # noqa: E402
 from vfio_conform.backends.sim.faults import FAULTS, Fault  # noqa: E402
 from vfio_conform.model.spec import RULES, SHOULD, _RULES  # noqa: E402
 from vfio_conform.plugin.classify import SHOULD_NOT_MET  # noqa: E402
 
 DOC = ROOT / "docs" / "rule-proof.md"
 SUITES = ROOT / "suites"
-#: The profile a knob runs on unless its table names another (faults_regions.BASES).
+#: The profile a knob runs on unless its table names another (faults.BASES, faults_regions.BASES).
 DEFAULT_BASE = "sim-p2p-precopy"
 _ROW = re.compile(r"^\| `(?P<rule>[^`]+)` \| (?P<level>\w+) \| `(?P<knob>[^`]+)` \| (?P<tests>.*) \|$")
 
@@ -45,8 +45,11 @@ class Proof:
         return f"| `{self.rule}` | {level} | `{self.knob}` | {caught} |"
 
 
-def base_of(knob: Fault) -> str:
-    return faults_regions.BASES.get(knob.name, DEFAULT_BASE)
+def setup_of(knob: Fault) -> tuple[str, dict, dict]:
+    """(base profile, profile overrides, sim config overrides) the knob is proven on."""
+    if knob.name in faults_consumers.PROOF_BASES:
+        return faults_consumers.PROOF_BASES[knob.name]
+    return faults.BASES.get(knob.name) or faults_regions.BASES.get(knob.name, DEFAULT_BASE), {}, {}
 
 
 def suite_files(rule_id: str) -> tuple[str, ...]:
@@ -72,8 +75,9 @@ def caught_by(knob: Fault, rows: list[dict]) -> tuple[str, ...]:
 
 def prove(knob: Fault, tmp: Path) -> tuple[Proof, str]:
     """Run the knob alone through the suite files naming its rule; (its row, the run's output)."""
-    profile = write_profile(tmp, base_of(knob), f"proof-{knob.name.replace('_', '-')}",
-                            faults=[{"name": knob.name}])
+    base, overrides, sim_config = setup_of(knob)
+    profile = write_profile(tmp, base, f"proof-{knob.name.replace('_', '-')}",
+                            faults=[{"name": knob.name}], sim_config=sim_config, **overrides)
     _, rows, out = run_suites(profile, tmp, areas=suite_files(knob.rule_id))
     return Proof(knob.rule_id, knob.name, caught_by(knob, rows)), out
 

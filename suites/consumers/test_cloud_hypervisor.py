@@ -2,7 +2,6 @@
 snapshot, restore, live migration with DMA logging, and recovery after a failed load."""
 import errno
 import mmap
-import warnings
 
 import pytest
 
@@ -103,9 +102,9 @@ def test_consumer_ch_recovery(device, peer_device, profile, hook, vc_context):
         expect(code != 0, "resume.hostile-stream-refused",
                f"a blob with 4096 extra bytes was accepted | {ch.where()}", peer_device)
     if not ch.has_reset_flag():
-        warnings.warn("[device.reset-flag-advertised] the device does not report VFIO_DEVICE_FLAGS_RESET, "
-                      "so cloud-hypervisor skipped the reset and left it in "
-                      f"{MigState.label(peer_device.get_state_raw()[1])}")
+        expect(False, "device.reset-flag-advertised",
+               "the device does not report VFIO_DEVICE_FLAGS_RESET, so cloud-hypervisor skipped the "
+               f"reset and left it in {MigState.label(peer_device.get_state_raw()[1])}", peer_device)
         pytest.skip(f"{NOT_SUPPORTED}{peer_device.name} does not report VFIO_DEVICE_FLAGS_RESET: "
                     "cloud-hypervisor's recovery (vfio-ioctls) cannot reset it")
     expect_running(ch, "reset.returns-running", "after cloud-hypervisor's recovery reset")

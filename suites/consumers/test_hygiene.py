@@ -2,7 +2,6 @@
 DMA_LOGGING_START probe whether it can track dirty pages), unsupported ops and bad argsz refused,
 GET_REGION_INFO argument checks and capability sizing, VFIO_DEVICE_FLAGS_RESET against the profile."""
 import errno
-import warnings
 
 import pytest
 
@@ -48,10 +47,9 @@ def test_consumer_hygiene_feature_probe(idle_device, profile):
                    "(QEMU and cloud-hypervisor would start it)", idle_device)
     if profile.protocol == "v2" and profile.flags & MigFlag.PRE_COPY:
         code, _ = idle_device.try_feature(PRECOPY_INFO_V2, SET)     # as QEMU's opt-in does
-        if code not in (0, errno.ENOTTY):
-            warnings.warn(f"[feature.unknown-enotty] SET feature {PRECOPY_INFO_V2} (PRECOPY_INFOv2) gives "
-                          f"{errno_name(code)}, not ENOTTY: QEMU with the PRECOPY_INFOv2 series fails "
-                          "migration setup on this device")
+        expect(code in (0, errno.ENOTTY), "feature.unknown-enotty",
+               f"SET feature {PRECOPY_INFO_V2} (PRECOPY_INFOv2) gives {errno_name(code)}, not ENOTTY: "
+               "QEMU with the PRECOPY_INFOv2 series fails migration setup on this device", idle_device)
 
 
 @ANY
@@ -134,5 +132,5 @@ def test_consumer_hygiene_reset_flag(device, profile):
     elif profile.reset:
         expect_errno(device.try_reset(), 0, "reset.returns-running",
                      f"VFIO_DEVICE_RESET (profile {profile.name} declares features.reset)", device)
-        warnings.warn("[device.reset-flag-advertised] VFIO_DEVICE_RESET works but DEVICE_INFO lacks "
-                      "VFIO_DEVICE_FLAGS_RESET: cloud-hypervisor's recovery skips the reset")
+        expect(False, "device.reset-flag-advertised", "VFIO_DEVICE_RESET works but DEVICE_INFO lacks "
+               "VFIO_DEVICE_FLAGS_RESET: cloud-hypervisor's recovery skips the reset", device)

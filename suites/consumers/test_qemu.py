@@ -5,7 +5,6 @@ Each test is one consumer path for the profile's flag set: the outgoing migratio
 the pre-copy bookkeeping, and recovery after a failed SET (reset, and a close/reopen of the device).
 """
 import errno
-import warnings
 
 import pytest
 
@@ -156,9 +155,9 @@ def test_consumer_qemu_source_precopy_info(device, profile):
         want = (max(0, before[0] - len(data)), 0)
         if after != want:
             mismatches.append(f"read of {len(data)} bytes: initial/dirty {before} -> {after}, expected {want}")
-    if mismatches:
-        warnings.warn(f"[consumer.qemu-precopy-accounting] PRECOPY_INFO at open {opened}: "
-                      + "; ".join(mismatches[:3]) + " (a 'should' in vfio.h: QEMU's estimate drifts)")
+    expect(not mismatches, "consumer.qemu-precopy-accounting",
+           f"PRECOPY_INFO at open {opened}: " + "; ".join(mismatches[:3])
+           + " (a 'should' in vfio.h: QEMU's estimate drifts)", device)
     q.init, q.dirty = 0, 0
     rounds = opened[0] // max(q.bufsize, 1) + 16
     expect(q.iterate(saved, max_rounds=rounds), "consumer.qemu-initial-data-sent",
@@ -208,9 +207,9 @@ def test_consumer_qemu_recovery_reopen(device_pool, profile):
     reopened = open_device(profile, name)
     device_pool.devices[key] = reopened
     code, state, _ = reopened.get_state_raw()
-    if code or state != S.RUNNING:
-        warnings.warn(f"[reset.reopen-running] after close and reopen {name} is in "
-                      f"{MigState.label(state)} ({errno_name(code)}), not RUNNING; QEMU assumes RUNNING")
+    expect(not code and state == S.RUNNING, "reset.reopen-running",
+           f"after close and reopen {name} is in {MigState.label(state)} ({errno_name(code)}), not "
+           "RUNNING; QEMU assumes RUNNING", reopened)
     saved = Qemu(reopened, profile).save()
     expect(len(saved.data) > 0, "stream.round-trip", "QEMU read an empty stream after reopen", reopened)
     reopened.to_safe_state()

@@ -128,6 +128,10 @@ def _extension_rows() -> list[Fault]:
     return [*faults_regions.TABLE, *faults_depth.TABLE, *faults_consumers.TABLE]
 
 
+#: Core knobs whose rule shows only on another sim profile (e.g. a device without migration ops).
+BASES: dict[str, str] = {"mig_features_einval_without_ops": "sim-v1-slow",
+                         "log_features_einval_without_ops": "sim-stop-copy"}
+
 #: Knobs for the core suites (fsm/, data/); the extension modules carry their own.
 CORE_FAULTS: tuple[str, ...] = tuple(fault.name for fault in _TABLE)
 

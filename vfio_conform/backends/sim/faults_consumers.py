@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 S = MigState
 _GET, _SET, _PROBE = int(FeatureOp.GET), int(FeatureOp.SET), int(FeatureOp.PROBE)
 _GET_ONLY = (Feature.MIGRATION, Feature.MIG_DATA_SIZE)
+_PRECOPY_INFO_V2 = 12          # VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (newer than the 6.12 headers)
+_RESET_FLAG = 1 << 0           # VFIO_DEVICE_FLAGS_RESET
 
 #: (name, rule id, summary) of every knob.
 _ROWS = [
@@ -54,7 +56,30 @@ _ROWS = [
      "DMA_LOGGING_START succeeds but writes back page_size 0"),
     ("dma_report_fails_stopped", "dma.consumer-cycle",
      "DMA_LOGGING_REPORT fails with EIO once the device is stopped (the final dirty sync)"),
+    ("reopen_keeps_state", "reset.reopen-running",
+     "closing the device fd keeps its migration state: a reopened device starts where the old one "
+     "was (as mtty does)"),
+    ("probe_dma_start_unclaimed", "feature.probe-matches-profile",
+     "PROBE of DMA_LOGGING_START succeeds on a device without DMA logging"),
+    ("unknown_feature_einval", "feature.unknown-enotty",
+     "an unknown feature index (VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 here) fails with EINVAL, "
+     "not ENOTTY"),
+    ("reset_flag_spurious", "device.reset-flag-matches-profile",
+     "DEVICE_INFO reports VFIO_DEVICE_FLAGS_RESET on a device configured without reset"),
+    ("reset_flag_hidden", "device.reset-flag-advertised",
+     "DEVICE_INFO omits VFIO_DEVICE_FLAGS_RESET although VFIO_DEVICE_RESET works"),
 ]
+
+#: knob -> (base profile, profile overrides, sim config overrides) the proof runs it on, where the
+#: default base (sim-p2p-precopy) cannot show the rule.
+PROOF_BASES: dict[str, tuple[str, dict, dict]] = {
+    "probe_dma_start_unclaimed": ("sim-stop-copy", {}, {}),
+    "reset_flag_spurious": ("sim-stop-copy", {"features": {"reset": False, "dma_logging": False}},
+                            {"reset_supported": False}),
+}
+
+#: Migration state each sim device id had when its fd was closed (only under reopen_keeps_state).
+_KEPT_STATE: dict[str, MigState] = {}
 
 NAMES: tuple[str, ...] = tuple(name for name, _, _ in _ROWS)
 
@@ -78,6 +103,9 @@ def attach(transport: "SimTransport") -> "SimTransport":
     faults = transport.device.faults
     if not any(name in faults for name in NAMES):
         return transport
+    kept = _KEPT_STATE.pop(transport.name, None)
+    if kept is not None and faults.fire("reopen_keeps_state"):
+        transport.device._force_state(kept)
     hooks = _Hooks(transport)
     transport.ioctl, transport.read, transport.close = hooks.ioctl, hooks.read, hooks.close
     return transport
@@ -95,6 +123,7 @@ class _Hooks:
         self._feature = number("VFIO_DEVICE_FEATURE")
         self._region_info = number("VFIO_DEVICE_GET_REGION_INFO")
         self._reset = number("VFIO_DEVICE_RESET")
+        self._info = number("VFIO_DEVICE_GET_INFO")
         self._precopy = number("VFIO_MIG_GET_PRECOPY_INFO")
 
     # -- ioctl -----------------------------------------------------------------------------
@@ -106,6 +135,8 @@ class _Hooks:
                 return self._region_info_ioctl(fd, request, arg)
             if request == self._reset:
                 return self._reset_ioctl(fd, request, arg)
+            if request == self._info and isinstance(arg, bytearray) and len(arg) >= 8:
+                return self._info_ioctl(fd, request, arg)
         if request == self._precopy:
             return self._precopy_ioctl(fd, request, arg)
         return self._ioctl(fd, request, arg)
@@ -116,6 +147,11 @@ class _Hooks:
         fire = self.faults.fire
         if ops == _PROBE and feature == Feature.DMA_LOGGING_START and fire("probe_dma_start_fails"):
             raise oserror(errno.ENOTTY, "PROBE DMA_LOGGING_START")
+        if (ops == _PROBE and feature == Feature.DMA_LOGGING_START and not self.t.config.dma_logging
+                and fire("probe_dma_start_unclaimed")):
+            return 0
+        if feature == _PRECOPY_INFO_V2 and fire("unknown_feature_einval"):
+            raise oserror(errno.EINVAL, "unknown feature 12")
         if ops == _SET and feature in _GET_ONLY and fire("set_on_get_only_ok"):
             return 0
         if ops == _GET and feature in _GET_ONLY and 8 <= argsz < 16 and fire("feature_argsz_unchecked"):
@@ -150,6 +186,15 @@ class _Hooks:
         code = self._ioctl(fd, request, buf)
         if struct.unpack_from("<I", buf)[0] > argsz and self.faults.fire("region_info_caps_argsz_kept"):
             struct.pack_into("<I", buf, 0, argsz)
+        return code
+
+    def _info_ioctl(self, fd: int, request: int, buf: bytearray) -> int:
+        code = self._ioctl(fd, request, buf)
+        flags = struct.unpack_from("<I", buf, 4)[0]
+        if not flags & _RESET_FLAG and self.faults.fire("reset_flag_spurious"):
+            struct.pack_into("<I", buf, 4, flags | _RESET_FLAG)
+        elif flags & _RESET_FLAG and self.faults.fire("reset_flag_hidden"):
+            struct.pack_into("<I", buf, 4, flags & ~_RESET_FLAG)
         return code
 
     def _reset_ioctl(self, fd: int, request: int, arg) -> int:
@@ -189,6 +234,8 @@ class _Hooks:
         return data
 
     def close(self, fd: int) -> None:
+        if fd == self.t.device_fd and not self.t.closed and "reopen_keeps_state" in self.faults:
+            _KEPT_STATE[self.t.name] = self.dev.state
         session = self.t.data_fds.get(fd)
         self._close(fd)
         if isinstance(session, self._resuming) and session.active \
