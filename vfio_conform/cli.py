@@ -150,29 +150,47 @@ def cmd_run(args, extra) -> int:
     if not args.no_store:          # a store that cannot be written is a usage error: nothing runs
         open_store(argv[argv.index("--vc-store") + 1]).close()
     print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {args.reports}", flush=True)
-    store, last = _store_mark(args)
+    location, last = _store_mark(args)
     probe = _ExitProbe()
     code = pytest.main(argv, plugins=[probe])
-    if store is not None:
-        from .report.consumers import print_run_lines
-        print_run_lines(store, last)
-        store.close()
+    if location is not None:
+        _print_consumer_lines(location, last)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None
     return int(chosen) if chosen is not None else int(from_pytest(code))
 
 
 def _store_mark(args):
-    """(store, id of its last run) before a run, for the per-consumer lines after it; (None, 0) without."""
+    """(store location, id of its last run) before a run, for the per-consumer lines after it.
+
+    The store is closed again at once: a reader left open during the run would keep SQLite from
+    checkpointing the run's rows into the main file when the run's writer closes."""
     if args.no_store:
         return None, 0
     from .results import open_store, store_location
+    location = store_location(args.store or os.environ.get("VFIO_CONFORM_STORE"),
+                              Path(args.reports) / "results.sqlite")
     try:
-        store = open_store(store_location(args.store or os.environ.get("VFIO_CONFORM_STORE"),
-                                          Path(args.reports) / "results.sqlite"), readonly=True)
-        runs = store.runs(limit=1)
+        store = open_store(location, readonly=True)
+        try:
+            runs = store.runs(limit=1)
+        finally:
+            store.close()
     except Exception:          # the per-consumer lines are optional; pytest reports store errors itself
-        return None, 0
-    return store, (runs[0]["id"] if runs else 0)
+        return location, 0
+    return location, (runs[0]["id"] if runs else 0)
+
+
+def _print_consumer_lines(location: str, after_run_id: int) -> None:
+    from .report.consumers import print_run_lines
+    from .results import open_store
+    try:
+        store = open_store(location, readonly=True)
+    except Exception:          # a lost store was already reported by the run
+        return
+    try:
+        print_run_lines(store, after_run_id)
+    finally:
+        store.close()
 
 
 def cmd_profiles(args, extra) -> int:

@@ -21,7 +21,7 @@ def test_precopy_info_refused_outside_precopy(device, profile, sessions):
     expect_errno(code, errno.EINVAL, "precopy.info-only-in-precopy", "PRECOPY_INFO in STOP_COPY", device)
 
 
-@pytest.mark.vc_spec("precopy.initial-bytes-decrease", "precopy.enomsg-at-temporary-end")
+@pytest.mark.vc_spec("precopy.initial-bytes-decrease", "walk.model-agreement")
 def test_precopy_initial_bytes_decrease(device, profile, sessions):
     """initial_bytes starts non-zero and only goes down as the pre-copy data is read (a 'should')."""
     fd = sessions.enter(device, MigState.PRE_COPY)

@@ -43,6 +43,8 @@ def pytest_configure(config) -> None:
     config.stash[CONTEXT_KEY] = ctx
     if usable():
         config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
+    if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
+        return
     if not hasattr(config, "workerinput"):
         try:
             open_store(config, ctx)
