@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..backends.open import open_device
+from ..backends.registry import open_device, role_of
 from ..device import Device
 from ..errors import SpecViolation, errno_name
 from ..model.plan import plan
@@ -36,7 +36,7 @@ class DevicePool:
             pytest.skip(f"{classify.NOT_SUPPORTED}test needs {index + 1} devices; profile "
                         f"{profile.name} has {len(ids)} (pass --device twice)")
         if key not in self.devices:
-            self.devices[key] = open_device(profile, ids[index])
+            self.devices[key] = open_device(profile, ids[index], role_of(index))
         return self.devices[key]
 
     def make_running(self, profile, index: int) -> Device:
