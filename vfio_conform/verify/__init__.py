@@ -18,8 +18,44 @@ def hook_for(profile) -> Verifier:
     return hook
 
 
+class WithVendorHooks(Verifier):
+    """The profile's hook, then every vendor plugin's `vc_verify_state` (plugin/hookspecs.py).
+
+    Available when either is: a vendor plugin alone can verify a profile with `verify: none`.
+    """
+
+    def __init__(self, inner: Verifier, profile, pluginhook):
+        self.inner, self.profile, self.pluginhook = inner, profile, pluginhook
+        self.name = inner.name
+        self.header_cuts, self.header_flips = inner.header_cuts, inner.header_flips
+        self.vendor = bool(pluginhook.vc_verify_state.get_hookimpls())
+        self.available = inner.available or self.vendor
+
+    def write(self, device, tag: int) -> None:
+        self.inner.write(device, tag)
+
+    def check(self, device, tag: int, source=None) -> list[str]:
+        problems = list(self.inner.check(device, tag))
+        for found in self.pluginhook.vc_verify_state(source=source, destination=device,
+                                                     profile=self.profile, tag=tag):
+            problems += list(found or ())
+        return problems
+
+    def cuts(self, length: int) -> list[int]:
+        return self.inner.cuts(length)
+
+    def flips(self, length: int) -> list[int]:
+        return self.inner.flips(length)
+
+
+def verifier_for(profile, pluginhook=None) -> Verifier:
+    """The profile's hook combined with vendor plugins' vc_verify_state (pytest's `config.hook`)."""
+    inner = hook_for(profile)
+    return inner if pluginhook is None else WithVendorHooks(inner, profile, pluginhook)
+
+
 def hook_names() -> list[str]:
     return VERIFY.names()
 
 
-__all__ = ["Verifier", "NoVerify", "hook_for", "hook_names"]
+__all__ = ["Verifier", "NoVerify", "WithVendorHooks", "hook_for", "hook_names", "verifier_for"]
