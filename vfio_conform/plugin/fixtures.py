@@ -24,7 +24,7 @@ class DevicePool:
 
     def __init__(self, ctx, hook=None):
         self.ctx = ctx
-        #: pytest's hook caller: vendor plugins' vc_device_opened / vc_device_closing (hookspecs.py).
+        #: pytest's hook caller: vendor plugins' pytest_vc_device_opened / pytest_vc_device_closing (hookspecs.py).
         self.hook = hook
         self.devices: dict[tuple[str, int], Device] = {}
         self.broken: dict[tuple[str, int], str] = {}
@@ -40,12 +40,12 @@ class DevicePool:
         if key not in self.devices:
             self.devices[key] = open_device(profile, ids[index], role_of(index))
             if self.hook is not None:
-                self.hook.vc_device_opened(device=self.devices[key], profile=profile, role=role_of(index))
+                self.hook.pytest_vc_device_opened(device=self.devices[key], profile=profile, role=role_of(index))
         return self.devices[key]
 
     def _closing(self, key: tuple[str, int], device: Device) -> None:
         if self.hook is not None:
-            self.hook.vc_device_closing(device=device, profile=self.ctx.targets[key[0]].profile,
+            self.hook.pytest_vc_device_closing(device=device, profile=self.ctx.targets[key[0]].profile,
                                         role=role_of(key[1]))
 
     def make_running(self, profile, index: int) -> Device:

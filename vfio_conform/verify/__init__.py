@@ -19,7 +19,7 @@ def hook_for(profile) -> Verifier:
 
 
 class WithVendorHooks(Verifier):
-    """The profile's hook, then every vendor plugin's `vc_verify_state` (plugin/hookspecs.py).
+    """The profile's hook, then every vendor plugin's `pytest_vc_verify_state` (plugin/hookspecs.py).
 
     Available when either is: a vendor plugin alone can verify a profile with `verify: none`.
     """
@@ -28,7 +28,7 @@ class WithVendorHooks(Verifier):
         self.inner, self.profile, self.pluginhook = inner, profile, pluginhook
         self.name = inner.name
         self.header_cuts, self.header_flips = inner.header_cuts, inner.header_flips
-        self.vendor = bool(pluginhook.vc_verify_state.get_hookimpls())
+        self.vendor = bool(pluginhook.pytest_vc_verify_state.get_hookimpls())
         self.available = inner.available or self.vendor
 
     def write(self, device, tag: int) -> None:
@@ -36,7 +36,7 @@ class WithVendorHooks(Verifier):
 
     def check(self, device, tag: int, source=None) -> list[str]:
         problems = list(self.inner.check(device, tag))
-        for found in self.pluginhook.vc_verify_state(source=source, destination=device,
+        for found in self.pluginhook.pytest_vc_verify_state(source=source, destination=device,
                                                      profile=self.profile, tag=tag):
             problems += list(found or ())
         return problems
@@ -49,7 +49,7 @@ class WithVendorHooks(Verifier):
 
 
 def verifier_for(profile, pluginhook=None) -> Verifier:
-    """The profile's hook combined with vendor plugins' vc_verify_state (pytest's `config.hook`)."""
+    """The profile's hook combined with vendor plugins' pytest_vc_verify_state (pytest's `config.hook`)."""
     inner = hook_for(profile)
     return inner if pluginhook is None else WithVendorHooks(inner, profile, pluginhook)
 
