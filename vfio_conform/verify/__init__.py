@@ -21,15 +21,14 @@ def hook_for(profile) -> Verifier:
 class WithVendorHooks(Verifier):
     """The profile's hook, then every vendor plugin's `pytest_vc_verify_state` (plugin/hookspecs.py).
 
-    Available when either is: a vendor plugin alone can verify a profile with `verify: none`.
+    Available when the profile's hook is: only it writes the tagged state the vendor check looks at.
     """
 
     def __init__(self, inner: Verifier, profile, pluginhook):
         self.inner, self.profile, self.pluginhook = inner, profile, pluginhook
         self.name = inner.name
         self.header_cuts, self.header_flips = inner.header_cuts, inner.header_flips
-        self.vendor = bool(pluginhook.pytest_vc_verify_state.get_hookimpls())
-        self.available = inner.available or self.vendor
+        self.available = inner.available
 
     def write(self, device, tag: int) -> None:
         self.inner.write(device, tag)
