@@ -92,6 +92,13 @@ def test_kernel_backend_takes_no_keys_file_line(tmp_path):
     assert "backend 'kernel' takes no key 'path'" in str(err)
 
 
+def test_lab_section_needs_a_backend_with_host_devices(tmp_path):
+    err = _error(tmp_path, GOOD + "lab: {mode: mdev, module: mtty}\n", check=True)
+    assert (err.line, err.field) == (6, "lab") and "backend 'sim' does not" in str(err)
+    text = "name: k\nbackend: kernel\nmigration: {flags: [STOP_COPY]}\nlab: {mode: mdev, module: mtty}\n"
+    check_profile(_profile(tmp_path, text))
+
+
 def test_open_device_goes_through_the_profiles_backend(tmp_path, monkeypatch):
     """One factory signature: open(profile, device_id, role), whatever the backend."""
     calls = []

@@ -90,6 +90,9 @@ def check_profile(profile: "Profile") -> Backend:
     """Validate the profile's backend section with its backend's own schema; returns the backend."""
     backend = get(profile.backend)
     backend.check_config(profile, config_of(profile), f"backend_config.{profile.backend}")
+    if profile.lab is not None and not backend.host_devices:
+        raise profile.error("lab", f"a 'lab' section needs a backend that opens host devices "
+                                   f"(backend {profile.backend!r} does not)")
     return backend
 
 

@@ -342,7 +342,7 @@ def build_profile(doc: Marked) -> Profile:
         regions=_regions(doc, data.get("regions")),
         verify=_choice(doc, "verify", data.get("verify", "none"), _names(doc, "verify", VERIFY)),
         walk=_walk(doc, data.get("walk")),
-        lab=_lab(doc, data.get("lab"), backend),
+        lab=_lab(doc, data.get("lab")),
         lines=dict(doc.lines),
     )
 
@@ -602,7 +602,7 @@ def _walk(doc, value) -> Walk:
 # -- lab: section (real-kernel QEMU lab) ---------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class LabTarget:
-    """How the QEMU lab provides this profile's devices.
+    """How the QEMU lab provides this profile's devices (its backend must open host devices).
 
     Args:
         mode: 'mdev' (an mtty variant module) or 'pci' (emulated PCI devices on vfio-pci).
@@ -615,12 +615,10 @@ class LabTarget:
     devices: tuple[str, ...] = ()
 
 
-def _lab(doc, value, backend: str) -> LabTarget | None:
+def _lab(doc, value) -> LabTarget | None:
     if value is None:
         return None
     data = _map(doc, "lab", value)
-    if backend != "kernel":
-        raise doc.error("lab", "a 'lab' section needs backend: kernel")
     _no_unknown(doc, "lab", data, yaml_keys(LabTarget))
     mode = _choice(doc, "lab.mode", data.get("mode"), ("mdev", "pci"), required=True)
     module = _str(doc, "lab.module", data.get("module"), required=mode == "mdev")
