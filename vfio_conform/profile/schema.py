@@ -25,6 +25,31 @@ def yaml_keys(cls) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("yaml", True))
 
 
+def field_docs(cls) -> dict[str, str]:
+    """Each key's description, from the `Args:` block of the record's docstring ('a, b: text' names
+    several keys; indented lines continue the previous one)."""
+    docs: dict[str, str] = {}
+    names: list[str] = []
+    in_args = False
+    for line in (cls.__doc__ or "").splitlines():
+        text = line.strip()
+        if text == "Args:":
+            in_args = True
+            continue
+        if not in_args or not text:
+            continue
+        head, sep, rest = text.partition(": ")
+        keys = [k.strip() for k in head.split(",")]
+        if sep and all(k.replace(".", "_").isidentifier() for k in keys):
+            names = keys
+            for key in names:
+                docs[key] = rest.strip()
+        elif names:
+            for key in names:
+                docs[key] += " " + text
+    return docs
+
+
 PROTOCOLS = ("v2", "v1", "none")   # none: a device without migration (region suites only)
 HAZARDS = ("blocked-arc-hang", "set-from-error-warn")
 
@@ -86,7 +111,11 @@ class KnownIssue:
 
 @dataclasses.dataclass(frozen=True)
 class HazardGate:
-    """Kernels on which a hazard arc may run: fnmatch patterns on `uname -r` or '>=X.Y.Z' bounds."""
+    """Kernels on which the hazard arc `name` may run.
+
+    Args:
+        safe_on: fnmatch patterns on `uname -r`, or '>=X.Y.Z' lower bounds.
+    """
 
     name: str = dataclasses.field(metadata=NOT_YAML)
     safe_on: tuple[str, ...] = ()
@@ -97,7 +126,12 @@ class HazardGate:
 
 @dataclasses.dataclass(frozen=True)
 class Timeouts:
-    """Seconds. test: one test's wall time; io: one data_fd read/write; set_state: one SET."""
+    """The profile's `timeouts:` section, in seconds.
+
+    Args:
+        test: one test's wall time.
+        io: one data_fd read/write (and the device's blocking calls).
+    """
 
     test: float = 120.0
     io: float = 30.0
@@ -110,7 +144,9 @@ class Walk:
     """Bounds of the hypothesis-driven depth suites (random walks, stream mutations).
 
     Args:
-        examples: walks per run; steps: actions per walk; mutations: mutated streams per run.
+        examples: walks per run.
+        steps: actions per walk.
+        mutations: mutated streams per run.
         seed: hypothesis seed (recorded in the results; the same seed replays the same walks).
     """
 
@@ -138,7 +174,8 @@ class RegionPolicy:
         ranges: (offset, length) windows that may be touched (None: the whole region).
         max_offset: last byte offset that may be touched (inclusive).
         size, mmap: expected region size and MMAP flag (None: not checked).
-        widths: access sizes that must work; unaligned: True/False must work/fail (None: untested).
+        widths: access sizes that must work.
+        unaligned: True/False: unaligned accesses must work/fail (None: untested).
         probe_bounds: the harness may issue accesses crossing or past the end (driver bounds-checks).
     """
 
@@ -177,7 +214,12 @@ class RegionPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class Regions:
-    """The profile's `regions:` section: per-region policies (undeclared = 'none') and peer layout."""
+    """The profile's `regions:` section: per-region policies (keys REGION_NAMES or an index; an
+    undeclared region is access 'none') and the peer layout.
+
+    Args:
+        peer_layout: 'same' or 'different': whether source and destination have the same regions.
+    """
 
     policies: tuple[RegionPolicy, ...] = dataclasses.field(default=(), metadata=NOT_YAML)
     peer_layout: str = "same"
