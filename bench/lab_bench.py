@@ -2,7 +2,7 @@
 
 Host: `python3 bench/lab_bench.py [--seconds 3]` boots one lab guest and runs itself
 inside with `--guest`. Guest: times a raw ioctl loop, then the harness's device layer
-(vfio_conform.backends.open_device with the `mtty` profile) on the same cycle.
+(vfio_conform.backends.registry.open_device with the `mtty` profile) on the same cycle.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def raw_rate(group_node: str, uuid: str, seconds: float) -> float:
 def harness_rate(uuid: str, seconds: float) -> float | str:
     """Same cycle through the harness device layer; a string says why it could not run."""
     try:
-        from vfio_conform.backends.open import open_device
+        from vfio_conform.backends.registry import open_device
         from vfio_conform.profile import find_profile
         from vfio_conform.uapi.enums import MigState
         device = open_device(find_profile("mtty"), uuid)

@@ -16,7 +16,8 @@ def write_profile(tmp: Path, base: str, name: str, faults: list[dict] | None = N
     """A copy of profiles/<base>.yaml renamed to `name`, with sim faults, sim config and overrides."""
     data = yaml.safe_load((ROOT / "profiles" / f"{base}.yaml").read_text())
     data["name"] = name
-    data["sim"] = dict(data.get("sim", {}), **(sim_config or {}), faults=faults or [])
+    config = data.setdefault("backend_config", {})
+    config["sim"] = dict(config.get("sim", {}), **(sim_config or {}), faults=faults or [])
     data.update(overrides)
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from suite_runner import ROOT
-from vfio_conform.backends.open import open_device
+from vfio_conform.backends.registry import open_device
 from vfio_conform.profile import find_profile
 from vfio_conform.profile.schema import HazardGate
 from vfio_conform.uapi.enums import MigState
@@ -19,7 +19,7 @@ S = MigState
 
 def _device(base="sim-p2p-precopy", faults=(), hazards=None):
     profile = find_profile(base)
-    profile = dataclasses.replace(profile, sim=dict(profile.sim, faults=list(faults)))
+    profile = dataclasses.replace(profile, backend_config={"sim": dict(profile.backend_config["sim"], faults=list(faults))})
     if hazards is not None:
         profile = dataclasses.replace(profile, hazards=hazards)
     return open_device(profile, "sim0"), profile

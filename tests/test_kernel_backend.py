@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.backends import base
+from vfio_conform.backends import registry
 from vfio_conform.backends.base import Transport
 from vfio_conform.backends.kernel import (DeviceOpenError, KernelTransport, OpenedDevice, choose_path,
                                           list_devices, open_group, open_kernel, resolve)
@@ -190,7 +190,9 @@ def test_open_refuses_device_not_bound_to_vfio(host: FakeHost):
 
 
 def test_registered_as_kernel_backend():
-    assert base._BACKENDS["kernel"] is open_kernel
+    from vfio_conform.backends.kernel.backend import KernelBackend
+    kernel = registry.get("kernel")
+    assert isinstance(kernel, KernelBackend) and kernel.host_devices and "kernel" in registry.names()
 
 
 # --------------------------------------------------------------------------- open path errors
@@ -337,6 +339,12 @@ def test_mdev_group_named_noiommu_uses_plain_node(host: FakeHost):
 
 # --------------------------------------------------------------------------- checks before a run
 
+def check_devices(profile, device_ids, sysfs_root, dev_root) -> str:
+    """The kernel backend's own device check, on a fake host."""
+    from vfio_conform.backends.kernel.backend import KernelBackend
+    return KernelBackend(sysfs_root, dev_root).check_devices(profile, device_ids)
+
+
 def _kernel_profile(tmp_path: Path):
     from vfio_conform.profile import load_profile
     path = tmp_path / "k.yaml"
@@ -345,7 +353,6 @@ def _kernel_profile(tmp_path: Path):
 
 
 def test_check_devices_refuses_a_pci_device_not_bound_to_vfio(host: FakeHost, tmp_path):
-    from vfio_conform.backends.check import check_devices
     host.pci("0000:00:03.0", "e1000e", group=5)
     host.pci("0000:00:04.0", None, group=6)
     host.pci("0000:00:05.0", "vfio-pci", group=7)
@@ -359,7 +366,6 @@ def test_check_devices_refuses_a_pci_device_not_bound_to_vfio(host: FakeHost, tm
 
 @pytest.mark.parametrize("second", ["0000:00:05.0", "00:05.0", "vfio2", "CDEV"])
 def test_check_devices_refuses_the_same_device_twice(host: FakeHost, tmp_path, second):
-    from vfio_conform.backends.check import check_devices
     host.pci("0000:00:05.0", "vfio-pci", group=3, cdev="vfio2")
     host.pci("0000:00:06.0", "vfio-pci", group=4, cdev="vfio3")
     second = str(host.dev / "vfio" / "devices" / "vfio2") if second == "CDEV" else second
@@ -370,7 +376,6 @@ def test_check_devices_refuses_the_same_device_twice(host: FakeHost, tmp_path, s
 
 
 def test_check_devices_refuses_the_same_mdev_twice(host: FakeHost, tmp_path):
-    from vfio_conform.backends.check import check_devices
     host.mdev(UUID)
     with pytest.raises(ConfigError, match="is named twice"):
         check_devices(_kernel_profile(tmp_path), (UUID, UUID.upper()), host.sys, host.dev)

@@ -178,28 +178,28 @@ def test_non_plain_yaml_is_refused_with_file_line(tmp_path, text, line, field, w
     assert words in str(err) and str(err).startswith(f"{path}:{line}: ")
 
 
-# -- the sim: section is checked when the profile is selected, not when a device opens -----------
+# -- the backend_config.sim section is checked when the profile is selected, not when a device opens -----------
 
-SIM = GOOD + "sim:\n  flags: 3\n"
+SIM = GOOD + "backend_config:\n  sim:\n    flags: 3\n"
 
 
 @pytest.mark.parametrize("text,line,field,words", [
-    (SIM + "  flagz: 3\n", 8, "sim.flagz", "unknown sim key 'flagz'"),
-    (SIM.replace("flags: 3", "flags: 2"), 7, "sim.flags", "sim flags 0x2 not one of"),
-    (SIM + "  precopy_end: never\n", 8, "sim.precopy_end", "not one of ('enomsg', 'zero')"),
-    (SIM + "  faults: [{name: no_such_knob}]\n", 8, "sim.faults.0.name", "unknown sim fault 'no_such_knob'"),
-    (SIM + "  faults: [no_such_knob]\n", 8, "sim.faults.0", "unknown sim fault 'no_such_knob'"),
-    (SIM + "  faults:\n    - {name: wrong_errno, erno: 1}\n", 9, "sim.faults.0.erno",
+    (SIM + "    flagz: 3\n", 9, "backend_config.sim.flagz", "unknown sim key 'flagz'"),
+    (SIM.replace("flags: 3", "flags: 2"), 8, "backend_config.sim.flags", "sim flags 0x2 not one of"),
+    (SIM + "    precopy_end: never\n", 9, "backend_config.sim.precopy_end", "not one of ('enomsg', 'zero')"),
+    (SIM + "    faults: [{name: no_such_knob}]\n", 9, "backend_config.sim.faults.0.name", "unknown sim fault 'no_such_knob'"),
+    (SIM + "    faults: [no_such_knob]\n", 9, "backend_config.sim.faults.0", "unknown sim fault 'no_such_knob'"),
+    (SIM + "    faults:\n      - {name: wrong_errno, erno: 1}\n", 10, "backend_config.sim.faults.0.erno",
      "sim fault 'wrong_errno' has no parameter 'erno' (its parameters: errno)"),
-    (SIM + "  faults:\n    - {name: wrong_errno, errno: EPERM}\n", 9, "sim.faults.0.errno",
+    (SIM + "    faults:\n      - {name: wrong_errno, errno: EPERM}\n", 10, "backend_config.sim.faults.0.errno",
      "expected an integer, got 'EPERM'"),
-    (SIM + "  faults: wrong_errno\n", 8, "sim.faults", "expected a list of fault knobs"),
-    (SIM + "  regions: 5\n", 8, "sim.regions", "the sim cannot use this value"),
-    (SIM + "  per_device:\n    sim7: {flags: 1}\n", 9, "sim.per_device.sim7",
+    (SIM + "    faults: wrong_errno\n", 9, "backend_config.sim.faults", "expected a list of fault knobs"),
+    (SIM + "    regions: 5\n", 9, "backend_config.sim.regions", "the sim cannot use this value"),
+    (SIM + "    per_device:\n      sim7: {flags: 1}\n", 10, "backend_config.sim.per_device.sim7",
      "'sim7' is not one of the profile's devices"),
-    (SIM + "  per_device:\n    sim1:\n      precopy_end: never\n", 10, "sim.per_device.sim1.precopy_end",
+    (SIM + "    per_device:\n      sim1:\n        precopy_end: never\n", 11, "backend_config.sim.per_device.sim1.precopy_end",
      "not one of ('enomsg', 'zero')"),
-    (SIM + "  per_device:\n    sim1: {faults: [nope]}\n", 9, "sim.per_device.sim1.faults.0",
+    (SIM + "    per_device:\n      sim1: {faults: [nope]}\n", 10, "backend_config.sim.per_device.sim1.faults.0",
      "unknown sim fault 'nope'"),
 ])
 def test_bad_sim_section_names_file_line_field(tmp_path, text, line, field, words):

@@ -46,7 +46,7 @@ class _Stuck:
 
 
 def test_device_retired_only_when_every_way_back_fails(monkeypatch):
-    monkeypatch.setattr(fixtures, "open_device", lambda profile, device_id: _Stuck())
+    monkeypatch.setattr(fixtures, "open_device", lambda profile, device_id, role="source": _Stuck())
     profile = types.SimpleNamespace(name="stuck", flags=7)
     pool = fixtures.DevicePool(types.SimpleNamespace(targets={"stuck": Target(profile, ("s0",))}))
     finding = pool.recover(profile, 0)

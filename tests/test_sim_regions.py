@@ -4,7 +4,7 @@ import errno
 
 import pytest
 
-from vfio_conform.backends.base import backend
+from vfio_conform.backends.registry import get as backend
 from vfio_conform.backends.sim import SimConfig, open_sim
 from vfio_conform.backends.sim.regions import DEVICE_ID, VENDOR_ID
 from vfio_conform.device import Device
@@ -35,7 +35,8 @@ def raw_ioctl(device: Device, name: str, buf: bytearray) -> int:
 
 
 def test_registered_as_sim_backend():
-    assert backend("sim").__name__ == "open_sim"
+    from vfio_conform.backends.sim.backend import SimBackend
+    assert isinstance(backend("sim"), SimBackend) and backend("sim").name == "sim"
 
 
 def test_device_info(device):

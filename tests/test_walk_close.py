@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from vfio_conform.backends.open import open_device
+from vfio_conform.backends.registry import open_device
 from vfio_conform.depth.walk import DeviceWalk, WalkContext
 from vfio_conform.errors import SpecViolation
 from vfio_conform.model.plan import reach
@@ -22,7 +22,7 @@ S = MigState
 def _walk(base: str, faults=()) -> DeviceWalk:
     profile = find_profile(base)
     if faults:
-        profile = dataclasses.replace(profile, sim=dict(profile.sim, faults=list(faults)))
+        profile = dataclasses.replace(profile, backend_config={"sim": dict(profile.backend_config["sim"], faults=list(faults))})
     device = open_device(profile, "sim0")
     stream_fd = device.walk(reach(S.STOP_COPY, profile.flags, device.get_state()))[-1]
     stream = b"".join(stream_fd.chunks())

@@ -6,7 +6,7 @@ import sys
 import tempfile
 import time
 
-from .backends.open import open_device
+from .backends.registry import open_device
 from .model.fsm import single_arcs
 from .profile import find_profile
 from .uapi.enums import MigState

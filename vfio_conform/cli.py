@@ -220,11 +220,11 @@ def cmd_profiles(args, extra) -> int:
 
 
 def cmd_devices(args, extra) -> int:
-    from .backends.kernel.sysfs import list_devices
+    from .backends.registry import host_backends
     from .profile import load_all
     from .profile.matching import best_match
-    devices = list_devices(sysfs_root=args.sysfs)
-    if not devices:
+    found = [(backend, loc) for backend in host_backends() for loc in backend.list_host_devices(args.sysfs)]
+    if not found:
         print("no VFIO devices on this host.\n"
               "  PCI: bind one to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/BDF/driver_override; "
               "echo BDF > /sys/bus/pci/drivers_probe\n"
@@ -232,8 +232,8 @@ def cmd_devices(args, extra) -> int:
               "  no hardware at all: 'vfio-conform lab' runs the suites on a real kernel in QEMU")
         return 0
     profiles, _ = load_all()
-    for loc in devices:
-        match = best_match(profiles, loc)
+    for backend, loc in found:
+        match = best_match([p for p in profiles if p.backend == backend.name], loc)
         ids = f"{loc.vendor_id:04x}:{loc.device_id:04x}" if loc.vendor_id is not None else "-"
         print(f"{loc.id:38} {loc.kind:5} driver={loc.driver or '-':16} ids={ids:10} "
               f"type={loc.mdev_type or '-':10} group={loc.group_path or '-':18} "

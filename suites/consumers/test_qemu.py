@@ -9,7 +9,7 @@ import errno
 import pytest
 
 from fixtures.sessions import require_state
-from vfio_conform.backends.open import open_device
+from vfio_conform.backends.registry import open_device
 from vfio_conform.checks import expect
 from vfio_conform.errors import errno_name
 from vfio_conform.plugin.classify import NOT_SUPPORTED

@@ -6,14 +6,14 @@ from vfio_conform.depth.streams import resume, save_bytes
 from vfio_conform.model.plan import plan
 from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import MigFlag, MigState
-from vfio_conform.verify import hook_for
+from vfio_conform.verify import verifier_for
 
 RULE = "roundtrip.state-preserved"
 
 
 @pytest.fixture
-def hook(profile):
-    h = hook_for(profile)
+def hook(profile, request):
+    h = verifier_for(profile, request.config.hook)
     if not h.available:
         pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} has no verify hook (verify: none)")
     return h
@@ -27,8 +27,8 @@ def _land(dst, sessions, data: bytes, rule: str = RULE) -> None:
     expect_state(dst, MigState.RUNNING, "fsm.state-after-set", "after resume and STOP -> RUNNING")
 
 
-def _verify(hook, dev, tag: int, rule: str = RULE, context: str = "") -> None:
-    problems = hook.check(dev, tag)
+def _verify(hook, dev, tag: int, rule: str = RULE, context: str = "", source=None) -> None:
+    problems = hook.check(dev, tag, source=source)
     expect(not problems, rule, f"{context}: " + "; ".join(problems), dev)
 
 
@@ -39,7 +39,7 @@ def test_round_trip_verified(device, peer_device, profile, sessions, hook):
     hook.write(peer_device, 202)
     data = save_bytes(device, sessions)
     _land(peer_device, sessions, data)
-    _verify(hook, peer_device, 101, context="destination after A->B")
+    _verify(hook, peer_device, 101, context="destination after A->B", source=device)
 
 
 @pytest.mark.vc_spec(RULE)
@@ -50,7 +50,7 @@ def test_migrate_twice_a_b_a(device, peer_device, profile, sessions, hook):
     device.set_state(MigState.RUNNING)
     hook.write(device, 404)
     _land(device, sessions, save_bytes(peer_device, sessions))
-    _verify(hook, device, 303, context="source after A->B->A")
+    _verify(hook, device, 303, context="source after A->B->A", source=peer_device)
 
 
 @pytest.mark.vc_spec(RULE)
@@ -63,7 +63,7 @@ def test_same_stream_into_two_devices(device, peer_device, profile, sessions, ho
     hook.write(peer_device, 707)
     _land(peer_device, sessions, data)
     _land(device, sessions, data)
-    _verify(hook, peer_device, 505, context="first destination")
+    _verify(hook, peer_device, 505, context="first destination", source=device)
     _verify(hook, device, 505, context="second destination")
 
 
@@ -83,4 +83,5 @@ def test_precopy_with_changing_source(device, peer_device, profile, sessions, ho
     total += fd.drain(1 << 20, sink=spill_file).length
     spill_file.seek(0)
     _land(peer_device, sessions, spill_file.read(), "precopy.dirty-carried")
-    _verify(hook, peer_device, 814, "precopy.dirty-carried", f"destination after {total} pre-copy+stop-copy bytes")
+    _verify(hook, peer_device, 814, "precopy.dirty-carried", f"destination after {total} pre-copy+stop-copy bytes",
+            source=device)

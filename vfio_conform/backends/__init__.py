@@ -1,1 +1,1 @@
-"""Backends: byte-level transports to a device (sim, kernel) and their registry."""
+"""Backends: byte-level transports to a device, each one registered Backend (registry.py): sim, kernel, plugins."""

@@ -1,4 +1,4 @@
-"""The byte-level transport every backend provides, and the backend registry.
+"""The byte-level transport every backend provides (the registry is backends/registry.py).
 
 A Transport moves raw bytes and ioctl buffers between the harness and one device; it
 knows nothing about VFIO structs. `vfio_conform.device.Device` encodes and decodes
@@ -7,7 +7,7 @@ everything on top of it, so the sim and the kernel run the very same uAPI code.
 from __future__ import annotations
 
 import mmap
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -46,39 +46,3 @@ class Transport(Protocol):
 
     def close(self, fd: int) -> None:
         """Close an fd this transport handed out (data fds) or the device fd."""
-
-
-#: name -> factory(profile, device_id) -> Transport
-_BACKENDS: dict[str, Callable] = {}
-
-
-class RegistrationError(Exception):
-    pass
-
-
-def register_backend(name: str):
-    """Class/function decorator: make a transport factory available to profiles by `name`."""
-    def deco(factory):
-        if name in _BACKENDS:
-            raise RegistrationError(f"backend {name!r} registered twice")
-        _BACKENDS[name] = factory
-        return factory
-    return deco
-
-
-def backend(name: str) -> Callable:
-    """The factory registered as `name` (KeyError lists the known ones)."""
-    _load_builtin()
-    try:
-        return _BACKENDS[name]
-    except KeyError:
-        raise KeyError(f"unknown backend {name!r} (known: {', '.join(sorted(_BACKENDS))})") from None
-
-
-def backend_names() -> list[str]:
-    _load_builtin()
-    return sorted(_BACKENDS)
-
-
-def _load_builtin() -> None:
-    from . import kernel, sim  # noqa: F401  (registration side effect)

@@ -6,3 +6,9 @@ from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_conf
                     pytest_runtest_setup,
                     pytest_report_header)
 from .rulecheck import pytest_collection_finish  # noqa: F401
+
+
+def pytest_addhooks(pluginmanager) -> None:
+    """Expose the hooks a vendor plugin may implement (vfio_conform/plugin/hookspecs.py)."""
+    from . import hookspecs
+    pluginmanager.add_hookspecs(hookspecs)

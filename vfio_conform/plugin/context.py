@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from .. import __version__
-from ..backends.check import check_devices, check_sim_section
+from ..backends import registry
 from ..errors import ConfigError
 from ..profile import find_profile
 from ..profile.schema import Profile
@@ -57,10 +57,9 @@ def build_context(config) -> VcContext | None:
 
 
 def check_profile(profile: Profile) -> None:
-    """What loading a profile cannot check alone: waivers against the suites, the sim section."""
+    """What loading a profile cannot check alone: waivers against the suites, its backend section."""
     check_waivers(profile)
-    if profile.backend == "sim":
-        check_sim_section(profile)
+    registry.check_profile(profile)
 
 
 def select_targets(names: list[str], device_values: list[str]) -> dict[str, Target]:
@@ -79,7 +78,7 @@ def select_targets(names: list[str], device_values: list[str]) -> dict[str, Targ
         if not ids:
             raise ConfigError(f"profile {profile.name!r} names no device", profile.path,
                               hint="pass --device ID (list candidates with 'vfio-conform devices')")
-        targets[profile.name] = Target(profile, ids, check_devices(profile, ids))
+        targets[profile.name] = Target(profile, ids, registry.check_devices(profile, ids))
     if scoped:
         raise ConfigError(f"--vc-device names profile(s) not selected: {', '.join(sorted(scoped))}")
     return targets

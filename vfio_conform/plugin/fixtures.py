@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..backends.open import open_device
+from ..backends.registry import open_device, role_of
 from ..device import Device
 from ..errors import SpecViolation, errno_name
 from ..model.plan import plan
@@ -22,8 +22,10 @@ from .context import CONTEXT_KEY
 class DevicePool:
     """Opens each (profile, device id) once per session; a device that cannot be made safe is retired."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, hook=None):
         self.ctx = ctx
+        #: pytest's hook caller: vendor plugins' pytest_vc_device_opened / pytest_vc_device_closing (hookspecs.py).
+        self.hook = hook
         self.devices: dict[tuple[str, int], Device] = {}
         self.broken: dict[tuple[str, int], str] = {}
 
@@ -36,8 +38,15 @@ class DevicePool:
             pytest.skip(f"{classify.NOT_SUPPORTED}test needs {index + 1} devices; profile "
                         f"{profile.name} has {len(ids)} (pass --device twice)")
         if key not in self.devices:
-            self.devices[key] = open_device(profile, ids[index])
+            self.devices[key] = open_device(profile, ids[index], role_of(index))
+            if self.hook is not None:
+                self.hook.pytest_vc_device_opened(device=self.devices[key], profile=profile, role=role_of(index))
         return self.devices[key]
+
+    def _closing(self, key: tuple[str, int], device: Device) -> None:
+        if self.hook is not None:
+            self.hook.pytest_vc_device_closing(device=device, profile=self.ctx.targets[key[0]].profile,
+                                        role=role_of(key[1]))
 
     def make_running(self, profile, index: int) -> Device:
         """A device in RUNNING with no session, or the rule it broke on the way back (raised)."""
@@ -96,6 +105,7 @@ class DevicePool:
         code, state, _ = device.get_state_raw()
         if code == 0 and state == MigState.RESUMING:     # mtty oopses on STOP after a reopen in RESUMING
             return "not tried: closing a device in RESUMING is unsafe on some drivers"
+        self._closing(key, device)
         device.close(safe=False)
         del self.devices[key]
         try:
@@ -106,7 +116,8 @@ class DevicePool:
         return _not_running(device)
 
     def close(self) -> None:
-        for device in self.devices.values():
+        for key, device in self.devices.items():
+            self._closing(key, device)
             device.close(safe=True)
         self.devices.clear()
 
@@ -137,8 +148,8 @@ def vc_context(request):
 
 
 @pytest.fixture(scope="session")
-def device_pool(vc_context):
-    pool = DevicePool(vc_context)
+def device_pool(vc_context, request):
+    pool = DevicePool(vc_context, request.config.hook)
     yield pool
     pool.close()
 

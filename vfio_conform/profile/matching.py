@@ -16,6 +16,7 @@ def score(profile: Profile, loc) -> int:
 
 
 def best_match(profiles: list[Profile], loc) -> Profile | None:
-    scored = [(score(p, loc), p) for p in profiles if p.backend == "kernel"]
+    """The profile matching `loc` best (callers pass the profiles of the backend that found it)."""
+    scored = [(score(p, loc), p) for p in profiles]
     scored = [(s, p) for s, p in scored if s > 0]
     return max(scored, key=lambda sp: sp[0])[1] if scored else None

@@ -1,4 +1,10 @@
-"""Profile schema: dataclasses whose field names are the YAML keys, each validated with file:line."""
+"""Profile schema: nested dataclasses that mirror the YAML, each validated with file:line.
+
+One source of truth: a section's YAML keys are its dataclass's fields (`yaml_keys`; a field with
+metadata {"yaml": False} is not a key), region names are REGION_NAMES, hazard names HAZARDS, and
+backend and verify hook names come from their extension groups (vfio_conform/extensions.py).
+A field's `doc` metadata (or its class docstring's Args) describes it for the JSON-Schema export.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,11 +12,44 @@ import fnmatch
 import re
 
 from ..errors import ConfigError
+from ..extensions import BACKENDS, VERIFY, ExtensionError
 from ..model.spec import RULES
 from ..uapi.enums import MigFlag
 from .yamlmarks import Marked
 
-BACKENDS = ("sim", "kernel")
+NOT_YAML = {"yaml": False}
+
+
+def yaml_keys(cls) -> tuple[str, ...]:
+    """The YAML keys of the section `cls` mirrors (its fields, minus those marked NOT_YAML)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("yaml", True))
+
+
+def field_docs(cls) -> dict[str, str]:
+    """Each key's description, from the `Args:` block of the record's docstring ('a, b: text' names
+    several keys; indented lines continue the previous one)."""
+    docs: dict[str, str] = {}
+    names: list[str] = []
+    in_args = False
+    for line in (cls.__doc__ or "").splitlines():
+        text = line.strip()
+        if text == "Args:":
+            in_args = True
+            continue
+        if not in_args or not text:
+            continue
+        head, sep, rest = text.partition(": ")
+        keys = [k.strip() for k in head.split(",")]
+        if sep and all(k.replace(".", "_").isidentifier() for k in keys):
+            names = keys
+            for key in names:
+                docs[key] = rest.strip()
+        elif names:
+            for key in names:
+                docs[key] += " " + text
+    return docs
+
+
 PROTOCOLS = ("v2", "v1", "none")   # none: a device without migration (region suites only)
 HAZARDS = ("blocked-arc-hang", "set-from-error-warn")
 
@@ -53,7 +92,7 @@ class KnownIssue:
     rule: str
     link: str
     reason: str
-    index: int = 0
+    index: int = dataclasses.field(default=0, metadata=NOT_YAML)
 
     @property
     def function(self) -> str:
@@ -72,9 +111,13 @@ class KnownIssue:
 
 @dataclasses.dataclass(frozen=True)
 class HazardGate:
-    """Kernels on which a hazard arc may run: fnmatch patterns on `uname -r` or '>=X.Y.Z' bounds."""
+    """Kernels on which the hazard arc `name` may run.
 
-    name: str
+    Args:
+        safe_on: fnmatch patterns on `uname -r`, or '>=X.Y.Z' lower bounds.
+    """
+
+    name: str = dataclasses.field(metadata=NOT_YAML)
     safe_on: tuple[str, ...] = ()
 
     def safe(self, kernel_release: str) -> bool:
@@ -83,14 +126,17 @@ class HazardGate:
 
 @dataclasses.dataclass(frozen=True)
 class Timeouts:
-    """Seconds. test: one test's wall time; io: one data_fd read/write; set_state: one SET."""
+    """The profile's `timeouts:` section, in seconds.
+
+    Args:
+        test: one test's wall time.
+        io: one data_fd read/write (and the device's blocking calls).
+    """
 
     test: float = 120.0
     io: float = 30.0
 
 
-#: Verification hooks a profile may name (vfio_conform/verify/<name with _>.py).
-VERIFY_HOOKS = ("none", "sim-regions", "mtty-uart")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +144,9 @@ class Walk:
     """Bounds of the hypothesis-driven depth suites (random walks, stream mutations).
 
     Args:
-        examples: walks per run; steps: actions per walk; mutations: mutated streams per run.
+        examples: walks per run.
+        steps: actions per walk.
+        mutations: mutated streams per run.
         seed: hypothesis seed (recorded in the results; the same seed replays the same walks).
     """
 
@@ -126,12 +174,13 @@ class RegionPolicy:
         ranges: (offset, length) windows that may be touched (None: the whole region).
         max_offset: last byte offset that may be touched (inclusive).
         size, mmap: expected region size and MMAP flag (None: not checked).
-        widths: access sizes that must work; unaligned: True/False must work/fail (None: untested).
+        widths: access sizes that must work.
+        unaligned: True/False: unaligned accesses must work/fail (None: untested).
         probe_bounds: the harness may issue accesses crossing or past the end (driver bounds-checks).
     """
 
-    index: int
-    name: str
+    index: int = dataclasses.field(metadata=NOT_YAML)
+    name: str = dataclasses.field(metadata=NOT_YAML)
     access: str = "none"
     ranges: tuple[tuple[int, int], ...] | None = None
     max_offset: int | None = None
@@ -165,9 +214,14 @@ class RegionPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class Regions:
-    """The profile's `regions:` section: per-region policies (undeclared = 'none') and peer layout."""
+    """The profile's `regions:` section: per-region policies (keys REGION_NAMES or an index; an
+    undeclared region is access 'none') and the peer layout.
 
-    policies: tuple[RegionPolicy, ...] = ()
+    Args:
+        peer_layout: 'same' or 'different': whether source and destination have the same regions.
+    """
+
+    policies: tuple[RegionPolicy, ...] = dataclasses.field(default=(), metadata=NOT_YAML)
     peer_layout: str = "same"
 
     def policy(self, index: int) -> RegionPolicy:
@@ -181,55 +235,105 @@ def region_name(index: int) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Migration:
+    """The profile's `migration:` section.
+
+    Args:
+        protocol: 'v2' (data_fd), 'v1' (migration region) or 'none' (no migration: region suites only).
+        flags: expected VFIO_MIGRATION_* flags (YAML: a list of names; STOP_COPY required).
+        data_size_tolerance: allowed |MIG_DATA_SIZE - actual| / actual.
+        precopy_enomsg: 'must' or 'should' (6.12 drivers other than mlx5 return 0).
+    """
+
+    protocol: str = dataclasses.field(default="v2", metadata={"choices": PROTOCOLS})
+    flags: MigFlag = MigFlag.STOP_COPY
+    data_size_tolerance: float = 0.0
+    precopy_enomsg: str = dataclasses.field(default="should", metadata={"choices": ("must", "should")})
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+    """The profile's `features:` section.
+
+    Args:
+        reset: VFIO_DEVICE_RESET returns the device to RUNNING.
+        dma_logging: DMA logging features are offered.
+    """
+
+    reset: bool = True
+    dma_logging: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Profile:
-    """One vendor device family.
+    """One vendor device family; each field is the top-level YAML key of the same name.
 
     Args:
         name: profile id (used in test ids and reports).
         description: one line for humans.
-        backend: 'sim' or 'kernel'.
-        devices: default device ids (sim instance names; kernel BDFs/UUIDs), overridable with --device.
+        backend: the backend that opens the devices (a name in the vfio_conform.backends group).
+        devices: default device ids (the backend's names: sim instances, BDFs/UUIDs), overridable
+            with --device.
         match: how a host device is recognised (see Match).
-        migration.protocol: 'v2' (data_fd) or 'v1' (migration region).
-        migration.flags: expected VFIO_MIGRATION_* names (STOP_COPY required).
-        migration.data_size_tolerance: allowed |MIG_DATA_SIZE - actual| / actual.
-        migration.precopy_enomsg: 'must' or 'should' (6.12 drivers other than mlx5 return 0).
-        features.reset: VFIO_DEVICE_RESET returns the device to RUNNING.
-        features.dma_logging: DMA logging features are offered.
+        migration: protocol and expected flags (see Migration).
+        features: optional device features (see Features).
         hazards: name -> {safe_on: [...]} kernels where gated arcs may run.
         known_issues: list of {test, rule, link, reason} (see KnownIssue).
         timeouts: {test, io} seconds.
-        sim: configuration handed to the sim backend (backend 'sim' only).
+        backend_config: {backend name: its section}, validated by that backend (only the
+            profile's own backend may have one).
         regions: per-region access fences and expectations (see RegionPolicy).
-        verify: hook proving the destination holds the source's state (VERIFY_HOOKS).
+        verify: hook proving the destination holds the source's state (vfio_conform.verify group).
         walk: bounds and seed of the hypothesis depth suites (see Walk).
+        lab: how the QEMU lab provides the devices (see LabTarget).
     """
 
     name: str
-    path: str
+    path: str = dataclasses.field(metadata=NOT_YAML)
     backend: str
     description: str = ""
     devices: tuple[str, ...] = ()
     match: Match = Match()
-    protocol: str = "v2"
-    flags: MigFlag = MigFlag.STOP_COPY
-    data_size_tolerance: float = 0.0
-    precopy_enomsg: str = "should"
-    reset: bool = True
-    dma_logging: bool = False
+    migration: Migration = Migration()
+    features: Features = Features()
     hazards: tuple[HazardGate, ...] = ()
     known_issues: tuple[KnownIssue, ...] = ()
     timeouts: Timeouts = Timeouts()
-    sim: dict = dataclasses.field(default_factory=dict)
+    backend_config: dict = dataclasses.field(default_factory=dict)
     regions: Regions = Regions()
     verify: str = "none"
     walk: Walk = Walk()
     lab: "LabTarget | None" = None
-    #: dotted field -> line in the profile file, for errors found after loading (devices, sim).
-    lines: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    #: dotted field -> line in the profile file, for errors found after loading (devices, backend).
+    lines: dict = dataclasses.field(default_factory=dict, compare=False, repr=False, metadata=NOT_YAML)
 
     def __repr__(self) -> str:          # stable: Allure history ids are built from it
         return f"Profile({self.name!r})"
+
+    # Shortcuts for the most used nested values (read-only views of migration/features).
+    @property
+    def protocol(self) -> str:
+        return self.migration.protocol
+
+    @property
+    def flags(self) -> MigFlag:
+        return self.migration.flags
+
+    @property
+    def data_size_tolerance(self) -> float:
+        return self.migration.data_size_tolerance
+
+    @property
+    def precopy_enomsg(self) -> str:
+        return self.migration.precopy_enomsg
+
+    @property
+    def reset(self) -> bool:
+        return self.features.reset
+
+    @property
+    def dma_logging(self) -> bool:
+        return self.features.dma_logging
 
     def hazard_safe(self, hazard: str, kernel_release: str) -> bool:
         return any(g.name == hazard and g.safe(kernel_release) for g in self.hazards)
@@ -251,58 +355,80 @@ class Profile:
         return ConfigError(message, self.path, line or self.lines.get(""), dotted or None, hint)
 
 
-_TOP_KEYS = {"name", "description", "backend", "devices", "match", "migration", "features",
-             "hazards", "known_issues", "timeouts", "sim", "regions", "verify", "walk", "lab"}
-
-
 def build_profile(doc: Marked) -> Profile:
     """Validate a marked YAML document into a Profile (raises ConfigError naming file:line: field)."""
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error("", "a profile is a YAML mapping", "see profiles/sim-stop-copy.yaml")
-    _no_unknown(doc, "", data, _TOP_KEYS)
+    _no_unknown(doc, "", data, yaml_keys(Profile))
     name = _str(doc, "name", data.get("name"), required=True)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise doc.error("name", f"{name!r} must be letters, digits, '.', '_' or '-'")
-    backend = _choice(doc, "backend", data.get("backend"), BACKENDS, required=True)
-    mig = _map(doc, "migration", data.get("migration"), required=True)
-    _no_unknown(doc, "migration", mig, {"protocol", "flags", "data_size_tolerance", "precopy_enomsg"})
-    feats = _map(doc, "features", data.get("features"))
-    _no_unknown(doc, "features", feats, {"reset", "dma_logging"})
+    backend = _choice(doc, "backend", data.get("backend"), _names(doc, "backend", BACKENDS), required=True)
     timeouts = _map(doc, "timeouts", data.get("timeouts"))
-    _no_unknown(doc, "timeouts", timeouts, {"test", "io"})
-    sim = _map(doc, "sim", data.get("sim"))
-    protocol = _choice(doc, "migration.protocol", mig.get("protocol", "v2"), PROTOCOLS)
-    if protocol == "none" and mig.get("flags"):
-        raise doc.error("migration.flags", "a device with protocol: none reports no migration flags")
-    if sim and backend != "sim":
-        raise doc.error("sim", "a 'sim' section needs backend: sim")
+    _no_unknown(doc, "timeouts", timeouts, yaml_keys(Timeouts))
     return Profile(
         name=name, path=doc.path, backend=backend,
         description=_str(doc, "description", data.get("description")) or "",
         devices=tuple(_str(doc, f"devices.{i}", d, required=True)
                       for i, d in enumerate(_list(doc, "devices", data.get("devices")))),
         match=_match(doc, data.get("match")),
-        protocol=protocol,
-        flags=MigFlag(0) if protocol == "none" else _flags(doc, mig.get("flags")),
-        data_size_tolerance=_number(doc, "migration.data_size_tolerance",
-                                    mig.get("data_size_tolerance", 0.0), 0.0, 10.0),
-        precopy_enomsg=_choice(doc, "migration.precopy_enomsg", mig.get("precopy_enomsg", "should"),
-                               ("must", "should")),
-        reset=_bool(doc, "features.reset", feats.get("reset", True)),
-        dma_logging=_bool(doc, "features.dma_logging", feats.get("dma_logging", False)),
+        migration=_migration(doc, data.get("migration")),
+        features=_features(doc, data.get("features")),
         hazards=_hazards(doc, data.get("hazards")),
         known_issues=_known_issues(doc, data.get("known_issues")),
         timeouts=Timeouts(
             test=_number(doc, "timeouts.test", timeouts.get("test", 120.0), 0.1, 86400),
             io=_number(doc, "timeouts.io", timeouts.get("io", 30.0), 0.01, 86400)),
-        sim=dict(sim),
+        backend_config=_backend_config(doc, data.get("backend_config"), backend),
         regions=_regions(doc, data.get("regions")),
-        verify=_choice(doc, "verify", data.get("verify", "none"), VERIFY_HOOKS),
+        verify=_choice(doc, "verify", data.get("verify", "none"), _names(doc, "verify", VERIFY)),
         walk=_walk(doc, data.get("walk")),
-        lab=_lab(doc, data.get("lab"), backend),
+        lab=_lab(doc, data.get("lab")),
         lines=dict(doc.lines),
     )
+
+
+def _names(doc, field, group) -> tuple[str, ...]:
+    try:
+        return tuple(group.names())
+    except ExtensionError as exc:
+        raise doc.error(field, str(exc)) from None
+
+
+def _migration(doc, value) -> Migration:
+    mig = _map(doc, "migration", value, required=True)
+    _no_unknown(doc, "migration", mig, yaml_keys(Migration))
+    protocol = _choice(doc, "migration.protocol", mig.get("protocol", "v2"), PROTOCOLS)
+    if protocol == "none" and mig.get("flags"):
+        raise doc.error("migration.flags", "a device with protocol: none reports no migration flags")
+    return Migration(
+        protocol=protocol,
+        flags=MigFlag(0) if protocol == "none" else _flags(doc, mig.get("flags")),
+        data_size_tolerance=_number(doc, "migration.data_size_tolerance",
+                                    mig.get("data_size_tolerance", 0.0), 0.0, 10.0),
+        precopy_enomsg=_choice(doc, "migration.precopy_enomsg", mig.get("precopy_enomsg", "should"),
+                               ("must", "should")))
+
+
+def _features(doc, value) -> Features:
+    feats = _map(doc, "features", value)
+    _no_unknown(doc, "features", feats, yaml_keys(Features))
+    base = Features()
+    return Features(**{k: _bool(doc, f"features.{k}", feats.get(k, getattr(base, k)))
+                       for k in yaml_keys(Features)})
+
+
+def _backend_config(doc, value, backend: str) -> dict:
+    """{backend name: section}; the section itself is checked by its backend when selected."""
+    data = _map(doc, "backend_config", value)
+    for key, section in data.items():
+        field = f"backend_config.{key}"
+        if key != backend:
+            raise doc.error(field, f"a {key!r} section needs backend: {key}",
+                            f"this profile's backend is {backend!r}: use backend_config.{backend}")
+        _map(doc, field, section)
+    return {key: dict(section or {}) for key, section in data.items()}
 
 
 def _kernel_matches(release: str, spec: str) -> bool:
@@ -316,7 +442,7 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", re.split(r"[^0-9.]", text.strip(), 1)[0]))
 
 
-def _no_unknown(doc: Marked, where: str, data: dict, known: set[str]) -> None:
+def _no_unknown(doc: Marked, where: str, data: dict, known) -> None:
     for key in data:
         if key not in known:
             field = f"{where}.{key}" if where else str(key)
@@ -398,7 +524,7 @@ def _flags(doc, value) -> MigFlag:
 
 def _match(doc, value) -> Match:
     data = _map(doc, "match", value)
-    _no_unknown(doc, "match", data, {"driver", "vendor_id", "device_id", "mdev_type"})
+    _no_unknown(doc, "match", data, yaml_keys(Match))
     return Match(driver=_str(doc, "match.driver", data.get("driver")),
                  vendor_id=_int(doc, "match.vendor_id", data.get("vendor_id")),
                  device_id=_int(doc, "match.device_id", data.get("device_id")),
@@ -412,7 +538,7 @@ def _hazards(doc, value) -> tuple[HazardGate, ...]:
         if name not in HAZARDS:
             raise doc.error(field, f"unknown hazard {name!r}", f"known: {', '.join(HAZARDS)}")
         body = _map(doc, field, body, required=True)
-        _no_unknown(doc, field, body, {"safe_on"})
+        _no_unknown(doc, field, body, yaml_keys(HazardGate))
         specs = tuple(_str(doc, f"{field}.safe_on.{i}", s, required=True)
                       for i, s in enumerate(_list(doc, f"{field}.safe_on", body.get("safe_on"))))
         gates.append(HazardGate(name, specs))
@@ -424,7 +550,7 @@ def _known_issues(doc, value) -> tuple[KnownIssue, ...]:
     for i, item in enumerate(_list(doc, "known_issues", value)):
         field = f"known_issues.{i}"
         item = _map(doc, field, item, required=True)
-        _no_unknown(doc, field, item, {"test", "rule", "link", "reason"})
+        _no_unknown(doc, field, item, yaml_keys(KnownIssue))
         test = _str(doc, f"{field}.test", item.get("test"), required=True)
         if not WAIVER_TEST.fullmatch(test):
             raise doc.error(f"{field}.test", f"{test!r} does not name a test function",
@@ -441,8 +567,7 @@ def _known_issues(doc, value) -> tuple[KnownIssue, ...]:
     return tuple(issues)
 
 
-# -- regions: section (issue 5) ---------------------------------------------------------------
-_REGION_KEYS = {"access", "ranges", "max_offset", "size", "mmap", "widths", "unaligned", "probe_bounds"}
+# -- regions: section ---------------------------------------------------------------
 
 
 def _regions(doc, value) -> Regions:
@@ -458,7 +583,7 @@ def _regions(doc, value) -> Regions:
             raise doc.error(field, f"region {index} declared twice")
         seen.add(index)
         body = _map(doc, field, body, required=True)
-        _no_unknown(doc, field, body, _REGION_KEYS)
+        _no_unknown(doc, field, body, yaml_keys(RegionPolicy))
         policies.append(_region_policy(doc, field, index, body))
     return Regions(tuple(sorted(policies, key=lambda p: p.index)), peer)
 
@@ -502,13 +627,13 @@ def _region_policy(doc, field, index: int, body: dict) -> RegionPolicy:
         probe_bounds=_bool(doc, f"{field}.probe_bounds", body.get("probe_bounds", False)))
 
 
-# -- verify/walk (issue 6) ---------------------------------------------------------------------
+# -- walk: section ---------------------------------------------------------------------
 def _walk(doc, value) -> Walk:
     data = _map(doc, "walk", value)
-    _no_unknown(doc, "walk", data, {"examples", "steps", "mutations", "seed"})
+    _no_unknown(doc, "walk", data, yaml_keys(Walk))
     base = Walk()
     out = {}
-    for key in ("examples", "steps", "mutations", "seed"):
+    for key in yaml_keys(Walk):
         got = _int(doc, f"walk.{key}", data.get(key))
         out[key] = getattr(base, key) if got is None else got
     if not out["examples"] or not out["steps"]:
@@ -519,7 +644,7 @@ def _walk(doc, value) -> Walk:
 # -- lab: section (real-kernel QEMU lab) ---------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class LabTarget:
-    """How the QEMU lab provides this profile's devices.
+    """How the QEMU lab provides this profile's devices (its backend must open host devices).
 
     Args:
         mode: 'mdev' (an mtty variant module) or 'pci' (emulated PCI devices on vfio-pci).
@@ -532,13 +657,11 @@ class LabTarget:
     devices: tuple[str, ...] = ()
 
 
-def _lab(doc, value, backend: str) -> LabTarget | None:
+def _lab(doc, value) -> LabTarget | None:
     if value is None:
         return None
     data = _map(doc, "lab", value)
-    if backend != "kernel":
-        raise doc.error("lab", "a 'lab' section needs backend: kernel")
-    _no_unknown(doc, "lab", data, {"mode", "module", "devices"})
+    _no_unknown(doc, "lab", data, yaml_keys(LabTarget))
     mode = _choice(doc, "lab.mode", data.get("mode"), ("mdev", "pci"), required=True)
     module = _str(doc, "lab.module", data.get("module"), required=mode == "mdev")
     devices = tuple(_str(doc, f"lab.devices.{i}", d, required=True)

@@ -24,7 +24,9 @@ def add_parsers(subparsers) -> None:
     rep.add_argument("--store", default=None, help=store_help)
     rep.add_argument("--profile", default=None, help="only this profile's runs")
     rep.add_argument("--out", default=None, metavar="FILE",
-                     help=f"HTML file to write (default: {DEFAULT_OUT}/report-<run>.html)")
+                     help=f"file to write (default: {DEFAULT_OUT}/report-<run>.<format suffix>)")
+    rep.add_argument("--format", default="html", metavar="NAME",
+                     help="report format: html or one a plugin registers (vfio_conform.reports)")
     rep.set_defaults(func=cmd_report)
 
     dif = subparsers.add_parser(
@@ -63,8 +65,13 @@ def _open(value: str | None):
 
 
 def cmd_report(args, extra=None) -> int:
-    from .html import render_report
+    from .formats import get as get_format
     from .runs import RunNotFound, load, resolve
+    try:
+        fmt = get_format(args.format)
+    except ValueError as exc:
+        print(f"vfio-conform report: {exc}", file=sys.stderr)
+        return 2
     try:
         store = _open(args.store)
     except FileNotFoundError as exc:
@@ -81,10 +88,10 @@ def cmd_report(args, extra=None) -> int:
     finally:
         store.close()
     label = f"run-{data[0].id}" if len(data) == 1 else f"runs-{data[0].id}-{data[-1].id}"
-    out = Path(args.out) if args.out else DEFAULT_OUT / f"report-{label}.html"
+    out = Path(args.out) if args.out else DEFAULT_OUT / f"report-{label}{fmt.suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    out.write_text(render_report(data), encoding="utf-8")
+    out.write_text(fmt.render(data), encoding="utf-8")
     print(f"report: {out} ({sum(len(d.rows) for d in data)} results, {len(data)} run(s), "
           f"{time.perf_counter() - t0:.2f}s)")
     return 0

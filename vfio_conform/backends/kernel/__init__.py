@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 from ...errors import ConfigError
-from ..base import register_backend
 from .open_paths import DeviceOpenError, OpenedDevice, open_cdev, open_group, open_noiommu
 from .sysfs import FIND_HINT, DeviceLocation, list_devices, resolve
 from .transport import KernelTransport
@@ -38,7 +37,6 @@ def choose_path(loc: DeviceLocation, path: str = "auto", dev_root: str | Path = 
     return path
 
 
-@register_backend("kernel")
 def open_kernel(location_or_id: DeviceLocation | str, *, path: str = "auto", io_timeout: float = 30.0,
                 sysfs_root: str | Path = "/sys", dev_root: str | Path = "/dev") -> KernelTransport:
     """Open a host VFIO device (BDF, mdev UUID, /dev/vfio/devices/vfioX or a DeviceLocation)."""

@@ -1,4 +1,4 @@
-"""The profile's `sim:` section as a validated, typed config (every key optional)."""
+"""The profile's `backend_config.sim` section as a validated, typed config (every key optional)."""
 from __future__ import annotations
 
 import dataclasses
@@ -47,7 +47,7 @@ class SimConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, device_id: str | None = None) -> "SimConfig":
-        """Validate a profile's `sim:` mapping, with `device_id`'s per_device overrides applied."""
+        """Validate a profile's `backend_config.sim` mapping, with `device_id`'s per_device overrides applied."""
         data = dict(data or {})
         per_device = data.get("per_device") or {}
         if not isinstance(per_device, Mapping) or not all(isinstance(v, Mapping) for v in per_device.values()):

@@ -1,6 +1,6 @@
 """The fault-knob table: one deliberate misbehaviour of the sim per rule the suites check.
 
-A knob does nothing unless the profile's `sim.faults` names it; the sim asks `fire(name)` at
+A knob does nothing unless the profile's `backend_config.sim.faults` names it; the sim asks `fire(name)` at
 each decision point and records the knobs that actually changed its behaviour.
 """
 from __future__ import annotations

@@ -16,7 +16,6 @@ from ...uapi import structs as st
 from ...uapi.enums import (FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, MigFlag, MigState,
                            RegionFlag)
 from ...uapi.ioctl import number
-from ..base import register_backend
 from . import faults_consumers
 from .config import SimConfig
 from .device import SimDevice
@@ -381,7 +380,6 @@ class SimTransport:
         return f"SimTransport({self.name}, {self.device.state.name}, {len(self._data)} data fds)"
 
 
-@register_backend("sim")
 def open_sim(profile_sim_config: dict | None, device_id: str) -> SimTransport:
     """A fresh sim device named `device_id` (RUNNING, contents seeded from the config or the id)."""
     config = SimConfig.from_dict(profile_sim_config, device_id)
