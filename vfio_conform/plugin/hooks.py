@@ -169,7 +169,7 @@ def pytest_runtest_makereport(item, call):
         arc_to=MigState.label(arc.target) if arc is not None else "",
         devices=tuple(target.device_ids) if target is not None else (),
         waiver_index=issue.index if issue else None, waiver_reason=issue.reason if issue else "",
-        should=tuple(v.rule_id for v in should), hazard=hazard)
+        should=tuple(dict.fromkeys(v.rule_id for v in should)), hazard=hazard)
     classify.attach(item, report, rec)
     allure_outcome(item, rec)
 
