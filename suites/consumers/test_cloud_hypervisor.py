@@ -7,10 +7,10 @@ import pytest
 
 from vfio_conform.checks import expect
 from vfio_conform.errors import errno_name
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import MigState
 
 from .sequences import CloudHypervisor, expect_running
+from vfio_conform.outcomes import not_supported
 
 S = MigState
 #: Guest RAM as cloud-hypervisor would hand it to DMA_LOGGING_START (two regions, page aligned).
@@ -67,7 +67,7 @@ def test_consumer_ch_live_migration(device, peer_device, profile, hook):
     if code == errno.EOPNOTSUPP:
         src.stop_dirty_log()
         # include/linux/iova_bitmap.h: without CONFIG_IOMMUFD_DRIVER every REPORT fails like this.
-        pytest.skip(f"{NOT_SUPPORTED}DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
+        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
                     "CONFIG_IOMMUFD_DRIVER): cloud-hypervisor's live migration cannot track device "
                     "dirty pages here; the cause is the kernel's configuration, not the driver")
     expect(code == 0, "dma.consumer-cycle", f"DMA_LOGGING_REPORT failed: {errno_name(code)} | {src.where()}",
@@ -105,7 +105,7 @@ def test_consumer_ch_recovery(device, peer_device, profile, hook, vc_context):
         expect(False, "device.reset-flag-advertised",
                "the device does not report VFIO_DEVICE_FLAGS_RESET, so cloud-hypervisor skipped the "
                f"reset and left it in {MigState.label(peer_device.get_state_raw()[1])}", peer_device)
-        pytest.skip(f"{NOT_SUPPORTED}{peer_device.name} does not report VFIO_DEVICE_FLAGS_RESET: "
+        not_supported(f"{peer_device.name} does not report VFIO_DEVICE_FLAGS_RESET: "
                     "cloud-hypervisor's recovery (vfio-ioctls) cannot reset it")
     expect_running(ch, "reset.returns-running", "after cloud-hypervisor's recovery reset")
     CloudHypervisor(peer_device, profile).restore(blob)

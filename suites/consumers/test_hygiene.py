@@ -7,8 +7,8 @@ import pytest
 
 from vfio_conform.checks import expect, expect_errno
 from vfio_conform.errors import errno_name
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import DeviceFlag, Feature, FeatureOp, MigFlag, RegionFlag
+from vfio_conform.outcomes import not_supported
 
 GET, SET, PROBE = FeatureOp.GET, FeatureOp.SET, FeatureOp.PROBE
 #: feature -> the ops it supports (vfio_main.c, vfio-uapi.md 2).
@@ -59,7 +59,7 @@ def test_consumer_hygiene_unsupported_op(idle_device, profile):
     claimed = _claimed(profile)
     cases = [(f, op) for f, ops in claimed.items() if ops != GET | SET for op in (GET, SET) if not op & ops]
     if not cases:
-        pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} offers no GET-only or SET-only feature")
+        not_supported(f"profile {profile.name} offers no GET-only or SET-only feature")
     for feature, op in cases:
         for flags in (op, PROBE | op):
             code, _ = idle_device.try_feature(feature, flags, payload=bytes(32))
@@ -107,7 +107,7 @@ def test_consumer_hygiene_region_info_caps(idle_device, profile):
         if code == 0 and full.flags & RegionFlag.CAPS:
             with_caps.append(full)
     if not with_caps:
-        pytest.skip(f"{NOT_SUPPORTED}no region of {idle_device.name} carries a capability chain")
+        not_supported(f"no region of {idle_device.name} carries a capability chain")
     for full in with_caps:
         code, small = idle_device.try_region_info(full.index, argsz=32)
         expect_errno(code, 0, "region-info.caps-argsz", f"GET_REGION_INFO({full.index}) argsz 32", idle_device)

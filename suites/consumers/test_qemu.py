@@ -12,10 +12,10 @@ from fixtures.sessions import require_state
 from vfio_conform.backends.registry import open_device
 from vfio_conform.checks import expect
 from vfio_conform.errors import errno_name
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import MigFlag, MigState
 
 from .sequences import Qemu, Saved, expect_running
+from vfio_conform.outcomes import not_supported
 
 S = MigState
 
@@ -66,7 +66,7 @@ def test_consumer_qemu_dirty_tracking(device, peer_device, profile, hook):
     q = Qemu(device, profile)
     q.realize()
     if not q.dirty_tracking:
-        pytest.skip(f"{NOT_SUPPORTED}PROBE DMA_LOGGING_START fails: QEMU does not use device dirty "
+        not_supported(f"PROBE DMA_LOGGING_START fails: QEMU does not use device dirty "
                     "tracking on this device (IOMMU dirty tracking, or migration blocked)")
     code = q.log_start(GUEST_RAM)
     expect(code == 0, "dma.consumer-cycle", f"DMA_LOGGING_START failed: {errno_name(code)} | {q.where()}", device)
@@ -74,7 +74,7 @@ def test_consumer_qemu_dirty_tracking(device, peer_device, profile, hook):
     if code == errno.EOPNOTSUPP:
         q.log_stop()
         # include/linux/iova_bitmap.h: without CONFIG_IOMMUFD_DRIVER every REPORT fails like this.
-        pytest.skip(f"{NOT_SUPPORTED}DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
+        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
                     "CONFIG_IOMMUFD_DRIVER): QEMU's default migration fails in RAM save setup ('Failed to "
                     "get DMA logging report'); x-device-dirty-page-tracking=off avoids it. The cause is the "
                     "kernel's configuration, not the driver")

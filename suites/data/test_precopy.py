@@ -7,8 +7,8 @@ from fixtures.sessions import require_state, rewound
 from vfio_conform.checks import expect, expect_errno
 from vfio_conform.device import PRECOPY_INFO_REINIT, PRECOPY_INFO_V2
 from vfio_conform.errors import errno_name
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import FeatureOp, MigFlag, MigState
+from vfio_conform.outcomes import not_supported
 
 pytestmark = pytest.mark.vc_requires(MigFlag.PRE_COPY)
 
@@ -159,7 +159,7 @@ def test_precopy_info_v2_reinit(device, profile, sessions):
     and without it initial_bytes does not rise. Where the sim can add initial data, REINIT must show."""
     code = device.probe_feature(PRECOPY_INFO_V2, FeatureOp.SET)
     if code:
-        pytest.skip(f"{NOT_SUPPORTED}PROBE SET of feature {PRECOPY_INFO_V2} (MIG_PRECOPY_INFOv2) gives "
+        not_supported(f"PROBE SET of feature {PRECOPY_INFO_V2} (MIG_PRECOPY_INFOv2) gives "
                     f"{errno.errorcode.get(code, code)}: this kernel or driver has no REINIT opt-in")
     code, _ = device.try_feature(PRECOPY_INFO_V2, FeatureOp.SET)
     expect_errno(code, 0, "precopy.info-flags-opt-in", "SET MIG_PRECOPY_INFOv2 (the PROBE succeeded)", device)

@@ -6,7 +6,7 @@ import pytest
 
 from vfio_conform.checks import expect, expect_errno
 from vfio_conform.depth import dma
-from vfio_conform.plugin.classify import NOT_SUPPORTED
+from vfio_conform.outcomes import not_supported
 
 pytestmark = pytest.mark.vc_requires("dma_logging")
 IOVA, PAGE = 0x10_0000, 4096
@@ -72,7 +72,7 @@ def test_dma_report_only_sets_bits(logging_off, profile, fill):
     if code == errno.EOPNOTSUPP:
         # include/linux/iova_bitmap.h: without CONFIG_IOMMUFD_DRIVER the core's iova_bitmap_alloc()
         # is a stub returning -EOPNOTSUPP, so no driver can REPORT on such a kernel (Debian 6.12).
-        pytest.skip(f"{NOT_SUPPORTED}DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
+        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
                     "without CONFIG_IOMMUFD_DRIVER (iova_bitmap stub)")
     expect_errno(code, 0, "dma.report-only-sets-bits", "DMA_LOGGING_REPORT of 60 pages", logging_off)
     cleared = [i for i, b in enumerate(bitmap) if fill & ~b & 0xFF]
@@ -100,7 +100,7 @@ def _dirtier(device):
     """The backend's hook that makes the device DMA-write, or skip: nothing can be checked without it."""
     hooks = device.test_hooks
     if hooks is None or not hasattr(hooks, "dma_write"):
-        pytest.skip(f"{NOT_SUPPORTED}the harness cannot make device {device.name} DMA (no test hook on "
+        not_supported(f"the harness cannot make device {device.name} DMA (no test hook on "
                     "this backend): which pages REPORT sets and clears is unchecked")
     return hooks.dma_write
 
@@ -108,7 +108,7 @@ def _dirtier(device):
 def _report_bits(device, iova: int, length: int, page: int, what: str) -> set[int]:
     code, bitmap, _ = dma.report(device, iova, length, page)
     if code == errno.EOPNOTSUPP:
-        pytest.skip(f"{NOT_SUPPORTED}DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
+        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
                     "without CONFIG_IOMMUFD_DRIVER (iova_bitmap stub)")
     expect_errno(code, 0, "dma.dirty-pages-reported", what, device)
     word = int.from_bytes(bitmap, "little")

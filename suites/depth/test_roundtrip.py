@@ -4,8 +4,8 @@ import pytest
 from vfio_conform.checks import expect, expect_state
 from vfio_conform.depth.streams import resume, save_bytes
 from vfio_conform.model.plan import plan
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import MigFlag, MigState
+from vfio_conform.outcomes import not_supported
 from vfio_conform.verify import verifier_for
 
 RULE = "roundtrip.state-preserved"
@@ -15,7 +15,7 @@ RULE = "roundtrip.state-preserved"
 def hook(profile, request):
     h = verifier_for(profile, request.config.hook)
     if not h.available:
-        pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} has no verify hook (verify: none)")
+        not_supported(f"profile {profile.name} has no verify hook (verify: none)")
     return h
 
 

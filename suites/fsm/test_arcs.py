@@ -13,9 +13,9 @@ import pytest
 
 from vfio_conform.checks import expect, expect_errno, expect_state
 from vfio_conform.model.fsm import SAVING_GROUP
-from vfio_conform.plugin.classify import GATED
 from vfio_conform.uapi import structs as st
 from vfio_conform.uapi.enums import MIG_STATE_NR, Feature, FeatureOp, MigState
+from vfio_conform.outcomes import gated
 
 S = MigState
 
@@ -33,8 +33,8 @@ ARC_RULES = (
 def test_arc(device, profile, arc, sessions, vc_context):
     """SET arc.target from arc.current: outcome, write-back, data_fd, its mode, the old session, the state."""
     if arc.hazard and not profile.hazard_safe(arc.hazard.name, vc_context.kernel_release):
-        pytest.skip(f"{GATED}{arc.hazard.reason}; kernel {vc_context.kernel_release} is not listed "
-                    f"safe in {profile.path} (hazards.{arc.hazard.name}.safe_on)")
+        gated(f"{arc.hazard.reason}; kernel {vc_context.kernel_release} is not listed "
+              f"safe in {profile.path} (hazards.{arc.hazard.name}.safe_on)", arc.hazard.name)
     entered = sessions.enter(device, arc.current)
     old = entered if arc.current in SAVING_GROUP or arc.current is S.RESUMING else None
     result = device.try_set_state(arc.target)

@@ -9,8 +9,8 @@ import errno
 import pytest
 
 from vfio_conform.checks import expect_errno
-from vfio_conform.plugin.classify import NOT_SUPPORTED
 from vfio_conform.uapi.enums import Feature, FeatureOp
+from vfio_conform.outcomes import not_supported
 
 pytestmark = pytest.mark.vc_protocol("any")
 
@@ -40,7 +40,7 @@ def _all_enotty(device, requests, rule: str) -> None:
 def test_migration_features_enotty_without_migration(opened, profile):
     """A device whose profile declares no v2 migration answers features 1, 2 and 9 with ENOTTY."""
     if profile.protocol == "v2":
-        pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} declares v2 migration (the device has mig_ops)")
+        not_supported(f"profile {profile.name} declares v2 migration (the device has mig_ops)")
     _all_enotty(opened, MIGRATION_REQUESTS, "feature.mig-enotty-without-mig-ops")
 
 
@@ -48,5 +48,5 @@ def test_migration_features_enotty_without_migration(opened, profile):
 def test_logging_features_enotty_without_logging(opened, profile):
     """A device whose profile declares no DMA logging answers features 6, 7 and 8 with ENOTTY."""
     if profile.dma_logging:
-        pytest.skip(f"{NOT_SUPPORTED}profile {profile.name} declares DMA logging (the device has log_ops)")
+        not_supported(f"profile {profile.name} declares DMA logging (the device has log_ops)")
     _all_enotty(opened, LOGGING_REQUESTS, "feature.log-enotty-without-log-ops")

@@ -1,13 +1,13 @@
 """The profile's region fences as test preconditions: anything not allowed is skipped, never touched."""
 import pytest
+from vfio_conform.outcomes import not_supported
 
-from vfio_conform.plugin import classify
 
 
 def need(condition: bool, region, why: str) -> None:
     """Skip as not-supported unless the profile allows what the test is about to do."""
     if not condition:
-        pytest.skip(f"{classify.NOT_SUPPORTED}region {region.name}: {why}")
+        not_supported(f"region {region.name}: {why}")
 
 
 def window(region, info, length: int, write: bool = False, align: int = 1):

@@ -7,7 +7,7 @@ import pytest
 from vfio_conform.checks import expect
 from vfio_conform.errors import SpecViolation, errno_name
 from vfio_conform.migration_v1 import FIELDS, HEADER_LEN, LEGAL_STATES, RUNNING, V1Migration, find_region
-from vfio_conform.plugin import classify
+from vfio_conform.outcomes import not_supported
 
 pytestmark = pytest.mark.vc_protocol("v1")
 STARTS = (0b000, 0b001, 0b010, 0b011, 0b100)
@@ -99,7 +99,7 @@ def test_v1_mmap_and_slow_path_identical(any_device, profile, spill_file):
     """The stopped device saved through the mmapped data section and through pread: same bytes."""
     mig = v1(any_device)
     if not mig.use_mmap:
-        pytest.skip(f"{classify.NOT_SUPPORTED}the migration region has no sparse-mmap area (slow path only)")
+        not_supported(f"the migration region has no sparse-mmap area (slow path only)")
     mig.set_state(~RUNNING, 0)
     fast = mig.save(spill_file, precopy=False)
     slow = V1Migration(any_device, mig.info, use_mmap=False).save(spill_file, precopy=False)
@@ -116,7 +116,7 @@ def test_v1_smaller_destination_loads_whole_stream(any_device, any_peer, profile
     spill_file.seek(0)
     saved = src.save(spill_file)
     if max(saved.chunks) <= room:
-        pytest.skip(f"{classify.NOT_SUPPORTED}destination data section ({room} bytes) holds the source's "
+        not_supported(f"destination data section ({room} bytes) holds the source's "
                     f"largest chunk ({max(saved.chunks)} bytes)")
     any_device.reset()
     try:                      # the resume loop's own checks are musts; their failure here is the should's

@@ -167,6 +167,12 @@ class ProfileVerdict:
     summary: str            # one line for the console and the report
     cause: Cause = Cause.NONE
 
+    def __post_init__(self):
+        """Each record names its profile and the rules it checks (the lane checks one rule each)."""
+        object.__setattr__(self, "records", tuple(
+            dataclasses.replace(r, profile=r.profile or self.profile,
+                                rules=r.rules or ((r.rule,) if r.rule else ())) for r in self.records))
+
 
 def _attempt_record(profile: str, attempt: Attempt, diag: Diagnosis | None, qemu: str) -> TestRecord:
     seconds = attempt.seconds.get("total", 0.0)

@@ -155,5 +155,6 @@ def _record_infra_failure(store, run_ids: list[int], run: LabRun) -> None:
         if store.run(run_id).get("status") != "finished":
             store.record(run_id, TestRecord(nodeid=last, test_id=f"lab-guest-died:{last}",
                                             outcome=Outcome.INFRA_ERROR, duration=0.0,
-                                            message=f"guest died while running {last}: {run.error}"))
+                                            message=f"guest died while running {last}: {run.error}",
+                                            profile=store.run(run_id).get("profile") or ""))
             store.end_run(run_id, "incomplete", "crashed")

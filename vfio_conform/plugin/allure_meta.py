@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from .. import __version__
+from ..results import Outcome, TestRecord
 from .items import item_param
 from .rulecheck import spec_ids
 
-#: Allure categories: infrastructure problems apart from product defects (driver findings).
+#: Allure categories: infrastructure problems apart from product defects (driver findings). Allure
+#: matches categories on status and message only; each test's verdict itself is its `outcome`
+#: label (allure_outcome), and a typed skip's message starts with its outcome's value.
 CATEGORIES = [
     {"name": "Spec violations (driver)", "matchedStatuses": ["failed", "broken"],
      "messageRegex": "(?s).*(SpecViolation|UapiError|\\[[a-z]+\\.[a-z-]+\\]).*"},
@@ -18,9 +21,9 @@ CATEGORIES = [
     {"name": "Known issues (waived in profile)", "matchedStatuses": ["skipped"],
      "messageRegex": ".*known issue.*"},
     {"name": "Not supported by the device", "matchedStatuses": ["skipped"],
-     "messageRegex": ".*not-supported: .*"},
+     "messageRegex": f".*{Outcome.NOT_SUPPORTED.value}: .*"},
     {"name": "Gated hazards (not run on this kernel)", "matchedStatuses": ["skipped"],
-     "messageRegex": ".*gated: .*"},
+     "messageRegex": f".*{Outcome.GATED.value}: .*"},
 ]
 
 
@@ -75,3 +78,22 @@ def _vc_allure_labels(request):
     for issue in profile.waivers_for(request.node.name):
         allure.dynamic.issue(issue.link, f"{issue.rule}: {issue.reason}")
     yield
+
+
+def allure_outcome(item, rec: TestRecord) -> None:
+    """The record's verdict as labels of the test's Allure result (read from the record, once)."""
+    if alluredir(item.config) is None:
+        return
+    import allure
+    allure.dynamic.label("outcome", rec.outcome.value)
+    if rec.outcome in (Outcome.FAIL, Outcome.KNOWN_ISSUE) and rec.rule:
+        allure.dynamic.label("violated_rule", rec.rule)
+    for rule_id in rec.should:
+        allure.dynamic.label("should_not_met", rule_id)
+    if rec.arc_from:
+        allure.dynamic.label("arc_from", rec.arc_from)
+        allure.dynamic.label("arc_to", rec.arc_to)
+    if rec.waiver_index is not None:
+        allure.dynamic.label("waiver", f"known_issues[{rec.waiver_index}]")
+    if rec.hazard:
+        allure.dynamic.label("hazard", rec.hazard)

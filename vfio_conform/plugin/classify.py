@@ -1,26 +1,32 @@
-"""Turn a pytest report into one of the result outcomes (pass/fail/not-supported/known-issue/...)."""
+"""A failed phase's outcome, a report's message, and the one place a TestRecord rides on a report."""
 from __future__ import annotations
 
 from ..errors import SpecViolation, UapiError
-from ..results import Outcome
+from ..results import Outcome, TestRecord
+from ..results.model import SHOULD_NOT_MET
 
-#: Skip-reason prefixes the suites and plugin use; anything else is a plain skip.
-NOT_SUPPORTED = "not-supported: "
-GATED = "gated: "
-BROKEN = "infra-error: "
-#: Message prefix of a passing test that did not follow a `should` rule (see checks.expect).
-SHOULD_NOT_MET = "should not met: "
+__all__ = ["SHOULD_NOT_MET", "RECORD_KEY", "attach", "record_of", "failure_outcome", "short_message"]
+
+#: The user_properties key of the record (a plain dict: xdist ships reports between processes).
+RECORD_KEY = "vc_record"
 
 
-def skip_outcome(reason: str) -> Outcome:
-    reason = reason.removeprefix("Skipped: ")
-    if reason.startswith(NOT_SUPPORTED):
-        return Outcome.NOT_SUPPORTED
-    if reason.startswith(GATED):
-        return Outcome.GATED
-    if reason.startswith(BROKEN):
-        return Outcome.INFRA_ERROR
-    return Outcome.SKIPPED
+def attach(item, report, rec: TestRecord) -> None:
+    """Put `rec` on the report that decided it, and its fields as JUnit properties of the testcase.
+
+    JUnit writes the properties of a test's teardown report (the item's list), so the flat fields go
+    to the item; the dict goes only to this report, which the controller's listeners read.
+    """
+    item.user_properties.extend(rec.properties())
+    report.user_properties = [*item.user_properties, (RECORD_KEY, rec.to_dict())]
+
+
+def record_of(report) -> TestRecord | None:
+    """The record a report carries (None for a report that decided nothing)."""
+    for key, value in report.user_properties:
+        if key == RECORD_KEY:
+            return TestRecord.from_dict(value)
+    return None
 
 
 def failure_outcome(excinfo, when: str) -> tuple[Outcome, str]:

@@ -15,8 +15,8 @@ from ..device import Device
 from ..errors import SpecViolation, errno_name
 from ..model.plan import plan
 from ..uapi.enums import MigState
-from . import classify
 from .context import CONTEXT_KEY
+from ..outcomes import infra_error, not_supported
 
 
 class DevicePool:
@@ -32,10 +32,10 @@ class DevicePool:
     def get(self, profile, index: int) -> Device:
         key = (profile.name, index)
         if key in self.broken:
-            pytest.skip(f"{classify.BROKEN}{self.broken[key]}")
+            infra_error(f"{self.broken[key]}")
         ids = self.ctx.targets[profile.name].device_ids
         if index >= len(ids):
-            pytest.skip(f"{classify.NOT_SUPPORTED}test needs {index + 1} devices; profile "
+            not_supported(f"test needs {index + 1} devices; profile "
                         f"{profile.name} has {len(ids)} (pass --device twice)")
         if key not in self.devices:
             self.devices[key] = open_device(profile, ids[index], role_of(index))

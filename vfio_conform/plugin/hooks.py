@@ -7,10 +7,11 @@ from ..checks import drain_should_not_met
 from ..errors import ConfigError
 from ..model.fsm import supported_states
 from ..model.plan import plan
-from ..results import Outcome, StoreError
+from ..outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
+from ..results import Outcome, StoreError, TestRecord
 from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
-from .allure_meta import write_run_files
+from .allure_meta import allure_outcome, write_run_files
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_param
 from .lifecycle import RunLifecycle, install_sigterm
@@ -33,7 +34,9 @@ def pytest_configure(config) -> None:
                                        "vfio_conform/model/spec.py, checked at collection)")
     config.addinivalue_line("markers", "vc_requires(*flags): migration flags/features the test needs "
                                        "(absent: not-supported)")
-    params.register(config)                       # issue 5: vc_protocol marker
+    config.addinivalue_line("markers", f"{SKIP_MARK}(outcome, reason, hazard): a typed skip decided at "
+                                       "collection (vfio_conform.outcomes.skip_mark)")
+    params.register(config)
     try:
         ctx = build_context(config)
     except ConfigError as exc:
@@ -77,7 +80,7 @@ def pytest_generate_tests(metafunc) -> None:
     if ctx is None:
         raise pytest.UsageError("the suites need a profile: vfio-conform run --profile NAME "
                                 "(or pytest --vc-profile NAME)")
-    if params.parametrize(metafunc, ctx.profiles):     # issue 5: ("profile", "region") tests
+    if params.parametrize(metafunc, ctx.profiles):     # ("profile", "region") tests
         return
     if "arc" in names:
         values, ids = [], []
@@ -100,14 +103,16 @@ def pytest_collection_modifyitems(config, items) -> None:
         profile = item_param(item, "profile")
         if profile is not None:
             item.add_marker(pytest.mark.xdist_group(profile.name))
-    params.gate_protocol(items)                   # issue 5: v1/v2 suites on the matching profiles
+    params.gate_protocol(items)                   # v1/v2 suites on the matching profiles
 
 
+@pytest.hookimpl(tryfirst=True)      # before any fixture of the test is set up
 def pytest_runtest_setup(item) -> None:
     ctx = _ctx(item.config)
     profile = item_param(item, "profile")
     if ctx is None or profile is None:
         return
+    raise_marked(item)
     drain_should_not_met()                  # findings of an earlier test are not this test's
     if ctx.progress_file:
         with open(ctx.progress_file, "a") as f:
@@ -115,48 +120,60 @@ def pytest_runtest_setup(item) -> None:
     for mark in item.iter_markers("vc_requires"):
         for need in mark.args:
             if not _has(profile, need):
-                pytest.skip(f"{classify.NOT_SUPPORTED}profile {profile.name} lacks {_need_name(need)}")
+                not_supported(f"profile {profile.name} lacks {_need_name(need)}")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Attach the verdict; a violation of the rule a waiver names becomes an xfail 'known issue'.
+    """Build the test's one record; a violation of the rule a waiver names becomes a 'known issue'.
 
     Only a SpecViolation of the waiver's rule is waived: another rule failing in the same test, a
-    plain assertion or an errno the test did not allow for stays a failure.
+    plain assertion or an errno the test did not allow for stays a failure. The record travels on
+    the report (see classify.attach) to the store, JUnit, Allure, the reports and the summary.
     """
     result = yield
     report = result.get_result()
     profile = item_param(item, "profile")
-    if profile is None or _ctx(item.config) is None:
+    ctx = _ctx(item.config)
+    if profile is None or ctx is None:
         return
-    outcome, rule, link, waiver, note = None, "", "", None, ""
+    outcome, rule, link, issue, hazard = None, "", "", None, ""
     should = drain_should_not_met() if report.when == "call" else []
     if report.failed:
         outcome, rule = classify.failure_outcome(call.excinfo, report.when)
         issue = profile.known_issue(_test_id(item), rule) if outcome is Outcome.FAIL and rule else None
         if issue:
-            outcome, link, waiver = Outcome.KNOWN_ISSUE, issue.link, issue.index
+            outcome, link = Outcome.KNOWN_ISSUE, issue.link
             report.outcome = "skipped"
             report.wasxfail = waiver_message(issue, str(call.excinfo.value))
     elif report.skipped and not hasattr(report, "wasxfail"):
-        outcome = classify.skip_outcome(classify.short_message(report))
+        exc = call.excinfo.value if call.excinfo is not None else None
+        outcome = skip_outcome(exc)
+        hazard = getattr(exc, "hazard", "")
     elif report.when == "call" and report.passed:
         outcome = Outcome.PASS
         issues = profile.waivers_for(_test_id(item))
-        link = issues[0].link if issues else ""   # a waived test that passes: waiver can be removed
+        link = issues[0].link if issues else ""   # a waived test that passed: waiver can be removed
         if should:                              # a recommendation not followed: pass, with the finding
             rule = should[0].rule_id
-            note = classify.SHOULD_NOT_MET + "; ".join(str(v).split("\n")[0] for v in should)
-    if outcome is not None:
-        rule = rule or next(iter(spec_ids(item)), "")
-        report.user_properties = list(report.user_properties) + [
-            ("vc_profile", profile.name), ("vc_test_id", _test_id(item)),
-            ("vc_outcome", outcome.value), ("vc_rule", rule), ("vc_link", link), ("vc_note", note)]
-        if waiver is not None:
-            report.user_properties.append(("vc_waiver", waiver))
-
-
+    if outcome is None:
+        return
+    checked = list(spec_ids(item))
+    arc = item_param(item, "arc")
+    target = ctx.targets.get(profile.name)
+    note = (classify.SHOULD_NOT_MET + "; ".join(str(v).split("\n")[0] for v in should)) if should else ""
+    rec = TestRecord(
+        nodeid=report.nodeid, test_id=_test_id(item), outcome=outcome, duration=report.duration,
+        message=getattr(report, "wasxfail", "") or classify.short_message(report) or note,
+        rule=rule or next(iter(checked), ""), link=link, profile=profile.name,
+        rules=tuple(dict.fromkeys([*checked, *([rule] if rule else [])])),
+        arc_from=arc.current.name if arc is not None else "",
+        arc_to=MigState.label(arc.target) if arc is not None else "",
+        devices=tuple(target.device_ids) if target is not None else (),
+        waiver_index=issue.index if issue else None, waiver_reason=issue.reason if issue else "",
+        should=tuple(dict.fromkeys(v.rule_id for v in should)), hazard=hazard)
+    classify.attach(item, report, rec)
+    allure_outcome(item, rec)
 
 
 def _test_id(item) -> str:

@@ -5,10 +5,9 @@ Tests say which migration protocol they need with `@pytest.mark.vc_protocol("v1"
 """
 from __future__ import annotations
 
-import pytest
-
-from . import classify
 from .items import item_param
+from ..outcomes import skip_mark
+from ..results import Outcome
 
 PROTOCOL_MARK = "vc_protocol"
 
@@ -40,10 +39,10 @@ def gate_protocol(items) -> None:
         mark = item.get_closest_marker(PROTOCOL_MARK)
         need = mark.args[0] if mark else "v2"
         if need not in ("any", profile.protocol):
-            item.add_marker(pytest.mark.skip(
-                reason=f"{classify.NOT_SUPPORTED}profile {profile.name} speaks migration protocol "
-                       f"{profile.protocol}; this test needs {need}"))
+            item.add_marker(skip_mark(
+                Outcome.NOT_SUPPORTED, f"profile {profile.name} speaks migration protocol "
+                                       f"{profile.protocol}; this test needs {need}"))
         elif "peer_device" in item.fixturenames and profile.regions.peer_layout == "different":
-            item.add_marker(pytest.mark.skip(
-                reason=f"{classify.NOT_SUPPORTED}profile {profile.name} declares source and destination "
-                       "with different region layouts (regions.peer_layout: different)"))
+            item.add_marker(skip_mark(
+                Outcome.NOT_SUPPORTED, f"profile {profile.name} declares source and destination "
+                                       "with different region layouts (regions.peer_layout: different)"))

@@ -16,26 +16,21 @@ class ResultRecorder:
         self.lifecycle = lifecycle
 
     def pytest_runtest_logreport(self, report) -> None:
-        props = dict(report.user_properties)
-        profile = props.get("vc_profile")
-        if "vc_outcome" not in props:
+        rec = classify.record_of(report)
+        if rec is None:
             profile = self._lost_verdict(report)
             if profile is None:
                 return
-            props.update(vc_test_id=report.nodeid.rpartition("::")[2], vc_outcome=Outcome.INFRA_ERROR.value)
-        self.lifecycle.seen(profile, report.nodeid, props["vc_outcome"])
-        run_id = self.ctx.run_ids.get(profile)
+            rec = TestRecord(nodeid=report.nodeid, test_id=report.nodeid.rpartition("::")[2],
+                             outcome=Outcome.INFRA_ERROR, duration=report.duration,
+                             message=classify.short_message(report), profile=profile)
+        self.lifecycle.seen(rec.profile, report.nodeid, rec.outcome.value)
+        run_id = self.ctx.run_ids.get(rec.profile)
         if self.ctx.store is None or run_id is None or self.lifecycle.store_error:
             return
-        message = (getattr(report, "wasxfail", "") or classify.short_message(report)
-                   or props.get("vc_note", ""))
         try:
             with sigterm_deferred():
-                self.ctx.store.record(run_id, TestRecord(
-                    nodeid=report.nodeid, test_id=props["vc_test_id"],
-                    outcome=Outcome(props["vc_outcome"]),
-                    duration=report.duration, message=message, rule=props.get("vc_rule", ""),
-                    link=props.get("vc_link", "")))
+                self.ctx.store.record(run_id, rec)
         except StoreError as exc:
             self.lifecycle.store_lost(exc)
             pytest.exit(f"vfio-conform: {exc}; stopping (the run is incomplete)",

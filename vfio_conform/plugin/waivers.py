@@ -14,6 +14,7 @@ from pathlib import Path
 from ..profile.schema import KnownIssue, Profile
 from ..results import StoreError
 from ..results.waivers import WaiverUse, record_waivers
+from .classify import record_of
 
 #: The conformance suites (beside the package in a checkout, as the CLI runs them).
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
@@ -54,15 +55,14 @@ class WaiverLedger:
         self.waived: Counter = Counter()
 
     def pytest_runtest_logreport(self, report) -> None:
-        props = dict(report.user_properties)
-        target = self.ctx.targets.get(props.get("vc_profile"))
-        test_id = props.get("vc_test_id")
-        if target is None or test_id is None:
+        rec = record_of(report)
+        target = self.ctx.targets.get(rec.profile) if rec is not None else None
+        if target is None:
             return
-        for issue in target.profile.waivers_for(test_id):
-            self.matched[(target.profile.name, issue.index)].add(test_id)
-        if props.get("vc_waiver") is not None:
-            self.waived[(target.profile.name, int(props["vc_waiver"]))] += 1
+        for issue in target.profile.waivers_for(rec.test_id):
+            self.matched[(target.profile.name, issue.index)].add(rec.test_id)
+        if rec.waiver_index is not None:
+            self.waived[(target.profile.name, rec.waiver_index)] += 1
 
     def uses(self, name: str) -> list[WaiverUse]:
         """Every waiver of profile `name` with its counts in this run."""

@@ -1,4 +1,4 @@
-"""The state x state grid of `test_arc[PROFILE:FROM->TO]` results, in the uAPI's state order."""
+"""The state x state grid of the arc tests' results (each row's arc_from/arc_to), in the uAPI's state order."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +6,6 @@ import re
 
 from .outcomes import shown
 
-_ARC = re.compile(r"\[(?:[^\]:]*:)?([A-Z_0-9]+(?:\(\d+\))?)->([A-Z_0-9]+(?:\(\d+\))?)\]$")
 #: enum vfio_device_mig_state order (ERROR last, then out-of-range requests).
 STATE_ORDER = ["RUNNING", "STOP", "STOP_COPY", "RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P",
                "ERROR"]
@@ -24,17 +23,17 @@ class Matrix:
         return shown(self.cells.get((frm, to)))
 
 
-def parse_arc(test_id: str) -> tuple[str, str] | None:
-    """('RUNNING', 'STOP') for 'test_arc[sim-p2p:RUNNING->STOP]'; None for non-arc tests."""
-    m = _ARC.search(test_id)
-    return (m.group(1), m.group(2)) if m else None
+def arc_of(row: dict) -> tuple[str, str] | None:
+    """('RUNNING', 'STOP') for a row whose record names an arc; None for other tests."""
+    frm, to = row.get("arc_from") or "", row.get("arc_to") or ""
+    return (frm, to) if frm and to else None
 
 
 def build_matrix(rows: list[dict]) -> Matrix:
     """Grid of one run's arc results (the last row wins when a test id repeats)."""
     cells: dict[tuple[str, str], dict] = {}
     for row in rows:
-        arc = parse_arc(row["test_id"])
+        arc = arc_of(row)
         if arc is not None:
             cells[arc] = row
     froms = {f for f, _ in cells}

@@ -6,9 +6,8 @@ import dataclasses
 #: Pseudo-outcomes the report derives: a waived test that passed, and a matrix cell with no row.
 STALE_WAIVER = "waiver-stale"
 NOT_RUN = "not-run"
-#: A passing test whose message records a `should` rule the device does not follow.
+#: A passing test whose record names `should` rules the device does not follow.
 SHOULD_UNMET = "should-unmet"
-SHOULD_PREFIX = "should not met: "      # plugin/classify.SHOULD_NOT_MET (the report does not import the plugin)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +40,7 @@ def shown(row: dict | None) -> str:
         return NOT_RUN
     if row["outcome"] == "pass" and row.get("link"):
         return STALE_WAIVER
-    if row["outcome"] == "pass" and (row.get("message") or "").startswith(SHOULD_PREFIX):
+    if row["outcome"] == "pass" and row.get("should"):
         return SHOULD_UNMET
     return row["outcome"] if row["outcome"] in STYLES else "skipped"
 

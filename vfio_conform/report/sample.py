@@ -23,15 +23,16 @@ def sample_rows(profile: str, outcomes: dict[str, tuple[str, str]] | None = None
         for to in TARGETS:
             tid = f"test_arc[{profile}:{frm}->{to}]"
             rule = "fsm.illegal-arc-einval" if to in ("ERROR", "INVALID(8)") else "fsm.legal-arc"
-            recs.append(_rec("suites/fsm/test_arcs.py", tid, rule, outcomes))
+            recs.append(_rec("suites/fsm/test_arcs.py", tid, rule, outcomes, profile, (frm, to)))
     for i in range(repeat):
         for path, name, rule in OTHER:
             tid = f"{name}[{profile}]" if i == 0 else f"{name}[{profile}-{i}]"
-            recs.append(_rec(path, tid, rule, outcomes))
+            recs.append(_rec(path, tid, rule, outcomes, profile))
     return recs
 
 
-def _rec(path: str, tid: str, rule: str, outcomes) -> TestRecord:
+def _rec(path: str, tid: str, rule: str, outcomes, profile: str,
+         arc: tuple[str, str] = ("", "")) -> TestRecord:
     outcome, link = outcomes.get(tid, ("pass", ""))
     msg = ""
     if outcome == "fail":
@@ -44,7 +45,8 @@ def _rec(path: str, tid: str, rule: str, outcomes) -> TestRecord:
         msg = "gated: blocked arc may hang this kernel"
     elif outcome == "not-supported":
         msg = "not-supported: profile lacks PRE_COPY"
-    return TestRecord(f"{path}::{tid}", tid, Outcome(outcome), 0.01, msg, rule, link)
+    return TestRecord(f"{path}::{tid}", tid, Outcome(outcome), 0.01, msg, rule, link, profile=profile,
+                      rules=(rule,), arc_from=arc[0], arc_to=arc[1])
 
 
 def write_run(store, profile: str, outcomes: dict | None = None, kernel: str = "6.12.0",

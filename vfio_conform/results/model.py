@@ -5,6 +5,11 @@ import dataclasses
 import enum
 
 
+#: How a passing test's message starts when it did not follow a `should` rule (display text only:
+#: the record's `should` field says which rules).
+SHOULD_NOT_MET = "should not met: "
+
+
 class Outcome(str, enum.Enum):
     """Distinct verdicts: a skip is never a pass, a waived failure is never a pass."""
 
@@ -39,6 +44,9 @@ class RunMeta:
 
 @dataclasses.dataclass
 class TestRecord:
+    """The verdict of one test, built once by the plugin and read by every output (store, JUnit,
+    Allure, HTML, diff, run summary). `to_dict`/`from_dict` carry it between processes."""
+
     __test__ = False   # not a pytest test class
 
     nodeid: str
@@ -46,8 +54,45 @@ class TestRecord:
     outcome: Outcome
     duration: float
     message: str = ""
-    rule: str = ""
-    link: str = ""
+    rule: str = ""      # the rule violated (or, without a violation, the first rule the test checks)
+    link: str = ""      # the waiver's link (known issue, or a waived test that passed)
+    profile: str = ""
+    rules: tuple[str, ...] = ()     # every rule the test checks (vc_spec) plus the one violated
+    arc_from: str = ""  # FSM arc of an arc test: state names as the uAPI spells them
+    arc_to: str = ""
+    devices: tuple[str, ...] = ()
+    waiver_index: int | None = None  # known_issues[i] of the profile that waived this failure
+    waiver_reason: str = ""
+    should: tuple[str, ...] = ()    # `should` rules the device did not follow (the test still passes)
+    hazard: str = ""    # the hazard a gated test was not run for
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (what xdist ships and what JUnit/Allure read)."""
+        out = dataclasses.asdict(self)
+        out["outcome"] = self.outcome.value
+        for name in ("rules", "devices", "should"):
+            out[name] = list(out[name])
+        return out
+
+    def properties(self) -> list[tuple[str, str]]:
+        """The record as (name, text) pairs, e.g. JUnit testcase properties (empty fields left out)."""
+        out = []
+        for name, value in self.to_dict().items():
+            if name in ("nodeid", "test_id", "message", "duration"):
+                continue
+            text = " ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+            if text:
+                out.append((f"vc.{name}", text))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TestRecord":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in data.items() if k in names}
+        kw["outcome"] = Outcome(kw["outcome"])
+        for name in ("rules", "devices", "should"):
+            kw[name] = tuple(kw.get(name) or ())
+        return cls(**kw)
 
 
 class RunStatus(str, enum.Enum):

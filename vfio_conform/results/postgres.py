@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .liveness import Here
-from .sql import ADDED_RUN_COLUMNS, SqlStore, StoreError
+from .sql import ADDED_RESULT_COLUMNS, ADDED_RUN_COLUMNS, SqlStore, StoreError
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS runs (
@@ -20,6 +20,7 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS results_run ON results(run_id)",
     "CREATE INDEX IF NOT EXISTS runs_profile ON runs(profile)",
     *(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {n} {t}" for n, t in ADDED_RUN_COLUMNS),
+    *(f"ALTER TABLE results ADD COLUMN IF NOT EXISTS {n} {t}" for n, t in ADDED_RESULT_COLUMNS),
 ]
 #: pg_advisory_xact_lock key serialising schema creation between concurrent writers.
 _SCHEMA_LOCK = 0x5643_5354   # "VCST"

@@ -5,6 +5,7 @@ import dataclasses
 import time
 
 from ..errors import VfioConformError
+from .legacy import fill
 from .liveness import Here, judge
 from .model import Reason, RunMeta, RunStatus, TestRecord
 
@@ -13,8 +14,13 @@ ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", 
                      ("pid", "INTEGER"), ("boot_id", "TEXT"))
 RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "harness_version",
                "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id")
+#: Columns of `results` added after the first schema (the TestRecord's fields beyond the first seven);
+#: old stores get them by ALTER, and their old rows read as legacy.fill says.
+ADDED_RESULT_COLUMNS = (("rules", "TEXT"), ("arc_from", "TEXT"), ("arc_to", "TEXT"), ("should", "TEXT"),
+                        ("devices", "TEXT"), ("waiver_index", "INTEGER"), ("waiver_reason", "TEXT"),
+                        ("hazard", "TEXT"))
 RESULT_COLUMNS = ("run_id", "nodeid", "test_id", "outcome", "duration", "message", "rule", "link",
-                  "recorded")
+                  "recorded", *(n for n, _ in ADDED_RESULT_COLUMNS))
 
 
 class StoreError(VfioConformError):
@@ -56,7 +62,9 @@ class SqlStore:
         self._execute(
             f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) VALUES ({_marks(len(RESULT_COLUMNS))})",
             (run_id, rec.nodeid, rec.test_id, rec.outcome.value, rec.duration,
-             self._text(rec.message[:4000]), rec.rule, rec.link, time.time()))
+             self._text(rec.message[:4000]), rec.rule, rec.link, time.time(),
+             " ".join(rec.rules), rec.arc_from, rec.arc_to, " ".join(rec.should), ",".join(rec.devices),
+             rec.waiver_index, self._text(rec.waiver_reason), rec.hazard))
 
     def end_run(self, run_id: int, status: str, reason: str = "") -> None:
         """End a run `finished`, or `incomplete` with a Reason (a bare reason such as 'crashed'
@@ -89,7 +97,8 @@ class SqlStore:
         return {k: int(v) for k, v in cur.fetchall()}
 
     def results(self, run_id: int) -> list[dict]:
-        return self._rows("SELECT * FROM results WHERE run_id = ? ORDER BY id", (run_id,))
+        """One run's result rows, each with every record column (old rows filled, see legacy)."""
+        return [fill(r) for r in self._rows("SELECT * FROM results WHERE run_id = ? ORDER BY id", (run_id,))]
 
     def reap(self) -> list[int]:
         """Mark this host's dead `running` runs incomplete (with the reason); returns their ids."""

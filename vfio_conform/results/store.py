@@ -8,7 +8,7 @@ import urllib.parse
 from pathlib import Path
 
 from .liveness import Here
-from .sql import ADDED_RUN_COLUMNS, SqlStore, StoreError
+from .sql import ADDED_RESULT_COLUMNS, ADDED_RUN_COLUMNS, SqlStore, StoreError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL REFERENCES runs(id),
     nodeid TEXT NOT NULL, test_id TEXT NOT NULL, outcome TEXT NOT NULL,
-    duration REAL, message TEXT, rule TEXT, link TEXT, recorded REAL NOT NULL
+    duration REAL, message TEXT, rule TEXT, link TEXT, recorded REAL NOT NULL,
+    rules TEXT, arc_from TEXT, arc_to TEXT, should TEXT, devices TEXT, waiver_index INTEGER,
+    waiver_reason TEXT, hazard TEXT
 );
 CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
 CREATE INDEX IF NOT EXISTS runs_profile ON runs(profile);
@@ -57,6 +59,10 @@ class ResultStore(SqlStore):
                 for name, kind in ADDED_RUN_COLUMNS:
                     if name not in have:
                         self.db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                have = {r[1] for r in self.db.execute("PRAGMA table_info(results)")}
+                for name, kind in ADDED_RESULT_COLUMNS:
+                    if name not in have:
+                        self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
                 self.db.execute("BEGIN IMMEDIATE")    # can we take the write lock (within the wait)?
                 self.db.execute("ROLLBACK")
         except (sqlite3.Error, OSError) as exc:
