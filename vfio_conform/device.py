@@ -14,14 +14,16 @@ import mmap
 import os
 import select
 import time
-from typing import Any, BinaryIO, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, TypeVar
 
-from .backends.base import Transport
 from .errors import UapiError, errno_name
 from .uapi import structs as st
 from .uapi.enums import (DeviceFlag, Feature, FeatureOp, MigFlag, MigState, RegionCap,
                          RegionFlag)
 from .uapi.ioctl import number
+
+if TYPE_CHECKING:                  # the protocol every backend implements (backends/base.py)
+    from .backends.base import Transport
 
 T = TypeVar("T")
 F = TypeVar("F")
