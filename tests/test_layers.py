@@ -24,8 +24,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("errors", ("vfio_conform.errors", "vfio_conform.debian")),
     ("profile", ("vfio_conform.profile",)),
     ("results", ("vfio_conform.results",)),
-    # how a test signals an outcome (not-supported, gated, ...): used by suites and their helpers
-    ("outcome signals", ("vfio_conform.plugin.classify",)),
     ("device", ("vfio_conform.device",)),
     ("backends", ("vfio_conform.backends",)),
     ("suite library", ("vfio_conform.suitelib", "vfio_conform.checks", "vfio_conform.migration_v1",
