@@ -19,14 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from suite_runner import ROOT, run_suites, write_profile  # noqa: E402
-from vfio_conform.backends.sim import faults, faults_consumers, faults_regions  # noqa: E402
 from vfio_conform.backends.sim.faults import FAULTS, Fault  # noqa: E402
 from vfio_conform.model.spec import RULES, SHOULD, _RULES  # noqa: E402
 
 DOC = ROOT / "docs" / "rule-proof.md"
 SUITES = ROOT / "suites"
-#: The profile a knob runs on unless its table names another (faults.BASES, faults_regions.BASES).
-DEFAULT_BASE = "sim-p2p-precopy"
 _ROW = re.compile(r"^\| `(?P<rule>[^`]+)` \| (?P<level>\w+) \| `(?P<knob>[^`]+)` \| (?P<tests>.*) \|$")
 
 
@@ -45,10 +42,8 @@ class Proof:
 
 
 def setup_of(knob: Fault) -> tuple[str, dict, dict]:
-    """(base profile, profile overrides, sim config overrides) the knob is proven on."""
-    if knob.name in faults_consumers.PROOF_BASES:
-        return faults_consumers.PROOF_BASES[knob.name]
-    return faults.BASES.get(knob.name) or faults_regions.BASES.get(knob.name, DEFAULT_BASE), {}, {}
+    """(base profile, profile overrides, sim config overrides) the knob is proven on (its table row)."""
+    return knob.proof_base, dict(knob.profile), dict(knob.sim_config)
 
 
 def suite_files(rule_id: str) -> tuple[str, ...]:

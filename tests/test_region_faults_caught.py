@@ -1,5 +1,5 @@
 """The clean v1/mismatch sim profiles pass the region and v1 suites (each region/v1 knob is proven
-caught naming its rule by tests/test_rule_proof.py, on the base profile faults_regions.BASES names).
+caught naming its rule by tests/test_rule_proof.py, on the base profile its row in faults.FAULTS names).
 """
 import subprocess
 import sys

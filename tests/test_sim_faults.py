@@ -371,3 +371,17 @@ def test_faults_do_not_change_the_clean_stream():
     """Knobs that do not touch the stream leave its bytes alone (the lead's suites compare them)."""
     with open_device() as clean, open_device(faults=[{"name": "no_cloexec"}, {"name": "seekable_fd"}]) as bent:
         assert save(clean) == save(bent)
+
+
+def test_one_table_names_area_and_proof_setup_of_every_knob():
+    from pathlib import Path
+    from vfio_conform.backends.sim.faults import AREA_BASES, names_in
+    profiles = Path(__file__).resolve().parent.parent / "profiles"
+    for fault in FAULTS.values():
+        assert fault.area in AREA_BASES, fault
+        assert (profiles / f"{fault.proof_base}.yaml").is_file(), fault
+    assert set(CORE_FAULTS) == names_in("core")
+    assert FAULTS["v1_chunk_overflow"].proof_base == "sim-v1-slow"
+    assert FAULTS["cap_chain_loop"].proof_base == "sim-p2p"
+    assert FAULTS["reset_flag_spurious"].sim_config == {"reset_supported": False}
+    assert sum(len(names_in(area)) for area in AREA_BASES) == len(FAULTS)

@@ -8,13 +8,11 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, DEFAULT_STORE, REPORTS_DIR,
+                        STORE_ENV, STORE_NAME)
 from .errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
-#: Where Allure writes its many small files, if not beside the JUnit file (the lab keeps them off 9p).
-ALLURE_DIR_ENV = "VFIO_CONFORM_ALLURE_DIR"
-DEFAULT_PROFILES = ("sim-stop-copy", "sim-p2p", "sim-precopy", "sim-p2p-precopy", "sim-v1-mmap",
-                    "sim-v1-slow", "sim-v1-small", "sim-mismatch")
+ROOT = CHECKOUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="device id (repeat for source and destination); default: the profile's")
     run.add_argument("-n", "--workers", default=None, metavar="N",
                      help="pytest-xdist workers (N or 'auto'); each profile stays on one worker")
-    run.add_argument("--reports", default=str(ROOT / "reports"), metavar="DIR",
+    run.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR",
                      help="where results.sqlite, and per-run JUnit and Allure output go")
     run.add_argument("--store", default=None, metavar="PATH|URL",
                      help="result store: SQLite path or postgresql:// URL (default "
@@ -115,8 +113,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     if args.no_store:
         out.append("--vc-no-store")
     else:
-        out += ["--vc-store", args.store or os.environ.get("VFIO_CONFORM_STORE")
-                or str(Path(args.reports) / "results.sqlite")]
+        out += ["--vc-store", args.store or os.environ.get(STORE_ENV)
+                or str(Path(args.reports) / STORE_NAME)]
     if args.kernel_release:
         out += ["--vc-kernel-release", args.kernel_release]
     if args.progress_file:
@@ -167,8 +165,7 @@ def _store_mark(args):
     if args.no_store:
         return None, 0
     from .results import open_store, store_location
-    location = store_location(args.store or os.environ.get("VFIO_CONFORM_STORE"),
-                              Path(args.reports) / "results.sqlite")
+    location = store_location(args.store or os.environ.get(STORE_ENV), Path(args.reports) / STORE_NAME)
     try:
         store = open_store(location, readonly=True)
         try:
@@ -243,7 +240,7 @@ def cmd_devices(args, extra) -> int:
 
 def cmd_results(args, extra) -> int:
     from .results import open_store, store_exists, store_location
-    loc = store_location(args.store, ROOT / "reports" / "results.sqlite")
+    loc = store_location(args.store, DEFAULT_STORE)
     if not store_exists(loc):
         if args.run is not None:
             print(f"vfio-conform: error: no run #{args.run}: {loc} does not exist", file=sys.stderr)

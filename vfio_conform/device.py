@@ -14,15 +14,19 @@ import mmap
 import os
 import select
 import time
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, TypeVar
 
-from .backends.base import Transport
 from .errors import UapiError, errno_name
 from .uapi import structs as st
 from .uapi.enums import (DeviceFlag, Feature, FeatureOp, MigFlag, MigState, RegionCap,
                          RegionFlag)
 from .uapi.ioctl import number
 
+if TYPE_CHECKING:                  # the protocol every backend implements (backends/base.py)
+    from .backends.base import Transport
+
+T = TypeVar("T")
+F = TypeVar("F")
 _FEATURE = number("VFIO_DEVICE_FEATURE")
 _MAX_CAP_CHAIN = 64
 #: VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (12) and VFIO_PRECOPY_INFO_REINIT: newer than the 6.12
@@ -60,6 +64,22 @@ class _LastOperation:
 
 
 LAST_OPERATION = _LastOperation()
+
+
+def errno_of(call: Callable[..., T], *args: Any, failed: F = None) -> tuple[int, T | F]:
+    """(0, call(*args)), or (its errno, `failed`) if it raised OSError: the body of every `try_x()`."""
+    try:
+        return 0, call(*args)
+    except OSError as exc:
+        return exc.errno or errno.EIO, failed
+
+
+def checked(result: tuple[int, T], operation: str, device: str) -> T:
+    """The value of a `try_x()` result, or UapiError(errno, operation): the body of every `x()`."""
+    code, value = result
+    if code:
+        raise UapiError(code, operation, device)
+    return value
 
 
 def last_operation() -> str:
@@ -183,23 +203,14 @@ class DataFd:
 
     def try_read(self, size: int) -> tuple[int, bytes]:
         LAST_OPERATION.note(self.device.name, "read(data_fd)", size)
-        try:
-            return 0, self.device.transport.read(self.fd, size, self.device.io_timeout)
-        except OSError as exc:
-            return exc.errno or errno.EIO, b""
+        return errno_of(self.device.transport.read, self.fd, size, self.device.io_timeout, failed=b"")
 
     def read(self, size: int) -> bytes:
-        code, data = self.try_read(size)
-        if code:
-            raise UapiError(code, f"read(data_fd, {size})", self.device.name)
-        return data
+        return checked(self.try_read(size), f"read(data_fd, {size})", self.device.name)
 
     def try_write(self, data: bytes) -> tuple[int, int]:
         LAST_OPERATION.note(self.device.name, "write(data_fd)", len(data))
-        try:
-            return 0, self.device.transport.write(self.fd, data, self.device.io_timeout)
-        except OSError as exc:
-            return exc.errno or errno.EIO, 0
+        return errno_of(self.device.transport.write, self.fd, data, self.device.io_timeout, failed=0)
 
     def write(self, data: bytes) -> int:
         """Write all of `data` (looping on short writes)."""
@@ -216,11 +227,7 @@ class DataFd:
         return done
 
     def try_pread(self, size: int, offset: int = 0) -> int:
-        try:
-            self.device.transport.pread(self.fd, size, offset)
-            return 0
-        except OSError as exc:
-            return exc.errno or errno.EIO
+        return errno_of(self.device.transport.pread, self.fd, size, offset)[0]
 
     def chunks(self, chunk_size: int = 1 << 20, allow_enomsg: bool = False) -> Iterator[bytes]:
         """Read until end of stream; stops at ENOMSG only if `allow_enomsg` (pre-copy)."""
@@ -259,18 +266,14 @@ class DataFd:
         buf = bytearray(max(argsz, ctypes.sizeof(st.vfio_precopy_info)))
         hdr = st.vfio_precopy_info(argsz=argsz, flags=flags)
         buf[:len(hdr)] = bytes(hdr)
-        try:
-            self.device.transport.ioctl(self.fd, number("VFIO_MIG_GET_PRECOPY_INFO"), buf)
-        except OSError as exc:
-            return exc.errno or errno.EIO, None
+        code, _ = errno_of(self.device.transport.ioctl, self.fd, number("VFIO_MIG_GET_PRECOPY_INFO"), buf)
+        if code:
+            return code, None
         out = st.vfio_precopy_info.from_bytes(buf)
         return 0, PrecopyInfo(out.flags, out.initial_bytes, out.dirty_bytes)
 
     def precopy_info(self) -> PrecopyInfo:
-        code, info = self.try_precopy_info()
-        if code:
-            raise UapiError(code, "VFIO_MIG_GET_PRECOPY_INFO", self.device.name)
-        return info
+        return checked(self.try_precopy_info(), "VFIO_MIG_GET_PRECOPY_INFO", self.device.name)
 
     def close(self) -> None:
         if not self.closed:
@@ -341,10 +344,9 @@ class Device:
         for _ in range(4):
             buf = bytearray(max(size, ctypes.sizeof(st.vfio_region_info)))
             buf[:32] = bytes(st.vfio_region_info(argsz=size, index=index))
-            try:
-                self._ioctl("VFIO_DEVICE_GET_REGION_INFO", buf)
-            except OSError as exc:
-                return exc.errno or errno.EIO, None
+            code, _ = errno_of(self._ioctl, "VFIO_DEVICE_GET_REGION_INFO", buf)
+            if code:
+                return code, None
             out = st.vfio_region_info.from_bytes(buf)
             if out.argsz > size and argsz is None:
                 size = out.argsz
@@ -353,10 +355,7 @@ class Device:
         return errno.EMSGSIZE, None
 
     def region_info(self, index: int) -> RegionInfo:
-        code, info = self.try_region_info(index)
-        if code:
-            raise UapiError(code, f"VFIO_DEVICE_GET_REGION_INFO(index={index})", self.name)
-        return info
+        return checked(self.try_region_info(index), f"VFIO_DEVICE_GET_REGION_INFO(index={index})", self.name)
 
     def irq_info(self, index: int) -> IrqInfo:
         buf = bytearray(bytes(st.vfio_irq_info(argsz=16, index=index)))
@@ -365,47 +364,33 @@ class Device:
         return IrqInfo(out.index, out.flags, out.count)
 
     def try_reset(self) -> int:
-        try:
-            self._ioctl("VFIO_DEVICE_RESET")
-            return 0
-        except OSError as exc:
-            return exc.errno or errno.EIO
+        return errno_of(self._ioctl, "VFIO_DEVICE_RESET")[0]
 
     def reset(self) -> None:
-        code = self.try_reset()
-        if code:
-            raise UapiError(code, "VFIO_DEVICE_RESET", self.name)
+        checked((self.try_reset(), None), "VFIO_DEVICE_RESET", self.name)
 
     # -- regions --------------------------------------------------------------------
     def try_region_read(self, index: int, offset: int, size: int,
                         info: RegionInfo | None = None) -> tuple[int, bytes]:
         info = info or self.region_info(index)
         LAST_OPERATION.note(self.name, "pread(region)", index, offset, size)
-        try:
-            return 0, self.transport.pread(self.transport.device_fd, size, info.offset + offset)
-        except OSError as exc:
-            return exc.errno or errno.EIO, b""
+        return errno_of(self.transport.pread, self.transport.device_fd, size, info.offset + offset,
+                        failed=b"")
 
     def region_read(self, index: int, offset: int, size: int) -> bytes:
-        code, data = self.try_region_read(index, offset, size)
-        if code:
-            raise UapiError(code, f"pread(region {index}, offset {offset:#x}, {size})", self.name)
-        return data
+        return checked(self.try_region_read(index, offset, size),
+                       f"pread(region {index}, offset {offset:#x}, {size})", self.name)
 
     def try_region_write(self, index: int, offset: int, data: bytes,
                          info: RegionInfo | None = None) -> tuple[int, int]:
         info = info or self.region_info(index)
         LAST_OPERATION.note(self.name, "pwrite(region)", index, offset, len(data))
-        try:
-            return 0, self.transport.pwrite(self.transport.device_fd, data, info.offset + offset)
-        except OSError as exc:
-            return exc.errno or errno.EIO, 0
+        return errno_of(self.transport.pwrite, self.transport.device_fd, data, info.offset + offset,
+                        failed=0)
 
     def region_write(self, index: int, offset: int, data: bytes) -> int:
-        code, n = self.try_region_write(index, offset, data)
-        if code:
-            raise UapiError(code, f"pwrite(region {index}, offset {offset:#x}, {len(data)})", self.name)
-        return n
+        return checked(self.try_region_write(index, offset, data),
+                       f"pwrite(region {index}, offset {offset:#x}, {len(data)})", self.name)
 
     def region_mmap(self, index: int, offset: int, length: int, writable: bool = False,
                     info: RegionInfo | None = None) -> mmap.mmap:
@@ -424,18 +409,12 @@ class Device:
         buf[:8] = bytes(hdr)
         buf[8:8 + len(payload)] = payload
         LAST_OPERATION.note(self.name, "feature", int(feature), int(op), payload)
-        try:
-            self.transport.ioctl(self.transport.device_fd, _FEATURE, buf)
-        except OSError as exc:
-            return exc.errno or errno.EIO, bytes(buf[8:])
-        return 0, bytes(buf[8:])
+        code, _ = errno_of(self.transport.ioctl, self.transport.device_fd, _FEATURE, buf)
+        return code, bytes(buf[8:])
 
     def feature(self, feature: int, op: int, payload: bytes = b"", out_size: int = 0) -> bytes:
-        code, data = self.try_feature(feature, op, payload, out_size=out_size)
-        if code:
-            raise UapiError(code, f"VFIO_DEVICE_FEATURE({_feature_name(feature)}, {FeatureOp(op)!r})",
-                            self.name)
-        return data
+        return checked(self.try_feature(feature, op, payload, out_size=out_size),
+                       f"VFIO_DEVICE_FEATURE({_feature_name(feature)}, {FeatureOp(op)!r})", self.name)
 
     def probe_feature(self, feature: int, op: int = FeatureOp.GET) -> int:
         """PROBE (with GET/SET bits): 0 if supported, else the errno."""
@@ -497,10 +476,7 @@ class Device:
                       if not code else 0)
 
     def mig_data_size(self) -> int:
-        code, size = self.try_mig_data_size()
-        if code:
-            raise UapiError(code, "VFIO_DEVICE_FEATURE(GET MIG_DATA_SIZE)", self.name)
-        return size
+        return checked(self.try_mig_data_size(), "VFIO_DEVICE_FEATURE(GET MIG_DATA_SIZE)", self.name)
 
     # -- lifecycle ------------------------------------------------------------------------
     def to_safe_state(self) -> str:
@@ -534,10 +510,7 @@ class Device:
         self.close()
 
     def _call(self, name: str, buf, args: str = "") -> int:
-        try:
-            return self._ioctl(name, buf)
-        except OSError as exc:
-            raise UapiError(exc.errno or errno.EIO, f"{name}({args})", self.name) from None
+        return checked(errno_of(self._ioctl, name, buf), f"{name}({args})", self.name)
 
     def __repr__(self) -> str:
         return f"Device({self.name})"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..constants import STORE_NAME
 from ..profile.schema import Profile
 from ..results import Outcome, RunMeta, TestRecord, open_store, store_location
 from ..results.identity import profile_hash
@@ -197,7 +198,7 @@ def _record(verdicts: list[ProfileVerdict], profiles: list[Profile], reports: Pa
     """One run per profile, named `<profile>@qemu`, in the same session; returns the verdicts with
     the suites comparison added."""
     paths = {p.name: p for p in profiles}
-    store = open_store(store_location(store_arg, reports / "results.sqlite"))
+    store = open_store(store_location(store_arg, reports / STORE_NAME))
     session = f"consumers-{time.time_ns():x}"
     out = []
     try:

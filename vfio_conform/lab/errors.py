@@ -1,8 +1,10 @@
 """Errors raised by the QEMU lab: infrastructure failures, never test results."""
 from __future__ import annotations
 
+from ..errors import InfraError
 
-class LabError(Exception):
+
+class LabError(InfraError):
     """An infrastructure failure of the lab (missing tool, boot died, timeout, kernel crash).
 
     `kind` is a short machine-readable tag: "missing-tool", "download", "build",

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import ALLURE_DIR_ENV
+from ..constants import ALLURE_DIR_ENV, STORE_NAME
 from ..errors import ConfigError
 from ..profile import find_profile, load_all
 from ..profile.schema import Profile
@@ -133,8 +133,8 @@ def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: P
 def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     """Import the guest's runs into the host store and copy its JUnit/Allure output under reports/."""
     guest_reports = run.run_dir / "reports"
-    store = open_store(store_location(store_arg, reports / "results.sqlite"))
-    guest_store = guest_reports / "results.sqlite"
+    store = open_store(store_location(store_arg, reports / STORE_NAME))
+    guest_store = guest_reports / STORE_NAME
     new_ids = store.import_from(guest_store) if guest_store.exists() else []
     if run.exit_code is None:
         _record_infra_failure(store, new_ids, run)

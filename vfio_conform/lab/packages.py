@@ -7,6 +7,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..debian import apt_download
+from ..errors import InfraError
 from .config import KernelSpec
 from .errors import LabError
 from .lockfile import locked
@@ -62,13 +64,10 @@ def _download(spec: KernelSpec, debs: Path) -> dict[str, Path]:
     version = debian_version(spec)
     found: dict[str, Path] = {}
     for name in spec.package_names():
-        have = sorted(debs.glob(f"{name}_*.deb"))
-        if not have:
-            run(["apt-get", "download", f"{name}={version}"], kind="download", cwd=debs)
-            have = sorted(debs.glob(f"{name}_*.deb"))
-        if not have:
-            raise LabError("download", f"apt-get download {name}={version} produced no .deb in {debs}")
-        found[name] = have[-1]
+        try:
+            found[name] = apt_download(name, debs, version=version)
+        except InfraError as exc:
+            raise LabError("download", str(exc)) from exc
     return found
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..constants import STORE_SYNC_ENV
 from .config import LabConfig
 from .errors import LabError
 from .initramfs import build_initramfs
@@ -140,7 +141,7 @@ class LabSession:
                "VFIO_LAB_PROGRESS": f"{GUEST_RESULTS}/progress",
                "VFIO_LAB_DEVICES": " ".join(self.planned_devices()),
                # fsync each result row: a guest kernel panic must not lose what was recorded
-               "VFIO_CONFORM_STORE_SYNC": "FULL"}
+               STORE_SYNC_ENV: "FULL"}
         env.update(dict(self.config.extra_env))
         return env
 

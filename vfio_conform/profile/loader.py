@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..constants import PROFILES_DIR
 from ..errors import ConfigError
 from .schema import Profile, build_profile
 from .yamlmarks import load_marked
@@ -13,7 +14,7 @@ MAX_PROFILE_BYTES = 1 << 20
 
 def profiles_dir() -> Path:
     """The project's profiles/ directory (beside the package in a checkout)."""
-    return Path(__file__).resolve().parents[2] / "profiles"
+    return PROFILES_DIR
 
 
 def load_profile(path: str | Path) -> Profile:

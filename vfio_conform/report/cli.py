@@ -6,12 +6,11 @@ import sys
 import time
 from pathlib import Path
 
+from ..constants import DEFAULT_STORE, REPORTS_DIR
 from ..results import ENV_VAR, StoreError, open_store, store_exists, store_location
 from .trend import print_trend  # noqa: F401  (re-exported for `results --profile`)
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_STORE = ROOT / "reports" / "results.sqlite"
-DEFAULT_OUT = ROOT / "reports"
+DEFAULT_OUT = REPORTS_DIR
 
 
 def add_parsers(subparsers) -> None:

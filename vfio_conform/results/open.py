@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..constants import STORE_ENV
 from .sql import SqlStore, StoreError
 
-ENV_VAR = "VFIO_CONFORM_STORE"
+ENV_VAR = STORE_ENV
 _PG_SCHEMES = ("postgresql://", "postgres://")
 
 

@@ -7,6 +7,7 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
+from ..constants import STORE_SYNC_ENV, STORE_WAIT_ENV
 from .liveness import Here
 from .sql import ADDED_RESULT_COLUMNS, ADDED_RUN_COLUMNS, SqlStore, StoreError
 
@@ -31,7 +32,7 @@ CREATE INDEX IF NOT EXISTS runs_profile ON runs(profile);
 """
 
 #: Seconds a writer waits for another process's lock before the store counts as unusable.
-WAIT_ENV = "VFIO_CONFORM_STORE_WAIT"
+WAIT_ENV = STORE_WAIT_ENV
 
 
 class ResultStore(SqlStore):
@@ -145,7 +146,7 @@ def _wait_seconds() -> float:
 
 #: Durability of each committed row: NORMAL survives a killed process; FULL (fsync per row)
 #: also survives a dead kernel, which the lab needs (its guest writes to a 9p share and may panic).
-SYNC_ENV = "VFIO_CONFORM_STORE_SYNC"
+SYNC_ENV = STORE_SYNC_ENV
 
 
 def _sync_mode() -> str:

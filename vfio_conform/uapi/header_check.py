@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..debian import apt_download
 from ..errors import InfraError
 from . import enums as E
 from .ioctl import IOCTLS, VFIO_BASE, VFIO_TYPE
@@ -402,21 +403,14 @@ def fetch_headers(kver: str = DEFAULT_KVER, force: bool = False) -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fetch-", dir=root.parent) as tmp:
         work = Path(tmp)
-        cmd = ["apt-get", "download", package]
-        if os.geteuid() == 0:
-            cmd[1:1] = ["-o", "APT::Sandbox::User=root"]
         try:
-            proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
-        except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-            raise InfraError(f"cannot fetch {package}: {exc} ({SETUP_HINT})") from exc
-        debs = list(work.glob(f"{package}_*.deb"))
-        if proc.returncode or not debs:
-            raise InfraError(f"'{' '.join(cmd)}' failed ({proc.returncode}): {proc.stderr.strip()[-800:]}\n"
-                             f"  try 'apt-get update' first, then {SETUP_HINT}")
+            deb = apt_download(package, work)
+        except InfraError as exc:
+            raise InfraError(f"{exc} ({SETUP_HINT})") from exc
         staged = work / "tree"
         (staged / "include" / "linux").mkdir(parents=True)
-        kept = _extract_uapi(debs[0], staged / "include")
-        (staged / "SOURCE").write_text(f"{debs[0].name}\n" + "".join(f"include/linux/{k}\n" for k in kept))
+        kept = _extract_uapi(deb, staged / "include")
+        (staged / "SOURCE").write_text(f"{deb.name}\n" + "".join(f"include/linux/{k}\n" for k in kept))
         if root.exists():
             shutil.rmtree(root)
         staged.rename(root)

@@ -12,12 +12,13 @@ import random
 from ...model.fsm import (PRE_COPY_STATES, SAVING_GROUP, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS,
                           BlockedArc, next_step, supports)
 from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState
-from . import attach, mismatch, stream
+from . import mismatch, stream
 from .config import SimConfig
 from .faults import ActiveFaults
 from .regions import Region, oserror
 from .dma import DmaLog
 from .sessions import PrecopySession, ResumingSession, SavingSession, Session, StraySession
+from .v1 import V1Region
 
 S = MigState
 _PRECOPY_OPENING = frozenset({(S.RUNNING, S.PRE_COPY), (S.RUNNING_P2P, S.PRE_COPY_P2P)})
@@ -60,11 +61,24 @@ class SimDevice:
         self.session: Session | None = None
         self.last_path: tuple[MigState, ...] = ()
         self._reports_running = False        # wrong_state_after_set knob
-        self.dma = DmaLog(self.faults)        # DMA dirty logging (issue 6)
+        self.dma = DmaLog(self.faults)        # DMA dirty logging
         self._resume_carry = b""             # reset_keeps_resume_data knob
         self._empty_next_save = False        # reset_breaks_save knob
         self.fail_step: int | None = None     # test hook: the next SET fails at this step (1-based)
-        self.v1 = attach.attach(self)        # region knobs, legacy v1 migration region (issue 5)
+        self.v1 = self._attach_regions()
+
+    def _attach_regions(self) -> V1Region | None:
+        """Give every region the device's knobs; swap in the legacy v1 migration region if configured."""
+        for region in self.regions:
+            region.faults = self.faults
+        cfg = self.config.v1
+        if cfg is None:
+            return None
+        self.regions[cfg.index].close()
+        region = V1Region(cfg.spec(), self.name, random.Random(0), self, cfg)
+        region.faults = self.faults
+        self.regions[cfg.index] = region
+        return region
 
     @property
     def dma_logging_started(self) -> bool:

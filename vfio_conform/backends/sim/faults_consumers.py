@@ -1,8 +1,8 @@
-"""Fault knobs that break what QEMU and cloud-hypervisor expect of a device (suites/consumers).
+"""What the consumer knobs (faults.py, area consumers) do: break what QEMU and cloud-hypervisor
+expect of a device (suites/consumers).
 
 The knobs act at the uAPI boundary: `attach(transport)` wraps a SimTransport's ioctl/read/close
 when (and only when) one of them is configured, so the reference device itself is untouched.
-tests/test_consumer_faults_caught.py proves the consumer suite fails naming each knob's rule.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from ...uapi.enums import FEATURE_MASK, Feature, FeatureOp, MigState
 from ...uapi.ioctl import number
+from .faults import names_in
+from .sessions import ResumingSession, SavingSession
 
 if TYPE_CHECKING:
     from .transport import SimTransport
@@ -23,75 +25,11 @@ _GET_ONLY = (Feature.MIGRATION, Feature.MIG_DATA_SIZE)
 _PRECOPY_INFO_V2 = 12          # VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (newer than the 6.12 headers)
 _RESET_FLAG = 1 << 0           # VFIO_DEVICE_FLAGS_RESET
 
-#: (name, rule id, summary) of every knob.
-_ROWS = [
-    ("data_size_zero_running", "consumer.qemu-data-size-nonzero",
-     "MIG_DATA_SIZE reports 0 while the device is RUNNING"),
-    ("enomsg_before_stop_copy_data", "stream.stop-copy-eof",
-     "the first read() of a session in STOP_COPY fails with ENOMSG (data not staged yet); "
-     "later reads return the stream"),
-    ("precopy_initial_endless", "consumer.qemu-initial-data-sent",
-     "PRECOPY_INFO reports 1 MiB more initial_bytes than there are and pre-copy reads never "
-     "reach the temporary end (one filler byte instead of ENOMSG/0)"),
-    ("precopy_initial_underreported", "consumer.qemu-precopy-accounting",
-     "PRECOPY_INFO reports half the initial_bytes there are"),
-    ("resume_close_drops_data", "resume.close-keeps-data",
-     "closing the resuming data_fd discards the bytes written to its session"),
-    ("reset_error_sticky", "reset.returns-running",
-     "a failed SET out of RESUMING leaves the device in ERROR, and VFIO_DEVICE_RESET from ERROR "
-     "returns 0 but leaves it there"),
-    ("probe_dma_start_fails", "feature.probe-claimed",
-     "PROBE of DMA_LOGGING_START fails with ENOTTY although START works"),
-    ("set_on_get_only_ok", "feature.unsupported-op-fails",
-     "SET on MIGRATION or MIG_DATA_SIZE succeeds (and does nothing)"),
-    ("feature_argsz_unchecked", "feature.bad-argsz-fails",
-     "GET MIGRATION / MIG_DATA_SIZE with argsz below header + payload succeeds"),
-    ("region_info_small_argsz_ok", "region-info.bad-args-fail",
-     "GET_REGION_INFO accepts an argsz below 32"),
-    ("region_info_caps_argsz_kept", "region-info.caps-argsz",
-     "GET_REGION_INFO with too small an argsz for the caps leaves argsz unchanged"),
-    ("reset_flag_without_reset", "device.reset-flag-works",
-     "DEVICE_INFO reports VFIO_DEVICE_FLAGS_RESET but VFIO_DEVICE_RESET fails with EINVAL"),
-    ("dma_start_granule_zero", "dma.consumer-cycle",
-     "DMA_LOGGING_START succeeds but writes back page_size 0"),
-    ("dma_report_fails_stopped", "dma.consumer-cycle",
-     "DMA_LOGGING_REPORT fails with EIO once the device is stopped (the final dirty sync)"),
-    ("reopen_keeps_state", "reset.reopen-running",
-     "closing the device fd keeps its migration state: a reopened device starts where the old one "
-     "was (as mtty does)"),
-    ("probe_dma_start_unclaimed", "feature.probe-matches-profile",
-     "PROBE of DMA_LOGGING_START succeeds on a device without DMA logging"),
-    ("unknown_feature_einval", "feature.unknown-enotty",
-     "an unknown feature index (VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 here) fails with EINVAL, "
-     "not ENOTTY"),
-    ("reset_flag_spurious", "device.reset-flag-matches-profile",
-     "DEVICE_INFO reports VFIO_DEVICE_FLAGS_RESET on a device configured without reset"),
-    ("reset_flag_hidden", "device.reset-flag-advertised",
-     "DEVICE_INFO omits VFIO_DEVICE_FLAGS_RESET although VFIO_DEVICE_RESET works"),
-]
-
-#: knob -> (base profile, profile overrides, sim config overrides) the proof runs it on, where the
-#: default base (sim-p2p-precopy) cannot show the rule.
-PROOF_BASES: dict[str, tuple[str, dict, dict]] = {
-    "probe_dma_start_unclaimed": ("sim-stop-copy", {}, {}),
-    "reset_flag_spurious": ("sim-stop-copy", {"features": {"reset": False, "dma_logging": False}},
-                            {"reset_supported": False}),
-}
-
 #: Migration state each sim device id had when its fd was closed (only under reopen_keeps_state).
 _KEPT_STATE: dict[str, MigState] = {}
 
-NAMES: tuple[str, ...] = tuple(name for name, _, _ in _ROWS)
-
-
-def __getattr__(name: str):
-    """TABLE: the faults.Fault rows merged into faults.FAULTS (built lazily: faults imports us)."""
-    if name != "TABLE":
-        raise AttributeError(name)
-    from .faults import Fault
-    table = [Fault(n, rule, summary) for n, rule, summary in _ROWS]
-    globals()["TABLE"] = table
-    return table
+#: The consumer knobs (faults.py, area consumers): a transport is wrapped only if one is on.
+NAMES: frozenset[str] = names_in("consumers")
 
 
 def oserror(code: int, what: str) -> OSError:
@@ -115,7 +53,6 @@ class _Hooks:
     """The knob behaviour around one transport's original methods."""
 
     def __init__(self, transport: "SimTransport"):
-        from .sessions import ResumingSession, SavingSession     # faults.py imports this module first
         self._saving, self._resuming = SavingSession, ResumingSession
         self.t, self.dev, self.faults = transport, transport.device, transport.device.faults
         self._ioctl, self._read, self._close = transport.ioctl, transport.read, transport.close

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from ...uapi import structs as st
 from ...uapi.enums import PCI_NUM_REGIONS, PciRegion, RegionCap, RegionFlag
 from .faults import ActiveFaults
+from .faults_regions import bent_read, bent_write, info_fields
 
 #: Region offset inside the device fd = index << OFFSET_SHIFT (VFIO_PCI_OFFSET_SHIFT).
 OFFSET_SHIFT = 40
@@ -117,7 +118,7 @@ class Region:
     def __init__(self, spec: RegionSpec, label: str, rng: random.Random):
         self.spec = spec
         self.label = label
-        self.faults = ActiveFaults()         # the device's knobs, set by attach.attach()
+        self.faults = ActiveFaults()         # the device's knobs, set by SimDevice
         self.fd = -1
         if spec.size:
             self.fd = os.memfd_create(f"vfio-sim-{label}-r{spec.index}", os.MFD_CLOEXEC)
@@ -138,7 +139,6 @@ class Region:
 
     def info_fields(self, base: int) -> tuple[RegionFlag, int, int, bytes]:
         """(flags, size, offset, caps at `base`) as GET_REGION_INFO reports them (knobs may lie)."""
-        from .faults_regions import info_fields
         return info_fields(self, base)
 
     def _check(self, off: int, size: int, need: RegionFlag, what: str) -> int:
@@ -166,14 +166,12 @@ class Region:
         return size
 
     def read(self, off: int, size: int) -> bytes:
-        from .faults_regions import bent_read
         bent = bent_read(self, off, size)
         if bent is not None:
             return bent
         return os.pread(self.fd, self._check(off, size, RegionFlag.READ, "pread"), off)
 
     def write(self, off: int, data: bytes) -> int:
-        from .faults_regions import bent_write
         inside = self._check(off, len(data), RegionFlag.WRITE, "pwrite")
         written = os.pwrite(self.fd, data[:inside], off)
         return bent_write(self, off, data, written)

@@ -1,0 +1,31 @@
+"""Names and default places every layer shares, defined once: env variables, paths, default profiles.
+
+The bottom layer of the package: it imports nothing of vfio_conform.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The project checkout the package sits in (profiles/, suites/, reports/ beside it).
+CHECKOUT = Path(__file__).resolve().parents[1]
+#: The shipped device profiles.
+PROFILES_DIR = CHECKOUT / "profiles"
+#: Where `vfio-conform run` and the lab write the store, JUnit and Allure output by default.
+REPORTS_DIR = CHECKOUT / "reports"
+#: File name of the SQLite result store inside a reports directory.
+STORE_NAME = "results.sqlite"
+#: The default result store.
+DEFAULT_STORE = REPORTS_DIR / STORE_NAME
+
+#: Result store path or postgresql:// URL, used when no --store/--vc-store is given.
+STORE_ENV = "VFIO_CONFORM_STORE"
+#: Seconds a store write waits for a lock held by another process.
+STORE_WAIT_ENV = "VFIO_CONFORM_STORE_WAIT"
+#: SQLite `synchronous` pragma for the store (the lab guest sets FULL: its store lives on 9p).
+STORE_SYNC_ENV = "VFIO_CONFORM_STORE_SYNC"
+#: Where Allure writes its many small files, if not beside the JUnit file (the lab keeps them off 9p).
+ALLURE_DIR_ENV = "VFIO_CONFORM_ALLURE_DIR"
+
+#: Profiles `vfio-conform run` runs when none is named: every sim profile.
+DEFAULT_PROFILES = ("sim-stop-copy", "sim-p2p", "sim-precopy", "sim-p2p-precopy", "sim-v1-mmap",
+                    "sim-v1-slow", "sim-v1-small", "sim-mismatch")
