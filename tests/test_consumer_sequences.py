@@ -1,4 +1,4 @@
-"""The consumer sequence models themselves (suites/consumers/sequences.py) on the sim: QEMU's cached
+"""The consumer sequence models themselves (vfio_conform/suitelib/consumers.py) on the sim: QEMU's cached
 state and buffer size, and the ERROR hazard gate in cloud-hypervisor's recovery."""
 import dataclasses
 import sys
@@ -12,7 +12,7 @@ from vfio_conform.profile.schema import HazardGate
 from vfio_conform.uapi.enums import MigState
 
 sys.path.insert(0, str(ROOT))
-from suites.consumers.sequences import CloudHypervisor, Qemu  # noqa: E402
+from vfio_conform.suitelib.consumers import CloudHypervisor, Qemu  # noqa: E402
 
 S = MigState
 

@@ -20,7 +20,7 @@ SHOULD_RULE = "precopy.initial-bytes-decrease"
 
 SUITE = f'''
 import pytest
-from vfio_conform.checks import expect
+from vfio_conform.suitelib.checks import expect
 from vfio_conform.outcomes import gated, infra_error, not_supported
 
 

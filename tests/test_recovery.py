@@ -9,7 +9,7 @@ from suite_runner import run_suites, write_profile
 from vfio_conform.device import SetResult
 from vfio_conform.errors import SpecViolation
 from vfio_conform.outcomes import skip_outcome
-from vfio_conform.plugin import fixtures
+from vfio_conform.plugin.fixtures import devices as fixtures
 from vfio_conform.results import Outcome
 from vfio_conform.results.model import SHOULD_NOT_MET
 from vfio_conform.plugin.context import Target
@@ -76,7 +76,7 @@ def test_should_rule_not_met_is_a_recorded_pass(tmp_path):
 
 
 def test_should_level_can_be_made_binding():
-    from vfio_conform.checks import drain_should_not_met, expect
+    from vfio_conform.suitelib.checks import drain_should_not_met, expect
     drain_should_not_met()
     with pytest.warns(UserWarning):
         expect(False, "precopy.enomsg-at-temporary-end", "read returned 0")

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from vfio_conform.exitcodes import Exit, combine, verdict
-from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
+from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord, import_runs
 from vfio_conform.results.liveness import Here, judge
 
 
@@ -108,5 +108,5 @@ def test_import_from_merges_runs(tmp_path):
     b.record(run, TestRecord("n", "t", Outcome.FAIL, 1.0, "boom"))
     b.end_run(run, "finished")
     b.close()
-    (new,) = a.import_from(tmp_path / "b.sqlite")
+    (new,) = import_runs(a, tmp_path / "b.sqlite")
     assert a.runs()[0]["profile"] == "mtty" and a.results(new)[0]["message"] == "boom"

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from suite_runner import ROOT
-from vfio_conform.checks import UnknownRule, expect, expect_errno, expect_state
+from vfio_conform.suitelib.checks import UnknownRule, expect, expect_errno, expect_state
 from vfio_conform.plugin.rulecheck import ids_in_source, unknown_ids
 
 
@@ -26,7 +26,7 @@ def _collect(path):
 def test_source_scan_finds_ids_in_checks_and_marks(tmp_path):
     path = _suite(tmp_path, '''
         import pytest
-        from vfio_conform.checks import expect, expect_errno
+        from vfio_conform.suitelib.checks import expect, expect_errno
         @pytest.mark.vc_spec("fsm.legal-arc", "fsm.no-such-rule")
         def test_x(profile):
             expect(True, "fsm.legal-arc", "m")
@@ -49,7 +49,7 @@ def test_source_scan_finds_ids_in_checks_and_marks(tmp_path):
          pass
      ''', "fsm.legal-arcc"),
     ('''
-     from vfio_conform.checks import expect
+     from vfio_conform.suitelib.checks import expect
      def test_x(profile):
          expect(True, "stream.stop-copy-eoff", "never reached with a typo")
      ''', "stream.stop-copy-eoff"),
@@ -123,13 +123,13 @@ def test_suite_tests_are_tagged_with_every_rule_they_check():
 
 
 def test_typo_in_a_suite_helper_fails_collection(tmp_path):
-    """A helper module the suite imports (like fixtures/sessions.py, outside the test's own folder)
+    """A helper module the suite imports (like vfio_conform/plugin/fixtures/sessions.py, outside the test's own folder)
     is scanned too: its typo stops the run."""
     (tmp_path / "conftest.py").write_text("")
     (tmp_path / "helpers").mkdir()
     (tmp_path / "helpers" / "__init__.py").write_text("")
     (tmp_path / "helpers" / "walkers.py").write_text(textwrap.dedent('''
-        from vfio_conform.checks import expect
+        from vfio_conform.suitelib.checks import expect
         def check(device):
             expect(True, "fsm.state-after-sett", "typo in a helper")
     '''))

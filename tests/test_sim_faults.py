@@ -216,17 +216,17 @@ def probe_mig_features_einval_without_ops(d):
 
 
 def probe_log_features_einval_without_ops(d):
-    from vfio_conform.depth import dma
+    from vfio_conform.suitelib.depth import dma
     return dma.stop(d)
 
 
 def probe_dma_start_page_size_bogus(d):
-    from vfio_conform.depth import dma
+    from vfio_conform.suitelib.depth import dma
     return dma.start(d, [(0x100000, 0x10000)], 4096)
 
 
 def probe_dma_report_rescale_wrong(d):
-    from vfio_conform.depth import dma
+    from vfio_conform.suitelib.depth import dma
     dma.start(d, [(0x100000, 0x10000)], 4096)
     d.test_hooks.dma_write(0x100000 + 5 * 4096, 8)
     code, bitmap, _ = dma.report(d, 0x100000, 0x10000, 8192)
@@ -234,7 +234,7 @@ def probe_dma_report_rescale_wrong(d):
 
 
 def probe_dma_report_keeps_log(d):
-    from vfio_conform.depth import dma
+    from vfio_conform.suitelib.depth import dma
     dma.start(d, [(0x100000, 0x10000)], 4096)
     d.test_hooks.dma_write(0x100000, 8)
     dma.report(d, 0x100000, 0x10000, 4096)

@@ -173,7 +173,7 @@ def test_no_migration_means_enotty():
 
 
 def test_dma_logging_when_enabled():
-    from vfio_conform.depth import dma
+    from vfio_conform.suitelib.depth import dma
     with open_device(dma_logging=True) as device:
         assert device.probe_feature(Feature.DMA_LOGGING_START, SET) == 0
         assert dma.start(device, [(0x10000, 4096)], page_size=4096) == (0, 4096)

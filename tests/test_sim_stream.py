@@ -246,7 +246,7 @@ def test_stream_module_round_trip():
 def test_sim_dma_log_granule_rescaling_and_clearing():
     """Device writes land at START's granule; REPORT rescales (both ways) and clears what it read."""
     from vfio_conform.backends.sim import open_sim
-    from vfio_conform.depth import dma
+    from vfio_conform.suitelib.depth import dma
     from vfio_conform.device import Device
     iova = 0x100000
     with Device(open_sim({"dma_logging": True}, "sim0"), io_timeout=1.0) as device:

@@ -9,7 +9,7 @@ import pytest
 
 from vfio_conform.report import sample
 from vfio_conform.report.cli import main as report_main
-from vfio_conform.results import Outcome, RunMeta, TestRecord, open_store
+from vfio_conform.results import Outcome, RunMeta, TestRecord, import_runs, open_store
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'vfio-conform[postgres]'")
 pytestmark = pytest.mark.xdist_group("postgres")
@@ -52,10 +52,10 @@ def test_import_between_sqlite_and_postgres(pg_server, tmp_path):
     sample.write_run(lite, "mtty", {"test_arc[mtty:STOP->RUNNING]": ("fail", "")})
     lite.close()
     pg = open_store(pg_server("imp"))
-    (new,) = pg.import_from(tmp_path / "a.sqlite")
+    (new,) = import_runs(pg, tmp_path / "a.sqlite")
     assert pg.summary(new) == {"pass": 66, "fail": 1}
     back = open_store(f"sqlite:///{tmp_path / 'b.sqlite'}")
-    assert back.import_from(pg.url) == [1] and back.summary(1) == {"pass": 66, "fail": 1}
+    assert import_runs(back, pg.url) == [1] and back.summary(1) == {"pass": 66, "fail": 1}
 
 
 def test_two_runs_write_concurrently(pg_server):

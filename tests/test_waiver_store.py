@@ -1,7 +1,7 @@
 """Each run's waivers are stored typed (table `waivers`), read back, and carried by import_from."""
 import sqlite3
 
-from vfio_conform.results import RunMeta, open_store
+from vfio_conform.results import RunMeta, import_runs, open_store
 from vfio_conform.results.waivers import WaiverUse, load_waivers, record_waivers
 
 USES = [WaiverUse(0, "test_dma_start_twice_fails[mtty*", "dma.start-once", "https://x/1", "stub", 1, 1),
@@ -23,7 +23,7 @@ def check_round_trip(store_url, other_url):
     store.end_run(run, "finished")
     store.close()
     other = open_store(other_url)
-    (new,) = other.import_from(store_url)
+    (new,) = import_runs(other, store_url)
     assert load_waivers(other, new) == USES
     other.close()
 

@@ -5,11 +5,11 @@ import mmap
 
 import pytest
 
-from vfio_conform.checks import expect
+from vfio_conform.suitelib.checks import expect
 from vfio_conform.errors import errno_name
 from vfio_conform.uapi.enums import MigState
 
-from .sequences import CloudHypervisor, expect_running
+from vfio_conform.suitelib.consumers import CloudHypervisor, expect_running
 from vfio_conform.outcomes import not_supported
 
 S = MigState

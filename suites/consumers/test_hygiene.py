@@ -5,7 +5,7 @@ import errno
 
 import pytest
 
-from vfio_conform.checks import expect, expect_errno
+from vfio_conform.suitelib.checks import expect, expect_errno
 from vfio_conform.errors import errno_name
 from vfio_conform.uapi.enums import DeviceFlag, Feature, FeatureOp, MigFlag, RegionFlag
 from vfio_conform.outcomes import not_supported

@@ -8,13 +8,13 @@ import errno
 
 import pytest
 
-from fixtures.sessions import require_state
+from vfio_conform.plugin.fixtures.sessions import require_state
 from vfio_conform.backends.registry import open_device
-from vfio_conform.checks import expect
+from vfio_conform.suitelib.checks import expect
 from vfio_conform.errors import errno_name
 from vfio_conform.uapi.enums import MigFlag, MigState
 
-from .sequences import Qemu, Saved, expect_running
+from vfio_conform.suitelib.consumers import Qemu, Saved, expect_running
 from vfio_conform.outcomes import not_supported
 
 S = MigState

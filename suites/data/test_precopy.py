@@ -3,8 +3,8 @@ import errno
 
 import pytest
 
-from fixtures.sessions import require_state, rewound
-from vfio_conform.checks import expect, expect_errno
+from vfio_conform.plugin.fixtures.sessions import require_state, rewound
+from vfio_conform.suitelib.checks import expect, expect_errno
 from vfio_conform.device import PRECOPY_INFO_REINIT, PRECOPY_INFO_V2
 from vfio_conform.errors import errno_name
 from vfio_conform.uapi.enums import FeatureOp, MigFlag, MigState

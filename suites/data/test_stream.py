@@ -4,8 +4,8 @@ import select
 
 import pytest
 
-from fixtures.sessions import rewound
-from vfio_conform.checks import expect, expect_errno, expect_state, read_state
+from vfio_conform.plugin.fixtures.sessions import rewound
+from vfio_conform.suitelib.checks import expect, expect_errno, expect_state, read_state
 from vfio_conform.uapi.enums import MigState
 
 CHUNK_SIZES = [13, 4096, 1 << 20]

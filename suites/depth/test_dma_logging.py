@@ -4,8 +4,8 @@ import mmap
 
 import pytest
 
-from vfio_conform.checks import expect, expect_errno
-from vfio_conform.depth import dma
+from vfio_conform.suitelib.checks import expect, expect_errno
+from vfio_conform.suitelib.depth import dma
 from vfio_conform.outcomes import not_supported
 
 pytestmark = pytest.mark.vc_requires("dma_logging")

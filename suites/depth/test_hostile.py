@@ -5,8 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as use_seed
 from hypothesis import strategies as st
 
-from vfio_conform.checks import expect, expect_state
-from vfio_conform.depth.streams import flip, foreign_stream, resume, save_bytes
+from vfio_conform.suitelib.checks import expect, expect_state
+from vfio_conform.suitelib.depth.streams import flip, foreign_stream, resume, save_bytes
 from vfio_conform.uapi.enums import MigState
 from vfio_conform.verify import hook_for
 

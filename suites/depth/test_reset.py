@@ -3,9 +3,9 @@ import errno
 
 import pytest
 
-from fixtures.sessions import REQUESTABLE_STATES, require_state
-from vfio_conform.checks import expect, expect_errno, expect_state
-from vfio_conform.depth.streams import resume, save_bytes
+from vfio_conform.plugin.fixtures.sessions import REQUESTABLE_STATES, require_state
+from vfio_conform.suitelib.checks import expect, expect_errno, expect_state
+from vfio_conform.suitelib.depth.streams import resume, save_bytes
 from vfio_conform.uapi.enums import MigState
 
 pytestmark = pytest.mark.vc_requires("reset")

@@ -1,8 +1,8 @@
 """Round trips that verify device state through the profile's hook (vfio.h 4.5: STOP_COPY, RESUMING)."""
 import pytest
 
-from vfio_conform.checks import expect, expect_state
-from vfio_conform.depth.streams import resume, save_bytes
+from vfio_conform.suitelib.checks import expect, expect_state
+from vfio_conform.suitelib.depth.streams import resume, save_bytes
 from vfio_conform.model.plan import plan
 from vfio_conform.uapi.enums import MigFlag, MigState
 from vfio_conform.outcomes import not_supported

@@ -3,8 +3,8 @@ import errno
 
 import pytest
 
-from fixtures.sessions import require_state
-from vfio_conform.checks import expect, expect_state
+from vfio_conform.plugin.fixtures.sessions import require_state
+from vfio_conform.suitelib.checks import expect, expect_state
 from vfio_conform.errors import errno_name
 from vfio_conform.model.fsm import PRE_COPY_STATES
 from vfio_conform.uapi.enums import MigState

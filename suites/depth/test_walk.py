@@ -1,8 +1,8 @@
 """Stateful random walks compared step by step with the reference model (seed recorded)."""
 import pytest
 
-from vfio_conform.depth.streams import save_bytes
-from vfio_conform.depth.walk import WalkContext, run_walks
+from vfio_conform.suitelib.depth.streams import save_bytes
+from vfio_conform.suitelib.depth.walk import WalkContext, run_walks
 
 
 @pytest.mark.vc_spec("walk.model-agreement")

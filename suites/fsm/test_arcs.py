@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from vfio_conform.checks import expect, expect_errno, expect_state
+from vfio_conform.suitelib.checks import expect, expect_errno, expect_state
 from vfio_conform.model.fsm import SAVING_GROUP
 from vfio_conform.uapi import structs as st
 from vfio_conform.uapi.enums import MIG_STATE_NR, Feature, FeatureOp, MigState

@@ -7,8 +7,8 @@ fails any step of any path.
 """
 import pytest
 
-from fixtures.sessions import rewound
-from vfio_conform.checks import expect, read_state
+from vfio_conform.plugin.fixtures.sessions import rewound
+from vfio_conform.suitelib.checks import expect, read_state
 from vfio_conform.model.fsm import supported_states
 from vfio_conform.model.plan import plan
 from vfio_conform.uapi.enums import MigState

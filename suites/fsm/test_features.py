@@ -8,7 +8,7 @@ import errno
 
 import pytest
 
-from vfio_conform.checks import expect_errno
+from vfio_conform.suitelib.checks import expect_errno
 from vfio_conform.uapi.enums import Feature, FeatureOp
 from vfio_conform.outcomes import not_supported
 

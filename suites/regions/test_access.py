@@ -1,7 +1,7 @@
 """pread/pwrite on each declared region, inside the profile's fences: last byte, bounds, widths."""
 import pytest
 
-from vfio_conform.checks import expect, expect_errno
+from vfio_conform.suitelib.checks import expect, expect_errno
 from vfio_conform.errors import errno_name
 
 from .fences import need, window

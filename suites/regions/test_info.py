@@ -6,7 +6,7 @@ import mmap
 
 import pytest
 
-from vfio_conform.checks import expect
+from vfio_conform.suitelib.checks import expect
 from vfio_conform.uapi.enums import RegionCap, RegionFlag
 
 pytestmark = pytest.mark.vc_protocol("any")

@@ -3,7 +3,7 @@ import mmap
 
 import pytest
 
-from vfio_conform.checks import expect
+from vfio_conform.suitelib.checks import expect
 
 from .fences import need
 

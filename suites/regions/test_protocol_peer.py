@@ -1,9 +1,9 @@
 """Protocol detection against the profile, and source/destination region layouts before migrating."""
 import pytest
 
-from vfio_conform.checks import expect
+from vfio_conform.suitelib.checks import expect
 from vfio_conform.errors import errno_name
-from vfio_conform.migration_v1 import find_region
+from vfio_conform.suitelib.migration_v1 import find_region
 from vfio_conform.uapi.enums import MigState
 from vfio_conform.outcomes import not_supported
 

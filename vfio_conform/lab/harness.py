@@ -16,7 +16,7 @@ from ..constants import ALLURE_DIR_ENV, STORE_NAME
 from ..errors import ConfigError
 from ..profile import find_profile, load_all
 from ..profile.schema import Profile
-from ..results import Outcome, TestRecord, open_store, store_location
+from ..results import Outcome, TestRecord, import_runs, open_store, store_location
 from .config import LabConfig
 from .errors import LabError
 from .session import GUEST_RESULTS, LabSession
@@ -135,7 +135,7 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     guest_reports = run.run_dir / "reports"
     store = open_store(store_location(store_arg, reports / STORE_NAME))
     guest_store = guest_reports / STORE_NAME
-    new_ids = store.import_from(guest_store) if guest_store.exists() else []
+    new_ids = import_runs(store, guest_store) if guest_store.exists() else []
     if run.exit_code is None:
         _record_infra_failure(store, new_ids, run)
     for src in sorted((guest_reports / "runs").glob("*")) if (guest_reports / "runs").exists() else []:

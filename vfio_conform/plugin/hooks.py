@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..checks import drain_should_not_met
+from vfio_conform.suitelib.checks import drain_should_not_met
 from ..errors import ConfigError
 from ..model.fsm import supported_states
 from ..model.plan import plan

@@ -47,3 +47,12 @@ def open_store(location: str | os.PathLike | None = None, readonly: bool = False
 
 def _sqlite_path(location: str) -> str:
     return location.removeprefix("sqlite://") if location.startswith("sqlite:///") else location
+
+
+def import_runs(dest: SqlStore, location: str | os.PathLike) -> list[int]:
+    """Copy every run of the store at `location` (opened read-only) into `dest`; the new run ids."""
+    src = open_store(location, readonly=True)
+    try:
+        return dest.import_from(src)
+    finally:
+        src.close()

@@ -59,6 +59,9 @@ class PostgresStore(SqlStore):
         if not readonly:
             self.reap()
 
+    def has_table(self, name: str) -> bool:
+        return self._execute("SELECT to_regclass(?)", (name,)).fetchone()[0] is not None
+
     def _execute(self, sql: str, args: tuple = ()):
         try:
             return self.db.execute(sql.replace("?", "%s"), args)

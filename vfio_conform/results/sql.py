@@ -8,6 +8,7 @@ from ..errors import VfioConformError
 from .legacy import fill
 from .liveness import Here, judge
 from .model import Reason, RunMeta, RunStatus, TestRecord
+from .waivers import load_waivers, record_waivers
 
 #: Columns of `runs` added after the first schema: (name, SQL type); old stores get them by ALTER.
 ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", "TEXT"),
@@ -116,26 +117,27 @@ class SqlStore:
                 done.append(int(row["id"]))
         return done
 
-    def import_from(self, other) -> list[int]:
-        """Copy every run (and its results) of another store (path or URL) into this one; new run ids."""
-        from .open import open_store
-        src = open_store(other, readonly=True)
+    def import_from(self, src: "SqlStore") -> list[int]:
+        """Copy every run (its results and waivers) of another open store into this one; new run ids.
+
+        `open.import_runs(dest, location)` opens the source read-only and closes it after."""
         new_ids = []
-        try:
-            for run in reversed(src.runs(limit=1_000_000)):
-                old = run.pop("id")
-                new_id = self._insert("runs", run)
-                for res in src.results(old):
-                    res.pop("id")
-                    res["run_id"] = new_id
-                    self._execute(f"INSERT INTO results ({', '.join(res)}) VALUES ({_marks(len(res))})",
-                                  tuple(res.values()))
-                from .waivers import load_waivers, record_waivers
-                record_waivers(self, new_id, load_waivers(src, old))
-                new_ids.append(new_id)
-        finally:
-            src.close()
+        for run in reversed(src.runs(limit=1_000_000)):
+            old = run.pop("id")
+            new_id = self._insert("runs", run)
+            for res in src.results(old):
+                res.pop("id")
+                res["run_id"] = new_id
+                self._execute(f"INSERT INTO results ({', '.join(res)}) VALUES ({_marks(len(res))})",
+                              tuple(res.values()))
+            record_waivers(self, new_id, load_waivers(src, old))
+            new_ids.append(new_id)
         return new_ids
+
+    def has_table(self, name: str) -> bool:
+        """Whether the store has table `name` (SQLite; the PostgreSQL store answers its own way)."""
+        return bool(self._execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                  (name,)).fetchone())
 
     def close(self) -> None:
         try:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from .open import is_postgres
-
 _DDL = ("CREATE TABLE IF NOT EXISTS waivers (run_id BIGINT NOT NULL, idx INTEGER NOT NULL, "
         "test TEXT NOT NULL, rule TEXT NOT NULL, link TEXT NOT NULL, reason TEXT NOT NULL, "
         "matched INTEGER NOT NULL, waived INTEGER NOT NULL)")
@@ -53,16 +51,9 @@ def record_waivers(store, run_id: int, uses: list[WaiverUse]) -> None:
 
 def load_waivers(store, run_id: int) -> list[WaiverUse]:
     """The waivers stored for a run, in profile order (none for a store without the table)."""
-    if not _has_table(store):
+    if not store.has_table("waivers"):
         return []
     rows = store._rows("SELECT idx, test, rule, link, reason, matched, waived FROM waivers "
                        "WHERE run_id = ? ORDER BY idx", (run_id,))
     return [WaiverUse(r["idx"], r["test"], r["rule"], r["link"], r["reason"], int(r["matched"]),
                       int(r["waived"])) for r in rows]
-
-
-def _has_table(store) -> bool:
-    if is_postgres(store.url):
-        return store._execute("SELECT to_regclass('waivers')").fetchone()[0] is not None
-    return bool(store._execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'waivers'").fetchone())

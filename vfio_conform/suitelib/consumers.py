@@ -12,11 +12,11 @@ import dataclasses
 import errno
 import mmap
 
-from vfio_conform.checks import expect, expect_state
-from vfio_conform.depth import dma
-from vfio_conform.errors import errno_name
-from vfio_conform.model.plan import WARN_FROM_ERROR, plan
-from vfio_conform.uapi.enums import Feature, FeatureOp, MigFlag, MigState
+from .checks import expect, expect_state
+from .depth import dma
+from ..errors import errno_name
+from ..model.plan import WARN_FROM_ERROR, plan
+from ..uapi.enums import Feature, FeatureOp, MigFlag, MigState
 
 S = MigState
 MIB = 1 << 20

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 
-from ..errors import errno_name
-from ..uapi.enums import MigState
+from ...errors import errno_name
+from ...uapi.enums import MigState
 
 
 @dataclasses.dataclass
@@ -62,8 +62,8 @@ def flip(data: bytes, offset: int, mask: int = 0xFF) -> bytes:
 
 def foreign_stream() -> bytes:
     """A stream of another device type: an in-process reference device with a different layout."""
-    from ..backends.sim.transport import open_sim
-    from ..device import Device
+    from ...backends.sim.transport import open_sim
+    from ...device import Device
     with Device(open_sim({"flags": 1, "state_size": 1000}, "foreign0"), io_timeout=5.0) as dev:
         dev.set_state(MigState.STOP)
         fd = dev.set_state(MigState.STOP_COPY)

@@ -12,9 +12,9 @@ import hashlib
 from typing import BinaryIO
 
 from .checks import expect
-from .device import Device, RegionInfo
-from .errors import errno_name
-from .uapi.enums import REGION_SUBTYPE_MIGRATION_DEPRECATED, V1_STATE_MASK, RegionType, V1State
+from ..device import Device, RegionInfo
+from ..errors import errno_name
+from ..uapi.enums import REGION_SUBTYPE_MIGRATION_DEPRECATED, V1_STATE_MASK, RegionType, V1State
 
 #: vfio_device_migration_info: field -> (offset, native width).
 FIELDS = {"device_state": (0, 4), "reserved": (4, 4), "pending_bytes": (8, 8),

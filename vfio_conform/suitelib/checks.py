@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import warnings
 
-from .errors import InfraError, SpecViolation, errno_name
-from .model.spec import RULES, SHOULD
-from .uapi.enums import MigState
+from ..errors import InfraError, SpecViolation, errno_name
+from ..model.spec import RULES, SHOULD
+from ..uapi.enums import MigState
 
 #: 'should' findings of the running test, oldest first (see drain_should_not_met).
 SHOULD_NOT_MET: list[SpecViolation] = []

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import ctypes
 
-from ..uapi import structs as st
-from ..uapi.enums import Feature, FeatureOp
+from ...uapi import structs as st
+from ...uapi.enums import Feature, FeatureOp
 
 
 def start(device, ranges: list[tuple[int, int]], page_size: int = 4096,

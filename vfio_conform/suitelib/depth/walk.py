@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ..checks import expect
-from ..errors import errno_name
-from ..model.fsm import PRE_COPY_STATES, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS
-from ..model.plan import plan
-from ..uapi.enums import MIG_STATE_NR, MigState
+from ...errors import errno_name
+from ...model.fsm import PRE_COPY_STATES, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS
+from ...model.plan import plan
+from ...uapi.enums import MIG_STATE_NR, MigState
 
 S = MigState
 READ_SIZES = (1, 7, 513, 4097, (1 << 16) + 1)      # odd sizes on purpose

@@ -1,0 +1,246 @@
+"""Device: one VFIO device over any backend, every operation encoded with the uAPI structs."""
+from __future__ import annotations
+
+import ctypes
+import errno
+from typing import TYPE_CHECKING
+
+from ..errors import UapiError, errno_name
+from ..uapi import structs as st
+from ..uapi.enums import DeviceFlag, Feature, FeatureOp, MigFlag, MigState
+from ..uapi.ioctl import number
+from .datafd import DataFd
+from .errnos import checked, errno_of
+from .lastop import LAST_OPERATION
+from .records import DATA_FD_SENTINEL, DeviceInfo, IrqInfo, SetResult, _decode_region, _feature_name
+
+if TYPE_CHECKING:
+    from ..backends.base import Transport
+    from .records import RegionInfo
+
+_FEATURE = number("VFIO_DEVICE_FEATURE")
+
+
+class Device:
+    """A VFIO device opened through some Transport.
+
+    Args:
+        transport: the backend's byte-level access to the device.
+        io_timeout: seconds any data_fd read/write may block.
+    """
+
+    def __init__(self, transport: Transport, io_timeout: float = 30.0):
+        self.transport = transport
+        self.io_timeout = io_timeout
+        self._info: DeviceInfo | None = None
+        self.closed = False
+        self._fds: list[DataFd] = []
+
+    @property
+    def name(self) -> str:
+        return self.transport.name
+
+    @property
+    def test_hooks(self):
+        """The backend's test hooks (the sim's: make the device DMA, fail a step, ...), or None."""
+        return getattr(self.transport, "test_hooks", None)
+
+    def _track(self, fd: DataFd) -> None:
+        self._fds.append(fd)
+
+    def _forget(self, fd: DataFd) -> None:
+        if fd in self._fds:
+            self._fds.remove(fd)
+
+    def open_data_fds(self) -> list[DataFd]:
+        """Data fds the kernel returned that nobody has closed yet."""
+        return list(self._fds)
+
+    # -- plain ioctls -------------------------------------------------------------
+    def _ioctl(self, name: str, buf: bytearray | int | None = None) -> int:
+        LAST_OPERATION.note(self.name, name)
+        return self.transport.ioctl(self.transport.device_fd, number(name), buf)
+
+    def info(self) -> DeviceInfo:
+        buf = bytearray(bytes(st.vfio_device_info(argsz=ctypes.sizeof(st.vfio_device_info))))
+        self._call("VFIO_DEVICE_GET_INFO", buf)
+        out = st.vfio_device_info.from_bytes(buf)
+        self._info = DeviceInfo(DeviceFlag(out.flags), out.num_regions, out.num_irqs, out.cap_offset)
+        return self._info
+
+    def try_region_info(self, index: int, argsz: int | None = None) -> tuple[int, RegionInfo | None]:
+        """GET_REGION_INFO, growing the buffer when the kernel asks for room for caps."""
+        size = argsz or ctypes.sizeof(st.vfio_region_info)
+        for _ in range(4):
+            buf = bytearray(max(size, ctypes.sizeof(st.vfio_region_info)))
+            buf[:32] = bytes(st.vfio_region_info(argsz=size, index=index))
+            code, _ = errno_of(self._ioctl, "VFIO_DEVICE_GET_REGION_INFO", buf)
+            if code:
+                return code, None
+            out = st.vfio_region_info.from_bytes(buf)
+            if out.argsz > size and argsz is None:
+                size = out.argsz
+                continue
+            return 0, _decode_region(buf, out)
+        return errno.EMSGSIZE, None
+
+    def region_info(self, index: int) -> RegionInfo:
+        return checked(self.try_region_info(index), f"VFIO_DEVICE_GET_REGION_INFO(index={index})", self.name)
+
+    def irq_info(self, index: int) -> IrqInfo:
+        buf = bytearray(bytes(st.vfio_irq_info(argsz=16, index=index)))
+        self._call("VFIO_DEVICE_GET_IRQ_INFO", buf, f"index={index}")
+        out = st.vfio_irq_info.from_bytes(buf)
+        return IrqInfo(out.index, out.flags, out.count)
+
+    def try_reset(self) -> int:
+        return errno_of(self._ioctl, "VFIO_DEVICE_RESET")[0]
+
+    def reset(self) -> None:
+        checked((self.try_reset(), None), "VFIO_DEVICE_RESET", self.name)
+
+    # -- regions --------------------------------------------------------------------
+    def try_region_read(self, index: int, offset: int, size: int,
+                        info: RegionInfo | None = None) -> tuple[int, bytes]:
+        info = info or self.region_info(index)
+        LAST_OPERATION.note(self.name, "pread(region)", index, offset, size)
+        return errno_of(self.transport.pread, self.transport.device_fd, size, info.offset + offset,
+                        failed=b"")
+
+    def region_read(self, index: int, offset: int, size: int) -> bytes:
+        return checked(self.try_region_read(index, offset, size),
+                       f"pread(region {index}, offset {offset:#x}, {size})", self.name)
+
+    def try_region_write(self, index: int, offset: int, data: bytes,
+                         info: RegionInfo | None = None) -> tuple[int, int]:
+        info = info or self.region_info(index)
+        LAST_OPERATION.note(self.name, "pwrite(region)", index, offset, len(data))
+        return errno_of(self.transport.pwrite, self.transport.device_fd, data, info.offset + offset,
+                        failed=0)
+
+    def region_write(self, index: int, offset: int, data: bytes) -> int:
+        return checked(self.try_region_write(index, offset, data),
+                       f"pwrite(region {index}, offset {offset:#x}, {len(data)})", self.name)
+
+    def region_mmap(self, index: int, offset: int, length: int, writable: bool = False,
+                    info: RegionInfo | None = None) -> mmap.mmap:
+        """mmap `length` bytes at `offset` inside region `index` (raises OSError as the backend does)."""
+        info = info or self.region_info(index)
+        return self.transport.mmap(self.transport.device_fd, length, info.offset + offset, writable)
+
+    # -- features --------------------------------------------------------------------
+    def try_feature(self, feature: int, op: int, payload: bytes = b"",
+                    argsz: int | None = None, out_size: int = 0) -> tuple[int, bytes]:
+        """Raw VFIO_DEVICE_FEATURE: returns (errno, payload bytes after the 8-byte header)."""
+        body = max(len(payload), out_size)
+        buf = bytearray(8 + body)
+        hdr = st.vfio_device_feature(argsz=8 + body if argsz is None else argsz,
+                                     flags=int(op) | int(feature))
+        buf[:8] = bytes(hdr)
+        buf[8:8 + len(payload)] = payload
+        LAST_OPERATION.note(self.name, "feature", int(feature), int(op), payload)
+        code, _ = errno_of(self.transport.ioctl, self.transport.device_fd, _FEATURE, buf)
+        return code, bytes(buf[8:])
+
+    def feature(self, feature: int, op: int, payload: bytes = b"", out_size: int = 0) -> bytes:
+        return checked(self.try_feature(feature, op, payload, out_size=out_size),
+                       f"VFIO_DEVICE_FEATURE({_feature_name(feature)}, {FeatureOp(op)!r})", self.name)
+
+    def probe_feature(self, feature: int, op: int = FeatureOp.GET) -> int:
+        """PROBE (with GET/SET bits): 0 if supported, else the errno."""
+        return self.try_feature(feature, FeatureOp.PROBE | op)[0]
+
+    def migration_flags(self) -> MigFlag:
+        data = self.feature(Feature.MIGRATION, FeatureOp.GET, out_size=8)
+        return MigFlag(st.vfio_device_feature_migration.from_bytes(data).flags)
+
+    def try_migration_flags(self) -> tuple[int, int]:
+        code, data = self.try_feature(Feature.MIGRATION, FeatureOp.GET, out_size=8)
+        return code, (st.vfio_device_feature_migration.from_bytes(data).flags if not code else 0)
+
+    def get_state_raw(self) -> tuple[int, int, int]:
+        """GET MIG_DEVICE_STATE: (errno, device_state, data_fd as written back)."""
+        payload = bytes(st.vfio_device_feature_mig_state(device_state=0, data_fd=DATA_FD_SENTINEL))
+        code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET, payload)
+        out = st.vfio_device_feature_mig_state.from_bytes(data)
+        return code, out.device_state, out.data_fd
+
+    def get_state(self) -> MigState:
+        code, state, _ = self.get_state_raw()
+        if code:
+            raise UapiError(code, "VFIO_DEVICE_FEATURE(GET MIG_DEVICE_STATE)", self.name)
+        try:
+            return MigState(state)
+        except ValueError:
+            raise UapiError(errno.ERANGE, f"GET MIG_DEVICE_STATE returned {state}", self.name) from None
+
+    def try_set_state(self, state: int) -> SetResult:
+        """SET MIG_DEVICE_STATE; keeps whatever the kernel wrote back, an fd even on failure."""
+        payload = bytes(st.vfio_device_feature_mig_state(device_state=int(state) & 0xFFFFFFFF,
+                                                         data_fd=DATA_FD_SENTINEL))
+        code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.SET, payload)
+        out = st.vfio_device_feature_mig_state.from_bytes(data)
+        fd = DataFd(self, out.data_fd) if out.data_fd >= 0 else None
+        return SetResult(code, int(state), out.device_state, fd, out.data_fd)
+
+    def set_state(self, state: int) -> DataFd | None:
+        result = self.try_set_state(state)
+        if result.errno:
+            if result.data_fd is not None:
+                result.data_fd.close()
+            raise UapiError(result.errno, f"SET MIG_DEVICE_STATE {MigState.label(state)}", self.name)
+        return result.data_fd
+
+    def walk(self, path) -> list[DataFd]:
+        """SET each state of `path` in turn (single steps); returns any data_fds that came back."""
+        fds = []
+        for state in path:
+            fd = self.set_state(state)
+            if fd is not None:
+                fds.append(fd)
+        return fds
+
+    def try_mig_data_size(self) -> tuple[int, int]:
+        code, data = self.try_feature(Feature.MIG_DATA_SIZE, FeatureOp.GET, out_size=8)
+        return code, (st.vfio_device_feature_mig_data_size.from_bytes(data).stop_copy_length
+                      if not code else 0)
+
+    def mig_data_size(self) -> int:
+        return checked(self.try_mig_data_size(), "VFIO_DEVICE_FEATURE(GET MIG_DATA_SIZE)", self.name)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def to_safe_state(self) -> str:
+        """Reset, or failing that SET RUNNING: never leave a device mid-session (mtty oopses on reopen)."""
+        if self.try_reset() == 0:
+            return "reset"
+        result = self.try_set_state(MigState.RUNNING)
+        if result.data_fd:
+            result.data_fd.close()
+        return "running" if result.ok else f"unsafe ({errno_name(result.errno)})"
+
+    def close(self, safe: bool = True) -> None:
+        if self.closed:
+            return
+        try:
+            if safe:
+                self.to_safe_state()
+        finally:
+            self.closed = True
+            for fd in list(self._fds):
+                try:
+                    fd.close()
+                except OSError:
+                    pass
+            self.transport.close(self.transport.device_fd)
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, name: str, buf, args: str = "") -> int:
+        return checked(errno_of(self._ioctl, name, buf), f"{name}({args})", self.name)
+
+    def __repr__(self) -> str:
+        return f"Device({self.name})"

@@ -1,0 +1,137 @@
+"""DataFd: a migration data_fd (read/write/poll/pre-copy info through the device's transport)."""
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import hashlib
+import os
+import select
+from typing import BinaryIO, Iterator, TYPE_CHECKING
+
+from ..errors import UapiError
+from ..uapi import structs as st
+from ..uapi.ioctl import number
+from .errnos import checked, errno_of
+from .lastop import LAST_OPERATION
+from .records import PrecopyInfo, StreamDigest
+
+if TYPE_CHECKING:
+    from .core import Device
+
+
+class DataFd:
+    """A migration data_fd (saving or resuming session). Owned by the user: close() it."""
+
+    def __init__(self, device: "Device", fd: int):
+        self.device, self.fd = device, fd
+        self.closed = False
+        device._track(self)
+
+    @property
+    def cloexec(self) -> bool:
+        return bool(fcntl.fcntl(self.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
+
+    @property
+    def access_mode(self) -> int:
+        """os.O_RDONLY, os.O_WRONLY or os.O_RDWR: the fd's open mode (fcntl F_GETFL)."""
+        return fcntl.fcntl(self.fd, fcntl.F_GETFL) & os.O_ACCMODE
+
+    def poll(self, events: int = select.POLLIN, timeout: float = 0.0) -> int:
+        """poll() the fd for `events` (at most `timeout` s): the revents word (0 = not ready)."""
+        backend_poll = getattr(self.device.transport, "poll", None)
+        if backend_poll is not None:
+            return backend_poll(self.fd, events, timeout)
+        poller = select.poll()
+        poller.register(self.fd, events)
+        ready = poller.poll(int(timeout * 1000))
+        return ready[0][1] if ready else 0
+
+    def try_read(self, size: int) -> tuple[int, bytes]:
+        LAST_OPERATION.note(self.device.name, "read(data_fd)", size)
+        return errno_of(self.device.transport.read, self.fd, size, self.device.io_timeout, failed=b"")
+
+    def read(self, size: int) -> bytes:
+        return checked(self.try_read(size), f"read(data_fd, {size})", self.device.name)
+
+    def try_write(self, data: bytes) -> tuple[int, int]:
+        LAST_OPERATION.note(self.device.name, "write(data_fd)", len(data))
+        return errno_of(self.device.transport.write, self.fd, data, self.device.io_timeout, failed=0)
+
+    def write(self, data: bytes) -> int:
+        """Write all of `data` (looping on short writes)."""
+        done = 0
+        view = memoryview(data)
+        while done < len(data):
+            code, n = self.try_write(bytes(view[done:]))
+            if code:
+                raise UapiError(code, f"write(data_fd, {len(data) - done} bytes at stream offset {done})",
+                                self.device.name)
+            if n == 0:
+                raise UapiError(errno.EIO, "write(data_fd) accepted 0 bytes", self.device.name)
+            done += n
+        return done
+
+    def try_pread(self, size: int, offset: int = 0) -> int:
+        return errno_of(self.device.transport.pread, self.fd, size, offset)[0]
+
+    def chunks(self, chunk_size: int = 1 << 20, allow_enomsg: bool = False) -> Iterator[bytes]:
+        """Read until end of stream; stops at ENOMSG only if `allow_enomsg` (pre-copy)."""
+        while True:
+            code, data = self.try_read(chunk_size)
+            if code == errno.ENOMSG and allow_enomsg:
+                return
+            if code:
+                raise UapiError(code, f"read(data_fd, {chunk_size})", self.device.name)
+            if not data:
+                return
+            yield data
+
+    def drain(self, chunk_size: int = 1 << 20, sink: BinaryIO | None = None,
+              allow_enomsg: bool = False) -> StreamDigest:
+        """Read to end of stream in chunks, hashing (and optionally spilling to `sink`)."""
+        digest, length, reads, end = hashlib.sha256(), 0, 0, "eof"
+        while True:
+            code, data = self.try_read(chunk_size)
+            reads += 1
+            if code == errno.ENOMSG and allow_enomsg:
+                end = "enomsg"
+                break
+            if code:
+                raise UapiError(code, f"read(data_fd, {chunk_size}) after {length} bytes",
+                                self.device.name)
+            if not data:
+                break
+            digest.update(data)
+            length += len(data)
+            if sink is not None:
+                sink.write(data)
+        return StreamDigest(length, digest.hexdigest(), reads, end)
+
+    def try_precopy_info(self, argsz: int = 24, flags: int = 0) -> tuple[int, PrecopyInfo | None]:
+        buf = bytearray(max(argsz, ctypes.sizeof(st.vfio_precopy_info)))
+        hdr = st.vfio_precopy_info(argsz=argsz, flags=flags)
+        buf[:len(hdr)] = bytes(hdr)
+        code, _ = errno_of(self.device.transport.ioctl, self.fd, number("VFIO_MIG_GET_PRECOPY_INFO"), buf)
+        if code:
+            return code, None
+        out = st.vfio_precopy_info.from_bytes(buf)
+        return 0, PrecopyInfo(out.flags, out.initial_bytes, out.dirty_bytes)
+
+    def precopy_info(self) -> PrecopyInfo:
+        return checked(self.try_precopy_info(), "VFIO_MIG_GET_PRECOPY_INFO", self.device.name)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.device._forget(self)
+            self.device.transport.close(self.fd)
+
+    def __enter__(self) -> "DataFd":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DataFd({self.fd}{', closed' if self.closed else ''})"

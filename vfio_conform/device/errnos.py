@@ -1,0 +1,26 @@
+"""The one body of every `try_x()` (errno_of) and `x()` (checked)."""
+from __future__ import annotations
+
+import errno
+from typing import Any, Callable, TypeVar
+
+from ..errors import UapiError
+
+T = TypeVar("T")
+F = TypeVar("F")
+
+
+def errno_of(call: Callable[..., T], *args: Any, failed: F = None) -> tuple[int, T | F]:
+    """(0, call(*args)), or (its errno, `failed`) if it raised OSError: the body of every `try_x()`."""
+    try:
+        return 0, call(*args)
+    except OSError as exc:
+        return exc.errno or errno.EIO, failed
+
+
+def checked(result: tuple[int, T], operation: str, device: str) -> T:
+    """The value of a `try_x()` result, or UapiError(errno, operation): the body of every `x()`."""
+    code, value = result
+    if code:
+        raise UapiError(code, operation, device)
+    return value
