@@ -3,7 +3,8 @@
 #  - installs gcc, libc6-dev and linux-libc-dev (for the C header check: tests/test_uapi_header.py);
 #  - prefetches Debian's 6.12 uAPI headers into ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/uapi/
 #    of the invoking user (SUDO_USER when run through sudo) and checks the Python tables against them.
-#  - installs the lab and report packages and the Python package (pip install -e '.[postgres]').
+#  - installs the lab and report packages and the Python package (pip install -e '.[postgres]');
+#  - builds libvfio-user's sample server for the vfio-user tests (scripts/install-vfio-user.sh).
 set -eu
 
 KVER="${VFIO_CONFORM_KVER:-6.12.117+deb12}"
@@ -17,6 +18,8 @@ export DEBIAN_FRONTEND=noninteractive
 # The real-kernel lab (QEMU) and the report tests (Chromium, PostgreSQL).
 sh "$ROOT/scripts/install-lab-deps.sh"
 sh "$ROOT/scripts/install-report-deps.sh"
+# The vfio-user backend's test target: libvfio-user's sample server, built into the user's cache.
+sh "$ROOT/scripts/install-vfio-user.sh"
 
 echo "setup.sh: installing the Python package (editable) and its extras"
 python3 -m pip install -q -e "$ROOT[postgres]"

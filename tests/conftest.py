@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from pg_server import pg_server  # noqa: F401  (a throwaway PostgreSQL server, for any test)
+from vfio_user_server import vfio_user_pair, vfio_user_server_bin  # noqa: F401  (libvfio-user's sample server)
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"

@@ -68,6 +68,17 @@ class InfraError(VfioConformError):
     """The harness, the lab or the host failed (not the device): an infrastructure error."""
 
 
+class RequestAborted(InfraError):
+    """The device's server closed the connection in response to a request, sending no reply at all.
+
+    An infrastructure error unless the device layer knows the request was one the device had to
+    answer (e.g. a SET along a legal arc): then it is the device breaking that request's rule.
+    `request` names the request (set by the raiser).
+    """
+
+    request: str = ""
+
+
 class DeviceNotFound(ConfigError):
     """The named device does not exist on this host."""
 

@@ -71,6 +71,7 @@ class Group:
 BACKENDS = Group("vfio_conform.backends", {
     "sim": "vfio_conform.backends.sim.backend:BACKEND",
     "kernel": "vfio_conform.backends.kernel.backend:BACKEND",
+    "vfio-user": "vfio_conform.backends.vfio_user.backend:BACKEND",
 })
 
 #: Verify hooks (vfio_conform.verify.base.Verifier subclasses, instantiated per use).
@@ -78,6 +79,7 @@ VERIFY = Group("vfio_conform.verify", {
     "none": "vfio_conform.verify.base:NoVerify",
     "sim-regions": "vfio_conform.verify.sim_regions:SimRegions",
     "mtty-uart": "vfio_conform.verify.mtty_uart:MttyUart",
+    "libvfio-user-sample": "vfio_conform.verify.libvfio_user_sample:LibvfioUserSample",
 })
 
 #: Report formats (vfio_conform.report.formats.ReportFormat objects).

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..device import Device
 from ..errors import ConfigError
 from ..extensions import BACKENDS, ExtensionError
+from ..model.spec import DATA_FD
 from .base import Transport
 
 if TYPE_CHECKING:
@@ -31,10 +32,13 @@ class Backend:
         name: the backend's name: the profile's `backend:` value and its `backend_config` key.
         host_devices: True when the backend opens devices of this host that `vfio-conform devices`
             lists and matches against profiles' `match:` (see `list_host_devices`).
+        transport: how migration data moves (model.spec.TRANSPORTS): the kernel's data fd, or
+            messages (vfio-user); rules about the data fd object are not-supported on the latter.
     """
 
     name: str = ""
     host_devices: bool = False
+    transport: str = DATA_FD
 
     def check_config(self, profile: "Profile", config: dict, field: str) -> None:
         """Validate this backend's `backend_config.<name>` section (`config`, at dotted `field`).

@@ -5,9 +5,10 @@ import ctypes
 import errno
 from typing import TYPE_CHECKING
 
-from ..errors import UapiError, errno_name
+from ..errors import RequestAborted, SpecViolation, UapiError, errno_name
+from ..model.fsm import BlockedArc, next_step
 from ..uapi import structs as st
-from ..uapi.enums import DeviceFlag, Feature, FeatureOp, MigFlag, MigState
+from ..uapi.enums import MIG_STATE_NR, DeviceFlag, Feature, FeatureOp, MigFlag, MigState
 from ..uapi.ioctl import number
 from .datafd import DataFd
 from .errnos import checked, errno_of
@@ -35,6 +36,9 @@ class Device:
         self._info: DeviceInfo | None = None
         self.closed = False
         self._fds: list[DataFd] = []
+        #: what the device last reported: its migration flags and state (None: not known)
+        self._known_flags: int | None = None
+        self._known_state: int | None = None
 
     @property
     def name(self) -> str:
@@ -152,17 +156,22 @@ class Device:
 
     def migration_flags(self) -> MigFlag:
         data = self.feature(Feature.MIGRATION, FeatureOp.GET, out_size=8)
-        return MigFlag(st.vfio_device_feature_migration.from_bytes(data).flags)
+        self._known_flags = st.vfio_device_feature_migration.from_bytes(data).flags
+        return MigFlag(self._known_flags)
 
     def try_migration_flags(self) -> tuple[int, int]:
         code, data = self.try_feature(Feature.MIGRATION, FeatureOp.GET, out_size=8)
-        return code, (st.vfio_device_feature_migration.from_bytes(data).flags if not code else 0)
+        flags = st.vfio_device_feature_migration.from_bytes(data).flags if not code else 0
+        if not code:
+            self._known_flags = flags
+        return code, flags
 
     def get_state_raw(self) -> tuple[int, int, int]:
         """GET MIG_DEVICE_STATE: (errno, device_state, data_fd as written back)."""
         payload = bytes(st.vfio_device_feature_mig_state(device_state=0, data_fd=DATA_FD_SENTINEL))
         code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET, payload)
         out = st.vfio_device_feature_mig_state.from_bytes(data)
+        self._known_state = out.device_state if not code else None
         return code, out.device_state, out.data_fd
 
     def get_state(self) -> MigState:
@@ -178,10 +187,38 @@ class Device:
         """SET MIG_DEVICE_STATE; keeps whatever the kernel wrote back, an fd even on failure."""
         payload = bytes(st.vfio_device_feature_mig_state(device_state=int(state) & 0xFFFFFFFF,
                                                          data_fd=DATA_FD_SENTINEL))
-        code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.SET, payload)
+        try:
+            code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.SET, payload)
+        except RequestAborted as exc:
+            raise self._aborted_set(int(state), exc) from exc
         out = st.vfio_device_feature_mig_state.from_bytes(data)
+        self._known_state = int(state) if not code else None
         fd = DataFd(self, out.data_fd) if out.data_fd >= 0 else None
         return SetResult(code, int(state), out.device_state, fd, out.data_fd)
+
+    def _aborted_set(self, state: int, exc: RequestAborted) -> SpecViolation:
+        """The device's server went away instead of answering SET `state`: the rule that SET was under.
+
+        A SET the FSM allows from the last state the device reported must succeed (fsm.legal-arc);
+        one it refuses must fail with EINVAL (fsm.illegal-arc-einval, fsm.out-of-range-einval).
+        """
+        cur, flags = self._known_state, self._known_flags
+        if not 0 <= state < MIG_STATE_NR:
+            rule = "fsm.out-of-range-einval"
+        elif state == MigState.ERROR:
+            rule = "fsm.illegal-arc-einval"
+        elif cur is None or flags is None:
+            rule = "fsm.legal-arc"
+        else:
+            try:
+                next_step(MigState(cur), state, flags)
+                rule = "fsm.legal-arc"
+            except (ValueError, BlockedArc):
+                rule = "fsm.illegal-arc-einval"
+        came = f" from {MigState.label(cur)}" if cur is not None else ""
+        self._known_state = None
+        return SpecViolation(rule, f"SET MIG_DEVICE_STATE {MigState.label(state)}{came}: the device closed "
+                                   f"its connection instead of answering ({exc})", self.name)
 
     def set_state(self, state: int) -> DataFd | None:
         result = self.try_set_state(state)

@@ -36,6 +36,14 @@ _DRIVER_FILES = ("the migration drivers' data_fd file_operations in 6.12 (mlx5 "
                  "drivers/vfio/pci/mlx5/main.c, hisi_acc, pds, qat, samples/vfio-mdev/mtty.c)")
 
 
+#: How the harness reaches a device's migration data: the kernel's data fd (kernel and sim backends,
+#: a real fd with its own flags, modes, poll and seek semantics) or vfio-user messages
+#: (VFIO_USER_MIG_DATA_READ/WRITE; the data fd the harness holds is a stand-in made by the client).
+DATA_FD, MESSAGES = "data-fd", "messages"
+TRANSPORTS = frozenset({DATA_FD, MESSAGES})
+FD_ONLY = frozenset({DATA_FD})
+
+
 @dataclasses.dataclass(frozen=True)
 class Rule:
     id: str
@@ -44,6 +52,8 @@ class Rule:
     level: str = MUST        # "must" fails a test; "should" is recorded, never a failure
     basis: str = ""          # uapi | reference | profile; inferred from `source` when empty
     severity: str = ""       # the former name of `level` (accepted as a keyword; always equals level)
+    #: the transports the rule applies to (see TRANSPORTS); default: every transport
+    transports: frozenset = frozenset()
 
     def __post_init__(self) -> None:
         if self.severity and self.level == MUST:
@@ -57,6 +67,14 @@ class Rule:
             object.__setattr__(self, "basis", basis)
         if self.basis not in (UAPI, REFERENCE, PROFILE):
             raise ValueError(f"rule {self.id}: basis {self.basis!r} is not uapi, reference or profile")
+        if not self.transports:
+            object.__setattr__(self, "transports", TRANSPORTS)
+        if not set(self.transports) <= TRANSPORTS:
+            raise ValueError(f"rule {self.id}: transports {sorted(self.transports)} not within {sorted(TRANSPORTS)}")
+
+    def applies_to(self, transport: str) -> bool:
+        """True if the rule can be checked on a device reached through `transport`."""
+        return transport in self.transports
 
 
 _RULES = [
@@ -407,6 +425,16 @@ _CONSUMER_RULES = [
 ]
 
 _RULES += _CONSUMER_RULES
+
+#: Rules about the kernel's data fd object itself (its fd flags and access mode, poll, seeking, the
+#: fd number written back, an ended session's fd, closing it): a vfio-user server has no data fd
+#: (its data moves in MIG_DATA_READ/WRITE messages), so they are not-supported there.
+_FD_RULES = frozenset({
+    "fsm.data-fd-on-opening-arc", "fsm.no-data-fd-otherwise", "fsm.data-fd-cloexec",
+    "stream.saving-fd-not-writable", "stream.resuming-fd-not-readable", "stream.no-seek",
+    "stream.ended-session-enodev", "stream.stop-copy-poll-readable", "session.close-keeps-state",
+    "session.saving-group-same-fd", "resume.close-keeps-data"})
+_RULES = [dataclasses.replace(r, transports=FD_ONLY) if r.id in _FD_RULES else r for r in _RULES]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from vfio_conform.suitelib.checks import drain_should_not_met
+from vfio_conform.suitelib.checks import drain_should_not_met, not_on_transport
+from ..backends import registry as backend_registry
 from ..errors import ConfigError
 from ..model.fsm import supported_states
 from ..model.plan import plan
@@ -121,6 +122,14 @@ def pytest_runtest_setup(item) -> None:
         for need in mark.args:
             if not _has(profile, need):
                 not_supported(f"profile {profile.name} lacks {_need_name(need)}")
+    _gate_transport(item, profile)
+
+
+def _gate_transport(item, profile) -> None:
+    """not-supported (with the reason) when none of the test's rules applies to the transport."""
+    reason = not_on_transport(spec_ids(item), backend_registry.get(profile.backend).transport)
+    if reason:
+        not_supported(reason)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -86,3 +86,16 @@ def read_state(device, context: str) -> int:
     expect(code == 0, "fsm.get-state-ok", f"{context}: GET MIG_DEVICE_STATE failed with {errno_name(code)}",
            device)
     return state
+
+
+def not_on_transport(rule_ids, transport: str) -> str | None:
+    """Why a test checking `rule_ids` cannot run on `transport` (None: it can).
+
+    A test is not-supported when none of its rules applies to the transport (e.g. the kernel data
+    fd's O_CLOEXEC on a vfio-user device); a test with at least one applicable rule runs.
+    """
+    ids = [known_rule(r) for r in rule_ids]
+    if not ids or any(RULES[r].applies_to(transport) for r in ids):
+        return None
+    return (f"rule(s) {', '.join(ids)} are about the kernel's data fd; this device's transport "
+            f"moves migration data as {transport}")

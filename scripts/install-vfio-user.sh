@@ -1,0 +1,20 @@
+#!/bin/sh
+# Build libvfio-user's sample server (the vfio-user backend's test target) into the user's cache.
+# Idempotent: installs meson, ninja-build, pkg-config, libjson-c-dev and libcmocka-dev (as root) and
+# builds the snapshot ../shared/third_party/libvfio-user-<commit>.tar.gz (relative to the checkout;
+# VC_LIBVFIO_USER_TARBALL overrides) with meson and ninja into
+# ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/vfio-user/<commit>/ ; an existing build is kept.
+# The third-party source is never copied into this repository.
+set -eu
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if [ "$(id -u)" = 0 ]; then
+    . "$ROOT/scripts/lib/apt.sh"
+    ensure_packages install-vfio-user.sh meson ninja-build pkg-config libjson-c-dev libcmocka-dev gcc
+fi
+if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    home="$(getent passwd "$SUDO_USER" | cut -d: -f6)"
+    exec runuser -u "$SUDO_USER" -- env HOME="$home" PYTHONPATH="$ROOT" \
+        python3 -m vfio_conform.backends.vfio_user.build "$@"
+fi
+PYTHONPATH="$ROOT" exec python3 -m vfio_conform.backends.vfio_user.build "$@"
