@@ -17,3 +17,15 @@ def test_clean_sim_passes_consumer_scenarios(tmp_path, base):
     for scenario in ("test_consumer_qemu_source", "test_consumer_qemu_destination",
                      "test_consumer_qemu_recovery", "test_consumer_ch_snapshot", "test_consumer_ch_restore"):
         assert scenario in passed, (scenario, sorted(passed))
+
+
+def test_precopy_info_failure_is_the_device_breaking_its_rule(tmp_path):
+    """A device reporting PRE_COPY whose PRECOPY_INFO fails: QEMU's pre-copy scenario fails on the
+    rule that makes the ioctl mandatory (not a harness error)."""
+    profile = write_profile(tmp_path, "sim-precopy", "precopy-info-fails",
+                            faults=[{"name": "precopy_info_fails"}])
+    code, rows, out = run_suites(profile, tmp_path, "-k", "test_consumer_qemu_source_precopy_info",
+                                 areas=("consumers",))
+    assert [(r["outcome"], r["rule"]) for r in rows] == [("fail", "precopy.info-works-in-precopy")], \
+        (rows, out[-3000:])
+    assert "VFIO_MIG_GET_PRECOPY_INFO before a read in PRE_COPY failed" in rows[0]["message"]

@@ -133,7 +133,7 @@ def test_consumer_qemu_source_abort(device, profile, point):
                                                      "an empty stream", device)
 
 
-@pytest.mark.vc_spec("consumer.qemu-initial-data-sent")
+@pytest.mark.vc_spec("consumer.qemu-initial-data-sent", "precopy.info-works-in-precopy")
 @pytest.mark.vc_requires(MigFlag.PRE_COPY)
 def test_consumer_qemu_source_precopy_info(device, profile):
     """PRECOPY_INFO as QEMU keeps it: each read counts against initial_bytes first (a 'should' for
@@ -145,13 +145,13 @@ def test_consumer_qemu_source_precopy_info(device, profile):
     step = max(1, min(q.bufsize, q.init // 3 or 1))
     mismatches, saved = [], Saved()
     for _ in range(8):
-        before = q.query_precopy()
+        before = _precopy_info(q, device, "before a read")
         code, data = q.fd.try_read(step)
         q.log.append(f"read({step}): {errno_name(code)}, {len(data)} bytes")
         if code or not data:
             break
         saved.chunks.append(data)
-        after = q.query_precopy()
+        after = _precopy_info(q, device, "after a read")
         want = (max(0, before[0] - len(data)), 0)
         if after != want:
             mismatches.append(f"read of {len(data)} bytes: initial/dirty {before} -> {after}, expected {want}")
@@ -164,6 +164,15 @@ def test_consumer_qemu_source_precopy_info(device, profile):
            f"after {rounds} pre-copy rounds QEMU's initial count is {q.init} (PRECOPY_INFO at open "
            f"{opened}): QEMU never tells the destination that the initial data was sent | {q.where()}",
            device)
+
+
+def _precopy_info(q: Qemu, device, when: str) -> tuple[int, int]:
+    """QEMU's PRECOPY_INFO query; its failure breaks the rule that makes it mandatory with PRE_COPY."""
+    got = q.query_precopy()
+    expect(got is not None, "precopy.info-works-in-precopy",
+           f"VFIO_MIG_GET_PRECOPY_INFO {when} in {q.state.name} failed ({q.log[-1]}) on a device "
+           f"reporting PRE_COPY | {q.where()}", device)
+    return got
 
 
 @pytest.mark.vc_spec("reset.returns-running")

@@ -34,10 +34,27 @@ def failure_outcome(excinfo, when: str) -> tuple[Outcome, str]:
     set it up or recovered it (SpecViolation in any phase), is FAIL; anything else is an infra error."""
     if excinfo is None:
         return Outcome.FAIL, ""
-    rule = excinfo.value.rule_id if isinstance(excinfo.value, SpecViolation) else ""
+    found = _findings(excinfo.value)
+    rule = found[0].rule_id if found else ""
     if rule or (when == "call" and excinfo.errisinstance((AssertionError, UapiError))):
         return Outcome.FAIL, rule
     return Outcome.INFRA_ERROR, rule
+
+
+def _findings(exc: BaseException) -> list[SpecViolation]:
+    """The SpecViolations `exc` is (several fixtures' teardowns come as one group): all or none."""
+    if isinstance(exc, SpecViolation):
+        return [exc]
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [leaf for sub in exc.exceptions for leaf in _findings(sub)]
+        return leaves if leaves and len(leaves) == _count_leaves(exc) else []
+    return []
+
+
+def _count_leaves(exc: BaseException) -> int:
+    if isinstance(exc, BaseExceptionGroup):
+        return sum(_count_leaves(sub) for sub in exc.exceptions)
+    return 1
 
 
 def short_message(report) -> str:

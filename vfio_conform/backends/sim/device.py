@@ -275,6 +275,8 @@ class SimDevice:
         """(initial_bytes, dirty_bytes) for VFIO_MIG_GET_PRECOPY_INFO on `session`'s fd."""
         if self.state not in PRE_COPY_STATES and not self.faults.fire("precopy_info_any_state"):
             raise oserror(errno.EINVAL, f"PRECOPY_INFO in {self.state.name}")
+        if self.faults.fire("precopy_info_fails"):
+            raise oserror(errno.EIO, f"PRECOPY_INFO in {self.state.name} (mandatory with PRE_COPY)")
         if self.state == S.PRE_COPY_P2P and self.faults.fire("precopy_info_fails_in_p2p"):
             raise oserror(errno.EINVAL, "PRECOPY_INFO in PRE_COPY_P2P (like hisi: PRE_COPY only)")
         if not session.active:
