@@ -16,11 +16,12 @@ from vfio_user_proxy import FaultProxy
 from vfio_conform.backends import registry
 from vfio_conform.backends.vfio_user import (VfioUserBackend, VfioUserProtocolError, VfioUserTimeout, open_vfio_user,
                                              socket_path)
+from vfio_conform.backends.vfio_user.connection import VfioUserConnectionLost
 from vfio_conform.backends.vfio_user.protocol import Cmd, parse_version_reply
 from vfio_conform.backends.vfio_user.register import check_device_ids
 from vfio_conform.suitelib.checks import not_on_transport
 from vfio_conform.device import Device
-from vfio_conform.errors import ConfigError, InfraError
+from vfio_conform.errors import ConfigError, InfraError, RequestAborted, SpecViolation
 from vfio_conform.model.spec import DATA_FD, MESSAGES, RULES
 from vfio_conform.uapi.enums import MigFlag, MigState
 from vfio_conform.verify.libvfio_user_sample import LibvfioUserSample
@@ -183,6 +184,58 @@ def test_protocol_fault_is_infra_error(vfio_user_pair, fault, cmd, match):
         proxy.close()
 
 
+def test_server_closing_instead_of_answering_a_legal_set_is_a_finding(vfio_user_pair):
+    """The server going away in answer to a SET along a legal arc is the device breaking
+    fsm.legal-arc (naming the request); the connection is marked lost so the pool reconnects."""
+    src, _ = vfio_user_pair
+    listen = tempfile.mktemp(prefix="vc-proxy-", suffix=".sock")
+    # DEVICE_FEATURE replies: MIGRATION GET, MIG_DEVICE_STATE GET, then the SET that is dropped
+    proxy = FaultProxy(listen, src, "close", int(Cmd.DEVICE_FEATURE), after=2)
+    try:
+        dev = _open(listen, timeout=1.0)
+        assert dev.migration_flags() & MigFlag.STOP_COPY
+        assert dev.get_state() == MigState.RUNNING
+        with pytest.raises(SpecViolation, match=r"SET MIG_DEVICE_STATE STOP from RUNNING: the device "
+                                                r"closed its connection.*VFIO_USER_DEVICE_FEATURE") as exc:
+            dev.try_set_state(MigState.STOP)
+        assert exc.value.rule_id == "fsm.legal-arc" and dev.transport.connection_lost
+        dev.close(safe=False)
+    finally:
+        proxy.close()
+
+
+class _ClosingTransport:
+    """A transport whose server goes away on every ioctl (no reply at all)."""
+    name, device_fd = "closing", 3
+
+    def ioctl(self, fd, request, buf):
+        err = VfioUserConnectionLost("VFIO_USER_DEVICE_FEATURE", "server closed the socket")
+        raise err
+
+
+@pytest.mark.parametrize("known,state,rule", [
+    (None, MigState.STOP, "fsm.legal-arc"),
+    ((MigState.RUNNING, MigFlag.STOP_COPY), MigState.STOP, "fsm.legal-arc"),
+    ((MigState.RUNNING, MigFlag.STOP_COPY), MigState.PRE_COPY, "fsm.illegal-arc-einval"),
+    ((MigState.RUNNING, MigFlag.STOP_COPY), MigState.ERROR, "fsm.illegal-arc-einval"),
+    (None, 9, "fsm.out-of-range-einval"),
+])
+def test_set_answered_by_a_closed_connection_names_the_sets_rule(known, state, rule):
+    dev = Device(_ClosingTransport())
+    if known:
+        dev._known_state, dev._known_flags = int(known[0]), int(known[1])
+    with pytest.raises(SpecViolation) as exc:
+        dev.try_set_state(state)
+    assert exc.value.rule_id == rule
+
+
+def test_other_requests_answered_by_a_closed_connection_stay_infra_errors():
+    dev = Device(_ClosingTransport())
+    with pytest.raises(RequestAborted) as exc:
+        dev.try_migration_flags()
+    assert isinstance(exc.value, InfraError) and not isinstance(exc.value, SpecViolation)
+
+
 def test_delay_within_timeout_is_fine(vfio_user_pair):
     src, _ = vfio_user_pair
     listen = tempfile.mktemp(prefix="vc-proxy-", suffix=".sock")
@@ -236,6 +289,9 @@ def test_every_suite_runs_against_the_sample_server(vfio_user_pair, tmp_path):
     # the findings documented in docs/vfio-user.md
     failed = {r["rule"] for r in by["fail"]}
     assert {"datasize.any-state", "reset.returns-running", "region-info.caps-argsz"} <= failed
+    # the server aborting on legal arcs is the device's finding, named by the SET it broke off
+    aborted = [r for r in by["fail"] if "closed its connection instead of answering" in (r["message"] or "")]
+    assert aborted and all(r["rule"] == "fsm.legal-arc" for r in aborted), aborted[:3]
     # the suites' verified round trip (hook libvfio-user-sample) passes
     verified = [r for r in rows if r["test_id"].startswith("test_round_trip_verified[")]
     assert verified and all(r["outcome"] == "pass" for r in verified), verified

@@ -66,9 +66,11 @@ def _send(sock, data, fds):
 
 
 class FaultProxy:
-    def __init__(self, listen_path: str, server_path: str, fault: str, cmd: int, delay: float = 0.0):
+    def __init__(self, listen_path: str, server_path: str, fault: str, cmd: int, delay: float = 0.0,
+                 after: int = 0):
         self.listen_path, self.server_path = listen_path, server_path
         self.fault, self.cmd, self.delay = fault, cmd, delay
+        self.after = after                     # replies of `cmd` passed on before the fault fires
         self.fired = threading.Event()
         self._lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._lsock.bind(listen_path)
@@ -112,7 +114,9 @@ class FaultProxy:
                     return
                 data, fds = msg
                 msg_id, cmd, size, flags, err = HEADER.unpack(data[:HEADER.size])
-                if cmd == self.cmd and not self.fired.is_set():
+                if cmd == self.cmd and not self.fired.is_set() and self.after > 0:
+                    self.after -= 1
+                elif cmd == self.cmd and not self.fired.is_set():
                     self.fired.set()
                     if self.fault == "drop":
                         continue
