@@ -454,10 +454,12 @@ def markdown() -> str:
            "`vfio_conform/model/spec.py`; do not edit by hand.", "",
            "Level `must`: a violation fails the test. Level `should`: a recommendation, recorded as "
            "\"should not met\" on a passing test, never a failure. Basis: `uapi` (stated by vfio.h), "
-           "`reference` (the reference implementation's contract), `profile` (the device's profile).",
-           "", "| id | level | basis | rule | source |", "|---|---|---|---|---|"]
+           "`reference` (the reference implementation's contract), `profile` (the device's profile). "
+           "Transports: where the rule can be checked: `data-fd` (the kernel's data fd: kernel and sim "
+           "backends), `messages` (vfio-user); elsewhere its tests are not-supported.",
+           "", "| id | level | basis | transports | rule | source |", "|---|---|---|---|---|---|"]
     for r in _RULES:
-        cells = (f"`{r.id}`", r.level, r.basis, r.text, r.source)
+        cells = (f"`{r.id}`", r.level, r.basis, ", ".join(sorted(r.transports)), r.text, r.source)
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"
 
