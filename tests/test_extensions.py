@@ -51,7 +51,7 @@ def _with_entry_points(monkeypatch, *eps: EntryPoint) -> None:
 def test_builtin_members_are_known_without_installed_entry_points(monkeypatch):
     _with_entry_points(monkeypatch)
     group = extensions.Group("vfio_conform.backends", dict(extensions.BACKENDS.builtin))
-    assert group.names() == ["kernel", "sim"]
+    assert group.names() == ["kernel", "sim", "vfio-user"]
     assert group.load("sim").name == "sim" and group.load("kernel").host_devices
 
 
