@@ -1,7 +1,7 @@
 """A backend is one registered object: its profile section, its device names, and how to open one.
 
-Backends are found by name in the `vfio_conform.backends` extension group (the built-in `sim` and
-`kernel`, plus any package declaring an entry point there; see vfio_conform/extensions.py and
+Backends are found by name in the `vfio_conform.backends` extension group (the built-in `sim`,
+`kernel` and `vfio-user`, plus any package declaring an entry point there; see vfio_conform/extensions.py and
 docs/extending.md). The core never names a backend: it asks the profile's one for everything.
 """
 from __future__ import annotations
