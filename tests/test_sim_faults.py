@@ -254,6 +254,10 @@ def probe_get_state_fails_in_stop_copy(d):
     return d.get_state_raw()[0]
 
 
+def probe_precopy_info_fails(d):
+    return walk(d, S.PRE_COPY).try_precopy_info()[0]
+
+
 def probe_precopy_info_fails_in_p2p(d):
     fd = walk(d, S.PRE_COPY)
     d.set_state(S.PRE_COPY_P2P)
@@ -287,6 +291,7 @@ _DMA = {"dma_logging": True}
 
 #: knob -> (probe, what a clean sim shows, what the knob makes it show[, sim config])
 EXPECTED = {
+    "precopy_info_fails": (probe_precopy_info_fails, 0, errno.EIO),
     "legal_arc_fails": (probe_legal_arc_fails, (0, S.STOP_COPY), (errno.EIO, S.PRE_COPY_P2P)),
     "reserved_migration_flag": (probe_reserved_migration_flag, 7, 15),
     "resume_refuses_valid_stream": (probe_resume_refuses_valid_stream, 0, errno.EINVAL),
