@@ -36,7 +36,8 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/shm /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp stays the overlay's (host /tmp beneath, writes in the tmpfs upper layer): a tmpfs of its own
+# would hide a checkout or a test's files under the host's /tmp.
 mount -t tmpfs tmpfs /newroot/run
 mount --bind /results /newroot/vfio-lab/results
 mount --bind "/newroot$LAB_MODULES" "/newroot/lib/modules/$LAB_KVER" || die "bind of $LAB_MODULES failed"
