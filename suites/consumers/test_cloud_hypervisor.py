@@ -9,17 +9,12 @@ from vfio_conform.suitelib.checks import expect
 from vfio_conform.errors import errno_name
 from vfio_conform.uapi.enums import MigState
 
-from vfio_conform.suitelib.consumers import CloudHypervisor, expect_running
+from vfio_conform.suitelib.consumers import CloudHypervisor, expect_running, verify_arrived
 from vfio_conform.outcomes import not_supported
 
 S = MigState
 #: Guest RAM as cloud-hypervisor would hand it to DMA_LOGGING_START (two regions, page aligned).
 GUEST_RAM = [(0x10_0000, 64 * 4096), (0x100_0000, 16 * 4096)]
-
-
-def _verify(hook, dev, tag: int, rule: str, context: str) -> None:
-    problems = hook.check(dev, tag)
-    expect(not problems, rule, f"{context}: " + "; ".join(problems), dev)
 
 
 @pytest.mark.vc_spec("stream.round-trip")
@@ -33,7 +28,7 @@ def test_consumer_ch_snapshot(device, peer_device, profile, hook):
     ch.resume()
     expect_running(ch, "fsm.state-after-set", "source resumed after the snapshot")
     CloudHypervisor(peer_device, profile).restore(blob)
-    _verify(hook, peer_device, 921, "roundtrip.state-preserved", "peer restored from the snapshot")
+    verify_arrived(hook, peer_device, 921, "roundtrip.state-preserved", "peer restored from the snapshot")
 
 
 @pytest.mark.vc_spec("stream.round-trip")
@@ -46,7 +41,7 @@ def test_consumer_ch_restore(device, profile, hook):
     ch.resume()
     hook.write(device, 932)
     CloudHypervisor(device, profile).restore(blob)
-    _verify(hook, device, 931, "roundtrip.state-preserved", "device restored from its own snapshot")
+    verify_arrived(hook, device, 931, "roundtrip.state-preserved", "device restored from its own snapshot")
 
 
 @pytest.mark.vc_spec("dma.consumer-cycle")
@@ -81,7 +76,7 @@ def test_consumer_ch_live_migration(device, peer_device, profile, hook):
     expect(code == 0, "dma.consumer-cycle", f"DMA_LOGGING_STOP failed: {errno_name(code)} | {src.where()}",
            device)
     CloudHypervisor(peer_device, profile).restore(blob)
-    _verify(hook, peer_device, 941, "roundtrip.state-preserved", "destination after live migration")
+    verify_arrived(hook, peer_device, 941, "roundtrip.state-preserved", "destination after live migration")
 
 
 @pytest.mark.vc_spec("reset.returns-running")
@@ -109,4 +104,4 @@ def test_consumer_ch_recovery(device, peer_device, profile, hook, vc_context):
                     "cloud-hypervisor's recovery (vfio-ioctls) cannot reset it")
     expect_running(ch, "reset.returns-running", "after cloud-hypervisor's recovery reset")
     CloudHypervisor(peer_device, profile).restore(blob)
-    _verify(hook, peer_device, 951, "reset.device-usable", "peer restored after the recovery")
+    verify_arrived(hook, peer_device, 951, "reset.device-usable", "peer restored after the recovery")

@@ -14,15 +14,10 @@ from vfio_conform.suitelib.checks import expect
 from vfio_conform.errors import errno_name
 from vfio_conform.uapi.enums import MigFlag, MigState
 
-from vfio_conform.suitelib.consumers import Qemu, Saved, expect_running
+from vfio_conform.suitelib.consumers import Qemu, Saved, expect_running, verify_arrived
 from vfio_conform.outcomes import not_supported
 
 S = MigState
-
-
-def _verify(hook, dev, tag: int, rule: str, context: str) -> None:
-    problems = hook.check(dev, tag)
-    expect(not problems, rule, f"{context}: " + "; ".join(problems), dev)
 
 
 @pytest.mark.vc_spec("stream.round-trip")
@@ -35,7 +30,7 @@ def test_consumer_qemu_source(device, peer_device, profile, hook):
     expect(len(saved.data) > 0, "stream.round-trip", f"QEMU read an empty stream | {src.where()}", device)
     expect(src.state is S.STOP, "fsm.state-after-set", f"source ends in {src.state.name}", device)
     Qemu(peer_device, profile).load(saved, close_before_start=False)
-    _verify(hook, peer_device, 901, "roundtrip.state-preserved", "QEMU destination after migration")
+    verify_arrived(hook, peer_device, 901, "roundtrip.state-preserved", "QEMU destination after migration")
 
 
 @pytest.mark.vc_spec("resume.close-keeps-data")
@@ -49,7 +44,7 @@ def test_consumer_qemu_destination(device, peer_device, profile, hook, close):
     dst = Qemu(peer_device, profile)
     dst.load(saved, close_before_start=close == "in-resuming")
     expect_running(dst, "fsm.state-after-set", "QEMU destination after vm start")
-    _verify(hook, peer_device, 903, "roundtrip.state-preserved", f"destination, data_fd closed {close}")
+    verify_arrived(hook, peer_device, 903, "roundtrip.state-preserved", f"destination, data_fd closed {close}")
 
 
 #: Guest RAM as QEMU's IOVA ranges for DMA_LOGGING_START (a low and a high range, page aligned).
@@ -95,7 +90,7 @@ def test_consumer_qemu_dirty_tracking(device, peer_device, profile, hook):
     code = q.log_stop()
     expect(code == 0, "dma.consumer-cycle", f"DMA_LOGGING_STOP failed: {errno_name(code)} | {q.where()}", device)
     Qemu(peer_device, profile).load(saved, close_before_start=False)
-    _verify(hook, peer_device, 907, "roundtrip.state-preserved", "QEMU destination after dirty-tracked migration")
+    verify_arrived(hook, peer_device, 907, "roundtrip.state-preserved", "QEMU destination after dirty-tracked migration")
 
 
 ABORT_POINTS = ["setup", "iterate", "stopped", "complete", "cleanup"]
@@ -197,7 +192,7 @@ def test_consumer_qemu_recovery(device, peer_device, profile, hook):
                                                       f"failed | {dst.where()}", peer_device)
     expect_running(dst, "reset.returns-running", f"after VFIO_DEVICE_RESET from {MigState.label(state)}")
     Qemu(peer_device, profile).load(saved, close_before_start=True)
-    _verify(hook, peer_device, 905, "reset.device-usable", "destination migrated after the recovery")
+    verify_arrived(hook, peer_device, 905, "reset.device-usable", "destination migrated after the recovery")
 
 
 @pytest.mark.vc_spec("reset.reopen-running")

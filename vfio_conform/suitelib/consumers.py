@@ -27,6 +27,12 @@ QEMU_UNKNOWN_STOP_COPY = 100 << 30
 CH_READ = 64 << 10
 
 
+def verify_arrived(hook, dev, tag: int, rule: str, context: str) -> None:
+    """The verify hook finds on `dev` the state written with `tag`; otherwise `rule` fails."""
+    problems = hook.check(dev, tag)
+    expect(not problems, rule, f"{context}: " + "; ".join(problems), dev)
+
+
 @dataclasses.dataclass
 class Saved:
     """A stream as a consumer read it: every non-empty read(), in order (QEMU forwards each one)."""
