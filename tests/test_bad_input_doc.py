@@ -85,7 +85,7 @@ def _host_pci_not_vfio(sysfs: Path = Path("/sys/bus/pci/devices")) -> tuple[str,
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["case"] for r in ROWS])
 def test_documented_bad_input_is_refused_as_documented(tmp_path, row):
-    subs = {"profiles": str(ROOT / "profiles")}
+    subs = {"profiles": str(ROOT / "vfio_conform" / "profiles")}
     if "{bdf}" in row["command"]:
         found = _host_pci_not_vfio()
         if found is None:

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("backends", ("vfio_conform.backends",)),
     ("suite library", ("vfio_conform.suitelib", "vfio_conform.verify")),
     ("plugin", ("vfio_conform.plugin",)),
+    ("suites", ("vfio_conform.suites",)),
     ("report", ("vfio_conform.report",)),
     ("tools", ("vfio_conform.lab", "vfio_conform.bench", "vfio_conform.uapi.header_check")),
     ("cli", ("vfio_conform.cli", "vfio_conform.__main__")),

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, DEFAULT_STORE, REPORTS_DIR,
-                        STORE_ENV, STORE_NAME)
+from .constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, DEFAULT_STORE, PACKAGE_DIR,
+                        REPORTS_DIR, STORE_ENV, STORE_NAME, SUITES_DIR)
 from .errors import ConfigError
 
 ROOT = CHECKOUT
@@ -102,7 +102,7 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     label = Path(profiles[0]).stem if len(profiles) == 1 else "multi"
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
-    out = [str(ROOT / "suites"), "--rootdir", str(ROOT), "-p", "no:cacheprovider",
+    out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-p", "no:cacheprovider",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
            "--junitxml", str(run_dir / "junit.xml"),
            "--alluredir", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]

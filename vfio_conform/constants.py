@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The project checkout the package sits in (profiles/, suites/, reports/ beside it).
-CHECKOUT = Path(__file__).resolve().parents[1]
-#: The shipped device profiles.
-PROFILES_DIR = CHECKOUT / "profiles"
+#: The installed package (a checkout's vfio_conform/ or site-packages/vfio_conform/).
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The project checkout the package sits in (only meaningful for a source checkout).
+CHECKOUT = PACKAGE_DIR.parent
+#: The conformance suites, shipped inside the package; pytest's rootdir for them is PACKAGE_DIR, so
+#: test ids read `suites/<area>/test_x.py::...` from a checkout and from a wheel alike.
+SUITES_DIR = PACKAGE_DIR / "suites"
+#: The built-in device profiles, shipped inside the package.
+PROFILES_DIR = PACKAGE_DIR / "profiles"
 #: Where `vfio-conform run` and the lab write the store, JUnit and Allure output by default.
 REPORTS_DIR = CHECKOUT / "reports"
 #: File name of the SQLite result store inside a reports directory.

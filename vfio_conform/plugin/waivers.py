@@ -17,7 +17,7 @@ from ..results.waivers import WaiverUse, record_waivers
 from .classify import record_of
 
 #: The conformance suites (beside the package in a checkout, as the CLI runs them).
-SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
+SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 
 
 @functools.lru_cache(maxsize=None)
