@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -122,7 +123,21 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     if args.workers:
         out += ["-n", str(args.workers), "--dist", "loadgroup"]
     out.append("-q" if args.quiet else "-v" if len(profiles) == 1 and not args.workers else "-q")
+    out += ["--vc-command", shlex.join(user_command(args, extra, profiles))]
     return out + [a for a in extra if a != "--"]
+
+
+def user_command(args, extra: list[str], profiles: list[str]) -> list[str]:
+    """The `vfio-conform run` command as the user gave it (the run records it, made public)."""
+    out = ["vfio-conform", "run", *(w for p in profiles for w in ("--profile", p)),
+           *(w for d in args.device for w in ("--device", d))]
+    for flag, value in (("-n", args.workers), ("--store", args.store),
+                        ("--kernel-release", args.kernel_release)):
+        out += [flag, str(value)] if value else []
+    out += ["--no-store"] if args.no_store else []
+    out += ["-q"] if args.quiet else []
+    rest = [a for a in extra if a != "--"]
+    return out + (["--", *rest] if rest else [])
 
 
 class _ExitProbe:

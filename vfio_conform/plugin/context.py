@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import socket
 import time
 import uuid
@@ -16,6 +17,7 @@ from ..profile import find_profile
 from ..profile.schema import Profile
 from ..results import RunMeta, open_store as open_result_store, store_location
 from ..results.identity import profile_hash
+from ..results.redact import public_command
 from .waivers import check_waivers
 from ..results.liveness import boot_id
 
@@ -103,7 +105,8 @@ def open_store(config, ctx: VcContext) -> None:
         return
     ctx.store = open_result_store(store_location(config.getoption("vc_store"),
                                                  config.rootpath / "reports" / "results.sqlite"))
-    argv = " ".join(config.invocation_params.args)
+    argv = public_command(config.getoption("vc_command")
+                          or shlex.join(["pytest", *config.invocation_params.args]))
     for name, target in ctx.targets.items():
         ctx.run_ids[name] = ctx.store.begin_run(RunMeta(
             profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),

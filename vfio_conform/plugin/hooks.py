@@ -14,7 +14,7 @@ from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
 from .allure_meta import allure_outcome, write_run_files
 from .context import CONTEXT_KEY, build_context, open_store
-from .items import item_param
+from .items import item_key, item_param
 from .lifecycle import RunLifecycle, install_sigterm
 from .options import add_options
 from .recorder import ResultRecorder
@@ -180,7 +180,9 @@ def pytest_runtest_makereport(item, call):
         arc_to=MigState.label(arc.target) if arc is not None else "",
         devices=tuple(target.device_ids) if target is not None else (),
         waiver_index=issue.index if issue else None, waiver_reason=issue.reason if issue else "",
-        should=tuple(dict.fromkeys(v.rule_id for v in should)), hazard=hazard)
+        should=tuple(dict.fromkeys(v.rule_id for v in should)), hazard=hazard,
+        test_key=item_key(item, profile.name),
+        arc_expect=("accept" if arc.legal else "refuse") if arc is not None else "")
     classify.attach(item, report, rec)
     allure_outcome(item, rec)
 

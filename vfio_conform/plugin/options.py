@@ -20,3 +20,6 @@ def add_options(parser) -> None:
     group.addoption("--vc-progress-file", default=None, metavar="PATH",
                     help="write the id of each test as it starts (lets a lab name the test a dead "
                          "guest was running)")
+    group.addoption("--vc-command", default=None, metavar="TEXT",
+                    help="the user's command line a run records (set by `vfio-conform run`; "
+                         "default: this pytest command); credentials and local paths are removed")

@@ -23,7 +23,7 @@ def fill(row: dict) -> dict:
         row["should"] = " ".join(_RULE.findall(m.group(1))) if m else ""
     if row.get("rules") is None:
         row["rules"] = row.get("rule") or ""
-    for name in ("devices", "waiver_reason", "hazard"):
+    for name in ("devices", "waiver_reason", "hazard", "test_key", "arc_expect"):
         if row.get(name) is None:
             row[name] = ""
     row.setdefault("waiver_index", None)

@@ -65,6 +65,8 @@ class TestRecord:
     waiver_reason: str = ""
     should: tuple[str, ...] = ()    # `should` rules the device did not follow (the test still passes)
     hazard: str = ""    # the hazard a gated test was not run for
+    test_key: str = ""  # test_id without the profile (results.keys): one test across profiles
+    arc_expect: str = ""  # arc tests: "accept" or "refuse", what the uAPI requires of the request
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (what xdist ships and what JUnit/Allure read)."""

@@ -19,7 +19,7 @@ RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "
 #: old stores get them by ALTER, and their old rows read as legacy.fill says.
 ADDED_RESULT_COLUMNS = (("rules", "TEXT"), ("arc_from", "TEXT"), ("arc_to", "TEXT"), ("should", "TEXT"),
                         ("devices", "TEXT"), ("waiver_index", "INTEGER"), ("waiver_reason", "TEXT"),
-                        ("hazard", "TEXT"))
+                        ("hazard", "TEXT"), ("test_key", "TEXT"), ("arc_expect", "TEXT"))
 RESULT_COLUMNS = ("run_id", "nodeid", "test_id", "outcome", "duration", "message", "rule", "link",
                   "recorded", *(n for n, _ in ADDED_RESULT_COLUMNS))
 
@@ -65,7 +65,7 @@ class SqlStore:
             (run_id, rec.nodeid, rec.test_id, rec.outcome.value, rec.duration,
              self._text(rec.message[:4000]), rec.rule, rec.link, time.time(),
              " ".join(rec.rules), rec.arc_from, rec.arc_to, " ".join(rec.should), ",".join(rec.devices),
-             rec.waiver_index, self._text(rec.waiver_reason), rec.hazard))
+             rec.waiver_index, self._text(rec.waiver_reason), rec.hazard, rec.test_key, rec.arc_expect))
 
     def end_run(self, run_id: int, status: str, reason: str = "") -> None:
         """End a run `finished`, or `incomplete` with a Reason (a bare reason such as 'crashed'
