@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .outcomes import STALE_WAIVER, shown
+from ..results.keys import strip_profile
+from .outcomes import REFUSED, STALE_WAIVER, shown
 from .runs import RunData
 from .summary import latest_rows
 
@@ -67,9 +68,14 @@ class ProfileDiff:
         return out
 
 
-def test_key(test_id: str, profile: str) -> str:
-    """Test id without its profile name, so runs of renamed/copied profiles line up."""
-    return test_id.replace(f"[{profile}:", "[").replace(f"[{profile}]", "[]")
+#: Displayed outcomes that are the same verdict for a diff (a pass, however it is shaded).
+_PASS = ("pass", STALE_WAIVER, REFUSED)
+
+
+def test_key(row: dict, profile: str) -> str:
+    """The row's test id without its profile, so runs of renamed/copied profiles line up: the key
+    the run recorded, or (rows of older stores) the id with the run's profile name removed."""
+    return row.get("test_key") or strip_profile(row["test_id"], profile)
 
 
 def diff_run(old: RunData | None, new: RunData | None) -> ProfileDiff:
@@ -86,13 +92,13 @@ def diff_run(old: RunData | None, new: RunData | None) -> ProfileDiff:
             d.stale_waivers.append(ch)
         if was is None:
             d.appeared.append(ch)
-        if o == n or {o, n} == {"pass", STALE_WAIVER}:
+        if o == n or (o in _PASS and n in _PASS):
             d.unchanged += 1
         elif n == "fail":
             d.new_failures.append(ch)
         elif n == "infra-error":
             d.new_infra_errors.append(ch)
-        elif o in _BAD and n in ("pass", STALE_WAIVER):
+        elif o in _BAD and n in _PASS:
             d.fixed.append(ch)
         elif was is not None:
             d.changed.append(ch)
@@ -116,4 +122,4 @@ def diff_runs(old: list[RunData], new: list[RunData]) -> list[ProfileDiff]:
 def _keyed(run: RunData | None) -> dict[str, dict]:
     if run is None:
         return {}
-    return {test_key(r["test_id"], run.profile): r for r in latest_rows(run.rows)}
+    return {test_key(r, run.profile): r for r in latest_rows(run.rows)}

@@ -1,24 +1,74 @@
-"""Render the conformance report: per profile identity, heat-map matrix, suite summary, failures."""
+"""Render the conformance report: verdicts and summary first, then per profile identity, heat-map
+matrix, suite summary, failures grouped by rule and per test."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
+from ..exitcodes import Exit, verdict
 from ..results import describe_reason
+from ..results.redact import public_command, redact_secrets
 from . import consumers, summary
 from .matrix import Matrix, build_matrix
-from .outcomes import ORDER, shown, style
+from .outcomes import ORDER, RECORDED, shown, style
 from .page import badge, document, esc, legend, table
 from .runs import RunData
 
+#: The verdict words of `vfio-conform run` (its exit codes, see exitcodes.py).
+VERDICT_WORDS = {Exit.CONFORMANT: "CONFORMANT", Exit.NONCONFORMANT: "NON-CONFORMANT",
+                 Exit.INCOMPLETE: "INCOMPLETE"}
+
+
+def run_verdict(run: RunData) -> str:
+    """The run's verdict by the rules of the CLI's exit code: every recorded outcome, and whether
+    the run finished."""
+    code = verdict((r["outcome"] for r in run.rows), (run.meta.get("status") or "running") == "finished")
+    return VERDICT_WORDS.get(code, "INCOMPLETE")
+
 
 def render_report(runs: list[RunData], title: str = "vfio-conform conformance report") -> str:
-    """The whole static page for one or more runs (one section per run/profile)."""
-    toc = "".join(f'<li><a href="#run-{r.id}">{esc(r.profile)}</a> (run #{r.id})</li>' for r in runs)
+    """The whole static page for one or more runs: a verdict banner per profile, the summary
+    table, the legend, then one section per run/profile."""
     sections = "".join(_section(r) for r in runs)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     body = (f"<h1>{esc(title)}</h1><div class=\"muted\">generated {stamp}</div>"
-            f"<ul>{toc}</ul>{legend()}{sections}")
+            f"{''.join(_banner(r) for r in runs)}{_summary(runs)}{legend()}{sections}")
     return document(title, body)
+
+
+def _banner(run: RunData) -> str:
+    word = run_verdict(run)
+    rows = summary.latest_rows(run.rows)
+    fails = summary.failures(rows)
+    fails = [r for r in fails if r["outcome"] == "fail"]
+    if word == "NON-CONFORMANT":
+        rules = {r.get("rule") or "" for r in fails}
+        why = (f"{len(fails)} test{'s' if len(fails) != 1 else ''} broke {len(rules)} "
+               f"rule{'s' if len(rules) != 1 else ''} of the uAPI")
+    elif word == "INCOMPLETE":
+        status, reason = run.meta.get("status") or "running", run.meta.get("reason") or ""
+        open_ = [k for k in ("infra-error", "skipped") if any(r["outcome"] == k for r in run.rows)]
+        why = "; ".join(([f"run {status}" + (f" ({describe_reason(reason)})" if reason else "")]
+                         if status != "finished" else [])
+                        + [f"{sum(r['outcome'] == k for r in rows)} {k}" for k in open_])
+        why += ": no complete verdict"
+    else:
+        why = "every test passed, or is not-supported, gated or a known-issue"
+    cls = word.lower().replace("-", "")
+    return (f'<div class="verdict v-{cls}" data-verdict="{word}" data-profile="{esc(run.profile)}">'
+            f'<b>{word}</b> <a href="#run-{run.id}">{esc(run.profile)}</a> (run #{run.id}): '
+            f"{esc(why)}</div>")
+
+
+def _summary(runs: list[RunData]) -> str:
+    per = [(r, Counter(x["outcome"] for x in summary.latest_rows(r.rows))) for r in runs]
+    keys = [k for k in RECORDED if k != "skipped" or any(c.get(k) for _, c in per)]
+    body = [[f'<a href="#run-{r.id}">{esc(r.profile)}</a>', esc(r.meta.get("devices") or "—"),
+             esc(r.meta.get("kernel") or "—"),
+             *(f'<span class="num">{c.get(k, 0)}</span>' for k in keys),
+             f'<b class="w-{run_verdict(r).lower().replace("-", "")}">{run_verdict(r)}</b>',
+             f"#{r.id}"] for r, c in per]
+    return table(["profile", "devices", "kernel", *keys, "verdict", "run"], body, "summary")
 
 
 def _section(run: RunData) -> str:
@@ -31,7 +81,8 @@ def _section(run: RunData) -> str:
              _identity(run.meta), consumers.render_html(rows),
              "<h3>State transition matrix (FROM row, requested state column)</h3>",
              render_matrix(build_matrix(rows), run.id), "<h3>Per suite</h3>", _suites(rows),
-             _failures(rows, run.id), _waivers(rows), _unused_waivers(run.waivers), _all_tests(rows),
+             _by_rule(rows, run.id), _failures(rows, run.id), _infra_errors(rows, run.id),
+             _known_issues(rows, run.id), _waivers(rows), _unused_waivers(run.waivers), _all_tests(rows),
              "</section>"]
     return "".join(parts)
 
@@ -47,7 +98,7 @@ def _identity(meta: dict) -> str:
              ("host", meta.get("host")), ("session", meta.get("session")),
              ("started", when(meta.get("started"))), ("ended", when(meta.get("ended"))),
              ("status", meta.get("status")), ("reason", meta.get("reason")),
-             ("command", meta.get("argv"))]
+             ("command", public_command(meta.get("argv") or ""))]
     return table(["identity", ""], [[esc(k), esc(str(v or "—"))] for k, v in items], "ident")
 
 
@@ -94,25 +145,72 @@ def _suites(rows: list[dict]) -> str:
     return table(["suite"] + [esc(style(k).label) for k in keys] + ["total"], body, "suites")
 
 
-def _rule(rule_id: str) -> str:
+def _catalogue() -> dict:
     try:
         from ..model.spec import RULES
     except ImportError:  # pragma: no cover - the catalogue ships with the package
-        RULES = {}
-    text = RULES[rule_id].text if rule_id in RULES else ""
+        return {}
+    return RULES
+
+
+def _rule(rule_id: str) -> str:
+    rule = _catalogue().get(rule_id)
+    text = rule.text if rule else ""
     return f"<b>{esc(rule_id or '—')}</b>" + (f'<br><span class="muted">{esc(text)}</span>' if text else "")
 
 
-def _failures(rows: list[dict], run_id: int) -> str:
-    fails = summary.failures(rows) + summary.known_issues(rows)
-    if not fails:
-        return '<h3>Failures</h3><p class="good">no failures</p>'
-    body = [[f'<span id="t-{run_id}-{esc(r["test_id"], True)}">{esc(r["test_id"])}</span>',
+def _anchor(run_id: int, row: dict) -> str:
+    return f"t-{run_id}-{esc(row['test_id'], True)}"
+
+
+def _by_rule(rows: list[dict], run_id: int) -> str:
+    """Spec violations grouped by the rule they break: how many, one example, the rule and its source."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["outcome"] == "fail":
+            groups.setdefault(r.get("rule") or "", []).append(r)
+    if not groups:
+        return ""
+    body = []
+    for rule_id, fails in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        rule = _catalogue().get(rule_id)
+        ex = fails[0]
+        body.append([f"<b>{esc(rule_id or '(no rule)')}</b>", f'<span class="num">{len(fails)}</span>',
+                     f'<a href="#{_anchor(run_id, ex)}">{esc(ex["test_id"])}</a>',
+                     esc(rule.text) if rule else '<span class="muted">not in the rule catalogue</span>',
+                     (f"{esc(rule.source)}<br><span class=\"muted\">{esc(rule.level)}, {esc(rule.basis)}</span>"
+                      if rule else "—")])
+    n = sum(len(f) for f in groups.values())
+    return (f"<h3>Failures by rule ({len(groups)} rule{'s' if len(groups) != 1 else ''}, {n} test"
+            f"{'s' if n != 1 else ''})</h3>"
+            + table(["rule", "failures", "example", "rule text", "source"], body, "by-rule"))
+
+
+def _listing(title: str, cls: str, rows: list[dict], run_id: int, empty: str = "") -> str:
+    if not rows:
+        return empty
+    body = [[f'<span id="{_anchor(run_id, r)}">{esc(r["test_id"])}</span>',
              badge(shown(r), ""), _rule(r.get("rule") or ""),
-             f"<pre>{esc(r.get('message') or '')}</pre>"
-             + (f'<br>waiver: {esc(r["link"])}' if r.get("link") else "")] for r in fails]
-    return f"<h3>Failures ({len(fails)})</h3>" + table(["test", "outcome", "spec rule", "message"],
-                                                       body, "failures")
+             f"<pre>{esc(redact_secrets(r.get('message') or ''))}</pre>"
+             + (f'<br>waiver: {esc(r["link"])}' if r.get("link") else "")] for r in rows]
+    return f"<h3>{esc(title)} ({len(rows)})</h3>" + table(["test", "outcome", "spec rule", "message"],
+                                                          body, cls)
+
+
+def _failures(rows: list[dict], run_id: int) -> str:
+    """Spec violations only (known issues and infrastructure errors have their own lists)."""
+    fails = [r for r in rows if r["outcome"] == "fail"]
+    return _listing("Failures", "failures", fails, run_id, '<h3>Failures</h3><p class="good">no failures</p>')
+
+
+def _infra_errors(rows: list[dict], run_id: int) -> str:
+    return _listing("Infrastructure errors (not blamed on the device)", "infra-errors",
+                    [r for r in rows if r["outcome"] == "infra-error"], run_id)
+
+
+def _known_issues(rows: list[dict], run_id: int) -> str:
+    return _listing("Known issues (waived in the profile, with a link)", "known-issues",
+                    summary.known_issues(rows), run_id)
 
 
 def _waivers(rows: list[dict]) -> str:

@@ -27,6 +27,11 @@ table.matrix a{color:inherit;text-decoration:none;display:block;line-height:30px
 pre{white-space:pre-wrap;margin:0;font:12px/1.35 "DejaVu Sans Mono",monospace;max-width:900px}
 .muted{color:#6b7682}.bad{color:#d3302f;font-weight:700}.good{color:#2e9d4f;font-weight:700}
 td.num{text-align:right}
+.verdict{padding:9px 14px;margin:8px 0;border-radius:6px;font-size:16px;color:#fff;max-width:1100px}
+.verdict b{font-size:18px;margin-right:8px;letter-spacing:.5px}.verdict a{color:#fff}
+.v-conformant{background:#2e7d46}.v-nonconformant{background:#b3261e}.v-incomplete{background:#8a5a00}
+.w-conformant{color:#2e7d46}.w-nonconformant{color:#b3261e}.w-incomplete{color:#8a5a00}
+table.summary td{text-align:right}table.summary td:nth-child(-n+3){text-align:left}
 """
 _CSS += "".join(f".o-{key}{{background:{style(key).color}}}\n" for key in ORDER)
 

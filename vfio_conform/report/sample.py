@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from ..results import Outcome, RunMeta, TestRecord
+from ..results.keys import strip_profile
 
 STATES = ["RUNNING", "STOP", "STOP_COPY", "RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P"]
 TARGETS = [*STATES, "ERROR", "INVALID(8)"]
@@ -45,16 +46,21 @@ def _rec(path: str, tid: str, rule: str, outcomes, profile: str,
         msg = "gated: blocked arc may hang this kernel"
     elif outcome == "not-supported":
         msg = "not-supported: profile lacks PRE_COPY"
+    # ERROR, out-of-range states and states the run shows the device lacks are refused requests
+    lacks = outcomes.get(f"test_arc[{profile}:{arc[1]}->{arc[1]}]", ("",))[0] == "not-supported"
+    expect = ("refuse" if arc[1] in ("ERROR", "INVALID(8)") or lacks else "accept") if arc[1] else ""
     return TestRecord(f"{path}::{tid}", tid, Outcome(outcome), 0.01, msg, rule, link, profile=profile,
-                      rules=(rule,), arc_from=arc[0], arc_to=arc[1])
+                      rules=(rule,), arc_from=arc[0], arc_to=arc[1],
+                      test_key=strip_profile(tid, profile), arc_expect=expect)
 
 
 def write_run(store, profile: str, outcomes: dict | None = None, kernel: str = "6.12.0",
-              driver: str = "sim", session: str = "", repeat: int = 1) -> int:
+              driver: str = "sim", session: str = "", repeat: int = 1,
+              argv: str = "vfio-conform run --profile sample") -> int:
     """Store one finished synthetic run; returns its id."""
     run = store.begin_run(RunMeta(profile=profile, backend="sim", devices="sim0,sim1", driver=driver,
                                   kernel=kernel, harness_version="0.1.0", host="lab1",
-                                  session=session or f"s{time.time_ns():x}", argv="sample",
+                                  session=session or f"s{time.time_ns():x}", argv=argv,
                                   started=time.time(), profile_hash="0123456789ab"))
     for rec in sample_rows(profile, outcomes, repeat):
         store.record(run, rec)
