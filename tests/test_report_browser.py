@@ -1,5 +1,9 @@
-"""The report renders in a real browser: headless Chromium draws the matrix cells in their colours."""
+"""The report renders in a real browser: headless Chromium shows the verdict banner, the failures
+grouped by rule, the matrix cells in their colours (refused arcs with their own glyph) and no secret.
+
+`VC_UPDATE_SCREENSHOT=1 python3 -m pytest tests/test_report_browser.py` refreshes docs/report-matrix.png."""
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -67,37 +71,63 @@ def read_png(path: Path) -> tuple[int, int, int, bytes]:
     return width, height, bpp, bytes(out)
 
 
+SECRET = "s3cr3t-pw"
+#: A run recorded by an older harness: the internal pytest command, its store URL with a password.
+ARGV = ("/home/alice/vfio-conform/vfio_conform/suites --rootdir /home/alice/vfio-conform/vfio_conform "
+        "--vc-profile sim-p2p --vc-store "
+        f"postgresql://vc:{SECRET}@labdb.example/vfio -n 2 --dist loadgroup -q")
+
+
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("browser")
     store = ResultStore(tmp / "r.sqlite")
-    run = sample.write_run(store, "sim-p2p", sample.demo_outcomes("sim-p2p"))
+    run = sample.write_run(store, "sim-p2p", sample.demo_outcomes("sim-p2p"), argv=ARGV, session="S")
+    sample.write_run(store, "vendor-x", {}, session="S")
+    assert run == 1
     page = tmp / "report.html"
-    page.write_text(render_report(load(store, resolve(store, str(run)))), encoding="utf-8")
+    page.write_text(render_report(load(store, resolve(store, "S"))), encoding="utf-8")
     return page
+
+
+def test_verdicts_grouped_failures_refused_glyph_and_no_secret_in_the_dom(report_html):
+    proc = chromium("--dump-dom", report_html.as_uri())
+    dom = proc.stdout
+    assert proc.returncode == 0 and "</html>" in dom, proc.stderr[-2000:]
+    body = dom[dom.index("<body"):]
+    assert body.index('data-verdict="NON-CONFORMANT" data-profile="sim-p2p"') < body.index('class="summary"')
+    assert 'data-verdict="CONFORMANT" data-profile="vendor-x"' in body
+    by_rule = body[body.index('class="by-rule"'):body.index("Failures (3)")]
+    assert "fsm.legal-arc" in by_rule and "stream.stop-copy-eof" in by_rule and "include/uapi/linux/vfio.h" in by_rule
+    assert 'data-from="RUNNING" data-to="ERROR" data-outcome="pass-refused"' in body
+    assert re.search(r'data-to="ERROR" data-outcome="pass-refused" title="[^"]*">⊘</td>', body)
+    assert SECRET not in dom and "/home/alice" not in dom and "postgresql://***@labdb.example/vfio" in dom
 
 
 def test_matrix_cells_are_in_the_rendered_dom(report_html):
     proc = chromium("--dump-dom", report_html.as_uri())
     dom = proc.stdout
     assert proc.returncode == 0 and "</html>" in dom, proc.stderr[-2000:]
-    assert dom.count('class="cell o-') == 7 * 9
+    assert dom.count('class="cell o-') == 2 * 7 * 9      # sim-p2p's and vendor-x's grids
     assert 'data-from="RUNNING" data-to="STOP_COPY" data-outcome="fail"' in dom
 
 
 def test_screenshot_shows_the_coloured_matrix(report_html, tmp_path):
     shot = tmp_path / "report.png"
-    proc = chromium(f"--screenshot={shot}", "--window-size=1000,1300", report_html.as_uri())
+    proc = chromium(f"--screenshot={shot}", "--window-size=1000,1500", report_html.as_uri())
     assert shot.exists(), proc.stderr[-2000:]
     width, height, bpp, px = read_png(shot)
-    assert (width, height) == (1000, 1300)
+    assert (width, height) == (1000, 1500)
     colours: dict[tuple[int, int, int], int] = {}
     for i in range(0, len(px), bpp * 3):     # every third pixel is plenty
         rgb = (px[i], px[i + 1], px[i + 2])
         colours[rgb] = colours.get(rgb, 0) + 1
-    pass_green, fail_red = (0x2E, 0x9D, 0x4F), (0xD3, 0x30, 0x2F)
+    pass_green, fail_red, refused = (0x2E, 0x9D, 0x4F), (0xD3, 0x30, 0x2F), (0x1F, 0x7A, 0x74)
+    banner_red = (0xB3, 0x26, 0x1E)
     assert len(colours) > 20, "blank screenshot"
     assert colours.get(pass_green, 0) > 2000, "pass cells not drawn"
     assert colours.get(fail_red, 0) > 300, "fail cells not drawn"
+    assert colours.get(refused, 0) > 1000, "refused cells not drawn in their own colour"
+    assert colours.get(banner_red, 0) > 3000, "NON-CONFORMANT banner not drawn"
     if os.environ.get("VC_UPDATE_SCREENSHOT"):
         shutil.copy(shot, Path(__file__).resolve().parents[1] / "docs" / "report-matrix.png")
