@@ -178,3 +178,13 @@ def test_password_in_the_store_url_reaches_neither_store_nor_report(pg_server, t
     html = page.read_text()
     assert SECRET not in html and "postgresql://***@/secret" in html
     assert 'data-verdict="CONFORMANT" data-profile="sim-p2p"' in html
+
+
+def test_a_direct_pytest_run_records_pytest_without_local_paths(tmp_path):
+    from suite_runner import ROOT, run_suites
+    code, rows, out = run_suites(write_profile(tmp_path, "sim-p2p", "direct"), tmp_path, "-k",
+                                 "test_migration_flags_are_valid")
+    assert code == 0 and rows, out[-2000:]
+    (argv,) = [r["argv"] for r in sqlite_rows(tmp_path / "direct.sqlite", "SELECT argv FROM runs")]
+    assert argv.startswith("pytest suites --rootdir ") and "--vc-profile direct.yaml" in argv
+    assert str(ROOT) not in argv and str(tmp_path) not in argv and " /" not in argv
