@@ -116,7 +116,8 @@ def test_command_row_of_an_old_store_is_the_user_command_without_secrets(tmp_pat
     ("vfio-conform run --store postgresql://u:pw@db:5432/x?sslmode=require", "postgresql://***@db:5432/x"),
     ("vfio-conform run --store 'postgresql://u@/x?host=/run/pg&password=pw'", "password=***"),
     ("pytest --vc-store=sqlite:////srv/lab/results.sqlite", "--vc-store=sqlite:///results.sqlite"),
-    ("pytest /home/a/checkout/vfio_conform/suites/fsm --vc-profile /home/a/p/x.yaml", "pytest fsm --vc-profile x.yaml"),
+    ("pytest /home/a/checkout/vfio_conform/suites/fsm --vc-profile /home/a/p/x.yaml",
+     "pytest fsm --vc-profile x.yaml"),
 ])
 def test_public_command_removes_credentials_and_local_paths(text, shown):
     out = public_command(text)

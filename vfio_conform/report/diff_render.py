@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .diff import Change, ProfileDiff
-from .outcomes import STALE_WAIVER
+from .outcomes import REFUSED, STALE_WAIVER
 from .page import badge, document, esc, table
 
 
@@ -72,7 +72,8 @@ def render_html(diffs: list[ProfileDiff], title: str = "vfio-conform diff",
 
 
 def _word(key: str | None) -> str:
-    return "absent" if key is None else "pass(waived)" if key == STALE_WAIVER else key
+    return ("absent" if key is None else "pass(waived)" if key == STALE_WAIVER
+            else "pass(refused)" if key == REFUSED else key)
 
 
 def _cell(key: str | None) -> str:

@@ -39,12 +39,12 @@ def render_report(runs: list[RunData], title: str = "vfio-conform conformance re
 def _banner(run: RunData) -> str:
     word = run_verdict(run)
     rows = summary.latest_rows(run.rows)
-    fails = summary.failures(rows)
-    fails = [r for r in fails if r["outcome"] == "fail"]
+    fails = [r for r in run.rows if r["outcome"] == "fail"]
     if word == "NON-CONFORMANT":
         rules = {r.get("rule") or "" for r in fails}
-        why = (f"{len(fails)} test{'s' if len(fails) != 1 else ''} broke {len(rules)} "
-               f"rule{'s' if len(rules) != 1 else ''} of the uAPI")
+        tests = {r["test_id"] for r in fails}
+        why = (f"{len(tests)} test{'s' if len(tests) != 1 else ''} broke {len(rules)} spec "
+               f"rule{'s' if len(rules) != 1 else ''}")
     elif word == "INCOMPLETE":
         status, reason = run.meta.get("status") or "running", run.meta.get("reason") or ""
         open_ = [k for k in ("infra-error", "skipped") if any(r["outcome"] == k for r in run.rows)]
