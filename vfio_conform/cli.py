@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"profile(s) to run (default: {', '.join(DEFAULT_PROFILES)})")
     run.add_argument("--device", action="append", default=[], metavar="ID",
                      help="device id (repeat for source and destination); default: the profile's")
+    run.add_argument("--inventory", default=None, metavar="FILE",
+                     help="run every device of this host inventory with its profile (leased per worker)")
     run.add_argument("-n", "--workers", default=None, metavar="N",
                      help="pytest-xdist workers (N or 'auto'); each profile stays on one worker")
     run.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR",
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("devices", help="VFIO devices on this host and the profile each matches")
     dev.add_argument("--sysfs", default="/sys", help=argparse.SUPPRESS)
+    dev.add_argument("--inventory", default=None, metavar="FILE",
+                     help="check an inventory against this host: missing, wrong driver, leased, in use")
     dev.set_defaults(func=cmd_devices)
 
     res = sub.add_parser("results", help="recorded runs and their summaries")
@@ -110,6 +114,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["--vc-profile", name]
     for dev in args.device:
         out += ["--vc-device", dev]
+    if getattr(args, "inventory", None):
+        out += ["--vc-inventory", args.inventory]
     if args.no_store:
         out.append("--vc-no-store")
     else:
@@ -142,8 +148,12 @@ def cmd_run(args, extra) -> int:
     from .plugin.context import select_targets
     from .plugin.lifecycle import EXIT_KEY
     from .results import open_store
-    profiles = args.profile or list(DEFAULT_PROFILES)
-    select_targets(profiles, args.device)   # profiles and devices checked before pytest starts
+    inventory = None
+    if args.inventory:
+        from .profile.inventory import load_inventory
+        inventory = load_inventory(args.inventory)
+    profiles = args.profile or (inventory.profile_names() if inventory else list(DEFAULT_PROFILES))
+    select_targets(profiles, args.device, inventory)   # checked before pytest starts
     argv = pytest_args(args, extra, profiles)
     if not args.no_store:          # a store that cannot be written is a usage error: nothing runs
         open_store(argv[argv.index("--vc-store") + 1]).close()
@@ -217,6 +227,9 @@ def cmd_profiles(args, extra) -> int:
 
 
 def cmd_devices(args, extra) -> int:
+    if args.inventory:
+        from .plugin.inventory import print_host_check
+        return print_host_check(args.inventory, args.sysfs)
     from .backends.registry import host_backends
     from .profile import load_all
     from .profile.matching import best_match

@@ -20,3 +20,6 @@ def add_options(parser) -> None:
     group.addoption("--vc-progress-file", default=None, metavar="PATH",
                     help="write the id of each test as it starts (lets a lab name the test a dead "
                          "guest was running)")
+    group.addoption("--vc-inventory", default=None, metavar="FILE",
+                    help="the host's device inventory: each worker leases a device (or pair) of each "
+                         "profile from it, binds it where allowed and restores it (docs/lab-operations.md)")
