@@ -214,6 +214,9 @@ def _device(doc: Marked, field: str, item, base: Path, profiles: dict[str, Profi
     allow = _allow(doc, f"{field}.allow", data.get("allow"))
     values = dict(pci=None, mdev=None, socket=None, sim=None)
     if kind == "pci":
+        if isinstance(data["pci"], (int, float)) and not isinstance(data["pci"], bool):
+            raise doc.error(f"{field}.pci", f"YAML read this PCI address as the number {data['pci']!r}",
+                            "quote it: pci: \"0000:3b:00.1\"")
         bdf = _str(doc, f"{field}.pci", data["pci"], required=True).strip().lower()
         if re.fullmatch(r"[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]", bdf):
             bdf = "0000:" + bdf
