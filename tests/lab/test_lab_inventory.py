@@ -1,0 +1,32 @@
+"""Lab: an inventory run binds QEMU's edu to vfio-pci from its original state and restores it,
+after a finished run and after a run interrupted by SIGTERM."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from vfio_conform.lab import LabSession
+
+SCRIPT = Path(__file__).with_name("inventory_bind.py")
+pytestmark = pytest.mark.lab
+
+
+def test_inventory_binds_and_restores_vfio_pci_device(lab: Callable[..., LabSession], tmp_path: Path) -> None:
+    result = lab(mode="pci").run(["python3", str(SCRIPT)], timeout=900, results_dir=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    unbound = {"driver": None, "override": "(null)"}
+    assert report["before"] == unbound
+    assert report["devices_check"]["rc"] == 0, report["devices_check"]
+    assert "will-bind" in report["devices_check"]["stdout"]
+    run = report["run"]
+    assert run["rc"] == 0, run["tail"]
+    assert run["during"] == {"driver": "vfio-pci", "override": "vfio-pci"}
+    assert run["after"] == unbound, run["tail"]
+    term = report["sigterm"]
+    assert term["during"] == {"driver": "vfio-pci", "override": "vfio-pci"}, term["tail"]
+    assert term["rc"] == 3 and "terminated" in term["tail"], term["tail"]
+    assert term["after"] == unbound, term["tail"]
