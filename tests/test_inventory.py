@@ -243,8 +243,16 @@ def test_killed_run_is_restored_by_the_sweep(host, tmp_path, monkeypatch):
         lease.release()
     dead.binds.clear()
     assert current_driver(BDF, host.sys) == "vfio-pci"
-    assert sweep(inv, host.sys, kernel.write, wait=0) == []
+    holder = _hold_lease(sess_dir := dead.directory, "pci-" + BDF)   # a live holder's record is left alone
+    try:
+        assert sweep(inv, host.sys, kernel.write) == []
+        assert current_driver(BDF, host.sys) == "vfio-pci"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sweep(inv, host.sys, kernel.write) == []
     assert current_driver(BDF, host.sys) == "e1000e"
+    assert not bind_record_path(sess_dir, inv.devices[0]).exists()
 
 
 def test_sigterm_during_run_restores_driver(host, tmp_path):

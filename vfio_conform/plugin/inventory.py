@@ -28,11 +28,7 @@ from ..errors import ConfigError, InfraError
 from ..outcomes import infra_error
 from ..profile.inventory import Inventory, InventoryDevice, Unit, load_inventory
 from .health import health_check
-from .leases import Lease, LeaseBusy, holder_of, holder_text, lease_dir, lease_one, try_lease
-
-#: Seconds the controller waits for a dead worker's lease before restoring its device's driver.
-SWEEP_WAIT = 10.0
-
+from .leases import Lease, holder_of, holder_text, lease_dir, lease_one, try_lease
 
 def bind_record_path(directory: Path, dev: InventoryDevice) -> Path:
     return directory / f"{dev.lease_key}.bind"
@@ -155,9 +151,11 @@ class InventorySession:
         return profile_name if count <= 1 else f"{profile_name}#{index % count}"
 
 
-def sweep(inventory: Inventory, sysfs_root: str | Path = "/sys", write=sysfs_write,
-          wait: float = SWEEP_WAIT) -> list[str]:
-    """Restore drivers that dead processes left bound (their lease is free again); the errors."""
+def sweep(inventory: Inventory, sysfs_root: str | Path = "/sys", write=sysfs_write) -> list[str]:
+    """Restore drivers that dead processes left bound (their lease is free again); the errors.
+
+    A record whose lease is held belongs to a live process (another run, or a worker still
+    tearing down): it is left to that process."""
     directory = lease_dir(inventory.lease_dir)
     errors = []
     for dev in inventory.devices:
@@ -166,9 +164,11 @@ def sweep(inventory: Inventory, sysfs_root: str | Path = "/sys", write=sysfs_wri
         if record is None:
             continue
         try:
-            _, lease = lease_one(directory, [(dev.lease_key,)], holder_text("sweep"), wait)
-        except (LeaseBusy, InfraError) as exc:
+            lease = try_lease(directory, (dev.lease_key,), holder_text("sweep"))
+        except InfraError as exc:
             errors.append(f"{dev.name}: not restored: {exc}")
+            continue
+        if lease is None:
             continue
         try:
             restore(record, sysfs_root, write)
