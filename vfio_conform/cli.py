@@ -18,7 +18,7 @@ ROOT = CHECKOUT
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("run", "lab"):
+    if extra and args.command not in ("run", "lab", "fleet"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from .results import StoreError
     try:
@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
 
     from .report.cli import add_parsers as add_report_parsers
     add_report_parsers(sub)
+
+    from .fleet.cli import add_parser as add_fleet_parser
+    add_fleet_parser(sub)
 
     try:
         from .lab.cli import add_parser as add_lab_parser

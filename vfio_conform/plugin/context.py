@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from .. import __version__
+from ..constants import HOST_ENV
 from ..backends import registry
 from ..errors import ConfigError
 from ..profile import find_profile
@@ -137,5 +138,5 @@ def open_store(config, ctx: VcContext) -> None:
         ctx.run_ids[name] = ctx.store.begin_run(RunMeta(
             profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),
             driver=target.driver, kernel=ctx.kernel_release, harness_version=__version__,
-            host=socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
+            host=os.environ.get(HOST_ENV) or socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
             profile_hash=profile_hash(target.profile.path), pid=os.getpid(), boot_id=boot_id()))
