@@ -68,7 +68,7 @@ def test_fleet_books_places_runs_two_hosts_into_one_store(labgrid, pg_server, tm
     }
     procs = []
     try:
-        procs.append(subprocess.Popen([*_cmd(labgrid, "labgrid-coordinator"), "-l", coordinator],
+        procs.append(subprocess.Popen([*_cmd(labgrid, "labgrid-coordinator"), "-l", coordinator], cwd=tmp_path,
                                       env=lg_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
         paths = {}
         for host, text in inventories.items():
