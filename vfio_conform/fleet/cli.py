@@ -50,7 +50,9 @@ def _places(args, extra) -> int:
 def _run(args, extra) -> int:
     from ..errors import InfraError
     from .labgrid import run_booked
-    rest = [a for a in list(args.rest) + list(extra) if a != "--"]
+    rest = list(args.rest) + list(extra)
+    if rest[:1] == ["--"]:           # the rest is `vfio-conform run`'s, its own `--` included
+        rest = rest[1:]
     try:
         with tempfile.TemporaryDirectory(prefix="vc-fleet-") as tmp:
             return run_booked(args.coordinator, args.inventory, args.host, rest, args.profile or None, Path(tmp))
