@@ -2,6 +2,7 @@
 bind and restore on a fake sysfs driven by a fake kernel, health checks, and runs from an inventory."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -416,3 +417,27 @@ def test_xdist_auto_hook_counts_units(tmp_path):
         def getoption(self, name, default=None):
             return {"vc_inventory": str(inv), "vc_profile": []}.get(name, default)
     assert pytest_xdist_auto_num_workers(Config()) == 3
+
+
+def test_device_whose_entry_forbids_reset_is_never_reset(tmp_path):
+    from vfio_conform.backends.registry import open_device
+    profile = sim_profile(tmp_path, devices=("sim0", "sim1"))
+    profile.write_text(profile.read_text().replace("  reset: true", "  reset: false"))
+    inv = load_inventory(write(tmp_path, f"""
+        lease_dir: {tmp_path}/leases
+        devices:
+          - {{name: s0, sim: sim0, profile: {profile}, peer: s1, allow: {{reset: false}}}}
+          - {{name: s1, sim: sim1, profile: {profile}}}
+        """))
+    sess = InventorySession(inv, "t")
+    prof = inv.profiles["inv-sim"]
+    try:
+        assert sess.device_ids(prof) == ("sim0", "sim1")
+        src, dst = open_device(prof, "sim0", "source"), open_device(prof, "sim1", "destination")
+        sess.pytest_vc_device_opened(device=src, profile=prof, role="source")
+        sess.pytest_vc_device_opened(device=dst, profile=prof, role="destination")
+        assert src.try_reset() == errno.EPERM           # refused before it reaches the device
+        assert dst.try_reset() == 0                     # its peer allows reset
+        assert src.to_safe_state() == "running"         # the pool's way back without reset
+    finally:
+        sess.release()

@@ -12,6 +12,7 @@ run's controller sweeps them at its end).
 from __future__ import annotations
 
 import atexit
+import errno
 import dataclasses
 import json
 import os
@@ -23,10 +24,11 @@ import pytest
 
 from ..backends.kernel.bind import BindError, BindRecord, bind, current_driver, restore, sysfs_write
 from ..backends.kernel.sysfs import resolve
-from ..backends.registry import role_of
+from ..backends.registry import ROLES, role_of
 from ..errors import ConfigError, InfraError
 from ..outcomes import infra_error
 from ..profile.inventory import Inventory, InventoryDevice, Unit, load_inventory
+from ..uapi.ioctl import number
 from .health import health_check
 from .leases import Lease, holder_of, holder_text, lease_dir, lease_one, try_lease
 
@@ -121,6 +123,14 @@ class InventorySession:
         _write_record(bind_record_path(self.directory, dev), record)
         self.binds.append((dev, record))
 
+    def pytest_vc_device_opened(self, device, profile, role: str) -> None:
+        """A device whose inventory entry forbids reset gets a transport that refuses it (EPERM)."""
+        unit = self.unit(profile.name)
+        index = ROLES.index(role) if role in ROLES else None
+        if unit is not None and index is not None and index < len(unit.devices) \
+                and not unit.devices[index].allow.reset:
+            device.transport = NoReset(device.transport)
+
     # -- giving back -----------------------------------------------------------------------
     def release(self) -> None:
         """Restore every driver this process changed, then drop its leases (idempotent)."""
@@ -149,6 +159,22 @@ class InventorySession:
         """The xdist group of a profile's `index`-th test: one group per unit, so `-n` units run at once."""
         count = len(self.inventory.units(profile_name))
         return profile_name if count <= 1 else f"{profile_name}#{index % count}"
+
+
+class NoReset:
+    """A device's transport that refuses VFIO_DEVICE_RESET itself (EPERM), never passing it on."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def ioctl(self, fd, request, buf=None):
+        if request == _RESET:
+            raise OSError(errno.EPERM, "VFIO_DEVICE_RESET not issued: the inventory does not allow "
+                                       "resetting this device (allow.reset: false)")
+        return self._inner.ioctl(fd, request, buf)
 
 
 def sweep(inventory: Inventory, sysfs_root: str | Path = "/sys", write=sysfs_write) -> list[str]:
@@ -214,6 +240,9 @@ def _mdev_problem(dev: InventoryDevice, sysfs_root, dev_root) -> str | None:
     if dev.mdev.parent and parent != dev.mdev.parent:
         return f"mdev {dev.mdev.uuid} is on parent {parent}, not {dev.mdev.parent}"
     return None
+
+
+_RESET = number("VFIO_DEVICE_RESET")
 
 
 # -- the host check ------------------------------------------------------------------------------
