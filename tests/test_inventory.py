@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from run_cli import env, vc
+from run_cli import env, popen, vc
 from test_kernel_backend import FakeHost
 from vfio_conform.backends.kernel.bind import BindError, bind, current_driver, restore
 from vfio_conform.errors import ConfigError
@@ -441,3 +441,26 @@ def test_device_whose_entry_forbids_reset_is_never_reset(tmp_path):
         assert src.to_safe_state() == "running"         # the pool's way back without reset
     finally:
         sess.release()
+
+
+def test_two_concurrent_runs_take_the_device_one_after_the_other(tmp_path):
+    """Two runs started together on a one-pair inventory: the second waits for the first's lease."""
+    inv = _sim_inventory(tmp_path, sim_profile(tmp_path), pairs=1)
+    inv.write_text(inv.read_text().replace("devices:", "lease_wait: 300\ndevices:", 1))
+    leases = tmp_path / "leases"
+    runs = [popen("run", "--inventory", str(inv), "--no-store", "--", "-k", "test_arc and STOP") for _ in range(2)]
+    holders = []
+    while any(r.poll() is None for r in runs):
+        for key in ("sim-inv-sim-sim0", "sim-inv-sim-sim1"):
+            who = holder_of(leases, key) if leases.is_dir() else None
+            if who and who.startswith("pid ") and (not holders or holders[-1] != (key, who)):
+                holders.append((key, who))
+        time.sleep(0.01)
+    outs = [r.communicate()[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outs
+    pids = []
+    for _, who in holders:
+        pid = int(who.split()[1])
+        if not pids or pids[-1] != pid:
+            pids.append(pid)
+    assert sorted(pids) == sorted(r.pid for r in runs), holders   # one, then the other: never back
