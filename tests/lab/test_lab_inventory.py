@@ -30,3 +30,24 @@ def test_inventory_binds_and_restores_vfio_pci_device(lab: Callable[..., LabSess
     assert term["during"] == {"driver": "vfio-pci", "override": "vfio-pci"}, term["tail"]
     assert term["rc"] == 3 and "terminated" in term["tail"], term["tail"]
     assert term["after"] == unbound, term["tail"]
+
+
+LEASE_SCRIPT = Path(__file__).with_name("inventory_lease.py")
+
+
+def test_inventory_pairs_of_mtty_leased_by_workers(lab: Callable[..., LabSession], tmp_path: Path) -> None:
+    """Two mtty pairs of one profile: `-n auto` starts a worker per pair, each on its own lease,
+    and the arc suite finishes sooner than on one worker (times printed)."""
+    result = lab(modules=("mtty",), instances=4).run(["python3", str(LEASE_SCRIPT)], timeout=2400,
+                                                       results_dir=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    one, auto = report["one"], report["auto"]
+    print(f"\narc suite on two mtty pairs: 1 worker {one['seconds']}s, -n auto {auto['seconds']}s "
+          f"(speed-up {one['seconds'] / auto['seconds']:.2f}x)")
+    assert report["instances"] == 4
+    assert one["rc"] == 0 and auto["rc"] == 0, (one["tail"], auto["tail"])
+    assert one["workers"] == ["gw0"] and auto["workers"] == ["gw0", "gw1"], auto["tail"]
+    assert auto["groups"] == ["mtty#0", "mtty#1"]
+    assert one["summary"] == auto["summary"] and "infra-error" not in auto["summary"][0]
+    assert auto["seconds"] < one["seconds"]
