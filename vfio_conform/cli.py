@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--inventory", default=None, metavar="FILE",
                      help="run every device of this host inventory with its profile (leased per worker)")
     run.add_argument("-n", "--workers", default=None, metavar="N",
-                     help="pytest-xdist workers (N or 'auto'); each profile stays on one worker")
+                     help="pytest-xdist workers (N or 'auto'); each profile stays on one worker "
+                          "(with --inventory: each device or pair; 'auto' = one worker each)")
     run.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR",
                      help="where results.sqlite, and per-run JUnit and Allure output go")
     run.add_argument("--store", default=None, metavar="PATH|URL",

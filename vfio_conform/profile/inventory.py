@@ -89,6 +89,8 @@ class InventoryDevice:
     peer: str | None = None
     allow: Allow = Allow()
     line: int = dataclasses.field(default=0, metadata={"yaml": False})
+    #: The name of the loaded profile (`profile` may be a path).
+    profile_name: str = dataclasses.field(default="", metadata={"yaml": False})
 
     @property
     def device_id(self) -> str:
@@ -105,8 +107,6 @@ class InventoryDevice:
         if self.kind == "sim":
             return f"sim-{self.profile_name}-{self.sim}"
         return f"{self.kind}-{self.device_id}"
-
-    profile_name: str = dataclasses.field(default="", metadata={"yaml": False})
 
 
 @dataclasses.dataclass(frozen=True)
