@@ -256,8 +256,9 @@ def test_killed_run_is_restored_by_the_sweep(host, tmp_path, monkeypatch):
     assert not bind_record_path(sess_dir, inv.devices[0]).exists()
 
 
-def test_sigterm_during_run_restores_driver(host, tmp_path):
-    """A process holding a bound device is sent SIGTERM: it unwinds and restores the original driver."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_signal_during_run_restores_driver(host, tmp_path, signum):
+    """A process holding a bound device is sent SIGTERM or SIGINT: it unwinds and restores the driver."""
     script = tmp_path / "hold.py"
     script.write_text(textwrap.dedent(f"""
         import sys, time
@@ -283,7 +284,7 @@ def test_sigterm_during_run_restores_driver(host, tmp_path):
                             text=True, env=env())
     assert proc.stdout.readline().strip() == "bound"
     assert current_driver(BDF, host.sys) == "vfio-pci"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert "restored" in out, err
     assert current_driver(BDF, host.sys) == "e1000e"
