@@ -19,7 +19,7 @@ ROOT = CHECKOUT
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("run", "lab"):
+    if extra and args.command not in ("run", "lab", "fleet"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from .results import StoreError
     try:
@@ -50,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"profile(s) to run (default: {', '.join(DEFAULT_PROFILES)})")
     run.add_argument("--device", action="append", default=[], metavar="ID",
                      help="device id (repeat for source and destination); default: the profile's")
+    run.add_argument("--inventory", default=None, metavar="FILE",
+                     help="run every device of this host inventory with its profile (leased per worker)")
     run.add_argument("-n", "--workers", default=None, metavar="N",
-                     help="pytest-xdist workers (N or 'auto'); each profile stays on one worker")
+                     help="pytest-xdist workers (N or 'auto'); each profile stays on one worker "
+                          "(with --inventory: each device or pair; 'auto' = one worker each)")
     run.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR",
                      help="where results.sqlite, and per-run JUnit and Allure output go")
     run.add_argument("--store", default=None, metavar="PATH|URL",
@@ -69,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("devices", help="VFIO devices on this host and the profile each matches")
     dev.add_argument("--sysfs", default="/sys", help=argparse.SUPPRESS)
+    dev.add_argument("--inventory", default=None, metavar="FILE",
+                     help="check an inventory against this host: missing, wrong driver, leased, in use")
     dev.set_defaults(func=cmd_devices)
 
     res = sub.add_parser("results", help="recorded runs and their summaries")
@@ -88,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
 
     from .report.cli import add_parsers as add_report_parsers
     add_report_parsers(sub)
+
+    from .fleet.cli import add_parser as add_fleet_parser
+    add_fleet_parser(sub)
 
     try:
         from .lab.cli import add_parser as add_lab_parser
@@ -111,6 +119,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["--vc-profile", name]
     for dev in args.device:
         out += ["--vc-device", dev]
+    if getattr(args, "inventory", None):
+        out += ["--vc-inventory", args.inventory]
     if args.no_store:
         out.append("--vc-no-store")
     else:
@@ -157,8 +167,12 @@ def cmd_run(args, extra) -> int:
     from .plugin.context import select_targets
     from .plugin.lifecycle import EXIT_KEY
     from .results import open_store
-    profiles = args.profile or list(DEFAULT_PROFILES)
-    select_targets(profiles, args.device)   # profiles and devices checked before pytest starts
+    inventory = None
+    if args.inventory:
+        from .profile.inventory import load_inventory
+        inventory = load_inventory(args.inventory)
+    profiles = args.profile or (inventory.profile_names() if inventory else list(DEFAULT_PROFILES))
+    select_targets(profiles, args.device, inventory)   # checked before pytest starts
     argv = pytest_args(args, extra, profiles)
     if not args.no_store:          # a store that cannot be written is a usage error: nothing runs
         open_store(argv[argv.index("--vc-store") + 1]).close()
@@ -232,6 +246,9 @@ def cmd_profiles(args, extra) -> int:
 
 
 def cmd_devices(args, extra) -> int:
+    if args.inventory:
+        from .plugin.inventory import print_host_check
+        return print_host_check(args.inventory, args.sysfs)
     from .backends.registry import host_backends
     from .profile import load_all
     from .profile.matching import best_match

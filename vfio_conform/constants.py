@@ -28,6 +28,8 @@ STORE_ENV = "VFIO_CONFORM_STORE"
 STORE_WAIT_ENV = "VFIO_CONFORM_STORE_WAIT"
 #: SQLite `synchronous` pragma for the store (the lab guest sets FULL: its store lives on 9p).
 STORE_SYNC_ENV = "VFIO_CONFORM_STORE_SYNC"
+#: The host name runs are stored under (default: the machine's; a fleet names its hosts with it).
+HOST_ENV = "VFIO_CONFORM_HOST"
 #: Where Allure writes its many small files, if not beside the JUnit file (the lab keeps them off 9p).
 ALLURE_DIR_ENV = "VFIO_CONFORM_ALLURE_DIR"
 

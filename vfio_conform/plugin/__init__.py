@@ -6,6 +6,7 @@ from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_conf
                     pytest_generate_tests, pytest_runtest_makereport,
                     pytest_runtest_setup,
                     pytest_report_header)
+from .inventory import pytest_xdist_auto_num_workers  # noqa: F401
 from .rulecheck import pytest_collection_finish  # noqa: F401
 
 

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from .. import __version__
+from ..constants import HOST_ENV
 from ..backends import registry
 from ..errors import ConfigError
 from ..profile import find_profile
@@ -41,6 +42,8 @@ class VcContext:
     store: object | None = None
     run_ids: dict[str, int] = dataclasses.field(default_factory=dict)
     progress_file: str | None = None
+    #: InventorySession when devices come from an inventory (leased per worker), else None.
+    inventory: object | None = None
 
     @property
     def profiles(self) -> list[Profile]:
@@ -50,12 +53,21 @@ class VcContext:
 def build_context(config) -> VcContext | None:
     """Load and validate every selected profile and device before any device is touched."""
     names = config.getoption("vc_profile")
+    inventory = None
+    if config.getoption("vc_inventory"):
+        from ..profile.inventory import load_inventory
+        inventory = load_inventory(config.getoption("vc_inventory"))
+        names = names or inventory.profile_names()
     if not names:
         return None
-    targets = select_targets(names, config.getoption("vc_device"))
+    targets = select_targets(names, config.getoption("vc_device"), inventory)
     release = config.getoption("vc_kernel_release") or os.uname().release
-    return VcContext(targets, release, uuid.uuid4().hex[:12],
-                     progress_file=config.getoption("vc_progress_file"))
+    ctx = VcContext(targets, release, uuid.uuid4().hex[:12],
+                    progress_file=config.getoption("vc_progress_file"))
+    if inventory is not None:
+        from .inventory import InventorySession
+        ctx.inventory = InventorySession(inventory, ctx.session)
+    return ctx
 
 
 def check_profile(profile: Profile) -> None:
@@ -64,8 +76,10 @@ def check_profile(profile: Profile) -> None:
     registry.check_profile(profile)
 
 
-def select_targets(names: list[str], device_values: list[str]) -> dict[str, Target]:
+def select_targets(names: list[str], device_values: list[str], inventory=None) -> dict[str, Target]:
     """Profiles and their devices, every one checked (ConfigError); nothing is opened."""
+    if inventory is not None:
+        return _inventory_targets(names, device_values, inventory)
     plain, scoped = _split_devices(device_values)
     if plain and len(names) > 1:
         raise ConfigError("a plain --vc-device needs exactly one --vc-profile "
@@ -83,6 +97,22 @@ def select_targets(names: list[str], device_values: list[str]) -> dict[str, Targ
         targets[profile.name] = Target(profile, ids, registry.check_devices(profile, ids))
     if scoped:
         raise ConfigError(f"--vc-device names profile(s) not selected: {', '.join(sorted(scoped))}")
+    return targets
+
+
+def _inventory_targets(names, device_values, inventory) -> dict[str, Target]:
+    """Each selected profile with every inventory device that runs it (leased per worker later)."""
+    if device_values:
+        raise ConfigError("--device and --inventory exclude each other: the inventory names the devices")
+    targets: dict[str, Target] = {}
+    for name in names:
+        profile = inventory.profiles.get(name) or find_profile(name)
+        devices = [d for d in inventory.devices if d.profile_name == profile.name]
+        if not devices:
+            raise ConfigError(f"profile {profile.name!r} runs on no device of the inventory", inventory.path)
+        check_profile(profile)
+        targets[profile.name] = Target(profile, tuple(d.device_id for d in devices),
+                                       ",".join(sorted({d.driver or profile.backend for d in devices})))
     return targets
 
 
@@ -111,5 +141,5 @@ def open_store(config, ctx: VcContext) -> None:
         ctx.run_ids[name] = ctx.store.begin_run(RunMeta(
             profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),
             driver=target.driver, kernel=ctx.kernel_release, harness_version=__version__,
-            host=socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
+            host=os.environ.get(HOST_ENV) or socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
             profile_hash=profile_hash(target.profile.path), pid=os.getpid(), boot_id=boot_id()))

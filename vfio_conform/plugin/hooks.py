@@ -45,6 +45,8 @@ def pytest_configure(config) -> None:
     if ctx is None:
         return
     config.stash[CONTEXT_KEY] = ctx
+    if ctx.inventory is not None:      # leases, binds and health checks of this process
+        config.pluginmanager.register(ctx.inventory, "vfio-conform-inventory")
     if usable():
         config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
     if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
@@ -100,10 +102,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Pin each profile's tests to one xdist worker: a device is exclusive."""
     if _ctx(config) is None:
         return
+    counts: dict[str, int] = {}
     for item in items:
         profile = item_param(item, "profile")
         if profile is not None:
-            item.add_marker(pytest.mark.xdist_group(profile.name))
+            group = profile.name       # with an inventory: one group per leasable device (or pair)
+            if _ctx(config).inventory is not None:
+                counts[profile.name] = counts.get(profile.name, -1) + 1
+                group = _ctx(config).inventory.group(profile.name, counts[profile.name])
+            item.add_marker(pytest.mark.xdist_group(group))
     params.gate_protocol(items)                   # v1/v2 suites on the matching profiles
 
 

@@ -23,3 +23,6 @@ def add_options(parser) -> None:
     group.addoption("--vc-command", default=None, metavar="TEXT",
                     help="the user's command line a run records (set by `vfio-conform run`; "
                          "default: this pytest command); credentials and local paths are removed")
+    group.addoption("--vc-inventory", default=None, metavar="FILE",
+                    help="the host's device inventory: each worker leases a device (or pair) of each "
+                         "profile from it, binds it where allowed and restores it (docs/lab-operations.md)")
