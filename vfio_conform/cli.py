@@ -191,29 +191,41 @@ def _print_consumer_lines(location: str, after_run_id: int) -> None:
 
 
 def cmd_profiles(args, extra) -> int:
-    from .profile import load_all, load_profile
+    from .profile import FoundProfile, ProfileSource, find_all, load_profile, search_path
     from .plugin.context import check_profile
     if args.paths:
-        good, bad = [], []
+        found, bad = [], []
         for path in args.paths:
             try:
-                good.append(load_profile(path))
+                found.append(FoundProfile(load_profile(path), ProfileSource("file", Path(path).parent)))
             except ConfigError as exc:
                 bad.append(exc)
     else:
-        good, bad = load_all()
-    for p in list(good):
+        print("profile search path (first match wins): "
+              + "; ".join(f"{s.kind} {s.directory}" for s in search_path()))
+        found, bad = find_all()
+    for f in list(found):
         try:
-            check_profile(p)
+            check_profile(f.profile)
         except ConfigError as exc:
-            good.remove(p)
+            found.remove(f)
             bad.append(exc)
-    for p in good:
+    for f in found:
+        p = f.profile
         devices = ", ".join(p.devices) or "(needs --device)"
-        print(f"{p.name:20} {p.backend:7} flags={p.flags!r:40} devices={devices}  {p.path}")
+        print(f"{p.name:20} {p.backend:9} flags={flag_names(p.flags):24} devices={devices:24} "
+              f"{f.source.kind}: {p.path}")
+        for source, path in f.shadows:
+            print(f"{'':20} shadows the {source.kind} profile {p.name} ({path})")
     for exc in bad:
         print(f"INVALID {exc}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def flag_names(flags) -> str:
+    """Migration flags as `STOP_COPY|P2P` (`none` for a device without v2 migration)."""
+    from .uapi.enums import MigFlag
+    return "|".join(f.name for f in MigFlag if f in MigFlag(flags)) or "none"
 
 
 def cmd_devices(args, extra) -> int:
