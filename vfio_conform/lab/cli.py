@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..constants import CHECKOUT, REPORTS_DIR
+from ..constants import CHECKOUT, reports_dir
 
 ROOT = CHECKOUT
 
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     run = labsub.add_parser("run", help="run the suites in the guest for every profile with a "
                                         "'lab:' section (or the named ones)")
     run.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
-    run.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR")
+    run.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
     run.add_argument("--store", default=None, metavar="PATH|URL")
     run.add_argument("-n", "--workers", default="0",
                      help="xdist workers in the guest (default 0: one process; several workers "
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
                                                "with each mdev profile's device; outcome per profile "
                                                "stored as <profile>@qemu (docs/consumers-qemu.md)")
     cons.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
-    cons.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR")
+    cons.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
     cons.add_argument("--store", default=None, metavar="PATH|URL")
     cons.add_argument("--timeout", type=float, default=None,
                       help="host-side limit per boot, seconds (default: 300 + 300 per profile)")

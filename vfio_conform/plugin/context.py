@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from .. import __version__
+from ..constants import STORE_NAME, reports_dir
 from ..backends import registry
 from ..errors import ConfigError
 from ..profile import find_profile
@@ -102,7 +103,7 @@ def open_store(config, ctx: VcContext) -> None:
     if config.getoption("vc_no_store"):
         return
     ctx.store = open_result_store(store_location(config.getoption("vc_store"),
-                                                 config.rootpath / "reports" / "results.sqlite"))
+                                                 reports_dir() / STORE_NAME))
     argv = " ".join(config.invocation_params.args)
     for name, target in ctx.targets.items():
         ctx.run_ids[name] = ctx.store.begin_run(RunMeta(
