@@ -43,10 +43,10 @@ class Progress:
         self.done = 0
         self.profile = ""
         self.per_profile: dict[str, int] = {}
-        self.writer = None
+        self.config = None
 
     def pytest_configure(self, config) -> None:
-        self.writer = config.pluginmanager.get_plugin("terminalreporter")
+        self.config = config
 
     def pytest_collection_finish(self, session) -> None:
         if not session.config.pluginmanager.has_plugin("dsession"):
@@ -59,6 +59,7 @@ class Progress:
             self.total = len(ids)
             self._status(force=True)
 
+    @pytest.hookimpl(trylast=True)          # after the terminal reporter wrote its dot or line
     def pytest_runtest_logreport(self, report) -> None:
         rec = classify.record_of(report)
         if rec is not None and rec.profile:
@@ -78,13 +79,18 @@ class Progress:
         self._status(force=True, finished=True)
 
     def text(self) -> str:
-        total = f"/{self.total} ({100 * self.done // self.total}%)" if self.total else ""
-        return (f"vfio-conform: progress: {self.done}{total} tests, profile {self.profile or '-'}, "
+        total = f"/{self.total}" if self.total else ""
+        pct = f" ({100 * self.done // self.total}%)" if self.total else ""
+        return (f"vfio-conform: progress: {self.done}{total} tests{pct}, profile {self.profile or '-'}, "
                 f"elapsed {elapsed_text(self.clock() - self.t0)}")
 
     def _line(self, text: str) -> None:
-        if self.writer is not None:
-            self.writer.write_line(text)
+        writer = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+        if writer is not None:
+            tw = getattr(writer, "_tw", None)       # -q dots end without a newline
+            if tw is not None and getattr(tw, "width_of_current_line", 0):
+                writer.write("\n")
+            writer.write_line(text)
         else:
             print(text, flush=True)
 
