@@ -170,3 +170,11 @@ def test_table_shows_a_skipped_column_only_when_used():
     text = render([_summary({"pass": 1, "skipped": 2}, "incomplete")])
     head = next(line for line in text.splitlines() if line.startswith("profile"))
     assert head.split()[-3:] == ["skipped", "verdict", "run"]
+
+
+def test_results_json_without_a_store_is_an_empty_document(tmp_path):
+    res = vc("results", "--store", tmp_path / "none.sqlite", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    validate(doc)
+    assert doc["profiles"] == [] and doc["sessions"] == []

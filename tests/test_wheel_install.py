@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Not copied with the checkout: history, results, build output and caches.
+IGNORE = shutil.ignore_patterns(".git", "reports", "build", "dist", "__pycache__", ".hypothesis",
+                                ".pytest_cache", "*.egg-info")
 
 
 def _clean_env(**extra: str) -> dict:
@@ -45,7 +48,9 @@ def venv(tmp_path_factory) -> Path:
     """A fresh venv with the wheel built from this checkout and its dependencies (from the index)."""
     base = tmp_path_factory.mktemp("wheel")
     env = _clean_env()
-    build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", ROOT],
+    src = base / "src"          # a clean copy: no stale build/ of the checkout ends up in the wheel
+    shutil.copytree(ROOT, src, ignore=IGNORE)
+    build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", src],
                  base, env)
     assert build.returncode == 0, build.stdout + build.stderr
     (wheel,) = (base / "dist").glob("vfio_conform-*.whl")
@@ -80,8 +85,7 @@ def test_wheel_ships_suites_profiles_and_runs_from_an_empty_directory(venv, tmp_
 
 def test_checkout_under_a_path_with_spaces(tmp_path):
     copy = tmp_path / "dir with space" / "vfio conform"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "reports", "__pycache__",
-                                                               ".hypothesis", "*.egg-info"))
+    shutil.copytree(ROOT, copy, ignore=IGNORE)
     env = _clean_env(PYTHONPATH=str(copy))
     proc = _run([sys.executable, "-m", "vfio_conform", "run", "--profile", "sim-p2p", "-q"], copy, env)
     _check_main_job(proc, copy / "reports")

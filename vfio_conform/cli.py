@@ -280,6 +280,10 @@ def cmd_results(args, extra) -> int:
         if args.run is not None:
             print(f"vfio-conform: error: no run #{args.run}: {loc} does not exist", file=sys.stderr)
             return 2
+        if args.json:               # still a document a script can parse: no profiles
+            from .report.json_summary import dumps
+            sys.stdout.write(dumps([]))
+            return 0
         print(f"no results yet ({loc} does not exist); run 'vfio-conform run' first")
         return 0
     store = open_store(loc, readonly=True)
