@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, DEFAULT_STORE, PACKAGE_DIR,
-                        REPORTS_DIR, STORE_ENV, STORE_NAME, SUITES_DIR)
+from .constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, PACKAGE_DIR, STORE_ENV,
+                        STORE_NAME, SUITES_DIR, reports_dir)
 from .errors import ConfigError
 
 ROOT = CHECKOUT
@@ -55,14 +55,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--workers", default=None, metavar="N",
                      help="pytest-xdist workers (N or 'auto'); each profile stays on one worker "
                           "(with --inventory: each device or pair; 'auto' = one worker each)")
-    run.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR",
-                     help="where results.sqlite, and per-run JUnit and Allure output go")
+    run.add_argument("--reports", default=str(reports_dir()), metavar="DIR",
+                     help="where results.sqlite, and per-run JUnit and Allure output go "
+                          "(default: reports/ of the current directory)")
     run.add_argument("--store", default=None, metavar="PATH|URL",
                      help="result store: SQLite path or postgresql:// URL (default "
                           "$VFIO_CONFORM_STORE, else REPORTS/results.sqlite)")
     run.add_argument("--no-store", action="store_true", help="do not record results in a store")
     run.add_argument("--kernel-release", default=None, help="override uname -r for hazard gates")
     run.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)
+    run.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
+                     help="a progress line (profile, tests done/total, elapsed) every SECONDS "
+                          "(default 30; 0: none)")
+    run.add_argument("--json", default=None, metavar="FILE",
+                     help="write the machine-readable run summary here (default: summary.json "
+                          "beside the run's JUnit file; schema: docs/json-summary.md)")
+    run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
     run.set_defaults(func=cmd_run)
 
@@ -84,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("--profile", default=None, help="only runs of this profile")
     res.add_argument("--limit", type=int, default=20)
     res.add_argument("--failed", action="store_true", help="with --run: only non-passing rows")
+    res.add_argument("--json", action="store_true",
+                     help="the runs' summary as JSON (schema: docs/json-summary.md)")
     res.set_defaults(func=cmd_results)
 
     bench = sub.add_parser("bench", help="transitions per second and full-suite time on the sim")
@@ -111,7 +121,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     label = Path(profiles[0]).stem if len(profiles) == 1 else "multi"
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
-    out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-p", "no:cacheprovider",
+    out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-c", str(SUITES_DIR / "pytest.ini"),
+           "-p", "no:cacheprovider",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
            "--junitxml", str(run_dir / "junit.xml"),
            "--alluredir", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
@@ -176,14 +187,26 @@ def cmd_run(args, extra) -> int:
     argv = pytest_args(args, extra, profiles)
     if not args.no_store:          # a store that cannot be written is a usage error: nothing runs
         open_store(argv[argv.index("--vc-store") + 1]).close()
-    print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {args.reports}", flush=True)
+    print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {Path(args.reports).absolute()}",
+          flush=True)
     location, last = _store_mark(args)
     probe = _ExitProbe()
-    code = pytest.main(argv, plugins=[probe])
+    code = pytest.main(argv, plugins=[probe, _progress(args)])
+    from .report.run_end import finish_run
+    alluredir = argv[argv.index("--alluredir") + 1]
+    finish_run(probe.config, Path(argv[argv.index("--junitxml") + 1]).parent, alluredir,
+               None if args.no_store else argv[argv.index("--vc-store") + 1], args.json,
+               show=not args.no_summary)
     if location is not None:
         _print_consumer_lines(location, last)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None
     return int(chosen) if chosen is not None else int(from_pytest(code))
+
+
+def _progress(args):
+    from .plugin.progress import DEFAULT_EVERY_S, Progress, status_path
+    every = DEFAULT_EVERY_S if args.progress_every is None else max(0.0, args.progress_every)
+    return Progress(every, status_path(args.progress_file) if args.progress_file else None)
 
 
 def _store_mark(args):
@@ -220,29 +243,41 @@ def _print_consumer_lines(location: str, after_run_id: int) -> None:
 
 
 def cmd_profiles(args, extra) -> int:
-    from .profile import load_all, load_profile
+    from .profile import FoundProfile, ProfileSource, find_all, load_profile, search_path
     from .plugin.context import check_profile
     if args.paths:
-        good, bad = [], []
+        found, bad = [], []
         for path in args.paths:
             try:
-                good.append(load_profile(path))
+                found.append(FoundProfile(load_profile(path), ProfileSource("file", Path(path).parent)))
             except ConfigError as exc:
                 bad.append(exc)
     else:
-        good, bad = load_all()
-    for p in list(good):
+        print("profile search path (first match wins): "
+              + "; ".join(f"{s.kind} {s.directory}" for s in search_path()))
+        found, bad = find_all()
+    for f in list(found):
         try:
-            check_profile(p)
+            check_profile(f.profile)
         except ConfigError as exc:
-            good.remove(p)
+            found.remove(f)
             bad.append(exc)
-    for p in good:
+    for f in found:
+        p = f.profile
         devices = ", ".join(p.devices) or "(needs --device)"
-        print(f"{p.name:20} {p.backend:7} flags={p.flags!r:40} devices={devices}  {p.path}")
+        print(f"{p.name:20} {p.backend:9} flags={flag_names(p.flags):24} devices={devices:24} "
+              f"{f.source.kind}: {p.path}")
+        for source, path in f.shadows:
+            print(f"{'':20} shadows the {source.kind} profile {p.name} ({path})")
     for exc in bad:
         print(f"INVALID {exc}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def flag_names(flags) -> str:
+    """Migration flags as `STOP_COPY|P2P` (`none` for a device without v2 migration)."""
+    from .uapi.enums import MigFlag
+    return "|".join(f.name for f in MigFlag if f in MigFlag(flags)) or "none"
 
 
 def cmd_devices(args, extra) -> int:
@@ -272,15 +307,21 @@ def cmd_devices(args, extra) -> int:
 
 def cmd_results(args, extra) -> int:
     from .results import open_store, store_exists, store_location
-    loc = store_location(args.store, DEFAULT_STORE)
+    loc = store_location(args.store, reports_dir() / STORE_NAME)
     if not store_exists(loc):
         if args.run is not None:
             print(f"vfio-conform: error: no run #{args.run}: {loc} does not exist", file=sys.stderr)
             return 2
+        if args.json:               # still a document a script can parse: no profiles
+            from .report.json_summary import dumps
+            sys.stdout.write(dumps([]))
+            return 0
         print(f"no results yet ({loc} does not exist); run 'vfio-conform run' first")
         return 0
     store = open_store(loc, readonly=True)
     try:
+        if args.json:
+            return _print_results_json(store, args)
         return _print_results(store, args)
     finally:
         store.close()
@@ -310,6 +351,21 @@ def _print_results(store, args) -> int:
         status = run["status"] + (f"({run['reason']})" if run.get("reason") else "")
         print(f"#{run['id']:<5} {started} {run['profile']:18} {status:28} "
               f"kernel={run['kernel']} devices={run['devices']} {counts}")
+    return 0
+
+
+def _print_results_json(store, args) -> int:
+    from .report.json_summary import dumps
+    from .report.run_end import stored_summaries
+    if args.run is not None:
+        run = store.run(args.run)
+        if run is None:
+            print(f"vfio-conform: error: no run #{args.run} in {store.url}", file=sys.stderr)
+            return 2
+        runs = [run]
+    else:
+        runs = list(reversed(store.runs(limit=args.limit, profile=args.profile)))
+    sys.stdout.write(dumps(stored_summaries(store, runs)))
     return 0
 
 

@@ -15,12 +15,22 @@ CHECKOUT = PACKAGE_DIR.parent
 SUITES_DIR = PACKAGE_DIR / "suites"
 #: The built-in device profiles, shipped inside the package.
 PROFILES_DIR = PACKAGE_DIR / "profiles"
-#: Where `vfio-conform run` and the lab write the store, JUnit and Allure output by default.
-REPORTS_DIR = CHECKOUT / "reports"
+#: Where `vfio-conform run` and the lab write the store, JUnit and Allure output by default: `reports`
+#: of the current directory (a relative path, resolved where it is used; never the package's folder).
+REPORTS_DIR = Path("reports")
 #: File name of the SQLite result store inside a reports directory.
 STORE_NAME = "results.sqlite"
-#: The default result store.
+#: The default result store (relative to the current directory, like REPORTS_DIR).
 DEFAULT_STORE = REPORTS_DIR / STORE_NAME
+#: Profiles of the current directory, searched first (relative to the current directory).
+LOCAL_PROFILES_DIR = Path("profiles")
+#: Directories searched for profiles after ./profiles and before the built-in ones (os.pathsep-separated).
+PROFILES_ENV = "VFIO_CONFORM_PROFILES"
+
+
+def reports_dir() -> Path:
+    """The default reports directory as an absolute path: `reports` of the current directory."""
+    return Path.cwd() / REPORTS_DIR
 
 #: Result store path or postgresql:// URL, used when no --store/--vc-store is given.
 STORE_ENV = "VFIO_CONFORM_STORE"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..constants import CHECKOUT, REPORTS_DIR
+from ..constants import CHECKOUT, reports_dir
 
 ROOT = CHECKOUT
 
@@ -19,19 +19,21 @@ def add_parser(sub) -> None:
     run = labsub.add_parser("run", help="run the suites in the guest for every profile with a "
                                         "'lab:' section (or the named ones)")
     run.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
-    run.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR")
+    run.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
     run.add_argument("--store", default=None, metavar="PATH|URL")
     run.add_argument("-n", "--workers", default="0",
                      help="xdist workers in the guest (default 0: one process; several workers "
                           "writing to the 9p results share have hung a TCG guest)")
     run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
+    run.add_argument("--json", default=None, metavar="FILE",
+                     help="write the machine-readable summary here (docs/json-summary.md)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
     run.set_defaults(func=_run)
     cons = labsub.add_parser("consumers", help="QEMU 10 (Debian trixie, in the guest) migrates a VM "
                                                "with each mdev profile's device; outcome per profile "
                                                "stored as <profile>@qemu (docs/consumers-qemu.md)")
     cons.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
-    cons.add_argument("--reports", default=str(REPORTS_DIR), metavar="DIR")
+    cons.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
     cons.add_argument("--store", default=None, metavar="PATH|URL")
     cons.add_argument("--timeout", type=float, default=None,
                       help="host-side limit per boot, seconds (default: 300 + 300 per profile)")
@@ -69,6 +71,8 @@ def _run(args, extra) -> int:
         state = "infra-error" if run.exit_code is None else f"exit {run.exit_code}"
         print(f"vfio-conform lab: {run.mode}: {', '.join(run.profiles)}: {state} ({run.run_dir})")
         codes.append(3 if run.exit_code is None else run.exit_code)
+    from .summary import lab_summary
+    lab_summary(runs, Path(args.reports), args.store, args.json)
     return int(combine(codes))   # same codes as `run`: 2 usage, 1 violation, 3 incomplete, 0
 
 

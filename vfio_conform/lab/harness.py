@@ -9,7 +9,7 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..constants import ALLURE_DIR_ENV, STORE_NAME
@@ -18,7 +18,9 @@ from ..profile import find_profile, load_all
 from ..profile.schema import Profile
 from ..results import Outcome, TestRecord, import_runs, open_store, store_location
 from .config import LabConfig
+from ..plugin.progress import status_path
 from .errors import LabError
+from .progress_watch import ProgressWatch
 from .session import GUEST_RESULTS, LabSession
 
 #: Host-side cap for one boot running the suites (TCG is slow; CI has 90 minutes in all).
@@ -39,6 +41,7 @@ class LabRun:
     exit_code: int | None
     run_dir: Path
     error: str = ""
+    run_ids: list[int] = field(default_factory=list)     # the runs imported into the host store
 
 
 def lab_profiles(names: list[str] | None = None) -> list[Profile]:
@@ -60,7 +63,7 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
                extra: list[str]) -> list[str]:
     """`python3 -m vfio_conform run` over all `profiles`, each on its own two guest devices."""
     argv = ["python3", "-m", "vfio_conform", "run", "--reports", f"{GUEST_RESULTS}/reports",
-            "--progress-file", f"{GUEST_RESULTS}/progress"]
+            "--progress-file", f"{GUEST_RESULTS}/progress", "--progress-every", "0", "--no-summary"]
     for profile in profiles:
         argv += ["--profile", profile.path]
         for dev in _devices(session, profile):
@@ -118,7 +121,8 @@ def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: P
     names = [p.name for p in group]
     try:
         stall = max(p.timeouts.test for p in group) + STALL_MARGIN_S
-        result = session.run(argv, timeout=timeout, results_dir=run_dir, stall_timeout=stall)
+        with ProgressWatch(session.config.mode, names, run_dir / status_path("progress")):
+            result = session.run(argv, timeout=timeout, results_dir=run_dir, stall_timeout=stall)
     except LabError as exc:
         print(f"vfio-conform lab: infrastructure error: {exc}", file=sys.stderr, flush=True)
         return LabRun(session.config.mode, names, None, run_dir, str(exc))
@@ -136,6 +140,7 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     store = open_store(store_location(store_arg, reports / STORE_NAME))
     guest_store = guest_reports / STORE_NAME
     new_ids = import_runs(store, guest_store) if guest_store.exists() else []
+    run.run_ids = list(new_ids)
     if run.exit_code is None:
         _record_infra_failure(store, new_ids, run)
     for src in sorted((guest_reports / "runs").glob("*")) if (guest_reports / "runs").exists() else []:

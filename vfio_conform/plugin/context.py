@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from .. import __version__
-from ..constants import HOST_ENV
+from ..constants import HOST_ENV, STORE_NAME, reports_dir
 from ..backends import registry
 from ..errors import ConfigError
 from ..profile import find_profile
@@ -134,7 +134,7 @@ def open_store(config, ctx: VcContext) -> None:
     if config.getoption("vc_no_store"):
         return
     ctx.store = open_result_store(store_location(config.getoption("vc_store"),
-                                                 config.rootpath / "reports" / "results.sqlite"))
+                                                 reports_dir() / STORE_NAME))
     argv = public_command(config.getoption("vc_command")
                           or shlex.join(["pytest", *config.invocation_params.args]))
     for name, target in ctx.targets.items():

@@ -13,7 +13,7 @@ def add_options(parser) -> None:
                          "PROFILE=ID assigns it to one of several profiles. "
                          "Default: the profile's 'devices'.")
     group.addoption("--vc-store", default=None, metavar="PATH",
-                    help="SQLite result store (default: reports/results.sqlite under the rootdir)")
+                    help="SQLite result store (default: reports/results.sqlite of the current directory)")
     group.addoption("--vc-no-store", action="store_true", help="do not record results in SQLite")
     group.addoption("--vc-kernel-release", default=None, metavar="RELEASE",
                     help="kernel release used for hazard gates (default: uname -r)")

@@ -1,3 +1,4 @@
 """Vendor profiles: YAML in profiles/, validated into dataclasses with file:line errors."""
-from .loader import find_profile, load_profile, load_all, profiles_dir  # noqa: F401
+from .loader import (FoundProfile, ProfileSource, find_all, find_profile, load_all,  # noqa: F401
+                     load_profile, profiles_dir, search_path)
 from .schema import KnownIssue, Profile  # noqa: F401

@@ -1,9 +1,11 @@
-"""Find and load profiles from the top-level profiles/ directory (or any path)."""
+"""Find and load profiles: ./profiles, then $VFIO_CONFORM_PROFILES, then the built-in ones (or any path)."""
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
-from ..constants import PROFILES_DIR
+from ..constants import LOCAL_PROFILES_DIR, PROFILES_DIR, PROFILES_ENV
 from ..errors import ConfigError
 from .schema import Profile, build_profile
 from .yamlmarks import load_marked
@@ -12,9 +14,54 @@ from .yamlmarks import load_marked
 MAX_PROFILE_BYTES = 1 << 20
 
 
+@dataclasses.dataclass(frozen=True)
+class ProfileSource:
+    """One directory of the profile search path: `kind` is local, env or built-in."""
+
+    kind: str
+    directory: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundProfile:
+    """A profile found on the search path; `shadows`: same-named profiles later on the path it hides."""
+
+    profile: Profile
+    source: ProfileSource
+    shadows: tuple[tuple[ProfileSource, str], ...] = ()
+
+
 def profiles_dir() -> Path:
-    """The project's profiles/ directory (beside the package in a checkout)."""
+    """The built-in profiles, shipped inside the package."""
     return PROFILES_DIR
+
+
+def search_path() -> list[ProfileSource]:
+    """Where profiles are looked up by name, first match wins: `./profiles` of the current directory
+    (if it exists), each directory of $VFIO_CONFORM_PROFILES (os.pathsep-separated), the built-in ones.
+
+    A $VFIO_CONFORM_PROFILES entry that is not a directory is a ConfigError (a typo would otherwise
+    silently fall back to a built-in profile of the same name)."""
+    out = []
+    local = Path.cwd() / LOCAL_PROFILES_DIR
+    if local.is_dir():
+        out.append(ProfileSource("local", local))
+    for entry in os.environ.get(PROFILES_ENV, "").split(os.pathsep):
+        if not entry.strip():
+            continue
+        path = Path(entry).expanduser().absolute()
+        if not path.is_dir():
+            raise ConfigError(f"{PROFILES_ENV}: {entry}: not a directory",
+                              hint="a list of profile directories separated by " + repr(os.pathsep))
+        out.append(ProfileSource("env", path))
+    out.append(ProfileSource("built-in", PROFILES_DIR))
+    seen, unique = set(), []
+    for src in out:             # the same directory twice (e.g. ./profiles also in the env): once
+        key = src.directory.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(src)
+    return unique
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -37,30 +84,59 @@ def load_profile(path: str | Path) -> Profile:
 
 
 def find_profile(name_or_path: str, directory: Path | None = None) -> Profile:
-    """A profile by name (profiles/NAME.yaml or a profile whose name: is NAME) or by path."""
+    """A profile by path, or by name (NAME.yaml or a profile whose name: is NAME) in `directory` or,
+    without it, on the search path (the first directory that has it wins)."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         return load_profile(candidate)
-    directory = directory or profiles_dir()
-    direct = directory / f"{name_or_path}.yaml"
-    if direct.exists():
-        return load_profile(direct)
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            profile = load_profile(path)
-        except ConfigError:
-            continue
-        if profile.name == name_or_path:
-            return profile
-    known = ", ".join(p.stem for p in sorted(directory.glob("*.yaml")))
-    raise ConfigError(f"no profile named {name_or_path!r} in {directory}",
+    dirs = [directory] if directory is not None else [s.directory for s in search_path()]
+    for d in dirs:
+        direct = d / f"{name_or_path}.yaml"
+        if direct.exists():
+            return load_profile(direct)
+        for path in sorted(d.glob("*.yaml")):
+            try:
+                profile = load_profile(path)
+            except ConfigError:
+                continue
+            if profile.name == name_or_path:
+                return profile
+    known = ", ".join(sorted({p.stem for d in dirs for p in d.glob("*.yaml")}))
+    where = str(dirs[0]) if len(dirs) == 1 else ", ".join(str(d) for d in dirs)
+    raise ConfigError(f"no profile named {name_or_path!r} in {where}",
                       hint=f"known: {known}; list them with 'vfio-conform profiles'")
 
 
 def load_all(directory: Path | None = None) -> tuple[list[Profile], list[ConfigError]]:
-    """Every profile in the directory: (valid ones, errors of invalid ones)."""
+    """Every profile in `directory` or, without it, on the search path (a name found earlier on the
+    path hides later ones): (valid ones, errors of invalid ones)."""
+    if directory is not None:
+        good, bad = _load_dir(directory)
+        return good, bad
+    found, bad = find_all()
+    return [f.profile for f in found], bad
+
+
+def find_all() -> tuple[list[FoundProfile], list[ConfigError]]:
+    """Every profile on the search path with where it came from and what it shadows."""
+    found: dict[str, FoundProfile] = {}
+    bad: list[ConfigError] = []
+    for source in search_path():
+        good, errors = _load_dir(source.directory)
+        bad += errors
+        for profile in good:
+            first = found.get(profile.name)
+            if first is None:
+                found[profile.name] = FoundProfile(profile, source)
+            else:
+                found[profile.name] = dataclasses.replace(
+                    first, shadows=(*first.shadows, (source, profile.path)))
+    return list(found.values()), bad
+
+
+def _load_dir(directory: Path) -> tuple[list[Profile], list[ConfigError]]:
     good, bad = [], []
-    for path in sorted((directory or profiles_dir()).glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         try:
             good.append(load_profile(path))
         except ConfigError as exc:

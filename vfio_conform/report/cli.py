@@ -6,11 +6,22 @@ import sys
 import time
 from pathlib import Path
 
-from ..constants import DEFAULT_STORE, REPORTS_DIR
+from ..constants import DEFAULT_STORE, STORE_NAME, reports_dir
 from ..results import ENV_VAR, StoreError, open_store, store_exists, store_location
+from ..results.open import is_postgres
 from .trend import print_trend  # noqa: F401  (re-exported for `results --profile`)
 
-DEFAULT_OUT = REPORTS_DIR
+#: Shown in --help: files go beside the SQLite store read, else into ./reports.
+DEFAULT_OUT = "<the store's directory>"
+
+
+def out_dir(store_value: str | None) -> Path:
+    """Where `report` and `diff` write by default: beside the SQLite store they read (./reports
+    for a PostgreSQL store), never into the package's folder."""
+    loc = store_location(store_value, reports_dir() / STORE_NAME)
+    if is_postgres(loc):
+        return reports_dir()
+    return Path(loc.removeprefix("sqlite://") if loc.startswith("sqlite:///") else loc).absolute().parent
 
 
 def add_parsers(subparsers) -> None:
@@ -54,7 +65,7 @@ def add_parsers(subparsers) -> None:
 
 def _open(value: str | None):
     """Open a store read-only (a reader never changes it; read-only media work)."""
-    loc = store_location(value, DEFAULT_STORE)
+    loc = store_location(value, reports_dir() / STORE_NAME)
     if not store_exists(loc):
         raise FileNotFoundError(f"no results store at {loc} (run 'vfio-conform run' first)")
     try:
@@ -87,7 +98,7 @@ def cmd_report(args, extra=None) -> int:
     finally:
         store.close()
     label = f"run-{data[0].id}" if len(data) == 1 else f"runs-{data[0].id}-{data[-1].id}"
-    out = Path(args.out) if args.out else DEFAULT_OUT / f"report-{label}{fmt.suffix}"
+    out = Path(args.out) if args.out else out_dir(args.store) / f"report-{label}{fmt.suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     out.write_text(fmt.render(data), encoding="utf-8")
@@ -130,7 +141,7 @@ def cmd_diff(args, extra=None) -> int:
         if not args.no_html:
             name = (f"diff-{'-'.join(str(r['id']) for r in old_runs)}-"
                     f"{'-'.join(str(r['id']) for r in new_runs)}")
-            out = Path(args.html) if args.html else DEFAULT_OUT / f"{name}.html"
+            out = Path(args.html) if args.html else out_dir(args.store) / f"{name}.html"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(render_html(diffs, allow_missing=args.allow_missing), encoding="utf-8")
             print(f"diff: {out}")

@@ -1,0 +1,50 @@
+"""The machine-readable run summary (`run --json FILE`, `results --json`): docs/json-summary.md,
+JSON Schema docs/json-summary.schema.json."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+from .. import __version__
+from .run_summary import ProfileSummary, overall
+
+#: The `schema` value of the document; bump the number on an incompatible change.
+SCHEMA_ID = "vfio-conform/run-summary/1"
+
+
+def document(profiles: list[ProfileSummary]) -> dict:
+    """The summary as a JSON-ready dict (see docs/json-summary.md)."""
+    return {
+        "schema": SCHEMA_ID,
+        "harness_version": __version__,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "verdict": overall(profiles).value,
+        "sessions": list(dict.fromkeys(p.session for p in profiles if p.session)),
+        "profiles": [_profile(p) for p in profiles],
+    }
+
+
+def _profile(p: ProfileSummary) -> dict:
+    return {
+        "profile": p.profile, "run_id": p.run_id, "session": p.session or None,
+        "devices": list(p.devices), "kernel": p.kernel, "counts": dict(p.counts), "total": p.total,
+        "verdict": p.verdict.value, "status": p.status, "reason": p.reason or None,
+        "reason_text": p.reason_text or None, "reports": dataclasses.asdict(p.reports),
+    }
+
+
+def dumps(profiles: list[ProfileSummary]) -> str:
+    return json.dumps(document(profiles), indent=2) + "\n"
+
+
+def write(profiles: list[ProfileSummary], path: str | os.PathLike) -> Path:
+    """Write the document atomically (a reader never sees half a file); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(dumps(profiles), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

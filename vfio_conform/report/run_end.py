@@ -1,0 +1,61 @@
+"""What `vfio-conform run` writes and prints once pytest is done: the HTML report and JSON summary
+beside the run's JUnit file, and the summary table."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import json_summary, summary_table
+from .run_summary import ProfileSummary, ReportPaths, from_plugin, from_store
+
+
+def finish_run(config, run_dir: Path, allure: str | None, store_location: str | None,
+               json_path: str | None, show: bool = True) -> list[ProfileSummary]:
+    """Summaries of the pytest session `config` ran (empty when no run began, e.g. a usage error or
+    --collect-only); writes report.html (with a store) and the JSON summary, prints the table."""
+    from ..plugin.context import CONTEXT_KEY
+    ctx = config.stash.get(CONTEXT_KEY, None) if config is not None else None
+    lifecycle = config.pluginmanager.get_plugin("vfio-conform-lifecycle") if ctx is not None else None
+    if lifecycle is None or not lifecycle.statuses:
+        return []
+    junit = run_dir / "junit.xml"
+    html = write_html(store_location, list(ctx.run_ids.values()), run_dir / "report.html") \
+        if store_location and ctx.run_ids else None
+    json_file = Path(json_path).absolute() if json_path else run_dir / "summary.json"
+    paths = ReportPaths(html=html, junit=str(junit) if junit.exists() else None,
+                        allure=allure if allure and Path(allure).exists() else None,
+                        json=str(json_file))
+    profiles = from_plugin(ctx, lifecycle, paths)
+    json_summary.write(profiles, json_file)
+    if show:
+        sys.stdout.write("\n" + summary_table.render(profiles))
+        sys.stdout.flush()
+    return profiles
+
+
+def write_html(location: str, run_ids: list[int], out: Path) -> str | None:
+    """The HTML report of these stored runs at `out`; None if the store cannot be read."""
+    from ..results import StoreError, open_store
+    from .formats import get
+    from .runs import load
+    try:
+        store = open_store(location, readonly=True)
+    except StoreError:
+        return None
+    try:
+        runs = [r for r in (store.run(i) for i in run_ids) if r is not None]
+        if not runs:
+            return None
+        text = get("html").render(load(store, runs))
+    except StoreError:
+        return None
+    finally:
+        store.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return str(out)
+
+
+def stored_summaries(store, runs: list[dict]) -> list[ProfileSummary]:
+    """Summaries of stored runs (`results --json`)."""
+    return from_store(store, runs)

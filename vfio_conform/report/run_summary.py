@@ -1,0 +1,139 @@
+"""What one `vfio-conform run` (or `lab run`) ended with, per profile: counts, verdict, where the reports are.
+
+Built in-process from the plugin's run state (works without a store too) or from stored runs
+(`results --json`, the lab after importing its guest's runs). Rendered by summary_table (text) and
+json_summary (the machine-readable document).
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import shlex
+from pathlib import Path
+from typing import Iterable
+
+from ..exitcodes import Exit, verdict as exit_verdict
+from ..results import Outcome, RunStatus, describe_reason
+
+#: The outcome columns of the table, in the CLI's words (a `skipped` column is added only when used).
+TABLE_OUTCOMES = (Outcome.PASS.value, Outcome.FAIL.value, Outcome.NOT_SUPPORTED.value,
+                  Outcome.KNOWN_ISSUE.value, Outcome.GATED.value, Outcome.INFRA_ERROR.value)
+#: Every outcome a count is kept for (the JSON document lists each, zeros included).
+ALL_OUTCOMES = tuple(o.value for o in Outcome)
+
+
+class Verdict(str, enum.Enum):
+    CONFORMANT = "CONFORMANT"
+    NON_CONFORMANT = "NON-CONFORMANT"
+    INCOMPLETE = "INCOMPLETE"
+
+
+_BY_EXIT = {Exit.CONFORMANT: Verdict.CONFORMANT, Exit.NONCONFORMANT: Verdict.NON_CONFORMANT}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportPaths:
+    """Files of one run; None when not written (no store: no HTML) or not on this host."""
+
+    html: str | None = None
+    junit: str | None = None
+    allure: str | None = None
+    json: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileSummary:
+    """One profile's run: what ran where, how many of each outcome, how it ended."""
+
+    profile: str
+    devices: tuple[str, ...]
+    kernel: str
+    counts: dict[str, int]
+    status: str
+    reason: str = ""
+    run_id: int | None = None
+    session: str = ""
+    reports: ReportPaths = ReportPaths()
+
+    @property
+    def verdict(self) -> Verdict:
+        """Same rule as the exit code: a fail is NON-CONFORMANT even in an unfinished run; an
+        infra-error, a not-run test or an unfinished run is INCOMPLETE."""
+        outcomes = [name for name, n in self.counts.items() if n]
+        return _BY_EXIT.get(exit_verdict(outcomes, self.status == RunStatus.FINISHED.value),
+                            Verdict.INCOMPLETE)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def reason_text(self) -> str:
+        return describe_reason(self.reason) if self.reason else ""
+
+
+def full_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Every outcome with its count (0 when absent); unknown names kept after the known ones."""
+    out = {name: int(counts.get(name, 0)) for name in ALL_OUTCOMES}
+    out.update({k: int(v) for k, v in counts.items() if k not in out})
+    return out
+
+
+def overall(profiles: Iterable[ProfileSummary]) -> Verdict:
+    """The verdict of several profiles: NON-CONFORMANT beats INCOMPLETE beats CONFORMANT."""
+    seen = {p.verdict for p in profiles}
+    for v in (Verdict.NON_CONFORMANT, Verdict.INCOMPLETE):
+        if v in seen:
+            return v
+    return Verdict.CONFORMANT if seen else Verdict.INCOMPLETE
+
+
+def from_plugin(ctx, lifecycle, reports: ReportPaths) -> list[ProfileSummary]:
+    """Per profile of a finished pytest session: the plugin's context and RunLifecycle."""
+    out = []
+    for name, target in ctx.targets.items():
+        status, reason = lifecycle.statuses.get(name, (RunStatus.INCOMPLETE.value, "crashed"))
+        out.append(ProfileSummary(
+            profile=name, devices=tuple(target.device_ids), kernel=ctx.kernel_release,
+            counts=full_counts(dict(lifecycle.outcomes.get(name, {}))), status=status, reason=reason,
+            run_id=ctx.run_ids.get(name), session=ctx.session, reports=reports))
+    return out
+
+
+def from_store(store, runs: list[dict], reports: ReportPaths | None = None) -> list[ProfileSummary]:
+    """Per stored run (rows of store.runs()/store.run()); report paths from `reports` or, if not
+    given, the JUnit and Allure paths on the run's command line that exist on this host."""
+    return [ProfileSummary(
+        profile=run["profile"], devices=tuple(d for d in (run.get("devices") or "").split(",") if d),
+        kernel=run.get("kernel") or "", counts=full_counts(store.summary(run["id"])),
+        status=run.get("status") or "", reason=run.get("reason") or "", run_id=int(run["id"]),
+        session=run.get("session") or "", reports=reports or paths_from_argv(run.get("argv") or ""))
+        for run in runs]
+
+
+def paths_from_argv(argv: str) -> ReportPaths:
+    """Report paths a stored run's pytest command line names (--junitxml, --alluredir) and the
+    report.html / summary.json beside its JUnit file, each only if it exists here."""
+    try:
+        words = shlex.split(argv)
+    except ValueError:
+        words = argv.split()
+    junit = _option(words, "--junitxml")
+    allure = _option(words, "--alluredir")
+    beside = Path(junit).parent if junit else None
+    return ReportPaths(
+        html=_existing(beside / "report.html") if beside else None, junit=_existing(junit),
+        allure=_existing(allure), json=_existing(beside / "summary.json") if beside else None)
+
+
+def _option(words: list[str], name: str) -> str | None:
+    for i, word in enumerate(words):
+        if word == name and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith(name + "="):
+            return word.partition("=")[2]
+    return None
+
+
+def _existing(path) -> str | None:
+    return str(path) if path and Path(path).exists() else None
