@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from .report.cli import add_parsers as add_report_parsers
     add_report_parsers(sub)
+    from .profile.commands import add_parser as add_profile_parser
+    add_profile_parser(sub)
 
     try:
         from .lab.cli import add_parser as add_lab_parser
