@@ -16,8 +16,8 @@ def add_parser(sub) -> None:
                      help="device id: a BDF, mdev UUID or cdev (kernel), vfio-user:SOCKET, or "
                           "PROFILE=ID (opened as that profile opens it, e.g. sim-stop-copy=sim0); "
                           "repeat for the destination (compares the region layouts)")
-    new.add_argument("--backend", default=None, help="the backend that opens the device (default: the "
-                                                     "first that accepts the id, host backends first)")
+    new.add_argument("--backend", default=None, help="the backend that opens the device (default: NAME "
+                                                     "for an id NAME:..., else the host's)")
     new.add_argument("--name", default=None, help="profile name (default: <matched profile>-draft)")
     new.add_argument("-o", "--output", default=None, metavar="FILE",
                      help="write the draft here (never overwritten; default: stdout)")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..backends import registry
 from ..device import Device
-from ..errors import ConfigError, errno_name
+from ..errors import ConfigError, VfioConformError, errno_name
 from ..plugin.context import check_profile
 from ..uapi.enums import (REGION_SUBTYPE_MIGRATION_DEPRECATED, DeviceFlag, Feature, FeatureOp,
                           MigFlag, RegionCap, RegionFlag, RegionType)
@@ -138,12 +138,13 @@ class Source:
 
 def _stub(backend: str) -> Profile:
     return Profile(name="draft", path="<draft>", backend=backend,
-                   migration=Migration(protocol="none", flags=MigFlag(0)))
+                   migration=Migration(protocol="none", flags=MigFlag(0)), timeouts=Timeouts(io=5.0))
 
 
 def resolve_source(value: str, backend: str | None = None) -> Source:
     """`PROFILE=ID` (opened as that profile's backend opens it, e.g. a sim instance), or an ID that
-    `backend` (or the first backend that accepts it, host backends first) can open."""
+    `backend` can open; without one, `NAME:...` names backend NAME (vfio-user:SOCKET), anything else
+    is a host device (BDF, mdev UUID, cdev) of the first host backend that finds it."""
     name, sep, device_id = value.partition("=")
     if sep:
         base = find_profile(name)
@@ -153,9 +154,13 @@ def resolve_source(value: str, backend: str | None = None) -> Source:
         stub = _stub(registry.get(backend).name)
         registry.check_devices(stub, (value,))
         return Source(value, stub, None)
+    for candidate in registry.names():               # an id of the form NAME:..., e.g. vfio-user:SOCKET
+        if value.startswith(candidate + ":"):
+            stub = _stub(candidate)
+            registry.check_devices(stub, (value,))
+            return Source(value, stub, None)
     refusals = []
-    backends = sorted(registry.names(), key=lambda n: not registry.get(n).host_devices)
-    for candidate in backends:
+    for candidate in (b.name for b in registry.host_backends()):
         stub = _stub(candidate)
         try:
             registry.check_devices(stub, (value,))
@@ -164,8 +169,8 @@ def resolve_source(value: str, backend: str | None = None) -> Source:
             continue
         return Source(value, stub, None)
     raise ConfigError(f"no backend can open device {value!r} ({'; '.join(refusals)})",
-                      hint="a sim instance is named PROFILE=ID (e.g. sim-stop-copy=sim0); "
-                           "or pass --backend")
+                      hint="a sim instance is named PROFILE=ID (e.g. sim-stop-copy=sim0), a vfio-user "
+                           "server vfio-user:SOCKET; or pass --backend")
 
 
 def _location(source: Source):
@@ -208,9 +213,11 @@ def new_draft(values: list[str], backend: str | None = None, name: str | None = 
     for index, source in enumerate(sources):
         try:
             device = registry.open_device(source.profile, source.device_id, registry.role_of(index))
-        except OSError as exc:
+        except (OSError, VfioConformError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
             raise ConfigError(f"cannot open device {source.device_id!r} with backend "
-                              f"{source.backend!r}: {exc.strerror or exc}") from None
+                              f"{source.backend!r}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             probes.append(probe_device(device))
         finally:
