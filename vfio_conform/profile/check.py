@@ -102,7 +102,8 @@ class CheckReport:
                 out.append(f"  {h.name}: no arc of this flag set carries it")
                 continue
             state = "GATED (never run)" if h.gated else f"runs (safe_on {list(h.safe_on)} matches)"
-            arcs = f" arcs {', '.join(h.arcs)};" if h.arcs else ""
+            arcs = (f" arcs {', '.join(h.arcs)};" if h.arcs else
+                    " SETs from ERROR (random walks, consumer recovery);")
             out.append(f"  {h.name}: {state};{arcs} {h.reason}")
         if self.waivers:
             out += ["", "waivers:"]

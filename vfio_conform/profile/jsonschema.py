@@ -66,7 +66,7 @@ def _record(cls) -> dict:
         prop = special or _type(hints[f.name], cls, f.name)
         doc = f.metadata.get("doc") or docs.get(f.name)
         if doc:
-            prop = {"description": doc, **prop}
+            prop = {"description": doc, **{k: v for k, v in prop.items() if k != "description"}}
         default = None if special else _default(f)
         if default is not None:
             prop["default"] = default
