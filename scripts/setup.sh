@@ -22,7 +22,7 @@ sh "$ROOT/scripts/install-report-deps.sh"
 sh "$ROOT/scripts/install-vfio-user.sh"
 
 echo "setup.sh: installing the Python package (editable) and its extras"
-python3 -m pip install -q -e "$ROOT[postgres]"
+python3 -m pip install -q -e "$ROOT[postgres,test]"
 
 # The headers package must be known to apt for 'apt-get download' (never installed: it pulls a kernel).
 if ! apt-cache show "linux-headers-$KVER-common" >/dev/null 2>&1; then
