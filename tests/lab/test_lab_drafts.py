@@ -34,7 +34,10 @@ def _run(session: LabSession, tmp_path: Path) -> dict:
     result = session.run(argv, timeout=BOOT_TIMEOUT, results_dir=tmp_path, stall_timeout=40 * 60)
     assert result.exit_code == 0, result.stderr[-3000:]
     assert result.kernel_warnings == []
-    return json.loads((tmp_path / "drafts.json").read_text())
+    report = json.loads((tmp_path / "drafts.json").read_text())
+    for group, entry in report.items():
+        print(f"{group}: {entry.get('summary') or entry.get('new_stderr')}")
+    return report
 
 
 def _clean(group: str, entry: dict) -> None:
