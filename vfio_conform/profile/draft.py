@@ -335,7 +335,7 @@ def _migration_lines(p: DeviceProbe) -> list[str]:
         return out
     names = [f.name for f in MigFlag if f & p.migration_flags]
     out += ["  protocol: v2   # GET VFIO_DEVICE_FEATURE_MIGRATION answers",
-            f"  flags: {_flow(names).replace(chr(34), '')}   # as GET MIGRATION reports them "
+            f"  flags: [{', '.join(names)}]   # as GET MIGRATION reports them "
             f"({int(p.migration_flags):#x})"]
     if p.answers(Feature.MIG_DATA_SIZE, _GET):
         out.append(f"  data_size_tolerance: 0.0   {REVIEW} MIG_DATA_SIZE answers PROBE; 0.0 demands the "
