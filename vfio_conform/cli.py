@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from .report.cli import add_parsers as add_report_parsers
     add_report_parsers(sub)
+    from .profile.commands import add_parser as add_profile_parser
+    add_profile_parser(sub)
 
     from .fleet.cli import add_parser as add_fleet_parser
     add_fleet_parser(sub)

@@ -47,7 +47,7 @@ class PciDeviceSpec:
     """One emulated PCI device the vfio-pci lab puts in the guest and binds to vfio-pci.
 
     Args:
-        kind: "edu" or "ivshmem-plain".
+        kind: "edu", "ivshmem-plain" or "e1000" (with QEMU's option ROM: a ROM region).
         qemu_id: QEMU device id (also the manifest's `role`).
         mem_mib: shared-memory size for ivshmem-plain (BAR2), must be a power of two.
     """

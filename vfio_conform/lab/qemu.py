@@ -48,8 +48,10 @@ def _device_args(config: LabConfig) -> list[str]:
                 raise LabError("boot", f"ivshmem {dev.qemu_id}: mem_mib must be a power of two")
             args += ["-object", f"memory-backend-ram,id=mem-{dev.qemu_id},size={dev.mem_mib}M,share=on",
                      "-device", f"ivshmem-plain,id={dev.qemu_id},memdev=mem-{dev.qemu_id},{where}"]
+        elif dev.kind == "e1000":       # a NIC with an option ROM (QEMU's default iPXE romfile)
+            args += ["-device", f"e1000,id={dev.qemu_id},{where}"]
         else:
-            raise LabError("boot", f"unknown lab PCI device kind {dev.kind!r} (edu, ivshmem-plain)")
+            raise LabError("boot", f"unknown lab PCI device kind {dev.kind!r} (edu, ivshmem-plain, e1000)")
     return args
 
 
