@@ -20,3 +20,7 @@ def add_options(parser) -> None:
     group.addoption("--vc-progress-file", default=None, metavar="PATH",
                     help="write the id of each test as it starts (lets a lab name the test a dead "
                          "guest was running)")
+    group.addoption("--vc-junit", default=None, metavar="PATH",
+                    help="write JUnit XML here: one testsuite per profile with its environment")
+    group.addoption("--vc-ktap", default=None, metavar="PATH",
+                    help="write KTAP version 1 here: one subtest per profile")
