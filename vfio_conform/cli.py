@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="result store: SQLite path or postgresql:// URL (default "
                           "$VFIO_CONFORM_STORE, else REPORTS/results.sqlite)")
     run.add_argument("--no-store", action="store_true", help="do not record results in a store")
+    run.add_argument("--ktap", default=None, metavar="FILE", help="also write KTAP version 1 here")
     run.add_argument("--kernel-release", default=None, help="override uname -r for hazard gates")
     run.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)
     run.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
@@ -104,7 +105,7 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
     out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-p", "no:cacheprovider",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
-           "--junitxml", str(run_dir / "junit.xml"),
+           "--vc-junit", str(run_dir / "junit.xml"),
            "--alluredir", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
     for name in profiles:
         out += ["--vc-profile", name]
@@ -117,6 +118,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
                 or str(Path(args.reports) / STORE_NAME)]
     if args.kernel_release:
         out += ["--vc-kernel-release", args.kernel_release]
+    if getattr(args, "ktap", None):
+        out += ["--vc-ktap", args.ktap]
     if args.progress_file:
         out += ["--vc-progress-file", args.progress_file]
     if args.workers:
