@@ -26,15 +26,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _reason(rec: TestRecord, line: str) -> str:
+    """A message line without pytest's 'Skipped: ' and the outcome it already names."""
+    return line.removeprefix("Skipped: ").removeprefix(f"{rec.outcome.value}: ")
+
+
 def _result(num: int, rec: TestRecord) -> list[str]:
     name = _name(rec.test_id)
     if rec.outcome is Outcome.PASS:
         return [f"ok {num} {name}"]
-    first = rec.message.splitlines()[0] if rec.message else ""
+    first = _reason(rec, rec.message.splitlines()[0]) if rec.message else ""
     if rec.outcome in SKIP_TYPES:
         reason = _one_line(f"{rec.outcome.value}: {first}" if first else rec.outcome.value)
         return [f"ok {num} {name} # SKIP {reason}"]
-    lines = [f"# {rec.outcome.value}: {_one_line(line)}"
+    lines = [f"# {rec.outcome.value}: {_one_line(_reason(rec, line))}"
              for line in (rec.message or rec.outcome.value).splitlines()[:MAX_DIAGNOSTIC_LINES]
              if line.strip()]
     return [*lines, f"not ok {num} {name}"]
