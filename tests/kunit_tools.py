@@ -65,16 +65,13 @@ def _extract(deb: Path, dest: Path) -> None:
 
 
 def parse(ktap_text: str):
-    """kunit_parser.parse_run_tests on `ktap_text`: the kernel parser's Test (its output silenced)."""
+    """kunit_parser.parse_run_tests on `ktap_text`: the kernel parser's Test (it also prints its
+    summary, which pytest captures)."""
     where = str(kunit_dir())
     if where not in sys.path:
         sys.path.insert(0, where)
-    import contextlib
-    import io
-
     import kunit_parser
-    with contextlib.redirect_stdout(io.StringIO()):
-        return kunit_parser.parse_run_tests(ktap_text.splitlines())
+    return kunit_parser.parse_run_tests(ktap_text.splitlines())
 
 
 if __name__ == "__main__":
