@@ -254,3 +254,55 @@ def test_allure_commandline_report_has_categories_and_environment(real):
     assert environment["profile.sim-p2p.kernel.release"] == [os.uname().release]
     executors = json.loads((widgets / "executors.json").read_text())
     assert executors and executors[0]["name"] == "vfio-conform"
+
+
+# --------------------------------------------------------------------------- units
+
+def _rec(test: str, outcome: str, message: str = "", profile: str = "p"):
+    from vfio_conform.results import Outcome, TestRecord
+    return TestRecord(f"suites/x/test_x.py::{test}", test, Outcome(outcome), 0.5, message, profile=profile)
+
+
+def test_several_records_of_one_test_count_once_as_the_worst():
+    from vfio_conform.plugin.ci_outputs import decisive
+    recs = [_rec("t[a]", "pass"), _rec("t[b]", "pass"), _rec("t[a]", "infra-error", "teardown broke"),
+            _rec("t[b]", "skipped")]
+    assert [(r.test_id, r.outcome.value) for r in decisive(recs)] == [("t[a]", "infra-error"),
+                                                                        ("t[b]", "skipped")]
+
+
+def test_ktap_empty_profile_and_odd_names_parse_cleanly():
+    from vfio_conform.plugin import ktap
+    from vfio_conform.plugin.junit import SuiteInput
+    suites = [SuiteInput("empty", []),
+              SuiteInput("p", [_rec("t[a#1]", "pass"), _rec("t[b]", "gated", "Skipped: gated: hazard\nmore"),
+                               _rec("t[c]", "fail", "line one\nline two")])]
+    text = ktap.render(suites)
+    assert "ok 1 empty # SKIP no test of this profile ran" in text
+    assert "    ok 1 t[a%231]" in text and "    ok 2 t[b] # SKIP gated: hazard" in text
+    assert "    # fail: line one\n    # fail: line two\n    not ok 3 t[c]" in text
+    test = kunit_tools.parse(text)
+    assert test.counts.errors == 0
+    assert [(t.name, t.counts.passed, t.counts.skipped, t.counts.failed) for t in test.subtests] == \
+        [("empty", 0, 1, 0), ("p", 1, 1, 1)]
+
+
+def test_junit_survives_control_characters_in_messages(tmp_path):
+    from vfio_conform.plugin import junit
+    path = junit.write(tmp_path / "j.xml", [junit.SuiteInput("p", [_rec("t[a]", "fail", "bad \x00\x07 bytes")])])
+    failure = ET.parse(path).getroot().find(".//failure")
+    assert failure.text == "bad ?? bytes" and failure.get("type") == "spec-violation"
+
+
+def test_lspci_text_is_the_pci_identity_when_lspci_exists(tmp_path, monkeypatch):
+    from test_kernel_backend import FakeHost
+    from vfio_conform.backends.kernel.environment import describe
+    host = FakeHost(tmp_path)
+    host.pci("0000:00:04.0", "vfio-pci")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "lspci").write_text('#!/bin/sh\necho "00:04.0 Unclassified device [00ff]: args $*"\n')
+    (tools / "lspci").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    assert describe("0000:00:04.0", host.sys, host.dev).pci_identity == \
+        "00:04.0 Unclassified device [00ff]: args -vv -nn -s 0000:00:04.0"
