@@ -138,3 +138,21 @@ def test_old_store_reads_none_and_a_writer_adds_the_column(tmp_path):
     writer.set_environment(1, _env())
     assert writer.environment(1) == _env()
     writer.close()
+
+
+def test_capture_per_profile_and_a_failing_backend_does_not_stop_the_run(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from vfio_conform.plugin.environment import capture
+    from vfio_conform.profile import find_profile
+    sim = find_profile("sim-p2p")
+    ctx = SimpleNamespace(targets={"sim-p2p": SimpleNamespace(profile=sim, device_ids=("sim0", "sim1"))})
+    (env,) = capture(ctx).values()
+    assert env.backend == "sim" and [d.device for d in env.devices] == ["sim0", "sim1"]
+    assert env.devices[1] == DeviceEnvironment.uniform("sim1", "sim") and env.profile_hash
+
+    def broken(profile, device_id):
+        raise OSError("sysfs went away")
+    monkeypatch.setattr(registry.get("sim"), "describe_device", broken)
+    (env,) = capture(ctx).values()
+    assert env.devices[0].driver == "unknown (OSError: sysfs went away)"

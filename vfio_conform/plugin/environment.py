@@ -5,7 +5,7 @@ import os
 
 from .. import __version__
 from ..backends import registry
-from ..results.environment import NOT_EXPOSED, Environment
+from ..results.environment import NOT_EXPOSED, DeviceEnvironment, Environment
 from ..results.identity import profile_hash
 
 
@@ -18,8 +18,16 @@ def capture(ctx) -> dict[str, Environment]:
         out[name] = Environment(
             kernel_release=release, kernel_cmdline=cmdline, harness_version=__version__,
             profile_hash=profile_hash(target.profile.path), backend=target.profile.backend,
-            devices=tuple(backend.describe_device(target.profile, d) for d in target.device_ids))
+            devices=tuple(_describe(backend, target.profile, d) for d in target.device_ids))
     return out
+
+
+def _describe(backend, profile, device_id: str) -> DeviceEnvironment:
+    """The backend's description; a backend that fails to describe a device does not stop the run."""
+    try:
+        return backend.describe_device(profile, device_id)
+    except Exception as exc:    # noqa: BLE001 - a third-party backend's bug: recorded, never fatal
+        return DeviceEnvironment.uniform(device_id, f"unknown ({type(exc).__name__}: {exc})")
 
 
 def kernel_cmdline(path: str = "/proc/cmdline") -> str:
