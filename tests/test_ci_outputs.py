@@ -104,7 +104,8 @@ def test_junit_has_one_testsuite_per_profile_with_its_environment(kinds):
         props = _props(suite)
         run = runs[suite.get("name")]
         assert props["run.id"] == str(run["id"]) and props["profile.hash"] == run["profile_hash"]
-        assert props["kernel.release"] == os.uname().release
+        assert props["kernel.release"] == props["kernel"] == os.uname().release
+        assert (props["driver"], props["srcversion"], props["firmware"]) == ("sim", "sim", "sim")
         assert props["harness.version"] == run["harness_version"] and props["devices"] == "sim0,sim1"
         for i in (0, 1):        # the sim's device fields say so
             assert {props[f"device.{i}.{k}"] for k in ("driver", "srcversion", "firmware",

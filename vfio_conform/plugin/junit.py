@@ -49,8 +49,13 @@ def suite_properties(suite: SuiteInput) -> list[tuple[str, str]]:
         props.append(("run.id", str(suite.run_id)))
     if suite.session:
         props.append(("session", suite.session))
-    if suite.environment is not None:
-        props += suite.environment.properties()
+    env = suite.environment
+    if env is not None:
+        def joined(field: str) -> str:
+            return ",".join(dict.fromkeys(getattr(d, field) for d in env.devices))
+        props += [("kernel", env.kernel_release), ("driver", joined("driver")),
+                  ("srcversion", joined("srcversion")), ("firmware", env.firmware)]
+        props += env.properties()
     return props
 
 
