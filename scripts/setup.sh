@@ -37,3 +37,19 @@ if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
 else
     PYTHONPATH="$ROOT" python3 -m vfio_conform.uapi.header_check --fetch --kernel "$KVER"
 fi
+
+# CI output checks: the kernel's KTAP parser (tools/testing/kunit from Debian's linux-source package,
+# fetched with apt-get download into the cache) and the Allure command line (npm, into the cache).
+echo "setup.sh: prefetching the kernel's KTAP parser and the Allure command line"
+command -v npm >/dev/null 2>&1 || ensure_packages setup.sh npm
+command -v java >/dev/null 2>&1 || ensure_packages setup.sh default-jre-headless
+as_user() {     # the invoking user's cache, owned by that user (SUDO_USER when run through sudo)
+    if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+        runuser -u "$SUDO_USER" -- env HOME="$(getent passwd "$SUDO_USER" | cut -d: -f6)" "$@"
+    else
+        "$@"
+    fi
+}
+as_user env PYTHONPATH="$ROOT" python3 "$ROOT/tests/kunit_tools.py"
+as_user sh -c 'd="${XDG_CACHE_HOME:-$HOME/.cache}/vfio-conform/allure"; [ -x "$d/node_modules/.bin/allure" ] ||
+    npm install --silent --prefix "$d" allure-commandline'

@@ -145,7 +145,7 @@ def test_allure_labels_carry_the_same_outcome(run):
     for test, (labels, status) in got.items():
         assert status in ALLURE_STATUS[rows[test]["outcome"]], (test, status)
     assert got["test_should"][0]["should_not_met"] == [SHOULD_RULE]
-    assert got["test_fail"][0]["violated_rule"] == ["fsm.legal-arc"]
+    assert got["test_fail"][0]["rule"] == ["fsm.legal-arc"]          # the violated rule
     assert got["test_gated"][0]["hazard"] == ["blocked-arc-hang"]
 
 

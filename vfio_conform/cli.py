@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="result store: SQLite path or postgresql:// URL (default "
                           "$VFIO_CONFORM_STORE, else REPORTS/results.sqlite)")
     run.add_argument("--no-store", action="store_true", help="do not record results in a store")
+    run.add_argument("--ktap", default=None, metavar="FILE", help="also write KTAP version 1 here")
     run.add_argument("--kernel-release", default=None, help="override uname -r for hazard gates")
     run.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)
     run.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
@@ -126,7 +127,7 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-c", str(SUITES_DIR / "pytest.ini"),
            "-p", "no:cacheprovider",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
-           "--junitxml", str(run_dir / "junit.xml"),
+           "--vc-junit", str(run_dir / "junit.xml"),
            "--alluredir", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
     for name in profiles:
         out += ["--vc-profile", name]
@@ -141,6 +142,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
                 or str(Path(args.reports) / STORE_NAME)]
     if args.kernel_release:
         out += ["--vc-kernel-release", args.kernel_release]
+    if getattr(args, "ktap", None):
+        out += ["--vc-ktap", args.ktap]
     if args.progress_file:
         out += ["--vc-progress-file", args.progress_file]
     if args.workers:
@@ -196,7 +199,7 @@ def cmd_run(args, extra) -> int:
     code = pytest.main(argv, plugins=[probe, _progress(args)])
     from .report.run_end import finish_run
     alluredir = argv[argv.index("--alluredir") + 1]
-    finish_run(probe.config, Path(argv[argv.index("--junitxml") + 1]).parent, alluredir,
+    finish_run(probe.config, Path(argv[argv.index("--vc-junit") + 1]).parent, alluredir,
                None if args.no_store else argv[argv.index("--vc-store") + 1], args.json,
                show=not args.no_summary)
     if location is not None:

@@ -12,6 +12,7 @@ from ..device import Device
 from ..errors import ConfigError
 from ..extensions import BACKENDS, ExtensionError
 from ..model.spec import DATA_FD
+from ..results.environment import DeviceEnvironment
 from .base import Transport
 
 if TYPE_CHECKING:
@@ -60,6 +61,11 @@ class Backend:
     def open(self, profile: "Profile", device_id: str, role: str) -> Transport:
         """Open `device_id` (already checked) for `role` ('source', 'destination', ...)."""
         raise NotImplementedError
+
+    def describe_device(self, profile: "Profile", device_id: str) -> DeviceEnvironment:
+        """Driver, firmware, identity and IOMMU mode of `device_id` (results.environment), read
+        without opening or changing it. The default names this backend in every field."""
+        return DeviceEnvironment.uniform(device_id, self.name)
 
     def list_host_devices(self, root: str | None = None) -> list:
         """Host devices for `vfio-conform devices` (objects with id, kind, driver, vendor_id,

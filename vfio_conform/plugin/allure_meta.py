@@ -1,7 +1,9 @@
-"""Allure extras (only when --alluredir is given): labels per test, environment, categories."""
+"""Allure extras (only when --alluredir is given): labels per test, environment, categories,
+executor. The `rule` label is the rule a test violated (`checks`: the rules its marks name)."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -32,8 +34,9 @@ def alluredir(config) -> Path | None:
     return Path(value) if value else None
 
 
-def write_run_files(config, ctx) -> None:
-    """environment.properties (what ran where) and categories.json into the Allure results dir."""
+def write_run_files(config, ctx, environments: dict | None = None) -> None:
+    """environment.properties (what ran where: the captured environment of each profile's run),
+    categories.json and executor.json (who ran it: this harness session) into the results dir."""
     out = alluredir(config)
     if out is None or hasattr(config, "workerinput"):
         return
@@ -45,20 +48,39 @@ def write_run_files(config, ctx) -> None:
                   f"profile.{name}.devices={','.join(target.device_ids)}",
                   f"profile.{name}.driver={target.driver}",
                   f"profile.{name}.flags={int(target.profile.flags)}"]
+        env = (environments or {}).get(name)
+        for key, value in env.properties() if env is not None else ():
+            if key not in ("harness.version", "devices"):
+                lines.append(f"profile.{name}.{key}={_property_value(value)}")
     (out / "environment.properties").write_text("\n".join(lines) + "\n")
     (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
+    runs = ", ".join(f"{n} #{i}" for n, i in ctx.run_ids.items())
+    executor = {"name": "vfio-conform", "type": "vfio-conform", "buildName":
+                f"session {ctx.session}" + (f" (runs {runs})" if runs else ""),
+                "buildOrder": min(ctx.run_ids.values()) if ctx.run_ids else None,
+                "reportName": f"vfio-conform {__version__} on {socket.gethostname()}"}
+    (out / "executor.json").write_text(json.dumps(executor, indent=2))
 
 
-@pytest.fixture(autouse=True)
-def _vc_allure_labels(request):
-    """parent_suite = profile, suite = spec area, tag = FSM arc, issue link for waivers."""
-    profile = item_param(request.node, "profile")
-    if profile is None or alluredir(request.config) is None:
-        yield
+def _property_value(value: str) -> str:
+    """One line of a Java properties file (the lspci text is several lines)."""
+    return " | ".join(line.strip() for line in value.splitlines() if line.strip()).replace("\\", "\\\\")
+
+
+#: item.stash key: the profile labels of this test are on its Allure result already.
+_LABELLED = pytest.StashKey[bool]()
+
+
+def profile_labels(item) -> None:
+    """parent_suite = profile, suite = spec area, tag = FSM arc, issue link for waivers (once per
+    test: from the autouse fixture, or from the verdict of a test skipped before its fixtures)."""
+    profile = item_param(item, "profile")
+    if profile is None or alluredir(item.config) is None or item.stash.get(_LABELLED, False):
         return
+    item.stash[_LABELLED] = True
     import allure
     from .context import CONTEXT_KEY
-    ctx = request.config.stash.get(CONTEXT_KEY, None)
+    ctx = item.config.stash.get(CONTEXT_KEY, None)
     target = ctx.targets.get(profile.name) if ctx else None
     allure.dynamic.parent_suite(profile.name)
     allure.dynamic.label("profile", profile.name)
@@ -67,16 +89,21 @@ def _vc_allure_labels(request):
         allure.dynamic.parameter("devices", ",".join(target.device_ids), excluded=True)
         allure.dynamic.parameter("driver", target.driver, excluded=True)
         allure.dynamic.parameter("kernel", ctx.kernel_release, excluded=True)
-    allure.dynamic.suite(request.node.module.__name__.split(".")[-2] if "." in
-                         request.node.module.__name__ else request.node.module.__name__)
-    arc = item_param(request.node, "arc")
+    module = item.module.__name__
+    allure.dynamic.suite(module.split(".")[-2] if "." in module else module)
+    arc = item_param(item, "arc")
     if arc is not None:
         allure.dynamic.tag(arc.arc_id)
         allure.dynamic.label("arc", arc.arc_id)
-    for rule_id in spec_ids(request.node):
-        allure.dynamic.label("rule", rule_id)
-    for issue in profile.waivers_for(request.node.name):
+    for rule_id in spec_ids(item):
+        allure.dynamic.label("checks", rule_id)
+    for issue in profile.waivers_for(item.name):
         allure.dynamic.issue(issue.link, f"{issue.rule}: {issue.reason}")
+
+
+@pytest.fixture(autouse=True)
+def _vc_allure_labels(request):
+    profile_labels(request.node)
     yield
 
 
@@ -85,9 +112,10 @@ def allure_outcome(item, rec: TestRecord) -> None:
     if alluredir(item.config) is None:
         return
     import allure
+    profile_labels(item)
     allure.dynamic.label("outcome", rec.outcome.value)
     if rec.outcome in (Outcome.FAIL, Outcome.KNOWN_ISSUE) and rec.rule:
-        allure.dynamic.label("violated_rule", rec.rule)
+        allure.dynamic.label("rule", rec.rule)
     for rule_id in rec.should:
         allure.dynamic.label("should_not_met", rule_id)
     if rec.arc_from:

@@ -12,7 +12,8 @@ from ..outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
 from ..results import Outcome, StoreError, TestRecord
 from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
-from .allure_meta import allure_outcome, write_run_files
+from .allure_meta import allure_outcome
+from .ci_outputs import CiOutputs
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_key, item_param
 from .lifecycle import RunLifecycle, install_sigterm
@@ -56,10 +57,11 @@ def pytest_configure(config) -> None:
             open_store(config, ctx)
         except StoreError as exc:
             raise pytest.UsageError(f"vfio-conform: {exc}") from None
-        write_run_files(config, ctx)
         lifecycle = RunLifecycle(ctx)
         config.pluginmanager.register(lifecycle, "vfio-conform-lifecycle")
-        config.pluginmanager.register(ResultRecorder(ctx, lifecycle), "vfio-conform-recorder")
+        recorder = ResultRecorder(ctx, lifecycle)
+        config.pluginmanager.register(recorder, "vfio-conform-recorder")
+        config.pluginmanager.register(CiOutputs(config, ctx, recorder), "vfio-conform-ci")
         config.pluginmanager.register(WaiverLedger(ctx), "vfio-conform-waivers")
         install_sigterm()
 

@@ -26,3 +26,7 @@ def add_options(parser) -> None:
     group.addoption("--vc-inventory", default=None, metavar="FILE",
                     help="the host's device inventory: each worker leases a device (or pair) of each "
                          "profile from it, binds it where allowed and restores it (docs/lab-operations.md)")
+    group.addoption("--vc-junit", default=None, metavar="PATH",
+                    help="write JUnit XML here: one testsuite per profile with its environment")
+    group.addoption("--vc-ktap", default=None, metavar="PATH",
+                    help="write KTAP version 1 here: one subtest per profile")

@@ -14,6 +14,7 @@ class ResultRecorder:
     def __init__(self, ctx, lifecycle):
         self.ctx = ctx
         self.lifecycle = lifecycle
+        self.records: list[TestRecord] = []     # every verdict of the run (JUnit, KTAP read them)
 
     def pytest_runtest_logreport(self, report) -> None:
         rec = classify.record_of(report)
@@ -25,6 +26,7 @@ class ResultRecorder:
                              outcome=Outcome.INFRA_ERROR, duration=report.duration,
                              message=classify.short_message(report), profile=profile)
         self.lifecycle.seen(rec.profile, report.nodeid, rec.outcome.value)
+        self.records.append(rec)
         run_id = self.ctx.run_ids.get(rec.profile)
         if self.ctx.store is None or run_id is None or self.lifecycle.store_error:
             return

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..results.environment import changes as env_changes, of_run
 from ..results.keys import strip_profile
 from .outcomes import REFUSED, STALE_WAIVER, shown
 from .runs import RunData
@@ -36,6 +37,7 @@ class ProfileDiff:
     disappeared: list[Change] = dataclasses.field(default_factory=list)
     stale_waivers: list[Change] = dataclasses.field(default_factory=list)
     unchanged: int = 0
+    environment: list[str] = dataclasses.field(default_factory=list)   # 'name: old -> new'
 
     @property
     def regression(self) -> bool:
@@ -82,6 +84,7 @@ def diff_run(old: RunData | None, new: RunData | None) -> ProfileDiff:
     """Diff two runs of one profile (either may be None when the profile is on one side only)."""
     d = ProfileDiff(new.profile if new else old.profile, old.meta if old else None,
                     new.meta if new else None)
+    d.environment = environment_changes(d.old, d.new)
     before = _keyed(old)
     after = _keyed(new)
     for key, row in after.items():
@@ -107,6 +110,11 @@ def diff_run(old: RunData | None, new: RunData | None) -> ProfileDiff:
             d.disappeared.append(Change(key, row["test_id"], shown(row), None,
                                         row.get("message") or "", row.get("rule") or ""))
     return d
+
+
+def environment_changes(old_run: dict | None, new_run: dict | None) -> list[str]:
+    """What changed in the environment the two runs recorded (kernel, driver, firmware, ...)."""
+    return env_changes(of_run(old_run), of_run(new_run))
 
 
 def diff_runs(old: list[RunData], new: list[RunData]) -> list[ProfileDiff]:

@@ -36,6 +36,7 @@ def render_text(diffs: list[ProfileDiff], allow_missing: bool = False) -> str:
     out = []
     for d in diffs:
         out.append(f"== {d.profile}: {_run_label(d.old)} -> {_run_label(d.new)}")
+        out += [f"  environment changed: {line}" for line in d.environment]
         for title, items in _sections(d):
             if not items:
                 continue
@@ -58,7 +59,9 @@ def render_html(diffs: list[ProfileDiff], title: str = "vfio-conform diff",
     body.append(f'<p class="{"good" if v == "no regression" else "bad"}" id="verdict">{esc(v)}</p>')
     for d in diffs:
         body.append(f'<section data-profile="{esc(d.profile)}"><h2>{esc(d.profile)}</h2>'
-                    f"<p>{esc(_run_label(d.old))} &rarr; {esc(_run_label(d.new))}</p>")
+                    f"<p>{esc(_run_label(d.old))} &rarr; {esc(_run_label(d.new))}</p>"
+                    + "".join(f'<p class="env-change">environment changed: {esc(line)}</p>'
+                              for line in d.environment))
         for title_, items in _sections(d):
             if not items:
                 continue

@@ -3,7 +3,7 @@
 A format is a member of the `vfio_conform.reports` extension group (vfio_conform/extensions.py):
 the built-in `html`, plus any package declaring an entry point there whose target is a
 ReportFormat. JUnit XML and Allure results are written by pytest during the run itself
-(`--junitxml`, `--alluredir`), not from the store.
+(`--vc-junit`, `--vc-ktap`: from the records, see docs/ci-formats.md; `--alluredir`), not from the store.
 """
 from __future__ import annotations
 

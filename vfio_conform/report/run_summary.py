@@ -112,13 +112,13 @@ def from_store(store, runs: list[dict], reports: ReportPaths | None = None) -> l
 
 
 def paths_from_argv(argv: str) -> ReportPaths:
-    """Report paths a stored run's pytest command line names (--junitxml, --alluredir) and the
+    """Report paths a stored run's pytest command line names (--vc-junit or --junitxml, --alluredir) and the
     report.html / summary.json beside its JUnit file, each only if it exists here."""
     try:
         words = shlex.split(argv)
     except ValueError:
         words = argv.split()
-    junit = _option(words, "--junitxml")
+    junit = _option(words, "--vc-junit") or _option(words, "--junitxml")
     allure = _option(words, "--alluredir")
     beside = Path(junit).parent if junit else None
     return ReportPaths(

@@ -7,12 +7,13 @@ import time
 from ..errors import VfioConformError
 from .legacy import fill
 from .liveness import Here, judge
+from .environment import Environment, of_run
 from .model import Reason, RunMeta, RunStatus, TestRecord
 from .waivers import load_waivers, record_waivers
 
 #: Columns of `runs` added after the first schema: (name, SQL type); old stores get them by ALTER.
 ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", "TEXT"),
-                     ("pid", "INTEGER"), ("boot_id", "TEXT"))
+                     ("pid", "INTEGER"), ("boot_id", "TEXT"), ("environment", "TEXT"))
 RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "harness_version",
                "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id")
 #: Columns of `results` added after the first schema (the TestRecord's fields beyond the first seven);
@@ -58,6 +59,15 @@ class SqlStore:
         row = dataclasses.asdict(meta)
         row["started"] = row["started"] or time.time()
         return self._insert("runs", {k: row[k] for k in RUN_COLUMNS})
+
+    def set_environment(self, run_id: int, env: Environment) -> None:
+        """Store what the run ran on (JSON of the Environment; firmware also in its own column)."""
+        self._execute("UPDATE runs SET environment = ?, firmware = ? WHERE id = ?",
+                      (self._text(env.to_json()), self._text(env.firmware), run_id))
+
+    def environment(self, run_id: int) -> Environment | None:
+        """The run's environment (None for a run stored before environments were captured)."""
+        return of_run(self.run(run_id))
 
     def record(self, run_id: int, rec: TestRecord) -> None:
         self._execute(

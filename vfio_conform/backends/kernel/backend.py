@@ -36,6 +36,10 @@ class KernelBackend(Backend):
         return open_kernel(device_id, io_timeout=profile.timeouts.io, sysfs_root=self.sysfs_root,
                            dev_root=self.dev_root)
 
+    def describe_device(self, profile, device_id: str):
+        from .environment import describe
+        return describe(device_id, self.sysfs_root, self.dev_root)
+
     def list_host_devices(self, root: str | None = None) -> list:
         return list_devices(sysfs_root=root or self.sysfs_root, dev_root=self.dev_root)
 
