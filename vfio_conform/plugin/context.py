@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import socket
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -129,6 +131,13 @@ def _split_devices(values) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]
     return tuple(plain), scoped
 
 
+def _outputs(config) -> str:
+    """The run's output files as JSON (the store keeps them apart from the public command line)."""
+    paths = {"junit": config.getoption("vc_junit"), "ktap": config.getoption("vc_ktap"),
+             "allure": config.getoption("allure_report_dir", default=None)}
+    return json.dumps({k: str(Path(v).absolute()) for k, v in paths.items() if v})
+
+
 def open_store(config, ctx: VcContext) -> None:
     """Open the store and begin one run per profile (controller process only)."""
     if config.getoption("vc_no_store"):
@@ -142,4 +151,5 @@ def open_store(config, ctx: VcContext) -> None:
             profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),
             driver=target.driver, kernel=ctx.kernel_release, harness_version=__version__,
             host=os.environ.get(HOST_ENV) or socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
-            profile_hash=profile_hash(target.profile.path), pid=os.getpid(), boot_id=boot_id()))
+            profile_hash=profile_hash(target.profile.path), pid=os.getpid(), boot_id=boot_id(),
+            outputs=_outputs(config)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import shlex
 from pathlib import Path
 from typing import Iterable
@@ -107,8 +108,21 @@ def from_store(store, runs: list[dict], reports: ReportPaths | None = None) -> l
         profile=run["profile"], devices=tuple(d for d in (run.get("devices") or "").split(",") if d),
         kernel=run.get("kernel") or "", counts=full_counts(store.summary(run["id"])),
         status=run.get("status") or "", reason=run.get("reason") or "", run_id=int(run["id"]),
-        session=run.get("session") or "", reports=reports or paths_from_argv(run.get("argv") or ""))
+        session=run.get("session") or "", reports=reports or paths_of_run(run))
         for run in runs]
+
+
+def paths_of_run(run: dict) -> ReportPaths:
+    """Report paths of a stored run: its recorded outputs, else (older stores) its command line."""
+    try:
+        outputs = json.loads(run.get("outputs") or "{}")
+    except ValueError:
+        outputs = {}
+    if not outputs.get("junit"):
+        return paths_from_argv(run.get("argv") or "")
+    beside = Path(outputs["junit"]).parent
+    return ReportPaths(html=_existing(beside / "report.html"), junit=_existing(outputs["junit"]),
+                       allure=_existing(outputs.get("allure")), json=_existing(beside / "summary.json"))
 
 
 def paths_from_argv(argv: str) -> ReportPaths:

@@ -40,6 +40,7 @@ class RunMeta:
     firmware: str = ""       # device firmware version, when the backend knows it
     pid: int = 0             # the process that writes the run (with host and boot_id: is it alive?)
     boot_id: str = ""        # /proc/sys/kernel/random/boot_id of the host when the run started
+    outputs: str = ""        # JSON {"junit": path, "allure": path, "ktap": path}: files the run writes
 
 
 @dataclasses.dataclass

@@ -13,9 +13,10 @@ from .waivers import load_waivers, record_waivers
 
 #: Columns of `runs` added after the first schema: (name, SQL type); old stores get them by ALTER.
 ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", "TEXT"),
-                     ("pid", "INTEGER"), ("boot_id", "TEXT"), ("environment", "TEXT"))
+                     ("pid", "INTEGER"), ("boot_id", "TEXT"), ("environment", "TEXT"),
+                     ("outputs", "TEXT"))
 RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "harness_version",
-               "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id")
+               "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id", "outputs")
 #: Columns of `results` added after the first schema (the TestRecord's fields beyond the first seven);
 #: old stores get them by ALTER, and their old rows read as legacy.fill says.
 ADDED_RESULT_COLUMNS = (("rules", "TEXT"), ("arc_from", "TEXT"), ("arc_to", "TEXT"), ("should", "TEXT"),
