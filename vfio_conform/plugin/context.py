@@ -50,8 +50,8 @@ def build_context(config) -> VcContext | None:
     names = config.getoption("vc_profile")
     if not names:
         return None
-    targets = select_targets(names, config.getoption("vc_device"))
     release = config.getoption("vc_kernel_release") or os.uname().release
+    targets = select_targets(names, config.getoption("vc_device"), release)
     return VcContext(targets, release, uuid.uuid4().hex[:12],
                      progress_file=config.getoption("vc_progress_file"))
 
@@ -62,8 +62,10 @@ def check_profile(profile: Profile) -> None:
     registry.check_profile(profile)
 
 
-def select_targets(names: list[str], device_values: list[str]) -> dict[str, Target]:
-    """Profiles and their devices, every one checked (ConfigError); nothing is opened."""
+def select_targets(names: list[str], device_values: list[str],
+                   kernel_release: str | None = None) -> dict[str, Target]:
+    """Profiles and their devices, every one checked (ConfigError); nothing is opened. With
+    `kernel_release`, each profile is the one for that kernel (Profile.for_kernel)."""
     plain, scoped = _split_devices(device_values)
     if plain and len(names) > 1:
         raise ConfigError("a plain --vc-device needs exactly one --vc-profile "
@@ -71,6 +73,8 @@ def select_targets(names: list[str], device_values: list[str]) -> dict[str, Targ
     targets: dict[str, Target] = {}
     for name in names:
         profile = find_profile(name)
+        if kernel_release is not None:
+            profile = profile.for_kernel(kernel_release)
         if profile.name in targets:
             raise ConfigError(f"profile {profile.name!r} selected twice")
         check_profile(profile)
