@@ -8,7 +8,7 @@ suites, or a suite that false-fails a behaviour the driver documents, fails here
 """
 from __future__ import annotations
 
-import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +44,18 @@ def test_every_real_driver_profile_has_a_sim_twin():
         profile = find_profile(real)
         assert profile.match.kernel, f"{real}: a real-driver profile names the kernels it describes"
         assert not profile.devices, f"{real}: a real device is named with --device, never by default"
+
+
+@pytest.mark.parametrize("real", sorted(TWINS.values()))
+def test_real_driver_profile_never_writes_a_bar_and_cites_its_source(real):
+    """Real hardware: read-only region checks, no writes anywhere, nothing past a BAR's end; and
+    the facts name the kernel source they were read from."""
+    profile = find_profile(real)
+    for policy in profile.regions.policies:
+        assert policy.access in ("none", "read"), f"{real}: {policy.name} is {policy.access}"
+        assert policy.name == "CONFIG" or not policy.probe_bounds, f"{real}: probes past {policy.name}"
+    text = Path(profile.path).read_text()
+    assert "git.kernel.org" in text or "github.com/torvalds/linux" in text, real
 
 
 @pytest.mark.parametrize("twin", sorted(TWINS))
