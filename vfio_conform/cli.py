@@ -188,7 +188,8 @@ def cmd_run(args, extra) -> int:
         from .profile.inventory import load_inventory
         inventory = load_inventory(args.inventory)
     profiles = args.profile or (inventory.profile_names() if inventory else list(DEFAULT_PROFILES))
-    select_targets(profiles, args.device, inventory)   # checked before pytest starts
+    select_targets(profiles, args.device, inventory,   # checked before pytest starts
+                   kernel_release=args.kernel_release or os.uname().release)
     argv = pytest_args(args, extra, profiles)
     if not args.no_store:          # a store that cannot be written is a usage error: nothing runs
         open_store(argv[argv.index("--vc-store") + 1]).close()
@@ -302,7 +303,7 @@ def cmd_devices(args, extra) -> int:
         return 0
     profiles, _ = load_all()
     for backend, loc in found:
-        match = best_match([p for p in profiles if p.backend == backend.name], loc)
+        match = best_match([p for p in profiles if p.backend == backend.name], loc, os.uname().release)
         ids = f"{loc.vendor_id:04x}:{loc.device_id:04x}" if loc.vendor_id is not None else "-"
         print(f"{loc.id:38} {loc.kind:5} driver={loc.driver or '-':16} ids={ids:10} "
               f"type={loc.mdev_type or '-':10} group={loc.group_path or '-':18} "

@@ -62,8 +62,8 @@ def build_context(config) -> VcContext | None:
         names = names or inventory.profile_names()
     if not names:
         return None
-    targets = select_targets(names, config.getoption("vc_device"), inventory)
     release = config.getoption("vc_kernel_release") or os.uname().release
+    targets = select_targets(names, config.getoption("vc_device"), inventory, kernel_release=release)
     ctx = VcContext(targets, release, uuid.uuid4().hex[:12],
                     progress_file=config.getoption("vc_progress_file"))
     if inventory is not None:
@@ -78,10 +78,12 @@ def check_profile(profile: Profile) -> None:
     registry.check_profile(profile)
 
 
-def select_targets(names: list[str], device_values: list[str], inventory=None) -> dict[str, Target]:
-    """Profiles and their devices, every one checked (ConfigError); nothing is opened."""
+def select_targets(names: list[str], device_values: list[str], inventory=None,
+                   kernel_release: str | None = None) -> dict[str, Target]:
+    """Profiles and their devices, every one checked (ConfigError); nothing is opened. With
+    `kernel_release`, each profile is the one for that kernel (Profile.for_kernel)."""
     if inventory is not None:
-        return _inventory_targets(names, device_values, inventory)
+        return _inventory_targets(names, device_values, inventory, kernel_release)
     plain, scoped = _split_devices(device_values)
     if plain and len(names) > 1:
         raise ConfigError("a plain --vc-device needs exactly one --vc-profile "
@@ -89,6 +91,8 @@ def select_targets(names: list[str], device_values: list[str], inventory=None) -
     targets: dict[str, Target] = {}
     for name in names:
         profile = find_profile(name)
+        if kernel_release is not None:
+            profile = profile.for_kernel(kernel_release)
         if profile.name in targets:
             raise ConfigError(f"profile {profile.name!r} selected twice")
         check_profile(profile)
@@ -102,13 +106,15 @@ def select_targets(names: list[str], device_values: list[str], inventory=None) -
     return targets
 
 
-def _inventory_targets(names, device_values, inventory) -> dict[str, Target]:
+def _inventory_targets(names, device_values, inventory, kernel_release=None) -> dict[str, Target]:
     """Each selected profile with every inventory device that runs it (leased per worker later)."""
     if device_values:
         raise ConfigError("--device and --inventory exclude each other: the inventory names the devices")
     targets: dict[str, Target] = {}
     for name in names:
         profile = inventory.profiles.get(name) or find_profile(name)
+        if kernel_release is not None:
+            profile = profile.for_kernel(kernel_release)
         devices = [d for d in inventory.devices if d.profile_name == profile.name]
         if not devices:
             raise ConfigError(f"profile {profile.name!r} runs on no device of the inventory", inventory.path)

@@ -61,13 +61,28 @@ class Match:
     Args:
         driver: kernel driver bound to the device (e.g. vfio-pci, mlx5_vfio_pci, mtty).
         vendor_id, device_id: PCI ids (ints).
+        device_ids: further PCI device ids of the same family (a device matches if its id is
+            device_id or one of these).
         mdev_type: mdev type name (e.g. mtty-2).
+        kernel: kernels the profile describes (KERNEL SPECS: each an fnmatch pattern on `uname -r`
+            or comma-joined bounds such as '>=6.2,<6.7'); a run on another kernel is refused
+            (empty: any kernel).
     """
 
     driver: str | None = None
     vendor_id: int | None = None
     device_id: int | None = None
+    device_ids: tuple[int, ...] = ()
     mdev_type: str | None = None
+    kernel: tuple[str, ...] = ()
+
+    def device_matches(self, device_id: int | None) -> bool:
+        """True if `device_id` is the declared device_id or one of device_ids."""
+        return device_id is not None and (device_id == self.device_id or device_id in self.device_ids)
+
+    def kernel_matches(self, kernel_release: str) -> bool:
+        """True if the profile describes `kernel_release` (always, without a kernel list)."""
+        return not self.kernel or any(_kernel_matches(kernel_release, s) for s in self.kernel)
 
 
 #: A waiver's `test`: one whole test function name, then optionally its parameters ('[...'),
@@ -114,7 +129,8 @@ class HazardGate:
     """Kernels on which the hazard arc `name` may run.
 
     Args:
-        safe_on: fnmatch patterns on `uname -r`, or '>=X.Y.Z' lower bounds.
+        safe_on: KERNEL SPECS (fnmatch patterns on `uname -r`, or bounds such as '>=X.Y.Z' and
+            '>=6.2,<6.7').
     """
 
     name: str = dataclasses.field(metadata=NOT_YAML)
@@ -235,6 +251,20 @@ def region_name(index: int) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class KernelFlags:
+    """The migration flags a driver reports on a range of kernels (an item of
+    migration.flags_by_kernel).
+
+    Args:
+        kernel: KERNEL SPECS this item applies to (e.g. ['>=6.2,<6.7']).
+        flags: the VFIO_MIGRATION_* flags reported there (a list of names; STOP_COPY required).
+    """
+
+    kernel: tuple[str, ...]
+    flags: MigFlag
+
+
+@dataclasses.dataclass(frozen=True)
 class Migration:
     """The profile's `migration:` section.
 
@@ -243,12 +273,21 @@ class Migration:
         flags: expected VFIO_MIGRATION_* flags (YAML: a list of names; STOP_COPY required).
         data_size_tolerance: allowed |MIG_DATA_SIZE - actual| / actual.
         precopy_enomsg: 'must' or 'should' (6.12 drivers other than mlx5 return 0).
+        flags_by_kernel: list of {kernel, flags} (see KernelFlags): the flags on older or newer
+            kernels; the first item whose kernel matches the running kernel replaces `flags`.
     """
 
     protocol: str = dataclasses.field(default="v2", metadata={"choices": PROTOCOLS})
     flags: MigFlag = MigFlag.STOP_COPY
     data_size_tolerance: float = 0.0
     precopy_enomsg: str = dataclasses.field(default="should", metadata={"choices": ("must", "should")})
+    flags_by_kernel: tuple[KernelFlags, ...] = ()
+
+    def flags_on(self, kernel_release: str) -> MigFlag:
+        """The flags the device reports on `kernel_release`."""
+        found = next((k for k in self.flags_by_kernel
+                      if any(_kernel_matches(kernel_release, s) for s in k.kernel)), None)
+        return found.flags if found else self.flags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,6 +374,19 @@ class Profile:
     def dma_logging(self) -> bool:
         return self.features.dma_logging
 
+    def for_kernel(self, kernel_release: str) -> "Profile":
+        """This profile as it applies on `kernel_release`: migration.flags_by_kernel resolved.
+
+        Raises ConfigError (at match.kernel) if the profile does not describe that kernel."""
+        if not self.match.kernel_matches(kernel_release):
+            raise self.error("match.kernel", f"profile {self.name!r} describes kernels "
+                             f"{', '.join(self.match.kernel)}, not {kernel_release}",
+                             "use a profile written for this kernel, or pass --kernel-release")
+        flags = self.migration.flags_on(kernel_release)
+        if flags == self.migration.flags:
+            return self
+        return dataclasses.replace(self, migration=dataclasses.replace(self.migration, flags=flags))
+
     def hazard_safe(self, hazard: str, kernel_release: str) -> bool:
         return any(g.name == hazard and g.safe(kernel_release) for g in self.hazards)
 
@@ -408,7 +460,40 @@ def _migration(doc, value) -> Migration:
         data_size_tolerance=_number(doc, "migration.data_size_tolerance",
                                     mig.get("data_size_tolerance", 0.0), 0.0, 10.0),
         precopy_enomsg=_choice(doc, "migration.precopy_enomsg", mig.get("precopy_enomsg", "should"),
-                               ("must", "should")))
+                               ("must", "should")),
+        flags_by_kernel=_flags_by_kernel(doc, mig.get("flags_by_kernel"), protocol))
+
+
+def _flags_by_kernel(doc, value, protocol: str) -> tuple[KernelFlags, ...]:
+    items = []
+    for i, item in enumerate(_list(doc, "migration.flags_by_kernel", value)):
+        field = f"migration.flags_by_kernel.{i}"
+        item = _map(doc, field, item, required=True)
+        _no_unknown(doc, field, item, yaml_keys(KernelFlags))
+        if protocol == "none":
+            raise doc.error(field, "a device with protocol: none reports no migration flags")
+        kernel = _kernel_specs(doc, f"{field}.kernel", item.get("kernel"), required=True)
+        items.append(KernelFlags(kernel, _flags(doc, item.get("flags"), f"{field}.flags")))
+    return tuple(items)
+
+
+#: One condition of a kernel spec: a '>=' or '<' bound on the version, or an fnmatch pattern.
+_KERNEL_BOUND = re.compile(r"(>=|<)\s*\d+(\.\d+){0,2}")
+
+
+def _kernel_specs(doc, field, value, required=False) -> tuple[str, ...]:
+    """A list of KERNEL SPECS: fnmatch patterns or comma-joined '>=X.Y[.Z]' / '<X.Y[.Z]' bounds."""
+    specs = _list(doc, field, value)
+    if required and not specs:
+        raise doc.error(field, "is required", "a list such as ['>=6.2,<6.7'] or ['6.12.*']")
+    for i, spec in enumerate(specs):
+        spec = _str(doc, f"{field}.{i}", spec, required=True)
+        for cond in spec.split(","):
+            cond = cond.strip()
+            if not cond or (cond[0] in "<>=" and not _KERNEL_BOUND.fullmatch(cond)):
+                raise doc.error(f"{field}.{i}", f"{spec!r} is not a kernel spec",
+                                "an fnmatch pattern on uname -r, or bounds like '>=6.2,<6.7'")
+    return tuple(specs)
 
 
 def _features(doc, value) -> Features:
@@ -432,10 +517,16 @@ def _backend_config(doc, value, backend: str) -> dict:
 
 
 def _kernel_matches(release: str, spec: str) -> bool:
-    spec = spec.strip()
-    if spec.startswith(">="):
-        return _version(release) >= _version(spec[2:])
-    return fnmatch.fnmatchcase(release, spec)
+    """`spec`: comma-joined conditions, all of which must hold ('>=X.Y', '<X.Y' or an fnmatch pattern)."""
+    return all(_kernel_condition(release, cond.strip()) for cond in spec.split(","))
+
+
+def _kernel_condition(release: str, cond: str) -> bool:
+    if cond.startswith(">="):
+        return _version(release) >= _version(cond[2:])
+    if cond.startswith("<"):
+        return _version(release) < _version(cond[1:])
+    return fnmatch.fnmatchcase(release, cond)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -507,28 +598,35 @@ def _int(doc, field, value) -> int | None:
     return value
 
 
-def _flags(doc, value) -> MigFlag:
-    names = _list(doc, "migration.flags", value)
+def _flags(doc, value, field: str = "migration.flags") -> MigFlag:
+    names = _list(doc, field, value)
     if not names:
-        raise doc.error("migration.flags", "is required", "a list such as [STOP_COPY, P2P]")
+        raise doc.error(field, "is required", "a list such as [STOP_COPY, P2P]")
     flags = MigFlag(0)
     for i, name in enumerate(names):
         if name not in MigFlag.__members__:
-            raise doc.error(f"migration.flags.{i}", f"{name!r} is not a migration flag",
+            raise doc.error(f"{field}.{i}", f"{name!r} is not a migration flag",
                             f"known: {', '.join(MigFlag.__members__)}")
         flags |= MigFlag[name]
     if not flags & MigFlag.STOP_COPY:
-        raise doc.error("migration.flags", "STOP_COPY is mandatory in every flag set")
+        raise doc.error(field, "STOP_COPY is mandatory in every flag set")
     return flags
 
 
 def _match(doc, value) -> Match:
     data = _map(doc, "match", value)
     _no_unknown(doc, "match", data, yaml_keys(Match))
+    ids = []
+    for i, dev in enumerate(_list(doc, "match.device_ids", data.get("device_ids"))):
+        if _int(doc, f"match.device_ids.{i}", dev) is None:
+            raise doc.error(f"match.device_ids.{i}", "expected a PCI device id (e.g. 0xa256), got null")
+        ids.append(dev)
     return Match(driver=_str(doc, "match.driver", data.get("driver")),
                  vendor_id=_int(doc, "match.vendor_id", data.get("vendor_id")),
                  device_id=_int(doc, "match.device_id", data.get("device_id")),
-                 mdev_type=_str(doc, "match.mdev_type", data.get("mdev_type")))
+                 device_ids=tuple(ids),
+                 mdev_type=_str(doc, "match.mdev_type", data.get("mdev_type")),
+                 kernel=_kernel_specs(doc, "match.kernel", data.get("kernel")))
 
 
 def _hazards(doc, value) -> tuple[HazardGate, ...]:

@@ -25,6 +25,9 @@ class SimConfig:
         dma_logging: DMA logging features accepted (else ENOTTY).
         precopy_info_v2: offer VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (12, newer than 6.12) when
             PRE_COPY is reported: after the opt-in PRECOPY_INFO flags are output only (REINIT).
+        data_size_report: what MIG_DATA_SIZE reports, in bytes (None: the exact STOP_COPY stream
+            length). A fixed value models a driver that reports a bound or a firmware estimate
+            (pds: PDS_LM_DEVICE_STATE_LENGTH whatever the stream; mlx5: the firmware's size).
         seed: content seed (default: crc32 of the device id).
         regions: region specs (defaults with overrides applied).
         faults: the `{name, **params}` fault entries.
@@ -39,6 +42,7 @@ class SimConfig:
     reset_supported: bool = True
     dma_logging: bool = False
     precopy_info_v2: bool = True
+    data_size_report: int | None = None
     seed: int | None = None
     regions: tuple[RegionSpec, ...] = dataclasses.field(default_factory=lambda: tuple(build_specs(None)))
     faults: tuple[Mapping[str, Any], ...] = ()
@@ -70,6 +74,7 @@ class SimConfig:
             reset_supported=_bool(data, "reset_supported", True),
             dma_logging=_bool(data, "dma_logging", False),
             precopy_info_v2=_bool(data, "precopy_info_v2", True),
+            data_size_report=_int(data, "data_size_report", None),
             seed=_int(data, "seed", None),
             regions=tuple(build_specs(data.get("regions"))),
             faults=tuple(data.get("faults") or ()),

@@ -106,8 +106,11 @@ class SimDevice:
         return self.state
 
     def data_size(self) -> int:
-        """MIG_DATA_SIZE: exact STOP_COPY stream length (header + payload), any state."""
+        """MIG_DATA_SIZE: exact STOP_COPY stream length (header + payload), any state, or the
+        configured data_size_report."""
         size = self.layout.stream_len
+        if self.config.data_size_report is not None:
+            size = self.config.data_size_report
         if self.state in (S.RESUMING, *PRE_COPY_STATES) and self.faults.fire("data_size_only_stopped"):
             raise oserror(errno.EINVAL, f"MIG_DATA_SIZE in {self.state.name}")
         if self.faults.fire("wrong_data_size"):
