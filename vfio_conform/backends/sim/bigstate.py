@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import array
 import collections
+import select
 import errno
 import hashlib
 import struct
@@ -155,23 +156,16 @@ class GeneratedSavingSession(SavingSession):
                     return b""
                 raise oserror(errno.ENOMSG, "no more pre-copy data for now")
             return b""
-        out = []
-        while size > 0 and self._pending():
-            if self.cur_pos >= len(self.cur):
-                self.cur, self.cur_pos = self._render(self.queue.popleft()), 0
-                continue
-            piece = self.cur[self.cur_pos:self.cur_pos + size] if self.cur_pos or size < len(self.cur) \
-                else self.cur
-            self.cur_pos += len(piece)
-            size -= len(piece)
-            out.append(piece)
-        data = out[0] if len(out) == 1 else b"".join(out)
+        while self.cur_pos >= len(self.cur):           # a read ends at a record's end (a short read)
+            self.cur, self.cur_pos = self._render(self.queue.popleft()), 0
+        cur, pos = self.cur, self.cur_pos
+        data = cur if not pos and size >= len(cur) else cur[pos:pos + size]
+        self.cur_pos = pos + len(data)
         self.sent += len(data)
         self.initial_left -= len(data)
         return data
 
     def poll(self, events: int) -> int:
-        import select
         if not self.active:
             return super().poll(events)
         if self.in_precopy and not self._pending() and not self.round_ended:
@@ -183,8 +177,9 @@ class GeneratedSavingSession(SavingSession):
 
 
 class GeneratedResumingSession(ResumingSession):
-    """Resuming side: parses records as they are written, checks every block against its pattern
-    and keeps only the generations and the region bytes (memory does not grow with the state)."""
+    """Resuming side: parses records as they are written and checks every block piece by piece
+    against its pattern; keeps only the generations and the region bytes (memory does not grow
+    with the state: at most one generated block and a few header bytes)."""
 
     def __init__(self, faults: ActiveFaults, layout: stream.StreamLayout, regions_len: int):
         super().__init__(faults, layout)
@@ -193,8 +188,11 @@ class GeneratedResumingSession(ResumingSession):
         self.regions = bytearray(regions_len)
         self.regions_seen = False
         self.seen = bytearray(self.state.nblocks)
-        self.pending = bytearray()        # a record header or body not complete yet (<= one block)
+        self.head = bytearray()           # stream header, then each record header, until complete
         self.need: tuple[int, int] | None = None
+        self.got = 0
+        self.small = bytearray()          # body of a region or end record
+        self.expected: bytes | None = None
         self.header_ok = False
         self.written = 0
         self.error: str | None = None
@@ -202,23 +200,41 @@ class GeneratedResumingSession(ResumingSession):
 
     def write(self, data: bytes) -> int:
         self._live("write()")
-        self.written += len(data)
+        n = len(data)
+        self.written += n
         if self.error or self.done is not None:
             if self.done is not None and not self.error:
-                self.error = f"{len(data)} bytes after the end record"
-            return len(data)
-        self.pending += data
+                self.error = f"{n} bytes after the end record"
+            return n
+        mv = memoryview(data)
         if not self.header_ok:
-            if len(self.pending) < stream.HEADER_LEN:
-                return len(data)
-            problem = self._header_problem(bytes(self.pending[:stream.HEADER_LEN]))
+            take = stream.HEADER_LEN - len(self.head)
+            self.head += mv[:take]
+            mv = mv[take:]
+            if len(self.head) < stream.HEADER_LEN:
+                return n
+            problem = self._header_problem(bytes(self.head))
+            self.head = bytearray()
             if problem:
                 self.error = problem
                 raise oserror(errno.EFAULT, f"stream header rejected: {problem}")
             self.header_ok = True
-            del self.pending[:stream.HEADER_LEN]
-        self._parse()
-        return len(data)
+        while len(mv) and not self.error and self.done is None:
+            if self.need is None:
+                take = _RECORD.size - len(self.head)
+                self.head += mv[:take]
+                mv = mv[take:]
+                if len(self.head) < _RECORD.size:
+                    break
+                self._start(*_RECORD.unpack(self.head))
+                self.head = bytearray()
+                continue
+            take = min(self.need[1] - self.got, len(mv))
+            self._body(mv[:take])
+            mv = mv[take:]
+            if self.need is not None and self.got == self.need[1]:
+                self._finish_record()
+        return n
 
     def _header_problem(self, head: bytes) -> str | None:
         hdr = stream.parse_header(head)
@@ -232,47 +248,54 @@ class GeneratedResumingSession(ResumingSession):
             return f"payload length {hdr.payload_len}, this device needs {self.layout.payload_len}"
         return None
 
-    def _parse(self) -> None:
-        pos, buf = 0, self.pending
-        while not self.error and self.done is None:
-            if self.need is None:
-                if len(buf) - pos < _RECORD.size:
-                    break
-                self.need = _RECORD.unpack_from(buf, pos)
-                pos += _RECORD.size
-                if self.need[1] > max(BLOCK, len(self.regions), 32):
-                    self.error = f"record of {self.need[1]} bytes is longer than any part of the state"
-                    break
-            offset, length = self.need
-            if len(buf) - pos < length:
-                break
-            body = bytes(buf[pos:pos + length])
-            pos += length
-            self.need = None
-            self._record(offset, body)
-        del buf[:pos]
-
-    def _record(self, offset: int, body: bytes) -> None:
-        state = self.state
+    def _start(self, offset: int, length: int) -> None:
+        self.need, self.got, self.expected, self.small = (offset, length), 0, None, bytearray()
         if offset == stream.END_OFFSET:
-            self.done = body
-            return
-        if offset == self.layout.state_size and len(body) == len(self.regions):
-            self.regions[:] = body
+            if length != 32:
+                self.error = f"end record of {length} bytes"
+        elif offset == self.layout.state_size:
+            if length != len(self.regions):
+                self.error = f"region record of {length} bytes, the regions hold {len(self.regions)}"
+        else:
+            index, rem = divmod(offset, BLOCK)
+            if rem or index >= self.state.nblocks or length != self.state.block_len(index) or length < 16:
+                self.error = f"record [{offset}, +{length}) is not a block of this state"
+        if length == 0 and not self.error:
+            self._finish_record()
+
+    def _body(self, piece: memoryview) -> None:
+        offset, length = self.need
+        if offset == stream.END_OFFSET or offset == self.layout.state_size:
+            self.small += piece
+        else:
+            if self.expected is None:                    # the first 16 bytes name the block's version
+                self.small += piece[:16 - len(self.small)]
+                if len(self.small) < 16:
+                    self.got += len(piece)
+                    return
+                tag, idx, gen = _WORD.unpack(self.small)
+                if not self.tag_known:          # the source's content tag (its seed): every block has it
+                    self.state.tag, self.tag_known = tag, True
+                if tag != self.state.tag or idx != offset // BLOCK:
+                    self.error = f"block {offset // BLOCK} does not hold the device's data"
+                    return
+                self.state.gen[idx] = gen
+                self.expected = self.state.block(idx, gen)
+            if bytes(piece) != self.expected[self.got:self.got + len(piece)]:
+                self.error = f"block {offset // BLOCK} does not hold the device's data"
+                return
+        self.got += len(piece)
+
+    def _finish_record(self) -> None:
+        offset, _ = self.need
+        if offset == stream.END_OFFSET:
+            self.done = bytes(self.small)
+        elif offset == self.layout.state_size:
+            self.regions[:] = self.small
             self.regions_seen = True
-            return
-        index, rem = divmod(offset, BLOCK)
-        if rem or index >= state.nblocks or len(body) != state.block_len(index) or len(body) < 16:
-            self.error = f"record [{offset}, +{len(body)}) is not a block of this state"
-            return
-        tag, idx, gen = _WORD.unpack_from(body)
-        if not self.tag_known:          # the source's content tag (its seed): every block must carry it
-            state.tag, self.tag_known = tag, True
-        if tag != state.tag or idx != index or body != state.block(index, gen):
-            self.error = f"block {index} does not hold the device's data"
-            return
-        state.gen[index] = gen
-        self.seen[index] = 1
+        elif self.expected is not None:
+            self.seen[offset // BLOCK] = 1
+        self.need, self.expected, self.small = None, None, bytearray()
 
     def result(self) -> tuple[GeneratedState, bytes]:
         """The complete, verified state (StreamError otherwise)."""
