@@ -16,6 +16,7 @@ from ...uapi import structs as st
 from ...uapi.enums import (FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, MigFlag, MigState,
                            RegionFlag)
 from ...uapi.ioctl import number
+from ..pipes import session_pipe_end
 from . import faults_consumers
 from .config import SimConfig
 from .device import SimDevice
@@ -88,10 +89,7 @@ class SimTransport:
         faults = self.device.faults
         cloexec = 0 if faults.fire("no_cloexec") else os.O_CLOEXEC
         if isinstance(session, (SavingSession, ResumingSession)) and not faults.fire("data_fd_rdwr"):
-            rd, wr = os.pipe2(cloexec)
-            keep, drop = (rd, wr) if isinstance(session, SavingSession) else (wr, rd)
-            os.close(drop)
-            fd = keep
+            fd = session_pipe_end(isinstance(session, SavingSession), cloexec)
         else:
             fd = os.eventfd(0, os.EFD_CLOEXEC if cloexec else 0)
         session.fd = fd
