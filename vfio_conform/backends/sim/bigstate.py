@@ -134,11 +134,13 @@ class GeneratedSavingSession(SavingSession):
     def dirty_bytes(self) -> int:
         if not self.in_precopy:
             return 0
+        self._next_round()
         queued = sum(_RECORD.size + self.state.block_len(i) for i in self.queued)
         left = len(self.cur) - self.cur_pos
         return max(0, queued + left - max(0, self.initial_left))
 
     def _next_round(self) -> None:
+        """After the end of a round was read, the running device has dirtied more blocks."""
         if self.round_ended:
             self.round_ended = False
             self._enqueue(self.state.run_round(self.dirty_blocks))
@@ -168,8 +170,10 @@ class GeneratedSavingSession(SavingSession):
     def poll(self, events: int) -> int:
         if not self.active:
             return super().poll(events)
-        if self.in_precopy and not self._pending() and not self.round_ended:
-            return 0
+        if self.in_precopy:
+            self._next_round()
+            if not self._pending():
+                return 0
         return events & select.POLLIN
 
     def pread(self, size: int, offset: int) -> bytes:
