@@ -10,6 +10,8 @@ from ..constants import REPORTS_DIR
 from ..errors import VfioConformError
 
 SECTIONS = ("transitions", "streams", "scaling", "suite")
+#: Sections run only when asked for with --only (they boot the real-kernel lab).
+LAB_SECTIONS = ("lab-parallel",)
 #: Targets the sections print their ratios against (the issue's acceptance criteria).
 TRANSITION_TARGET = 1.5          # harness / bare Python per SET, at most
 STREAM_TARGET = 0.8              # harness data_fd throughput / C pipe loop, at least
@@ -17,8 +19,10 @@ STREAM_RSS_TARGET_MIB = 64       # resident memory above the 1 MiB-state run, at
 
 
 def add_arguments(bench: argparse.ArgumentParser) -> None:
-    bench.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
-                       help=f"run only these sections (repeatable; default all: {', '.join(SECTIONS)})")
+    bench.add_argument("--only", action="append", choices=SECTIONS + LAB_SECTIONS, metavar="SECTION",
+                       help=f"run only these sections (repeatable; default: {', '.join(SECTIONS)}; "
+                            f"lab-parallel boots the lab twice: wrap it in flock /tmp/vc-lab.lock)")
+    bench.add_argument("--workers", type=int, default=2, help="lab-parallel: xdist workers (default 2)")
     bench.add_argument("--seconds", type=float, default=3.0, help="duration of the transition loops")
     bench.add_argument("--profile", default="sim-p2p-precopy",
                        help="profile of the device for the transitions (default sim-p2p-precopy)")
@@ -70,6 +74,10 @@ def run_bench(args: argparse.Namespace) -> int:
             code |= _scaling(out)
         if "suite" in sections:
             code |= _suite(out)
+        if "lab-parallel" in sections:
+            from .labpar import measure, render
+            out["lab_parallel"] = measure(args.workers)
+            print(render(out["lab_parallel"]))
     except VfioConformError as exc:
         print(f"vfio-conform bench: {exc}", file=sys.stderr)
         return 2

@@ -80,8 +80,8 @@ class GeneratedSavingSession(SavingSession):
     """Saving side of a generated state: records are produced as the reader gets to them.
 
     In pre-copy the initial data is the header and every block; reaching the end of what is queued
-    ends a round (ENOMSG, or 0 under precopy_end 'zero'), after which the device has dirtied
-    `dirty_blocks` more blocks. STOP_COPY appends every still-queued block, the regions and the end record.
+    ends a round (ENOMSG, or 0 under precopy_end 'zero'; PRECOPY_INFO then reports 0 and 0); the
+    next read finds `dirty_blocks` more blocks the device has dirtied since. STOP_COPY appends every still-queued block, the regions and the end record.
     """
 
     def __init__(self, faults: ActiveFaults, layout: stream.StreamLayout, state: GeneratedState,
@@ -95,6 +95,7 @@ class GeneratedSavingSession(SavingSession):
         self.initial_left = stream.HEADER_LEN + state.nblocks * _RECORD.size + state.size
         self.sent = 0
         self.round_ended = False
+        self.reinit_pending = False
         if not precopy:
             self._finish()
 
@@ -134,13 +135,23 @@ class GeneratedSavingSession(SavingSession):
     def dirty_bytes(self) -> int:
         if not self.in_precopy:
             return 0
-        self._next_round()
         queued = sum(_RECORD.size + self.state.block_len(i) for i in self.queued)
         left = len(self.cur) - self.cur_pos
         return max(0, queued + left - max(0, self.initial_left))
 
+    def reinit(self) -> None:
+        """New initial data (a reconfiguration): every block is queued again and counted as initial
+        bytes; dirty_bytes restarts from 0 (PRECOPY_INFO reports REINIT once)."""
+        if not self.in_precopy or not self.active:
+            return
+        self._enqueue(range(self.state.nblocks))
+        self.initial_left = sum(_RECORD.size + self.state.block_len(i) for i in self.queued) + \
+            len(self.cur) - self.cur_pos
+        self.round_ended = False
+        self.reinit_pending = True
+
     def _next_round(self) -> None:
-        """After the end of a round was read, the running device has dirtied more blocks."""
+        """A read after the temporary end: the running device has dirtied more blocks since."""
         if self.round_ended:
             self.round_ended = False
             self._enqueue(self.state.run_round(self.dirty_blocks))
@@ -170,10 +181,8 @@ class GeneratedSavingSession(SavingSession):
     def poll(self, events: int) -> int:
         if not self.active:
             return super().poll(events)
-        if self.in_precopy:
-            self._next_round()
-            if not self._pending():
-                return 0
+        if self.in_precopy and not self._pending():
+            return 0                      # temporary end: the device's next round comes with a read
         return events & select.POLLIN
 
     def pread(self, size: int, offset: int) -> bytes:

@@ -22,7 +22,7 @@ from .config import SimConfig
 from .device import SimDevice
 from .hooks import SimTestHooks
 from .regions import OFFSET_MASK, OFFSET_SHIFT, oserror
-from .sessions import PrecopySession, ResumingSession, SavingSession, Session, StraySession
+from .sessions import ResumingSession, SavingSession, Session, StraySession
 
 _GET, _SET, _PROBE = int(FeatureOp.GET), int(FeatureOp.SET), int(FeatureOp.PROBE)
 _NUM_IRQS = 5
@@ -124,7 +124,7 @@ class SimTransport:
         info.initial_bytes, info.dirty_bytes = self.device.precopy_info(session)
         if self.precopy_info_v2:          # opted in: flags are output only
             info.flags = 0
-            if isinstance(session, PrecopySession) and session.reinit_pending:
+            if getattr(session, "reinit_pending", False):
                 session.reinit_pending = False
                 info.flags |= PRECOPY_INFO_REINIT
                 if faults.fire("precopy_reinit_keeps_dirty"):
