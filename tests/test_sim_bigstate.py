@@ -71,7 +71,7 @@ def test_precopy_rounds_keep_producing_dirty_data_and_the_migration_verifies():
         assert digests[0] == digests[1]
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "mixed"])
+@pytest.mark.parametrize("damage", ["flip", "truncate", "mixed", "extra", "header"])
 def test_damaged_stream_is_refused_at_stop(damage):
     src, dst = pair()
     with src, dst:
@@ -82,6 +82,10 @@ def test_damaged_stream_is_refused_at_stop(damage):
             data[72 + 12 + 3 * BLOCK // 2] ^= 1
         elif damage == "truncate":
             del data[-40:]
+        elif damage == "extra":                  # bytes after the end record, in the same write
+            data += b"\0"
+        elif damage == "header":                 # the unused digest field of the header
+            data[40] ^= 1
         else:                            # block 1 carries another device's content tag (all of it)
             start = 72 + (12 + BLOCK) + 12
             other = Device(open_sim({"flags": 7, "state_size": SIZE, "generated_state": True}, "other"))
@@ -89,7 +93,8 @@ def test_damaged_stream_is_refused_at_stop(damage):
                 data[start:start + BLOCK] = other.transport.device.generated.block(1)
         dst.set_state(S.STOP)
         with dst.set_state(S.RESUMING) as inp:
-            inp.write(bytes(data))
+            code, _ = inp.try_write(bytes(data))
+            assert code == (errno.EFAULT if damage == "header" else 0)
             res = dst.try_set_state(S.STOP)
         assert res.errno == errno.EINVAL and dst.get_state() == S.RESUMING
 

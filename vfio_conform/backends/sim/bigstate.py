@@ -169,11 +169,17 @@ class GeneratedSavingSession(SavingSession):
                     return b""
                 raise oserror(errno.ENOMSG, "no more pre-copy data for now")
             return b""
-        while self.cur_pos >= len(self.cur):           # a read ends at a record's end (a short read)
-            self.cur, self.cur_pos = self._render(self.queue.popleft()), 0
-        cur, pos = self.cur, self.cur_pos
-        data = cur if not pos and size >= len(cur) else cur[pos:pos + size]
-        self.cur_pos = pos + len(data)
+        out = []                                       # a read fills `size` across records
+        while size > 0 and self._pending():
+            if self.cur_pos >= len(self.cur):
+                self.cur, self.cur_pos = self._render(self.queue.popleft()), 0
+                continue
+            cur, pos = self.cur, self.cur_pos
+            piece = cur if not pos and size >= len(cur) else cur[pos:pos + size]
+            self.cur_pos = pos + len(piece)
+            size -= len(piece)
+            out.append(piece)
+        data = out[0] if len(out) == 1 else b"".join(out)
         self.sent += len(data)
         self.initial_left -= len(data)
         return data
@@ -247,6 +253,8 @@ class GeneratedResumingSession(ResumingSession):
             mv = mv[take:]
             if self.need is not None and self.got == self.need[1]:
                 self._finish_record()
+        if len(mv) and self.done is not None and not self.error:
+            self.error = f"{len(mv)} bytes after the end record"
         return n
 
     def _header_problem(self, head: bytes) -> str | None:
@@ -259,6 +267,8 @@ class GeneratedResumingSession(ResumingSession):
             return "layout fingerprint is not this device's"
         if hdr.payload_len != self.layout.payload_len:
             return f"payload length {hdr.payload_len}, this device needs {self.layout.payload_len}"
+        if hdr.sha256 != bytes(32):
+            return "the digest field of a generated-state header is not zero"
         return None
 
     def _start(self, offset: int, length: int) -> None:
