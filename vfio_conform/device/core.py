@@ -27,6 +27,9 @@ _FEATURE = number("VFIO_DEVICE_FEATURE")
 #: one pack and one unpack instead of building and copying ctypes structs on every call.
 _MIG_REQUEST = struct.Struct("=IIIi")
 _MIG_WORDS = struct.Struct("=Ii")
+_FEATURE_HDR = struct.Struct("=II")
+#: GET MIG_DEVICE_STATE's payload: device_state 0, data_fd the sentinel the kernel overwrites
+_GET_PAYLOAD = _MIG_WORDS.pack(0, DATA_FD_SENTINEL)
 _MIG_ARGSZ = ctypes.sizeof(st.vfio_device_feature) + ctypes.sizeof(st.vfio_device_feature_mig_state)
 _MIG_SET_FLAGS = int(FeatureOp.SET) | int(Feature.MIG_DEVICE_STATE)
 _monotonic = time.monotonic
@@ -165,11 +168,11 @@ class Device:
                     argsz: int | None = None, out_size: int = 0) -> tuple[int, bytes]:
         """Raw VFIO_DEVICE_FEATURE: returns (errno, payload bytes after the 8-byte header)."""
         body = max(len(payload), out_size)
-        buf = bytearray(8 + body)
-        hdr = st.vfio_device_feature(argsz=8 + body if argsz is None else argsz,
-                                     flags=int(op) | int(feature))
-        buf[:8] = bytes(hdr)
-        buf[8:8 + len(payload)] = payload
+        buf = bytearray(_FEATURE_HDR.pack((8 + body if argsz is None else argsz) & 0xFFFFFFFF,
+                                          (int(op) | int(feature)) & 0xFFFFFFFF))
+        buf += payload
+        if len(buf) < 8 + body:
+            buf += bytes(8 + body - len(buf))
         LAST_OPERATION.note(self.name, "feature", int(feature), int(op), payload)
         code, _ = errno_of(self.transport.ioctl, self.transport.device_fd, _FEATURE, buf)
         return code, bytes(buf[8:])
@@ -196,11 +199,10 @@ class Device:
 
     def get_state_raw(self) -> tuple[int, int, int]:
         """GET MIG_DEVICE_STATE: (errno, device_state, data_fd as written back)."""
-        payload = bytes(st.vfio_device_feature_mig_state(device_state=0, data_fd=DATA_FD_SENTINEL))
-        code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET, payload)
-        out = st.vfio_device_feature_mig_state.from_bytes(data)
-        self._known_state = out.device_state if not code else None
-        return code, out.device_state, out.data_fd
+        code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET, _GET_PAYLOAD)
+        state, data_fd = _MIG_WORDS.unpack_from(data)
+        self._known_state = state if not code else None
+        return code, state, data_fd
 
     def get_state(self) -> MigState:
         code, state, _ = self.get_state_raw()
