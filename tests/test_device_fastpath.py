@@ -18,7 +18,7 @@ def _no_ctypes(*args, **kwargs):
 
 
 class _StructsWithoutMigState:
-    """The uapi structs module as the Device sees it, minus the two structs a SET used to build."""
+    """The uapi structs module as the Device sees it, minus the two structs a SET or GET used to build."""
 
     def __init__(self, real):
         self._real = real
@@ -43,8 +43,9 @@ def test_set_builds_no_ctypes_structs_and_keeps_results(monkeypatch):
         with pytest.raises(UapiError, match="SET MIG_DEVICE_STATE ERROR"):
             device.set_state(S.ERROR)
         assert device.try_set_state(99).errno == errno.EINVAL      # out of range: not cached, still sent
+        assert device.get_state() == S.STOP_COPY                  # GET after SET: no ctypes either
+        assert device.get_state_raw()[:2] == (0, S.STOP_COPY)
         monkeypatch.undo()
-        assert device.get_state() == S.STOP_COPY
 
 
 class _BoundTransport:
