@@ -16,6 +16,15 @@ PRECOPY_ENDS = ("enomsg", "zero")
 
 #: A state above this many bytes is generated on the fly unless `generated_state: false`.
 GENERATED_ABOVE = 16 << 20
+#: Fault knobs that bend the byte-held stream sessions (or their resume) and that a generated
+#: state's sessions do not implement: refused with generated_state rather than silently inert.
+GENERATED_WITHOUT = frozenset({
+    "accept_extra_bytes", "corrupt_stream", "enomsg_in_stop_copy", "header_checked_only_on_write",
+    "live_read_eio", "precopy_dirty_stuck", "precopy_end_eof", "precopy_initial_grows",
+    "precopy_stale_snapshot", "resume_small_writes_lost", "stop_copy_eof_not_readable",
+    "truncated_stream", "foreign_layout_accepted", "reset_breaks_save", "reset_keeps_resume_data",
+    "no_fd_on_opening_arc", "accept_incomplete_resume", "resume_refuses_valid_stream",
+    "resume_skips_regions", "seekable_fd"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +98,10 @@ class SimConfig:
         )
         if cfg.generated_state and cfg.v1 is not None:
             raise ValueError("sim generated_state: not with a v1 migration region")
+        inert = sorted({f.get("name") for f in cfg.faults if isinstance(f, Mapping)} & GENERATED_WITHOUT)
+        if cfg.generated_state and inert:
+            raise ValueError(f"sim generated_state: the fault knob(s) {inert} need a state held as bytes "
+                             f"(set generated_state: false, or a state_size up to {GENERATED_ABOVE})")
         if cfg.v1 is not None:
             cfg = dataclasses.replace(cfg, regions=_with_region(cfg.regions, cfg.v1.spec()))
         if cfg.flags not in VALID_FLAGS:
