@@ -97,9 +97,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="the runs' summary as JSON (schema: docs/json-summary.md)")
     res.set_defaults(func=cmd_results)
 
-    bench = sub.add_parser("bench", help="transitions per second and full-suite time on the sim")
-    bench.add_argument("--seconds", type=float, default=3.0, help="duration of the transition loop")
-    bench.add_argument("--no-suite", action="store_true", help="skip the full-suite timing")
+    bench = sub.add_parser("bench", help="harness costs as ratios against raw loops (transitions, "
+                                         "streams, scaling, full suite)")
+    from .bench import add_arguments as add_bench_arguments
+    add_bench_arguments(bench)
     bench.set_defaults(func=cmd_bench)
 
     from .report.cli import add_parsers as add_report_parsers
@@ -377,7 +378,7 @@ def _print_results_json(store, args) -> int:
 
 def cmd_bench(args, extra) -> int:
     from .bench import run_bench
-    return run_bench(seconds=args.seconds, suite=not args.no_suite)
+    return run_bench(args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import struct
+import time
 from typing import TYPE_CHECKING
 
 from ..errors import RequestAborted, SpecViolation, UapiError, errno_name
@@ -20,6 +22,31 @@ if TYPE_CHECKING:
     from .records import RegionInfo
 
 _FEATURE = number("VFIO_DEVICE_FEATURE")
+#: SET MIG_DEVICE_STATE as one packed request: vfio_device_feature {argsz, flags} followed by
+#: vfio_device_feature_mig_state {device_state, data_fd}; the header never changes, so a SET is
+#: one pack and one unpack instead of building and copying ctypes structs on every call.
+_MIG_REQUEST = struct.Struct("=IIIi")
+_MIG_WORDS = struct.Struct("=Ii")
+_FEATURE_HDR = struct.Struct("=II")
+#: GET MIG_DEVICE_STATE's payload: device_state 0, data_fd the sentinel the kernel overwrites
+_GET_PAYLOAD = _MIG_WORDS.pack(0, DATA_FD_SENTINEL)
+_MIG_ARGSZ = ctypes.sizeof(st.vfio_device_feature) + ctypes.sizeof(st.vfio_device_feature_mig_state)
+_MIG_SET_FLAGS = int(FeatureOp.SET) | int(Feature.MIG_DEVICE_STATE)
+_monotonic = time.monotonic
+#: state -> (packed SET request, int(state)) for the states a suite SETs over and over
+_SET_REQUESTS: dict[int, tuple[bytes, int]] = {}
+
+
+def _set_request(state) -> tuple[bytes, int]:
+    """The SET request for `state` (cached for small non-negative states: the legal and near ones)."""
+    value = int(state)
+    req = (_MIG_REQUEST.pack(_MIG_ARGSZ, _MIG_SET_FLAGS, value & 0xFFFFFFFF, DATA_FD_SENTINEL), value)
+    if 0 <= value < 64:
+        _SET_REQUESTS[value] = req
+    return req
+
+
+assert _MIG_REQUEST.size == _MIG_ARGSZ and st.vfio_device_feature_mig_state.data_fd.offset == 4
 
 
 class Device:
@@ -39,6 +66,10 @@ class Device:
         #: what the device last reported: its migration flags and state (None: not known)
         self._known_flags: int | None = None
         self._known_state: int | None = None
+        #: the SET MIG_DEVICE_STATE ioctl bound to the device fd, if the transport offers one
+        #: (the kernel's: fcntl.ioctl itself); otherwise transport.ioctl is looked up per call
+        bound = getattr(transport, "bound_ioctl", None)
+        self._set_call = bound(transport.device_fd, _FEATURE) if bound is not None else None
 
     @property
     def name(self) -> str:
@@ -137,11 +168,11 @@ class Device:
                     argsz: int | None = None, out_size: int = 0) -> tuple[int, bytes]:
         """Raw VFIO_DEVICE_FEATURE: returns (errno, payload bytes after the 8-byte header)."""
         body = max(len(payload), out_size)
-        buf = bytearray(8 + body)
-        hdr = st.vfio_device_feature(argsz=8 + body if argsz is None else argsz,
-                                     flags=int(op) | int(feature))
-        buf[:8] = bytes(hdr)
-        buf[8:8 + len(payload)] = payload
+        buf = bytearray(_FEATURE_HDR.pack((8 + body if argsz is None else argsz) & 0xFFFFFFFF,
+                                          (int(op) | int(feature)) & 0xFFFFFFFF))
+        buf += payload
+        if len(buf) < 8 + body:
+            buf += bytes(8 + body - len(buf))
         LAST_OPERATION.note(self.name, "feature", int(feature), int(op), payload)
         code, _ = errno_of(self.transport.ioctl, self.transport.device_fd, _FEATURE, buf)
         return code, bytes(buf[8:])
@@ -168,11 +199,10 @@ class Device:
 
     def get_state_raw(self) -> tuple[int, int, int]:
         """GET MIG_DEVICE_STATE: (errno, device_state, data_fd as written back)."""
-        payload = bytes(st.vfio_device_feature_mig_state(device_state=0, data_fd=DATA_FD_SENTINEL))
-        code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET, payload)
-        out = st.vfio_device_feature_mig_state.from_bytes(data)
-        self._known_state = out.device_state if not code else None
-        return code, out.device_state, out.data_fd
+        code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.GET, _GET_PAYLOAD)
+        state, data_fd = _MIG_WORDS.unpack_from(data)
+        self._known_state = state if not code else None
+        return code, state, data_fd
 
     def get_state(self) -> MigState:
         code, state, _ = self.get_state_raw()
@@ -183,18 +213,40 @@ class Device:
         except ValueError:
             raise UapiError(errno.ERANGE, f"GET MIG_DEVICE_STATE returned {state}", self.name) from None
 
+    def _set_raw(self, state) -> tuple[int, int, int]:
+        """One SET MIG_DEVICE_STATE `state`: (errno, device_state and data_fd as written back).
+
+        The hot path of every suite: a cached request copied, one ioctl, one unpack, and the last
+        operation noted with a single store; no ctypes structs are built (set_state() is the same
+        body inlined: a Python call per SET is a measurable share of a real SET).
+        """
+        req, value = _SET_REQUESTS.get(state) or _set_request(state)
+        buf = bytearray(req)
+        transport = self.transport
+        LAST_OPERATION.op = (transport.name, ("set", value), _monotonic())
+        call = self._set_call
+        while True:
+            try:
+                if call is not None:
+                    call(buf)
+                else:
+                    transport.ioctl(transport.device_fd, _FEATURE, buf)
+                code = 0
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                code = exc.errno or errno.EIO
+            except RequestAborted as exc:
+                raise self._aborted_set(value, exc) from exc
+            break
+        written, raw_fd = _MIG_WORDS.unpack_from(buf, 8)
+        self._known_state = None if code else value
+        return code, written, raw_fd
+
     def try_set_state(self, state: int) -> SetResult:
         """SET MIG_DEVICE_STATE; keeps whatever the kernel wrote back, an fd even on failure."""
-        payload = bytes(st.vfio_device_feature_mig_state(device_state=int(state) & 0xFFFFFFFF,
-                                                         data_fd=DATA_FD_SENTINEL))
-        try:
-            code, data = self.try_feature(Feature.MIG_DEVICE_STATE, FeatureOp.SET, payload)
-        except RequestAborted as exc:
-            raise self._aborted_set(int(state), exc) from exc
-        out = st.vfio_device_feature_mig_state.from_bytes(data)
-        self._known_state = int(state) if not code else None
-        fd = DataFd(self, out.data_fd) if out.data_fd >= 0 else None
-        return SetResult(code, int(state), out.device_state, fd, out.data_fd)
+        code, written, raw_fd = self._set_raw(state)
+        return SetResult(code, int(state), written, DataFd(self, raw_fd) if raw_fd >= 0 else None, raw_fd)
 
     def _aborted_set(self, state: int, exc: RequestAborted) -> SpecViolation:
         """The device's server went away instead of answering SET `state`: the rule that SET was under.
@@ -221,12 +273,34 @@ class Device:
                                    f"its connection instead of answering ({exc})", self.name)
 
     def set_state(self, state: int) -> DataFd | None:
-        result = self.try_set_state(state)
-        if result.errno:
-            if result.data_fd is not None:
-                result.data_fd.close()
-            raise UapiError(result.errno, f"SET MIG_DEVICE_STATE {MigState.label(state)}", self.name)
-        return result.data_fd
+        """SET MIG_DEVICE_STATE `state`; UapiError on failure; the data_fd it returned, if any."""
+        req, value = _SET_REQUESTS.get(state) or _set_request(state)
+        buf = bytearray(req)
+        transport = self.transport
+        LAST_OPERATION.op = (transport.name, ("set", value), _monotonic())
+        call = self._set_call
+        while True:
+            try:
+                if call is not None:
+                    call(buf)
+                else:
+                    transport.ioctl(transport.device_fd, _FEATURE, buf)
+                code = 0
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                code = exc.errno or errno.EIO
+            except RequestAborted as exc:
+                raise self._aborted_set(value, exc) from exc
+            break
+        raw_fd = _MIG_WORDS.unpack_from(buf, 8)[1]
+        self._known_state = None if code else value
+        fd = DataFd(self, raw_fd) if raw_fd >= 0 else None
+        if code:
+            if fd is not None:
+                fd.close()
+            raise UapiError(code, f"SET MIG_DEVICE_STATE {MigState.label(value)}", self.name)
+        return fd
 
     def walk(self, path) -> list[DataFd]:
         """SET each state of `path` in turn (single steps); returns any data_fds that came back."""

@@ -63,7 +63,7 @@ class DataFd:
         done = 0
         view = memoryview(data)
         while done < len(data):
-            code, n = self.try_write(bytes(view[done:]))
+            code, n = self.try_write(data if not done else bytes(view[done:]))
             if code:
                 raise UapiError(code, f"write(data_fd, {len(data) - done} bytes at stream offset {done})",
                                 self.device.name)
@@ -106,6 +106,27 @@ class DataFd:
             length += len(data)
             if sink is not None:
                 sink.write(data)
+        return StreamDigest(length, digest.hexdigest(), reads, end)
+
+    def copy_to(self, dst: "DataFd", chunk_size: int = 1 << 20, allow_enomsg: bool = False) -> StreamDigest:
+        """Move this (saving) stream into `dst` (a resuming fd) chunk by chunk until end of stream
+        (or ENOMSG with `allow_enomsg`), hashing as it goes: memory stays one chunk whatever the
+        state's size, and the digest is what a later save of the destination must reproduce."""
+        digest, length, reads, end = hashlib.sha256(), 0, 0, "eof"
+        update, write = digest.update, dst.write
+        while True:
+            code, data = self.try_read(chunk_size)
+            reads += 1
+            if code == errno.ENOMSG and allow_enomsg:
+                end = "enomsg"
+                break
+            if code:
+                raise UapiError(code, f"read(data_fd, {chunk_size}) after {length} bytes", self.device.name)
+            if not data:
+                break
+            update(data)
+            write(data)
+            length += len(data)
         return StreamDigest(length, digest.hexdigest(), reads, end)
 
     def try_precopy_info(self, argsz: int = 24, flags: int = 0) -> tuple[int, PrecopyInfo | None]:

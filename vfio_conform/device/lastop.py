@@ -10,18 +10,31 @@ from .records import _feature_name
 class _LastOperation:
     """The device operation this process started last (named when a test times out)."""
 
-    device = ""
-    what: tuple = ()
-    started = 0.0
+    #: (device, what, started): one attribute, so the hot path records an operation with one store
+    op: tuple = ("", (), 0.0)
+
+    @property
+    def device(self) -> str:
+        return self.op[0]
+
+    @property
+    def what(self) -> tuple:
+        return self.op[1]
+
+    @property
+    def started(self) -> float:
+        return self.op[2]
 
     def note(self, device: str, *what) -> None:
-        self.device, self.what, self.started = device, what, time.monotonic()
+        self.op = (device, what, time.monotonic())
 
     def describe(self) -> str:
         if not self.what:
             return "no device operation yet"
         kind, *args = self.what
-        if kind == "feature":
+        if kind == "set":
+            text = f"SET MIG_DEVICE_STATE {MigState.label(args[0])}"
+        elif kind == "feature":
             feature, op, payload = args
             text = f"VFIO_DEVICE_FEATURE({_feature_name(feature)}, op={op:#x})"
             if feature == Feature.MIG_DEVICE_STATE and op & FeatureOp.SET and len(payload) >= 4:

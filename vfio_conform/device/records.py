@@ -73,24 +73,37 @@ class IrqInfo:
     count: int
 
 
-@dataclasses.dataclass(frozen=True)
 class SetResult:
     """Outcome of a MIG_DEVICE_STATE SET, exactly as the kernel left it.
 
     errno: 0 on success. written_state / raw_fd: the device_state and data_fd words the kernel wrote
     back (raw_fd is DATA_FD_SENTINEL if it wrote nothing). data_fd: a DataFd for any raw_fd >= 0,
     also when errno != 0 (so a check can see it; the Device closes it at the latest on close()).
+    A plain slotted class, not a dataclass: one is built per SET, and building it must stay cheap.
     """
 
-    errno: int
-    requested: int
-    written_state: int
-    data_fd: "DataFd | None"
-    raw_fd: int = -1
+    __slots__ = ("errno", "requested", "written_state", "data_fd", "raw_fd")
+
+    def __init__(self, errno: int, requested: int, written_state: int, data_fd: "DataFd | None",
+                 raw_fd: int = -1):
+        self.errno, self.requested, self.written_state = errno, requested, written_state
+        self.data_fd, self.raw_fd = data_fd, raw_fd
 
     @property
     def ok(self) -> bool:
         return self.errno == 0
+
+    def _key(self) -> tuple:
+        return (self.errno, self.requested, self.written_state, self.data_fd, self.raw_fd)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SetResult) and self._key() == other._key()
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return (f"SetResult(errno={self.errno!r}, requested={self.requested!r}, "
+                f"written_state={self.written_state!r}, data_fd={self.data_fd!r}, raw_fd={self.raw_fd!r})")
 
 
 @dataclasses.dataclass(frozen=True)

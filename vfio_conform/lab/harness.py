@@ -27,6 +27,11 @@ from .session import GUEST_RESULTS, LabSession
 BOOT_TIMEOUT_S = 45 * 60
 #: Allure results directory inside the guest (its tmpfs), copied to the share after the run.
 GUEST_ALLURE = "/tmp/vfio-conform-allure"
+#: With several workers, the reports (results store, JUnit) are written here in the guest and
+#: copied to the share at the end: several processes writing one SQLite WAL store on the 9p share
+#: (its -shm mmapped through 9p) have hung a TCG guest. One process keeps writing to the share,
+#: so a guest that dies mid-run still leaves every result recorded before it.
+GUEST_LOCAL_REPORTS = "/tmp/vfio-conform-reports"
 #: A guest whose progress file stands still longer than the slowest test's timeout plus this is
 #: hung below Python (the per-test SIGALRM could not fire): QEMU is killed, an infra-error recorded.
 STALL_MARGIN_S = 120
@@ -62,7 +67,9 @@ def lab_profiles(names: list[str] | None = None) -> list[Profile]:
 def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None,
                extra: list[str]) -> list[str]:
     """`python3 -m vfio_conform run` over all `profiles`, each on its own two guest devices."""
-    argv = ["python3", "-m", "vfio_conform", "run", "--reports", f"{GUEST_RESULTS}/reports",
+    local = bool(workers) and workers not in ("0", "1")
+    reports = GUEST_LOCAL_REPORTS if local else f"{GUEST_RESULTS}/reports"
+    argv = ["python3", "-m", "vfio_conform", "run", "--reports", reports,
             "--progress-file", f"{GUEST_RESULTS}/progress", "--progress-every", "0", "--no-summary"]
     for profile in profiles:
         argv += ["--profile", profile.path]
@@ -74,7 +81,9 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
     # Allure writes a file per test and fixture; on the 9p results share that has failed with
     # EFAULT under TCG. Write them to the guest's tmpfs and copy them to the share at the end.
     allure = f"{GUEST_RESULTS}/reports/allure-results"
-    return ["sh", "-c", f"{shlex.join(argv)}; rc=$?; mkdir -p {allure} && "
+    home = f"mkdir -p {GUEST_RESULTS}/reports && cp -r {GUEST_LOCAL_REPORTS}/. {GUEST_RESULTS}/reports/; " \
+        if local else ""
+    return ["sh", "-c", f"{shlex.join(argv)}; rc=$?; {home}mkdir -p {allure} && "
             f"cp -r {GUEST_ALLURE}/. {allure}/ 2>/dev/null; exit $rc"]
 
 

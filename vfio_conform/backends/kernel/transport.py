@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import math
 import mmap
 import os
@@ -77,6 +78,11 @@ class KernelTransport:
             except OSError as exc:
                 kind = self.fd_kind(fd)
                 raise self._error(exc, f"{ioctl_name(request, kind)} on {kind} fd {fd}") from None
+
+    def bound_ioctl(self, fd: int, request: int):
+        """`request` on `fd` as one C callable taking the bytearray (updated in place): the hot path
+        of the Device (SET MIG_DEVICE_STATE); raises plain OSError, the caller keeps only the errno."""
+        return functools.partial(fcntl.ioctl, fd, request)
 
     def pread(self, fd: int, size: int, offset: int) -> bytes:
         try:

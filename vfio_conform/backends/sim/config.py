@@ -14,6 +14,19 @@ VALID_FLAGS = (0, 1, 3, 5, 7)
 PRECOPY_ENDS = ("enomsg", "zero")
 
 
+#: A state above this many bytes is generated on the fly unless `generated_state: false`.
+GENERATED_ABOVE = 16 << 20
+#: Fault knobs that bend the byte-held stream sessions (or their resume) and that a generated
+#: state's sessions do not implement: refused with generated_state rather than silently inert.
+GENERATED_WITHOUT = frozenset({
+    "accept_extra_bytes", "corrupt_stream", "enomsg_in_stop_copy", "header_checked_only_on_write",
+    "live_read_eio", "precopy_dirty_stuck", "precopy_end_eof", "precopy_initial_grows",
+    "precopy_stale_snapshot", "resume_small_writes_lost", "stop_copy_eof_not_readable",
+    "truncated_stream", "foreign_layout_accepted", "reset_breaks_save", "reset_keeps_resume_data",
+    "no_fd_on_opening_arc", "accept_incomplete_resume", "resume_refuses_valid_stream",
+    "resume_skips_regions", "seekable_fd"})
+
+
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
     """Args:
@@ -33,6 +46,9 @@ class SimConfig:
         faults: the `{name, **params}` fault entries.
         v1: the legacy v1 migration region (None: none); use with flags 0 for a v1-only device.
         per_device: device id -> sim keys overriding the above for that instance.
+        generated_state: generate the internal state block by block instead of holding it (any
+            size, e.g. 4 GiB; default: on above 16 MiB). Its stream is records of 1 MiB blocks.
+        dirty_blocks: generated state: 1 MiB blocks the device dirties per pre-copy round.
     """
 
     flags: int = 7
@@ -48,6 +64,8 @@ class SimConfig:
     faults: tuple[Mapping[str, Any], ...] = ()
     v1: V1Config | None = None
     per_device: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    generated_state: bool = False
+    dirty_blocks: int = 2
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, device_id: str | None = None) -> "SimConfig":
@@ -80,7 +98,15 @@ class SimConfig:
             faults=tuple(data.get("faults") or ()),
             v1=V1Config.from_dict(data["v1"]) if data.get("v1") is not None else None,
             per_device=dict(per_device),
+            generated_state=_bool(data, "generated_state", _int(data, "state_size", 8192) > GENERATED_ABOVE),
+            dirty_blocks=_int(data, "dirty_blocks", 2),
         )
+        if cfg.generated_state and cfg.v1 is not None:
+            raise ValueError("sim generated_state: not with a v1 migration region")
+        inert = sorted({f.get("name") for f in cfg.faults if isinstance(f, Mapping)} & GENERATED_WITHOUT)
+        if cfg.generated_state and inert:
+            raise ValueError(f"sim generated_state: the fault knob(s) {inert} need a state held as bytes "
+                             f"(set generated_state: false, or a state_size up to {GENERATED_ABOVE})")
         if cfg.v1 is not None:
             cfg = dataclasses.replace(cfg, regions=_with_region(cfg.regions, cfg.v1.spec()))
         if cfg.flags not in VALID_FLAGS:

@@ -12,7 +12,7 @@ import random
 from ...model.fsm import (PRE_COPY_STATES, SAVING_GROUP, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS,
                           BlockedArc, next_step, supports)
 from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState
-from . import mismatch, stream
+from . import bigstate, mismatch, stream
 from .config import SimConfig
 from .faults import ActiveFaults
 from .regions import Region, oserror
@@ -53,7 +53,10 @@ class SimDevice:
         self.flags = config.flags
         self.faults = ActiveFaults(config.faults)
         rng = random.Random(config.seed_for(name))
-        self.internal = rng.randbytes(config.state_size)
+        #: a large state is generated block by block, never held (self.internal stays empty)
+        self.generated = bigstate.GeneratedState(config.state_size, config.seed_for(name)) \
+            if config.generated_state else None
+        self.internal = b"" if self.generated else rng.randbytes(config.state_size)
         self.regions = [Region(spec, name, rng) for spec in config.regions]
         self.layout = stream.StreamLayout(
             config.state_size, tuple((r.spec.index, r.spec.size) for r in self.regions if r.spec.migrates))
@@ -108,7 +111,8 @@ class SimDevice:
     def data_size(self) -> int:
         """MIG_DATA_SIZE: exact STOP_COPY stream length (header + payload), any state, or the
         configured data_size_report."""
-        size = self.layout.stream_len
+        size = self.layout.stream_len if self.generated is None else \
+            bigstate.stop_copy_len(self.generated, self.layout.payload_len - self.layout.state_size)
         if self.config.data_size_report is not None:
             size = self.config.data_size_report
         if self.state in (S.RESUMING, *PRE_COPY_STATES) and self.faults.fire("data_size_only_stopped"):
@@ -121,6 +125,10 @@ class SimDevice:
         """The migrated state now: internal block, then the migrated regions in index order."""
         contents = {r.spec.index: r.snapshot() for r in self.regions if r.spec.migrates}
         return stream.join(self.layout, self.internal, contents)
+
+    def region_payload(self) -> bytes:
+        """The migrated regions' contents in index order (the payload after the internal block)."""
+        return b"".join(r.snapshot() for r in self.regions if r.spec.migrates)
 
     def stop_copy_stream(self) -> bytes:
         """The full STOP_COPY stream of the current contents."""
@@ -224,6 +232,8 @@ class SimDevice:
 
     def _open_session(self, arc: tuple[MigState, MigState]) -> Session | None:
         self._end_session()
+        if self.generated is not None:
+            return self._open_generated(arc)
         if arc == (S.STOP, S.RESUMING):
             self.session = mismatch.resuming_session(self.faults, self.layout)
             self.session.buf += self._resume_carry
@@ -239,9 +249,31 @@ class SimDevice:
         self.session = SavingSession(self.faults, data, None, self.config.precopy_end)
         return self.session
 
+    def _open_generated(self, arc: tuple[MigState, MigState]) -> Session:
+        """Sessions of a generated state: streamed record by record, never held in memory."""
+        if arc == (S.STOP, S.RESUMING):
+            self.session = bigstate.GeneratedResumingSession(
+                self.faults, self.layout, self.layout.payload_len - self.layout.state_size)
+        else:
+            self.session = bigstate.GeneratedSavingSession(
+                self.faults, self.layout, self.generated, self.region_payload, arc in _PRECOPY_OPENING,
+                self.config.dirty_blocks, self.config.precopy_end)
+        return self.session
+
     def _commit_resume(self) -> None:
         """RESUMING->STOP: validate the whole stream and load it, or EINVAL (state stays RESUMING)."""
         session = self.session
+        if isinstance(session, bigstate.GeneratedResumingSession):
+            try:
+                self.generated, regions = session.result()
+            except stream.StreamError as exc:
+                raise oserror(errno.EINVAL, f"RESUMING->STOP: {exc}") from None
+            pos = 0
+            for region in self.regions:
+                if region.spec.migrates:
+                    region.load(regions[pos:pos + region.spec.size])
+                    pos += region.spec.size
+            return
         if not isinstance(session, ResumingSession):
             return
         try:

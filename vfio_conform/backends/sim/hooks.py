@@ -5,7 +5,7 @@ hook is missing. The hooks only trigger device behaviour; every answer still com
 """
 from __future__ import annotations
 
-from .sessions import PrecopySession
+from .sessions import SavingSession
 
 
 class SimTestHooks:
@@ -25,7 +25,8 @@ class SimTestHooks:
     def precopy_reinit(self) -> bool:
         """New initial pre-copy data appears on the live pre-copy session; False if there is none."""
         session = self._device.session
-        if not isinstance(session, PrecopySession) or not session.in_precopy or not session.active:
+        if not isinstance(session, SavingSession) or not hasattr(session, "reinit") or \
+                not session.in_precopy or not session.active:
             return False
         session.reinit()
         return True

@@ -224,16 +224,21 @@ class ResumingSession(Session):
         super().__init__(faults)
         self.layout = layout
         self.buf = bytearray()
+        self._cap: int | None = None      # longest stream accepted, once the header is complete
 
     def write(self, data: bytes) -> int:
         self._live("write()")
         if len(data) < 8 and self.faults.fire("resume_small_writes_lost"):
             return len(data)
-        head = bytes(self.buf[:stream.HEADER_LEN])
-        if len(head) < stream.HEADER_LEN:
-            head += bytes(data[:stream.HEADER_LEN - len(head)])
-        cap = stream.max_len(self.layout, head) if not stream.header_problem(self.layout, head) \
-            else self.layout.stream_len
+        cap = self._cap
+        if cap is None or len(self.buf) < stream.HEADER_LEN:   # judged from the header, once complete
+            head = bytes(self.buf[:stream.HEADER_LEN])
+            if len(head) < stream.HEADER_LEN:
+                head += bytes(data[:stream.HEADER_LEN - len(head)])
+            cap = stream.max_len(self.layout, head) if not stream.header_problem(self.layout, head) \
+                else self.layout.stream_len
+            if len(head) >= stream.HEADER_LEN:
+                self._cap = cap
         if len(self.buf) + len(data) > cap:
             if self.faults.fire("accept_extra_bytes"):
                 self.buf += data[:max(0, cap - len(self.buf))]

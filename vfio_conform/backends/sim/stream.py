@@ -8,6 +8,7 @@ remaining bytes, and an end record (offset END_OFFSET, 32 bytes: sha256 of the f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import struct
 
@@ -43,7 +44,7 @@ class StreamLayout:
     def stream_len(self) -> int:
         return HEADER_LEN + self.payload_len
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> bytes:
         desc = f"vfio-conform-sim;state={self.state_size};regions={list(self.regions)}"
         return hashlib.sha256(desc.encode()).digest()[:16]

@@ -16,12 +16,13 @@ from ...uapi import structs as st
 from ...uapi.enums import (FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, MigFlag, MigState,
                            RegionFlag)
 from ...uapi.ioctl import number
+from ..pipes import session_pipe_end
 from . import faults_consumers
 from .config import SimConfig
 from .device import SimDevice
 from .hooks import SimTestHooks
 from .regions import OFFSET_MASK, OFFSET_SHIFT, oserror
-from .sessions import PrecopySession, ResumingSession, SavingSession, Session, StraySession
+from .sessions import ResumingSession, SavingSession, Session, StraySession
 
 _GET, _SET, _PROBE = int(FeatureOp.GET), int(FeatureOp.SET), int(FeatureOp.PROBE)
 _NUM_IRQS = 5
@@ -88,10 +89,7 @@ class SimTransport:
         faults = self.device.faults
         cloexec = 0 if faults.fire("no_cloexec") else os.O_CLOEXEC
         if isinstance(session, (SavingSession, ResumingSession)) and not faults.fire("data_fd_rdwr"):
-            rd, wr = os.pipe2(cloexec)
-            keep, drop = (rd, wr) if isinstance(session, SavingSession) else (wr, rd)
-            os.close(drop)
-            fd = keep
+            fd = session_pipe_end(isinstance(session, SavingSession), cloexec)
         else:
             fd = os.eventfd(0, os.EFD_CLOEXEC if cloexec else 0)
         session.fd = fd
@@ -126,7 +124,7 @@ class SimTransport:
         info.initial_bytes, info.dirty_bytes = self.device.precopy_info(session)
         if self.precopy_info_v2:          # opted in: flags are output only
             info.flags = 0
-            if isinstance(session, PrecopySession) and session.reinit_pending:
+            if getattr(session, "reinit_pending", False):
                 session.reinit_pending = False
                 info.flags |= PRECOPY_INFO_REINIT
                 if faults.fire("precopy_reinit_keeps_dirty"):

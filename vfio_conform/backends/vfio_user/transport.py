@@ -25,6 +25,7 @@ import struct
 from ...uapi import structs as st
 from ...uapi.enums import FEATURE_MASK, Feature, FeatureOp, MigState, RegionFlag
 from ...uapi.ioctl import number
+from ..pipes import session_pipe_end
 from .connection import Connection, VfioUserProtocolError, _close_fds
 from .protocol import HEADER_SIZE, Cmd
 
@@ -224,9 +225,7 @@ class VfioUserTransport:
         return self._data[fd]
 
     def _new_data_fd(self, saving: bool) -> int:
-        rd, wr = os.pipe2(os.O_CLOEXEC)
-        keep, drop = (rd, wr) if saving else (wr, rd)
-        os.close(drop)
+        keep = session_pipe_end(saving)
         self._data[keep] = _DataFd(keep, saving)
         return keep
 

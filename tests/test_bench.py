@@ -1,0 +1,66 @@
+"""`vfio-conform bench` runs each section and prints ratios against baselines measured in the same
+run, stores them as JSON, and `--diff` flags a regression. Nothing here asserts a speed."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vfio_conform.bench.results import compare, save
+from vfio_conform.bench.scaling import fit, workload
+
+
+def bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "vfio_conform", "bench", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_transitions_print_ratios_and_are_stored(tmp_path):
+    out = tmp_path / "b.json"
+    proc = bench("--only", "transitions", "--seconds", "0.2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "bare Python" in proc.stdout and "x (" in proc.stdout and "C loop n/a" in proc.stdout
+    data = json.loads(out.read_text())
+    res = data["transitions"]
+    assert res["backend"] == "sim" and res["harness_us"] > 0 and res["python_us"] > 0
+    assert res["ratio_python"] == pytest.approx(res["harness_us"] / res["python_us"], rel=0.01)
+    assert data["format"] == 1 and data["sections"] == ["transitions"]
+
+
+def test_streams_print_throughput_and_memory_ratios(tmp_path):
+    out = tmp_path / "s.json"
+    proc = bench("--only", "streams", "--state-size", "4M", "--out", str(out))
+    assert "streams: 4 MiB state" in proc.stdout and "content verified" in proc.stdout, proc.stderr
+    res = json.loads(out.read_text())["streams"]
+    assert res["verified"] and res["moved"] > 4 << 20
+    if res["c_pipe_mib_s"]:
+        assert res["throughput_ratio"] == pytest.approx(res["harness_mib_s"] / res["c_pipe_mib_s"], rel=0.01)
+    assert "rss_growth_mib" in res and "C pipe loop" in proc.stdout
+
+
+def test_bad_size_is_one_line_exit_2():
+    proc = bench("--only", "streams", "--state-size", "lots", "--no-save")
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "--state-size" in proc.stderr
+
+
+def test_diff_flags_a_regression(tmp_path):
+    old, new, same = tmp_path / "old.json", tmp_path / "new.json", tmp_path / "same.json"
+    save(old, {"transitions": {"ratio_python": 1.2}, "streams": {"throughput_ratio": 0.9}})
+    save(same, {"transitions": {"ratio_python": 1.25}, "streams": {"throughput_ratio": 0.88}})
+    save(new, {"transitions": {"ratio_python": 2.0}, "streams": {"throughput_ratio": 0.9}})
+    assert [r[3] for r in compare(json.loads(old.read_text()), json.loads(new.read_text()))] == [True, False]
+    ok = bench("--diff", str(old), str(same))
+    assert ok.returncode == 0 and "REGRESSION" not in ok.stdout
+    bad = bench("--diff", str(old), str(new))
+    assert bad.returncode == 1 and "REGRESSION transitions.ratio_python" in bad.stdout
+    (tmp_path / "junk.json").write_text("[]")
+    junk = bench("--diff", str(old), str(tmp_path / "junk.json"))
+    assert junk.returncode == 2 and "not a vfio-conform bench result" in junk.stderr
+
+
+def test_scaling_fit_and_workload():
+    a, b, r2 = fit([1, 2, 4, 8], [3.0, 5.0, 9.0, 17.0])
+    assert (a, b, r2) == pytest.approx((1.0, 2.0, 1.0))
+    assert fit([1, 2, 4, 8], [1, 4, 16, 64])[2] < 1.0
+    run = workload(2)
+    assert run["devices"] == 2 and run["seconds"] > 0 and run["hwm_kib"] > 0

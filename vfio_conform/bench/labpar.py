@@ -1,0 +1,38 @@
+"""Parallel devices in the real-kernel lab: the same mtty conformance run with one pytest process
+and with N xdist workers (each profile's two devices stay on one worker), wall time including boot.
+
+Needs the lab (root, QEMU; wrap the command in `flock /tmp/vc-lab.lock`). The guest has
+`LabConfig.cpus` vCPUs under TCG on this host: more workers than vCPUs cannot run at once.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+LAB_PROFILES = ("mtty", "mtty-sc", "mtty-p2p", "mtty-pc")
+
+
+def _one(workers: str | None, profiles, extra) -> tuple[float, list]:
+    from ..lab.harness import run_lab
+    with tempfile.TemporaryDirectory(prefix="vc-bench-lab-") as tmp:
+        start = time.perf_counter()
+        runs = run_lab(list(profiles), Path(tmp), str(Path(tmp) / "store.sqlite"), workers, list(extra))
+        return time.perf_counter() - start, [r.exit_code for r in runs]
+
+
+def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
+    from ..lab.config import LabConfig
+    serial, serial_codes = _one(None, profiles, extra)
+    parallel, par_codes = _one(str(workers), profiles, extra)
+    speedup = serial / parallel
+    return {"profiles": list(profiles), "workers": workers, "guest_cpus": LabConfig().cpus,
+            "serial_s": round(serial, 1), "parallel_s": round(parallel, 1), "speedup": round(speedup, 3),
+            "efficiency": round(speedup / workers, 3), "exit_serial": serial_codes, "exit_parallel": par_codes}
+
+
+def render(res: dict) -> str:
+    return (f"lab parallel devices ({', '.join(res['profiles'])}; guest {res['guest_cpus']} vCPUs, TCG): "
+            f"1 process {res['serial_s']:.0f} s, {res['workers']} workers {res['parallel_s']:.0f} s -> "
+            f"speed-up {res['speedup']:.2f}x = {res['efficiency']:.2f} N (target 0.8 N); exits "
+            f"{res['exit_serial']} / {res['exit_parallel']}")
