@@ -13,9 +13,17 @@ class _LastOperation:
     device = ""
     what: tuple = ()
     started = 0.0
+    #: True from note() until the operation returned (a value or an errno): still True when a
+    #: timeout interrupted it, i.e. the operation never returned.
+    in_progress = False
 
     def note(self, device: str, *what) -> None:
         self.device, self.what, self.started = device, what, time.monotonic()
+        self.in_progress = True
+
+    def returned(self) -> None:
+        """The noted operation came back (with a value or an errno)."""
+        self.in_progress = False
 
     def describe(self) -> str:
         if not self.what:
