@@ -426,6 +426,17 @@ _CONSUMER_RULES = [
 
 _RULES += _CONSUMER_RULES
 
+# -- the kernel log: a driver that warns is not conformant ------------------------------------------
+_RULES += [
+    Rule("kernel.no-warnings",
+         "While a test drives the device the kernel logs no WARN, BUG, oops, lockdep or refcount "
+         "splat (nor any other report of a kernel bug) and sets no new taint flag: a kernel warning "
+         "is a driver (or kernel) bug even when every ioctl returned the right value.",
+         "include/asm-generic/bug.h (WARN*(): significant kernel issues that need prompt attention); "
+         "Documentation/process/coding-style.rst 22 (WARN*() is for this-should-never-happen "
+         "situations); Documentation/admin-guide/tainted-kernels.rst"),
+]
+
 #: Rules about the kernel's data fd object itself (its fd flags and access mode, poll, seeking, the
 #: fd number written back, an ended session's fd, closing it): a vfio-user server has no data fd
 #: (its data moves in MIG_DATA_READ/WRITE messages), so they are not-supported there.

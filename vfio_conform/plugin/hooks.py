@@ -15,6 +15,7 @@ from . import classify, params
 from .allure_meta import allure_outcome, write_run_files
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_param
+from .kmsg import KernelLogWatch
 from .lifecycle import RunLifecycle, install_sigterm
 from .options import add_options
 from .recorder import ResultRecorder
@@ -47,6 +48,7 @@ def pytest_configure(config) -> None:
     config.stash[CONTEXT_KEY] = ctx
     if usable():
         config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
+    config.pluginmanager.register(KernelLogWatch(), "vfio-conform-kmsg")
     if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
         return
     if not hasattr(config, "workerinput"):

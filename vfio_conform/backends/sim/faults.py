@@ -288,6 +288,10 @@ _TABLE = [
        sim_config={"reset_supported": False}),
     _f("reset_flag_hidden", "device.reset-flag-advertised", "consumers",
        "DEVICE_INFO omits VFIO_DEVICE_FLAGS_RESET although VFIO_DEVICE_RESET works"),
+    # -- the kernel log ------------------------------------------------------------------------
+    _f("warn_on_arc", "kernel.no-warnings", "core",
+       "the arc `arc` of a SET works but logs a WARN splat in the (sim's) kernel log",
+       arc="PRE_COPY_P2P->PRE_COPY"),
 ]
 
 #: name -> Fault, every knob the sim understands.
