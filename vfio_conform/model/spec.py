@@ -417,6 +417,14 @@ _CONSUMER_RULES = [
          "cloud-hypervisor (vfio-ioctls) issues the reset only when the flag is set, so its "
          "recovery cannot reset a device that hides it.",
          "include/uapi/linux/vfio.h; " + _CH, "should"),
+    Rule("reset.flr-running",
+         "A Function Level Reset started through config space (Device Control 'Initiate FLR' on a "
+         "function whose PCI Express Device Capabilities offer it) leaves the device in RUNNING and "
+         "ends every migration session: the old data_fd gives ENODEV.",
+         "drivers/vfio/pci/vfio_pci_config.c vfio_exp_config_write (FLR through "
+         "pci_try_reset_function); the variant drivers' reset_done handlers (mlx5, hisi_acc, pds, "
+         "qat: state RUNNING, migration files disabled); include/uapi/linux/vfio.h (reset leaves "
+         "RUNNING)"),
     Rule("dma.consumer-cycle",
          "DMA_LOGGING_START of valid ranges succeeds and writes back the page size the device "
          "selected, a power of two of at least 4096; DMA_LOGGING_REPORT with that page size "

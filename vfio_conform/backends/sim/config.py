@@ -25,6 +25,8 @@ class SimConfig:
         dma_logging: DMA logging features accepted (else ENOTTY).
         precopy_info_v2: offer VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (12, newer than 6.12) when
             PRE_COPY is reported: after the opt-in PRECOPY_INFO flags are output only (REINIT).
+        pcie_flr: config space has a PCI Express capability offering Function Level Reset
+            (Device Control bit 15 resets the function: RUNNING, sessions ended).
         seed: content seed (default: crc32 of the device id).
         regions: region specs (defaults with overrides applied).
         faults: the `{name, **params}` fault entries.
@@ -39,6 +41,7 @@ class SimConfig:
     reset_supported: bool = True
     dma_logging: bool = False
     precopy_info_v2: bool = True
+    pcie_flr: bool = False
     seed: int | None = None
     regions: tuple[RegionSpec, ...] = dataclasses.field(default_factory=lambda: tuple(build_specs(None)))
     faults: tuple[Mapping[str, Any], ...] = ()
@@ -70,6 +73,7 @@ class SimConfig:
             reset_supported=_bool(data, "reset_supported", True),
             dma_logging=_bool(data, "dma_logging", False),
             precopy_info_v2=_bool(data, "precopy_info_v2", True),
+            pcie_flr=_bool(data, "pcie_flr", False),
             seed=_int(data, "seed", None),
             regions=tuple(build_specs(data.get("regions"))),
             faults=tuple(data.get("faults") or ()),

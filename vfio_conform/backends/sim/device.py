@@ -11,8 +11,8 @@ import random
 
 from ...model.fsm import (PRE_COPY_STATES, SAVING_GROUP, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS,
                           BlockedArc, next_step, supports)
-from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState
-from . import kmsg, mismatch, stream
+from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState, PciRegion
+from . import flr, kmsg, mismatch, stream
 from .config import SimConfig
 from .faults import ActiveFaults
 from .regions import Region, oserror
@@ -55,6 +55,8 @@ class SimDevice:
         rng = random.Random(config.seed_for(name))
         self.internal = rng.randbytes(config.state_size)
         self.regions = [Region(spec, name, rng) for spec in config.regions]
+        if config.pcie_flr and len(self.regions) > PciRegion.CONFIG and self.regions[PciRegion.CONFIG].fd >= 0:
+            flr.install(self.regions[PciRegion.CONFIG])
         self.layout = stream.StreamLayout(
             config.state_size, tuple((r.spec.index, r.spec.size) for r in self.regions if r.spec.migrates))
         self.state = S.RUNNING
