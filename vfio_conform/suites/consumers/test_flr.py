@@ -14,7 +14,7 @@ from vfio_conform.suitelib.checks import expect_errno, expect_state
 from vfio_conform.suitelib.flr import flr_capability, initiate_flr
 from vfio_conform.uapi.enums import MigFlag, MigState
 
-pytestmark = pytest.mark.vc_requires("reset")
+pytestmark = [pytest.mark.vc_requires("reset"), pytest.mark.vc_requires(MigFlag.STOP_COPY)]
 
 #: A saving state every flag set reaches, and the pre-copy one where the device has PRE_COPY.
 _SAVING = [MigState.STOP_COPY, MigState.PRE_COPY]
