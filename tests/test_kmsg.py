@@ -134,3 +134,17 @@ def test_a_warning_fails_exactly_the_tests_that_walk_the_arc(tmp_path):
     clean = write_profile(tmp_path, "sim-p2p-precopy", "clean")
     code, rows, out = run_suites(clean, tmp_path, "-k", "test_arc", areas=("fsm",))
     assert code == 0 and not [r for r in rows if r["outcome"] == "fail"], out[-2000:]
+
+
+def test_unreadable_log_is_not_checked_and_says_why(monkeypatch):
+    from vfio_conform.plugin import kmsg as plugin
+
+    class Locked:
+        def kernel_log(self):
+            raise PermissionError(13, "Permission denied", "/dev/kmsg")
+    monkeypatch.setattr(plugin.registry, "get", lambda name: Locked())
+    watch = plugin.KernelLogWatch()
+    assert watch._source("kernel") is None
+    lines = []
+    watch.pytest_terminal_summary(type("T", (), {"write_line": lambda self, s: lines.append(s)})())
+    assert lines == ["vfio-conform: kernel log of backend 'kernel' not checked: /dev/kmsg: Permission denied"]

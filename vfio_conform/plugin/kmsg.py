@@ -34,7 +34,8 @@ class KernelLogWatch:
     def _source(self, backend: str):
         if backend not in self.sources:
             try:
-                self.sources[backend] = registry.get(backend).kernel_log()
+                opener = getattr(registry.get(backend), "kernel_log", None)
+                self.sources[backend] = opener() if opener is not None else None
             except OSError as exc:
                 self.sources[backend] = None
                 self.unavailable[backend] = f"{exc.filename or 'kernel log'}: {exc.strerror or exc}"
