@@ -54,11 +54,13 @@ class KernelLogWatch:
     def pytest_runtest_teardown(self, item, nextitem):
         try:
             result = yield
-        except Exception as exc:            # the teardown's own finding or error stays, with ours
+        except Exception as exc:
             finding = self._check(item)
             if finding is None:
                 raise
-            raise BaseExceptionGroup("teardown and kernel log", [exc, finding]) from None
+            if isinstance(exc, (SpecViolation, BaseExceptionGroup)):    # both findings are kept
+                raise BaseExceptionGroup("teardown and kernel log", [exc, finding]) from None
+            raise finding from exc      # a warning is the driver's fault: a fail, the error chained
         finding = self._check(item)
         if finding is not None:
             raise finding
