@@ -1,8 +1,6 @@
 """Kernel warnings fail the test: the kernel log parser, /dev/kmsg from a saved position, the sim's
 warning knob caught on exactly the tests whose SET walks its arc, with the excerpt."""
 import os
-import subprocess
-import sys
 
 import pytest
 
