@@ -91,21 +91,48 @@ def test_bad_profile_exits_2_and_writes_nothing(tmp_path):
 
 
 def test_timeout_is_infra_error_naming_the_operation_and_the_run_goes_on(tmp_path):
-    """A test that hangs in a device operation: infra-error naming it, device reset, rest recorded."""
+    """A test that hangs in a device operation: infra-error naming it, the device retired for the
+    rest of the run (its later tests infra-errors naming the operation), every test recorded."""
     profile = write_profile(tmp_path, "sim-p2p", "hangs", timeouts={"test": 1.0, "io": 1.0})
     store = tmp_path / "r.sqlite"
     proc = vc("run", "--profile", profile, "-q", "--store", store, "-p", "vc_hang", *ARCS,
               VC_HANG_TEST="hangs:RUNNING->STOP]")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 3 and "INTERNALERROR" not in out, out[-3000:]
-    rows = {r["test_id"]: r for r in _results(store)}
+    results = _results(store)
+    rows = {r["test_id"]: r for r in results}
     hung = rows["test_arc[hangs:RUNNING->STOP]"]
     assert hung["outcome"] == "infra-error", hung
     assert "timeouts.test = 1s" in hung["message"] and "SET MIG_DEVICE_STATE STOP" in hung["message"]
-    others = [r for t, r in rows.items() if t != hung["test_id"]]
-    assert len(others) > 20 and {r["outcome"] for r in others} <= {"pass", "not-supported"}, others
+    assert "never returned" in hung["message"]
+    after = results[[r["test_id"] for r in results].index(hung["test_id"]) + 1:]
+    assert len(after) > 5 and all(r["outcome"] == "infra-error" and "retired" in r["message"]
+                                  and "SET MIG_DEVICE_STATE STOP" in r["message"] for r in after), after[:3]
     (run,) = _runs(store)
     assert run["status"] == "finished"
+
+
+def test_hung_device_is_retired_and_the_other_profile_carries_on(tmp_path):
+    """Two profiles in one process: an operation of the first's device never returns; that device
+    is retired (infra-error naming the operation), and every test of the second still runs and passes."""
+    hangs = write_profile(tmp_path, "sim-p2p", "hangs", timeouts={"test": 1.0, "io": 1.0})
+    fine = write_profile(tmp_path, "sim-p2p", "fine", timeouts={"test": 1.0, "io": 1.0})
+    store = tmp_path / "r.sqlite"
+    t0 = time.monotonic()
+    proc = vc("run", "--profile", hangs, "--profile", fine, "-q", "--store", store, "-p", "vc_hang",
+              *ARCS, VC_HANG_TEST="hangs:RUNNING->STOP]", VC_HANG_RESET="1")
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 3, (proc.stdout + proc.stderr)[-3000:]
+    rows = _results(store)
+    by_profile = {name: [r for r in rows if f"[{name}:" in r["test_id"]] for name in ("hangs", "fine")}
+    hung = next(r for r in by_profile["hangs"] if r["test_id"] == "test_arc[hangs:RUNNING->STOP]")
+    assert hung["outcome"] == "infra-error" and "never returned" in hung["message"], hung
+    later = by_profile["hangs"][by_profile["hangs"].index(hung) + 1:]
+    assert later and all(r["outcome"] == "infra-error" and "retired" in r["message"]
+                         and "SET MIG_DEVICE_STATE STOP" in r["message"] for r in later), later[:3]
+    assert len(by_profile["fine"]) == len(by_profile["hangs"]) > 20
+    assert {r["outcome"] for r in by_profile["fine"]} <= {"pass", "not-supported"}, by_profile["fine"]
+    assert elapsed < 60, elapsed        # one timeout; the retired device's reset is never tried
 
 
 def test_timeout_with_a_device_that_cannot_be_reset_retires_it(tmp_path):
@@ -118,7 +145,7 @@ def test_timeout_with_a_device_that_cannot_be_reset_retires_it(tmp_path):
     assert proc.returncode == 3, (proc.stdout + proc.stderr)[-3000:]
     rows = _results(store)
     after = rows[[r["test_id"] for r in rows].index("test_arc[wedged:RUNNING->STOP]") + 1:]
-    retired = [r for r in after if "retired after a timeout" in (r["message"] or "")]
+    retired = [r for r in after if "retired" in (r["message"] or "")]
     assert retired and all(r["outcome"] in ("infra-error", "not-supported") for r in after), after[:5]
     assert not [r for r in rows if r["outcome"] == "fail"]
     assert elapsed < 60, elapsed      # one timeout and one failed recovery, not one per test

@@ -30,6 +30,15 @@ def save(device: Device, chunk: int = 1 << 20) -> bytes:
 
 
 # Each probe does one thing through the uAPI and returns what it saw (clean, faulty differ).
+def probe_warn_on_arc(d):
+    from vfio_conform.backends.sim.kmsg import SimKernelLog
+    from vfio_conform.device.kmsg import find_warnings
+    log = SimKernelLog()
+    walk(d, S.PRE_COPY_P2P)
+    d.set_state(S.PRE_COPY)
+    return [w.headline for w in find_warnings(log.read_new())]
+
+
 def probe_accept_illegal_arc(d):
     walk(d, S.STOP_COPY)
     return d.try_set_state(S.PRE_COPY).errno, d.get_state()
@@ -342,6 +351,7 @@ EXPECTED = {
     "feature_get_set_accepted": (probe_feature_get_set_accepted, (errno.EINVAL, S.RUNNING), (0, S.STOP)),
     "get_state_fails_in_stop_copy": (probe_get_state_fails_in_stop_copy, 0, errno.EIO),
     "precopy_info_fails_in_p2p": (probe_precopy_info_fails_in_p2p, 0, errno.EINVAL),
+    "warn_on_arc": (probe_warn_on_arc, [], ["sim: PRE_COPY_P2P->PRE_COPY (injected warning)"]),
 }
 
 

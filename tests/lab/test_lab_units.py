@@ -61,9 +61,10 @@ def test_unknown_variant_is_a_lab_error() -> None:
 
 def test_variant_table() -> None:
     assert {n: v.flags for n, v in VARIANTS.items()} == {
-        "mtty": 7, "mtty_sc": 1, "mtty_p2p": 3, "mtty_pc": 5, "mtty_broken": 7, "mtty_lossy": 7}
+        "mtty": 7, "mtty_sc": 1, "mtty_p2p": 3, "mtty_pc": 5, "mtty_broken": 7, "mtty_lossy": 7,
+        "mtty_warn": 7}
     assert VARIANTS["mtty_sc"].mdev_type() == "mtty_sc-2"
-    assert [n for n, v in VARIANTS.items() if v.bug] == ["mtty_broken", "mtty_lossy"]
+    assert [n for n, v in VARIANTS.items() if v.bug] == ["mtty_broken", "mtty_lossy", "mtty_warn"]
 
 
 def test_source_edit_must_match_once() -> None:

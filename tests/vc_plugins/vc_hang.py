@@ -1,7 +1,7 @@
 """Test-only pytest plugin: makes the sim hang like a wedged driver (loaded with -p vc_hang).
 
 VC_HANG_TEST: substring of the test id whose call phase hangs in its first SET MIG_DEVICE_STATE.
-VC_HANG_RESET=1: after that, VFIO_DEVICE_RESET hangs too (the device cannot be recovered).
+VC_HANG_RESET=1: after that, VFIO_DEVICE_RESET of that device hangs too (it cannot be recovered).
 """
 import os
 import time
@@ -14,7 +14,7 @@ from vfio_conform.uapi.ioctl import number
 
 _FEATURE = number("VFIO_DEVICE_FEATURE")
 _RESET = number("VFIO_DEVICE_RESET")
-_state = {"call": None, "hung": False}
+_state = {"call": None, "hung": False, "device": None}
 _orig = SimTransport.ioctl
 
 
@@ -22,9 +22,9 @@ def _ioctl(self, fd, request, arg=None):
     target = os.environ.get("VC_HANG_TEST", "")
     if (request == _FEATURE and _state["call"] and target in _state["call"] and not _state["hung"]
             and isinstance(arg, bytearray) and int.from_bytes(arg[4:8], "little") & FeatureOp.SET):
-        _state["hung"] = True
+        _state["hung"], _state["device"] = True, self
         time.sleep(3600)
-    if request == _RESET and _state["hung"] and os.environ.get("VC_HANG_RESET") == "1":
+    if request == _RESET and _state["device"] is self and os.environ.get("VC_HANG_RESET") == "1":
         time.sleep(3600)
     return _orig(self, fd, request, arg)
 

@@ -67,6 +67,11 @@ class Backend:
         without opening or changing it. The default names this backend in every field."""
         return DeviceEnvironment.uniform(device_id, self.name)
 
+    def kernel_log(self):
+        """The kernel log its devices' drivers write to (a device.kmsg.LogSource, opened at its end),
+        or None when there is none to read; OSError when it exists but cannot be read."""
+        return None
+
     def list_host_devices(self, root: str | None = None) -> list:
         """Host devices for `vfio-conform devices` (objects with id, kind, driver, vendor_id,
         device_id, mdev_type, group_path); only when `host_devices` is True. `root`: where the

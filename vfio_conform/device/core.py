@@ -223,7 +223,7 @@ class Device:
         req, value = _SET_REQUESTS.get(state) or _set_request(state)
         buf = bytearray(req)
         transport = self.transport
-        LAST_OPERATION.op = (transport.name, ("set", value), _monotonic())
+        LAST_OPERATION.op = op = (transport.name, ("set", value), _monotonic())
         call = self._set_call
         while True:
             try:
@@ -239,6 +239,7 @@ class Device:
             except RequestAborted as exc:
                 raise self._aborted_set(value, exc) from exc
             break
+        LAST_OPERATION.done = op     # it returned (a timeout never gets here: see plugin/timeout.py)
         written, raw_fd = _MIG_WORDS.unpack_from(buf, 8)
         self._known_state = None if code else value
         return code, written, raw_fd
@@ -277,7 +278,7 @@ class Device:
         req, value = _SET_REQUESTS.get(state) or _set_request(state)
         buf = bytearray(req)
         transport = self.transport
-        LAST_OPERATION.op = (transport.name, ("set", value), _monotonic())
+        LAST_OPERATION.op = op = (transport.name, ("set", value), _monotonic())
         call = self._set_call
         while True:
             try:
@@ -293,6 +294,7 @@ class Device:
             except RequestAborted as exc:
                 raise self._aborted_set(value, exc) from exc
             break
+        LAST_OPERATION.done = op     # it returned (a timeout never gets here: see plugin/timeout.py)
         raw_fd = _MIG_WORDS.unpack_from(buf, 8)[1]
         self._known_state = None if code else value
         fd = DataFd(self, raw_fd) if raw_fd >= 0 else None

@@ -5,6 +5,7 @@ import errno
 from typing import Any, Callable, TypeVar
 
 from ..errors import UapiError
+from .lastop import LAST_OPERATION
 
 T = TypeVar("T")
 F = TypeVar("F")
@@ -13,9 +14,12 @@ F = TypeVar("F")
 def errno_of(call: Callable[..., T], *args: Any, failed: F = None) -> tuple[int, T | F]:
     """(0, call(*args)), or (its errno, `failed`) if it raised OSError: the body of every `try_x()`."""
     try:
-        return 0, call(*args)
+        value = call(*args)
     except OSError as exc:
+        LAST_OPERATION.returned()
         return exc.errno or errno.EIO, failed
+    LAST_OPERATION.returned()       # not on a timeout (a BaseException): that one never returned
+    return 0, value
 
 
 def checked(result: tuple[int, T], operation: str, device: str) -> T:

@@ -12,6 +12,9 @@ class _LastOperation:
 
     #: (device, what, started): one attribute, so the hot path records an operation with one store
     op: tuple = ("", (), 0.0)
+    #: the `op` that last came back (a value or an errno); `op is not done` while one is in flight,
+    #: and still when a timeout interrupted it, i.e. the operation never returned.
+    done: tuple = op
 
     @property
     def device(self) -> str:
@@ -25,8 +28,16 @@ class _LastOperation:
     def started(self) -> float:
         return self.op[2]
 
+    @property
+    def in_progress(self) -> bool:
+        return self.op is not self.done
+
     def note(self, device: str, *what) -> None:
         self.op = (device, what, time.monotonic())
+
+    def returned(self) -> None:
+        """The noted operation came back (with a value or an errno)."""
+        self.done = self.op
 
     def describe(self) -> str:
         if not self.what:

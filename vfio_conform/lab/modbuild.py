@@ -35,6 +35,11 @@ _SET_STATE_LOCK = ("\tdev_dbg(vdev->dev, \"%s -> %d\\n\", __func__, new_state);\
 _SET_STATE_UNLOCK = "\tmtty_state_mutex_unlock(mdev_state);\n\treturn ret;\n}\n\nstatic int mtty_get_state("
 _LOAD_PORTS = ("\tfor (i = 0; i < mdev_state->nr_ports; i++)\n\t\tmemcpy(&mdev_state->s[i],\n"
                "\t\t       &migf->data.ports[i], sizeof(struct serial_port));\n")
+#: The mtty_warn variant's WARN: on this arc of mtty_step_state, with this message.
+WARN_ARC = ("PRE_COPY_P2P", "PRE_COPY")
+WARN_ARC_MESSAGE = "mtty_warn: injected warning on PRE_COPY_P2P -> PRE_COPY"
+_WARN_ON_ARC = (f"\tWARN(cur == VFIO_DEVICE_STATE_{WARN_ARC[0]} && new == VFIO_DEVICE_STATE_{WARN_ARC[1]},\n"
+                f"\t     \"{WARN_ARC_MESSAGE}\\n\");\t/* injected bug */\n")
 _BROKEN_FOPS = ("static const struct file_operations mtty_lab_bogus_fops = {\n"
                 "\t.owner = THIS_MODULE,\n};\n\n")
 
@@ -72,6 +77,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("mtty_lossy", STOP_COPY | P2P | PRE_COPY, bug="state-lost",
             description="flags 7; BUG: RESUMING->STOP accepts the stream but loads no port state "
                         "(a migrated UART register does not arrive)"),
+    Variant("mtty_warn", STOP_COPY | P2P | PRE_COPY, bug="warn-on-arc",
+            description="flags 7; BUG: the arc PRE_COPY_P2P->PRE_COPY works but WARNs "
+                        f"({WARN_ARC_MESSAGE!r} in the kernel log): kernel.no-warnings"),
 )}
 
 
@@ -117,6 +125,8 @@ def variant_source(stock: str, variant: Variant) -> str:
         text = _replace_once(text, _LOAD_PORTS,
                              "\tfor (i = 0; i < mdev_state->nr_ports; i++)\n"
                              "\t\t;\t/* injected bug: the ports' state is not loaded */\n", "bug")
+    elif variant.bug == "warn-on-arc":
+        text = _replace_once(text, _STEP_ENTRY, _STEP_ENTRY + _WARN_ON_ARC, "bug")
     elif variant.bug:
         raise LabError("build", f"unknown bug tag {variant.bug!r} in variant {name}")
     return text

@@ -417,6 +417,14 @@ _CONSUMER_RULES = [
          "cloud-hypervisor (vfio-ioctls) issues the reset only when the flag is set, so its "
          "recovery cannot reset a device that hides it.",
          "include/uapi/linux/vfio.h; " + _CH, "should"),
+    Rule("reset.flr-running",
+         "A Function Level Reset started through config space (Device Control 'Initiate FLR' on a "
+         "function whose PCI Express Device Capabilities offer it) leaves the device in RUNNING and "
+         "ends every migration session: the old data_fd gives ENODEV.",
+         "drivers/vfio/pci/vfio_pci_config.c vfio_exp_config_write (FLR through "
+         "pci_try_reset_function); the variant drivers' reset_done handlers (mlx5, hisi_acc, pds, "
+         "qat: state RUNNING, migration files disabled); include/uapi/linux/vfio.h (reset leaves "
+         "RUNNING)"),
     Rule("dma.consumer-cycle",
          "DMA_LOGGING_START of valid ranges succeeds and writes back the page size the device "
          "selected, a power of two of at least 4096; DMA_LOGGING_REPORT with that page size "
@@ -425,6 +433,17 @@ _CONSUMER_RULES = [
 ]
 
 _RULES += _CONSUMER_RULES
+
+# -- the kernel log: a driver that warns is not conformant ------------------------------------------
+_RULES += [
+    Rule("kernel.no-warnings",
+         "While a test drives the device the kernel logs no WARN, BUG, oops, lockdep or refcount "
+         "splat (nor any other report of a kernel bug) and sets no new taint flag: a kernel warning "
+         "is a driver (or kernel) bug even when every ioctl returned the right value.",
+         "include/asm-generic/bug.h (WARN*(): significant kernel issues that need prompt attention); "
+         "Documentation/process/coding-style.rst 22 (WARN*() is for this-should-never-happen "
+         "situations); Documentation/admin-guide/tainted-kernels.rst"),
+]
 
 #: Rules about the kernel's data fd object itself (its fd flags and access mode, poll, seeking, the
 #: fd number written back, an ended session's fd, closing it): a vfio-user server has no data fd

@@ -16,6 +16,7 @@ from .allure_meta import allure_outcome
 from .ci_outputs import CiOutputs
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_key, item_param
+from .kmsg import KernelLogWatch
 from .lifecycle import RunLifecycle, install_sigterm
 from .options import add_options
 from .recorder import ResultRecorder
@@ -50,6 +51,7 @@ def pytest_configure(config) -> None:
         config.pluginmanager.register(ctx.inventory, "vfio-conform-inventory")
     if usable():
         config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
+    config.pluginmanager.register(KernelLogWatch(), "vfio-conform-kmsg")
     if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
         return
     if not hasattr(config, "workerinput"):

@@ -6,8 +6,10 @@ pytest's reporting included, so it can fire inside pytest's own code (an INTERNA
 the session). Its thread method ends the whole process. Here the alarm is armed inside each
 phase's hook, which pytest runs within its exception capture, and disarmed before the phase is
 reported. The exception is a BaseException so device code that handles OSError (a timeout is an
-OSError) cannot turn it into an errno, and a spec `fail`. After a timeout the profile's devices
-are reset and checked; one that does not come back to RUNNING is retired for the rest of the run.
+OSError) cannot turn it into an errno, and a spec `fail`. A device whose operation never returned
+(the timeout interrupted it) is retired for the rest of the run, the message naming that operation;
+the profile's other devices are reset and checked, and one that does not come back to RUNNING is
+retired too. Other profiles' devices carry on.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import time
 
 import pytest
 
-from ..device import last_operation
+from ..device import LAST_OPERATION, last_operation
 from ..uapi.enums import MigState
 from .items import item_param
 
@@ -43,11 +45,18 @@ class TestTimer:
     def __init__(self):
         self.deadline = 0.0
         self.fired: dict[str, str] = {}     # nodeid -> phase that timed out
+        #: nodeid -> (device name, operation) of a device operation the timeout interrupted
+        self.hung: dict[str, tuple[str, str]] = {}
 
     @contextlib.contextmanager
     def _alarm(self, item, phase: str, seconds: float, limit: float, name: str = "timeouts.test"):
         def on_alarm(signum, frame):
             self.fired.setdefault(item.nodeid, phase)
+            if LAST_OPERATION.in_progress:
+                self.hung.setdefault(item.nodeid, (LAST_OPERATION.device, last_operation()))
+                LAST_OPERATION.returned()
+                raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; device operation "
+                                  f"that never returned: {last_operation()}")
             raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; "
                               f"last device operation: {last_operation()}")
         old = signal.signal(signal.SIGALRM, on_alarm)
@@ -64,16 +73,22 @@ class TestTimer:
         if profile is None:
             return (yield)
         self.deadline = time.monotonic() + profile.timeouts.test
-        with self._alarm(item, "setup", profile.timeouts.test, profile.timeouts.test):
-            return (yield)
+        try:
+            with self._alarm(item, "setup", profile.timeouts.test, profile.timeouts.test):
+                return (yield)
+        finally:
+            self._retire_hung(item)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item):
         profile = item_param(item, "profile")
         if profile is None:
             return (yield)
-        with self._alarm(item, "call", self.deadline - time.monotonic(), profile.timeouts.test):
-            return (yield)
+        try:
+            with self._alarm(item, "call", self.deadline - time.monotonic(), profile.timeouts.test):
+                return (yield)
+        finally:
+            self._retire_hung(item)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item, nextitem):
@@ -86,8 +101,21 @@ class TestTimer:
                              "the teardown budget (what is left of timeouts.test, at least timeouts.io)"):
                 return (yield)
         finally:
+            self._retire_hung(item)
             if item.nodeid in self.fired:
                 self._recover(item, profile)
+
+    def _retire_hung(self, item) -> None:
+        """Retire the device whose operation a timeout interrupted, before anything else touches it."""
+        hung = self.hung.get(item.nodeid)
+        pool = (item.funcargs or {}).get("device_pool")
+        profile = item_param(item, "profile")
+        if hung is None or pool is None or profile is None:
+            return
+        for key, device in list(pool.devices.items()):
+            if key[0] == profile.name and device.name == hung[0] and key not in pool.broken:
+                self._retire(pool, key, device, f"device {device.name} retired: {hung[1]} never "
+                             f"returned (timeout in {item.name}, {self.fired[item.nodeid]})")
 
     def _recover(self, item, profile) -> None:
         """Reset the profile's open devices; retire any that do not come back to RUNNING."""
@@ -107,10 +135,15 @@ class TestTimer:
             except (TestTimeout, Exception) as exc:   # noqa: B014 - a timeout is a BaseException
                 ok, how = False, f"{how}: {type(exc).__name__}: {exc}"
             if not ok:
-                pool.broken[key] = (f"device {device.name} retired after a timeout in {item.name} "
-                                    f"({self.fired[item.nodeid]}); recovery: {how}")
-                pool.devices.pop(key, None)
-                try:
-                    device.close(safe=False)    # no more operations on a wedged device
-                except Exception:   # noqa: BLE001 - closing is best effort; it is retired anyway
-                    pass
+                self._retire(pool, key, device, f"device {device.name} retired after a timeout in "
+                             f"{item.name} ({self.fired[item.nodeid]}); recovery: {how}")
+
+    @staticmethod
+    def _retire(pool, key, device, reason: str) -> None:
+        """No more operations on `device` in this run: its later tests are infra-errors (reason)."""
+        pool.broken[key] = reason
+        pool.devices.pop(key, None)
+        try:
+            device.close(safe=False)    # no more operations on a wedged device
+        except Exception:   # noqa: BLE001 - closing is best effort; it is retired anyway
+            pass

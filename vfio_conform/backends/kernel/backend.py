@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...device.kmsg import DevKmsg
 from ...errors import ConfigError
 from ..registry import Backend, check_distinct
 from . import open_kernel
@@ -39,6 +40,10 @@ class KernelBackend(Backend):
     def describe_device(self, profile, device_id: str):
         from .environment import describe
         return describe(device_id, self.sysfs_root, self.dev_root)
+
+    def kernel_log(self):
+        """This kernel's /dev/kmsg from its end (OSError when it cannot be read, e.g. not root)."""
+        return DevKmsg(str(Path(self.dev_root) / "kmsg"))
 
     def list_host_devices(self, root: str | None = None) -> list:
         return list_devices(sysfs_root=root or self.sysfs_root, dev_root=self.dev_root)

@@ -6,6 +6,7 @@ import dataclasses
 from ..registry import Backend, check_distinct
 from .config import SimConfig
 from .faults import FAULTS
+from .kmsg import SimKernelLog
 from .transport import open_sim
 
 #: What SimConfig raises for a value of the wrong shape (it reads plain YAML data).
@@ -59,6 +60,10 @@ class SimBackend(Backend):
 
     def open(self, profile, device_id: str, role: str):
         return open_sim(profile.backend_config.get(self.name) or {}, device_id)
+
+    def kernel_log(self):
+        """The sim's own log: empty unless a fault knob makes a device warn."""
+        return SimKernelLog()
 
 
 def _sim_keys(profile, where: str, data: dict) -> None:

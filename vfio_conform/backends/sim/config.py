@@ -41,6 +41,8 @@ class SimConfig:
         data_size_report: what MIG_DATA_SIZE reports, in bytes (None: the exact STOP_COPY stream
             length). A fixed value models a driver that reports a bound or a firmware estimate
             (pds: PDS_LM_DEVICE_STATE_LENGTH whatever the stream; mlx5: the firmware's size).
+        pcie_flr: config space has a PCI Express capability offering Function Level Reset
+            (Device Control bit 15 resets the function: RUNNING, sessions ended).
         seed: content seed (default: crc32 of the device id).
         regions: region specs (defaults with overrides applied).
         faults: the `{name, **params}` fault entries.
@@ -59,6 +61,7 @@ class SimConfig:
     dma_logging: bool = False
     precopy_info_v2: bool = True
     data_size_report: int | None = None
+    pcie_flr: bool = False
     seed: int | None = None
     regions: tuple[RegionSpec, ...] = dataclasses.field(default_factory=lambda: tuple(build_specs(None)))
     faults: tuple[Mapping[str, Any], ...] = ()
@@ -93,6 +96,7 @@ class SimConfig:
             dma_logging=_bool(data, "dma_logging", False),
             precopy_info_v2=_bool(data, "precopy_info_v2", True),
             data_size_report=_int(data, "data_size_report", None),
+            pcie_flr=_bool(data, "pcie_flr", False),
             seed=_int(data, "seed", None),
             regions=tuple(build_specs(data.get("regions"))),
             faults=tuple(data.get("faults") or ()),

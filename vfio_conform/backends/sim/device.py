@@ -11,8 +11,8 @@ import random
 
 from ...model.fsm import (PRE_COPY_STATES, SAVING_GROUP, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS,
                           BlockedArc, next_step, supports)
-from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState
-from . import bigstate, mismatch, stream
+from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState, PciRegion
+from . import bigstate, flr, kmsg, mismatch, stream
 from .config import SimConfig
 from .faults import ActiveFaults
 from .regions import Region, oserror
@@ -58,6 +58,8 @@ class SimDevice:
             if config.generated_state else None
         self.internal = b"" if self.generated else rng.randbytes(config.state_size)
         self.regions = [Region(spec, name, rng) for spec in config.regions]
+        if config.pcie_flr and len(self.regions) > PciRegion.CONFIG and self.regions[PciRegion.CONFIG].fd >= 0:
+            flr.install(self.regions[PciRegion.CONFIG])
         self.layout = stream.StreamLayout(
             config.state_size, tuple((r.spec.index, r.spec.size) for r in self.regions if r.spec.migrates))
         self.state = S.RUNNING
@@ -173,8 +175,11 @@ class SimDevice:
                 raise
             if opened is not None and step != target:
                 raise oserror(errno.EINVAL, f"driver returned a file on interior step {step.name}")
-            self.state = step
+            arc, self.state = f"{self.state.name}->{step.name}", step
             self.last_path += (step,)
+            if "warn_on_arc" in faults and faults.param("warn_on_arc", "arc") == arc \
+                    and faults.fire("warn_on_arc"):
+                kmsg.warn(f"sim: {arc} (injected warning)", "sim_step_state+0x42/0x80")
         self._reports_running = target == S.STOP
         if target == S.STOP and opened is None and faults.fire("fd_on_non_opening_arc"):
             return StraySession(faults)

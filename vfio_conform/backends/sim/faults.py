@@ -288,6 +288,16 @@ _TABLE = [
        sim_config={"reset_supported": False}),
     _f("reset_flag_hidden", "device.reset-flag-advertised", "consumers",
        "DEVICE_INFO omits VFIO_DEVICE_FLAGS_RESET although VFIO_DEVICE_RESET works"),
+    _f("flr_keeps_state", "reset.flr-running", "consumers",
+       "a Function Level Reset (config space Device Control bit 15) ends the session but leaves "
+       "the migration state as it was", sim_config={"pcie_flr": True}),
+    _f("flr_keeps_session", "reset.flr-running", "consumers",
+       "a Function Level Reset from a saving state reports RUNNING but keeps the saving session "
+       "(its data_fd still reads)", sim_config={"pcie_flr": True}),
+    # -- the kernel log ------------------------------------------------------------------------
+    _f("warn_on_arc", "kernel.no-warnings", "core",
+       "the arc `arc` of a SET works but logs a WARN splat in the (sim's) kernel log",
+       arc="PRE_COPY_P2P->PRE_COPY"),
 ]
 
 #: name -> Fault, every knob the sim understands.

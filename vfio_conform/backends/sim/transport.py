@@ -14,10 +14,10 @@ from typing import Callable
 
 from ...uapi import structs as st
 from ...uapi.enums import (FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag, MigFlag, MigState,
-                           RegionFlag)
+                           PciRegion, RegionFlag)
 from ...uapi.ioctl import number
 from ..pipes import session_pipe_end
-from . import faults_consumers
+from . import faults_consumers, flr
 from .config import SimConfig
 from .device import SimDevice
 from .hooks import SimTestHooks
@@ -143,7 +143,10 @@ class SimTransport:
     def pwrite(self, fd: int, data: bytes, offset: int) -> int:
         if fd == self.device_fd and not self.closed:
             region, off = self._region_at(offset)
-            return region.write(off, bytes(data))
+            written = region.write(off, bytes(data))
+            if region.spec.index == PciRegion.CONFIG and self.config.pcie_flr:
+                flr.after_write(self.device, region, off, written)
+            return written
         session = self._session(fd, "pwrite()")
         if self.device.faults.fire("seekable_fd"):
             return len(data)
