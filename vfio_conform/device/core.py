@@ -217,8 +217,7 @@ class Device:
         """One SET MIG_DEVICE_STATE `state`: (errno, device_state and data_fd as written back).
 
         The hot path of every suite: a cached request copied, one ioctl, one unpack, and the last
-        operation noted with a single store; no ctypes structs are built (set_state() is the same
-        body inlined: a Python call per SET is a measurable share of a real SET).
+        operation noted with a single store; no ctypes structs are built.
         """
         req, value = _SET_REQUESTS.get(state) or _set_request(state)
         buf = bytearray(req)
@@ -275,33 +274,12 @@ class Device:
 
     def set_state(self, state: int) -> DataFd | None:
         """SET MIG_DEVICE_STATE `state`; UapiError on failure; the data_fd it returned, if any."""
-        req, value = _SET_REQUESTS.get(state) or _set_request(state)
-        buf = bytearray(req)
-        transport = self.transport
-        LAST_OPERATION.op = op = (transport.name, ("set", value), _monotonic())
-        call = self._set_call
-        while True:
-            try:
-                if call is not None:
-                    call(buf)
-                else:
-                    transport.ioctl(transport.device_fd, _FEATURE, buf)
-                code = 0
-            except InterruptedError:
-                continue
-            except OSError as exc:
-                code = exc.errno or errno.EIO
-            except RequestAborted as exc:
-                raise self._aborted_set(value, exc) from exc
-            break
-        LAST_OPERATION.done = op     # it returned (a timeout never gets here: see plugin/timeout.py)
-        raw_fd = _MIG_WORDS.unpack_from(buf, 8)[1]
-        self._known_state = None if code else value
+        code, _written, raw_fd = self._set_raw(state)
         fd = DataFd(self, raw_fd) if raw_fd >= 0 else None
         if code:
             if fd is not None:
                 fd.close()
-            raise UapiError(code, f"SET MIG_DEVICE_STATE {MigState.label(value)}", self.name)
+            raise UapiError(code, f"SET MIG_DEVICE_STATE {MigState.label(int(state))}", self.name)
         return fd
 
     def walk(self, path) -> list[DataFd]:

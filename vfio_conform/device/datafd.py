@@ -112,22 +112,7 @@ class DataFd:
         """Move this (saving) stream into `dst` (a resuming fd) chunk by chunk until end of stream
         (or ENOMSG with `allow_enomsg`), hashing as it goes: memory stays one chunk whatever the
         state's size, and the digest is what a later save of the destination must reproduce."""
-        digest, length, reads, end = hashlib.sha256(), 0, 0, "eof"
-        update, write = digest.update, dst.write
-        while True:
-            code, data = self.try_read(chunk_size)
-            reads += 1
-            if code == errno.ENOMSG and allow_enomsg:
-                end = "enomsg"
-                break
-            if code:
-                raise UapiError(code, f"read(data_fd, {chunk_size}) after {length} bytes", self.device.name)
-            if not data:
-                break
-            update(data)
-            write(data)
-            length += len(data)
-        return StreamDigest(length, digest.hexdigest(), reads, end)
+        return self.drain(chunk_size, sink=dst, allow_enomsg=allow_enomsg)
 
     def try_precopy_info(self, argsz: int = 24, flags: int = 0) -> tuple[int, PrecopyInfo | None]:
         buf = bytearray(max(argsz, ctypes.sizeof(st.vfio_precopy_info)))
