@@ -19,9 +19,9 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError
-from .loader import MAX_PROFILE_BYTES, find_profile
+from .loader import find_profile, read_marked
 from .schema import Profile, _bool, _list, _map, _no_unknown, _number, _str, yaml_keys
-from .yamlmarks import Marked, load_marked
+from .yamlmarks import Marked
 
 #: Where leases (lock files) live unless the inventory or VFIO_CONFORM_LEASE_DIR says otherwise.
 DEFAULT_LEASE_DIR = "/run/vfio-conform/leases"
@@ -162,20 +162,7 @@ class Inventory:
 
 def load_inventory(path: str | Path) -> Inventory:
     """Read and validate an inventory (ConfigError naming file, line and field); touches no device."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_PROFILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read inventory: {exc.strerror}", str(path)) from None
-    if len(raw) > MAX_PROFILE_BYTES:
-        raise ConfigError(f"inventory is larger than {MAX_PROFILE_BYTES // 1024} KiB", str(path), 1)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise ConfigError(f"not UTF-8 text (byte {raw[exc.start]:#04x})", str(path), line) from None
-    return build_inventory(load_marked(text, str(path)))
+    return build_inventory(read_marked(path, "inventory"))
 
 
 def build_inventory(doc: Marked) -> Inventory:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..constants import LOCAL_PROFILES_DIR, PROFILES_DIR, PROFILES_ENV
 from ..errors import ConfigError
 from .schema import Profile, build_profile
-from .yamlmarks import load_marked
+from .yamlmarks import Marked, load_marked
 
 #: Largest profile file read (the shipped ones are a few KiB); larger ones are refused unread.
 MAX_PROFILE_BYTES = 1 << 20
@@ -64,23 +64,29 @@ def search_path() -> list[ProfileSource]:
     return unique
 
 
-def load_profile(path: str | Path) -> Profile:
-    """Load and validate one profile file (ConfigError names file, line and field)."""
+def read_marked(path: str | Path, kind: str, hint: str | None = None) -> Marked:
+    """A small YAML file of `kind` ("profile", "inventory") read with line marks: size, encoding and
+    YAML safety checked (ConfigError names the file and line)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read profile: {exc.strerror}", str(path)) from None
+        raise ConfigError(f"cannot read {kind}: {exc.strerror}", str(path)) from None
     if len(raw) > MAX_PROFILE_BYTES:
-        raise ConfigError(f"profile is larger than {MAX_PROFILE_BYTES // 1024} KiB", str(path), 1,
-                          hint="a profile is a short YAML file; is this the right path?")
+        raise ConfigError(f"{kind} is larger than {MAX_PROFILE_BYTES // 1024} KiB", str(path), 1, hint=hint)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise ConfigError(f"not UTF-8 text (byte {raw[exc.start]:#04x})", str(path), line) from None
-    return build_profile(load_marked(text, str(path)))
+    return load_marked(text, str(path))
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Load and validate one profile file (ConfigError names file, line and field)."""
+    return build_profile(read_marked(path, "profile",
+                                     hint="a profile is a short YAML file; is this the right path?"))
 
 
 def find_profile(name_or_path: str, directory: Path | None = None) -> Profile:
