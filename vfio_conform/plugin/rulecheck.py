@@ -30,6 +30,10 @@ _AREAS = sorted({rule_id.split(".", 1)[0] for rule_id in RULES})
 #: A string that looks like a rule id of a known area (every id has a dash after the dot).
 ID_SHAPE = re.compile(rf"^(?:{'|'.join(map(re.escape, _AREAS))})\.[a-z0-9]+(?:-[a-z0-9]+)+$")
 _PACKAGE = Path(__file__).resolve().parents[1]
+#: The parts of the package whose ids the suites use (what a suite imports, directly or not); the
+#: tools above them (lab, report, bench...) keep their own ids and are never scanned.
+_SCANNED = tuple(_PACKAGE / part for part in ("suites", "suitelib", "plugin", "verify", "device",
+                                                "backends", "model"))
 
 
 def spec_ids(item) -> list[str]:
@@ -93,16 +97,18 @@ def unknown_ids(paths) -> list[str]:
 
 
 def _project_modules(roots: list[Path]) -> list[str]:
-    """Files of loaded modules under the package or the given roots (suites, fixtures)."""
+    """Files of loaded modules in the scanned parts of the package, or (outside the package) under
+    the given roots (a third party's suites and helpers)."""
     files = []
     for module in list(sys.modules.values()):
         name = getattr(module, "__file__", None)
         if not name or not name.endswith(".py"):
             continue
         path = Path(name).resolve()
-        if "site-packages" in path.parts:
+        inside = path.is_relative_to(_PACKAGE)
+        if not inside and "site-packages" in path.parts:
             continue
-        if any(path.is_relative_to(root) for root in (_PACKAGE, *roots)):
+        if any(path.is_relative_to(root) for root in (_SCANNED if inside else roots)):
             files.append(str(path))
     return files
 
