@@ -60,8 +60,9 @@ def main() -> int:
     during = None
     deadline = time.monotonic() + 300
     while run.poll() is None and time.monotonic() < deadline:
-        if during is None and progress.exists() and progress.read_text().strip():
-            during = state(bdf)                     # a test runs: the device is on vfio-pci
+        if (during is None or not during.get("driver")) and progress.exists() and progress.read_text().strip():
+            during = state(bdf)     # tests run: sampled until the device is seen on vfio-pci (the lease
+                                    # binds it in the first test's setup, after its progress line)
         time.sleep(0.05)
     text, _ = run.communicate(timeout=60)
     out["run"] = {"rc": run.returncode, "during": during, "after": state(bdf), "tail": text[-1500:]}
