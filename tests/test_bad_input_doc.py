@@ -52,6 +52,9 @@ INPUTS = {
     "waiver-unknown-rule": {"badrule.yaml": _waiver("test_arc", "fsm.no-such-rule")},
     "sim-unknown-device": {}, "same-device-twice": {}, "cdev-elsewhere": {}, "device-not-found": {},
     "pci-not-vfio": {},
+    "inventory-unquoted-bdf": {"unquoted.yaml": "devices:\n  - {name: a, pci: 0000:00:04.0, profile: qemu-edu}\n"},
+    "inventory-empty": {"empty.yaml": "devices: []\n"},
+    "profile-other-kernel": {"future.yaml": GOOD + "match:\n  kernel: [\">=99.0\"]\n"},
 }
 
 
@@ -85,7 +88,7 @@ def _host_pci_not_vfio(sysfs: Path = Path("/sys/bus/pci/devices")) -> tuple[str,
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["case"] for r in ROWS])
 def test_documented_bad_input_is_refused_as_documented(tmp_path, row):
-    subs = {"profiles": str(ROOT / "vfio_conform" / "profiles")}
+    subs = {"profiles": str(ROOT / "vfio_conform" / "profiles"), "release": os.uname().release}
     if "{bdf}" in row["command"]:
         found = _host_pci_not_vfio()
         if found is None:
