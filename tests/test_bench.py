@@ -64,3 +64,13 @@ def test_scaling_fit_and_workload():
     assert fit([1, 2, 4, 8], [1, 4, 16, 64])[2] < 1.0
     run = workload(2)
     assert run["devices"] == 2 and run["seconds"] > 0 and run["hwm_kib"] > 0
+
+
+def test_lab_parallel_reports_no_speed_up_when_a_run_did_not_finish():
+    from vfio_conform.bench.labpar import render
+    base = {"profiles": ["mtty"], "workers": 2, "guest_cpus": 2, "serial_s": 120.0, "parallel_s": 300.0,
+            "speedup": 0.4, "efficiency": 0.2, "exit_serial": [0]}
+    hung = render({**base, "exit_parallel": [None]})
+    assert "did not finish" in hung and "no speed-up measured" in hung and "0.40x" not in hung
+    ok = render({**base, "parallel_s": 70.0, "speedup": 1.714, "efficiency": 0.857, "exit_parallel": [0]})
+    assert "speed-up 1.71x = 0.86 N" in ok

@@ -6,19 +6,23 @@ Needs the lab (root, QEMU; wrap the command in `flock /tmp/vc-lab.lock`). The gu
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
+
+from ..constants import reports_dir
 
 LAB_PROFILES = ("mtty", "mtty-sc", "mtty-p2p", "mtty-pc")
 
 
 def _one(workers: str | None, profiles, extra) -> tuple[float, list]:
+    """Wall time and exit codes of one lab run; its console, logs and store are kept under
+    reports/bench/ (a failed run's error message points there)."""
     from ..lab.harness import run_lab
-    with tempfile.TemporaryDirectory(prefix="vc-bench-lab-") as tmp:
-        start = time.perf_counter()
-        runs = run_lab(list(profiles), Path(tmp), str(Path(tmp) / "store.sqlite"), workers, list(extra))
-        return time.perf_counter() - start, [r.exit_code for r in runs]
+    out = reports_dir() / "bench" / f"lab-{time.strftime('%Y%m%d-%H%M%S')}-workers-{workers or 1}"
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    runs = run_lab(list(profiles), out, str(out / "store.sqlite"), workers, list(extra))
+    return time.perf_counter() - start, [r.exit_code for r in runs]
 
 
 def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
@@ -32,6 +36,10 @@ def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
 
 
 def render(res: dict) -> str:
+    if any(code != 0 for code in res["exit_serial"] + res["exit_parallel"]):
+        return (f"lab parallel devices ({', '.join(res['profiles'])}): a run did not finish "
+                f"(exits {res['exit_serial']} / {res['exit_parallel']}): no speed-up measured "
+                f"(1 process {res['serial_s']:.0f} s, {res['workers']} workers {res['parallel_s']:.0f} s)")
     return (f"lab parallel devices ({', '.join(res['profiles'])}; guest {res['guest_cpus']} vCPUs, TCG): "
             f"1 process {res['serial_s']:.0f} s, {res['workers']} workers {res['parallel_s']:.0f} s -> "
             f"speed-up {res['speedup']:.2f}x = {res['efficiency']:.2f} N (target 0.8 N); exits "
