@@ -20,6 +20,7 @@ from vfio_conform.backends.vfio_user.connection import VfioUserConnectionLost
 from vfio_conform.backends.vfio_user.protocol import Cmd, parse_version_reply
 from vfio_conform.backends.vfio_user.register import check_device_ids
 from vfio_conform.suitelib.checks import not_on_transport
+from vfio_conform.suitelib.depth.streams import stop_copy_bytes
 from vfio_conform.device import Device
 from vfio_conform.errors import ConfigError, InfraError, RequestAborted, SpecViolation
 from vfio_conform.model.spec import DATA_FD, MESSAGES, RULES
@@ -112,15 +113,6 @@ def test_mig_data_read_honours_max_transfer_size(vfio_user_pair):
         dev.close(safe=False)
 
 
-def _save(dev: Device) -> bytes:
-    dev.set_state(MigState.STOP)
-    fd = dev.set_state(MigState.STOP_COPY)
-    data = b"".join(fd.chunks())
-    fd.close()
-    dev.set_state(MigState.STOP)
-    return data
-
-
 def _resume(dev: Device, data: bytes) -> None:
     dev.set_state(MigState.STOP)
     fd = dev.set_state(MigState.RESUMING)
@@ -139,7 +131,7 @@ def test_round_trip_carries_bar_contents(vfio_user_pair):
         hook.write(a, 41)
         assert hook.check(a, 41) == []
         assert hook.check(b, 41) != []                  # the check can fail: b never got the state
-        _resume(b, _save(a))
+        _resume(b, stop_copy_bytes(a))
         assert hook.check(b, 41) == []
         assert hook.check(b, 42) != []
     finally:

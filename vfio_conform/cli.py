@@ -136,11 +136,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["--vc-device", dev]
     if getattr(args, "inventory", None):
         out += ["--vc-inventory", args.inventory]
-    if args.no_store:
-        out.append("--vc-no-store")
-    else:
-        out += ["--vc-store", args.store or os.environ.get(STORE_ENV)
-                or str(Path(args.reports) / STORE_NAME)]
+    store = store_arg(args)
+    out += ["--vc-no-store"] if store is None else ["--vc-store", store]
     if args.kernel_release:
         out += ["--vc-kernel-release", args.kernel_release]
     if getattr(args, "ktap", None):
@@ -165,6 +162,14 @@ def user_command(args, extra: list[str], profiles: list[str]) -> list[str]:
     out += ["-q"] if args.quiet else []
     rest = [a for a in extra if a != "--"]
     return out + (["--", *rest] if rest else [])
+
+
+def store_arg(args) -> str | None:
+    """The result store a `run` writes: --store, else $VFIO_CONFORM_STORE, else REPORTS/results.sqlite
+    (None with --no-store)."""
+    if args.no_store:
+        return None
+    return args.store or os.environ.get(STORE_ENV) or str(Path(args.reports) / STORE_NAME)
 
 
 class _ExitProbe:
@@ -192,18 +197,16 @@ def cmd_run(args, extra) -> int:
     select_targets(profiles, args.device, inventory,   # checked before pytest starts
                    kernel_release=args.kernel_release or os.uname().release)
     argv = pytest_args(args, extra, profiles)
-    if not args.no_store:          # a store that cannot be written is a usage error: nothing runs
-        open_store(argv[argv.index("--vc-store") + 1]).close()
+    store = store_arg(args)
+    if store is not None:          # a store that cannot be written is a usage error: nothing runs
+        open_store(store).close()
     print(f"vfio-conform: profiles {', '.join(profiles)}; results -> {Path(args.reports).absolute()}",
           flush=True)
     location, last = _store_mark(args)
     probe = _ExitProbe()
     code = pytest.main(argv, plugins=[probe, _progress(args)])
     from .report.run_end import finish_run
-    alluredir = argv[argv.index("--alluredir") + 1]
-    finish_run(probe.config, Path(argv[argv.index("--vc-junit") + 1]).parent, alluredir,
-               None if args.no_store else argv[argv.index("--vc-store") + 1], args.json,
-               show=not args.no_summary)
+    finish_run(probe.config, store, args.json, show=not args.no_summary)
     if location is not None:
         _print_consumer_lines(location, last)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None

@@ -60,14 +60,19 @@ def flip(data: bytes, offset: int, mask: int = 0xFF) -> bytes:
     return bytes(out)
 
 
+def stop_copy_bytes(dev) -> bytes:
+    """STOP -> STOP_COPY, the whole stream read as bytes, back to STOP (small device states only)."""
+    dev.set_state(MigState.STOP)
+    fd = dev.set_state(MigState.STOP_COPY)
+    data = b"".join(fd.chunks())
+    fd.close()
+    dev.set_state(MigState.STOP)
+    return data
+
+
 def foreign_stream() -> bytes:
     """A stream of another device type: an in-process reference device with a different layout."""
     from ...backends.sim.transport import open_sim
     from ...device import Device
     with Device(open_sim({"flags": 1, "state_size": 1000}, "foreign0"), io_timeout=5.0) as dev:
-        dev.set_state(MigState.STOP)
-        fd = dev.set_state(MigState.STOP_COPY)
-        data = b"".join(fd.chunks())
-        fd.close()
-        dev.set_state(MigState.STOP)
-        return data
+        return stop_copy_bytes(dev)
