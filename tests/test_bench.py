@@ -74,3 +74,6 @@ def test_lab_parallel_reports_no_speed_up_when_a_run_did_not_finish():
     assert "did not finish" in hung and "no speed-up measured" in hung and "0.40x" not in hung
     ok = render({**base, "parallel_s": 70.0, "speedup": 1.714, "efficiency": 0.857, "exit_parallel": [0]})
     assert "speed-up 1.71x = 0.86 N" in ok
+    assert "boot included, 2 workers): 70 s (OVER the 60 s target)" in ok
+    assert "(within the 60 s target)" in render({**base, "parallel_s": 55.0, "speedup": 2.2,
+                                                 "efficiency": 1.1, "exit_parallel": [0]})

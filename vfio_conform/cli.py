@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="write the machine-readable run summary here (default: summary.json "
                           "beside the run's JUnit file; schema: docs/json-summary.md)")
     run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--no-html", action="store_true", help=argparse.SUPPRESS)   # the lab's host writes it
+    run.add_argument("--store-mirror", default=None, metavar="PATH",
+                     help="also keep a whole copy of the SQLite store here, refreshed every few seconds "
+                          "(for a store on local storage of a machine that may die)")
     run.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
     run.set_defaults(func=cmd_run)
 
@@ -144,6 +148,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["--vc-ktap", args.ktap]
     if args.progress_file:
         out += ["--vc-progress-file", args.progress_file]
+    if args.store_mirror:
+        out += ["--vc-store-mirror", args.store_mirror]
     if args.workers:
         out += ["-n", str(args.workers), "--dist", "loadgroup"]
     out.append("-q" if args.quiet else "-v" if len(profiles) == 1 and not args.workers else "-q")
@@ -206,7 +212,7 @@ def cmd_run(args, extra) -> int:
     probe = _ExitProbe()
     code = pytest.main(argv, plugins=[probe, _progress(args)])
     from .report.run_end import finish_run
-    finish_run(probe.config, store, args.json, show=not args.no_summary)
+    finish_run(probe.config, store, args.json, show=not args.no_summary, html=not args.no_html)
     if location is not None:
         _print_consumer_lines(location, last)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +23,21 @@ from ..plugin.progress import status_path
 from .errors import LabError
 from .progress_watch import ProgressWatch
 from .session import GUEST_RESULTS, LabSession
+from .warm import warm_host_caches
 
 #: Host-side cap for one boot running the suites (TCG is slow; CI has 90 minutes in all).
 BOOT_TIMEOUT_S = 45 * 60
-#: Allure results directory inside the guest (its tmpfs), copied to the share after the run.
-GUEST_ALLURE = "/tmp/vfio-conform-allure"
-#: With several workers, the reports (results store, JUnit) are written here in the guest and
-#: copied to the share at the end: several processes writing one SQLite WAL store on the 9p share
-#: (its -shm mmapped through 9p) have hung a TCG guest. One process keeps writing to the share,
-#: so a guest that dies mid-run still leaves every result recorded before it.
+#: The guest writes its reports (result store, JUnit, Allure) here, in its own tmpfs, and sends them
+#: home at the end as one tar file on the share (thousands of small files cost a 9p round trip each).
+#: The store is also mirrored to the share every few seconds (plugin/store_mirror.py), so a guest that
+#: dies mid-run still leaves the results recorded up to then. A SQLite store on the share itself cost
+#: several 9p round trips per row and, with its -shm file, needs shared mmap, which only the share's
+#: write-back cache mode offers (lab/guest_init.sh: the share is uncached).
 GUEST_LOCAL_REPORTS = "/tmp/vfio-conform-reports"
+#: Allure results directory inside the guest.
+GUEST_ALLURE = f"{GUEST_LOCAL_REPORTS}/allure-results"
+#: The guest's reports (all but the store), packed at the end of the command, beside `reports/`.
+REPORTS_TAR = "reports.tar"
 #: A guest whose progress file stands still longer than the slowest test's timeout plus this is
 #: hung below Python (the per-test SIGALRM could not fire): QEMU is killed, an infra-error recorded.
 STALL_MARGIN_S = 120
@@ -67,10 +73,11 @@ def lab_profiles(names: list[str] | None = None) -> list[Profile]:
 def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None,
                extra: list[str]) -> list[str]:
     """`python3 -m vfio_conform run` over all `profiles`, each on its own two guest devices."""
-    local = bool(workers) and workers not in ("0", "1")
-    reports = GUEST_LOCAL_REPORTS if local else f"{GUEST_RESULTS}/reports"
-    argv = ["python3", "-m", "vfio_conform", "run", "--reports", reports,
-            "--progress-file", f"{GUEST_RESULTS}/progress", "--progress-every", "0", "--no-summary"]
+    shared = f"{GUEST_RESULTS}/reports"
+    argv = ["python3", "-m", "vfio_conform", "run", "--reports", GUEST_LOCAL_REPORTS,
+            "--store-mirror", f"{shared}/{STORE_NAME}",
+            "--progress-file", f"{GUEST_RESULTS}/progress", "--progress-every", "0", "--no-summary",
+            "--no-html"]                    # the host writes the report from the imported runs
     for profile in profiles:
         argv += ["--profile", profile.path]
         for dev in _devices(session, profile):
@@ -78,13 +85,18 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
     if workers:
         argv += ["-n", workers]
     argv += ["--", *extra] if extra else []
-    # Allure writes a file per test and fixture; on the 9p results share that has failed with
-    # EFAULT under TCG. Write them to the guest's tmpfs and copy them to the share at the end.
-    allure = f"{GUEST_RESULTS}/reports/allure-results"
-    home = f"mkdir -p {GUEST_RESULTS}/reports && cp -r {GUEST_LOCAL_REPORTS}/. {GUEST_RESULTS}/reports/; " \
-        if local else ""
-    return ["sh", "-c", f"{shlex.join(argv)}; rc=$?; {home}mkdir -p {allure} && "
-            f"cp -r {GUEST_ALLURE}/. {allure}/ 2>/dev/null; exit $rc"]
+    pack = shlex.join(["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
+                       "--exclude", f"./{STORE_NAME}*", "."])
+    return ["sh", "-c", f"{shlex.join(argv)}; rc=$?; {pack}; exit $rc"]
+
+
+def guest_workers(workers: str | None, profiles: int, cpus: int) -> str | None:
+    """The guest's `-n`: None for one process; "auto" is one worker per profile (a profile's devices
+    stay on one worker), at most one per vCPU."""
+    if workers == "auto":
+        count = min(profiles, cpus)
+        return str(count) if count > 1 else None
+    return workers
 
 
 def _devices(session: LabSession, profile: Profile) -> list[str]:
@@ -106,6 +118,7 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
     profiles = lab_profiles(names)
     if not profiles:
         raise ConfigError("no profile with a 'lab' section selected")
+    warm_host_caches()          # what the guest would otherwise compile under TCG
     runs = []
     for mode in ("mdev", "pci"):
         group = [p for p in profiles if p.lab.mode == mode]
@@ -117,7 +130,8 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
                                                         **(env or {})}.items())))
         session.prepare()
         run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}"
-        argv = guest_argv(session, group, workers, extra or [])
+        argv = guest_argv(session, group, guest_workers(workers, len(group), session.config.cpus),
+                          extra or [])
         print(f"vfio-conform lab: booting the {mode} guest for {', '.join(p.name for p in group)} "
               f"(results: {run_dir})", flush=True)
         runs.append(_boot(session, group, argv, run_dir, timeout))
@@ -146,6 +160,7 @@ def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: P
 def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     """Import the guest's runs into the host store and copy its JUnit/Allure output under reports/."""
     guest_reports = run.run_dir / "reports"
+    _unpack(run.run_dir / REPORTS_TAR, guest_reports)
     store = open_store(store_location(store_arg, reports / STORE_NAME))
     guest_store = guest_reports / STORE_NAME
     new_ids = import_runs(store, guest_store) if guest_store.exists() else []
@@ -158,6 +173,19 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
         shutil.copytree(guest_reports / "allure-results",
                         reports / "runs" / f"lab-{run.run_dir.name}" / "allure-results", dirs_exist_ok=True)
     store.close()
+
+
+def _unpack(tar: Path, into: Path) -> None:
+    """Extract the guest's packed reports (regular files and directories only) into `into`."""
+    if not tar.exists():
+        return
+    into.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(tar) as pack:
+            pack.extractall(into, filter="data")
+    except (tarfile.TarError, OSError) as exc:      # a guest that died while packing
+        print(f"vfio-conform lab: the guest's reports could not be unpacked from {tar}: {exc}",
+              file=sys.stderr, flush=True)
 
 
 def _record_infra_failure(store, run_ids: list[int], run: LabRun) -> None:

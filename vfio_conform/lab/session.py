@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..constants import STORE_SYNC_ENV
 from .config import LabConfig
 from .errors import LabError
 from .initramfs import build_initramfs
@@ -139,9 +138,7 @@ class LabSession:
                "VFIO_LAB": "1", "VFIO_LAB_RESULTS": GUEST_RESULTS,
                "VFIO_LAB_MANIFEST": f"{GUEST_RESULTS}/manifest.json",
                "VFIO_LAB_PROGRESS": f"{GUEST_RESULTS}/progress",
-               "VFIO_LAB_DEVICES": " ".join(self.planned_devices()),
-               # fsync each result row: a guest kernel panic must not lose what was recorded
-               STORE_SYNC_ENV: "FULL"}
+               "VFIO_LAB_DEVICES": " ".join(self.planned_devices())}
         env.update(dict(self.config.extra_env))
         return env
 

@@ -21,6 +21,7 @@ from .lifecycle import RunLifecycle, install_sigterm
 from .options import add_options
 from .recorder import ResultRecorder
 from .rulecheck import spec_ids
+from .store_mirror import register as register_mirror
 from .timeout import TestTimer, usable
 from .waivers import WaiverLedger, waiver_message
 
@@ -59,6 +60,8 @@ def pytest_configure(config) -> None:
             open_store(config, ctx)
         except StoreError as exc:
             raise pytest.UsageError(f"vfio-conform: {exc}") from None
+        if ctx.store is not None:
+            register_mirror(config, ctx.store)
         lifecycle = RunLifecycle(ctx)
         config.pluginmanager.register(lifecycle, "vfio-conform-lifecycle")
         recorder = ResultRecorder(ctx, lifecycle)

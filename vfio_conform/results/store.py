@@ -145,7 +145,7 @@ def _wait_seconds() -> float:
 
 
 #: Durability of each committed row: NORMAL survives a killed process; FULL (fsync per row)
-#: also survives a dead kernel, which the lab needs (its guest writes to a 9p share and may panic).
+#: also survives a dead kernel (a host whose store is on a disk it may lose power to).
 SYNC_ENV = STORE_SYNC_ENV
 
 
