@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from run_cli import popen, vc
-from vfio_conform.plugin.store_mirror import StoreMirror, register
-from vfio_conform.results import ResultStore
+from vfio_conform.plugin.store_mirror import journal_path, register
+from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
+from vfio_conform.results.journal import Journal, replay
 
 PROFILE = "sim-p2p"
 
@@ -35,11 +36,11 @@ def test_finished_run_leaves_the_same_rows_in_the_mirror(tmp_path):
     assert not (mirror.parent / "results.sqlite.part").exists()
 
 
-def test_killed_run_leaves_a_readable_mirror_of_what_was_recorded(tmp_path):
+def test_killed_run_loses_nothing_once_its_journal_is_replayed(tmp_path):
     store, mirror = tmp_path / "local" / "results.sqlite", tmp_path / "share" / "results.sqlite"
     progress = tmp_path / "progress"
     proc = popen("run", "--profile", PROFILE, "-q", "--store", store, "--store-mirror", mirror,
-                 "--progress-file", progress, "--", "--vc-store-mirror-every", "0")
+                 "--progress-file", progress)
     deadline = time.monotonic() + 120
     while (not progress.exists() or len(progress.read_text().split()) < 40) and proc.poll() is None \
             and time.monotonic() < deadline:
@@ -48,32 +49,40 @@ def test_killed_run_leaves_a_readable_mirror_of_what_was_recorded(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     started = progress.read_text().split()
-    runs, nodeids = _rows(mirror)              # a whole SQLite file, never a torn copy
-    assert [r[2] for r in runs] == ["running"]   # the mirror never reads as finished
+    runs, copied = _rows(mirror)                 # the copy taken when the run began: a whole file
+    assert [r[2] for r in runs] == ["running"] and copied == []
+    snapshot = ResultStore(mirror)
+    added = replay(snapshot, journal_path(mirror))
+    snapshot.close()
+    runs, nodeids = _rows(mirror)
     _, stored = _rows(store)
-    assert nodeids == stored[:len(nodeids)]
-    # a copy after every test: at most the test in flight at the kill is missing
-    assert len(nodeids) >= len(started) - 2, (len(nodeids), len(started))
+    assert added == len(nodeids) and nodeids == stored          # everything the store had
+    assert nodeids == started[:len(nodeids)] and len(nodeids) >= len(started) - 1
+    assert [r[2] for r in runs] == ["incomplete"]   # its writer is dead: never reads as finished
 
 
-def test_copies_at_most_every_interval(tmp_path):
+def test_replay_adds_only_what_the_copy_lacks(tmp_path):
     store = ResultStore(tmp_path / "s.sqlite")
-    now = [100.0]
-    mirror = StoreMirror(store, tmp_path / "m.sqlite", every=3.0, clock=lambda: now[0])
-    report = SimpleNamespace(when="teardown")
-    mirror.pytest_runtest_logreport(report)          # the first result is always copied
-    now[0] += 1.0
-    mirror.pytest_runtest_logreport(report)
-    mirror.pytest_runtest_logreport(SimpleNamespace(when="call"))
-    assert mirror.copies == 1
-    now[0] += 2.5
-    mirror.pytest_runtest_logreport(report)
-    assert mirror.copies == 2 and (tmp_path / "m.sqlite").exists()
+    run_id = store.begin_run(RunMeta(profile="p", backend="sim", devices="a,b", driver="", kernel="k",
+                                     harness_version="0", host="h", session="s"))
+    journal = Journal(tmp_path / "j")
+    recs = [TestRecord(nodeid=f"t{i}", test_id=f"t{i}", outcome=Outcome.PASS, duration=0.1)
+            for i in range(5)]
+    for rec in recs[:2]:
+        store.record(run_id, rec)
+    for rec in recs:
+        journal.append(run_id, rec)
+    journal.append(run_id + 7, recs[0])          # a run the copy does not have: ignored
+    journal.close()
+    with open(tmp_path / "j", "a") as f:
+        f.write('{"run": 1, "rec')                # torn by the crash: ignored
+    assert replay(store, tmp_path / "j") == 3
+    assert [r["nodeid"] for r in store.results(run_id)] == [f"t{i}" for i in range(5)]
+    assert replay(store, tmp_path / "j") == 0    # idempotent
     store.close()
 
 
 def test_a_store_that_is_not_sqlite_is_refused():
-    config = SimpleNamespace(getoption=lambda name, default=None: {"vc_store_mirror": "/x/m.sqlite",
-                                                                   "vc_store_mirror_every": None}[name])
+    config = SimpleNamespace(getoption=lambda name, default=None: {"vc_store_mirror": "/x/m.sqlite"}[name])
     with pytest.raises(pytest.UsageError, match="needs a SQLite result store"):
-        register(config, object())
+        register(config, object(), SimpleNamespace(listeners=[]))

@@ -17,7 +17,9 @@ from ..constants import ALLURE_DIR_ENV, STORE_NAME
 from ..errors import ConfigError
 from ..profile import find_profile, load_all
 from ..profile.schema import Profile
-from ..results import Outcome, TestRecord, import_runs, open_store, store_location
+from ..plugin.store_mirror import journal_path
+from ..results import Outcome, ResultStore, TestRecord, import_runs, open_store, store_location
+from ..results.journal import replay
 from .config import LabConfig
 from ..plugin.progress import status_path
 from .errors import LabError
@@ -28,11 +30,11 @@ from .warm import warm_host_caches
 #: Host-side cap for one boot running the suites (TCG is slow; CI has 90 minutes in all).
 BOOT_TIMEOUT_S = 45 * 60
 #: The guest writes its reports (result store, JUnit, Allure) here, in its own tmpfs, and sends them
-#: home at the end as one tar file on the share (thousands of small files cost a 9p round trip each).
-#: The store is also mirrored to the share every few seconds (plugin/store_mirror.py), so a guest that
-#: dies mid-run still leaves the results recorded up to then. A SQLite store on the share itself cost
-#: several 9p round trips per row and, with its -shm file, needs shared mmap, which only the share's
-#: write-back cache mode offers (lab/guest_init.sh: the share is uncached).
+#: home at the end as one tar file on the share (many small files cost 9p round trips each). The
+#: store is mirrored to the share (plugin/store_mirror.py: a copy when the run starts and ends, and a
+#: journal line per result), so a guest that dies mid-run loses no result. A SQLite store on the share
+#: itself cost several 9p round trips per row and, with its -shm file, needs shared mmap, which only
+#: the share's write-back cache mode offers (lab/guest_init.sh: the share is uncached).
 GUEST_LOCAL_REPORTS = "/tmp/vfio-conform-reports"
 #: Allure results directory inside the guest.
 GUEST_ALLURE = f"{GUEST_LOCAL_REPORTS}/allure-results"
@@ -163,6 +165,8 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     _unpack(run.run_dir / REPORTS_TAR, guest_reports)
     store = open_store(store_location(store_arg, reports / STORE_NAME))
     guest_store = guest_reports / STORE_NAME
+    if guest_store.exists() and journal_path(guest_store).exists():
+        _replay(guest_store)
     new_ids = import_runs(store, guest_store) if guest_store.exists() else []
     run.run_ids = list(new_ids)
     if run.exit_code is None:
@@ -173,6 +177,19 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
         shutil.copytree(guest_reports / "allure-results",
                         reports / "runs" / f"lab-{run.run_dir.name}" / "allure-results", dirs_exist_ok=True)
     store.close()
+
+
+def _replay(guest_store: Path) -> None:
+    """Complete the guest's store copy with its journal: the results of a guest that died mid-run
+    (a guest that finished left a whole copy, and nothing is added)."""
+    snapshot = ResultStore(guest_store)
+    try:
+        added = replay(snapshot, journal_path(guest_store))
+    finally:
+        snapshot.close()
+    if added:
+        print(f"vfio-conform lab: {added} result(s) recovered from the guest's journal",
+              file=sys.stderr, flush=True)
 
 
 def _unpack(tar: Path, into: Path) -> None:

@@ -60,12 +60,12 @@ def pytest_configure(config) -> None:
             open_store(config, ctx)
         except StoreError as exc:
             raise pytest.UsageError(f"vfio-conform: {exc}") from None
-        if ctx.store is not None:
-            register_mirror(config, ctx.store)
         lifecycle = RunLifecycle(ctx)
         config.pluginmanager.register(lifecycle, "vfio-conform-lifecycle")
         recorder = ResultRecorder(ctx, lifecycle)
         config.pluginmanager.register(recorder, "vfio-conform-recorder")
+        if ctx.store is not None:
+            register_mirror(config, ctx.store, recorder)
         config.pluginmanager.register(CiOutputs(config, ctx, recorder), "vfio-conform-ci")
         config.pluginmanager.register(WaiverLedger(ctx), "vfio-conform-waivers")
         install_sigterm()

@@ -31,7 +31,6 @@ def add_options(parser) -> None:
     group.addoption("--vc-ktap", default=None, metavar="PATH",
                     help="write KTAP version 1 here: one subtest per profile")
     group.addoption("--vc-store-mirror", default=None, metavar="PATH",
-                    help="keep a whole copy of the SQLite store here, refreshed every few seconds and "
-                         "at the end (a store on local storage of a machine that may die; the lab)")
-    group.addoption("--vc-store-mirror-every", type=float, default=None, metavar="SECONDS",
-                    help="seconds between two copies of --vc-store-mirror (default 3)")
+                    help="copy the SQLite store here when the run starts and ends, and journal each "
+                         "result beside it as it is stored (a store on local storage of a machine that "
+                         "may die: the lab guest)")

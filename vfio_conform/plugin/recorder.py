@@ -1,6 +1,8 @@
 """Writes every verdict to the result store as it arrives (controller only; workers send reports)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 
 from ..results import Outcome, StoreError, TestRecord
@@ -15,6 +17,8 @@ class ResultRecorder:
         self.ctx = ctx
         self.lifecycle = lifecycle
         self.records: list[TestRecord] = []     # every verdict of the run (JUnit, KTAP read them)
+        #: called with (run id, record) after each record the store kept (e.g. the store mirror)
+        self.listeners: list[Callable[[int, TestRecord], None]] = []
 
     def pytest_runtest_logreport(self, report) -> None:
         rec = classify.record_of(report)
@@ -33,6 +37,8 @@ class ResultRecorder:
         try:
             with sigterm_deferred():
                 self.ctx.store.record(run_id, rec)
+                for listener in self.listeners:
+                    listener(run_id, rec)
         except StoreError as exc:
             self.lifecycle.store_lost(exc)
             pytest.exit(f"vfio-conform: {exc}; stopping (the run is incomplete)",

@@ -1,34 +1,37 @@
-"""A consistent copy of the SQLite result store, refreshed every few seconds during a run.
+"""A copy of the SQLite result store, kept where a machine that may die leaves it behind.
 
-For a store kept on fast local storage whose machine may die: the lab guest writes its store to
-its own tmpfs (fast, real file locks) and mirrors it to the results share, so a guest that
-crashes mid-run still leaves the host every result up to a few seconds before the crash. Each
-copy is SQLite's online backup of the store file (read through a connection of its own, so the
-writer never waits) into `<mirror>.part`, then renamed over `<mirror>`: a reader only ever sees a
-whole snapshot. Controller only (workers send reports).
+For a store on fast local storage (the lab guest's tmpfs: real file locks, no round trip per row)
+whose machine may die mid-run: `--vc-store-mirror PATH` copies the store to PATH when the session
+starts (the run rows) and when it ends, and appends each result the store records to
+PATH.journal (results/journal.py) with one write. On the lab's uncached results share each write
+reaches the host at once, so a guest that crashes loses no result: the host replays the journal
+into the first copy. A copy is SQLite's online backup of the store file (through a connection of
+its own) into PATH.part, renamed over PATH: a reader only ever sees a whole copy. Controller only.
 """
 from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
+from ..results import TestRecord
+from ..results.journal import Journal
 from ..results.store import ResultStore
 
-#: Seconds between two snapshots by default: the most a crashed run can lose.
-DEFAULT_EVERY_S = 3.0
+
+def journal_path(mirror: str | os.PathLike) -> Path:
+    """Where the results of a mirrored run are journalled."""
+    return Path(f"{mirror}.journal")
 
 
 class StoreMirror:
-    """Copies `store` to `path` at most every `every` seconds after a result, and at the end."""
+    """Copies `store` to `path` at session start and end; journals every stored result between."""
 
-    def __init__(self, store: ResultStore, path: str | os.PathLike, every: float = DEFAULT_EVERY_S,
-                 clock=time.monotonic) -> None:
-        self.store, self.path, self.every, self.clock = store, Path(path), every, clock
-        self.last: float | None = None
+    def __init__(self, store: ResultStore, path: str | os.PathLike) -> None:
+        self.store, self.path = store, Path(path)
+        self.journal: Journal | None = None
         self.copies = 0
 
     def snapshot(self) -> None:
@@ -48,24 +51,26 @@ class StoreMirror:
         finally:
             source.close()
         os.replace(part, self.path)
-        self.last = self.clock()
         self.copies += 1
 
-    def due(self) -> bool:
-        return self.last is None or self.clock() - self.last >= self.every
+    def stored(self, run_id: int, rec: TestRecord) -> None:
+        """The recorder stored `rec` in run `run_id`: journal it."""
+        if self.journal is not None:
+            self.journal.append(run_id, rec)
 
-    @pytest.hookimpl(trylast=True)          # after the recorder stored the verdict
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.when == "teardown" and self.due():
-            self.snapshot()
+    def pytest_sessionstart(self, session) -> None:
+        self.snapshot()                     # the run rows begun in pytest_configure
+        self.journal = Journal(journal_path(self.path))
 
     @pytest.hookimpl(hookwrapper=True)      # after every other plugin closed the run rows
     def pytest_sessionfinish(self, session):
         yield
         self.snapshot()
+        if self.journal is not None:
+            self.journal.close()
 
 
-def register(config, store) -> None:
+def register(config, store, recorder) -> None:
     """Register a mirror when --vc-store-mirror names one (SQLite stores only)."""
     path = config.getoption("vc_store_mirror", None)
     if not path:
@@ -73,6 +78,6 @@ def register(config, store) -> None:
     if not isinstance(store, ResultStore):
         raise pytest.UsageError("vfio-conform: --vc-store-mirror needs a SQLite result store "
                                 f"(this run writes {type(store).__name__})")
-    every = config.getoption("vc_store_mirror_every")
-    mirror = StoreMirror(store, path, DEFAULT_EVERY_S if every is None else every)
+    mirror = StoreMirror(store, path)
+    recorder.listeners.append(mirror.stored)
     config.pluginmanager.register(mirror, "vfio-conform-store-mirror")

@@ -1,0 +1,66 @@
+"""An append-only journal of the results a run stores, one JSON line per result.
+
+The companion of a store snapshot taken when a run begins: the snapshot holds the run rows, the
+journal every result after it, each written to the file with one `write` as soon as the store has
+it. On a share whose writes go straight to the host (the lab's uncached 9p), a machine that dies
+mid-run loses nothing the store had; `replay` puts the journal's results into the snapshot.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .model import TestRecord
+
+
+class Journal:
+    """Appends (run id, record) lines to `path` (created empty)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+
+    def append(self, run_id: int, rec: TestRecord) -> None:
+        line = json.dumps({"run": run_id, "record": rec.to_dict()}, separators=(",", ":")) + "\n"
+        os.write(self.fd, line.encode())
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def read(path: str | os.PathLike) -> list[tuple[int, TestRecord]]:
+    """The journal's whole lines, in order (a last line torn by a crash is left out)."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                item = json.loads(line)
+                out.append((int(item["run"]), TestRecord.from_dict(item["record"])))
+            except (ValueError, KeyError, TypeError):
+                break
+    return out
+
+
+def replay(store, path: str | os.PathLike) -> int:
+    """Add to `store` (a snapshot of the run's store) the journal's results it lacks: of each run,
+    the n-th journal line is its n-th result, so the lines past the run's stored count are new.
+    Returns how many were added."""
+    entries = read(path)
+    have: dict[int, int] = {}
+    added = 0
+    for run_id, rec in entries:
+        if run_id not in have:
+            if store.run(run_id) is None:
+                continue
+            have[run_id] = len(store.results(run_id))
+        have[run_id] -= 1
+        if have[run_id] < 0:
+            store.record(run_id, rec)
+            added += 1
+    return added
