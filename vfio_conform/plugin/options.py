@@ -30,3 +30,6 @@ def add_options(parser) -> None:
                     help="write JUnit XML here: one testsuite per profile with its environment")
     group.addoption("--vc-ktap", default=None, metavar="PATH",
                     help="write KTAP version 1 here: one subtest per profile")
+    group.addoption("--vc-allure", default=None, metavar="DIR",
+                    help="write Allure 2 results here at the end of the session: one result file per "
+                         "test, with the environment, executor and categories")
