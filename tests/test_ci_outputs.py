@@ -80,7 +80,7 @@ def kinds(tmp_path_factory):
            "allure": tmp / "allure"}
     argv = [sys.executable, "-m", "pytest", str(tmp / "test_kinds.py"), "--rootdir", str(tmp), "-q",
             "-n", "2", "-p", "no:cacheprovider", "--vc-store", str(out["store"]),
-            "--vc-junit", str(out["junit"]), "--vc-ktap", str(out["ktap"]), f"--alluredir={out['allure']}"]
+            "--vc-junit", str(out["junit"]), "--vc-ktap", str(out["ktap"]), f"--vc-allure={out['allure']}"]
     for p in profiles:
         argv += ["--vc-profile", str(p)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp)
