@@ -163,5 +163,6 @@ def test_run_works_with_allure_pytest_absent(tmp_path):
     res = [json.loads(p.read_text()) for p in files if p.name.endswith("-result.json")]
     assert res and all({"name": "profile", "value": "sim-p2p"} in r["labels"] for r in res)
     assert all(r["status"] == "passed" for r in res)
+    assert len({r["stop"] for r in res}) > 1 and all(r["start"] <= r["stop"] for r in res)  # each test's own end
     assert f"{len(res)} passed" in proc.stdout, proc.stdout[-2000:]
     assert all({"name": "framework", "value": "vfio-conform"} in r["labels"] for r in res)
