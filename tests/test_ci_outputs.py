@@ -80,7 +80,7 @@ def kinds(tmp_path_factory):
            "allure": tmp / "allure"}
     argv = [sys.executable, "-m", "pytest", str(tmp / "test_kinds.py"), "--rootdir", str(tmp), "-q",
             "-n", "2", "-p", "no:cacheprovider", "--vc-store", str(out["store"]),
-            "--vc-junit", str(out["junit"]), "--vc-ktap", str(out["ktap"]), f"--alluredir={out['allure']}"]
+            "--vc-junit", str(out["junit"]), "--vc-ktap", str(out["ktap"]), f"--vc-allure={out['allure']}"]
     for p in profiles:
         argv += ["--vc-profile", str(p)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp)
@@ -183,6 +183,35 @@ def test_allure_mark_skipped_tests_are_under_their_profile_and_rule_is_the_viola
     assert got["test_fail[demo-a]"][0]["rule"] == ["fsm.state-after-set"]
     assert got["test_fail[demo-a]"][0]["checks"] == ["fsm.legal-arc", "fsm.state-after-set"]
     assert "rule" not in got["test_pass[demo-a]"][0]
+
+
+def test_allure_one_result_per_test_no_containers_and_waiver_links(kinds):
+    files = list(kinds["allure"].iterdir())
+    assert not [f for f in files if f.name.endswith("-container.json")]
+    assert len([f for f in files if f.name.endswith("-result.json")]) == 14
+    results = {d["name"]: d for d in (json.loads(f.read_text()) for f in files if f.name.endswith("-result.json"))}
+    for profile in PROFILES:
+        arc = results[f"test_arc[{profile}]"]
+        assert arc["status"] == "skipped" and arc["statusDetails"]["message"].startswith("known-issue: ")
+        assert arc["links"] == [{"type": "issue", "url": "https://example.org/1", "name": "fsm.legal-arc: waived here"}]
+        assert results[f"test_infra[{profile}]"]["status"] == "broken"
+        assert "broken on purpose" in results[f"test_fail[{profile}]"]["statusDetails"]["trace"]
+
+
+def test_allure_commandline_report_counts_and_categories(kinds):
+    report = kinds["allure"].parent / "allure-report"
+    proc = subprocess.run([str(allure_cli()), "generate", str(kinds["allure"]), "-o", str(report), "--clean"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stats = json.loads((report / "widgets" / "summary.json").read_text())["statistic"]
+    assert {k: stats[k] for k in ("total", "passed", "failed", "broken", "skipped")} == \
+        {"total": 14, "passed": 2, "failed": 2, "broken": 2, "skipped": 8}
+    categories = json.loads((report / "widgets" / "categories.json").read_text())
+    names = Counter({c["name"]: c["statistic"]["total"] for c in categories["items"]})
+    assert names["Known issues (waived in profile)"] == 2 and names["Gated hazards (not run on this kernel)"] == 2
+    assert names["Not supported by the device"] == 4 and names["Infrastructure errors (harness, lab, host)"] == 2
+    suites = json.loads((report / "data" / "suites.json").read_text())
+    assert sorted(c["name"] for c in suites["children"]) == sorted(PROFILES)
 
 
 def test_allure_executor_and_environment_files(kinds):

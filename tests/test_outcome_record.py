@@ -76,7 +76,7 @@ EXPECTED = {
     "test_skipped": ("skipped", "skipped"),
     "test_should": ("pass", "should-unmet"),
 }
-ALLURE_STATUS = {"pass": {"passed"}, "fail": {"failed"}, "infra-error": {"broken", "skipped"},
+ALLURE_STATUS = {"pass": {"passed"}, "fail": {"failed"}, "infra-error": {"broken"},
                  "known-issue": {"skipped"}, "not-supported": {"skipped"}, "gated": {"skipped"},
                  "skipped": {"skipped"}}
 
@@ -91,7 +91,7 @@ def run(tmp_path_factory):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(tmp / "test_kinds.py"), "--rootdir", str(tmp), "-q", "-n", "2",
          "-p", "no:cacheprovider", "--vc-profile", str(profile), "--vc-store", str(store),
-         f"--junitxml={junit}", f"--alluredir={allure}"],
+         f"--junitxml={junit}", f"--vc-allure={allure}"],
         capture_output=True, text=True, timeout=300, cwd=tmp)
     out = proc.stdout + proc.stderr
     page = tmp / "report.html"

@@ -130,10 +130,10 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     label = Path(profiles[0]).stem if len(profiles) == 1 else "multi"
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
     out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-c", str(SUITES_DIR / "pytest.ini"),
-           "-p", "no:cacheprovider",
+           "-p", "no:cacheprovider", "-p", "no:allure_pytest",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
            "--vc-junit", str(run_dir / "junit.xml"),
-           "--alluredir", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
+           "--vc-allure", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
     for name in profiles:
         out += ["--vc-profile", name]
     for dev in args.device:

@@ -40,7 +40,7 @@ STORE_WAIT_ENV = "VFIO_CONFORM_STORE_WAIT"
 STORE_SYNC_ENV = "VFIO_CONFORM_STORE_SYNC"
 #: The host name runs are stored under (default: the machine's; a fleet names its hosts with it).
 HOST_ENV = "VFIO_CONFORM_HOST"
-#: Where Allure writes its many small files, if not beside the JUnit file (the lab keeps them off 9p).
+#: Where the Allure results (a file per test) go, if not beside the JUnit file (the lab keeps them off 9p).
 ALLURE_DIR_ENV = "VFIO_CONFORM_ALLURE_DIR"
 
 #: Profiles `vfio-conform run` runs when none is named: every sim profile.

@@ -1,5 +1,4 @@
 """The pytest plugin (entry point `pytest11`): inert unless --vc-profile is given."""
-from .allure_meta import _vc_allure_labels  # noqa: F401
 from .fixtures import (any_device, any_peer, device, device_pool, hook, idle_device, peer_device,  # noqa: F401
                        sessions, spill_file, vc_context)
 from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_configure,  # noqa: F401

@@ -1,5 +1,5 @@
 """The run's outputs for CI systems (controller only): environment capture at the start (stored
-with each run, Allure's environment and executor files), JUnit and KTAP from the records at the end.
+with each run), JUnit, KTAP and the Allure results from the records at the end.
 
 Records reach the controller on the reports (xdist workers included); the recorder keeps the ones
 it stored (`ResultRecorder.records`), so every output here agrees with the store.
@@ -9,8 +9,7 @@ from __future__ import annotations
 import socket
 
 from ..results import Outcome, StoreError, TestRecord
-from . import junit, ktap
-from .allure_meta import write_run_files
+from . import allure_results, junit, ktap
 from .environment import capture
 
 #: Which of several records of one test (e.g. a passing call, then a failing teardown) decides it.
@@ -41,7 +40,19 @@ class CiOutputs:
                     store.set_environment(run_id, self.environments[name])
                 except StoreError:      # the run's end reports the lost store
                     break
-        write_run_files(config, ctx, self.environments)
+        self.allure_dir = config.getoption("vc_allure", default=None)
+        self.traces: dict[str, str] = {}     # nodeid -> failure text (Allure's trace)
+        self.outputs: dict[str, str] = {}    # nodeid -> captured stdout (an Allure attachment)
+
+    def pytest_runtest_logreport(self, report) -> None:
+        """The texts a record leaves out, kept only for the Allure results (few tests have any)."""
+        if not self.allure_dir:
+            return
+        if report.failed:
+            self.traces[report.nodeid] = "\n".join(filter(None, (self.traces.get(report.nodeid),
+                                                                 report.longreprtext)))
+        if report.capstdout:
+            self.outputs[report.nodeid] = self.outputs.get(report.nodeid, "") + report.capstdout
 
     def suites(self) -> list[junit.SuiteInput]:
         per_profile: dict[str, list[TestRecord]] = {name: [] for name in self.ctx.targets}
@@ -55,10 +66,25 @@ class CiOutputs:
     def pytest_sessionfinish(self, session) -> None:
         junit_path = self.config.getoption("vc_junit")
         ktap_path = self.config.getoption("vc_ktap")
-        if not (junit_path or ktap_path):
+        if not (junit_path or ktap_path or self.allure_dir):
             return
         suites = self.suites()
         if junit_path:
             junit.write(junit_path, suites)
         if ktap_path:
             ktap.write(ktap_path, suites)
+        if self.allure_dir:
+            allure_results.write(self.allure_dir, self.allure_run(suites))
+
+    def allure_run(self, suites: list[junit.SuiteInput]) -> allure_results.AllureRun:
+        profiles = []
+        for suite in suites:
+            target = self.ctx.targets.get(suite.profile)
+            prof = target.profile if target is not None else None
+            profiles.append(allure_results.ProfileRun(
+                suite.profile, suite.records, backend=prof.backend if prof else "",
+                devices=tuple(target.device_ids) if target else (), driver=target.driver if target else "",
+                flags=int(prof.flags) if prof else 0, environment=suite.environment, run_id=suite.run_id,
+                waivers=tuple(prof.known_issues) if prof else ()))
+        return allure_results.AllureRun(self.ctx.session, self.ctx.kernel_release, socket.gethostname(),
+                                        profiles, self.traces, self.outputs)

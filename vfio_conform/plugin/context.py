@@ -140,7 +140,7 @@ def _split_devices(values) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]
 def _outputs(config) -> str:
     """The run's output files as JSON (the store keeps them apart from the public command line)."""
     paths = {"junit": config.getoption("vc_junit"), "ktap": config.getoption("vc_ktap"),
-             "allure": config.getoption("allure_report_dir", default=None)}
+             "allure": config.getoption("vc_allure")}
     return json.dumps({k: str(Path(v).absolute()) for k, v in paths.items() if v})
 
 

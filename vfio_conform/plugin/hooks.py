@@ -1,6 +1,8 @@
 """Hook implementations: configure, parametrize from the model, classify, record, time out."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from vfio_conform.suitelib.checks import drain_should_not_met, not_on_transport
@@ -12,7 +14,6 @@ from ..outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
 from ..results import Outcome, StoreError, TestRecord
 from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
-from .allure_meta import allure_outcome
 from .ci_outputs import CiOutputs
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_key, item_param
@@ -196,9 +197,9 @@ def pytest_runtest_makereport(item, call):
         waiver_index=issue.index if issue else None, waiver_reason=issue.reason if issue else "",
         should=tuple(dict.fromkeys(v.rule_id for v in should)), hazard=hazard,
         test_key=item_key(item, profile.name),
-        arc_expect=("accept" if arc.legal else "refuse") if arc is not None else "")
+        arc_expect=("accept" if arc.legal else "refuse") if arc is not None else "",
+        finished=getattr(report, "stop", 0.0) or time.time())
     classify.attach(item, report, rec)
-    allure_outcome(item, rec)
 
 
 def _test_id(item) -> str:

@@ -34,3 +34,6 @@ def add_options(parser) -> None:
                     help="copy the SQLite store here when the run starts and ends, and journal each "
                          "result beside it as it is stored (a store on local storage of a machine that "
                          "may die: the lab guest)")
+    group.addoption("--vc-allure", default=None, metavar="DIR",
+                    help="write Allure 2 results here at the end of the session: one result file per "
+                         "test, with the environment, executor and categories")

@@ -2,8 +2,8 @@
 
 A format is a member of the `vfio_conform.reports` extension group (vfio_conform/extensions.py):
 the built-in `html`, plus any package declaring an entry point there whose target is a
-ReportFormat. JUnit XML and Allure results are written by pytest during the run itself
-(`--vc-junit`, `--vc-ktap`: from the records, see docs/ci-formats.md; `--alluredir`), not from the store.
+ReportFormat. JUnit XML, KTAP and Allure results are written by the plugin at the end of the run
+(`--vc-junit`, `--vc-ktap`, `--vc-allure`: from the records, see docs/ci-formats.md), not from the store.
 """
 from __future__ import annotations
 

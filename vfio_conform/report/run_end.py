@@ -21,7 +21,7 @@ def finish_run(config, store_location: str | None, json_path: str | None,
         return []
     junit = Path(config.getoption("vc_junit"))
     run_dir = junit.parent
-    allure = config.getoption("allure_report_dir", default=None)
+    allure = config.getoption("vc_allure")
     html = write_html(store_location, list(ctx.run_ids.values()), run_dir / "report.html") \
         if html and store_location and ctx.run_ids else None
     json_file = Path(json_path).absolute() if json_path else run_dir / "summary.json"

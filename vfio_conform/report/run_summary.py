@@ -126,14 +126,15 @@ def paths_of_run(run: dict) -> ReportPaths:
 
 
 def paths_from_argv(argv: str) -> ReportPaths:
-    """Report paths a stored run's pytest command line names (--vc-junit or --junitxml, --alluredir) and the
-    report.html / summary.json beside its JUnit file, each only if it exists here."""
+    """Report paths an older stored run's pytest command line names (--vc-junit or --junitxml,
+    --vc-allure or --alluredir) and the report.html / summary.json beside its JUnit file, each only if
+    it exists here."""
     try:
         words = shlex.split(argv)
     except ValueError:
         words = argv.split()
     junit = _option(words, "--vc-junit") or _option(words, "--junitxml")
-    allure = _option(words, "--alluredir")
+    allure = _option(words, "--vc-allure") or _option(words, "--alluredir")
     beside = Path(junit).parent if junit else None
     return ReportPaths(
         html=_existing(beside / "report.html") if beside else None, junit=_existing(junit),

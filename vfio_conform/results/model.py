@@ -68,6 +68,7 @@ class TestRecord:
     hazard: str = ""    # the hazard a gated test was not run for
     test_key: str = ""  # test_id without the profile (results.keys): one test across profiles
     arc_expect: str = ""  # arc tests: "accept" or "refuse", what the uAPI requires of the request
+    finished: float = 0.0  # time.time() when the deciding phase ended (Allure's start/stop; not stored)
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (what xdist ships and what JUnit/Allure read)."""
@@ -81,7 +82,7 @@ class TestRecord:
         """The record as (name, text) pairs, e.g. JUnit testcase properties (empty fields left out)."""
         out = []
         for name, value in self.to_dict().items():
-            if name in ("nodeid", "test_id", "message", "duration"):
+            if name in ("nodeid", "test_id", "message", "duration", "finished"):
                 continue
             text = " ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
             if text:

@@ -18,7 +18,7 @@ _SQLITE_URL = re.compile(r"(?i)^(sqlite:///)(/.*)$")
 #: Options of the internal pytest command: (its flag, the user's flag or None to drop, takes a value).
 _INTERNAL = {"--rootdir": (None, True), "-p": (None, True), "-W": (None, True),
              "--junitxml": (None, True), "--vc-junit": (None, True), "--vc-ktap": ("--ktap", True),
-             "--alluredir": (None, True), "--dist": (None, True),
+             "--alluredir": (None, True), "--vc-allure": (None, True), "--dist": (None, True),
              "--vc-progress-file": (None, True), "--vc-store-mirror": (None, True),
              "--vc-profile": ("--profile", True),
              "--vc-device": ("--device", True), "--vc-store": ("--store", True),
