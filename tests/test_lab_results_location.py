@@ -2,6 +2,7 @@
 9p share as it goes, and copies the rest home at the end (no boot here)."""
 from vfio_conform.constants import STORE_NAME
 from vfio_conform.lab.harness import GUEST_LOCAL_REPORTS, REPORTS_TAR, guest_argv
+from vfio_conform.lab.channels import JOURNAL, PROGRESS
 from vfio_conform.lab.session import GUEST_RESULTS
 from vfio_conform.profile import find_profile
 
@@ -23,7 +24,10 @@ def test_reports_are_local_and_the_store_is_mirrored_to_the_share():
         run, _, after = script.partition("; rc=$?; ")
         assert f"--reports {GUEST_LOCAL_REPORTS}" in run
         assert f"--store-mirror {GUEST_RESULTS}/reports/{STORE_NAME}" in run
-        assert f"--progress-file {GUEST_RESULTS}/progress" in run       # the host sees progress
+        # per-test lines go through virtio-serial ports (relayed FIFOs), the status file to the share
+        assert f"--store-journal {JOURNAL.guest_path()}" in run
+        assert f"--progress-file {PROGRESS.guest_path()}" in run
+        assert f"--status-file {GUEST_RESULTS}/progress.json" in run
         assert ("-n 2" in run) == (workers == "2")
         assert "--no-html" in run              # the host writes the report from the imported runs
         assert after == (f"tar -C {GUEST_LOCAL_REPORTS} -cf {GUEST_RESULTS}/{REPORTS_TAR} "
@@ -45,6 +49,7 @@ def test_packed_reports_are_unpacked_and_imported(tmp_path):
     with tarfile.open(run_dir / REPORTS_TAR, "w") as pack:
         pack.add(local, arcname=".")
     ResultStore(run_dir / "reports" / STORE_NAME).close()      # the mirror (no runs: nothing to import)
+    (run_dir / JOURNAL.host_file).write_text("")                # the port's file, empty
     reports = tmp_path / "host"
     _bring_home(LabRun("mdev", ["mtty"], 0, run_dir), reports, None)
     assert (reports / "runs" / "lab-r1" / "junit.xml").read_text() == "<testsuites/>"
@@ -57,3 +62,8 @@ def test_auto_workers_are_one_per_profile_up_to_the_guest_cpus():
     assert guest_workers("auto", 2, 4) == "2"
     assert guest_workers("auto", 1, 2) is None          # one profile: one process, no xdist start-up
     assert guest_workers("3", 1, 2) == "3" and guest_workers(None, 4, 2) is None
+
+
+def test_the_journal_port_lands_where_the_host_replays_it():
+    from vfio_conform.plugin.store_mirror import journal_path
+    assert JOURNAL.host_file == str(journal_path(f"reports/{STORE_NAME}"))

@@ -74,8 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--no-html", action="store_true", help=argparse.SUPPRESS)   # the lab's host writes it
     run.add_argument("--store-mirror", default=None, metavar="PATH",
-                     help="also keep a whole copy of the SQLite store here, refreshed every few seconds "
-                          "(for a store on local storage of a machine that may die)")
+                     help="copy the SQLite store here when the run starts and ends, and journal each "
+                          "result as it is stored (a store on local storage of a machine that may die)")
+    run.add_argument("--store-journal", default=None, metavar="PATH",
+                     help="with --store-mirror: the journal's path (default: the mirror's + .journal)")
+    run.add_argument("--status-file", default=None, help=argparse.SUPPRESS)  # default: progress file + .json
     run.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
     run.set_defaults(func=cmd_run)
 
@@ -150,6 +153,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["--vc-progress-file", args.progress_file]
     if args.store_mirror:
         out += ["--vc-store-mirror", args.store_mirror]
+    if args.store_journal:
+        out += ["--vc-store-journal", args.store_journal]
     if args.workers:
         out += ["-n", str(args.workers), "--dist", "loadgroup"]
     out.append("-q" if args.quiet else "-v" if len(profiles) == 1 and not args.workers else "-q")
@@ -222,7 +227,8 @@ def cmd_run(args, extra) -> int:
 def _progress(args):
     from .plugin.progress import DEFAULT_EVERY_S, Progress, status_path
     every = DEFAULT_EVERY_S if args.progress_every is None else max(0.0, args.progress_every)
-    return Progress(every, status_path(args.progress_file) if args.progress_file else None)
+    status = args.status_file or (status_path(args.progress_file) if args.progress_file else None)
+    return Progress(every, status)
 
 
 def _store_mark(args):

@@ -58,7 +58,7 @@ def test_guest_command_writes_a_status_file_and_no_table_of_its_own():
             mode, module = "mdev", "mtty"
 
     script = guest_argv(Session, [Profile], None, [])[-1]
-    assert "--progress-file /vfio-lab/results/progress --progress-every 0 --no-summary" in script
+    assert "--status-file /vfio-lab/results/progress.json --progress-every 0 --no-summary" in script
 
 
 def test_lab_summary_over_imported_runs(tmp_path, capsys):

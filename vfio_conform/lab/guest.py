@@ -1,16 +1,20 @@
 """Stage 2 of a lab boot, run inside the guest chroot: set up devices, run the command.
 
 Standalone (stdlib only, not imported through the package in the guest): it reads the
-spec the host wrote to the results share and writes manifest.json, stdout.txt,
-stderr.txt, dmesg.txt and guest.json back to it. Markers on the console tell the host
+spec the host wrote to the results share and writes manifest.json, dmesg.txt and
+guest.json back to it; the command's output, the tests started and the results journal
+go through virtio-serial ports (lab/channels.py). Markers on the console tell the host
 how far the guest got.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,13 +110,77 @@ def setup_pci(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return devices
 
 
-def run_command(spec: dict[str, Any], results: Path) -> int:
-    """Run the user's argv with stdout/stderr captured to the results share."""
+def _port(name: str) -> str | None:
+    """/dev node of the virtio-serial port called `name`, or None."""
+    base = Path("/sys/class/virtio-ports")
+    for entry in sorted(base.iterdir()) if base.is_dir() else ():
+        try:
+            if (entry / "name").read_text().strip() == name and Path("/dev", entry.name).exists():
+                return f"/dev/{entry.name}"
+        except OSError:
+            continue
+    return None
+
+
+def open_channels(spec: dict[str, Any]) -> dict[str, int]:
+    """An fd per output channel: its virtio-serial port (QEMU writes the host file at once), or,
+    without the port, the channel's file on the results share."""
+    fds = {}
+    for channel in spec.get("channels", []):
+        port = _port(channel["port"])
+        fds[channel["key"]] = os.open(port, os.O_WRONLY) if port else \
+            os.open(channel["fallback"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    return fds
+
+
+class Relay(threading.Thread):
+    """Copies what processes write to a FIFO into one channel fd (a port may be open only once)."""
+
+    def __init__(self, fifo: str, out: int) -> None:
+        super().__init__(name=f"relay {fifo}", daemon=True)
+        os.makedirs(os.path.dirname(fifo), exist_ok=True)
+        if not os.path.exists(fifo):
+            os.mkfifo(fifo, 0o666)
+        self.fd = os.open(fifo, os.O_RDWR)      # read end that never sees EOF; writers never block
+        self.out = out
+
+    def run(self) -> None:
+        while True:
+            data = os.read(self.fd, 1 << 16)
+            while data:
+                data = data[os.write(self.out, data):]
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until what was written to the FIFO has been relayed."""
+        buf = bytearray(4)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            fcntl.ioctl(self.fd, termios.FIONREAD, buf)
+            if int.from_bytes(buf, sys.byteorder) == 0:
+                time.sleep(0.05)            # the last read's write to the port
+                return
+            time.sleep(0.01)
+
+
+def start_relays(spec: dict[str, Any], fds: dict[str, int]) -> list[Relay]:
+    relays = []
+    for channel in spec.get("channels", []):
+        if channel["relayed"]:
+            relay = Relay(channel["fifo"], fds[channel["key"]])
+            relay.start()
+            relays.append(relay)
+    return relays
+
+
+def run_command(spec: dict[str, Any], results: Path, fds: dict[str, int]) -> int:
+    """Run the user's argv with stdout/stderr on their channels (or files on the results share)."""
     env = dict(spec["env"])
-    with open(results / "stdout.txt", "wb") as out, open(results / "stderr.txt", "wb") as err:
-        say("command start")
-        proc = subprocess.run(spec["argv"], cwd=spec["cwd"], env=env, stdout=out, stderr=err,
-                              stdin=subprocess.DEVNULL)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    out = fds["stdout"] if "stdout" in fds else os.open(results / "stdout.txt", flags)
+    err = fds["stderr"] if "stderr" in fds else os.open(results / "stderr.txt", flags)
+    say("command start")
+    proc = subprocess.run(spec["argv"], cwd=spec["cwd"], env=env, stdout=out, stderr=err,
+                          stdin=subprocess.DEVNULL)
     say(f"command exit {proc.returncode}")
     return proc.returncode
 
@@ -124,7 +192,11 @@ def main(spec_path: str) -> int:
     results = Path(spec_path).parent
     os.environ["PATH"] = spec["env"]["PATH"]
     status: dict[str, Any] = {"setup_error": None, "exit_code": None}
+    relays: list[Relay] = []
+    fds: dict[str, int] = {}
     try:
+        fds = open_channels(spec)
+        relays = start_relays(spec, fds)
         for module in spec["base_modules"]:
             sh("modprobe", module)
         devices = setup_mdev(spec) if spec["mode"] == "mdev" else setup_pci(spec)
@@ -141,11 +213,13 @@ def main(spec_path: str) -> int:
     if status["setup_error"] is None:
         t1 = time.monotonic()
         try:
-            status["exit_code"] = run_command(spec, results)
+            status["exit_code"] = run_command(spec, results, fds)
         except OSError as exc:
             status["setup_error"] = f"cannot start command {spec['argv']!r}: {exc}"
             say(f"FATAL setup: {status['setup_error']}")
         status["command_seconds"] = round(time.monotonic() - t1, 3)
+    for relay in relays:
+        relay.drain()
     dmesg = subprocess.run(["dmesg"], capture_output=True)
     (results / "dmesg.txt").write_bytes(dmesg.stdout)
     (results / "guest.json").write_text(json.dumps(status, indent=2) + "\n")

@@ -17,9 +17,9 @@ from ..constants import ALLURE_DIR_ENV, STORE_NAME
 from ..errors import ConfigError
 from ..profile import find_profile, load_all
 from ..profile.schema import Profile
-from ..plugin.store_mirror import journal_path
 from ..results import Outcome, ResultStore, TestRecord, import_runs, open_store, store_location
 from ..results.journal import replay
+from .channels import JOURNAL, PROGRESS
 from .config import LabConfig
 from ..plugin.progress import status_path
 from .errors import LabError
@@ -77,8 +77,9 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
     """`python3 -m vfio_conform run` over all `profiles`, each on its own two guest devices."""
     shared = f"{GUEST_RESULTS}/reports"
     argv = ["python3", "-m", "vfio_conform", "run", "--reports", GUEST_LOCAL_REPORTS,
-            "--store-mirror", f"{shared}/{STORE_NAME}",
-            "--progress-file", f"{GUEST_RESULTS}/progress", "--progress-every", "0", "--no-summary",
+            "--store-mirror", f"{shared}/{STORE_NAME}", "--store-journal", JOURNAL.guest_path(),
+            "--progress-file", PROGRESS.guest_path(), "--status-file", f"{GUEST_RESULTS}/progress.json",
+            "--progress-every", "0", "--no-summary",
             "--no-html"]                    # the host writes the report from the imported runs
     for profile in profiles:
         argv += ["--profile", profile.path]
@@ -165,8 +166,9 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     _unpack(run.run_dir / REPORTS_TAR, guest_reports)
     store = open_store(store_location(store_arg, reports / STORE_NAME))
     guest_store = guest_reports / STORE_NAME
-    if guest_store.exists() and journal_path(guest_store).exists():
-        _replay(guest_store)
+    journal = run.run_dir / JOURNAL.host_file
+    if guest_store.exists() and journal.exists() and journal.stat().st_size:
+        _replay(guest_store, journal)
     new_ids = import_runs(store, guest_store) if guest_store.exists() else []
     run.run_ids = list(new_ids)
     if run.exit_code is None:
@@ -179,12 +181,12 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     store.close()
 
 
-def _replay(guest_store: Path) -> None:
+def _replay(guest_store: Path, journal: Path) -> None:
     """Complete the guest's store copy with its journal: the results of a guest that died mid-run
     (a guest that finished left a whole copy, and nothing is added)."""
     snapshot = ResultStore(guest_store)
     try:
-        added = replay(snapshot, journal_path(guest_store))
+        added = replay(snapshot, journal)
     finally:
         snapshot.close()
     if added:

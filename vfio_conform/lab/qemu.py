@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .channels import qemu_args as channel_args
 from .config import LabConfig
 from .errors import LabError
 from .proc import require_tool
@@ -72,7 +73,8 @@ def build_argv(config: LabConfig, vmlinuz: Path, initramfs: Path, run_dir: Path,
                    "multidevs=remap",
         "-virtfs", f"local,path={_check_path(run_dir)},mount_tag={RESULTS_TAG},security_model=none,"
                    "multidevs=remap",
-        *_device_args(config),
+        *_device_args(config),              # the vIOMMU first, before any other PCI device
+        *channel_args(run_dir),
     ]
 
 

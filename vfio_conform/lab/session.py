@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .channels import JOURNAL, PROGRESS, spec_entries
 from .config import LabConfig
 from .errors import LabError
 from .initramfs import build_initramfs
@@ -113,7 +114,8 @@ class LabSession:
         """The JSON spec guest.py reads from the results share."""
         cfg = self.config
         spec: dict[str, Any] = {"mode": cfg.mode, "argv": argv, "env": env,
-                                "cwd": str(cfg.repo or REPO_DEFAULT)}
+                                "cwd": str(cfg.repo or REPO_DEFAULT),
+                                "channels": spec_entries(GUEST_RESULTS)}
         if cfg.mode == "mdev":
             spec["base_modules"] = ["vfio", "vfio_iommu_type1", "mdev"]
             spec["modules"] = [{"name": m, "ko": str(prepared.modules[m]),
@@ -137,7 +139,8 @@ class LabSession:
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
                "VFIO_LAB": "1", "VFIO_LAB_RESULTS": GUEST_RESULTS,
                "VFIO_LAB_MANIFEST": f"{GUEST_RESULTS}/manifest.json",
-               "VFIO_LAB_PROGRESS": f"{GUEST_RESULTS}/progress",
+               "VFIO_LAB_PROGRESS": PROGRESS.guest_path(),     # a line per test started
+               "VFIO_LAB_JOURNAL": JOURNAL.guest_path(),       # a line per result stored
                "VFIO_LAB_DEVICES": " ".join(self.planned_devices())}
         env.update(dict(self.config.extra_env))
         return env

@@ -32,8 +32,10 @@ def add_options(parser) -> None:
                     help="write KTAP version 1 here: one subtest per profile")
     group.addoption("--vc-store-mirror", default=None, metavar="PATH",
                     help="copy the SQLite store here when the run starts and ends, and journal each "
-                         "result beside it as it is stored (a store on local storage of a machine that "
-                         "may die: the lab guest)")
+                         "result as it is stored (a store on local storage of a machine that may die: "
+                         "the lab guest)")
+    group.addoption("--vc-store-journal", default=None, metavar="PATH",
+                    help="with --vc-store-mirror: where the journal goes (default: PATH.journal)")
     group.addoption("--vc-allure", default=None, metavar="DIR",
                     help="write Allure 2 results here at the end of the session: one result file per "
                          "test, with the environment, executor and categories")

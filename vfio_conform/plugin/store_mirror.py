@@ -2,10 +2,10 @@
 
 For a store on fast local storage (the lab guest's tmpfs: real file locks, no round trip per row)
 whose machine may die mid-run: `--vc-store-mirror PATH` copies the store to PATH when the session
-starts (the run rows) and when it ends, and appends each result the store records to
-PATH.journal (results/journal.py) with one write. On the lab's uncached results share each write
-reaches the host at once, so a guest that crashes loses no result: the host replays the journal
-into the first copy. A copy is SQLite's online backup of the store file (through a connection of
+starts (the run rows) and when it ends, and appends each result the store records to the journal
+(`--vc-store-journal`, default PATH.journal; results/journal.py) with one write. The lab points the
+journal at a virtio-serial port whose writes reach the host at once, so a guest that crashes loses
+no result: the host replays the journal into the first copy. A copy is SQLite's online backup of the store file (through a connection of
 its own) into PATH.part, renamed over PATH: a reader only ever sees a whole copy. Controller only.
 """
 from __future__ import annotations
@@ -29,8 +29,10 @@ def journal_path(mirror: str | os.PathLike) -> Path:
 class StoreMirror:
     """Copies `store` to `path` at session start and end; journals every stored result between."""
 
-    def __init__(self, store: ResultStore, path: str | os.PathLike) -> None:
+    def __init__(self, store: ResultStore, path: str | os.PathLike,
+                 journal: str | os.PathLike | None = None) -> None:
         self.store, self.path = store, Path(path)
+        self.journal_file = Path(journal) if journal else journal_path(path)
         self.journal: Journal | None = None
         self.copies = 0
 
@@ -60,7 +62,7 @@ class StoreMirror:
 
     def pytest_sessionstart(self, session) -> None:
         self.snapshot()                     # the run rows begun in pytest_configure
-        self.journal = Journal(journal_path(self.path))
+        self.journal = Journal(self.journal_file)
 
     @pytest.hookimpl(hookwrapper=True)      # after every other plugin closed the run rows
     def pytest_sessionfinish(self, session):
@@ -78,6 +80,6 @@ def register(config, store, recorder) -> None:
     if not isinstance(store, ResultStore):
         raise pytest.UsageError("vfio-conform: --vc-store-mirror needs a SQLite result store "
                                 f"(this run writes {type(store).__name__})")
-    mirror = StoreMirror(store, path)
+    mirror = StoreMirror(store, path, config.getoption("vc_store_journal", None))
     recorder.listeners.append(mirror.stored)
     config.pluginmanager.register(mirror, "vfio-conform-store-mirror")

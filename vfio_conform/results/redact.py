@@ -19,7 +19,7 @@ _SQLITE_URL = re.compile(r"(?i)^(sqlite:///)(/.*)$")
 _INTERNAL = {"--rootdir": (None, True), "-p": (None, True), "-W": (None, True),
              "--junitxml": (None, True), "--vc-junit": (None, True), "--vc-ktap": ("--ktap", True),
              "--alluredir": (None, True), "--vc-allure": (None, True), "--dist": (None, True),
-             "--vc-progress-file": (None, True), "--vc-store-mirror": (None, True),
+             "--vc-progress-file": (None, True), "--vc-store-mirror": (None, True), "--vc-store-journal": (None, True),
              "--vc-profile": ("--profile", True),
              "--vc-device": ("--device", True), "--vc-store": ("--store", True),
              "--vc-kernel-release": ("--kernel-release", True), "--vc-no-store": ("--no-store", False),
