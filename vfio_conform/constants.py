@@ -32,6 +32,12 @@ def reports_dir() -> Path:
     """The default reports directory as an absolute path: `reports` of the current directory."""
     return Path.cwd() / REPORTS_DIR
 
+
+def user_cache_dir() -> Path:
+    """`${XDG_CACHE_HOME:-~/.cache}/vfio-conform`: what the harness keeps between runs."""
+    import os
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vfio-conform"
+
 #: Result store path or postgresql:// URL, used when no --store/--vc-store is given.
 STORE_ENV = "VFIO_CONFORM_STORE"
 #: Seconds a store write waits for a lock held by another process.
