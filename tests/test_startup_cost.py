@@ -1,0 +1,41 @@
+"""What a run loads at start: packages only some tests need are imported by those tests alone.
+
+Under the lab's emulated CPU each imported package costs about twenty times what it does here, on
+every run."""
+import json
+import subprocess
+import sys
+import tempfile
+
+from run_cli import ROOT, env
+
+#: Run `vfio-conform run` in-process and print which of the watched packages it loaded.
+PROBE = """
+import json, sys
+from vfio_conform.cli import main
+code = main(sys.argv[1:])
+watched = ("hypothesis", "pytest_benchmark", "vfio_conform.suitelib.depth.walk", "vfio_conform.lab")
+print("LOADED " + json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules]}))
+"""
+
+
+def _run(*args: str) -> dict:
+    reports = tempfile.mkdtemp(prefix="vc-test-reports-")
+    proc = subprocess.run([sys.executable, "-c", PROBE, "run", "--reports", reports, "--no-store", "-q",
+                           "--no-summary", *args], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, env=env())
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOADED ")]
+    assert line, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(line[-1][len("LOADED "):])
+
+
+def test_a_run_without_the_random_tests_never_imports_hypothesis():
+    out = _run("--profile", "sim-stop-copy", "--", "-k", "test_zero_length_stream or test_arc")
+    assert out["code"] == 0
+    assert out["loaded"] == [], out        # nor the benchmark plugin, nor the lab tools
+
+
+def test_the_random_tests_import_it_when_they_run():
+    out = _run("--profile", "sim-stop-copy", "--", "-k", "test_random_walk or test_mutated_streams")
+    assert out["code"] == 0
+    assert "hypothesis" in out["loaded"] and "vfio_conform.suitelib.depth.walk" in out["loaded"]
