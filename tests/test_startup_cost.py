@@ -39,3 +39,23 @@ def test_the_random_tests_import_it_when_they_run():
     out = _run("--profile", "sim-stop-copy", "--", "-k", "test_random_walk or test_mutated_streams")
     assert out["code"] == 0
     assert "hypothesis" in out["loaded"] and "vfio_conform.suitelib.depth.walk" in out["loaded"]
+
+
+def test_a_profile_file_is_parsed_once_per_process_and_its_edits_are_seen(tmp_path, monkeypatch):
+    """`run` reads each profile before pytest starts and again in pytest's configure: the YAML is
+    parsed once; each load gets its own copy, and a changed file is parsed again."""
+    from vfio_conform.profile import loader
+    from vfio_conform.constants import PROFILES_DIR
+    calls = []
+    real = loader.load_marked
+    monkeypatch.setattr(loader, "load_marked", lambda text, path: calls.append(path) or real(text, path))
+    path = tmp_path / "p.yaml"
+    path.write_text((PROFILES_DIR / "sim-stop-copy.yaml").read_text())
+    first, second = loader.load_profile(path), loader.load_profile(path)
+    assert first == second and len(calls) == 1
+    one, two = loader.read_marked(path, "profile"), loader.read_marked(path, "profile")
+    one.data["name"] = "changed-by-a-caller"
+    assert two.data["name"] != "changed-by-a-caller"
+    assert loader.read_marked(path, "profile").data["name"] != "changed-by-a-caller"
+    path.write_text(path.read_text().replace("name: sim-stop-copy", "name: renamed"))
+    assert loader.load_profile(path).name == "renamed" and len(calls) == 2
