@@ -59,3 +59,17 @@ def test_a_profile_file_is_parsed_once_per_process_and_its_edits_are_seen(tmp_pa
     assert loader.read_marked(path, "profile").data["name"] != "changed-by-a-caller"
     path.write_text(path.read_text().replace("name: sim-stop-copy", "name: renamed"))
     assert loader.load_profile(path).name == "renamed" and len(calls) == 2
+
+
+def test_no_summary_leaves_the_table_and_the_html_report_to_the_caller(tmp_path):
+    """The lab's guest runs with --no-summary: the host renders the report from its own store, so
+    the guest does not spend its emulated CPU on one nobody reads."""
+    from run_cli import vc
+    for flag, html in (("--no-summary", False), (None, True)):
+        reports = tmp_path / ("quiet" if flag else "full")
+        proc = vc("run", "--profile", "sim-stop-copy", "--reports", str(reports), "-q",
+                  *([flag] if flag else []), "--", "-k", "test_zero_length_stream")
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert bool(list(reports.glob("runs/*/report.html"))) is html
+        assert list(reports.glob("runs/*/summary.json"))
+        assert ("CONFORMANT" in proc.stdout) is html

@@ -226,7 +226,8 @@ def cmd_run(args, extra) -> int:
     probe = _ExitProbe()
     code = pytest.main(argv, plugins=[probe, _progress(args)])
     from .report.run_end import finish_run
-    finish_run(probe.config, store, args.json, show=not args.no_summary)
+    # --no-summary: the caller (the lab) prints its own table and writes its own HTML report
+    finish_run(probe.config, store, args.json, show=not args.no_summary, html=not args.no_summary)
     if location is not None:
         _print_consumer_lines(location, last)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None

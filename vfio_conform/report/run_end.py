@@ -10,10 +10,10 @@ from .run_summary import ProfileSummary, ReportPaths, from_plugin, from_store
 
 
 def finish_run(config, store_location: str | None, json_path: str | None,
-               show: bool = True) -> list[ProfileSummary]:
+               show: bool = True, html: bool = True) -> list[ProfileSummary]:
     """Summaries of the pytest session `config` ran (empty when no run began, e.g. a usage error or
-    --collect-only); writes report.html (with a store) and the JSON summary beside the session's
-    JUnit file, prints the table."""
+    --collect-only); writes report.html (with a store; not without `html`) and the JSON summary
+    beside the session's JUnit file, prints the table (with `show`)."""
     from ..plugin.context import CONTEXT_KEY
     ctx = config.stash.get(CONTEXT_KEY, None) if config is not None else None
     lifecycle = config.pluginmanager.get_plugin("vfio-conform-lifecycle") if ctx is not None else None
@@ -23,7 +23,7 @@ def finish_run(config, store_location: str | None, json_path: str | None,
     run_dir = junit.parent
     allure = config.getoption("allure_report_dir", default=None)
     html = write_html(store_location, list(ctx.run_ids.values()), run_dir / "report.html") \
-        if store_location and ctx.run_ids else None
+        if html and store_location and ctx.run_ids else None
     json_file = Path(json_path).absolute() if json_path else run_dir / "summary.json"
     paths = ReportPaths(html=html, junit=str(junit) if junit.exists() else None,
                         allure=allure if allure and Path(allure).exists() else None,
