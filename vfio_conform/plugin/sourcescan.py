@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from ..constants import PACKAGE_DIR, user_cache_dir
@@ -164,6 +163,7 @@ class ScanCache:
         """Write what this object parsed into the cache file (merged with what is there now)."""
         if self.path is None or not self._new:
             return
+        import tempfile
         entries = {**_read_entries(self.path), **self._new}
         if len(entries) > MAX_ENTRIES:
             entries = dict(list(entries.items())[-MAX_ENTRIES:])
