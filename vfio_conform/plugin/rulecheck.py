@@ -90,7 +90,7 @@ def check_items(items, rootdir: Path | None = None) -> list[str]:
         for rule_id in spec_ids(item):
             if rule_id not in RULES:
                 problems.append(f"{item.nodeid}: vc_spec names unknown rule id {rule_id!r}")
-        where = str(item.fspath)
+        where = str(item.path)
         if where not in real:                # one resolve per suite file, not per item
             real[where] = Path(where).resolve()
             paths.add(real[where])

@@ -201,7 +201,12 @@ def facts_of(path) -> SourceFacts:
 
 def package_sources() -> list[Path]:
     """Every Python file of the scanned parts of the package."""
-    return sorted(p for part in SCANNED_PARTS for p in part.rglob("*.py"))
+    found = []
+    for part in SCANNED_PARTS:
+        for folder, dirs, files in os.walk(part):      # os.walk: a fraction of rglob's cost
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            found += [Path(folder, name) for name in files if name.endswith(".py")]
+    return sorted(found)
 
 
 def warm_cache(cache_dir: Path | None = None, extra: list[Path] | tuple[Path, ...] = ()) -> int:
