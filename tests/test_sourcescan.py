@@ -140,3 +140,12 @@ def test_a_typo_added_after_a_clean_cached_run_stops_collection(tmp_path):
     second = collect()
     assert second.returncode == 4, second.stdout + second.stderr
     assert f"{suite}:4: unknown rule id 'fsm.legal-arcc'" in second.stdout + second.stderr
+
+
+def test_helpers_a_suite_imports_inside_a_test_are_scanned_too():
+    """The random-walk helper is imported by its test only (it loads hypothesis), so it is not
+    loaded when collection ends; its ids are checked all the same."""
+    from vfio_conform.plugin.rulecheck import scanned_files
+    files = scanned_files([])
+    assert any(f.endswith("suitelib/depth/walk.py") for f in files)
+    assert not any("/lab/" in f or "/report/" in f for f in files)
