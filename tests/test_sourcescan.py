@@ -13,7 +13,8 @@ from vfio_conform.plugin.rulecheck import unknown_ids
 from vfio_conform.plugin.sourcescan import ScanCache, SourceFacts, cache_file, warm_cache
 from vfio_conform.plugin.waivers import suite_functions
 
-GOOD = 'from vfio_conform.suitelib.checks import expect\n\ndef test_x(profile):\n    expect(True, "fsm.legal-arc", "m")\n'
+GOOD = ('from vfio_conform.suitelib.checks import expect\n\n'
+        'def test_x(profile):\n    expect(True, "fsm.legal-arc", "m")\n')
 TYPO = GOOD.replace("fsm.legal-arc", "fsm.legal-arcc")
 
 
