@@ -150,3 +150,21 @@ def test_helpers_a_suite_imports_inside_a_test_are_scanned_too():
     files = scanned_files([])
     assert any(f.endswith("suitelib/depth/walk.py") for f in files)
     assert not any("/lab/" in f or "/report/" in f for f in files)
+
+
+def test_the_cache_keeps_the_newest_entries_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(sourcescan, "MAX_ENTRIES", 2)
+    path = tmp_path / "cache.json"
+    files = []
+    for n in range(3):
+        files.append(tmp_path / f"test_{n}.py")
+        files[-1].write_text(f"def test_{n}():\n    pass\n")
+        cache = ScanCache(path)
+        cache.facts(files[-1])
+        cache.save()
+    assert len(json.loads(path.read_text())["entries"]) == 2
+    check = ScanCache(path)
+    check.facts(files[2]), check.facts(files[1])
+    assert check.parsed == 0
+    check.facts(files[0])                  # the oldest was dropped
+    assert check.parsed == 1

@@ -40,8 +40,9 @@ SCANNED_PARTS = tuple(PACKAGE_DIR.resolve() / part for part in (
     "suites", "suitelib", "plugin", "verify", "device", "backends", "model"))
 #: Bump when what scan_tree() records changes.
 SCAN_FORMAT = 1
-#: Entries kept in the cache file (the oldest go first); a checkout has a few hundred files.
-MAX_ENTRIES = 4096
+#: Entries kept in the cache file (the oldest go first): a checkout has about 150 files scanned,
+#: an entry is a few hundred bytes, and a run reads the whole file.
+MAX_ENTRIES = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +173,7 @@ class ScanCache:
             fd, tmp = tempfile.mkstemp(prefix=".source-scan-", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w") as out:
+                    os.fchmod(out.fileno(), 0o644)      # no secret: another user may read it
                     json.dump({"fingerprint": fingerprint(), "entries": entries}, out)
                 os.replace(tmp, self.path)
             except BaseException:
