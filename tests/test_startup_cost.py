@@ -14,7 +14,8 @@ PROBE = """
 import json, sys
 from vfio_conform.cli import main
 code = main(sys.argv[1:])
-watched = ("hypothesis", "pytest_benchmark", "vfio_conform.suitelib.depth.walk", "vfio_conform.lab")
+watched = ("hypothesis", "pytest_benchmark", "vfio_conform.suitelib.depth.walk", "vfio_conform.lab",
+           "vfio_conform.plugin.inventory")
 print("LOADED " + json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules]}))
 """
 
@@ -32,7 +33,7 @@ def _run(*args: str) -> dict:
 def test_a_run_without_the_random_tests_never_imports_hypothesis():
     out = _run("--profile", "sim-stop-copy", "--", "-k", "test_zero_length_stream or test_arc")
     assert out["code"] == 0
-    assert out["loaded"] == [], out        # nor the benchmark plugin, nor the lab tools
+    assert out["loaded"] == [], out        # nor the benchmark plugin, the lab tools, the inventory
 
 
 def test_the_random_tests_import_it_when_they_run():
