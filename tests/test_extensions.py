@@ -230,3 +230,20 @@ def test_out_of_tree_backend_validates_its_own_section(tiny_venv, tmp_path):
         f"tiny-bad.yaml:{line}: backend_config.tiny.colour: unknown tiny key 'colour' (expected one of: flags, state_size)")
     out = _venv_run(tiny_venv, "run", "--profile", str(PLUGINS / "tiny.yaml"), "--no-store", "--device", "sim0")
     assert out.returncode == 2 and "tiny device 'sim0' is not named tinyN" in out.stderr
+
+
+def test_entry_points_are_read_once_per_process(monkeypatch):
+    """Reading entry points scans every installed distribution: profile loads and backend lookups
+    ask for them many times a run, the metadata is read once."""
+    reads = []
+    mine = EntryPoint("mine", "vfio_conform.backends.sim.backend:BACKEND", "vfio_conform.backends")
+
+    def counting(group):
+        reads.append(group)
+        return [mine] if group == "vfio_conform.backends" else []
+    monkeypatch.setattr(extensions, "entry_points", counting)
+    group = extensions.Group("vfio_conform.backends", dict(extensions.BACKENDS.builtin))
+    for _ in range(5):
+        assert "mine" in group.names()
+        extensions.VERIFY.names()
+    assert sorted(reads) == ["vfio_conform.backends", "vfio_conform.verify"]

@@ -29,7 +29,7 @@ def test_reports_are_local_and_the_store_is_mirrored_to_the_share():
         assert f"--progress-file {PROGRESS.guest_path()}" in run
         assert f"--status-file {GUEST_RESULTS}/progress.json" in run
         assert ("-n 2" in run) == (workers == "2")
-        assert "--no-html" in run              # the host writes the report from the imported runs
+        assert "--no-summary" in run            # the host writes the table and the HTML report
         assert after == (f"tar -C {GUEST_LOCAL_REPORTS} -cf {GUEST_RESULTS}/{REPORTS_TAR} "
                          f"--exclude './{STORE_NAME}*' .; exit $rc")
 

@@ -150,8 +150,8 @@ def test_tools_with_their_own_rule_ids_are_not_scanned_even_when_loaded():
     import vfio_conform.lab.consumer_verdict  # noqa: F401  (loaded, as in a test process)
     import vfio_conform.suitelib.consumers  # noqa: F401
     from vfio_conform.constants import PACKAGE_DIR
-    from vfio_conform.plugin.rulecheck import _project_modules, unknown_ids
-    files = _project_modules([PACKAGE_DIR])      # rootdir of a run is the package directory
+    from vfio_conform.plugin.rulecheck import scanned_files, unknown_ids
+    files = scanned_files([PACKAGE_DIR])      # rootdir of a run is the package directory
     assert not any("/lab/" in f for f in files), [f for f in files if "/lab/" in f]
     assert any(f.endswith("suitelib/consumers.py") for f in files)
     assert unknown_ids(files) == []

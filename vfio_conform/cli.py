@@ -17,7 +17,7 @@ ROOT = CHECKOUT
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = _parser(_command(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("run", "lab", "fleet"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -39,7 +39,22 @@ def quiet_stdout() -> None:
     os.close(devnull)
 
 
-def _parser() -> argparse.ArgumentParser:
+#: Commands defined here: parsing them needs none of the tools' modules (bench, report, lab...).
+CORE_COMMANDS = ("run", "profiles", "devices", "results")
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command `argv` names, when no help is asked for before it (else None: every command)."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; for a core `command` without the tools' commands (their modules stay unloaded)."""
     p = argparse.ArgumentParser(prog="vfio-conform", description=__doc__)
     p.add_argument("--version", action="version", version=f"vfio-conform {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,7 +87,6 @@ def _parser() -> argparse.ArgumentParser:
                      help="write the machine-readable run summary here (default: summary.json "
                           "beside the run's JUnit file; schema: docs/json-summary.md)")
     run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
-    run.add_argument("--no-html", action="store_true", help=argparse.SUPPRESS)   # the lab's host writes it
     run.add_argument("--store-mirror", default=None, metavar="PATH",
                      help="copy the SQLite store here when the run starts and ends, and journal each "
                           "result as it is stored (a store on local storage of a machine that may die)")
@@ -104,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="the runs' summary as JSON (schema: docs/json-summary.md)")
     res.set_defaults(func=cmd_results)
 
+    if command in CORE_COMMANDS:
+        return p
     bench = sub.add_parser("bench", help="harness costs as ratios against raw loops (transitions, "
                                          "streams, scaling, full suite)")
     from .bench import add_arguments as add_bench_arguments
@@ -134,6 +150,9 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
     out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-c", str(SUITES_DIR / "pytest.ini"),
            "-p", "no:cacheprovider", "-p", "no:allure_pytest",
+           # plugins the suites never use, loaded (and importing their packages) on every start: the
+           # random-walk and mutation tests call hypothesis themselves, inside the test
+           "-p", "no:hypothesispytest", "-p", "no:benchmark",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
            "--vc-junit", str(run_dir / "junit.xml"),
            "--vc-allure", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
@@ -217,7 +236,8 @@ def cmd_run(args, extra) -> int:
     probe = _ExitProbe()
     code = pytest.main(argv, plugins=[probe, _progress(args)])
     from .report.run_end import finish_run
-    finish_run(probe.config, store, args.json, show=not args.no_summary, html=not args.no_html)
+    # --no-summary: the caller (the lab) prints its own table and writes its own HTML report
+    finish_run(probe.config, store, args.json, show=not args.no_summary, html=not args.no_summary)
     if location is not None:
         _print_consumer_lines(location, last)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None

@@ -32,11 +32,17 @@ def reports_dir() -> Path:
     """The default reports directory as an absolute path: `reports` of the current directory."""
     return Path.cwd() / REPORTS_DIR
 
+
+def user_cache_dir() -> Path:
+    """`${XDG_CACHE_HOME:-~/.cache}/vfio-conform`: what the harness keeps between runs."""
+    import os
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vfio-conform"
+
 #: Result store path or postgresql:// URL, used when no --store/--vc-store is given.
 STORE_ENV = "VFIO_CONFORM_STORE"
 #: Seconds a store write waits for a lock held by another process.
 STORE_WAIT_ENV = "VFIO_CONFORM_STORE_WAIT"
-#: SQLite `synchronous` pragma for the store (the lab guest sets FULL: its store lives on 9p).
+#: SQLite `synchronous` pragma for the store (NORMAL by default; FULL for a host that may lose power).
 STORE_SYNC_ENV = "VFIO_CONFORM_STORE_SYNC"
 #: The host name runs are stored under (default: the machine's; a fleet names its hosts with it).
 HOST_ENV = "VFIO_CONFORM_HOST"

@@ -22,6 +22,20 @@ class ExtensionError(Exception):
     """A member that cannot be found, loaded, or that clashes with another of the same name."""
 
 
+#: group -> (the entry_points function that read it, its entry points).
+_DECLARED: dict[str, tuple[object, tuple]] = {}
+
+
+def declared(group: str) -> tuple:
+    """The entry points of `group`, read once per process: reading them scans the metadata of every
+    installed distribution (a process installs no plugin into itself)."""
+    source = entry_points
+    hit = _DECLARED.get(group)
+    if hit is None or hit[0] is not source:     # first read, or another reader (a test's stand-in)
+        hit = _DECLARED[group] = (source, tuple(source(group=group)))
+    return hit[1]
+
+
 @dataclasses.dataclass
 class Group:
     """One extension group: `name` is its entry-point group, `builtin` its own members."""
@@ -33,7 +47,7 @@ class Group:
     def targets(self) -> dict[str, str]:
         """name -> 'module:attribute' for every member (built-in first, then entry points)."""
         found = dict(self.builtin)
-        for ep in entry_points(group=self.name):
+        for ep in declared(self.name):
             if ep.name in found and found[ep.name] != ep.value:
                 raise ExtensionError(f"{self.name}: {ep.name!r} is declared by {ep.value} and "
                                      f"{found[ep.name]}")

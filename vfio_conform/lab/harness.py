@@ -79,8 +79,8 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
     argv = ["python3", "-m", "vfio_conform", "run", "--reports", GUEST_LOCAL_REPORTS,
             "--store-mirror", f"{shared}/{STORE_NAME}", "--store-journal", JOURNAL.guest_path(),
             "--progress-file", PROGRESS.guest_path(), "--status-file", f"{GUEST_RESULTS}/progress.json",
-            "--progress-every", "0", "--no-summary",
-            "--no-html"]                    # the host writes the report from the imported runs
+            "--progress-every", "0",
+            "--no-summary"]                 # the host prints the table and writes the HTML report
     for profile in profiles:
         argv += ["--profile", profile.path]
         for dev in _devices(session, profile):

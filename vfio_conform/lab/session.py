@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..constants import user_cache_dir
 from .channels import JOURNAL, PROGRESS, spec_entries
 from .config import LabConfig
 from .errors import LabError
@@ -141,7 +142,9 @@ class LabSession:
                "VFIO_LAB_MANIFEST": f"{GUEST_RESULTS}/manifest.json",
                "VFIO_LAB_PROGRESS": PROGRESS.guest_path(),     # a line per test started
                "VFIO_LAB_JOURNAL": JOURNAL.guest_path(),       # a line per result stored
-               "VFIO_LAB_DEVICES": " ".join(self.planned_devices())}
+               "VFIO_LAB_DEVICES": " ".join(self.planned_devices()),
+               # this host's caches, which lab/warm.py fills before the boot (read-only in the guest)
+               "XDG_CACHE_HOME": str(user_cache_dir().parent)}
         env.update(dict(self.config.extra_env))
         return env
 

@@ -2,8 +2,10 @@
 
 The guest runs the host's interpreter and this package from the host root, shared read-only; what it
 compiles goes to a tmpfs and is lost. Under TCG compiling is ~15x slower than here, so the host
-compiles once: the package's bytecode, and pytest's assertion-rewritten suite modules (collected on a
-sim profile). Best effort: a read-only install or a failure only costs the guest time.
+compiles once: the package's bytecode, pytest's assertion-rewritten suite modules (collected on a
+sim profile), and the rule-id scan of the sources (plugin/sourcescan.py; the guest is pointed at
+this host's cache directory). Best effort: a read-only install or a failure only costs the guest
+time.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import subprocess
 import sys
 
 from ..constants import PACKAGE_DIR, SUITES_DIR
+from ..plugin.sourcescan import warm_cache
 
 #: A sim profile every install ships: collecting it imports every suite module.
 WARM_PROFILE = "sim-p2p-precopy"
@@ -22,6 +25,10 @@ WARM_TIMEOUT_S = 120
 def warm_host_caches() -> bool:
     """Compile the package and the suites as the guest will load them; True if both worked."""
     compiled = bool(compileall.compile_dir(str(PACKAGE_DIR), quiet=2, workers=1))
+    try:
+        warm_cache()
+    except OSError:
+        pass
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     argv = [sys.executable, "-m", "pytest", str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR),
             "-c", str(SUITES_DIR / "pytest.ini"), "-p", "no:cacheprovider", "--collect-only", "-q",

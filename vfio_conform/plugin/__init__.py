@@ -1,12 +1,22 @@
 """The pytest plugin (entry point `pytest11`): inert unless --vc-profile is given."""
+import pytest
+
 from .fixtures import (any_device, any_peer, device, device_pool, hook, idle_device, peer_device,  # noqa: F401
                        sessions, spill_file, vc_context)
 from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_configure,  # noqa: F401
                     pytest_generate_tests, pytest_runtest_makereport,
                     pytest_runtest_setup,
                     pytest_report_header)
-from .inventory import pytest_xdist_auto_num_workers  # noqa: F401
 from .rulecheck import pytest_collection_finish  # noqa: F401
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` with an inventory (plugin/inventory.py, loaded only for a run with one)."""
+    if not config.getoption("vc_inventory", None):
+        return None
+    from .inventory import pytest_xdist_auto_num_workers as by_inventory
+    return by_inventory(config)
 
 
 def pytest_addhooks(pluginmanager) -> None:

@@ -47,25 +47,43 @@ class TestTimer:
         self.fired: dict[str, str] = {}     # nodeid -> phase that timed out
         #: nodeid -> (device name, operation) of a device operation the timeout interrupted
         self.hung: dict[str, tuple[str, str]] = {}
+        #: (item, phase, limit, limit's name) of the phase the alarm is armed for (None: disarmed)
+        self.armed: tuple | None = None
+        self.installed = False
+        self.previous = None             # the SIGALRM handler before the session's
+
+    def _on_alarm(self, signum, frame):
+        if self.armed is None:           # disarmed between phases: nothing to interrupt
+            return
+        item, phase, limit, name = self.armed
+        self.fired.setdefault(item.nodeid, phase)
+        if LAST_OPERATION.in_progress:
+            self.hung.setdefault(item.nodeid, (LAST_OPERATION.device, last_operation()))
+            LAST_OPERATION.returned()
+            raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; device operation "
+                              f"that never returned: {last_operation()}")
+        raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; "
+                          f"last device operation: {last_operation()}")
 
     @contextlib.contextmanager
     def _alarm(self, item, phase: str, seconds: float, limit: float, name: str = "timeouts.test"):
-        def on_alarm(signum, frame):
-            self.fired.setdefault(item.nodeid, phase)
-            if LAST_OPERATION.in_progress:
-                self.hung.setdefault(item.nodeid, (LAST_OPERATION.device, last_operation()))
-                LAST_OPERATION.returned()
-                raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; device operation "
-                                  f"that never returned: {last_operation()}")
-            raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; "
-                              f"last device operation: {last_operation()}")
-        old = signal.signal(signal.SIGALRM, on_alarm)
+        if not self.installed:           # one handler for the session: a phase only arms the timer
+            self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
+            self.installed = True
+        outer, self.armed = self.armed, (item, phase, limit, name)
         signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
         try:
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
+            self.armed = outer
+
+    def pytest_unconfigure(self, config) -> None:
+        """Give SIGALRM back to whoever had it before the session."""
+        if self.installed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous if self.previous is not None else signal.SIG_DFL)
+            self.installed = False
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item):

@@ -6,7 +6,6 @@ the failures it waived, stores that, and lists the waivers that waived nothing.
 """
 from __future__ import annotations
 
-import ast
 import functools
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -15,6 +14,7 @@ from ..profile.schema import KnownIssue, Profile
 from ..results import StoreError
 from ..results.waivers import WaiverUse, record_waivers
 from .classify import record_of
+from .sourcescan import facts_of, shared_cache
 
 #: The conformance suites (beside the package in a checkout, as the CLI runs them).
 SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
@@ -25,9 +25,8 @@ def suite_functions(suites_dir: Path = SUITES_DIR) -> frozenset[str]:
     """Names of every test function defined in the suites (read from the source, nothing imported)."""
     names = set()
     for path in sorted(suites_dir.rglob("test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
-                names.add(node.name)
+        names.update(facts_of(path).tests)       # parsed once per content (sourcescan.py)
+    shared_cache().save()
     return frozenset(names)
 
 

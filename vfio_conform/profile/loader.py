@@ -1,6 +1,7 @@
 """Find and load profiles: ./profiles, then $VFIO_CONFORM_PROFILES, then the built-in ones (or any path)."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from pathlib import Path
@@ -80,7 +81,15 @@ def read_marked(path: str | Path, kind: str, hint: str | None = None) -> Marked:
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise ConfigError(f"not UTF-8 text (byte {raw[exc.start]:#04x})", str(path), line) from None
-    return load_marked(text, str(path))
+    key = (str(path), text)
+    if key not in _PARSED:       # a run reads each profile in the CLI and again in pytest's configure
+        _PARSED[key] = load_marked(text, str(path))
+    hit = _PARSED[key]
+    return Marked(copy.deepcopy(hit.data), dict(hit.lines), hit.path)
+
+
+#: (path, text) -> what load_marked made of it, in this process (a copy is handed out).
+_PARSED: dict[tuple[str, str], Marked] = {}
 
 
 def load_profile(path: str | Path) -> Profile:

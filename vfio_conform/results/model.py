@@ -72,7 +72,7 @@ class TestRecord:
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (what xdist ships and what JUnit/Allure read)."""
-        out = dataclasses.asdict(self)
+        out = {name: getattr(self, name) for name in _RECORD_FIELDS}    # flat values: no deep copy
         out["outcome"] = self.outcome.value
         for name in ("rules", "devices", "should"):
             out[name] = list(out[name])
@@ -91,12 +91,15 @@ class TestRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TestRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in data.items() if k in names}
+        kw = {k: v for k, v in data.items() if k in _RECORD_FIELDS}
         kw["outcome"] = Outcome(kw["outcome"])
         for name in ("rules", "devices", "should"):
             kw[name] = tuple(kw.get(name) or ())
         return cls(**kw)
+
+
+#: TestRecord's field names, in order.
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(TestRecord))
 
 
 class RunStatus(str, enum.Enum):

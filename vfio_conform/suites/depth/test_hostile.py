@@ -1,9 +1,6 @@
 """Hostile resume streams: each must end in an error at write() or RESUMING -> STOP; reset recovers."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import seed as use_seed
-from hypothesis import strategies as st
 
 from vfio_conform.suitelib.checks import expect, expect_state
 from vfio_conform.suitelib.depth.streams import flip, foreign_stream, resume, save_bytes
@@ -84,6 +81,9 @@ def test_odd_chunk_sizes_resume(device, peer_device, profile, sessions, stream, 
 @pytest.mark.vc_spec(RULE)
 def test_mutated_streams(device, peer_device, profile, sessions, stream, request):
     """Hypothesis mutations of a real stream (cut, extend, flip header bytes); seed recorded."""
+    from hypothesis import HealthCheck, given, settings      # imported by the one test that uses it
+    from hypothesis import seed as use_seed
+    from hypothesis import strategies as st
     hook, seed = hook_for(profile), profile.walk.seed
     request.node.user_properties.append(("hypothesis_seed", seed))
     print(f"hypothesis seed {seed} ({profile.walk.mutations} mutations)")

@@ -2,13 +2,13 @@
 import pytest
 
 from vfio_conform.suitelib.depth.streams import save_bytes
-from vfio_conform.suitelib.depth.walk import WalkContext, run_walks
 
 
 @pytest.mark.vc_spec("walk.model-agreement")
 @pytest.mark.vc_requires("reset")
 def test_random_walk(device, profile, sessions, vc_context, request):
     """`walk.examples` walks of `walk.steps` SETs, reads, writes, closes, PRECOPY_INFOs and resets."""
+    from vfio_conform.suitelib.depth.walk import WalkContext, run_walks   # loads hypothesis: only here
     stream = save_bytes(device, sessions)
     sessions.close()
     seed = profile.walk.seed
