@@ -1,5 +1,8 @@
 """The lab's guest command: the run writes its reports to the guest's tmpfs, mirrors its store to the
 9p share as it goes, and copies the rest home at the end (no boot here)."""
+import json
+import sys
+
 from vfio_conform.constants import STORE_NAME
 from vfio_conform.lab.harness import GUEST_LOCAL_REPORTS, REPORTS_TAR, guest_argv
 from vfio_conform.lab.channels import JOURNAL, PROGRESS
@@ -12,26 +15,39 @@ class _Session:
         return [f"{module}-a", f"{module}-b"]
 
 
-def _script(workers):
-    argv = guest_argv(_Session(), [find_profile("mtty"), find_profile("mtty-sc")], workers, [])
-    assert argv[:2] == ["sh", "-c"]
-    return argv[2]
+def _spec(workers):
+    profiles = [find_profile(n) for n in ("mtty", "mtty-sc", "mtty-p2p")]
+    argv = guest_argv(_Session(), profiles, workers, ["-k", "arc"])
+    assert argv[:3] == ["python3", "-m", "vfio_conform.lab.guest_run"]
+    return json.loads(argv[3])
 
 
 def test_reports_are_local_and_the_store_is_mirrored_to_the_share():
-    for workers in (None, "1", "2"):
-        script = _script(workers)
-        run, _, after = script.partition("; rc=$?; ")
-        assert f"--reports {GUEST_LOCAL_REPORTS}" in run
-        assert f"--store-mirror {GUEST_RESULTS}/reports/{STORE_NAME}" in run
+    for workers in (None, "1"):
+        (run,) = _spec(workers)["commands"]
+        text = " ".join(run)
+        assert f"--reports {GUEST_LOCAL_REPORTS}" in text
+        assert f"--store-mirror {GUEST_RESULTS}/reports/{STORE_NAME}" in text
         # per-test lines go through virtio-serial ports (relayed FIFOs), the status file to the share
-        assert f"--store-journal {JOURNAL.guest_path()}" in run
-        assert f"--progress-file {PROGRESS.guest_path()}" in run
-        assert f"--status-file {GUEST_RESULTS}/progress.json" in run
-        assert ("-n 2" in run) == (workers == "2")
-        assert "--no-summary" in run            # the host writes the table and the HTML report
-        assert after == (f"tar -C {GUEST_LOCAL_REPORTS} -cf {GUEST_RESULTS}/{REPORTS_TAR} "
-                         f"--exclude './{STORE_NAME}*' .; exit $rc")
+        assert f"--store-journal {JOURNAL.guest_path()}" in text
+        assert f"--progress-file {PROGRESS.guest_path()}" in text
+        assert f"--status-file {GUEST_RESULTS}/progress.json" in text
+        assert "--no-summary" in run and "-n" not in run     # the host writes the table and report
+        assert run[-3:] == ["--", "-k", "arc"]
+
+
+def test_workers_are_processes_each_on_its_own_profiles():
+    spec = _spec("2")
+    assert spec["pack"] == ["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
+                            "--exclude", f"./{STORE_NAME}*", "."]
+    first, second = spec["commands"]
+    assert [[p for i, p in enumerate(c) if c[i - 1] == "--profile"] for c in (first, second)] == [
+        [str(find_profile("mtty").path), str(find_profile("mtty-p2p").path)],
+        [str(find_profile("mtty-sc").path)]]
+    assert "mtty-sc=mtty_sc-a" in second and "mtty=mtty-a" in first
+    assert f"{GUEST_RESULTS}/progress-0.json" in first and f"{GUEST_RESULTS}/progress-1.json" in second
+    assert all("-n" not in cmd for cmd in (first, second))
+    assert len(_spec("5")["commands"]) == 3           # never more processes than profiles
 
 
 def test_packed_reports_are_unpacked_and_imported(tmp_path):
@@ -67,3 +83,18 @@ def test_auto_workers_are_one_per_profile_up_to_the_guest_cpus():
 def test_the_journal_port_lands_where_the_host_replays_it():
     from vfio_conform.plugin.store_mirror import journal_path
     assert JOURNAL.host_file == str(journal_path(f"reports/{STORE_NAME}"))
+
+
+def test_guest_run_combines_the_workers_and_packs(tmp_path, capsys):
+    from vfio_conform.lab import guest_run
+    py = sys.executable
+    spec = {"commands": [[py, "-c", "print('first')"], [py, "-c", "print('second'); raise SystemExit(1)"]],
+            "outputs": str(tmp_path / "out"),
+            "pack": [py, "-c", f"open({str(tmp_path / 'packed')!r}, 'w').close()"]}
+    assert guest_run.main([json.dumps(spec)]) == 1          # a violation in one worker: exit 1
+    out = capsys.readouterr().out
+    assert out.index("guest worker 0 (exit 0)") < out.index("first") < out.index("guest worker 1 (exit 1)") \
+        < out.index("second")
+    assert (tmp_path / "packed").exists()
+    spec["commands"][1] = [py, "-c", "raise SystemExit(3)"]
+    assert guest_run.main([json.dumps(spec)]) == 3          # an incomplete worker: the run is incomplete

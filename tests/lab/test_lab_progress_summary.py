@@ -42,6 +42,17 @@ def test_watch_prints_from_the_status_file_and_stops(tmp_path):
                             r"profile qemu-edu, elapsed 0m00s", line) for line in lines), lines
 
 
+def test_watch_sums_the_status_files_of_several_guest_processes(tmp_path):
+    files = [tmp_path / "progress-0.json", tmp_path / "progress-1.json"]
+    watch = ProgressWatch("mdev", ["mtty", "mtty-sc"], files, every=0)
+    with watch:
+        assert watch.read() is None
+        files[0].write_text(json.dumps({"done": 10, "total": 300, "profile": "mtty"}))
+        assert watch.read() == {"total": None, "done": 10, "profile": "mtty"}   # one not started yet
+        files[1].write_text(json.dumps({"done": 5, "total": 280, "profile": "mtty-sc"}))
+        assert watch.read() == {"total": 580, "done": 15, "profile": "mtty, mtty-sc"}
+
+
 def test_guest_command_writes_a_status_file_and_no_table_of_its_own():
     class Session:
         class config:
@@ -57,8 +68,8 @@ def test_guest_command_writes_a_status_file_and_no_table_of_its_own():
         class lab:
             mode, module = "mdev", "mtty"
 
-    script = guest_argv(Session, [Profile], None, [])[-1]
-    assert "--status-file /vfio-lab/results/progress.json --progress-every 0 --no-summary" in script
+    (command,) = json.loads(guest_argv(Session, [Profile], None, [])[-1])["commands"]
+    assert "--status-file /vfio-lab/results/progress.json --progress-every 0 --no-summary" in " ".join(command)
 
 
 def test_lab_summary_over_imported_runs(tmp_path, capsys):

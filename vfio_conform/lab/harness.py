@@ -5,7 +5,7 @@ session in the guest over all its profiles, results imported into the host's sto
 """
 from __future__ import annotations
 
-import shlex
+import json
 import shutil
 import sys
 import tarfile
@@ -21,7 +21,6 @@ from ..results import Outcome, ResultStore, TestRecord, import_runs, open_store,
 from ..results.journal import replay
 from .channels import JOURNAL, PROGRESS
 from .config import LabConfig
-from ..plugin.progress import status_path
 from .errors import LabError
 from .progress_watch import ProgressWatch
 from .session import GUEST_RESULTS, LabSession
@@ -40,6 +39,8 @@ GUEST_LOCAL_REPORTS = "/tmp/vfio-conform-reports"
 GUEST_ALLURE = f"{GUEST_LOCAL_REPORTS}/allure-results"
 #: The guest's reports (all but the store), packed at the end of the command, beside `reports/`.
 REPORTS_TAR = "reports.tar"
+#: With several worker processes, each one's output goes here until all have ended.
+GUEST_WORKER_OUTPUT = "/tmp/vfio-conform-workers"
 #: A guest whose progress file stands still longer than the slowest test's timeout plus this is
 #: hung below Python (the per-test SIGALRM could not fire): QEMU is killed, an infra-error recorded.
 STALL_MARGIN_S = 120
@@ -74,28 +75,37 @@ def lab_profiles(names: list[str] | None = None) -> list[Profile]:
 
 def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None,
                extra: list[str]) -> list[str]:
-    """`python3 -m vfio_conform run` over all `profiles`, each on its own two guest devices."""
-    shared = f"{GUEST_RESULTS}/reports"
-    argv = ["python3", "-m", "vfio_conform", "run", "--reports", GUEST_LOCAL_REPORTS,
-            "--store-mirror", f"{shared}/{STORE_NAME}", "--store-journal", JOURNAL.guest_path(),
-            "--progress-file", PROGRESS.guest_path(), "--status-file", f"{GUEST_RESULTS}/progress.json",
-            "--progress-every", "0",
-            "--no-summary"]                 # the host prints the table and writes the HTML report
-    for profile in profiles:
-        argv += ["--profile", profile.path]
-        for dev in _devices(session, profile):
-            argv += ["--device", f"{profile.name}={dev}"]
-    if workers:
-        argv += ["-n", workers]
-    argv += ["--", *extra] if extra else []
-    pack = shlex.join(["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
-                       "--exclude", f"./{STORE_NAME}*", "."])
-    return ["sh", "-c", f"{shlex.join(argv)}; rc=$?; {pack}; exit $rc"]
+    """The guest command: `python3 -m vfio_conform run` over `profiles` (each on its own two guest
+    devices), as `workers` processes with the profiles dealt out among them (lab/guest_run.py),
+    then the reports packed for the host."""
+    count = max(1, min(int(workers or 1), len(profiles)))
+    commands = []
+    for index in range(count):
+        status = "progress.json" if count == 1 else f"progress-{index}.json"
+        argv = ["python3", "-m", "vfio_conform", "run", "--reports", GUEST_LOCAL_REPORTS,
+                "--store-mirror", f"{GUEST_RESULTS}/reports/{STORE_NAME}",
+                "--store-journal", JOURNAL.guest_path(), "--progress-file", PROGRESS.guest_path(),
+                "--status-file", f"{GUEST_RESULTS}/{status}", "--progress-every", "0",
+                "--no-summary"]             # the host prints the table and writes the HTML report
+        for profile in profiles[index::count]:
+            argv += ["--profile", profile.path]
+            for dev in _devices(session, profile):
+                argv += ["--device", f"{profile.name}={dev}"]
+        commands.append(argv + (["--", *extra] if extra else []))
+    pack = ["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
+            "--exclude", f"./{STORE_NAME}*", "."]
+    spec = {"commands": commands, "outputs": GUEST_WORKER_OUTPUT, "pack": pack}
+    return ["python3", "-m", "vfio_conform.lab.guest_run", json.dumps(spec)]
+
+
+def status_files(run_dir: Path, workers: str | None, profiles: int) -> list[Path]:
+    """The status files the guest's processes write (see guest_argv)."""
+    count = max(1, min(int(workers or 1), profiles))
+    return [run_dir / ("progress.json" if count == 1 else f"progress-{i}.json") for i in range(count)]
 
 
 def guest_workers(workers: str | None, profiles: int, cpus: int) -> str | None:
-    """The guest's `-n`: None for one process; "auto" is one worker per profile (a profile's devices
-    stay on one worker), at most one per vCPU."""
+    """The guest's worker processes: None for one; "auto" is one per profile, at most one per vCPU."""
     if workers == "auto":
         count = min(profiles, cpus)
         return str(count) if count > 1 else None
@@ -133,21 +143,22 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
                                                         **(env or {})}.items())))
         session.prepare()
         run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}"
-        argv = guest_argv(session, group, guest_workers(workers, len(group), session.config.cpus),
-                          extra or [])
+        count = guest_workers(workers, len(group), session.config.cpus)
+        argv = guest_argv(session, group, count, extra or [])
         print(f"vfio-conform lab: booting the {mode} guest for {', '.join(p.name for p in group)} "
               f"(results: {run_dir})", flush=True)
-        runs.append(_boot(session, group, argv, run_dir, timeout))
+        runs.append(_boot(session, group, argv, run_dir, timeout,
+                          status_files(run_dir, count, len(group))))
         _bring_home(runs[-1], reports, store)
     return runs
 
 
 def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: Path,
-          timeout: float) -> LabRun:
+          timeout: float, status: list[Path]) -> LabRun:
     names = [p.name for p in group]
     try:
         stall = max(p.timeouts.test for p in group) + STALL_MARGIN_S
-        with ProgressWatch(session.config.mode, names, run_dir / status_path("progress")):
+        with ProgressWatch(session.config.mode, names, status):
             result = session.run(argv, timeout=timeout, results_dir=run_dir, stall_timeout=stall)
     except LabError as exc:
         print(f"vfio-conform lab: infrastructure error: {exc}", file=sys.stderr, flush=True)

@@ -1,5 +1,5 @@
 """While a guest runs the suites: a line every N seconds on the host naming the guest, its profiles,
-tests done / total and the elapsed time (read from the guest run's progress status file)."""
+tests done / total and the elapsed time (read from the status files of the guest's processes)."""
 from __future__ import annotations
 
 import json
@@ -24,19 +24,29 @@ def progress_line(guest: str, profiles: list[str], status: dict | None, elapsed:
 class ProgressWatch:
     """Context manager: a daemon thread printing progress_line() every `every` seconds."""
 
-    def __init__(self, guest: str, profiles: list[str], status_file: Path,
+    def __init__(self, guest: str, profiles: list[str], status_files: Path | list[Path],
                  every: float = DEFAULT_EVERY_S, emit=None) -> None:
-        self.guest, self.profiles, self.status_file, self.every = guest, profiles, status_file, every
+        self.guest, self.profiles, self.every = guest, profiles, every
+        self.status_files = [status_files] if isinstance(status_files, Path) else list(status_files)
         self.emit = emit or (lambda line: print(line, flush=True))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._t0 = time.monotonic()
 
     def read(self) -> dict | None:
-        try:
-            return json.loads(self.status_file.read_text())
-        except (OSError, ValueError):
+        """The status of the guest's run: each process's, summed (None before any started)."""
+        statuses = []
+        for path in self.status_files:
+            try:
+                statuses.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        if not statuses:
             return None
+        totals = [s.get("total") for s in statuses]
+        return {"total": sum(totals) if len(statuses) == len(self.status_files) and all(totals) else None,
+                "done": sum(int(s.get("done") or 0) for s in statuses),
+                "profile": ", ".join(s["profile"] for s in statuses if s.get("profile"))}
 
     def line(self) -> str:
         return progress_line(self.guest, self.profiles, self.read(), time.monotonic() - self._t0)
@@ -46,7 +56,8 @@ class ProgressWatch:
             self.emit(self.line())
 
     def __enter__(self) -> "ProgressWatch":
-        self.status_file.unlink(missing_ok=True)        # a status of an earlier boot is not this one's
+        for path in self.status_files:      # a status of an earlier boot is not this one's
+            path.unlink(missing_ok=True)
         if self.every > 0:
             self._thread = threading.Thread(target=self._loop, name="lab-progress", daemon=True)
             self._thread.start()

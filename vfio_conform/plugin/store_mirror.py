@@ -6,7 +6,9 @@ starts (the run rows) and when it ends, and appends each result the store record
 (`--vc-store-journal`, default PATH.journal; results/journal.py) with one write. The lab points the
 journal at a virtio-serial port whose writes reach the host at once, so a guest that crashes loses
 no result: the host replays the journal into the first copy. A copy is SQLite's online backup of the store file (through a connection of
-its own) into PATH.part, renamed over PATH: a reader only ever sees a whole copy. Controller only.
+its own) into PATH.<pid>.part, renamed over PATH: a reader only ever sees a whole copy. Several runs may
+share one store and one mirror (the lab's worker processes): the copy renamed last was taken
+last and holds every run. Controller only.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ class StoreMirror:
 
     def snapshot(self) -> None:
         """Write one whole copy of the store's committed rows to the mirror path."""
-        part = self.path.with_name(self.path.name + ".part")
+        part = self.path.with_name(f"{self.path.name}.{os.getpid()}.part")   # several runs may mirror
         self.path.parent.mkdir(parents=True, exist_ok=True)
         part.unlink(missing_ok=True)
         source = sqlite3.connect(f"{self.store.path.absolute().as_uri()}?mode=ro", uri=True)

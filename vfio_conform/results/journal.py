@@ -14,8 +14,27 @@ from pathlib import Path
 from .model import TestRecord
 
 
+#: Longest line: what one write to a pipe or FIFO delivers whole (PIPE_BUF on Linux), so the lines
+#: of several processes journalling into one FIFO never interleave. Longer records lose the end of
+#: their message and waiver reason in the journal (the store keeps them whole).
+MAX_LINE = 4096
+
+
+def encode(run_id: int, rec: TestRecord) -> bytes:
+    """One journal line of at most MAX_LINE bytes."""
+    data = rec.to_dict()
+    for room in (None, 2000, 500, 0):
+        if room is not None:
+            data["message"] = data["message"][:room]
+            data["waiver_reason"] = data["waiver_reason"][:room]
+        line = (json.dumps({"run": run_id, "record": data}, separators=(",", ":")) + "\n").encode()
+        if len(line) <= MAX_LINE:
+            return line
+    raise ValueError(f"result {rec.nodeid!r} does not fit a journal line")
+
+
 class Journal:
-    """Appends (run id, record) lines to `path` (created empty)."""
+    """Appends (run id, record) lines to `path` (created empty; a FIFO is written as it is)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -23,8 +42,7 @@ class Journal:
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
 
     def append(self, run_id: int, rec: TestRecord) -> None:
-        line = json.dumps({"run": run_id, "record": rec.to_dict()}, separators=(",", ":")) + "\n"
-        os.write(self.fd, line.encode())
+        os.write(self.fd, encode(run_id, rec))
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class ResultStore(SqlStore):
         try:
             self.db = self._connect()
             if not readonly:
-                self.db.execute("PRAGMA journal_mode=WAL")
+                _retry_busy(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
                 self.db.execute(f"PRAGMA synchronous={_sync_mode()}")
                 self.db.executescript(_SCHEMA)
                 have = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
@@ -108,6 +109,20 @@ def _on_read_only_media(path: Path) -> bool:
         return bool(os.statvfs(where).f_flag & os.ST_RDONLY) or not os.access(where, os.W_OK)
     except OSError:
         return False
+
+
+def _retry_busy(step, poll: float = 0.05):
+    """Run `step` again while the file is busy, up to the store's wait: switching a new file to WAL
+    does not go through SQLite's busy handler, so two runs creating one store at once would fail."""
+    deadline = time.monotonic() + _wait_seconds()
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                raise
+            time.sleep(poll)
 
 
 def _probe(db: sqlite3.Connection) -> None:
