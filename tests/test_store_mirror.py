@@ -115,3 +115,26 @@ def test_two_runs_sharing_a_store_and_a_mirror(tmp_path):
     snapshot = ResultStore(mirror)
     assert replay(snapshot, journal) == 0            # the last copy already holds every result
     snapshot.close()
+
+
+def _open_at_once(path, barrier):
+    barrier.wait()
+    ResultStore(path).close()
+
+
+def test_runs_creating_one_store_at_once_all_open_it(tmp_path):
+    """Four processes opening one new store together: the WAL switch and the schema (with its added
+    columns) are made once, and none of them fails."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    failures = 0
+    for i in range(5):
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_at_once, args=(tmp_path / f"s{i}.sqlite", barrier))
+                 for _ in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        failures += sum(proc.exitcode != 0 for proc in procs)
+    assert failures == 0

@@ -56,15 +56,7 @@ class ResultStore(SqlStore):
             if not readonly:
                 _retry_busy(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
                 self.db.execute(f"PRAGMA synchronous={_sync_mode()}")
-                self.db.executescript(_SCHEMA)
-                have = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
-                for name, kind in ADDED_RUN_COLUMNS:
-                    if name not in have:
-                        self.db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-                have = {r[1] for r in self.db.execute("PRAGMA table_info(results)")}
-                for name, kind in ADDED_RESULT_COLUMNS:
-                    if name not in have:
-                        self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+                self._create_schema()
                 self.db.execute("BEGIN IMMEDIATE")    # can we take the write lock (within the wait)?
                 self.db.execute("ROLLBACK")
         except (sqlite3.Error, OSError) as exc:
@@ -74,6 +66,25 @@ class ResultStore(SqlStore):
             raise StoreError(_explain(self.url, exc)) from None
         if not readonly:
             self.reap()
+
+    def _create_schema(self) -> None:
+        """Create or bring up to date the tables, in one write transaction: two runs opening a new
+        store at once must not both add the same column."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            for table, added in (("runs", ADDED_RUN_COLUMNS), ("results", ADDED_RESULT_COLUMNS)):
+                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in added:
+                    if name not in have:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         wait = _wait_seconds()
