@@ -77,3 +77,15 @@ def test_lab_parallel_reports_no_speed_up_when_a_run_did_not_finish():
     assert "boot included, 2 workers): 70 s (OVER the 60 s target)" in ok
     assert "(within the 60 s target)" in render({**base, "parallel_s": 55.0, "speedup": 2.2,
                                                  "efficiency": 1.1, "exit_parallel": [0]})
+    assert "raw parallel ceiling of the guest: not measured (no result)" in ok
+    raw = {"devices": 2, "ceiling": 1.5}
+    line = render({**base, "parallel_s": 70.0, "speedup": 1.2, "efficiency": 0.6, "exit_parallel": [0],
+                   "raw": raw, "of_ceiling": 0.8})
+    assert "against one alone): 1.50x; the harness's speed-up is 0.80 of it" in line
+
+
+def test_raw_parallel_ceiling_on_the_sim():
+    from vfio_conform.bench import rawpar
+    res = rawpar.measure("sim-p2p", ["sim0", "sim1"])
+    assert res["devices"] == 2 and res["alone_s"] > 0 and len(res["together_s"]) == 2
+    assert 0 < res["ceiling"] <= 2.5

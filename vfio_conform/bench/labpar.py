@@ -2,7 +2,8 @@
 and with N xdist workers (each profile's two devices stay on one worker), wall time including boot.
 
 Needs the lab (root, QEMU; wrap the command in `flock /tmp/vc-lab.lock`). The guest has
-`LabConfig.cpus` vCPUs under TCG on this host: more workers than vCPUs cannot run at once.
+`LabConfig.cpus` vCPUs under TCG on this host: more workers than vCPUs cannot run at once. A third
+boot measures the guest's raw parallel ceiling (bench/rawpar.py), the most any harness could reach.
 """
 from __future__ import annotations
 
@@ -27,15 +28,45 @@ def _one(workers: str | None, profiles, extra) -> tuple[float, list]:
     return time.perf_counter() - start, [r.exit_code for r in runs]
 
 
+def raw_ceiling(workers: int) -> dict:
+    """The guest's own parallel ceiling (bench/rawpar.py: bare SET loops on `workers` mtty devices,
+    alone and at once), in a boot of its own; {"error": ...} when it could not be measured."""
+    import json
+    from ..lab.config import LabConfig
+    from ..lab.errors import LabError
+    from ..lab.session import LabSession
+    session = LabSession(LabConfig(mode="mdev", modules=("mtty",), instances=workers))
+    devs = [f"@DEV{i}@" for i in range(workers)]
+    try:
+        result = session.run(["python3", "-m", "vfio_conform.bench.rawpar", "mtty", *devs], timeout=600)
+    except LabError as exc:
+        return {"error": str(exc)}
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": f"exit {result.exit_code}: {result.stderr[-500:]}"}
+
+
 def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
     from ..lab.config import LabConfig
     serial, serial_codes = _one(None, profiles, extra)
     parallel, par_codes = _one(str(workers), profiles, extra)
+    raw = raw_ceiling(workers)
     speedup = serial / parallel
     return {"profiles": list(profiles), "workers": workers, "guest_cpus": LabConfig().cpus,
             "serial_s": round(serial, 1), "parallel_s": round(parallel, 1), "speedup": round(speedup, 3),
             "efficiency": round(speedup / workers, 3), "exit_serial": serial_codes, "exit_parallel": par_codes,
-            "whole_run_target_s": WHOLE_RUN_TARGET_S}
+            "whole_run_target_s": WHOLE_RUN_TARGET_S, "raw": raw,
+            "of_ceiling": round(speedup / raw["ceiling"], 3) if raw.get("ceiling") else None}
+
+
+def _ceiling_line(res: dict) -> str:
+    raw = res.get("raw") or {}
+    if not raw.get("ceiling"):
+        return f"raw parallel ceiling of the guest: not measured ({raw.get('error', 'no result')})"
+    return (f"raw parallel ceiling of the guest (bare SET loops, {raw['devices']} processes on "
+            f"{raw['devices']} mtty devices against one alone): {raw['ceiling']:.2f}x; the harness's "
+            f"speed-up is {res['of_ceiling']:.2f} of it")
 
 
 def render(res: dict) -> str:
@@ -47,6 +78,7 @@ def render(res: dict) -> str:
             f"1 process {res['serial_s']:.0f} s, {res['workers']} workers {res['parallel_s']:.0f} s -> "
             f"speed-up {res['speedup']:.2f}x = {res['efficiency']:.2f} N (target 0.8 N); exits "
             f"{res['exit_serial']} / {res['exit_parallel']}\n"
+            f"{_ceiling_line(res)}\n"
             f"whole mtty conformance in the lab ({len(res['profiles'])} variants, boot included, "
             f"{res['workers']} workers): {res['parallel_s']:.0f} s "
             f"({'within' if res['parallel_s'] <= WHOLE_RUN_TARGET_S else 'OVER'} the "
