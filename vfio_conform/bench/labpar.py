@@ -7,6 +7,7 @@ boot measures the guest's raw parallel ceiling (bench/rawpar.py), the most any h
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,21 +18,28 @@ LAB_PROFILES = ("mtty", "mtty-sc", "mtty-p2p", "mtty-pc")
 WHOLE_RUN_TARGET_S = 60.0
 
 
-def _one(workers: str | None, profiles, extra) -> tuple[float, list]:
-    """Wall time and exit codes of one lab run; its console, logs and store are kept under
-    reports/bench/ (a failed run's error message points there)."""
+def _one(workers: str | None, profiles, extra) -> tuple[float, list, float | None]:
+    """Wall time, exit codes and the guest command's own seconds (guest.json; boot and the host's
+    import excluded) of one lab run; its console, logs and store are kept under reports/bench/ (a
+    failed run's error message points there)."""
     from ..lab.harness import run_lab
     out = reports_dir() / "bench" / f"lab-{time.strftime('%Y%m%d-%H%M%S')}-workers-{workers or 1}"
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     runs = run_lab(list(profiles), out, str(out / "store.sqlite"), workers, list(extra))
-    return time.perf_counter() - start, [r.exit_code for r in runs]
+    wall = time.perf_counter() - start
+    command = None
+    try:
+        command = sum(json.loads((r.run_dir / "guest.json").read_text())["command_seconds"]
+                      for r in runs)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return wall, [r.exit_code for r in runs], command
 
 
 def raw_ceiling(workers: int) -> dict:
     """The guest's own parallel ceiling (bench/rawpar.py: bare SET loops on `workers` mtty devices,
     alone and at once), in a boot of its own; {"error": ...} when it could not be measured."""
-    import json
     from ..lab.config import LabConfig
     from ..lab.errors import LabError
     from ..lab.session import LabSession
@@ -49,15 +57,25 @@ def raw_ceiling(workers: int) -> dict:
 
 def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
     from ..lab.config import LabConfig
-    serial, serial_codes = _one(None, profiles, extra)
-    parallel, par_codes = _one(str(workers), profiles, extra)
+    serial, serial_codes, serial_cmd = _one(None, profiles, extra)
+    parallel, par_codes, par_cmd = _one(str(workers), profiles, extra)
     raw = raw_ceiling(workers)
     speedup = serial / parallel
     return {"profiles": list(profiles), "workers": workers, "guest_cpus": LabConfig().cpus,
             "serial_s": round(serial, 1), "parallel_s": round(parallel, 1), "speedup": round(speedup, 3),
             "efficiency": round(speedup / workers, 3), "exit_serial": serial_codes, "exit_parallel": par_codes,
             "whole_run_target_s": WHOLE_RUN_TARGET_S, "raw": raw,
+            "serial_command_s": serial_cmd, "parallel_command_s": par_cmd,
+            "command_speedup": round(serial_cmd / par_cmd, 3) if serial_cmd and par_cmd else None,
             "of_ceiling": round(speedup / raw["ceiling"], 3) if raw.get("ceiling") else None}
+
+
+def _command_line(res: dict) -> str:
+    if not res.get("command_speedup"):
+        return "the guest's command alone: not measured"
+    return (f"the guest's command alone (boot and the host's import excluded): 1 process "
+            f"{res['serial_command_s']:.0f} s, {res['workers']} workers {res['parallel_command_s']:.0f} s "
+            f"-> {res['command_speedup']:.2f}x = {res['command_speedup'] / res['workers']:.2f} N")
 
 
 def _ceiling_line(res: dict) -> str:
@@ -78,7 +96,7 @@ def render(res: dict) -> str:
             f"1 process {res['serial_s']:.0f} s, {res['workers']} workers {res['parallel_s']:.0f} s -> "
             f"speed-up {res['speedup']:.2f}x = {res['efficiency']:.2f} N (target 0.8 N); exits "
             f"{res['exit_serial']} / {res['exit_parallel']}\n"
-            f"{_ceiling_line(res)}\n"
+            f"{_command_line(res)}\n{_ceiling_line(res)}\n"
             f"whole mtty conformance in the lab ({len(res['profiles'])} variants, boot included, "
             f"{res['workers']} workers): {res['parallel_s']:.0f} s "
             f"({'within' if res['parallel_s'] <= WHOLE_RUN_TARGET_S else 'OVER'} the "
