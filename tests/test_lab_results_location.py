@@ -39,15 +39,53 @@ def test_reports_are_local_and_the_store_is_mirrored_to_the_share():
 def test_workers_are_processes_each_on_its_own_profiles():
     spec = _spec("2")
     assert spec["pack"] == ["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
-                            "--exclude", f"./{STORE_NAME}*", "."]
+                            "--exclude", "./results*.sqlite*", "."]
     first, second = spec["commands"]
     assert [[p for i, p in enumerate(c) if c[i - 1] == "--profile"] for c in (first, second)] == [
         [str(find_profile("mtty").path), str(find_profile("mtty-p2p").path)],
         [str(find_profile("mtty-sc").path)]]
     assert "mtty-sc=mtty_sc-a" in second and "mtty=mtty-a" in first
     assert f"{GUEST_RESULTS}/progress-0.json" in first and f"{GUEST_RESULTS}/progress-1.json" in second
+    # a store per process (one SQLite file shared by two runs makes each wait for the other's writes)
+    for i, cmd in enumerate((first, second)):
+        assert cmd[cmd.index("--store") + 1] == f"{GUEST_LOCAL_REPORTS}/results-{i}.sqlite"
+        assert cmd[cmd.index("--store-mirror") + 1] == f"{GUEST_RESULTS}/reports/results-{i}.sqlite"
     assert all("-n" not in cmd for cmd in (first, second))
     assert len(_spec("5")["commands"]) == 3           # never more processes than profiles
+
+
+def test_each_guest_store_gets_its_own_journal_lines(tmp_path):
+    """Two guest processes, two stores, one journal: each copy is completed with its own lines and
+    both are imported."""
+    from vfio_conform.lab.harness import LabRun, _bring_home
+    from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
+    from vfio_conform.results.journal import Journal
+    run_dir = tmp_path / "lab-run"
+    (run_dir / "reports").mkdir(parents=True)
+    journal = Journal(run_dir / JOURNAL.host_file)
+    for i, profile in enumerate(("mtty", "mtty-sc")):
+        name = f"results-{i}.sqlite"
+        copy = ResultStore(run_dir / "reports" / name)          # the copy taken when the run began
+        run_id = copy.begin_run(RunMeta(profile=profile, backend="kernel", devices="a,b", driver="mtty",
+                                        kernel="k", harness_version="0", host="guest", session=f"s{i}"))
+        copy.close()
+        writer = Journal.__new__(Journal)
+        writer.path, writer.source, writer.fd = journal.path, name, journal.fd
+        for n in range(2 + i):
+            writer.append(run_id, TestRecord(nodeid=f"{profile}-t{n}", test_id=f"t{n}[{profile}]",
+                                             outcome=Outcome.PASS, duration=0.1, profile=profile))
+    journal.close()
+    reports = tmp_path / "host"
+    run = LabRun("mdev", ["mtty", "mtty-sc"], None, run_dir, "kernel panic")
+    _bring_home(run, reports, None)
+    host = ResultStore(reports / STORE_NAME, readonly=True)
+    got = {host.run(r)["profile"]: [x["test_id"] for x in host.results(r)] for r in run.run_ids}
+    host.close()
+    assert got["mtty"][:2] == ["t0[mtty]", "t1[mtty]"]
+    assert got["mtty-sc"][:3] == ["t0[mtty-sc]", "t1[mtty-sc]", "t2[mtty-sc]"]
+    # then the infra-error of the dead guest, once per run
+    assert [len(got["mtty"]), len(got["mtty-sc"])] == [3, 4]
+    assert all(rows[-1].startswith("lab-guest-died:") for rows in got.values())
 
 
 def test_packed_reports_are_unpacked_and_imported(tmp_path):

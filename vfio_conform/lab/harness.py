@@ -39,6 +39,8 @@ GUEST_LOCAL_REPORTS = "/tmp/vfio-conform-reports"
 GUEST_ALLURE = f"{GUEST_LOCAL_REPORTS}/allure-results"
 #: The guest's reports (all but the store), packed at the end of the command, beside `reports/`.
 REPORTS_TAR = "reports.tar"
+#: The guest processes' result stores (store_name()).
+STORE_GLOB = f"{Path(STORE_NAME).stem}*{Path(STORE_NAME).suffix}"
 #: With several worker processes, each one's output goes here until all have ended.
 GUEST_WORKER_OUTPUT = "/tmp/vfio-conform-workers"
 #: A guest whose progress file stands still longer than the slowest test's timeout plus this is
@@ -82,8 +84,11 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
     commands = []
     for index in range(count):
         status = "progress.json" if count == 1 else f"progress-{index}.json"
+        # a store per process: runs sharing one SQLite file wait for each other's writes
+        name = store_name(index, count)
         argv = ["python3", "-m", "vfio_conform", "run", "--reports", GUEST_LOCAL_REPORTS,
-                "--store-mirror", f"{GUEST_RESULTS}/reports/{STORE_NAME}",
+                "--store", f"{GUEST_LOCAL_REPORTS}/{name}",
+                "--store-mirror", f"{GUEST_RESULTS}/reports/{name}",
                 "--store-journal", JOURNAL.guest_path(), "--progress-file", PROGRESS.guest_path(),
                 "--status-file", f"{GUEST_RESULTS}/{status}", "--progress-every", "0",
                 "--no-summary"]             # the host prints the table and writes the HTML report
@@ -93,9 +98,14 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
                 argv += ["--device", f"{profile.name}={dev}"]
         commands.append(argv + (["--", *extra] if extra else []))
     pack = ["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
-            "--exclude", f"./{STORE_NAME}*", "."]
+            "--exclude", f"./{STORE_GLOB}*", "."]
     spec = {"commands": commands, "outputs": GUEST_WORKER_OUTPUT, "pack": pack}
     return ["python3", "-m", "vfio_conform.lab.guest_run", json.dumps(spec)]
+
+
+def store_name(index: int, count: int) -> str:
+    """The result store of the guest's `index`-th of `count` processes."""
+    return STORE_NAME if count == 1 else f"{Path(STORE_NAME).stem}-{index}{Path(STORE_NAME).suffix}"
 
 
 def status_files(run_dir: Path, workers: str | None, profiles: int) -> list[Path]:
@@ -176,11 +186,12 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
     guest_reports = run.run_dir / "reports"
     _unpack(run.run_dir / REPORTS_TAR, guest_reports)
     store = open_store(store_location(store_arg, reports / STORE_NAME))
-    guest_store = guest_reports / STORE_NAME
     journal = run.run_dir / JOURNAL.host_file
-    if guest_store.exists() and journal.exists() and journal.stat().st_size:
-        _replay(guest_store, journal)
-    new_ids = import_runs(store, guest_store) if guest_store.exists() else []
+    new_ids: list[int] = []
+    for guest_store in sorted(guest_reports.glob(STORE_GLOB)):     # one per guest process
+        if journal.exists() and journal.stat().st_size:
+            _replay(guest_store, journal)
+        new_ids += import_runs(store, guest_store)
     run.run_ids = list(new_ids)
     if run.exit_code is None:
         _record_infra_failure(store, new_ids, run)
@@ -197,7 +208,7 @@ def _replay(guest_store: Path, journal: Path) -> None:
     (a guest that finished left a whole copy, and nothing is added)."""
     snapshot = ResultStore(guest_store)
     try:
-        added = replay(snapshot, journal)
+        added = replay(snapshot, journal, source=guest_store.name)
     finally:
         snapshot.close()
     if added:
