@@ -38,7 +38,7 @@ def test_reports_are_local_and_the_store_is_mirrored_to_the_share():
 
 def test_workers_are_processes_each_on_its_own_profiles():
     spec = _spec("2")
-    assert spec["pack"] == ["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
+    assert spec["pack"] == ["tar", "-b", "1024", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
                             "--exclude", "./results*.sqlite*", "."]
     first, second = spec["commands"]
     assert [[p for i, p in enumerate(c) if c[i - 1] == "--profile"] for c in (first, second)] == [

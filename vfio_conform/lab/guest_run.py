@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ..exitcodes import combine
@@ -42,10 +43,14 @@ def run(commands: list[list[str]], outputs: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     spec = json.loads((argv or sys.argv[1:])[0])
+    start = time.monotonic()
     code = run(spec["commands"], spec["outputs"])
+    ran = time.monotonic()
     packed = subprocess.run(spec["pack"], stdin=subprocess.DEVNULL)
     if packed.returncode != 0:
         print(f"vfio-conform lab: packing the reports failed ({packed.returncode})", file=sys.stderr)
+    print(f"vfio-conform lab: guest command: {len(spec['commands'])} process(es) {ran - start:.1f} s, "
+          f"packing the reports {time.monotonic() - ran:.1f} s", file=sys.stderr, flush=True)
     return code
 
 

@@ -97,7 +97,8 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
             for dev in _devices(session, profile):
                 argv += ["--device", f"{profile.name}={dev}"]
         commands.append(argv + (["--", *extra] if extra else []))
-    pack = ["tar", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
+    # 512 KiB records: a write to the uncached share is a round trip (the share's msize is 512 KiB)
+    pack = ["tar", "-b", "1024", "-C", GUEST_LOCAL_REPORTS, "-cf", f"{GUEST_RESULTS}/{REPORTS_TAR}",
             "--exclude", f"./{STORE_GLOB}*", "."]
     spec = {"commands": commands, "outputs": GUEST_WORKER_OUTPUT, "pack": pack}
     return ["python3", "-m", "vfio_conform.lab.guest_run", json.dumps(spec)]
