@@ -82,6 +82,10 @@ def test_lab_parallel_reports_no_speed_up_when_a_run_did_not_finish():
     timed = render({**base, "parallel_s": 70.0, "speedup": 1.2, "efficiency": 0.6, "exit_parallel": [0],
                     "serial_command_s": 40.0, "parallel_command_s": 25.0, "command_speedup": 1.6})
     assert "1 process 40 s, 2 workers 25 s -> 1.60x = 0.80 N" in timed
+    assert "the test sessions alone (each process's start-up excluded): not measured" in timed
+    sessions = render({**base, "parallel_s": 70.0, "speedup": 1.2, "efficiency": 0.6, "exit_parallel": [0],
+                       "serial_sessions_s": 33.0, "parallel_sessions_s": 20.0, "sessions_speedup": 1.65})
+    assert "start-up excluded): 1 process 33 s, 2 workers 20 s -> 1.65x = 0.82 N" in sessions
     raw = {"devices": 2, "ceiling": 1.5}
     line = render({**base, "parallel_s": 70.0, "speedup": 1.2, "efficiency": 0.6, "exit_parallel": [0],
                    "raw": raw, "of_ceiling": 0.8})

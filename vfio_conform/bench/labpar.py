@@ -18,23 +18,26 @@ LAB_PROFILES = ("mtty", "mtty-sc", "mtty-p2p", "mtty-pc")
 WHOLE_RUN_TARGET_S = 60.0
 
 
-def _one(workers: str | None, profiles, extra) -> tuple[float, list, float | None]:
-    """Wall time, exit codes and the guest command's own seconds (guest.json; boot and the host's
-    import excluded) of one lab run; its console, logs and store are kept under reports/bench/ (a
-    failed run's error message points there)."""
+def _one(workers: str | None, profiles, extra) -> tuple[float, list, float | None, float | None]:
+    """Wall time, exit codes, the guest command's own seconds (guest.json; boot and the host's
+    import excluded) and the test sessions' seconds (the longest of the guest processes' status
+    files) of one lab run; its console, logs and store are kept under reports/bench/ (a failed
+    run's error message points there)."""
     from ..lab.harness import run_lab
     out = reports_dir() / "bench" / f"lab-{time.strftime('%Y%m%d-%H%M%S')}-workers-{workers or 1}"
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     runs = run_lab(list(profiles), out, str(out / "store.sqlite"), workers, list(extra))
     wall = time.perf_counter() - start
-    command = None
+    command = sessions = None
     try:
         command = sum(json.loads((r.run_dir / "guest.json").read_text())["command_seconds"]
                       for r in runs)
+        sessions = sum(max(json.loads(f.read_text())["elapsed"] for f in r.run_dir.glob("progress*.json"))
+                       for r in runs)
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    return wall, [r.exit_code for r in runs], command
+    return wall, [r.exit_code for r in runs], command, sessions
 
 
 def raw_ceiling(workers: int) -> dict:
@@ -57,8 +60,8 @@ def raw_ceiling(workers: int) -> dict:
 
 def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
     from ..lab.config import LabConfig
-    serial, serial_codes, serial_cmd = _one(None, profiles, extra)
-    parallel, par_codes, par_cmd = _one(str(workers), profiles, extra)
+    serial, serial_codes, serial_cmd, serial_tests = _one(None, profiles, extra)
+    parallel, par_codes, par_cmd, par_tests = _one(str(workers), profiles, extra)
     raw = raw_ceiling(workers)
     speedup = serial / parallel
     return {"profiles": list(profiles), "workers": workers, "guest_cpus": LabConfig().cpus,
@@ -67,15 +70,22 @@ def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
             "whole_run_target_s": WHOLE_RUN_TARGET_S, "raw": raw,
             "serial_command_s": serial_cmd, "parallel_command_s": par_cmd,
             "command_speedup": round(serial_cmd / par_cmd, 3) if serial_cmd and par_cmd else None,
+            "serial_sessions_s": serial_tests, "parallel_sessions_s": par_tests,
+            "sessions_speedup": round(serial_tests / par_tests, 3) if serial_tests and par_tests else None,
             "of_ceiling": round(speedup / raw["ceiling"], 3) if raw.get("ceiling") else None}
 
 
 def _command_line(res: dict) -> str:
-    if not res.get("command_speedup"):
-        return "the guest's command alone: not measured"
-    return (f"the guest's command alone (boot and the host's import excluded): 1 process "
-            f"{res['serial_command_s']:.0f} s, {res['workers']} workers {res['parallel_command_s']:.0f} s "
-            f"-> {res['command_speedup']:.2f}x = {res['command_speedup'] / res['workers']:.2f} N")
+    lines = []
+    for key, what in (("command", "the guest's command alone (boot and the host's import excluded)"),
+                      ("sessions", "the test sessions alone (each process's start-up excluded)")):
+        if not res.get(f"{key}_speedup"):
+            lines.append(f"{what}: not measured")
+            continue
+        lines.append(f"{what}: 1 process {res[f'serial_{key}_s']:.0f} s, {res['workers']} workers "
+                     f"{res[f'parallel_{key}_s']:.0f} s -> {res[f'{key}_speedup']:.2f}x = "
+                     f"{res[f'{key}_speedup'] / res['workers']:.2f} N")
+    return "\n".join(lines)
 
 
 def _ceiling_line(res: dict) -> str:
