@@ -78,7 +78,7 @@ def test_lab_parallel_reports_no_speed_up_when_a_run_did_not_finish():
     assert "(within the 60 s target)" in render({**base, "parallel_s": 55.0, "speedup": 2.2,
                                                  "efficiency": 1.1, "exit_parallel": [0]})
     assert "raw parallel ceiling of the guest: not measured (no result)" in ok
-    assert "the guest's command alone: not measured" in ok
+    assert "the guest's command alone (boot and the host's import excluded): not measured" in ok
     timed = render({**base, "parallel_s": 70.0, "speedup": 1.2, "efficiency": 0.6, "exit_parallel": [0],
                     "serial_command_s": 40.0, "parallel_command_s": 25.0, "command_speedup": 1.6})
     assert "1 process 40 s, 2 workers 25 s -> 1.60x = 0.80 N" in timed
