@@ -30,7 +30,7 @@ def test_watch_prints_from_the_status_file_and_stops(tmp_path):
     lines: list[str] = []
     status = tmp_path / "progress.json"
     status.write_text("stale")                      # an earlier boot's file is removed on entry
-    with ProgressWatch("pci", ["qemu-edu"], status, every=0.05, emit=lines.append):
+    with ProgressWatch("pci", ["qemu-edu"], [status], every=0.05, emit=lines.append):
         time.sleep(0.2)
         status.write_text(json.dumps({"done": 3, "total": 9, "profile": "qemu-edu"}))
         time.sleep(0.3)

@@ -5,7 +5,7 @@ under TCG), where a write to the uncached 9p results share costs 3 ms and an ope
 17 ms. Per-test lines (which test started, each result's journal line) and the command's output
 go through ports: nothing a guest wrote is lost when it dies, and a test costs no 9p round trip.
 
-A port may be open once: for the lines several processes write (xdist workers), guest.py holds
+A port may be open once: for the lines several processes write (the worker processes), guest.py holds
 the port and relays a FIFO under GUEST_CHANNEL_DIR into it.
 """
 from __future__ import annotations

@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
     run.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
     run.add_argument("--store", default=None, metavar="PATH|URL")
     run.add_argument("-n", "--workers", default="auto",
-                     help="xdist workers in the guest: N, 0 for one process, or auto (default): one "
-                          "per profile, at most one per guest vCPU")
+                     help="worker processes in the guest, each on its own profiles: N, 0 for one "
+                          "process, or auto (default): one per profile, at most one per guest vCPU")
     run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
     run.add_argument("--json", default=None, metavar="FILE",
                      help="write the machine-readable summary here (docs/json-summary.md)")

@@ -80,10 +80,10 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
     """The guest command: `python3 -m vfio_conform run` over `profiles` (each on its own two guest
     devices), as `workers` processes with the profiles dealt out among them (lab/guest_run.py),
     then the reports packed for the host."""
-    count = max(1, min(int(workers or 1), len(profiles)))
+    count = process_count(workers, len(profiles))
     commands = []
     for index in range(count):
-        status = "progress.json" if count == 1 else f"progress-{index}.json"
+        status = status_name(index, count)
         # a store per process: runs sharing one SQLite file wait for each other's writes
         name = store_name(index, count)
         argv = ["python3", "-m", "vfio_conform", "run", "--reports", GUEST_LOCAL_REPORTS,
@@ -104,15 +104,25 @@ def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None
     return ["python3", "-m", "vfio_conform.lab.guest_run", json.dumps(spec)]
 
 
+def process_count(workers: str | None, profiles: int) -> int:
+    """How many guest processes `workers` means for `profiles` profiles (never more than profiles)."""
+    return max(1, min(int(workers or 1), profiles))
+
+
 def store_name(index: int, count: int) -> str:
     """The result store of the guest's `index`-th of `count` processes."""
     return STORE_NAME if count == 1 else f"{Path(STORE_NAME).stem}-{index}{Path(STORE_NAME).suffix}"
 
 
+def status_name(index: int, count: int) -> str:
+    """The status file (in the run dir) of the guest's `index`-th of `count` processes."""
+    return "progress.json" if count == 1 else f"progress-{index}.json"
+
+
 def status_files(run_dir: Path, workers: str | None, profiles: int) -> list[Path]:
     """The status files the guest's processes write (see guest_argv)."""
-    count = max(1, min(int(workers or 1), profiles))
-    return [run_dir / ("progress.json" if count == 1 else f"progress-{i}.json") for i in range(count)]
+    count = process_count(workers, profiles)
+    return [run_dir / status_name(i, count) for i in range(count)]
 
 
 def guest_workers(workers: str | None, profiles: int, cpus: int) -> str | None:

@@ -24,10 +24,10 @@ def progress_line(guest: str, profiles: list[str], status: dict | None, elapsed:
 class ProgressWatch:
     """Context manager: a daemon thread printing progress_line() every `every` seconds."""
 
-    def __init__(self, guest: str, profiles: list[str], status_files: Path | list[Path],
+    def __init__(self, guest: str, profiles: list[str], status_files: list[Path],
                  every: float = DEFAULT_EVERY_S, emit=None) -> None:
         self.guest, self.profiles, self.every = guest, profiles, every
-        self.status_files = [status_files] if isinstance(status_files, Path) else list(status_files)
+        self.status_files = list(status_files)
         self.emit = emit or (lambda line: print(line, flush=True))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -5,11 +5,13 @@ whose machine may die mid-run: `--vc-store-mirror PATH` copies the store to PATH
 starts (the run rows) and when it ends, and appends each result the store records to the journal
 (`--vc-store-journal`, default PATH.journal; results/journal.py) with one write. The lab points the
 journal at a virtio-serial port whose writes reach the host at once, so a guest that crashes loses
-no result: the host replays the journal into the first copy. A copy is SQLite's online backup of the store file (through a connection of
-its own) into PATH.<pid>.part, renamed over PATH: a reader only ever sees a whole copy. Journal lines name
-the mirror's file, so several stores may journal into one file (the lab's worker processes, each
-with a store of its own). Several runs may also share one store and one mirror: the copy renamed
-last was taken last and holds every run. Controller only.
+no result: the host replays the journal into the first copy.
+
+A copy is SQLite's online backup of the store file (through a connection of its own) into
+PATH.<pid>.part, renamed over PATH: a reader only ever sees a whole copy. Journal lines name the
+mirror's file, so several stores may journal into one file (the lab's worker processes, each with
+a store of its own). Several runs may also share one store and one mirror: the copy renamed last
+was taken last and holds every run. Controller only.
 """
 from __future__ import annotations
 
