@@ -23,7 +23,7 @@ from vfio_conform.backends.sim.faults import FAULTS, Fault  # noqa: E402
 from vfio_conform.model.spec import RULES, SHOULD, _RULES  # noqa: E402
 
 DOC = ROOT / "docs" / "rule-proof.md"
-SUITES = ROOT / "vfio_conform" / "suites"
+SUITES = ROOT / "suites"
 _ROW = re.compile(r"^\| `(?P<rule>[^`]+)` \| (?P<level>\w+) \| `(?P<knob>[^`]+)` \| (?P<tests>.*) \|$")
 
 

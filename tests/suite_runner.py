@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def write_profile(tmp: Path, base: str, name: str, faults: list[dict] | None = None,
                   sim_config: dict | None = None, **overrides) -> Path:
     """A copy of profiles/<base>.yaml renamed to `name`, with sim faults, sim config and overrides."""
-    data = yaml.safe_load((ROOT / "vfio_conform" / "profiles" / f"{base}.yaml").read_text())
+    data = yaml.safe_load((ROOT / "profiles" / f"{base}.yaml").read_text())
     data["name"] = name
     config = data.setdefault("backend_config", {})
     config["sim"] = dict(config.get("sim", {}), **(sim_config or {}), faults=faults or [])
@@ -28,7 +28,7 @@ def run_suites(profile: Path, tmp: Path, *extra: str,
                areas: tuple[str, ...] = ()) -> tuple[int, list[dict], str]:
     """(pytest exit code, result rows, output) of the suites (or only `areas`: 'fsm', 'data/test_stream.py')."""
     store = tmp / f"{profile.stem}.sqlite"
-    paths = [str(ROOT / "vfio_conform" / "suites" / a) for a in areas] or [str(ROOT / "vfio_conform" / "suites")]
+    paths = [str(ROOT / "suites" / a) for a in areas] or [str(ROOT / "suites")]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *paths, "--rootdir", str(ROOT), "-q",
          "-p", "no:cacheprovider", "--vc-profile", str(profile), "--vc-store", str(store), *extra],

@@ -35,7 +35,7 @@ def write(tmp_path: Path, text: str, name: str = "inv.yaml") -> Path:
 
 def sim_profile(tmp_path: Path, devices=("sim0", "sim1", "sim2", "sim3"), per_device: str = "") -> Path:
     """A sim profile with four instances (two pairs); `per_device` adds sim keys per instance."""
-    base = (Path(__file__).resolve().parents[1] / "vfio_conform" / "profiles" / "sim-p2p.yaml").read_text()
+    base = (Path(__file__).resolve().parents[1] / "profiles" / "sim-p2p.yaml").read_text()
     text = base.replace("name: sim-p2p", "name: inv-sim").replace(
         "devices: [sim0, sim1]", f"devices: [{', '.join(devices)}]")
     if per_device:

@@ -1,8 +1,9 @@
 """The package imports downward only and has no import circle.
 
-Every module under vfio_conform/ is parsed (not imported) and every import it makes is an edge:
-module-level and function-level, absolute and relative. Imports under `if TYPE_CHECKING:` are left
-out (they never run). A module may import its own layer or a lower one; docs/architecture.md
+Every module under vfio_conform/, and under the checkout's top-level suites/ and fixtures/ (the wheel's
+vfio_conform.suites and vfio_conform.fixtures), is parsed (not imported) and every import it makes
+is an edge: module-level and function-level, absolute and relative, and the plugins a module
+requires by name (`pytest_plugins`). Imports under `if TYPE_CHECKING:` are left out (they never run). A module may import its own layer or a lower one; docs/architecture.md
 explains the layers. Placing a new package means adding it to LAYERS, nothing else.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("device", ("vfio_conform.device",)),
     ("backends", ("vfio_conform.backends",)),
     ("suite library", ("vfio_conform.suitelib", "vfio_conform.verify")),
-    ("plugin", ("vfio_conform.plugin",)),
+    ("plugin", ("vfio_conform.plugin", "vfio_conform.fixtures")),
     ("suites", ("vfio_conform.suites",)),
     ("report", ("vfio_conform.report",)),
     ("tools", ("vfio_conform.lab", "vfio_conform.fleet", "vfio_conform.bench", "vfio_conform.uapi.header_check",
@@ -41,9 +42,28 @@ KNOWN_CIRCLES: tuple[frozenset[str], ...] = (
 )
 
 
+#: Top-level folders of the checkout that the wheel maps into the package (pyproject.toml's package-dir).
+MAPPED = {"suites": "suites", "fixtures": "fixtures"}
+
+
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[0] in MAPPED:
+        parts = [PACKAGE, MAPPED[parts[0]], *parts[1:]]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def sources(root: Path, package: str = PACKAGE) -> list[Path]:
+    """The package's files and those of the top-level folders mapped into it."""
+    return [p for top in (package, *MAPPED) for p in (root / top).rglob("*.py")]
+
+
+def _required_plugins(node: ast.AST) -> list[str]:
+    """The module names of a `pytest_plugins = [...]` assignment (pytest imports them)."""
+    if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytest_plugins"
+                                            for t in node.targets):
+        return [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+    return []
 
 
 def _type_checking_only(tree: ast.AST) -> set[int]:
@@ -59,7 +79,7 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
 def import_graph(root: Path, package: str = PACKAGE) -> dict[str, set[str]]:
     """module -> the package modules it imports (`from pkg import name` counts as pkg.name if that
     is a module, else as pkg)."""
-    modules = {module_name(p, root): p for p in (root / package).rglob("*.py")}
+    modules = {module_name(p, root): p for p in sources(root, package)}
 
     def known(name: str) -> str:
         while name and name not in modules:
@@ -77,6 +97,8 @@ def import_graph(root: Path, package: str = PACKAGE) -> dict[str, set[str]]:
                 continue
             if isinstance(node, ast.Import):
                 edges.update(known(a.name) for a in node.names if a.name.split(".")[0] == package)
+            elif required := _required_plugins(node):
+                edges.update(known(m) for m in required if m.split(".")[0] == package)
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = here.split(".")[:len(here.split(".")) - node.level + 1]
@@ -213,3 +235,19 @@ def test_a_module_outside_every_layer_is_caught(tmp_path):
     root = make_package(tmp_path, {"__init__.py": "", "stray.py": ""})
     layers = (("low", ("vfio_conform.low",)),)
     assert "vfio_conform: in no layer (add it to LAYERS)" in violations(import_graph(root), layers, ())
+
+
+def test_the_mapped_top_level_folders_and_required_plugins_are_in_the_graph(tmp_path):
+    """suites/ and fixtures/ of the checkout are the package's suites and fixtures, and a plugin
+    required by name (`pytest_plugins`) is an import like any other."""
+    root = make_package(tmp_path, {"__init__.py": "", "low.py": "pytest_plugins = ['vfio_conform.fixtures']\n"})
+    (root / "fixtures").mkdir()
+    (root / "fixtures" / "__init__.py").write_text("from vfio_conform.high import x\n")
+    (root / "suites").mkdir()
+    (root / "suites" / "test_a.py").write_text("import vfio_conform.low\n")
+    graph = import_graph(root)
+    assert graph["vfio_conform.low"] == {"vfio_conform.fixtures"}
+    assert graph["vfio_conform.suites.test_a"] == {"vfio_conform.low"}
+    layers = (*TOY_LAYERS, ("top", ("vfio_conform.fixtures", "vfio_conform.suites")))
+    assert violations(graph, layers, ()) == [
+        "vfio_conform.low (low) imports vfio_conform.fixtures (top): upward"]

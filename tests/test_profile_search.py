@@ -110,7 +110,7 @@ def test_run_uses_the_local_profile_and_writes_reports_in_the_current_directory(
 
 
 def test_plain_pytest_store_defaults_to_the_current_directory(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "vfio_conform" / "suites"),
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "suites"),
                            "--rootdir", str(ROOT / "vfio_conform"), "-p", "no:cacheprovider", "-q",
                            "--vc-profile", "sim-stop-copy", "-k", "test_arc and RUNNING"],
                           cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)

@@ -8,7 +8,7 @@ import pytest
 
 from suite_runner import ROOT, write_profile
 
-SUITES = [str(ROOT / "vfio_conform" / "suites" / "regions"), str(ROOT / "vfio_conform" / "suites" / "v1")]
+SUITES = [str(ROOT / "suites" / "regions"), str(ROOT / "suites" / "v1")]
 CLEAN = ["sim-p2p", "sim-v1-mmap", "sim-v1-slow", "sim-v1-small", "sim-mismatch"]
 
 

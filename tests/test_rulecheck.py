@@ -62,7 +62,7 @@ def test_typo_fails_collection(tmp_path, body, typo):
 
 def test_shipped_suites_collect_clean():
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "vfio_conform" / "suites"), "--collect-only", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", str(ROOT / "suites"), "--collect-only", "-q", "-p", "no:cacheprovider",
          "--rootdir", str(ROOT), "--vc-profile", "sim-p2p-precopy"],
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -79,9 +79,9 @@ def test_checks_refuse_unknown_ids_even_when_passing():
 
 
 #: Suites whose tests must be tagged with every rule their checks name (the arc, data, DMA suites).
-TAGGED_SUITES = [*sorted((ROOT / "vfio_conform" / "suites" / "fsm").glob("test_*.py")),
-                 *sorted((ROOT / "vfio_conform" / "suites" / "data").glob("test_*.py")),
-                 ROOT / "vfio_conform" / "suites" / "depth" / "test_dma_logging.py"]
+TAGGED_SUITES = [*sorted((ROOT / "suites" / "fsm").glob("test_*.py")),
+                 *sorted((ROOT / "suites" / "data").glob("test_*.py")),
+                 ROOT / "suites" / "depth" / "test_dma_logging.py"]
 
 
 def _untagged(path) -> list[str]:
@@ -123,7 +123,7 @@ def test_suite_tests_are_tagged_with_every_rule_they_check():
 
 
 def test_typo_in_a_suite_helper_fails_collection(tmp_path):
-    """A helper module the suite imports (like vfio_conform/plugin/fixtures/sessions.py, outside the test's own folder)
+    """A helper module the suite imports (like fixtures/sessions.py, outside the test's own folder)
     is scanned too: its typo stops the run."""
     (tmp_path / "conftest.py").write_text("")
     (tmp_path / "helpers").mkdir()
@@ -138,7 +138,7 @@ def test_typo_in_a_suite_helper_fails_collection(tmp_path):
     test.write_text("from helpers.walkers import check\n\ndef test_x(profile):\n    check(None)\n")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(test), "--collect-only", "-q", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), "--vc-profile", str(ROOT / "vfio_conform" / "profiles" / "sim-stop-copy.yaml")],
+         "--rootdir", str(tmp_path), "--vc-profile", str(ROOT / "profiles" / "sim-stop-copy.yaml")],
         capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "fsm.state-after-sett" in proc.stdout + proc.stderr and "walkers.py" in proc.stdout + proc.stderr

@@ -158,7 +158,7 @@ def test_plain_pytest_follows_the_same_exit_codes(tmp_path, extra):
     import sys
     from run_cli import ROOT, env
     store = tmp_path / "r.sqlite"
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "vfio_conform" / "suites"), "--rootdir", str(ROOT),
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "suites"), "--rootdir", str(ROOT),
                            "-q", "-p", "no:cacheprovider", "--vc-profile", "sim-p2p", "--vc-store",
                            str(store), *extra, "-k", "zzz"], capture_output=True, text=True,
                           cwd=ROOT, env=env(), timeout=300)

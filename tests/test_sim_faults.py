@@ -391,7 +391,7 @@ def test_faults_do_not_change_the_clean_stream():
 def test_one_table_names_area_and_proof_setup_of_every_knob():
     from pathlib import Path
     from vfio_conform.backends.sim.faults import AREA_BASES, names_in
-    profiles = Path(__file__).resolve().parent.parent / "vfio_conform" / "profiles"
+    profiles = Path(__file__).resolve().parent.parent / "profiles"
     for fault in FAULTS.values():
         assert fault.area in AREA_BASES, fault
         assert (profiles / f"{fault.proof_base}.yaml").is_file(), fault

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -38,9 +40,31 @@ def _check_main_job(proc: subprocess.CompletedProcess, reports: Path) -> None:
     row = next(line for line in out.splitlines() if line.startswith("sim-p2p "))
     assert row.split()[-2] == "CONFORMANT"
     assert (reports / "results.sqlite").exists()
+    assert _suite_folders(reports / "results.sqlite") == {"suites/consumers", "suites/data", "suites/depth",
+                                                          "suites/fsm", "suites/regions", "suites/v1"}
     for label in ("HTML report", "JUnit", "JSON summary"):
         path = Path(re.search(rf"^  {label}:\s+(.+)$", out, re.M).group(1))
         assert path.exists() and path.is_relative_to(reports), (label, path)
+
+
+def _suite_folders(store: Path) -> set[str]:
+    """The `suites/<area>` every test id of the store starts with (the same from a wheel and a checkout)."""
+    with sqlite3.connect(store) as db:
+        return {"/".join(row[0].split("/")[:2]) for row in db.execute("SELECT nodeid FROM results")}
+
+
+def test_pyproject_lists_every_package_and_maps_the_top_level_folders():
+    """The wheel's package list (pyproject.toml) names every package of the checkout: vfio_conform's,
+    and the top-level suites/ and fixtures/ mapped to vfio_conform.suites and vfio_conform.fixtures."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = {"suites": "vfio_conform.suites", "fixtures": "vfio_conform.fixtures"}
+    found = {"vfio_conform.profiles"}
+    for top in ("vfio_conform", *mapped):
+        for init in (ROOT / top).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT).parts
+            found.add(".".join((mapped.get(parts[0], parts[0]), *parts[1:])))
+    assert sorted(config["packages"]) == sorted(found)
+    assert config["package-dir"] == {"vfio_conform.profiles": "profiles", **{v: k for k, v in mapped.items()}}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +93,8 @@ def test_wheel_ships_suites_profiles_and_runs_from_an_empty_directory(venv, tmp_
                  "vfio_conform.__file__))"], work, env)
     package = Path(site.stdout.strip())
     assert package.is_relative_to(venv), site.stdout + site.stderr   # not this checkout
-    assert (package / "suites" / "pytest.ini").exists() and (package / "profiles" / "sim-p2p.yaml").exists()
+    assert (package / "suites.ini").exists() and (package / "profiles" / "sim-p2p.yaml").exists()
+    assert (package / "suites" / "fsm" / "test_arcs.py").exists() and (package / "fixtures" / "devices.py").exists()
 
     prof = _run([venv / "bin" / "vfio-conform", "profiles"], work, env)
     assert prof.returncode == 0, prof.stderr
@@ -91,7 +116,7 @@ def test_checkout_under_a_path_with_spaces(tmp_path):
     _check_main_job(proc, copy / "reports")
     assert f"results -> {copy / 'reports'}" in proc.stdout
     prof = _run([sys.executable, "-m", "vfio_conform", "profiles"], copy, env)
-    assert prof.returncode == 0 and f"built-in: {copy}/vfio_conform/profiles/sim-p2p.yaml" in prof.stdout
+    assert prof.returncode == 0 and f"built-in: {copy}/profiles/sim-p2p.yaml" in prof.stdout
 
 
 def _readme_command(heading: str) -> str:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, PACKAGE_DIR, STORE_ENV,
-                        STORE_NAME, SUITES_DIR, reports_dir)
+from .constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, STORE_ENV,
+                        STORE_NAME, SUITES_DIR, SUITES_INI, SUITES_ROOT, reports_dir)
 from .errors import ConfigError
 
 ROOT = CHECKOUT
@@ -148,7 +148,7 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     label = Path(profiles[0]).stem if len(profiles) == 1 else "multi"
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
-    out = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-c", str(SUITES_DIR / "pytest.ini"),
+    out = [str(SUITES_DIR), "--rootdir", str(SUITES_ROOT), "-c", str(SUITES_INI),
            "-p", "no:cacheprovider", "-p", "no:allure_pytest",
            # plugins the suites never use, loaded (and importing their packages) on every start: the
            # random-walk and mutation tests call hypothesis themselves, inside the test

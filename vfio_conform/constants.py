@@ -10,11 +10,29 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The project checkout the package sits in (only meaningful for a source checkout).
 CHECKOUT = PACKAGE_DIR.parent
-#: The conformance suites, shipped inside the package; pytest's rootdir for them is PACKAGE_DIR, so
-#: test ids read `suites/<area>/test_x.py::...` from a checkout and from a wheel alike.
-SUITES_DIR = PACKAGE_DIR / "suites"
-#: The built-in device profiles, shipped inside the package.
-PROFILES_DIR = PACKAGE_DIR / "profiles"
+#: The folders a checkout keeps at its top level and a wheel maps into the package (pyproject.toml's
+#: package-dir): `suites/` is vfio_conform.suites, `fixtures/` vfio_conform.fixtures, `profiles/`
+#: vfio_conform/profiles. vfio_conform/__init__.py gives a checkout's folders the wheel's names.
+TOP_LEVEL = ("suites", "fixtures", "profiles")
+
+
+def shipped(name: str) -> Path:
+    """Where the top-level folder `name` is: inside the package (a wheel), else the checkout's."""
+    inside = PACKAGE_DIR / name
+    return inside if inside.is_dir() else CHECKOUT / name
+
+
+#: The conformance suites (`suites/` of a checkout, vfio_conform/suites/ of a wheel).
+SUITES_DIR = shipped("suites")
+#: pytest's rootdir for the suites (the folder holding suites/), so test ids read
+#: `suites/<area>/test_x.py::...` from a checkout and from a wheel alike.
+SUITES_ROOT = SUITES_DIR.parent
+#: The pytest configuration `vfio-conform run` gives the suites (-c; package data).
+SUITES_INI = PACKAGE_DIR / "suites.ini"
+#: The suites' pytest fixtures (`fixtures/` of a checkout; the plugin registers them).
+FIXTURES_DIR = shipped("fixtures")
+#: The built-in device profiles (`profiles/` of a checkout, package data of a wheel).
+PROFILES_DIR = shipped("profiles")
 #: Where `vfio-conform run` and the lab write the store, JUnit and Allure output by default: `reports`
 #: of the current directory (a relative path, resolved where it is used; never the package's folder).
 REPORTS_DIR = Path("reports")

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from ..constants import PACKAGE_DIR, SUITES_DIR
+from ..constants import FIXTURES_DIR, PACKAGE_DIR, SUITES_DIR, SUITES_INI, SUITES_ROOT
 from ..plugin.sourcescan import warm_cache
 
 #: A sim profile every install ships: collecting it imports every suite module.
@@ -24,17 +24,18 @@ WARM_TIMEOUT_S = 120
 
 def warm_host_caches() -> bool:
     """Compile the package and the suites as the guest will load them; True if both worked."""
-    compiled = bool(compileall.compile_dir(str(PACKAGE_DIR), quiet=2, workers=1))
+    compiled = all([compileall.compile_dir(str(folder), quiet=2, workers=1)
+                    for folder in dict.fromkeys((PACKAGE_DIR, SUITES_DIR, FIXTURES_DIR))])
     try:
         warm_cache()
     except OSError:
         pass
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    argv = [sys.executable, "-m", "pytest", str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR),
-            "-c", str(SUITES_DIR / "pytest.ini"), "-p", "no:cacheprovider", "--collect-only", "-q",
+    argv = [sys.executable, "-m", "pytest", str(SUITES_DIR), "--rootdir", str(SUITES_ROOT),
+            "-c", str(SUITES_INI), "-p", "no:cacheprovider", "--collect-only", "-q",
             "--vc-profile", WARM_PROFILE, "--vc-no-store"]
     try:
-        proc = subprocess.run(argv, env=env, cwd=str(PACKAGE_DIR.parent), capture_output=True,
+        proc = subprocess.run(argv, env=env, cwd=str(SUITES_ROOT), capture_output=True,
                               timeout=WARM_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
         return False

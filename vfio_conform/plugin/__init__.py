@@ -1,13 +1,15 @@
 """The pytest plugin (entry point `pytest11`): inert unless --vc-profile is given."""
 import pytest
 
-from .fixtures import (any_device, any_peer, device, device_pool, hook, idle_device, peer_device,  # noqa: F401
-                       sessions, spill_file, vc_context)
 from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_configure,  # noqa: F401
                     pytest_generate_tests, pytest_runtest_makereport,
                     pytest_runtest_setup,
                     pytest_report_header)
 from .rulecheck import pytest_collection_finish  # noqa: F401
+
+#: Every fixture of the suites (fixtures/ of a checkout, vfio_conform/fixtures of a wheel), registered
+#: with the plugin as a plugin of its own.
+pytest_plugins = ["vfio_conform.fixtures"]
 
 
 @pytest.hookimpl(optionalhook=True)

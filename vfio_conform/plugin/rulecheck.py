@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from ..constants import SUITES_ROOT
 from ..model.spec import RULES
 from .items import item_param
 from .sourcescan import RULE_ARGS, _callee, _strings  # noqa: F401  (what the id scan looks for)
@@ -87,8 +88,11 @@ def scanned_files(roots: list[Path]) -> list[str]:
 
 def check_items(items, rootdir: Path | None = None) -> list[str]:
     """Problems (unknown ids in marks or in source) of the suite items among `items`; the loaded
-    modules under `rootdir` (suite helpers such as fixtures/) are scanned too."""
-    problems, paths, roots = [], set(), {Path(rootdir).resolve()} if rootdir else set()
+    modules under `rootdir` (a third party's suite helpers) are scanned too; the rootdir of the
+    harness's own suites is a checkout's top level, whose suites/ and fixtures/ are package sources
+    (its tests/ and tools are not suite helpers)."""
+    roots = {Path(rootdir).resolve()} - {SUITES_ROOT.resolve()} if rootdir else set()
+    problems, paths = [], set()
     real: dict[str, Path] = {}
     for item in items:
         if item_param(item, "profile") is None:

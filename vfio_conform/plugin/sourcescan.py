@@ -22,7 +22,7 @@ import os
 import re
 from pathlib import Path
 
-from ..constants import PACKAGE_DIR, user_cache_dir
+from ..constants import FIXTURES_DIR, PACKAGE_DIR, SUITES_DIR, user_cache_dir
 from ..model.spec import RULES
 
 #: Callee name -> positions of its rule-id argument ("*" = every positional argument).
@@ -36,8 +36,8 @@ _AREAS = sorted({rule_id.split(".", 1)[0] for rule_id in RULES})
 ID_SHAPE = re.compile(rf"^(?:{'|'.join(map(re.escape, _AREAS))})\.[a-z0-9]+(?:-[a-z0-9]+)+$")
 #: The parts of the package whose ids the suites use (what a suite imports, directly or not); the
 #: tools above them (lab, report, bench...) keep their own ids and are never scanned.
-SCANNED_PARTS = tuple(PACKAGE_DIR.resolve() / part for part in (
-    "suites", "suitelib", "plugin", "verify", "device", "backends", "model"))
+SCANNED_PARTS = (SUITES_DIR.resolve(), FIXTURES_DIR.resolve(), *(PACKAGE_DIR.resolve() / part for part in (
+    "suitelib", "plugin", "verify", "device", "backends", "model")))
 #: Bump when what scan_tree() records changes.
 SCAN_FORMAT = 1
 #: Entries kept in the cache file (the oldest go first): a checkout has about 150 files scanned,

@@ -10,14 +10,13 @@ import functools
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from ..constants import SUITES_DIR
 from ..profile.schema import KnownIssue, Profile
 from ..results import StoreError
 from ..results.waivers import WaiverUse, record_waivers
 from .classify import record_of
 from .sourcescan import facts_of, shared_cache
 
-#: The conformance suites (beside the package in a checkout, as the CLI runs them).
-SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,7 +20,7 @@ import os
 
 import pytest
 
-from ..constants import PACKAGE_DIR, SUITES_DIR
+from ..constants import SUITES_DIR, SUITES_INI, SUITES_ROOT
 from ..errors import InfraError
 from ..model.fsm import supported_states
 from ..model.plan import HANG_BLOCKED_ARC, WARN_FROM_ERROR, plan
@@ -142,8 +142,8 @@ def hazard_status(profile: Profile, release: str) -> list[HazardStatus]:
 def decide(profile: Profile, release: str) -> list[Decision]:
     """Collect the suites for `profile` (no device opened) and decide each test's fate."""
     collector = _Collector(profile, release)
-    args = [str(SUITES_DIR), "--rootdir", str(PACKAGE_DIR), "-p", "no:cacheprovider", "--collect-only",
-            "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    args = [str(SUITES_DIR), "--rootdir", str(SUITES_ROOT), "-c", str(SUITES_INI), "-p", "no:cacheprovider",
+            "--collect-only", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
         code = pytest.main(args, plugins=[collector])

@@ -33,19 +33,19 @@ class FoundProfile:
 
 
 def profiles_dir() -> Path:
-    """The built-in profiles, shipped inside the package."""
+    """The built-in profiles (`profiles/` of a checkout, shipped inside the package of a wheel)."""
     return PROFILES_DIR
 
 
 def search_path() -> list[ProfileSource]:
     """Where profiles are looked up by name, first match wins: `./profiles` of the current directory
-    (if it exists), each directory of $VFIO_CONFORM_PROFILES (os.pathsep-separated), the built-in ones.
+    (if it exists and is not the checkout's own built-in profiles/), each directory of $VFIO_CONFORM_PROFILES (os.pathsep-separated), the built-in ones.
 
     A $VFIO_CONFORM_PROFILES entry that is not a directory is a ConfigError (a typo would otherwise
     silently fall back to a built-in profile of the same name)."""
     out = []
     local = Path.cwd() / LOCAL_PROFILES_DIR
-    if local.is_dir():
+    if local.is_dir() and local.resolve() != PROFILES_DIR.resolve():   # a checkout's own: built-in
         out.append(ProfileSource("local", local))
     for entry in os.environ.get(PROFILES_ENV, "").split(os.pathsep):
         if not entry.strip():

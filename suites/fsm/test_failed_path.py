@@ -7,7 +7,7 @@ fails any step of any path.
 """
 import pytest
 
-from vfio_conform.plugin.fixtures.sessions import rewound
+from vfio_conform.fixtures.sessions import rewound
 from vfio_conform.suitelib.checks import expect, read_state
 from vfio_conform.model.fsm import supported_states
 from vfio_conform.model.plan import plan

@@ -8,7 +8,7 @@ import errno
 
 import pytest
 
-from vfio_conform.plugin.fixtures.sessions import require_state
+from vfio_conform.fixtures.sessions import require_state
 from vfio_conform.backends.registry import open_device
 from vfio_conform.suitelib.checks import expect
 from vfio_conform.errors import errno_name

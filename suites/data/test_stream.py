@@ -4,7 +4,7 @@ import select
 
 import pytest
 
-from vfio_conform.plugin.fixtures.sessions import rewound
+from vfio_conform.fixtures.sessions import rewound
 from vfio_conform.suitelib.checks import expect, expect_errno, expect_state, read_state
 from vfio_conform.uapi.enums import MigState
 

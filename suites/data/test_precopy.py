@@ -3,7 +3,7 @@ import errno
 
 import pytest
 
-from vfio_conform.plugin.fixtures.sessions import require_state, rewound
+from vfio_conform.fixtures.sessions import require_state, rewound
 from vfio_conform.suitelib.checks import expect, expect_errno
 from vfio_conform.device import PRECOPY_INFO_REINIT, PRECOPY_INFO_V2
 from vfio_conform.errors import errno_name

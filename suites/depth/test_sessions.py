@@ -3,7 +3,7 @@ import errno
 
 import pytest
 
-from vfio_conform.plugin.fixtures.sessions import require_state
+from vfio_conform.fixtures.sessions import require_state
 from vfio_conform.suitelib.checks import expect, expect_state
 from vfio_conform.errors import errno_name
 from vfio_conform.model.fsm import PRE_COPY_STATES

@@ -3,7 +3,7 @@ import errno
 
 import pytest
 
-from vfio_conform.plugin.fixtures.sessions import REQUESTABLE_STATES, require_state
+from vfio_conform.fixtures.sessions import REQUESTABLE_STATES, require_state
 from vfio_conform.suitelib.checks import expect, expect_errno, expect_state
 from vfio_conform.suitelib.depth.streams import resume, save_bytes
 from vfio_conform.uapi.enums import MigState
