@@ -1,4 +1,5 @@
-"""DMA dirty logging (features 6/7/8): the core's argument checks and REPORT bitmap semantics."""
+"""DMA dirty logging (features 6/7/8): the core's argument checks, REPORT bitmap semantics, the page
+size hint, REPORT of a range inside a logged one, and (vfio-user) a DMA_MAP that wraps past 2^64."""
 import errno
 import mmap
 
@@ -37,20 +38,20 @@ def test_dma_start_rejects_bad_arguments(logging_off, profile, case):
     expect_errno(code, want, "dma.start-args", f"DMA_LOGGING_START ({case})", logging_off)
 
 
-@pytest.mark.vc_spec("dma.report-page-size", "dma.start-args")
+@pytest.mark.vc_spec("dma.report-page-size", "dma.start-valid")
 @pytest.mark.parametrize("page_size", [0, 512, 4095, 6144])
 def test_dma_report_rejects_bad_page_size(logging_off, profile, page_size):
     code, _ = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
-    expect_errno(code, 0, "dma.start-args", "DMA_LOGGING_START of one aligned range", logging_off)
+    expect_errno(code, 0, "dma.start-valid", "DMA_LOGGING_START of one aligned range", logging_off)
     code, _, _ = dma.report(logging_off, IOVA, 16 * PAGE, page_size)
     expect_errno(code, errno.EINVAL, "dma.report-page-size", f"DMA_LOGGING_REPORT page_size {page_size}",
                  logging_off)
 
 
-@pytest.mark.vc_spec("dma.start-once", "dma.start-args")
+@pytest.mark.vc_spec("dma.start-once", "dma.start-valid")
 def test_dma_start_twice_fails(logging_off, profile):
     code, granule = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
-    expect_errno(code, 0, "dma.start-args", "first DMA_LOGGING_START", logging_off)
+    expect_errno(code, 0, "dma.start-valid", "first DMA_LOGGING_START", logging_off)
     code, _ = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
     expect(code != 0, "dma.start-once", "a second DMA_LOGGING_START without STOP succeeded", logging_off)
 
@@ -61,13 +62,13 @@ def test_dma_report_without_start_fails(logging_off, profile):
     expect(code != 0, "dma.report-needs-start", "DMA_LOGGING_REPORT without START succeeded", logging_off)
 
 
-@pytest.mark.vc_spec("dma.report-only-sets-bits", "dma.start-args")
+@pytest.mark.vc_spec("dma.report-only-sets-bits", "dma.start-valid")
 @pytest.mark.parametrize("fill", [0x00, 0xA5])
 def test_dma_report_only_sets_bits(logging_off, profile, fill):
     """Pre-set bits stay set, nothing past length/page_size bits, guard bytes untouched."""
     pages = 60
     code, granule = dma.start(logging_off, [(IOVA, 64 * PAGE)], PAGE)
-    expect_errno(code, 0, "dma.start-args", "DMA_LOGGING_START of 64 pages", logging_off)
+    expect_errno(code, 0, "dma.start-valid", "DMA_LOGGING_START of 64 pages", logging_off)
     code, bitmap, guard = dma.report(logging_off, IOVA, pages * PAGE, PAGE, fill=fill)
     if code == errno.EOPNOTSUPP:
         # include/linux/iova_bitmap.h: without CONFIG_IOMMUFD_DRIVER the core's iova_bitmap_alloc()
@@ -86,12 +87,12 @@ def test_dma_report_only_sets_bits(logging_off, profile, fill):
            f"REPORT wrote past the bitmap: {guard.hex()}", logging_off)
 
 
-@pytest.mark.vc_spec("dma.start-writes-page-size", "dma.start-args")
+@pytest.mark.vc_spec("dma.start-writes-page-size", "dma.start-valid")
 @pytest.mark.parametrize("hint", [PAGE, 4 * PAGE])
 def test_dma_start_writes_back_page_size(logging_off, profile, hint):
     """START writes back the granule it selected: a power of two, at least 4096 (REPORT's minimum)."""
     code, granule = dma.start(logging_off, [(IOVA, 64 * PAGE)], hint)
-    expect_errno(code, 0, "dma.start-args", f"DMA_LOGGING_START with page_size hint {hint}", logging_off)
+    expect_errno(code, 0, "dma.start-valid", f"DMA_LOGGING_START with page_size hint {hint}", logging_off)
     expect(granule >= 4096 and not granule & (granule - 1), "dma.start-writes-page-size",
            f"START (hint {hint}) wrote back page_size {granule}", logging_off)
 
@@ -115,14 +116,14 @@ def _report_bits(device, iova: int, length: int, page: int, what: str) -> set[in
     return {i for i in range(word.bit_length()) if word >> i & 1}
 
 
-@pytest.mark.vc_spec("dma.dirty-pages-reported", "dma.report-clears-log", "dma.start-args")
+@pytest.mark.vc_spec("dma.dirty-pages-reported", "dma.report-clears-log", "dma.start-valid")
 def test_dma_dirty_pages_reported_and_cleared(logging_off, profile):
     """Clean range: no bit. Device writes: exactly their pages, at the granule and rescaled to a
     larger page size. A second REPORT with no DMA in between: no bit (REPORT cleared the log)."""
     write = _dirtier(logging_off)
     pages = 64
     code, granule = dma.start(logging_off, [(IOVA, pages * PAGE)], PAGE)
-    expect_errno(code, 0, "dma.start-args", "DMA_LOGGING_START of 64 pages", logging_off)
+    expect_errno(code, 0, "dma.start-valid", "DMA_LOGGING_START of 64 pages", logging_off)
     span = pages * PAGE
     n = span // granule
     bits = _report_bits(logging_off, IOVA, span, granule, "REPORT of the clean range")
@@ -144,3 +145,31 @@ def test_dma_dirty_pages_reported_and_cleared(logging_off, profile):
     expect(bits == {2, 3}, "dma.dirty-pages-reported",
            f"device wrote pages 5 and 6 of {granule} bytes; REPORT at page_size {big} set {sorted(bits)}, "
            "expected [2, 3]", logging_off)
+
+
+@pytest.mark.vc_spec("dma.start-page-size-hint", "dma.start-valid")
+def test_dma_start_survives_a_large_page_size_hint(logging_off, profile):
+    """A hint larger than the logged range (and its DMA region) is a hint: START still succeeds and
+    writes back a page size the device tracks at (vfio.h and vfio-user: the driver picks one)."""
+    length = 4 * PAGE
+    code, granule = dma.start(logging_off, [(IOVA, length)], 4 * length)
+    expect_errno(code, 0, "dma.start-page-size-hint",
+                 f"DMA_LOGGING_START of a {length}-byte range with page_size hint {4 * length}", logging_off)
+    expect(granule >= 4096 and not granule & (granule - 1), "dma.start-writes-page-size",
+           f"START (hint {4 * length}) wrote back page_size {granule}", logging_off)
+
+
+@pytest.mark.vc_spec("dma.report-any-range", "dma.start-valid")
+def test_dma_report_of_a_range_inside_a_logged_one(logging_off, profile):
+    """REPORT of pages 4..12 of a 16-page logged range (not starting where the range or its DMA region
+    starts) succeeds, as QEMU's and cloud-hypervisor's per-section reports need."""
+    code, granule = dma.start(logging_off, [(IOVA, 16 * PAGE)], PAGE)
+    expect_errno(code, 0, "dma.start-valid", "DMA_LOGGING_START of 16 pages", logging_off)
+    page = max(granule, PAGE)
+    code, _, _ = dma.report(logging_off, IOVA + 4 * page, 8 * page, page)
+    if code == errno.EOPNOTSUPP and profile.backend == "kernel":
+        not_supported("DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
+                      "without CONFIG_IOMMUFD_DRIVER (iova_bitmap stub)")
+    expect_errno(code, 0, "dma.report-any-range",
+                 f"DMA_LOGGING_REPORT of pages 4..12 of a logged 16-page range (page_size {page})", logging_off)
+

@@ -44,6 +44,62 @@ TRANSPORTS = frozenset({DATA_FD, MESSAGES})
 FD_ONLY = frozenset({DATA_FD})
 
 
+#: The vfio-user protocol's own specification (it lives in QEMU's tree); its sections are cited.
+VFIO_USER_SPEC = "docs/interop/vfio-user.rst (QEMU; vfio-user protocol 0.2)"
+_VU = VFIO_USER_SPEC
+#: What vfio-user does not offer, from the specification's Commands and Device Features tables.
+NO_MIG_DATA_SIZE = ("MIG_DATA_SIZE (feature 9) is not a vfio-user feature: the specification's "
+                    f"Device Features table offers features 1, 2, 6, 7 and 8 only ({_VU}, Device Features)")
+NO_PRECOPY_INFO = ("vfio-user has no message for VFIO_MIG_GET_PRECOPY_INFO (nor a data fd to issue it "
+                   f"on): migration data moves in MIG_DATA_READ/WRITE only ({_VU}, Commands)")
+NO_MIGRATION_REGION = (f"vfio-user migrates through DEVICE_FEATURE and MIG_DATA_READ/WRITE ({_VU}); the "
+                       "v1 migration region is a kernel uAPI of Linux 5.x")
+NO_KERNEL = ("a vfio-user server runs in user space: it cannot make the kernel warn; its sanitizer "
+             "reports are checked instead (server.no-sanitizer-report)")
+NO_DMA_START_CHECKS = ("the argument checks are those of the kernel's VFIO core; neither vfio.h nor the "
+                       f"vfio-user specification requires them, and the latter allows zero ranges ('A value "
+                       f"of zero indicates that all writes should be logged', {_VU}, DMA_LOGGING_START)")
+NO_HOST_MMAP_CHECK = ("on vfio-user the client maps the fd the server passed with GET_REGION_INFO: mmap() is "
+                      "the client's own system call on that fd, which the server cannot refuse or limit "
+                      f"({_VU}, Region Information); only the sparse areas it announces are checked "
+                      "(region.sparse-areas-valid)")
+
+#: The vfio-user specification's section for each area of rules (longest id prefix wins).
+MESSAGES_SOURCES = {
+    "fsm.": f"{_VU}, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE (the states and the Direct and Complex State "
+            "Transitions, a subset of <linux/vfio.h>)",
+    "fsm.flags-": f"{_VU}, VFIO_DEVICE_FEATURE_MIGRATION ('These flags are interpreted in the same way as VFIO')",
+    "fsm.feature-get-set-einval": f"{_VU}, VFIO_USER_DEVICE_FEATURE ('GET and SET are mutually exclusive, "
+                                  "except for use with PROBE')",
+    "walk.": f"{_VU}, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE and VFIO_USER_MIG_DATA_READ/WRITE",
+    "session.": f"{_VU}, Direct State Transitions (which arcs terminate the data transfer session)",
+    "stream.": f"{_VU}, VFIO_USER_MIG_DATA_READ/WRITE ('the migration data is treated like a stream')",
+    "stream.round-trip": f"{_VU}, VFIO_USER_MIG_DATA_WRITE and Direct State Transitions (STOP -> RESUMING, "
+                         "RESUMING -> STOP)",
+    "resume.": f"{_VU}, Direct State Transitions (RESUMING -> STOP: 'If the delivered data is found to be "
+               "incomplete, inconsistent, or otherwise invalid, fail the SET command')",
+    "roundtrip.": f"{_VU}, Direct State Transitions (STOP -> RESUMING, RESUMING -> STOP)",
+    "precopy.dirty-carried": f"{_VU}, Direct State Transitions (PRE_COPY -> STOP_COPY: 'Continue to transfer "
+                             "migration data')",
+    "mismatch.": f"{_VU}, Direct State Transitions (RESUMING -> STOP fails on inconsistent data)",
+    "reset.": f"{_VU}, VFIO_USER_DEVICE_RESET and the ERROR state ('VFIO_USER_DEVICE_RESET must be used to "
+              "return back to RUNNING'); the state model is vfio.h's",
+    "device.": f"{_VU}, VFIO_USER_DEVICE_GET_INFO (VFIO_DEVICE_FLAGS_) and VFIO_USER_DEVICE_RESET",
+    "region.": f"{_VU}, VFIO_USER_DEVICE_GET_REGION_INFO, Sparse Regions and VFIO_USER_REGION_READ/WRITE",
+    "region-info.": f"{_VU}, VFIO_USER_DEVICE_GET_REGION_INFO and Message sizes (argsz)",
+    "protocol.": f"{_VU}, Device Features (migration is VFIO_DEVICE_FEATURE_MIGRATION)",
+    "feature.": f"{_VU}, VFIO_USER_DEVICE_FEATURE and Device Features",
+    "dma.": f"{_VU}, VFIO_DEVICE_FEATURE_DMA_LOGGING_START / STOP / REPORT",
+    "consumer.": f"{_VU}; the consumer's kernel path (QEMU's vfio-user client has no migration)",
+    "server.": f"{_VU}, Security Considerations ('validate input and prevent against ... buffer overflow')",
+}
+
+
+def _messages_source(rule_id: str) -> str:
+    best = max((p for p in MESSAGES_SOURCES if rule_id.startswith(p)), key=len, default="")
+    return MESSAGES_SOURCES.get(best, _VU)
+
+
 @dataclasses.dataclass(frozen=True)
 class Rule:
     id: str
@@ -54,6 +110,13 @@ class Rule:
     severity: str = ""       # the former name of `level` (accepted as a keyword; always equals level)
     #: the transports the rule applies to (see TRANSPORTS); default: every transport
     transports: frozenset = frozenset()
+    #: where the rule comes from on the vfio-user transport (a section of the vfio-user
+    #: specification); filled from the rule's area (MESSAGES_SOURCES) when empty
+    messages_source: str = ""
+    #: why a transport does not offer what the rule checks: ((transport, reason), ...). A test that
+    #: checks such a rule is not-supported on that transport with the reason (the transport has no
+    #: such feature or message; nothing is invented in its place).
+    not_offered: tuple = ()
 
     def __post_init__(self) -> None:
         if self.severity and self.level == MUST:
@@ -69,12 +132,28 @@ class Rule:
             raise ValueError(f"rule {self.id}: basis {self.basis!r} is not uapi, reference or profile")
         if not self.transports:
             object.__setattr__(self, "transports", TRANSPORTS)
+        if self.not_offered:
+            object.__setattr__(self, "transports",
+                               frozenset(self.transports) - {t for t, _ in self.not_offered})
         if not set(self.transports) <= TRANSPORTS:
             raise ValueError(f"rule {self.id}: transports {sorted(self.transports)} not within {sorted(TRANSPORTS)}")
+        if MESSAGES in self.transports and not self.messages_source:
+            object.__setattr__(self, "messages_source", _messages_source(self.id))
 
     def applies_to(self, transport: str) -> bool:
         """True if the rule can be checked on a device reached through `transport`."""
         return transport in self.transports
+
+    def absent_on(self, transport: str) -> str:
+        """Why `transport` does not offer what this rule checks ('' when it does or when the rule is
+        only about an object the transport lacks, such as the kernel's data fd)."""
+        return next((why for t, why in self.not_offered if t == transport), "")
+
+    def source_on(self, transport: str) -> str:
+        """The rule's source on `transport` (the vfio-user spec for messages), '' where it does not apply."""
+        if transport not in self.transports:
+            return ""
+        return self.messages_source if transport == MESSAGES else self.source
 
 
 _RULES = [
@@ -455,6 +534,70 @@ _FD_RULES = frozenset({
     "session.saving-group-same-fd", "resume.close-keeps-data"})
 _RULES = [dataclasses.replace(r, transports=FD_ONLY) if r.id in _FD_RULES else r for r in _RULES]
 
+#: Rules about what vfio-user does not offer at all (a feature, a message, the kernel's core checks):
+#: their tests are not-supported on a vfio-user device, with the reason.
+_ENOMSG_ABSENT = ("vfio-user's MIG_DATA_READ ends the available data with a short reply ('If this is less "
+                  f"than the requested size, there is no more migration data to read', {_VU}, "
+                  "VFIO_USER_MIG_DATA_READ); the data fd's ENOMSG has no counterpart")
+_ABSENT_ERRNO = ("the errno of an absent feature is the kernel core's (drivers/vfio/vfio_main.c); the "
+                 f"vfio-user specification does not define it ({_VU}, VFIO_USER_DEVICE_FEATURE)")
+_NOT_ON_MESSAGES = {
+    "stream.data-size-estimate": NO_MIG_DATA_SIZE, "datasize.any-state": NO_MIG_DATA_SIZE,
+    "consumer.qemu-data-size-nonzero": NO_MIG_DATA_SIZE,
+    "precopy.info-only-in-precopy": NO_PRECOPY_INFO, "precopy.initial-bytes-decrease": NO_PRECOPY_INFO,
+    "precopy.dirty-bytes-sane": NO_PRECOPY_INFO, "precopy.info-works-in-precopy": NO_PRECOPY_INFO,
+    "precopy.info-argsz-einval": NO_PRECOPY_INFO, "precopy.info-enotty-on-resuming": NO_PRECOPY_INFO,
+    "precopy.info-flags-opt-in": NO_PRECOPY_INFO, "precopy.reinit-semantics": NO_PRECOPY_INFO,
+    "consumer.qemu-initial-data-sent": NO_PRECOPY_INFO, "consumer.qemu-precopy-accounting": NO_PRECOPY_INFO,
+    "precopy.enomsg-at-temporary-end": _ENOMSG_ABSENT,
+    "dma.start-args": NO_DMA_START_CHECKS,
+    "feature.mig-enotty-without-mig-ops": _ABSENT_ERRNO, "feature.log-enotty-without-log-ops": _ABSENT_ERRNO,
+    "region.mmap-invalid-fails": NO_HOST_MMAP_CHECK,
+    "kernel.no-warnings": NO_KERNEL,
+    **{r.id: NO_MIGRATION_REGION for r in _RULES if r.id.startswith("v1.")},
+}
+_RULES = [dataclasses.replace(r, not_offered=((MESSAGES, _NOT_ON_MESSAGES[r.id]),))
+          if r.id in _NOT_ON_MESSAGES else r for r in _RULES]
+
+# -- vfio-user and the edges of DMA logging -----------------------------------------------------------
+_TYPE1_WRAP = ("drivers/vfio/vfio_iommu_type1.c vfio_dma_do_map() (6.12: 'Don't allow IOVA or virtual "
+               "address wrap', EINVAL)")
+_RULES += [
+    Rule("dma.start-valid",
+         "DMA_LOGGING_START of page-aligned, non-overlapping ranges of (on vfio-user: DMA-mapped) memory "
+         "succeeds.",
+         f"{VFIO_H}, DMA_LOGGING_START (the ranges to log)",
+         messages_source=f"{_VU}, VFIO_USER_DMA_MAP and VFIO_DEVICE_FEATURE_DMA_LOGGING_START"),
+    Rule("dma.start-page-size-hint",
+         "A page_size hint the device cannot track at (e.g. larger than a logged range or a mapped DMA "
+         "region) does not fail DMA_LOGGING_START: the device picks a page size it supports and writes it "
+         "back.",
+         f"{VFIO_H}, DMA_LOGGING_START ('If the device cannot do the hinted page size then it's the driver "
+         "choice which page size to pick based on its support')",
+         messages_source=f"{_VU}, VFIO_DEVICE_FEATURE_DMA_LOGGING_START (same words)"),
+    Rule("dma.report-any-range",
+         "DMA_LOGGING_REPORT of a page-aligned IOVA range inside the logged ranges succeeds wherever it "
+         "starts, not only at the start of a logged range or of a DMA region.",
+         f"{VFIO_H}, DMA_LOGGING_REPORT ('read back and clear the device DMA log for a specific IOVA "
+         "range')",
+         messages_source=f"{_VU}, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT ('returns the dirty bitmap for a "
+         "specific IOVA range')"),
+    Rule("dma.map-wrap-refused",
+         "VFIO_USER_DMA_MAP of a range whose address + size passes 2^64 fails (it is no range of DMA "
+         "addresses; the kernel's type1 IOMMU refuses it with EINVAL).",
+         f"{_VU}, VFIO_USER_DMA_MAP (address, size); reference: {_TYPE1_WRAP}",
+         transports=frozenset({MESSAGES}),
+         messages_source=f"{_VU}, VFIO_USER_DMA_MAP (address, size) and Security Considerations ('validate "
+         f"input'); reference: {_TYPE1_WRAP}"),
+    Rule("server.no-sanitizer-report",
+         "While a test drives a vfio-user server built with AddressSanitizer and "
+         "UndefinedBehaviorSanitizer, the server prints no sanitizer report: an out-of-bounds access, a "
+         "use after free or undefined behaviour is a server bug even when every reply was right.",
+         f"{_VU}, Security Considerations ('validate input and prevent against denial of service "
+         "scenarios, buffer overflow'); ISO C undefined behaviour as the sanitizers detect it",
+         transports=frozenset({MESSAGES})),
+]
+
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 
 
@@ -466,6 +609,20 @@ def rule(rule_id: str) -> Rule:
         raise KeyError(f"unknown rule {rule_id!r} (known: {', '.join(sorted(RULES))})") from None
 
 
+def transports_cell(r: Rule) -> str:
+    """The transports a rule applies to, with the source on vfio-user, or why that transport lacks it."""
+    parts = []
+    if DATA_FD in r.transports:
+        parts.append("data-fd")
+    if MESSAGES in r.transports:
+        parts.append(f"messages ({r.messages_source})" if r.messages_source != r.source else "messages")
+    for transport, why in r.not_offered:
+        parts.append(f"not {transport}: {why}")
+    if MESSAGES not in r.transports and not r.not_offered:
+        parts.append("not messages: about the kernel's data fd object")
+    return "; ".join(parts)
+
+
 def markdown() -> str:
     """The catalogue as a Markdown table (docs/rules.md)."""
     out = ["# Rule catalogue", "",
@@ -475,10 +632,11 @@ def markdown() -> str:
            "\"should not met\" on a passing test, never a failure. Basis: `uapi` (stated by vfio.h), "
            "`reference` (the reference implementation's contract), `profile` (the device's profile). "
            "Transports: where the rule can be checked: `data-fd` (the kernel's data fd: kernel and sim "
-           "backends), `messages` (vfio-user); elsewhere its tests are not-supported.",
+           "backends), `messages` (vfio-user, with its source in the vfio-user specification); elsewhere its "
+           "tests are not-supported, with the reason given here.",
            "", "| id | level | basis | transports | rule | source |", "|---|---|---|---|---|---|"]
     for r in _RULES:
-        cells = (f"`{r.id}`", r.level, r.basis, ", ".join(sorted(r.transports)), r.text, r.source)
+        cells = (f"`{r.id}`", r.level, r.basis, transports_cell(r), r.text, r.source)
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import SpecViolation, UapiError
+from ..model.spec import RULES, SHOULD
 from ..results import Outcome, TestRecord
 from ..results.model import SHOULD_NOT_MET
 
@@ -39,6 +40,23 @@ def failure_outcome(excinfo, when: str) -> tuple[Outcome, str]:
     if rule or (when == "call" and excinfo.errisinstance((AssertionError, UapiError))):
         return Outcome.FAIL, rule
     return Outcome.INFRA_ERROR, rule
+
+
+def unattributed_rule(checked) -> tuple[str, bool]:
+    """The rule an unattributed failure (an errno or assertion of the call phase) counts against:
+    the first `must` rule the test checks, and False; or, when it checks only `should` rules, the
+    first of them and True (a recommendation never fails a test, whatever the test raised)."""
+    checked = [r for r in checked if r in RULES]
+    must = [r for r in checked if RULES[r].level != SHOULD]
+    if must or not checked:
+        return (must[0] if must else ""), False
+    return checked[0], True
+
+
+def should_finding(rule_id: str, excinfo) -> SpecViolation:
+    """The 'should not met' finding for a should-only test that raised `excinfo`."""
+    what = str(excinfo.value).split("\n")[0] if excinfo is not None else "the test raised"
+    return SpecViolation(rule_id, f"could not be shown met: {what}")
 
 
 def _findings(exc: BaseException) -> list[SpecViolation]:

@@ -13,22 +13,33 @@ from collections import Counter
 PRIORITY = ("fail", "infra-error", "known-issue", "pass", "gated", "not-supported", "skipped")
 
 
+#: The consumer paths the scenarios model (suitelib/consumers.py, docs/consumers.md).
+QEMU_KERNEL_PATH = "QEMU's kernel VFIO path (hw/vfio/migration.c on a data fd)"
+CH_KERNEL_PATH = "cloud-hypervisor's kernel VFIO path (pci/src/vfio.rs, vmm/src/lib.rs)"
+#: Said beside QEMU's lines for a vfio-user device: the path modelled is not one QEMU can take.
+QEMU_VFIO_USER = ("QEMU's vfio-user client (hw/vfio-user/) has no migration: QEMU cannot migrate this "
+                  "device today; the line models its kernel path as if it could")
+
+
 @dataclasses.dataclass(frozen=True)
 class Consumer:
     id: str
     label: str
     tests: tuple[str, ...]          # test function names (and their `_...` variants)
+    path: str = ""                  # the consumer path the scenario models
 
 
 CONSUMERS: tuple[Consumer, ...] = (
-    Consumer("qemu-source", "QEMU source", ("test_consumer_qemu_source",)),
-    Consumer("qemu-dirty-tracking", "QEMU device dirty tracking", ("test_consumer_qemu_dirty_tracking",)),
-    Consumer("qemu-destination", "QEMU destination", ("test_consumer_qemu_destination",)),
-    Consumer("qemu-recovery", "QEMU recovery", ("test_consumer_qemu_recovery",)),
-    Consumer("ch-snapshot", "cloud-hypervisor snapshot", ("test_consumer_ch_snapshot",)),
-    Consumer("ch-restore", "cloud-hypervisor restore", ("test_consumer_ch_restore",)),
-    Consumer("ch-live-migration", "cloud-hypervisor live migration", ("test_consumer_ch_live_migration",)),
-    Consumer("ch-recovery", "cloud-hypervisor recovery", ("test_consumer_ch_recovery",)),
+    Consumer("qemu-source", "QEMU source", ("test_consumer_qemu_source",), QEMU_KERNEL_PATH),
+    Consumer("qemu-dirty-tracking", "QEMU device dirty tracking", ("test_consumer_qemu_dirty_tracking",),
+             QEMU_KERNEL_PATH),
+    Consumer("qemu-destination", "QEMU destination", ("test_consumer_qemu_destination",), QEMU_KERNEL_PATH),
+    Consumer("qemu-recovery", "QEMU recovery", ("test_consumer_qemu_recovery",), QEMU_KERNEL_PATH),
+    Consumer("ch-snapshot", "cloud-hypervisor snapshot", ("test_consumer_ch_snapshot",), CH_KERNEL_PATH),
+    Consumer("ch-restore", "cloud-hypervisor restore", ("test_consumer_ch_restore",), CH_KERNEL_PATH),
+    Consumer("ch-live-migration", "cloud-hypervisor live migration", ("test_consumer_ch_live_migration",),
+             CH_KERNEL_PATH),
+    Consumer("ch-recovery", "cloud-hypervisor recovery", ("test_consumer_ch_recovery",), CH_KERNEL_PATH),
     Consumer("hygiene", "uAPI hygiene (both)", ("test_consumer_hygiene",)),
 )
 
@@ -95,6 +106,27 @@ def _short(reason: str) -> str:
     return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
+def on_vfio_user(rows: list[dict]) -> bool:
+    """True when the rows are of a vfio-user device (its device ids name the socket)."""
+    for row in rows:
+        devices = row.get("devices") or ()
+        if isinstance(devices, str):
+            devices = devices.split(",")
+        if any(str(d).strip().strip('"[]').startswith("vfio-user:") for d in devices):
+            return True
+    return False
+
+
+def path_note(rows: list[dict]) -> str:
+    """Which consumer paths the lines model, and (vfio-user) that QEMU cannot take that path."""
+    found = {v.consumer.path for v in verdicts(rows) if v.consumer.path}
+    if not found or not on_vfio_user(rows):
+        return ""
+    models = "; ".join(sorted(found))
+    qemu = QEMU_KERNEL_PATH in found
+    return f"models {models}" + (f"; {QEMU_VFIO_USER}" if qemu else "")
+
+
 def summary_line(rows: list[dict]) -> str:
     """'QEMU source: pass, QEMU destination: pass, ...' (empty when no consumer scenario ran).
 
@@ -121,13 +153,19 @@ def render_html(rows: list[dict]) -> str:
     body = [[esc(v.consumer.label), badge(shown({"outcome": v.outcome}), ""), esc("; ".join(v.notes)),
              esc(", ".join(f"{style(k).label} {n}" for k, n in sorted(v.counts.items())))]
             for v in found]
-    return "<h3>Consumers</h3>" + table(["consumer", "verdict", "why", "results"], body, "consumers")
+    note = path_note(rows)
+    note_html = f"<p class='note'>{esc(note)}</p>" if note else ""
+    return "<h3>Consumers</h3>" + note_html + table(["consumer", "verdict", "why", "results"], body, "consumers")
 
 
 def print_run_lines(store, after_run_id: int, out=print) -> None:
     """At the end of `vfio-conform run`: one per-consumer line for each run recorded after `after_run_id`."""
     runs = [r for r in store.runs(limit=1000) if r["id"] > after_run_id]
     for run in sorted(runs, key=lambda r: r["id"]):
-        line = summary_line(store.results(run["id"]))
+        rows = store.results(run["id"])
+        line = summary_line(rows)
         if line:
             out(f"consumers [{run['profile']}, run #{run['id']}]: {line}")
+            note = path_note(rows)
+            if note:
+                out(f"consumers [{run['profile']}, run #{run['id']}]: ({note})")

@@ -91,10 +91,16 @@ def read_state(device, context: str) -> int:
 def not_on_transport(rule_ids, transport: str) -> str | None:
     """Why a test checking `rule_ids` cannot run on `transport` (None: it can).
 
-    A test is not-supported when none of its rules applies to the transport (e.g. the kernel data
-    fd's O_CLOEXEC on a vfio-user device); a test with at least one applicable rule runs.
+    A test is not-supported when one of its rules needs something the transport does not offer
+    (a feature or message the transport's specification lacks: `Rule.not_offered`), or when none of
+    its rules applies to the transport (e.g. the kernel data fd's O_CLOEXEC on a vfio-user device);
+    otherwise it runs.
     """
     ids = [known_rule(r) for r in rule_ids]
+    absent = [(r, RULES[r].absent_on(transport)) for r in ids if RULES[r].absent_on(transport)]
+    if absent:
+        reasons = dict.fromkeys(why for _, why in absent)
+        return f"rule(s) {', '.join(r for r, _ in absent)}: " + "; ".join(reasons)
     if not ids or any(RULES[r].applies_to(transport) for r in ids):
         return None
     return (f"rule(s) {', '.join(ids)} are about the kernel's data fd; this device's transport "

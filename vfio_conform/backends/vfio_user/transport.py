@@ -25,6 +25,8 @@ import struct
 from ...uapi import structs as st
 from ...uapi.enums import FEATURE_MASK, Feature, FeatureOp, MigState, RegionFlag
 from ...uapi.ioctl import number
+from ...model.spec import NO_MIG_DATA_SIZE, NO_PRECOPY_INFO
+from ...outcomes import not_supported
 from ..pipes import session_pipe_end
 from .connection import Connection, VfioUserProtocolError, _close_fds
 from .protocol import HEADER_SIZE, Cmd
@@ -50,6 +52,10 @@ class _DataFd:
 
 class VfioUserTransport:
     """Raw access to one vfio-user device; owns the socket, the device fd, region fds and data fds."""
+
+    #: VFIO_DEVICE_FEATURE indexes vfio-user does not define, and why (a request for one is
+    #: not-supported, never answered with a made-up errno).
+    not_offered_features = {int(Feature.MIG_DATA_SIZE): NO_MIG_DATA_SIZE}
 
     def __init__(self, socket_path: str, io_timeout: float = 30.0, connect_timeout: float | None = None,
                  name: str | None = None):
@@ -88,8 +94,10 @@ class VfioUserTransport:
                 raise _err(errno.ENOTTY, f"ioctl {request:#x} on the device fd")
             return handler(arg)
         self._data_fd(fd, f"ioctl {request:#x}")
-        # vfio-user (0.2) has no VFIO_MIG_GET_PRECOPY_INFO message: the data fd has no ioctls.
-        raise _err(errno.ENOTTY, f"ioctl {request:#x} on a vfio-user data fd (no such message)")
+        if request == number("VFIO_MIG_GET_PRECOPY_INFO"):
+            # no such message in vfio-user: the test cannot be run here (no errno is made up)
+            not_supported(NO_PRECOPY_INFO)
+        raise _err(errno.ENOTTY, f"ioctl {request:#x} on a data fd (the kernel's data fd has no other ioctl)")
 
     def pread(self, fd: int, size: int, offset: int) -> bytes:
         if fd != self.device_fd or self.closed:
@@ -335,6 +343,13 @@ class VfioUserTransport:
         argsz, flags = struct.unpack_from("<II", buf)
         feature = flags & FEATURE_MASK
         op = flags & (FeatureOp.GET | FeatureOp.SET | FeatureOp.PROBE)
+        if feature in self.not_offered_features:
+            not_supported(self.not_offered_features[feature])   # not in the specification's table
+        if feature == Feature.DMA_LOGGING_STOP and op == FeatureOp.SET:
+            try:
+                return self._simple_feature(buf, argsz)
+            finally:
+                self._dma_unmap_all()             # the mappings made for START go with the log
         if feature == Feature.DMA_LOGGING_START and op == FeatureOp.SET and argsz >= 32 and len(buf) >= 32:
             return self._log_start(buf, argsz, flags)
         if feature == Feature.DMA_LOGGING_REPORT and op == FeatureOp.GET and argsz >= 40 and len(buf) >= 40:
@@ -360,6 +375,13 @@ class VfioUserTransport:
             struct.pack_into("<i", buf, 12, -1)
         return 0
 
+    def _simple_feature(self, buf: bytearray, argsz: int) -> int:
+        reply = self.conn.request(Cmd.DEVICE_FEATURE, bytes(buf[:min(max(argsz, 8), len(buf))]))
+        _close_fds(reply.fds)
+        payload = reply.payload[8:len(buf)]
+        buf[8:8 + len(payload)] = payload
+        return 0
+
     # -- DMA logging: the kernel passes user pointers, vfio-user carries the arrays inline ------------
     def _log_start(self, buf: bytearray, argsz: int, flags: int) -> int:
         """DMA_LOGGING_START: inline the ranges the caller points at; DMA_MAP each range first (the
@@ -369,10 +391,17 @@ class VfioUserTransport:
             raise _err(errno.EINVAL if num and not ptr else errno.E2BIG,
                        f"DMA_LOGGING_START: {num} ranges at {ptr:#x}")
         raw = ctypes.string_at(ptr, 16 * num) if num else b""
-        for i in range(num):
-            self._dma_map(*struct.unpack_from("<QQ", raw, 16 * i))
-        payload = struct.pack("<QII", page_size, num, reserved) + raw
-        reply = self.conn.request(Cmd.DEVICE_FEATURE, struct.pack("<II", 8 + len(payload), flags) + payload)
+        made = []
+        try:
+            for i in range(num):
+                if self._dma_map(*struct.unpack_from("<QQ", raw, 16 * i)):
+                    made.append(struct.unpack_from("<QQ", raw, 16 * i))
+            payload = struct.pack("<QII", page_size, num, reserved) + raw
+            reply = self.conn.request(Cmd.DEVICE_FEATURE, struct.pack("<II", 8 + len(payload), flags) + payload)
+        except OSError:
+            for iova, length in made:             # a refused START keeps no mapping it needed
+                self._dma_unmap(iova, length)
+            raise
         _close_fds(reply.fds)
         if len(reply.payload) >= 16:
             buf[8:16] = reply.payload[8:16]           # the page size the server selected
@@ -397,22 +426,57 @@ class VfioUserTransport:
             ctypes.memmove(ptr, bytes(a | b for a, b in zip(old, bitmap)), len(bitmap))
         return 0
 
-    def _dma_map(self, iova: int, length: int) -> None:
-        """VFIO_USER_DMA_MAP a memfd of `length` bytes at `iova` (once per range; skipped past 1 GiB)."""
-        if (iova, length) in self._dma or not length or length > _MAX_DMA_MAP or iova % 4096 or length % 4096:
-            return
+    def _dma_map(self, iova: int, length: int) -> bool:
+        """VFIO_USER_DMA_MAP a memfd of `length` bytes at `iova` for DMA_LOGGING_START (True if mapped
+        now). Ranges the kernel's START would refuse (empty, unaligned, past 1 GiB) are not mapped; a
+        map the server refuses fails the START with the server's errno (it is never ignored)."""
+        if (iova, length) in self._dma or not length or length > _MAX_DMA_MAP or iova % 4096 or length % 4096 \
+                or iova + length > 1 << 64:
+            return False
         fd = os.memfd_create("vfio-conform-dma", os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, length)
-            payload = struct.pack("<IIQQQ", 32, _DMA_READ | _DMA_WRITE, 0, iova, length)
-            try:
-                reply = self.conn.request(Cmd.DMA_MAP, payload, fds=[fd])
-            except OSError:
-                return                                # the START that follows reports the problem
-            _close_fds(reply.fds)
-            self._dma[(iova, length)] = True
+            code = self.dma_map_raw(iova, length, fd)
         finally:
             os.close(fd)
+        if code:
+            raise _err(code, f"VFIO_USER_DMA_MAP of [{iova:#x}, +{length:#x}) for DMA_LOGGING_START refused")
+        self._dma[(iova, length)] = True
+        return True
+
+    def _dma_unmap(self, iova: int, length: int) -> None:
+        self._dma.pop((iova, length), None)
+        code = self.dma_unmap_raw(iova, length)
+        if code:
+            raise _err(code, f"VFIO_USER_DMA_UNMAP of [{iova:#x}, +{length:#x}) (mapped for DMA_LOGGING_START)")
+
+    def _dma_unmap_all(self) -> None:
+        for iova, length in list(self._dma):
+            self._dma_unmap(iova, length)
+
+    def dma_map_raw(self, address: int, size: int, fd: int = -1) -> int:
+        """One VFIO_USER_DMA_MAP (readable and writable; `fd` passed when >= 0): 0 or the server's errno."""
+        payload = struct.pack("<IIQQQ", 32, _DMA_READ | _DMA_WRITE, 0, address % (1 << 64), size % (1 << 64))
+        try:
+            reply = self.conn.request(Cmd.DMA_MAP, payload, fds=[fd] if fd >= 0 else [])
+        except OSError as exc:
+            if isinstance(exc, VfioUserProtocolError) or not exc.errno:
+                raise
+            return exc.errno
+        _close_fds(reply.fds)
+        return 0
+
+    def dma_unmap_raw(self, address: int, size: int) -> int:
+        """One VFIO_USER_DMA_UNMAP: 0 or the server's errno."""
+        payload = struct.pack("<IIQQ", 24, 0, address % (1 << 64), size % (1 << 64))
+        try:
+            reply = self.conn.request(Cmd.DMA_UNMAP, payload)
+        except OSError as exc:
+            if isinstance(exc, VfioUserProtocolError) or not exc.errno:
+                raise
+            return exc.errno
+        _close_fds(reply.fds)
+        return 0
 
     def _current_state(self) -> int | None:
         request = struct.pack("<IIII", 16, int(FeatureOp.GET) | int(Feature.MIG_DEVICE_STATE), 0, 0)
