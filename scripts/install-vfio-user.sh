@@ -3,7 +3,9 @@
 # Idempotent: installs meson, ninja-build, pkg-config, libjson-c-dev and libcmocka-dev (as root) and
 # builds the snapshot ../shared/third_party/libvfio-user-<commit>.tar.gz (relative to the checkout;
 # VC_LIBVFIO_USER_TARBALL overrides) with meson and ninja into
-# ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/vfio-user/<commit>/ ; an existing build is kept.
+# ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/vfio-user/<commit>/ ; an existing build is kept. The same
+# source is also built with AddressSanitizer and UndefinedBehaviorSanitizer into build-sanitize/
+# (meson -Db_sanitize=address,undefined; `serve --sanitized` runs it); --no-sanitize skips that.
 # The third-party source is never copied into this repository.
 set -eu
 
@@ -12,6 +14,11 @@ if [ "$(id -u)" = 0 ]; then
     . "$ROOT/scripts/lib/apt.sh"
     ensure_packages install-vfio-user.sh meson ninja-build pkg-config libjson-c-dev libcmocka-dev gcc
 fi
+SANITIZE=--sanitize
+for arg in "$@"; do
+    [ "$arg" = --no-sanitize ] && SANITIZE=
+done
+set -- $(for arg in "$@"; do [ "$arg" = --no-sanitize ] || printf '%s\n' "$arg"; done) $SANITIZE
 if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
     home="$(getent passwd "$SUDO_USER" | cut -d: -f6)"
     exec runuser -u "$SUDO_USER" -- env HOME="$home" PYTHONPATH="$ROOT" \

@@ -12,19 +12,26 @@ WIDTHS = (1, 2, 4, 8)
 
 @pytest.mark.vc_spec("region.last-byte-accessible")
 def test_region_last_byte_accessible(any_device, profile, region):
-    """A 1-byte read (and write-back, where writable) of the last byte succeeds."""
+    """A read (and write-back, where writable) that ends at the last byte succeeds: the smallest
+    access width the profile lists (`widths`) whose aligned access ends there and that it allows."""
     info = any_device.region_info(region.index)
-    last = info.size - 1
-    need(info.size > 0 and region.allows(last, 1, info.size), region, "the profile fences off the last byte")
-    code, data = any_device.try_region_read(region.index, last, 1, info)
-    expect_errno(code, 0, "region.last-byte-accessible", f"pread(region {region.name}, {last:#x}, 1)",
+    size = info.size
+    need(size > 0, region, "the region is empty")
+    fits = [w for w in sorted(region.widths) if size >= w and (size - w) % w == 0
+            and region.allows(size - w, w, size)]
+    need(bool(fits), region, f"no access of the listed widths {list(region.widths)} ending at the last byte "
+         "is allowed by the profile")
+    width = fits[0]
+    off = size - width
+    code, data = any_device.try_region_read(region.index, off, width, info)
+    expect_errno(code, 0, "region.last-byte-accessible", f"pread(region {region.name}, {off:#x}, {width})",
                  any_device)
-    expect(len(data) == 1, "region.last-byte-accessible", f"pread of the last byte returned {len(data)} bytes",
-           any_device)
-    if region.allows(last, 1, info.size, write=True):
-        code, n = any_device.try_region_write(region.index, last, data, info)
-        expect(code == 0 and n == 1, "region.last-byte-accessible",
-               f"pwrite(region {region.name}, {last:#x}, 1): {errno_name(code)}, {n} bytes", any_device)
+    expect(len(data) == width, "region.last-byte-accessible",
+           f"{width}-byte pread ending at the last byte returned {len(data)} bytes", any_device)
+    if region.allows(off, width, size, write=True):
+        code, n = any_device.try_region_write(region.index, off, data, info)
+        expect(code == 0 and n == width, "region.last-byte-accessible",
+               f"pwrite(region {region.name}, {off:#x}, {width}): {errno_name(code)}, {n} bytes", any_device)
 
 
 @pytest.mark.vc_spec("region.out-of-bounds-contained")

@@ -583,19 +583,18 @@ _RULES += [
          messages_source=f"{_VU}, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT ('returns the dirty bitmap for a "
          "specific IOVA range')"),
     Rule("dma.map-wrap-refused",
-         "VFIO_USER_DMA_MAP of a range whose address + size passes 2^64 fails (it is no range of DMA "
-         "addresses; the kernel's type1 IOMMU refuses it with EINVAL).",
-         f"{_VU}, VFIO_USER_DMA_MAP (address, size); reference: {_TYPE1_WRAP}",
-         transports=frozenset({MESSAGES}),
+         "A DMA map of client memory (VFIO_USER_DMA_MAP; the IOMMU's VFIO_IOMMU_MAP_DMA in the kernel) "
+         "whose address + size passes 2^64 fails: it is no range of DMA addresses.",
+         f"{VFIO_H}, VFIO_IOMMU_MAP_DMA; reference: {_TYPE1_WRAP}",
          messages_source=f"{_VU}, VFIO_USER_DMA_MAP (address, size) and Security Considerations ('validate "
          f"input'); reference: {_TYPE1_WRAP}"),
     Rule("server.no-sanitizer-report",
-         "While a test drives a vfio-user server built with AddressSanitizer and "
-         "UndefinedBehaviorSanitizer, the server prints no sanitizer report: an out-of-bounds access, a "
-         "use after free or undefined behaviour is a server bug even when every reply was right.",
+         "While a test drives a user-space device server (a vfio-user server; the sim in-process) built "
+         "with AddressSanitizer and UndefinedBehaviorSanitizer, the server prints no sanitizer report: an "
+         "out-of-bounds access, a use after free or undefined behaviour is a server bug even when every "
+         "reply was right (devices without a server log are not checked).",
          f"{_VU}, Security Considerations ('validate input and prevent against denial of service "
-         "scenarios, buffer overflow'); ISO C undefined behaviour as the sanitizers detect it",
-         transports=frozenset({MESSAGES})),
+         "scenarios, buffer overflow'); ISO C undefined behaviour as the sanitizers detect it"),
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

@@ -18,6 +18,7 @@ from .ci_outputs import CiOutputs
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_key, item_param
 from .kmsg import KernelLogWatch
+from .sanitizers import ServerLogWatch
 from .lifecycle import RunLifecycle, install_sigterm
 from .options import add_options
 from .recorder import ResultRecorder
@@ -54,6 +55,7 @@ def pytest_configure(config) -> None:
     if usable():
         config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
     config.pluginmanager.register(KernelLogWatch(), "vfio-conform-kmsg")
+    config.pluginmanager.register(ServerLogWatch(ctx.targets), "vfio-conform-sanitizers")
     if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
         return
     if not hasattr(config, "workerinput"):

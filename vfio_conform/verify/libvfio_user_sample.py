@@ -26,9 +26,12 @@ def pattern(tag: int, index: int, offset: int, length: int) -> bytes:
 
 
 class LibvfioUserSample(Verifier):
-    """BAR1 windows; the stream has no header, so the generic cut/flip points stay."""
+    """BAR1 windows. The stream has no header (samples/server.c migration_read_data: BAR1, then BAR0's
+    time_t): cuts stay (a cut stream is incomplete), but no byte is a header byte whose corruption the
+    server could detect (any BAR1 content is a valid state), so there are no header flips."""
 
     name = "libvfio-user-sample"
+    header_flips: tuple[int, ...] = ()
 
     def write(self, device, tag: int) -> None:
         for index, offset, length in WINDOWS:

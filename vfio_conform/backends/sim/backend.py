@@ -7,6 +7,7 @@ from ..registry import Backend, check_distinct
 from .config import SimConfig
 from .faults import FAULTS
 from .kmsg import SimKernelLog
+from .serverlog import SimServerLog
 from .transport import open_sim
 
 #: What SimConfig raises for a value of the wrong shape (it reads plain YAML data).
@@ -64,6 +65,10 @@ class SimBackend(Backend):
     def kernel_log(self):
         """The sim's own log: empty unless a fault knob makes a device warn."""
         return SimKernelLog()
+
+    def server_log(self, device_id: str):
+        """The sim's "server output": empty unless a fault knob prints a sanitizer report."""
+        return SimServerLog()
 
 
 def _sim_keys(profile, where: str, data: dict) -> None:

@@ -12,11 +12,11 @@ import random
 from ...model.fsm import (PRE_COPY_STATES, SAVING_GROUP, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS,
                           BlockedArc, next_step, supports)
 from ...uapi.enums import MIG_STATE_NR, MigFlag, MigState, PciRegion
-from . import bigstate, flr, kmsg, mismatch, stream
+from . import bigstate, flr, kmsg, mismatch, serverlog, stream
 from .config import SimConfig
 from .faults import ActiveFaults
 from .regions import Region, oserror
-from .dma import DmaLog
+from .dma import DmaLog, DmaMaps
 from .sessions import PrecopySession, ResumingSession, SavingSession, Session, StraySession
 from .v1 import V1Region
 
@@ -67,6 +67,7 @@ class SimDevice:
         self.last_path: tuple[MigState, ...] = ()
         self._reports_running = False        # wrong_state_after_set knob
         self.dma = DmaLog(self.faults)        # DMA dirty logging
+        self.dma_maps = DmaMaps(self.faults)  # the client memory mapped for DMA
         self._resume_carry = b""             # reset_keeps_resume_data knob
         self._empty_next_save = False        # reset_breaks_save knob
         self.fail_step: int | None = None     # test hook: the next SET fails at this step (1-based)
@@ -152,6 +153,11 @@ class SimDevice:
             if faults.fire("same_state_not_noop"):
                 raise oserror(errno.EBUSY, f"SET {MigState.label(target)} while already in it")
             return None
+        if target == MIG_STATE_NR and faults.fire("out_of_range_reads_past_table"):
+            # a bound check of `> NR` (libvfio-user's migration_set_state()): the request is still
+            # refused, by luck, from the next row of the step table, which the sanitizer reports
+            serverlog.ubsan("lib/migration.c:276:33", f"index {MIG_STATE_NR} out of bounds for type "
+                            f"'const uint32_t [{MIG_STATE_NR}]'", ("migration_set_state", "handle_mig_state"))
         if target >= MIG_STATE_NR and faults.fire("out_of_range_accepted"):
             raise oserror(errno.ERANGE, f"SET {MigState.label(target)}")
         opened, steps, table = None, 0, _step_table(self.flags)

@@ -60,6 +60,11 @@ class DmaLog:
             spans.append((r.iova, end))
         if self.started and not self.faults.fire("dma_start_twice_ok"):
             raise oserror(errno.EBUSY, "DMA_LOGGING_START while logging is already started")
+        if self.faults.fire("dma_start_refused"):
+            raise oserror(errno.EINVAL, "DMA_LOGGING_START refused (injected)")
+        if any(length < ctl.page_size for _, length in [(s, e - s) for s, e in spans]) \
+                and self.faults.fire("dma_start_hint_refused"):
+            raise oserror(errno.EINVAL, f"page_size hint {ctl.page_size} larger than a logged range")
         self.ranges = [(s, e - s) for s, e in spans]
         self.page_size = ctl.page_size if _pow2(ctl.page_size) else 4096
         self.dirty = set()
@@ -88,6 +93,9 @@ class DmaLog:
             raise oserror(errno.EOVERFLOW, "DMA_LOGGING_REPORT iova + length overflows")
         if not self.started and not self.faults.fire("dma_report_without_start_ok"):
             raise oserror(errno.EINVAL, "DMA_LOGGING_REPORT without DMA_LOGGING_START")
+        if self.started and all(rep.iova != s for s, _ in self.ranges) \
+                and self.faults.fire("dma_report_range_start_only"):
+            raise oserror(errno.EOPNOTSUPP, f"DMA_LOGGING_REPORT at {rep.iova:#x}: not the start of a range")
         page = rep.page_size if _pow2(rep.page_size) else 4096
         nbits = -(-rep.length // page)
         if nbits and not rep.bitmap:
@@ -109,3 +117,26 @@ class DmaLog:
                 cell.value |= 1 << (bit % 8)
             if not self.faults.fire("dma_report_keeps_log"):
                 self.dirty.discard(start)
+
+
+class DmaMaps:
+    """The client memory the device may DMA to, as the IOMMU map table a user builds before logging
+    (VFIO_IOMMU_MAP_DMA in the kernel, VFIO_USER_DMA_MAP over vfio-user): type1's checks."""
+
+    def __init__(self, faults: ActiveFaults):
+        self.faults = faults
+        self.maps: dict[int, int] = {}
+
+    def map(self, iova: int, size: int) -> None:
+        if not size or iova % 4096 or size % 4096:
+            raise oserror(errno.EINVAL, f"DMA map [{iova:#x}, +{size:#x}): empty or not page-aligned")
+        if iova + size - 1 > _U64 and not self.faults.fire("dma_map_wrap_accepted"):
+            raise oserror(errno.EINVAL, f"DMA map [{iova:#x}, +{size:#x}) wraps past 2^64")
+        if any(iova < s + n and s < iova + size for s, n in self.maps.items()):
+            raise oserror(errno.EEXIST, f"DMA map [{iova:#x}, +{size:#x}) overlaps a mapping")
+        self.maps[iova] = size
+
+    def unmap(self, iova: int, size: int) -> None:
+        if self.maps.get(iova) != size:
+            raise oserror(errno.ENOENT, f"DMA unmap [{iova:#x}, +{size:#x}): no such mapping")
+        del self.maps[iova]

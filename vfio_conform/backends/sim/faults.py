@@ -294,6 +294,20 @@ _TABLE = [
     _f("flr_keeps_session", "reset.flr-running", "consumers",
        "a Function Level Reset from a saving state reports RUNNING but keeps the saving session "
        "(its data_fd still reads)", sim_config={"pcie_flr": True}),
+    # -- DMA logging and maps at the edges, the server's sanitizer output ----------------------
+    _f("dma_start_refused", "dma.start-valid", "core",
+       "DMA_LOGGING_START of valid ranges fails with EINVAL"),
+    _f("dma_start_hint_refused", "dma.start-page-size-hint", "core",
+       "DMA_LOGGING_START fails with EINVAL when its page_size hint is larger than a logged range "
+       "(libvfio-user: larger than a mapped DMA region) instead of picking a page size"),
+    _f("dma_report_range_start_only", "dma.report-any-range", "core",
+       "DMA_LOGGING_REPORT fails with EOPNOTSUPP unless its iova is the start of a logged range "
+       "(libvfio-user: of a DMA region)"),
+    _f("dma_map_wrap_accepted", "dma.map-wrap-refused", "core",
+       "a DMA map whose address + size passes 2^64 is accepted"),
+    _f("out_of_range_reads_past_table", "server.no-sanitizer-report", "core",
+       "a SET to exactly VFIO_DEVICE_STATE_NR is refused from the next row of the step table (a "
+       "`> NR` bound check, as libvfio-user's); the server prints UBSan's out-of-bounds report"),
     # -- the kernel log ------------------------------------------------------------------------
     _f("warn_on_arc", "kernel.no-warnings", "core",
        "the arc `arc` of a SET works but logs a WARN splat in the (sim's) kernel log",

@@ -371,6 +371,22 @@ class SimTransport:
         self.device.dma.report(st.vfio_device_feature_dma_logging_report.from_bytes(buf, 8))
         return 0
 
+    # -- the DMA map table (the IOMMU's in the kernel; VFIO_USER_DMA_MAP over vfio-user) ----------
+    def dma_map_raw(self, address: int, size: int, fd: int = -1) -> int:
+        """Map [address, +size) for the device's DMA: 0 or the errno (type1's checks)."""
+        try:
+            self.device.dma_maps.map(address, size)
+        except OSError as exc:
+            return exc.errno
+        return 0
+
+    def dma_unmap_raw(self, address: int, size: int) -> int:
+        try:
+            self.device.dma_maps.unmap(address, size)
+        except OSError as exc:
+            return exc.errno
+        return 0
+
     def __enter__(self) -> "SimTransport":
         return self
 

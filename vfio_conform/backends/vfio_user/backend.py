@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from ...model.spec import MESSAGES
+from ...device.sanitizers import ServerLogFile
 from ..registry import Backend
+from .serve import log_path
 from .register import PREFIX, check_device_ids, socket_path
 from .transport import VfioUserTransport
 
@@ -24,6 +26,11 @@ class VfioUserBackend(Backend):
     def open(self, profile, device_id: str, role: str) -> VfioUserTransport:
         """Connect to the server at `device_id` and negotiate the version."""
         return open_vfio_user(device_id, io_timeout=profile.timeouts.io)
+
+    def server_log(self, device_id: str) -> ServerLogFile:
+        """The server's output, `<socket>.log` (as `serve` writes it), read for sanitizer reports.
+        FileNotFoundError when the server was not started that way (nothing is checked then)."""
+        return ServerLogFile(str(log_path(socket_path(device_id))))
 
 
 def open_vfio_user(device_id: str, *, io_timeout: float = 30.0) -> VfioUserTransport:

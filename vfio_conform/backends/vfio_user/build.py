@@ -1,11 +1,16 @@
 """Build libvfio-user's sample server from a source snapshot into the user's cache (meson + ninja).
 
-    python3 -m vfio_conform.backends.vfio_user.build [--tarball PATH] [--print]
+    python3 -m vfio_conform.backends.vfio_user.build [--tarball PATH] [--sanitize]
 
 The snapshot is a tarball `libvfio-user-<commit>.tar.gz` (default: the checkout's
 ../shared/third_party/libvfio-user-7e7a0a6c4f21.tar.gz, or $VC_LIBVFIO_USER_TARBALL); it is unpacked
 and built under ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/vfio-user/<commit>/ and kept: a second run
 finds `build/samples/server` and does nothing. Nothing is copied into the repository.
+
+`--sanitize` also builds the test target with AddressSanitizer and UndefinedBehaviorSanitizer
+(`meson setup -Db_sanitize=address,undefined`) into a second build directory, `build-sanitize/`, from
+the same unpacked source: `serve --sanitized` runs that server, and a report it prints during a test
+fails the test (server.no-sanitizer-report).
 """
 from __future__ import annotations
 
@@ -51,8 +56,13 @@ def server_path(commit: str = DEFAULT_COMMIT) -> Path:
     return cache_root() / commit / "build" / "samples" / "server"
 
 
-def built_server(commit: str = DEFAULT_COMMIT) -> Path | None:
-    path = server_path(commit)
+def sanitized_server_path(commit: str = DEFAULT_COMMIT) -> Path:
+    """Where the ASan+UBSan build of `commit`'s sample server is (it may not exist yet)."""
+    return cache_root() / commit / "build-sanitize" / "samples" / "server"
+
+
+def built_server(commit: str = DEFAULT_COMMIT, sanitized: bool = False) -> Path | None:
+    path = sanitized_server_path(commit) if sanitized else server_path(commit)
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
@@ -100,17 +110,44 @@ def build(tarball: Path, timeout: float = 600.0) -> Path:
     return path
 
 
+def build_sanitized(tarball: Path, timeout: float = 600.0) -> Path:
+    """The plain build (if missing), then the same source with -Db_sanitize=address,undefined into
+    build-sanitize/ (idempotent); the sanitized sample server's path."""
+    commit = commit_of(tarball)
+    done = built_server(commit, sanitized=True)
+    if done:
+        return done
+    build(tarball, timeout)
+    top = cache_root() / commit
+    if not (top / "src").is_dir():
+        raise BuildError(f"{top / 'src'}: the unpacked source is gone (remove {top} and build again)")
+    out = top / "build-sanitize"
+    shutil.rmtree(out, ignore_errors=True)
+    log = top / "build-sanitize.log"
+    _run(["meson", "setup", str(out), str(top / "src"), "-Db_sanitize=address,undefined", "-Db_lundef=false"],
+         top, log, timeout)
+    _run(["ninja", "-C", str(out), "samples/server"], top, log, timeout)
+    path = built_server(commit, sanitized=True)
+    if path is None:
+        raise BuildError(f"sanitized build of {commit} produced no samples/server (log {log})")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vfio_conform.backends.vfio_user.build")
     ap.add_argument("--tarball", type=Path, default=None, help="libvfio-user-<commit>.tar.gz")
+    ap.add_argument("--sanitize", action="store_true",
+                    help="also build the server with AddressSanitizer and UndefinedBehaviorSanitizer")
     args = ap.parse_args(argv)
     tarball = args.tarball or default_tarball()
     try:
         path = build(tarball)
+        print(path)
+        if args.sanitize:
+            print(build_sanitized(tarball))
     except BuildError as exc:
         print(f"install-vfio-user: {exc}", file=sys.stderr)
         return 2
-    print(path)
     return 0
 
 

@@ -1,10 +1,14 @@
 """Keep a vfio-user server listening on a socket: libvfio-user's sample server serves one client
 and exits when it disconnects, while the harness opens the device afresh for every test.
 
-    python3 -m vfio_conform.backends.vfio_user.serve SOCKET [--server PATH] [--log FILE]
+    python3 -m vfio_conform.backends.vfio_user.serve SOCKET [--sanitized | --server PATH] [--log FILE]
 
-restarts `server SOCKET` (default: the cached libvfio-user sample build) each time it exits, until
-SIGTERM/SIGINT. `Supervisor` does the same in-process for the tests.
+restarts `server SOCKET` (default: the cached libvfio-user sample build; `--sanitized`: its
+AddressSanitizer + UndefinedBehaviorSanitizer build) each time it exits, until SIGTERM/SIGINT.
+`Supervisor` does the same in-process for the tests. The server's stdout and stderr are appended to
+`SOCKET.log` (`log_path`), where the harness looks for sanitizer reports during each test
+(plugin/sanitizers.py); leak checking at exit is off (a leak at exit belongs to no test) unless
+ASAN_OPTIONS says otherwise.
 """
 from __future__ import annotations
 
@@ -17,7 +21,16 @@ import threading
 import time
 from pathlib import Path
 
-from .build import DEFAULT_COMMIT, server_path
+from .build import DEFAULT_COMMIT, sanitized_server_path, server_path
+
+#: Sanitizer settings for the servers run here (a value already in the environment wins).
+SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+                 "UBSAN_OPTIONS": "print_stacktrace=1"}
+
+
+def log_path(socket: str | Path) -> Path:
+    """Where a served server's output goes: next to its socket (the harness reads it there)."""
+    return Path(f"{socket}.log")
 
 
 class Supervisor:
@@ -25,7 +38,8 @@ class Supervisor:
 
     def __init__(self, socket: str | Path, command: list[str], log: Path | None = None,
                  restart_delay: float = 0.02):
-        self.socket, self.command, self.log = str(socket), list(command), log
+        self.socket, self.command = str(socket), list(command)
+        self.log = log if log is not None else log_path(self.socket)
         self.restart_delay = restart_delay
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -51,8 +65,9 @@ class Supervisor:
             pass
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
+            env = {**SANITIZER_ENV, **os.environ}
             return subprocess.Popen(self.command + [self.socket], stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT if self.log else subprocess.DEVNULL)
+                                    stderr=subprocess.STDOUT if self.log else subprocess.DEVNULL, env=env)
         finally:
             if self.log:
                 out.close()
@@ -100,9 +115,14 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vfio_conform.backends.vfio_user.serve")
     ap.add_argument("socket")
-    ap.add_argument("--server", default=str(server_path(DEFAULT_COMMIT)))
-    ap.add_argument("--log", type=Path)
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--server", default=None, help="the server binary (default: the cached sample build)")
+    which.add_argument("--sanitized", action="store_true",
+                       help="the sample server's ASan+UBSan build (scripts/install-vfio-user.sh builds it)")
+    ap.add_argument("--log", type=Path, help="where the server's output goes (default: SOCKET.log)")
     args = ap.parse_args(argv)
+    args.server = args.server or str(sanitized_server_path(DEFAULT_COMMIT) if args.sanitized
+                                     else server_path(DEFAULT_COMMIT))
     if not os.access(args.server, os.X_OK):
         print(f"serve: {args.server}: not built (run scripts/install-vfio-user.sh)", file=sys.stderr)
         return 2
