@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.backends.vfio_user.build import BuildError, build, built_server, default_tarball
+from vfio_conform.backends.vfio_user.build import (BuildError, build, build_sanitized, built_server,
+                                                   default_tarball)
 from vfio_conform.backends.vfio_user.serve import Supervisor
 
 
@@ -34,17 +35,34 @@ def sample_server() -> Path:
         pytest.skip(why)
 
 
+def sanitized_sample_server() -> Path:
+    """The sample server built with ASan+UBSan (built on first use); skip/fail when it cannot be."""
+    path = built_server(sanitized=True)
+    if path is not None:
+        return path
+    try:
+        return build_sanitized(default_tarball())
+    except BuildError as exc:
+        why = f"sanitized libvfio-user sample server unavailable: {exc} (scripts/install-vfio-user.sh)"
+        if _required():
+            pytest.fail(why)
+        pytest.skip(why)
+
+
 @pytest.fixture(scope="session")
 def vfio_user_server_bin() -> Path:
     return sample_server()
 
 
-@pytest.fixture
-def vfio_user_pair(vfio_user_server_bin):
-    """Two supervised sample servers (source, destination): yields their socket paths."""
+@pytest.fixture(scope="session")
+def vfio_user_sanitized_bin() -> Path:
+    return sanitized_sample_server()
+
+
+def _pair(binary: Path):
     tmp = Path(tempfile.mkdtemp(prefix="vc-vu-"))
-    sups = [Supervisor(tmp / f"{role}.sock", [str(vfio_user_server_bin)], log=tmp / f"{role}.log")
-            for role in ("src", "dst")]
+    # the servers' output goes to SOCKET.log (serve.log_path), where the harness reads sanitizer reports
+    sups = [Supervisor(tmp / f"{role}.sock", [str(binary)]) for role in ("src", "dst")]
     try:
         for sup in sups:
             sup.start()
@@ -53,3 +71,15 @@ def vfio_user_pair(vfio_user_server_bin):
         for sup in sups:
             sup.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def vfio_user_pair(vfio_user_server_bin):
+    """Two supervised sample servers (source, destination): yields their socket paths."""
+    yield from _pair(vfio_user_server_bin)
+
+
+@pytest.fixture
+def vfio_user_sanitized_pair(vfio_user_sanitized_bin):
+    """Two supervised sample servers built with ASan+UBSan: yields their socket paths."""
+    yield from _pair(vfio_user_sanitized_bin)

@@ -332,7 +332,9 @@ _RULES = [
          "drivers/vfio/vfio_main.c vfio_ioctl_device_feature_logging_start() (6.12)"),
     Rule("dma.report-page-size",
          "DMA_LOGGING_REPORT fails with EINVAL for a page_size below 4096 or not a power of two.",
-         "drivers/vfio/vfio_main.c vfio_ioctl_device_feature_logging_report() (6.12)"),
+         "drivers/vfio/vfio_main.c vfio_ioctl_device_feature_logging_report() (6.12)",
+         messages_source=f"{_VU}, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT ('page_size ... must be a power of "
+         "two'; the 4096 minimum is the kernel core's and is not checked there)"),
     Rule("dma.start-once", "A second DMA_LOGGING_START without DMA_LOGGING_STOP is not allowed.",
          f"{_DMA_LOGGING} (START)"),
     Rule("dma.report-needs-start", "DMA_LOGGING_REPORT without a running DMA_LOGGING_START fails.",

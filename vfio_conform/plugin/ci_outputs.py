@@ -22,7 +22,8 @@ def decisive(records: list[TestRecord]) -> list[TestRecord]:
     by_node: dict[str, TestRecord] = {}
     for rec in records:
         have = by_node.get(rec.nodeid)
-        if have is None or SEVERITY.index(rec.outcome) < SEVERITY.index(have.outcome):
+        # on a tie the later record wins (a teardown's note on the outcome its call decided)
+        if have is None or SEVERITY.index(rec.outcome) <= SEVERITY.index(have.outcome):
             by_node[rec.nodeid] = rec
     return list(by_node.values())
 

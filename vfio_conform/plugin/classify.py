@@ -1,6 +1,8 @@
 """A failed phase's outcome, a report's message, and the one place a TestRecord rides on a report."""
 from __future__ import annotations
 
+import pytest
+
 from ..errors import SpecViolation, UapiError
 from ..model.spec import RULES, SHOULD
 from ..results import Outcome, TestRecord
@@ -10,6 +12,9 @@ __all__ = ["SHOULD_NOT_MET", "RECORD_KEY", "attach", "record_of", "failure_outco
 
 #: The user_properties key of the record (a plain dict: xdist ships reports between processes).
 RECORD_KEY = "vc_record"
+#: item.stash key: the root cause (results.rootcause) a test's teardown hit after another test
+#: reported it (set by the device fixtures, read when the teardown's report is made).
+SPOILED_KEY = pytest.StashKey[str]()
 
 
 def attach(item, report, rec: TestRecord) -> None:

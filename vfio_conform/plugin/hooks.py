@@ -1,6 +1,7 @@
 """Hook implementations: configure, parametrize from the model, classify, record, time out."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -190,6 +191,14 @@ def pytest_runtest_makereport(item, call):
         link = issues[0].link if issues else ""   # a waived test that passed: waiver can be removed
         if should:                              # a recommendation not followed: pass, with the finding
             rule = should[0].rule_id
+    spoiled = item.stash.get(classify.SPOILED_KEY, "") if report.when == "teardown" and report.passed else ""
+    call_rec = item.stash.get(_CALL_RECORD, None)
+    if spoiled and call_rec is not None and call_rec.outcome is Outcome.PASS:
+        # the teardown hit a root cause another test reported: the test's own outcome, with the note
+        note = spoiled + (f"; {call_rec.message}" if call_rec.message else "")
+        rec = dataclasses.replace(call_rec, message=note, finished=getattr(report, "stop", 0.0) or time.time())
+        classify.attach(item, report, rec)
+        return
     if outcome is None:
         return
     checked = list(spec_ids(item))
@@ -210,6 +219,12 @@ def pytest_runtest_makereport(item, call):
         arc_expect=("accept" if arc.legal else "refuse") if arc is not None else "",
         finished=getattr(report, "stop", 0.0) or time.time())
     classify.attach(item, report, rec)
+    if report.when == "call":
+        item.stash[_CALL_RECORD] = rec
+
+
+#: item.stash key: the record the call phase decided (a teardown note may repeat it).
+_CALL_RECORD = pytest.StashKey[TestRecord]()
 
 
 def _test_id(item) -> str:

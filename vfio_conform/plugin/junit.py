@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..results import Outcome, TestRecord
+from ..results import rootcause
 from ..results.environment import Environment
 
 #: XML 1.0 cannot hold most control characters (a device's bytes may end up in a message).
@@ -44,7 +45,8 @@ def classname(nodeid: str) -> str:
 
 def suite_properties(suite: SuiteInput) -> list[tuple[str, str]]:
     """The suite's <properties>: the environment (kernel, driver, srcversion, firmware, ...)."""
-    props = [("profile", suite.profile)]
+    props = [("profile", suite.profile),
+             ("vc.root_causes", str(len(rootcause.count(suite.records))))]   # defects beside failures
     if suite.run_id is not None:
         props.append(("run.id", str(suite.run_id)))
     if suite.session:

@@ -30,6 +30,9 @@ class ServerLogWatch:
         self.armed: set[str] = set()
 
     def _logs(self, profile) -> list:
+        return [log for _, log in self._named_logs(profile)]
+
+    def _named_logs(self, profile) -> list:
         opener = getattr(registry.get(profile.backend), "server_log", None)
         target = self.targets.get(profile.name)
         if opener is None or target is None:
@@ -42,7 +45,7 @@ class ServerLogWatch:
                 except OSError as exc:
                     self.unavailable[device_id] = f"{exc.filename or device_id}: {exc.strerror or exc}"
             if self.logs.get(device_id) is not None:
-                out.append(self.logs[device_id])
+                out.append((device_id, self.logs[device_id]))
         return out
 
     @pytest.hookimpl(tryfirst=True)
@@ -76,13 +79,16 @@ class ServerLogWatch:
             return None
         self.armed.discard(item.nodeid)
         reports: list[SanitizerReport] = []
-        for log in self._logs(profile):
-            reports += find_reports(log.read_new())
+        servers: list[str] = []
+        for device_id, log in self._named_logs(profile):
+            found = find_reports(log.read_new())
+            reports += found
+            servers += [device_id] if found else []
         if not reports:
             return None
         message, excerpt = describe(reports)
         item.add_report_section("teardown", "server sanitizer reports", excerpt)
-        return SpecViolation(RULE, message)
+        return SpecViolation(RULE, message, ", ".join(servers))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         for device_id, why in sorted(self.unavailable.items()):

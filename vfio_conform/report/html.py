@@ -8,6 +8,7 @@ from collections import Counter
 from ..exitcodes import Exit, verdict
 from ..results import describe_reason
 from ..results.redact import public_command, redact_secrets
+from ..results import rootcause
 from . import consumers, summary
 from .matrix import Matrix, build_matrix
 from .outcomes import ORDER, RECORDED, shown, style
@@ -78,7 +79,7 @@ def _section(run: RunData) -> str:
     parts = [f'<section id="run-{run.id}" data-profile="{esc(run.profile)}">',
              f"<h2>{esc(run.profile)} — run #{run.id}</h2>", _status(run.meta),
              f"<div>{badges or '<span class=muted>no results recorded</span>'}</div>",
-             _identity(run.meta), consumers.render_html(rows),
+             _root_causes(rows), _identity(run.meta), consumers.render_html(rows),
              "<h3>State transition matrix (FROM row, requested state column)</h3>",
              render_matrix(build_matrix(rows), run.id), "<h3>Per suite</h3>", _suites(rows),
              _by_rule(rows, run.id), _failures(rows, run.id), _infra_errors(rows, run.id),
@@ -195,6 +196,19 @@ def _listing(title: str, cls: str, rows: list[dict], run_id: int, empty: str = "
              + (f'<br>waiver: {esc(r["link"])}' if r.get("link") else "")] for r in rows]
     return f"<h3>{esc(title)} ({len(rows)})</h3>" + table(["test", "outcome", "spec rule", "message"],
                                                           body, cls)
+
+
+def _root_causes(rows: list[dict]) -> str:
+    """The distinct defects behind the failures (results/rootcause.py), beside the test counts."""
+    causes = rootcause.count(rows)
+    if not causes:
+        return ""
+    failed = sum(c.failed for c in causes)
+    body = [[_rule(c.rule), esc(c.key.split(" | ", 2)[-1]), esc(c.key.split(" | ", 2)[1] or "—"),
+             f'<span class="num">{c.failed}</span>', f'<span class="num">{c.spoiled}</span>'] for c in causes]
+    return (f"<h3>Root causes ({len(causes)} behind {failed} failing tests)</h3>"
+            + table(["spec rule", "what the device did", "device", "failing tests",
+                     "later teardowns that hit it"], body, "root-causes"))
 
 
 def _failures(rows: list[dict], run_id: int) -> str:

@@ -31,6 +31,7 @@ def _profile(p: ProfileSummary) -> dict:
     return {
         "profile": p.profile, "run_id": p.run_id, "session": p.session or None,
         "devices": list(p.devices), "kernel": p.kernel, "counts": dict(p.counts), "total": p.total,
+        "root_causes": p.root_causes,
         "verdict": p.verdict.value, "status": p.status, "reason": p.reason or None,
         "reason_text": p.reason_text or None, "reports": dataclasses.asdict(p.reports),
     }

@@ -2,6 +2,7 @@
 beside the run's JUnit file, and the summary table."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -28,12 +29,27 @@ def finish_run(config, store_location: str | None, json_path: str | None,
     paths = ReportPaths(html=html, junit=str(junit) if junit.exists() else None,
                         allure=allure if allure and Path(allure).exists() else None,
                         json=str(json_file))
-    profiles = from_plugin(ctx, lifecycle, paths)
+    profiles = with_root_causes(from_plugin(ctx, lifecycle, paths),
+                                config.pluginmanager.get_plugin("vfio-conform-recorder"))
     json_summary.write(profiles, json_file)
     if show:
         sys.stdout.write("\n" + summary_table.render(profiles))
+        for p in profiles:
+            if p.root_causes:
+                failed = p.counts.get("fail", 0)
+                sys.stdout.write(f"{p.profile}: {failed} failing test(s) from {p.root_causes} root cause(s)\n")
         sys.stdout.flush()
     return profiles
+
+
+def with_root_causes(profiles: list[ProfileSummary], recorder) -> list[ProfileSummary]:
+    """Each profile's count of root causes (results/rootcause.py) from the records the run stored."""
+    if recorder is None:
+        return profiles
+    from ..plugin.ci_outputs import decisive
+    from ..results import rootcause
+    return [dataclasses.replace(p, root_causes=len(rootcause.count(
+        decisive([r for r in recorder.records if r.profile == p.profile])))) for p in profiles]
 
 
 def write_html(location: str, run_ids: list[int], out: Path) -> str | None:

@@ -55,6 +55,8 @@ class ProfileSummary:
     run_id: int | None = None
     session: str = ""
     reports: ReportPaths = ReportPaths()
+    #: distinct defects behind the failures (results/rootcause.py); None when not counted
+    root_causes: int | None = None
 
     @property
     def verdict(self) -> Verdict:

@@ -349,7 +349,7 @@ class VfioUserTransport:
             try:
                 return self._simple_feature(buf, argsz)
             finally:
-                self._dma_unmap_all()             # the mappings made for START go with the log
+                self._dma_unmap_all(defer=True)   # the mappings made for START go with the log
         if feature == Feature.DMA_LOGGING_START and op == FeatureOp.SET and argsz >= 32 and len(buf) >= 32:
             return self._log_start(buf, argsz, flags)
         if feature == Feature.DMA_LOGGING_REPORT and op == FeatureOp.GET and argsz >= 40 and len(buf) >= 40:
@@ -391,6 +391,7 @@ class VfioUserTransport:
             raise _err(errno.EINVAL if num and not ptr else errno.E2BIG,
                        f"DMA_LOGGING_START: {num} ranges at {ptr:#x}")
         raw = ctypes.string_at(ptr, 16 * num) if num else b""
+        self._dma_unmap_all()                     # what an earlier STOP could not unmap (raises)
         made = []
         try:
             for i in range(num):
@@ -450,9 +451,16 @@ class VfioUserTransport:
         if code:
             raise _err(code, f"VFIO_USER_DMA_UNMAP of [{iova:#x}, +{length:#x}) (mapped for DMA_LOGGING_START)")
 
-    def _dma_unmap_all(self) -> None:
+    def _dma_unmap_all(self, defer: bool = False) -> None:
+        """Unmap what START mapped. With `defer` a refusal (libvfio-user refuses DMA_UNMAP while the
+        device is stopped) keeps the mapping for the next START to unmap; there a refusal fails."""
         for iova, length in list(self._dma):
-            self._dma_unmap(iova, length)
+            try:
+                self._dma_unmap(iova, length)
+            except OSError:
+                if not defer:
+                    raise
+                self._dma[(iova, length)] = True
 
     def dma_map_raw(self, address: int, size: int, fd: int = -1) -> int:
         """One VFIO_USER_DMA_MAP (readable and writable; `fd` passed when >= 0): 0 or the server's errno."""
