@@ -298,6 +298,35 @@ def probe_precopy_end_eof(d):
 
 _DMA = {"dma_logging": True}
 
+
+def probe_dma_start_refused(d):
+    from vfio_conform.suitelib.depth import dma
+    return dma.start(d, [(0x100000, 0x10000)], 4096)[0]
+
+
+def probe_dma_start_hint_refused(d):
+    from vfio_conform.suitelib.depth import dma
+    d.transport.dma_map_raw(0x1000000, 0x1000)
+    return dma.start(d, [(0x100000, 0x10000)], 0x10000)[0]
+
+
+def probe_dma_report_range_start_only(d):
+    from vfio_conform.suitelib.depth import dma
+    dma.start(d, [(0x100000, 0x10000)], 4096)
+    return dma.report(d, 0x100000 + 4 * 4096, 8 * 4096, 4096)[0]
+
+
+def probe_dma_map_wrap_accepted(d):
+    return d.transport.dma_map_raw((1 << 64) - 4096, 2 * 4096)
+
+
+def probe_out_of_range_reads_past_table(d):
+    from vfio_conform.backends.sim.serverlog import SimServerLog
+    from vfio_conform.device.sanitizers import find_reports
+    log = SimServerLog()
+    code = d.try_set_state(8).errno
+    return code, [r.kind for r in find_reports(log.read_new())]
+
 #: knob -> (probe, what a clean sim shows, what the knob makes it show[, sim config])
 EXPECTED = {
     "precopy_info_fails": (probe_precopy_info_fails, 0, errno.EIO),
@@ -352,6 +381,12 @@ EXPECTED = {
     "get_state_fails_in_stop_copy": (probe_get_state_fails_in_stop_copy, 0, errno.EIO),
     "precopy_info_fails_in_p2p": (probe_precopy_info_fails_in_p2p, 0, errno.EINVAL),
     "warn_on_arc": (probe_warn_on_arc, [], ["sim: PRE_COPY_P2P->PRE_COPY (injected warning)"]),
+    "dma_start_refused": (probe_dma_start_refused, 0, errno.EINVAL, _DMA),
+    "dma_start_hint_refused": (probe_dma_start_hint_refused, 0, errno.EINVAL, _DMA),
+    "dma_report_range_start_only": (probe_dma_report_range_start_only, 0, errno.EOPNOTSUPP, _DMA),
+    "dma_map_wrap_accepted": (probe_dma_map_wrap_accepted, errno.EINVAL, 0),
+    "out_of_range_reads_past_table": (probe_out_of_range_reads_past_table, (errno.EINVAL, []),
+                                      (errno.EINVAL, ["UndefinedBehaviorSanitizer"])),
 }
 
 

@@ -154,14 +154,24 @@ def test_dma_dirty_pages_reported_and_cleared(logging_off, profile):
 
 @pytest.mark.vc_spec("dma.start-page-size-hint", "dma.start-valid")
 def test_dma_start_survives_a_large_page_size_hint(logging_off, profile):
-    """A hint larger than the logged range (and its DMA region) is a hint: START still succeeds and
+    """A VMM maps more client memory than it logs (a 4 KiB region here, where the harness maps DMA
+    memory) and hints a large page size (64 KiB, the logged range aligned to it): START succeeds and
     writes back a page size the device tracks at (vfio.h and vfio-user: the driver picks one)."""
-    length = 4 * PAGE
-    code, granule = dma.start(logging_off, [(IOVA, length)], 4 * length)
-    expect_errno(code, 0, "dma.start-page-size-hint",
-                 f"DMA_LOGGING_START of a {length}-byte range with page_size hint {4 * length}", logging_off)
-    expect(granule >= 4096 and not granule & (granule - 1), "dma.start-writes-page-size",
-           f"START (hint {4 * length}) wrote back page_size {granule}", logging_off)
+    length = hint = 16 * PAGE
+    small = IOVA + 4 * length                   # outside the logged range
+    transport = logging_off.transport
+    mapped = getattr(transport, "dma_map_raw", None) is not None and transport.dma_map_raw(small, PAGE) == 0
+    try:
+        code, granule = dma.start(logging_off, [(IOVA, length)], hint)
+        expect_errno(code, 0, "dma.start-page-size-hint",
+                     f"DMA_LOGGING_START of a {length}-byte range with page_size hint {hint}"
+                     + (f" (a {PAGE}-byte DMA region mapped besides)" if mapped else ""), logging_off)
+        expect(granule >= 4096 and not granule & (granule - 1), "dma.start-writes-page-size",
+               f"START (hint {hint}) wrote back page_size {granule}", logging_off)
+    finally:
+        dma.stop(logging_off)
+        if mapped:
+            transport.dma_unmap_raw(small, PAGE)
 
 
 @pytest.mark.vc_spec("dma.report-any-range", "dma.start-valid")

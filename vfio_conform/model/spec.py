@@ -571,9 +571,9 @@ _RULES += [
          f"{VFIO_H}, DMA_LOGGING_START (the ranges to log)",
          messages_source=f"{_VU}, VFIO_USER_DMA_MAP and VFIO_DEVICE_FEATURE_DMA_LOGGING_START"),
     Rule("dma.start-page-size-hint",
-         "A page_size hint the device cannot track at (e.g. larger than a logged range or a mapped DMA "
-         "region) does not fail DMA_LOGGING_START: the device picks a page size it supports and writes it "
-         "back.",
+         "A page_size hint the device cannot track at (e.g. larger than a DMA region mapped besides the "
+         "logged ranges, which are aligned to it) does not fail DMA_LOGGING_START: the device picks a page "
+         "size it supports and writes it back.",
          f"{VFIO_H}, DMA_LOGGING_START ('If the device cannot do the hinted page size then it's the driver "
          "choice which page size to pick based on its support')",
          messages_source=f"{_VU}, VFIO_DEVICE_FEATURE_DMA_LOGGING_START (same words)"),

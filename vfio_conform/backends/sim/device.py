@@ -68,6 +68,7 @@ class SimDevice:
         self._reports_running = False        # wrong_state_after_set knob
         self.dma = DmaLog(self.faults)        # DMA dirty logging
         self.dma_maps = DmaMaps(self.faults)  # the client memory mapped for DMA
+        self.dma.maps = self.dma_maps
         self._resume_carry = b""             # reset_keeps_resume_data knob
         self._empty_next_save = False        # reset_breaks_save knob
         self.fail_step: int | None = None     # test hook: the next SET fails at this step (1-based)

@@ -27,6 +27,7 @@ class DmaLog:
 
     def __init__(self, faults: ActiveFaults):
         self.faults = faults
+        self.maps: DmaMaps | None = None      # the device's DMA map table (set by the device)
         self.ranges: list[tuple[int, int]] | None = None
         self.page_size = 4096
         self.dirty: set[int] = set()
@@ -62,9 +63,11 @@ class DmaLog:
             raise oserror(errno.EBUSY, "DMA_LOGGING_START while logging is already started")
         if self.faults.fire("dma_start_refused"):
             raise oserror(errno.EINVAL, "DMA_LOGGING_START refused (injected)")
-        if any(length < ctl.page_size for _, length in [(s, e - s) for s, e in spans]) \
+        mapped = list(self.maps.maps.values()) if self.maps is not None else []
+        if any(size < ctl.page_size for size in [e - s for s, e in spans] + mapped) \
                 and self.faults.fire("dma_start_hint_refused"):
-            raise oserror(errno.EINVAL, f"page_size hint {ctl.page_size} larger than a logged range")
+            raise oserror(errno.EINVAL, f"page_size hint {ctl.page_size} larger than a logged range or "
+                          "a mapped DMA region")
         self.ranges = [(s, e - s) for s, e in spans]
         self.page_size = ctl.page_size if _pow2(ctl.page_size) else 4096
         self.dirty = set()

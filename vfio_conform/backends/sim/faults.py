@@ -298,8 +298,8 @@ _TABLE = [
     _f("dma_start_refused", "dma.start-valid", "core",
        "DMA_LOGGING_START of valid ranges fails with EINVAL"),
     _f("dma_start_hint_refused", "dma.start-page-size-hint", "core",
-       "DMA_LOGGING_START fails with EINVAL when its page_size hint is larger than a logged range "
-       "(libvfio-user: larger than a mapped DMA region) instead of picking a page size"),
+       "DMA_LOGGING_START fails with EINVAL when its page_size hint is larger than a logged range or a "
+       "mapped DMA region (as libvfio-user's) instead of picking a page size"),
     _f("dma_report_range_start_only", "dma.report-any-range", "core",
        "DMA_LOGGING_REPORT fails with EOPNOTSUPP unless its iova is the start of a logged range "
        "(libvfio-user: of a DMA region)"),
