@@ -88,3 +88,18 @@ def test_a_should_only_test_never_fails_whatever_it_raised():
     # a SpecViolation of a `should` rule is raised only when the profile made it binding: a fail
     outcome, found = classify.failure_outcome(_Exc(SpecViolation("precopy.enomsg-at-temporary-end", "m")), "call")
     assert (outcome, found) == (Outcome.FAIL, "precopy.enomsg-at-temporary-end")
+
+
+def test_consumer_lines_on_vfio_user_say_the_path_and_that_qemu_cannot_migrate():
+    from vfio_conform.report import consumers
+    rows = [{"test_id": "test_consumer_qemu_source[p]", "outcome": "not-supported", "rule": "",
+             "message": "not-supported: MIG_DATA_SIZE (feature 9) is not a vfio-user feature: ...",
+             "devices": "vfio-user:/s.sock,vfio-user:/d.sock"},
+            {"test_id": "test_consumer_ch_snapshot[p]", "outcome": "pass", "rule": "", "message": "",
+             "devices": "vfio-user:/s.sock,vfio-user:/d.sock"}]
+    note = consumers.path_note(rows)
+    assert "QEMU's kernel VFIO path" in note and "cloud-hypervisor's kernel VFIO path" in note
+    assert "QEMU cannot migrate this device today" in note
+    assert "cannot migrate" in consumers.render_html(rows)
+    kernel = [dict(r, devices="/dev/vfio/devices/vfio0") for r in rows]
+    assert consumers.path_note(kernel) == ""

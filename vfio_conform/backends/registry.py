@@ -72,6 +72,12 @@ class Backend:
         or None when there is none to read; OSError when it exists but cannot be read."""
         return None
 
+    def server_log(self, device_id: str):
+        """The output of the user-space server behind `device_id` (an object with read_new() -> str,
+        opened at its end), read for sanitizer reports (plugin/sanitizers.py); None when the device
+        has no server (kernel), OSError when its log cannot be found."""
+        return None
+
     def list_host_devices(self, root: str | None = None) -> list:
         """Host devices for `vfio-conform devices` (objects with id, kind, driver, vendor_id,
         device_id, mdev_type, group_path); only when `host_devices` is True. `root`: where the
