@@ -153,7 +153,7 @@ def test_dma_dirty_pages_reported_and_cleared(logging_off, profile):
            "expected [2, 3]", logging_off)
 
 
-@pytest.mark.vc_spec("dma.start-page-size-hint", "dma.start-valid")
+@pytest.mark.vc_spec("dma.start-page-size-hint", "dma.start-writes-page-size", "dma.start-valid")
 def test_dma_start_survives_a_large_page_size_hint(logging_off, profile):
     """A VMM maps more client memory than it logs (a 4 KiB region here, where the harness maps DMA
     memory) and hints a large page size (64 KiB, the logged range aligned to it): START succeeds and
