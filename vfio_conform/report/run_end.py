@@ -29,27 +29,36 @@ def finish_run(config, store_location: str | None, json_path: str | None,
     paths = ReportPaths(html=html, junit=str(junit) if junit.exists() else None,
                         allure=allure if allure and Path(allure).exists() else None,
                         json=str(json_file))
-    profiles = with_root_causes(from_plugin(ctx, lifecycle, paths),
-                                config.pluginmanager.get_plugin("vfio-conform-recorder"))
+    recorder = config.pluginmanager.get_plugin("vfio-conform-recorder")
+    profiles = with_root_causes(from_plugin(ctx, lifecycle, paths), recorder)
     json_summary.write(profiles, json_file)
     if show:
         sys.stdout.write("\n" + summary_table.render(profiles))
-        for p in profiles:
-            if p.root_causes:
-                failed = p.counts.get("fail", 0)
-                sys.stdout.write(f"{p.profile}: {failed} failing test(s) from {p.root_causes} root cause(s)\n")
+        for name, (failing, causes) in root_cause_counts(recorder, [p.profile for p in profiles]).items():
+            if causes:
+                sys.stdout.write(f"{name}: {failing} failing test(s) from {causes} root cause(s)\n")
         sys.stdout.flush()
     return profiles
 
 
+def root_cause_counts(recorder, names: list[str]) -> dict[str, tuple[int, int]]:
+    """profile -> (failing tests, root causes), from the records the run stored (one per test)."""
+    if recorder is None:
+        return {}
+    from ..plugin.ci_outputs import decisive
+    from ..results import Outcome, rootcause
+    out = {}
+    for name in names:
+        records = decisive([r for r in recorder.records if r.profile == name])
+        out[name] = (sum(r.outcome is Outcome.FAIL for r in records), len(rootcause.count(records)))
+    return out
+
+
 def with_root_causes(profiles: list[ProfileSummary], recorder) -> list[ProfileSummary]:
     """Each profile's count of root causes (results/rootcause.py) from the records the run stored."""
-    if recorder is None:
-        return profiles
-    from ..plugin.ci_outputs import decisive
-    from ..results import rootcause
-    return [dataclasses.replace(p, root_causes=len(rootcause.count(
-        decisive([r for r in recorder.records if r.profile == p.profile])))) for p in profiles]
+    counts = root_cause_counts(recorder, [p.profile for p in profiles])
+    return [dataclasses.replace(p, root_causes=counts[p.profile][1]) if p.profile in counts else p
+            for p in profiles]
 
 
 def write_html(location: str, run_ids: list[int], out: Path) -> str | None:
