@@ -62,9 +62,10 @@ def test_unknown_variant_is_a_lab_error() -> None:
 def test_variant_table() -> None:
     assert {n: v.flags for n, v in VARIANTS.items()} == {
         "mtty": 7, "mtty_sc": 1, "mtty_p2p": 3, "mtty_pc": 5, "mtty_broken": 7, "mtty_lossy": 7,
-        "mtty_warn": 7}
+        "mtty_warn": 7, "mtty_oops": 7}
     assert VARIANTS["mtty_sc"].mdev_type() == "mtty_sc-2"
-    assert [n for n, v in VARIANTS.items() if v.bug] == ["mtty_broken", "mtty_lossy", "mtty_warn"]
+    assert [n for n, v in VARIANTS.items() if v.bug] == ["mtty_broken", "mtty_lossy", "mtty_warn",
+                                                            "mtty_oops"]
 
 
 def test_source_edit_must_match_once() -> None:
@@ -82,7 +83,7 @@ def test_crash_and_warning_patterns() -> None:
 
 def test_last_test_reads_progress(tmp_path: Path) -> None:
     assert _last_test(tmp_path) is None
-    (tmp_path / "progress").write_text("t1\nt2\n\n")
+    (tmp_path / "progress").write_text("# selected p\tt1\nt1\nt2\n\n")
     assert _last_test(tmp_path) == "t2"
 
 
@@ -131,3 +132,80 @@ def test_e1000_with_option_rom_is_a_lab_pci_kind(tmp_path: Path, monkeypatch: py
     devices = [a for i, a in enumerate(_argv(config, tmp_path)) if i and _argv(config, tmp_path)[i - 1] == "-device"]
     (nic,) = [d for d in devices if d.startswith("e1000")]
     assert nic == "e1000,id=nic0,bus=pcie.0,addr=0x13"     # QEMU's default romfile: a ROM BAR
+
+
+OOPS_CONSOLE = """\
+[   41.101] VFIO-LAB: command start
+[   52.310] BUG: kernel NULL pointer dereference, address: 0000000000000068
+[   52.311] #PF: supervisor write access in kernel mode
+[   52.312] Oops: Oops: 0002 [#1] PREEMPT SMP NOPTI
+[   52.313] CPU: 1 UID: 0 PID: 311 Comm: python3 Tainted: G           OE      6.12.117+deb12-amd64
+[   52.314] RIP: 0010:mtty_set_state+0x1c4/0x5e0 [mtty_oops]
+[   52.315] Call Trace:
+[   52.316]  <TASK>
+[   52.317]  vfio_ioctl_device_feature_mig_device_state+0xa1/0x140 [vfio]
+[   52.318]  vfio_device_fops_unl_ioctl+0x37e/0x800 [vfio]
+[   52.319]  __x64_sys_ioctl+0x94/0xd0
+[   52.320]  </TASK>
+[   52.321] Modules linked in: mtty_oops(OE) mtty(OE) mdev vfio_iommu_type1 vfio iommufd
+[   52.322] CR2: 0000000000000068
+[   52.323] ---[ end trace 0000000000000000 ]---
+[   52.330] Kernel panic - not syncing: Fatal exception
+"""
+
+
+def test_read_crash_names_the_modules_in_the_trace_only() -> None:
+    from vfio_conform.lab.crash import read_crash
+    crash = read_crash(OOPS_CONSOLE)
+    assert crash is not None and crash.headline.startswith("BUG: kernel NULL pointer dereference")
+    assert crash.modules == ("mtty_oops", "vfio")          # not mtty: only in "Modules linked in"
+    assert crash.names("mtty_oops") and not crash.names("mtty")
+    assert "RIP: 0010:mtty_set_state" in crash.excerpt and "Kernel panic" in crash.excerpt
+    assert read_crash("[ 1.0] VFIO-LAB: command start\n") is None
+    sysrq = read_crash("[ 9.0] sysrq: Trigger a crash\n[ 9.1] Kernel panic - not syncing: sysrq triggered crash\n")
+    assert sysrq is not None and sysrq.modules == ()
+
+
+def test_guest_death_blames_the_driver_in_the_trace(tmp_path: Path) -> None:
+    """The test the guest died in: a fail when the trace names its profile's module, else an
+    infra-error; every cut-short run ends incomplete/crashed; the selection says what never ran."""
+    from vfio_conform.lab.crash import read_crash, read_progress
+    from vfio_conform.lab.harness import LabRun, _record_guest_death
+    from vfio_conform.profile import find_profile
+    from vfio_conform.results import ResultStore, RunMeta
+    lab = Path(__file__).resolve().parent / "profiles"
+    oops, stock = find_profile(str(lab / "mtty-oops.yaml")), find_profile("mtty")
+    died = "vfio_conform/suites/fsm/test_arcs.py::test_arc[mtty-oops:PRE_COPY_P2P->PRE_COPY]"
+    (tmp_path / "progress").write_text(
+        f"# selected mtty-oops\t{died}\n# selected mtty\tx::test_arc[mtty:RUNNING->STOP]\n{died}\n")
+    for crash, blamed in ((read_crash(OOPS_CONSOLE), "mtty_oops"),
+                          (read_crash(OOPS_CONSOLE.replace("[mtty_oops]", "[other]")), None)):
+        store = ResultStore(tmp_path / f"s{blamed}.sqlite")
+        ids = [store.begin_run(RunMeta(p.name, "kernel", "d", p.name, "6.12", "0", "h", "s")) for p in (oops, stock)]
+        run = LabRun("mdev", [oops.name, stock.name], None, tmp_path, "[kernel-crash] x", crash=crash,
+                     progress=read_progress(tmp_path / "progress"))
+        _record_guest_death(store, ids, run, [oops, stock])
+        assert run.blamed == blamed and died in run.judged
+        (row,) = store.results(ids[0])
+        assert not store.results(ids[1])
+        assert [store.run(i)["reason"] for i in ids] == ["crashed", "crashed"]
+        if blamed:
+            assert (row["outcome"], row["rule"]) == ("fail", "kernel.no-warnings"), row
+            assert row["test_id"] == "test_arc[mtty-oops:PRE_COPY_P2P->PRE_COPY]"
+            assert "[mtty_oops]" in row["message"] and "NULL pointer" in row["message"]
+        else:
+            assert row["outcome"] == "infra-error" and "lab-guest-died" in row["test_id"], row
+        store.close()
+    assert set(run.progress.selected) == {died, "x::test_arc[mtty:RUNNING->STOP]"}
+
+
+def test_mtty_oops_variant_source() -> None:
+    from vfio_conform.lab.modbuild import Variant, variant_source
+    stock = ("#define MTTY_CLASS_NAME \"mtty\"\n#define MTTY_NAME       \"mtty\"\n\t\t.name = \"mtty\",\n"
+             "vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |\n\t\t\t\tVFIO_MIGRATION_P2P |\n"
+             "\t\t\t\tVFIO_MIGRATION_PRE_COPY;\n"
+             "\tdev_dbg(mdev_state->vdev.dev, \"%s: %d -> %d\\n\", __func__, cur, new);\n")
+    text = variant_source(stock, VARIANTS["mtty_oops"])
+    assert "READ_ONCE(mdev_state->resuming_migf)->disabled = true;" in text
+    assert "VFIO_DEVICE_STATE_PRE_COPY_P2P && new == VFIO_DEVICE_STATE_PRE_COPY)" in text
+    assert isinstance(VARIANTS["mtty_oops"], Variant)

@@ -15,17 +15,22 @@ from pathlib import Path
 
 from ..constants import ALLURE_DIR_ENV, STORE_NAME
 from ..errors import ConfigError
+from ..exitcodes import Exit
 from ..profile import find_profile, load_all
 from ..profile.schema import Profile
 from ..results import Outcome, ResultStore, TestRecord, import_runs, open_store, store_location
 from ..results.journal import replay
+from ..results.keys import strip_profile
 from .channels import JOURNAL, PROGRESS
 from .config import LabConfig
+from .crash import GuestCrash, Progress, read_crash, read_progress
 from .errors import LabError
 from .progress_watch import ProgressWatch
 from .session import GUEST_RESULTS, LabSession
 from .warm import warm_host_caches
 
+#: The rule a driver that crashes the kernel during a test breaks (model/spec.py).
+KERNEL_RULE = "kernel.no-warnings"
 #: Host-side cap for one boot running the suites (TCG is slow; CI has 90 minutes in all).
 BOOT_TIMEOUT_S = 45 * 60
 #: The guest writes its reports (result store, JUnit, Allure) here, in its own tmpfs, and sends them
@@ -46,6 +51,8 @@ GUEST_WORKER_OUTPUT = "/tmp/vfio-conform-workers"
 #: A guest whose progress file stands still longer than the slowest test's timeout plus this is
 #: hung below Python (the per-test SIGALRM could not fire): QEMU is killed, an infra-error recorded.
 STALL_MARGIN_S = 120
+#: New boots after guests killed by kernel crashes, each for the tests that had not run yet.
+RECOVERY_BOOTS = 3
 
 
 @dataclass
@@ -58,6 +65,10 @@ class LabRun:
     run_dir: Path
     error: str = ""
     run_ids: list[int] = field(default_factory=list)     # the runs imported into the host store
+    crash: GuestCrash | None = None      # the kernel crash that killed the guest, from its console
+    progress: Progress = field(default_factory=lambda: Progress({}, []))
+    judged: set[str] = field(default_factory=set)        # node ids with a verdict in the store
+    blamed: str | None = None           # the driver under test that the crash's trace names
 
 
 def lab_profiles(names: list[str] | None = None) -> list[Profile]:
@@ -163,14 +174,43 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
                                        extra_env=tuple({ALLURE_DIR_ENV: GUEST_ALLURE,
                                                         **(env or {})}.items())))
         session.prepare()
-        run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}"
-        count = guest_workers(workers, len(group), session.config.cpus)
-        argv = guest_argv(session, group, count, extra or [])
-        print(f"vfio-conform lab: booting the {mode} guest for {', '.join(p.name for p in group)} "
+        runs += _boots(session, group, reports, store, workers, extra or [], timeout)
+    return runs
+
+
+def _boots(session: LabSession, group: list[Profile], reports: Path, store: str | None,
+           workers: str | None, extra: list[str], timeout: float) -> list[LabRun]:
+    """Boot for `group`; after a guest killed by a kernel crash in a driver under test (the test
+    it ran failed), boot again (at most RECOVERY_BOOTS times) for the tests that had not run, the
+    ones already judged deselected. Any other death ends the mode's boots (an outage)."""
+    mode, runs = session.config.mode, []
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    done: set[str] = set()          # judged in an earlier boot, or the test the guest died in
+    pending = group
+    for boot in range(1 + RECOVERY_BOOTS):
+        run_dir = reports / "lab" / (f"{stamp}-{mode}" + (f"-boot{boot + 1}" if boot else ""))
+        count = guest_workers(workers, len(pending), session.config.cpus)
+        deselect = [a for nodeid in sorted(done) for a in ("--deselect", nodeid)]
+        argv = guest_argv(session, pending, count, [*extra, *deselect])
+        print(f"vfio-conform lab: booting the {mode} guest for {', '.join(p.name for p in pending)} "
               f"(results: {run_dir})", flush=True)
-        runs.append(_boot(session, group, argv, run_dir, timeout,
-                          status_files(run_dir, count, len(group))))
-        _bring_home(runs[-1], reports, store)
+        run = _boot(session, pending, argv, run_dir, timeout,
+                    status_files(run_dir, count, len(pending)))
+        runs.append(run)
+        _bring_home(run, reports, store, pending)
+        if run.blamed is None:
+            break                   # finished, or an outage: no new boot would do better
+        done |= run.judged
+        never = [n for n, prof in run.progress.selected.items() if n not in done]
+        if not never:
+            break
+        if boot == RECOVERY_BOOTS:
+            _record_never_ran(reports, store, run, never)
+            break
+        names = {run.progress.selected[n] for n in never}
+        pending = [p for p in group if p.name in names]
+        print(f"vfio-conform lab: the guest died in {run.progress.last or 'no test'}; "
+              f"{len(never)} test(s) had not run: a new boot runs them", file=sys.stderr, flush=True)
     return runs
 
 
@@ -183,7 +223,11 @@ def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: P
             result = session.run(argv, timeout=timeout, results_dir=run_dir, stall_timeout=stall)
     except LabError as exc:
         print(f"vfio-conform lab: infrastructure error: {exc}", file=sys.stderr, flush=True)
-        return LabRun(session.config.mode, names, None, run_dir, str(exc))
+        crash = None
+        if exc.kind == "kernel-crash" and (run_dir / "console.log").exists():
+            crash = read_crash((run_dir / "console.log").read_text(errors="replace"))
+        return LabRun(session.config.mode, names, None, run_dir, str(exc), crash=crash,
+                      progress=read_progress(run_dir / PROGRESS.host_file))
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr[-4000:])
     if result.kernel_warnings:
@@ -192,7 +236,7 @@ def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: P
     return LabRun(session.config.mode, names, result.exit_code, run_dir)
 
 
-def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
+def _bring_home(run: LabRun, reports: Path, store_arg: str | None, group: list[Profile]) -> None:
     """Import the guest's runs into the host store and copy its JUnit/Allure output under reports/."""
     guest_reports = run.run_dir / "reports"
     _unpack(run.run_dir / REPORTS_TAR, guest_reports)
@@ -205,7 +249,9 @@ def _bring_home(run: LabRun, reports: Path, store_arg: str | None) -> None:
         new_ids += import_runs(store, guest_store)
     run.run_ids = list(new_ids)
     if run.exit_code is None:
-        _record_infra_failure(store, new_ids, run)
+        _record_guest_death(store, new_ids, run, group)
+        if run.blamed is not None:      # the driver's failure: a violation, not an outage
+            run.exit_code = int(Exit.NONCONFORMANT)
     for src in sorted((guest_reports / "runs").glob("*")) if (guest_reports / "runs").exists() else []:
         shutil.copytree(src, reports / "runs" / f"lab-{src.name}", dirs_exist_ok=True)
     if (guest_reports / "allure-results").exists():
@@ -240,15 +286,66 @@ def _unpack(tar: Path, into: Path) -> None:
               file=sys.stderr, flush=True)
 
 
-def _record_infra_failure(store, run_ids: list[int], run: LabRun) -> None:
-    """A guest that died mid-run: keep every row, add one infra-error naming the last test started."""
-    progress = run.run_dir / "progress"
-    last = progress.read_text().split()[-1] if progress.exists() and progress.read_text().split() \
-        else "(none started)"
+def _record_guest_death(store, run_ids: list[int], run: LabRun, group: list[Profile]) -> None:
+    """A guest that died mid-run: keep every row; the test it died in gets its verdict, and every
+    run it cut short ends `incomplete`/`crashed`.
+
+    The verdict: a fail under kernel.no-warnings, with the excerpt, when the kernel crashed with the
+    driver under test in the call trace (the test's profile's lab module); else an infra-error
+    naming the test (an outage, a crash elsewhere in the kernel)."""
+    last = run.progress.last or "(none started)"
+    owner = run.progress.selected.get(last)
+    profile = next((p for p in group if p.name == owner), None)
+    blamed = run.blamed = _blamed_module(run.crash, profile)
     for run_id in run_ids or []:
-        if store.run(run_id).get("status") != "finished":
-            store.record(run_id, TestRecord(nodeid=last, test_id=f"lab-guest-died:{last}",
-                                            outcome=Outcome.INFRA_ERROR, duration=0.0,
-                                            message=f"guest died while running {last}: {run.error}",
-                                            profile=store.run(run_id).get("profile") or ""))
-            store.end_run(run_id, "incomplete", "crashed")
+        info = store.run(run_id)
+        run.judged |= {r["nodeid"] for r in store.results(run_id)}
+        if info.get("status") == "finished":
+            continue
+        name = info.get("profile") or ""
+        if owner is None or name == owner:
+            store.record(run_id, _death_record(last, name, run, blamed))
+        store.end_run(run_id, "incomplete", "crashed")
+    run.judged.add(last)
+
+
+def _blamed_module(crash: GuestCrash | None, profile: Profile | None) -> str | None:
+    """The module under test that the crash's call trace names, or None."""
+    if crash is None or profile is None or profile.lab is None:
+        return None
+    candidates = [profile.lab.module, getattr(profile.match, "driver", None)]
+    return next((m for m in candidates if m and crash.names(m)), None)
+
+
+def _death_record(nodeid: str, profile: str, run: LabRun, blamed: str | None) -> TestRecord:
+    test_id = nodeid.rpartition("::")[2] or nodeid
+    if blamed is not None and run.crash is not None:
+        return TestRecord(nodeid=nodeid, test_id=test_id, outcome=Outcome.FAIL, duration=0.0,
+                          rule=KERNEL_RULE, rules=(KERNEL_RULE,), profile=profile,
+                          test_key=strip_profile(test_id, profile),
+                          message=f"the kernel crashed in {blamed} while this test drove the "
+                                  f"device, and the guest died: {run.crash.headline}\n"
+                                  f"{run.crash.excerpt}")
+    return TestRecord(nodeid=nodeid, test_id=f"lab-guest-died:{nodeid}", outcome=Outcome.INFRA_ERROR,
+                      duration=0.0, profile=profile,
+                      message=f"guest died while running {nodeid}: {run.error}")
+
+
+def _record_never_ran(reports: Path, store_arg: str | None, run: LabRun, never: list[str]) -> None:
+    """Out of new boots: each test that never ran is an infra-error saying so, in its profile's run."""
+    store = open_store(store_location(store_arg, reports / STORE_NAME))
+    try:
+        by_profile = {store.run(i).get("profile"): i for i in run.run_ids}
+        for nodeid in never:
+            name = run.progress.selected[nodeid]
+            if name in by_profile:
+                store.record(by_profile[name], TestRecord(
+                    nodeid=nodeid, test_id=f"lab-never-ran:{nodeid}", outcome=Outcome.INFRA_ERROR,
+                    duration=0.0, profile=name,
+                    message=f"never ran: the guest died {1 + RECOVERY_BOOTS} times (last in "
+                            f"{run.progress.last}) before this test started"))
+    finally:
+        store.close()
+    print(f"vfio-conform lab: {len(never)} test(s) never ran (recorded as infra-errors)",
+          file=sys.stderr, flush=True)
+

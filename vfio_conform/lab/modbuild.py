@@ -40,6 +40,12 @@ WARN_ARC = ("PRE_COPY_P2P", "PRE_COPY")
 WARN_ARC_MESSAGE = "mtty_warn: injected warning on PRE_COPY_P2P -> PRE_COPY"
 _WARN_ON_ARC = (f"\tWARN(cur == VFIO_DEVICE_STATE_{WARN_ARC[0]} && new == VFIO_DEVICE_STATE_{WARN_ARC[1]},\n"
                 f"\t     \"{WARN_ARC_MESSAGE}\\n\");\t/* injected bug */\n")
+#: The mtty_oops variant's NULL dereference: on this arc of mtty_step_state it writes through the
+#: resuming file pointer, which is NULL outside RESUMING (a stale-pointer bug): the kernel oopses in
+#: mtty_set_state (mtty_step_state is inlined there), and the lab's oops=panic kills the guest.
+OOPS_ARC = ("PRE_COPY_P2P", "PRE_COPY")
+_OOPS_ON_ARC = (f"\tif (cur == VFIO_DEVICE_STATE_{OOPS_ARC[0]} && new == VFIO_DEVICE_STATE_{OOPS_ARC[1]})\n"
+                "\t\tREAD_ONCE(mdev_state->resuming_migf)->disabled = true;\t/* injected bug */\n")
 _BROKEN_FOPS = ("static const struct file_operations mtty_lab_bogus_fops = {\n"
                 "\t.owner = THIS_MODULE,\n};\n\n")
 
@@ -80,6 +86,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("mtty_warn", STOP_COPY | P2P | PRE_COPY, bug="warn-on-arc",
             description="flags 7; BUG: the arc PRE_COPY_P2P->PRE_COPY works but WARNs "
                         f"({WARN_ARC_MESSAGE!r} in the kernel log): kernel.no-warnings"),
+    Variant("mtty_oops", STOP_COPY | P2P | PRE_COPY, bug="oops-on-arc",
+            description="flags 7; BUG: the arc PRE_COPY_P2P->PRE_COPY writes through a NULL file "
+                        "pointer: a kernel oops in mtty_set_state [mtty_oops], the guest panics "
+                        "(oops=panic): the test is a fail under kernel.no-warnings"),
 )}
 
 
@@ -127,6 +137,8 @@ def variant_source(stock: str, variant: Variant) -> str:
                              "\t\t;\t/* injected bug: the ports' state is not loaded */\n", "bug")
     elif variant.bug == "warn-on-arc":
         text = _replace_once(text, _STEP_ENTRY, _STEP_ENTRY + _WARN_ON_ARC, "bug")
+    elif variant.bug == "oops-on-arc":
+        text = _replace_once(text, _STEP_ENTRY, _STEP_ENTRY + _OOPS_ON_ARC, "bug")
     elif variant.bug:
         raise LabError("build", f"unknown bug tag {variant.bug!r} in variant {name}")
     return text

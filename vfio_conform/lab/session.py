@@ -15,6 +15,7 @@ from typing import Any
 from ..constants import user_cache_dir
 from .channels import JOURNAL, PROGRESS, spec_entries
 from .config import LabConfig
+from .crash import read_progress
 from .errors import LabError
 from .initramfs import build_initramfs
 from .modbuild import VARIANTS, build_modules
@@ -281,12 +282,8 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def _last_test(run_dir: Path) -> str | None:
-    """Last non-empty line of the progress file the harness may write."""
-    path = run_dir / "progress"
-    if not path.exists():
-        return None
-    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else None
+    """The last test started, from the progress file the harness may write."""
+    return read_progress(run_dir / "progress").last
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -5,7 +5,13 @@ from .hooks import (pytest_addoption, pytest_collection_modifyitems, pytest_conf
                     pytest_generate_tests, pytest_runtest_makereport,
                     pytest_runtest_setup,
                     pytest_report_header)
-from .rulecheck import pytest_collection_finish  # noqa: F401
+from .hooks import note_selection
+from .rulecheck import check_rule_ids
+
+
+def pytest_collection_finish(session) -> None:
+    check_rule_ids(session)         # a suite naming an unknown rule stops the run here
+    note_selection(session)
 
 #: Every fixture of the suites (fixtures/ of a checkout, vfio_conform/fixtures of a wheel), registered
 #: with the plugin as a plugin of its own.

@@ -125,6 +125,21 @@ def pytest_collection_modifyitems(config, items) -> None:
     params.gate_protocol(items)                   # v1/v2 suites on the matching profiles
 
 
+def note_selection(session) -> None:
+    """With a progress file (the lab's progress channel), list the selected tests first, one
+    `# selected PROFILE<TAB>NODEID` line each (one write per line: atomic on a FIFO shared by several
+    processes), so a host that loses the guest knows which tests never ran."""
+    ctx = _ctx(session.config)
+    if ctx is None or not ctx.progress_file or not session.items:
+        return
+    with open(ctx.progress_file, "a") as f:
+        for item in session.items:
+            profile = item_param(item, "profile")
+            if profile is not None:
+                f.write(f"# selected {profile.name}\t{item.nodeid}\n")
+                f.flush()
+
+
 @pytest.hookimpl(tryfirst=True)      # before any fixture of the test is set up
 def pytest_runtest_setup(item) -> None:
     ctx = _ctx(item.config)

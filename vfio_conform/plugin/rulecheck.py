@@ -112,7 +112,7 @@ def check_items(items, rootdir: Path | None = None) -> list[str]:
     return sorted(set(problems))
 
 
-def pytest_collection_finish(session) -> None:
+def check_rule_ids(session) -> None:
     """Stop the run before any test if a suite names a rule the catalogue lacks."""
     problems = check_items(session.items, session.config.rootpath)
     if problems:
