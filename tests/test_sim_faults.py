@@ -109,6 +109,15 @@ def probe_stale_fd_readable(d):
     return fd.try_read(16)[0]
 
 
+def probe_close_keeps_session(d):
+    fd = walk(d, S.STOP_COPY)
+    d.close(safe=False, keep_data_fds=True)         # the device fd's last close: close_device
+    try:
+        return fd.try_read(16)[0]
+    finally:
+        fd.close()
+
+
 def probe_saving_fd_writable(d):
     return walk(d, S.STOP_COPY).try_write(b"x")[0]
 
@@ -349,6 +358,7 @@ EXPECTED = {
     "enomsg_in_stop_copy": (probe_enomsg_in_stop_copy, "eof", "enomsg"),
     "wrong_data_size": (probe_wrong_data_size, 0, 77896 + 4096),
     "stale_fd_readable": (probe_stale_fd_readable, errno.ENODEV, 0),
+    "close_keeps_session": (probe_close_keeps_session, errno.ENODEV, 0),
     "saving_fd_writable": (probe_saving_fd_writable, errno.EBADF, 0),
     "resuming_fd_readable": (probe_resuming_fd_readable, (errno.EBADF, b""), (0, b"")),
     "seekable_fd": (probe_seekable_fd, errno.ESPIPE, 0),

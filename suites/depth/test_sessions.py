@@ -3,7 +3,9 @@ import errno
 
 import pytest
 
-from vfio_conform.fixtures.sessions import require_state
+from vfio_conform.backends.registry import open_device
+from vfio_conform.fixtures.sessions import Sessions, require_state
+from vfio_conform.outcomes import not_supported
 from vfio_conform.suitelib.checks import expect, expect_state
 from vfio_conform.errors import errno_name
 from vfio_conform.model.fsm import PRE_COPY_STATES
@@ -37,3 +39,55 @@ def test_live_saving_fd_reads_any_size(device, profile, sessions, state):
                f"read({size}) on the live {state.name} data_fd failed with {errno_name(code)}", device)
         expect(len(data) <= size, "walk.model-agreement",
                f"read({size}) on the live {state.name} data_fd returned {len(data)} bytes", device)
+
+
+#: States whose session the device's close must end. RESUMING only where VFIO_DEVICE_RESET works:
+#: the reopened device is reset first (mtty oopses on STOP after a reopen in RESUMING, vfio-uapi.md 0.3c).
+CLOSE_STATES = [MigState.STOP_COPY, MigState.PRE_COPY, MigState.RESUMING]
+
+
+@pytest.mark.vc_spec("session.close-device-ends")
+@pytest.mark.parametrize("state", CLOSE_STATES, ids=[s.name for s in CLOSE_STATES])
+def test_session_ends_on_close_device(device_pool, profile, state):
+    """Keep the data_fd, close the device fd (close_device), then read/write the fd: ENODEV; open the
+    device again: the fd stays dead, and after reset (or SET RUNNING) a new session saves a stream."""
+    require_state(profile, state)
+    if state is MigState.RESUMING and not profile.features.reset:
+        not_supported(f"profile {profile.name} has no VFIO_DEVICE_RESET: closing a device in RESUMING "
+                      "is safe only when the reopened device is reset first (vfio-uapi.md 0.3c)")
+    sessions = Sessions(profile)
+    device = device_pool.make_running(profile, 0)
+    fd = sessions.enter(device, state, prime=False)
+    name, key = device.name, (profile.name, 0)
+    try:
+        device.close(safe=False, keep_data_fds=True)
+        _expect_dead(fd, state, device, "after the device fd was closed")
+        reopened = open_device(profile, name)
+        device_pool.devices[key] = reopened
+        if state is MigState.RESUMING:
+            reopened.reset()                # before anything else: the hazard above
+        _expect_dead(fd, state, reopened, "after the device was opened again")
+    finally:
+        fd.close()
+    expect(reopened.to_safe_state() in ("reset", "running"), "session.close-device-ends",
+           f"the device opened again after a close in {state.name} cannot be brought to RUNNING", reopened)
+    fresh = sessions.enter(reopened, MigState.STOP_COPY)
+    try:
+        saved = fresh.drain(1 << 16)
+    finally:
+        sessions.close()
+    expect(saved.length > 0, "session.close-device-ends",
+           "a new STOP_COPY session of the reopened device read an empty stream", reopened)
+    reopened.to_safe_state()
+
+
+def _expect_dead(fd, state, device, when: str) -> None:
+    if state is MigState.RESUMING:
+        code, _ = fd.try_write(b"\0" * 16)
+        what = "write(16)"
+    else:
+        code, _ = fd.try_read(4096)
+        what = "read(4096)"
+    expect(code == errno.ENODEV, "session.close-device-ends",
+           f"{what} on the {state.name} data_fd kept past close_device {when} "
+           f"{'succeeded' if not code else 'failed with ' + errno_name(code)}, not ENODEV", device)

@@ -309,7 +309,9 @@ class Device:
             result.data_fd.close()
         return "running" if result.ok else f"unsafe ({errno_name(result.errno)})"
 
-    def close(self, safe: bool = True) -> None:
+    def close(self, safe: bool = True, keep_data_fds: bool = False) -> None:
+        """Close the device fd (first returning the device to RUNNING when `safe`) and, unless
+        `keep_data_fds`, every data fd still open (kept ones stay the caller's to close)."""
         if self.closed:
             return
         try:
@@ -317,7 +319,7 @@ class Device:
                 self.to_safe_state()
         finally:
             self.closed = True
-            for fd in list(self._fds):
+            for fd in [] if keep_data_fds else list(self._fds):
                 try:
                     fd.close()
                 except OSError:

@@ -353,6 +353,17 @@ _RULES = [
     Rule("session.close-keeps-state",
          "Closing a data_fd does not change the migration state.",
          f"{_MIG_STATE} (the state never changes asynchronously, except by VFIO_DEVICE_RESET)"),
+    Rule("session.close-device-ends",
+         "Closing the device (the last close of its device fd: the driver's close_device) ends its "
+         "migration session: read()/write() on a data_fd kept open past the close fail with ENODEV, "
+         "also once the device is opened again, and the reopened device holds no session of the "
+         "old one (a device may be handed to another user after its close).",
+         "the drivers' close_device paths (6.12): samples/vfio-mdev/mtty.c mtty_close -> "
+         "mtty_disable_files; drivers/vfio/pci/mlx5/main.c mlx5vf_pci_close_device -> "
+         "mlx5vf_cmd_close_migratable (mlx5vf_disable_fds); drivers/vfio/pci/hisilicon/"
+         "hisi_acc_vfio_pci.c hisi_acc_vfio_pci_close_device -> hisi_acc_vf_disable_fds; "
+         "drivers/vfio/pci/pds/vfio_dev.c pds_vfio_close_device -> pds_vfio_put_restore_file, "
+         f"pds_vfio_put_save_file; ENODEV on a disabled file: {_DRIVER_FILES}"),
     Rule("walk.model-agreement",
          "In any sequence of SETs, reads, writes, closes and resets, a live session's data_fd works: "
          "reads return data, 0 or (pre-copy) ENOMSG and writes of a valid stream are accepted.",
@@ -533,6 +544,7 @@ _FD_RULES = frozenset({
     "fsm.data-fd-on-opening-arc", "fsm.no-data-fd-otherwise", "fsm.data-fd-cloexec",
     "stream.saving-fd-not-writable", "stream.resuming-fd-not-readable", "stream.no-seek",
     "stream.ended-session-enodev", "stream.stop-copy-poll-readable", "session.close-keeps-state",
+    "session.close-device-ends",
     "session.saving-group-same-fd", "resume.close-keeps-data"})
 _RULES = [dataclasses.replace(r, transports=FD_ONLY) if r.id in _FD_RULES else r for r in _RULES]
 

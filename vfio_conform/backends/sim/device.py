@@ -349,7 +349,8 @@ class SimDevice:
             self.v1.reset()
 
     def close(self) -> None:
-        self._end_session()
+        if not self.faults.fire("close_keeps_session"):
+            self._end_session()
         for region in self.regions:
             region.close()
 

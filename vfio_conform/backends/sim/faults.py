@@ -277,6 +277,9 @@ _TABLE = [
     _f("reopen_keeps_state", "reset.reopen-running", "consumers",
        "closing the device fd keeps its migration state: a reopened device starts where the old one "
        "was (as mtty does)"),
+    _f("close_keeps_session", "session.close-device-ends", "core",
+       "closing the device fd leaves its migration session alive: a data_fd kept past the close "
+       "still reads the device state"),
     _f("probe_dma_start_unclaimed", "feature.probe-matches-profile", "consumers",
        "PROBE of DMA_LOGGING_START succeeds on a device without DMA logging", base="sim-stop-copy"),
     _f("unknown_feature_einval", "feature.unknown-enotty", "consumers",

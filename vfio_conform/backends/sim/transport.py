@@ -78,7 +78,7 @@ class SimTransport:
         return dict(self._data)
 
     def _session(self, fd: int, what: str) -> Session:
-        if self.closed or fd not in self._data:
+        if fd not in self._data:        # a data fd outlives the device fd (its session ended)
             raise oserror(errno.EBADF, f"{what} on fd {fd}: not a fd of {self.name}")
         return self._data[fd]
 
@@ -171,11 +171,10 @@ class SimTransport:
         return region.mmap(off, length, writable)
 
     def close(self, fd: int) -> None:
-        """Close a data fd (the session and state stay), or the device fd and everything with it."""
-        if self.closed:
-            return
+        """Close a data fd (the session and state stay), or the device fd: the device's close_device,
+        which ends its sessions (their fds, still open, then give ENODEV)."""
         if fd == self.device_fd:
-            self.close_all()
+            self.close_device()
             return
         session = self._session(fd, "close()")
         del self._data[fd]
@@ -186,16 +185,21 @@ class SimTransport:
                 and device.faults.fire("close_fd_changes_state"):
             device._force_state(MigState.STOP)
 
-    def close_all(self) -> None:
-        """Close every data fd still open, the region memfds and the device fd (idempotent)."""
+    def close_device(self) -> None:
+        """The device fd's last close (idempotent): like the drivers' close_device, end the sessions
+        (unless the close_keeps_session knob is on) and release the regions; data fds stay open."""
         if self.closed:
             return
         self.closed = True
+        self.device.close()
+        os.close(self.device_fd)
+
+    def close_all(self) -> None:
+        """Close the device fd and every data fd still open (idempotent)."""
+        self.close_device()
         for fd in list(self._data):
             os.close(fd)
         self._data.clear()
-        self.device.close()
-        os.close(self.device_fd)
 
     # -- device-fd ioctls -------------------------------------------------------------------
     def _region_at(self, offset: int):
