@@ -1,6 +1,8 @@
 """Fast lab unit tests: no download, no boot."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,11 +10,14 @@ import pytest
 from vfio_conform.lab import LabConfig, LabError, LabSession
 from vfio_conform.lab.modbuild import VARIANTS, _replace_once
 from vfio_conform.lab.qemu import build_argv, pci_bdf
+from vfio_conform.lab.shares import plan_view, stage_etc
 from vfio_conform.lab.session import CRASH_PATTERNS, WARN_PATTERN, _last_test
 
 
 def _argv(config: LabConfig, tmp_path: Path) -> list[str]:
-    return build_argv(config, Path("/k/vmlinuz"), Path("/k/initrd"), tmp_path, tmp_path / "c.log")
+    view = plan_view([Path(__file__).resolve().parents[2], sys.prefix])
+    return build_argv(config, Path("/k/vmlinuz"), Path("/k/initrd"), tmp_path, tmp_path / "c.log",
+                      view.shares)
 
 
 def test_mdev_argv_has_timeout_safety_and_shares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,8 +28,42 @@ def test_mdev_argv_has_timeout_safety_and_shares(tmp_path: Path, monkeypatch: py
         assert word in cmdline.split()
     assert "-no-reboot" in argv and "intel-iommu,intremap=on" not in argv
     shares = [argv[i + 1] for i, a in enumerate(argv) if a == "-virtfs"]
-    assert any("path=/," in s and "readonly=on" in s for s in shares)
+    assert not any("path=/," in s for s in shares)           # never the host's root
+    assert any("path=/usr," in s and "readonly=on" in s for s in shares)
+    assert any(f"path={sys.prefix}," in s and "readonly=on" in s for s in shares)
     assert any(f"path={tmp_path}," in s and "readonly" not in s for s in shares)
+    assert argv[argv.index("-sandbox") + 1].startswith("on,obsolete=deny,elevateprivileges=deny")
+    if os.geteuid() == 0:        # QEMU drops root after the set-up and chroots into an empty dir
+        assert "-runas" in argv or "-run-with" in argv
+
+
+def test_guest_view_never_shares_the_root_and_skips_nested(tmp_path: Path) -> None:
+    from vfio_conform.lab.errors import LabError
+    (tmp_path / "usr" / "lib").mkdir(parents=True)
+    (tmp_path / "bin").symlink_to("usr/bin")
+    (tmp_path / "lib64").mkdir()
+    (tmp_path / "repo" / "tests").mkdir(parents=True)
+    view = plan_view([tmp_path / "repo", tmp_path / "repo" / "tests", tmp_path / "usr" / "lib"],
+                     root=tmp_path)
+    assert [s.path for s in view.shares] == [str(tmp_path / n) for n in ("lib64", "repo", "usr")]
+    assert view.links == (("bin", "usr/bin"),)
+    assert "LAB_SHARES='ro0=" in view.boot_env() and "LAB_LINKS='bin=usr/bin'" in view.boot_env()
+    with pytest.raises(LabError, match="root directory"):
+        plan_view([tmp_path], root=tmp_path)
+    with pytest.raises(LabError, match="spaces"):
+        (tmp_path / "a b").mkdir()
+        plan_view([tmp_path / "a b"], root=tmp_path)
+
+
+def test_guest_etc_has_no_secrets(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    for name in ("passwd", "shadow", "ld.so.cache"):
+        (etc / name).write_text(name)
+    (etc / "ssh").mkdir()
+    (etc / "os-release").symlink_to("../usr/lib/os-release")
+    stage_etc(tmp_path / "guest", etc)
+    assert sorted(p.name for p in (tmp_path / "guest").iterdir()) == ["ld.so.cache", "os-release", "passwd"]
 
 
 def test_pci_argv_puts_iommu_before_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

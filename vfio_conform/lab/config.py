@@ -82,6 +82,11 @@ class LabConfig:
         extra_env: extra environment for the guest command.
         extra_cmdline: extra kernel command-line words.
         boot_retries: retries when the guest dies before the command started (TCG flake).
+        extra_shares: more host directories the guest sees read-only (e.g. a profile's directory).
+        sandbox: run QEMU with its seccomp filter (`-sandbox on`, obsolete, elevateprivileges,
+            spawn and resourcecontrol denied).
+        qemu_user: when the harness is root, the user QEMU switches to once the VM is set up (it
+            also chroots into an empty directory); None keeps root.
     """
 
     mode: str = "mdev"
@@ -99,6 +104,9 @@ class LabConfig:
     extra_env: tuple[tuple[str, str], ...] = ()
     extra_cmdline: tuple[str, ...] = ()
     boot_retries: int = 1
+    extra_shares: tuple[Path, ...] = ()
+    sandbox: bool = True
+    qemu_user: str | None = "nobody"
 
     @property
     def kernel_cache(self) -> Path:

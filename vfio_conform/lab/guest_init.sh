@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # vfio-conform lab, stage 1 (PID 1 in the initramfs): mount the shares, build the
-# overlay root, chroot and hand over to guest.py. Every exit path powers off.
+# root from the host's read-only shares, chroot and hand over to guest.py. Every exit path powers off.
 /bin/busybox mkdir -p /bin /proc /sys /dev /lower /upper /results /newroot
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -19,29 +19,37 @@ for m in $(cat /modules/order); do
 done
 
 P9="trans=virtio,version=9p2000.L,msize=524288"
-mount -t 9p -o "$P9,ro,cache=loose" hostroot /lower || die "mount of the host root 9p share failed"
-# The host root is read-only and does not change under a run: cache it (imports and collection
-# stat and read thousands of files). The results share stays uncached: each write goes straight
-# to the host (nothing to lose when the guest dies), and no page-cache write-back runs. With
-# cache=mmap, two processes writing to the share under TCG hung the guest in the 6.12 netfs
-# write-back path (console: "R=...: No submit").
+# The results share stays uncached: each write goes straight to the host (nothing to lose when the
+# guest dies), and no page-cache write-back runs. With cache=mmap, two processes writing to the
+# share under TCG hung the guest in the 6.12 netfs write-back path (console: "R=...: No submit").
 mount -t 9p -o "$P9" results /results || die "mount of the results 9p share failed"
 [ -f /results/boot.env ] || die "/results/boot.env missing (host wrote no boot environment)"
 . /results/boot.env
 
-mount -t tmpfs -o mode=0755 tmpfs /upper || die "tmpfs for the overlay failed"
-mkdir -p /upper/up /upper/work
-mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot \
-    || die "overlay mount failed"
-for d in proc sys dev tmp run vfio-lab/results "lib/modules/$LAB_KVER"; do mkdir -p "/newroot/$d"; done
+# The root is a tmpfs holding only what the host shares (lab/shares.py): /usr, the Python
+# installation, the checkout, the caches, each read-only, at its host path, under a tmpfs overlay
+# (writes stay in the guest). The shares do not change under a run: cached (imports and collection
+# stat and read thousands of files).
+mount -t tmpfs -o mode=0755 tmpfs /newroot || die "tmpfs for the root failed"
+mount -t tmpfs -o mode=0755 tmpfs /upper || die "tmpfs for the overlays failed"
+for link in $LAB_LINKS; do ln -s "${link#*=}" "/newroot/${link%%=*}"; done
+for share in $LAB_SHARES; do
+    tag="${share%%=*}"; path="${share#*=}"
+    mkdir -p "/lower/$tag" "/upper/$tag/up" "/upper/$tag/work" "/newroot$path"
+    mount -t 9p -o "$P9,ro,cache=loose" "$tag" "/lower/$tag" || die "mount of the 9p share $path failed"
+    mount -t overlay overlay -o "lowerdir=/lower/$tag,upperdir=/upper/$tag/up,workdir=/upper/$tag/work" \
+        "/newroot$path" || die "overlay mount of $path failed"
+done
+cp -a /results/guest-etc /newroot/etc || die "copying the guest's /etc failed"
+ln -sf /proc/self/mounts /newroot/etc/mtab
+for d in proc sys dev tmp run root var/tmp vfio-lab/results "lib/modules/$LAB_KVER"; do mkdir -p "/newroot/$d"; done
+chmod 1777 /newroot/tmp /newroot/var/tmp
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/shm /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
-# /tmp stays the overlay's (host /tmp beneath, writes in the tmpfs upper layer): a tmpfs of its own
-# would hide a checkout or a test's files under the host's /tmp.
 mount -t tmpfs tmpfs /newroot/run
 mount --bind /results /newroot/vfio-lab/results
 mount --bind "/newroot$LAB_MODULES" "/newroot/lib/modules/$LAB_KVER" || die "bind of $LAB_MODULES failed"

@@ -172,7 +172,10 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
         modules = tuple(dict.fromkeys(p.lab.module for p in group)) if mode == "mdev" else ("mtty",)
         session = LabSession(LabConfig(mode=mode, modules=modules,
                                        extra_env=tuple({ALLURE_DIR_ENV: GUEST_ALLURE,
-                                                        **(env or {})}.items())))
+                                                        **(env or {})}.items()),
+                                       # the guest sees the profiles' files wherever they are
+                                       extra_shares=tuple(dict.fromkeys(Path(p.path).resolve().parent
+                                                                        for p in group))))
         session.prepare()
         runs += _boots(session, group, reports, store, workers, extra or [], timeout)
     return runs

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -13,9 +15,9 @@ from .channels import qemu_args as channel_args
 from .config import LabConfig
 from .errors import LabError
 from .proc import require_tool
+from .shares import Share
 
 QEMU = "qemu-system-x86_64"
-HOSTROOT_TAG = "hostroot"
 RESULTS_TAG = "results"
 MARKER = "VFIO-LAB:"
 BASE_CMDLINE = ("console=ttyS0", "rdinit=/init", "panic=-1", "oops=panic", "softlockup_panic=1",
@@ -57,8 +59,9 @@ def _device_args(config: LabConfig) -> list[str]:
 
 
 def build_argv(config: LabConfig, vmlinuz: Path, initramfs: Path, run_dir: Path,
-               console_log: Path) -> list[str]:
-    """Return the full QEMU argv for one lab boot."""
+               console_log: Path, shares: tuple[Share, ...] = ()) -> list[str]:
+    """Return the full QEMU argv for one lab boot: the read-only `shares` (lab/shares.py) and the
+    results share, and QEMU's own confinement (seccomp sandbox, user and chroot)."""
     cmdline = list(BASE_CMDLINE)
     if config.mode == "pci":
         cmdline.append("intel_iommu=on")
@@ -69,13 +72,71 @@ def build_argv(config: LabConfig, vmlinuz: Path, initramfs: Path, run_dir: Path,
         "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
         "-kernel", str(vmlinuz), "-initrd", str(initramfs), "-append", " ".join(cmdline),
         "-serial", f"file:{_check_path(console_log)}",
-        "-virtfs", f"local,path=/,mount_tag={HOSTROOT_TAG},security_model=none,readonly=on,"
-                   "multidevs=remap",
+        *[a for share in shares for a in (
+            "-virtfs", f"local,path={_check_path(Path(share.path))},mount_tag={share.tag},"
+                       "security_model=none,readonly=on,multidevs=remap")],
         "-virtfs", f"local,path={_check_path(run_dir)},mount_tag={RESULTS_TAG},security_model=none,"
                    "multidevs=remap",
+        *confinement_args(config),
         *_device_args(config),              # the vIOMMU first, before any other PCI device
         *channel_args(run_dir),
     ]
+
+
+#: The seccomp filter: every optional group QEMU offers denied (QEMU needs none of them here).
+SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+
+@functools.lru_cache(maxsize=None)
+def qemu_options(qemu: str) -> frozenset[str]:
+    """The options this QEMU's -help lists (e.g. -sandbox, -run-with, -runas, -chroot)."""
+    try:
+        text = subprocess.run([qemu, "-help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(line.split()[0] for line in text.splitlines() if line.startswith("-"))
+
+
+def empty_root(config: LabConfig) -> Path:
+    """An empty, read-only directory QEMU chroots into once the VM is set up."""
+    path = config.cache_root / "qemu-empty-root"
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o555)
+    return path
+
+
+def confinement_args(config: LabConfig) -> list[str]:
+    """-sandbox (seccomp), and, when we are root, the user and the chroot QEMU switches to after
+    setting the VM up (QEMU 9+: -run-with user=,chroot=; older: -runas, -chroot). What it cannot
+    drop: it starts as root (the 9p shares, the chardev files and the kernel are opened then), and
+    a share's files must be readable by `qemu_user` (the lab's are world-readable)."""
+    opts = qemu_options(require_tool(QEMU))
+    args = []
+    if config.sandbox:
+        if "-sandbox" not in opts:
+            raise LabError("boot", f"{QEMU} has no -sandbox (built without seccomp); set "
+                                   "LabConfig(sandbox=False) to run it unconfined")
+        args += ["-sandbox", SANDBOX]
+    if config.qemu_user and os.geteuid() == 0:
+        root = str(empty_root(config))
+        if "-run-with" in opts:
+            args += ["-run-with", f"user={config.qemu_user},chroot={root}"]
+        elif "-runas" in opts and "-chroot" in opts:
+            args += ["-runas", config.qemu_user, "-chroot", root]
+    return args
+
+
+def give_to_qemu_user(config: LabConfig, run_dir: Path) -> None:
+    """The results share is written by QEMU after it dropped to `qemu_user`: hand it the run dir."""
+    if not config.qemu_user or os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(config.qemu_user)
+    except KeyError:
+        raise LabError("boot", f"QEMU user {config.qemu_user!r} does not exist on this host") from None
+    for base, dirs, files in os.walk(run_dir):
+        for name in [base, *(os.path.join(base, n) for n in dirs + files)]:
+            os.lchown(name, user.pw_uid, user.pw_gid)
 
 
 @dataclass

@@ -20,9 +20,12 @@ from .errors import LabError
 from .initramfs import build_initramfs
 from .modbuild import VARIANTS, build_modules
 from .packages import KernelTree, prepare_kernel
-from .qemu import build_argv, pci_bdf, run_qemu
+from .qemu import build_argv, give_to_qemu_user, pci_bdf, run_qemu
+from .shares import GuestView, plan_view, python_prefixes, stage_etc
 
 GUEST_RESULTS = "/vfio-lab/results"
+#: The copy of the host's /etc files the guest gets (lab/shares.py), in the run dir.
+GUEST_ETC = "guest-etc"
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
 REPO_DEFAULT = Path(__file__).resolve().parents[2]
 UUID_NAMESPACE = uuid.UUID("6b0f3f4e-9a51-4d1e-9a4e-5f8c3c1f0a11")
@@ -178,17 +181,26 @@ class LabSession:
         cmd_env = self._env(python)
         cmd_env.update(env or {})
         spec = self._spec(prepared, self._substitute(list(argv)), cmd_env)
+        view = self.guest_view(python, cmd_env)
         attempts = 1 + max(0, self.config.boot_retries)
         for attempt in range(1, attempts + 1):
             try:
                 return self._attempt(prepared, spec, python, run_dir,
-                                     (timeout, command_timeout, stall_timeout), attempt)
+                                     (timeout, command_timeout, stall_timeout), attempt, view)
             except _BootFlake as flake:
                 if attempt == attempts:
                     raise LabError("boot", f"guest died before the command started "
                                    f"({attempt} attempts): {flake}", console_log=str(flake.log)) from None
                 _stash_attempt(run_dir, attempt)
         raise AssertionError("unreachable")
+
+    def guest_view(self, python: str, env: dict[str, str]) -> GuestView:
+        """What of the host the guest sees (lab/shares.py): the checkout, the interpreter's
+        installation, the caches, the PYTHONPATH entries and the config's extra shares."""
+        paths: list[str | Path] = [self.config.repo or REPO_DEFAULT, *python_prefixes(python),
+                                   user_cache_dir(), self.config.cache_root, *self.config.extra_shares]
+        paths += [p for p in env.get("PYTHONPATH", "").split(":") if p]
+        return plan_view(paths)
 
     def _new_run_dir(self) -> Path:
         """A fresh dir under <cache_root>/runs; only the newest KEEP_RUNS are kept."""
@@ -200,17 +212,22 @@ class LabSession:
         return runs / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     def _attempt(self, prepared: Prepared, spec: dict[str, Any], python: str, run_dir: Path,
-                 limits: tuple[float, float | None, float | None], attempt: int) -> LabResult:
+                 limits: tuple[float, float | None, float | None], attempt: int,
+                 view: GuestView) -> LabResult:
         """One boot; raises _BootFlake when a retry makes sense, LabError otherwise."""
         for name in ("manifest.json", "guest.json", "stdout.txt", "stderr.txt", "dmesg.txt", "progress"):
             (run_dir / name).unlink(missing_ok=True)
         (run_dir / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
         (run_dir / "boot.env").write_text(
             f"LAB_PYTHON='{python}'\nLAB_GUEST='{GUEST_SCRIPT}'\n"
-            f"LAB_KVER='{prepared.tree.spec.kver}'\nLAB_MODULES='{prepared.tree.modules_dir}'\n")
+            f"LAB_KVER='{prepared.tree.spec.kver}'\nLAB_MODULES='{prepared.tree.modules_dir}'\n"
+            + view.boot_env())
+        stage_etc(run_dir / GUEST_ETC)
         console = run_dir / "console.log"
         console.unlink(missing_ok=True)
-        argv = build_argv(self.config, prepared.tree.vmlinuz, prepared.initramfs, run_dir, console)
+        argv = build_argv(self.config, prepared.tree.vmlinuz, prepared.initramfs, run_dir, console,
+                          view.shares)
+        give_to_qemu_user(self.config, run_dir)
         (run_dir / "qemu.argv").write_text("\n".join(argv) + "\n")
         timeout, command_timeout, stall_timeout = limits
         outcome = run_qemu(argv, console, run_dir / "qemu.stderr", timeout, command_timeout,
