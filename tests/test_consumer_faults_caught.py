@@ -29,3 +29,17 @@ def test_precopy_info_failure_is_the_device_breaking_its_rule(tmp_path):
     assert [(r["outcome"], r["rule"]) for r in rows] == [("fail", "precopy.info-works-in-precopy")], \
         (rows, out[-3000:])
     assert "VFIO_MIG_GET_PRECOPY_INFO before a read in PRE_COPY failed" in rows[0]["message"]
+
+
+def test_data_size_failing_in_precopy_fails_qemus_source_line(tmp_path):
+    """A device whose MIG_DATA_SIZE fails in pre-copy (the suites fail it on datasize.any-state):
+    QEMU reports no error but counts 100 GiB pending every iteration and never converges, so the
+    QEMU source scenario fails on consumer.qemu-converges, not pass."""
+    profile = write_profile(tmp_path, "sim-precopy", "data-size-only-stopped",
+                            faults=[{"name": "data_size_only_stopped"}])
+    code, rows, out = run_suites(profile, tmp_path, "-k", "test_consumer_qemu_source and not abort "
+                                 "and not precopy_info", areas=("consumers",))
+    assert [(r["outcome"], r["rule"]) for r in rows] == [("fail", "consumer.qemu-converges")], \
+        (rows, out[-3000:])
+    assert "counts 100 GiB pending" in rows[0]["message"] and "never converges" in rows[0]["message"]
+    assert code == 1

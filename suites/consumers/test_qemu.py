@@ -20,7 +20,7 @@ from vfio_conform.outcomes import not_supported
 S = MigState
 
 
-@pytest.mark.vc_spec("stream.round-trip")
+@pytest.mark.vc_spec("stream.round-trip", "consumer.qemu-converges")
 def test_consumer_qemu_source(device, peer_device, profile, hook):
     """The outgoing migration for this flag set, then QEMU's incoming one: state verified."""
     hook.write(device, 901)

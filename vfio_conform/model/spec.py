@@ -456,6 +456,14 @@ _CONSUMER_RULES = [
          "counted against initial_bytes first, an empty read or ENOMSG counting as 'all sent') "
          "reaches QEMU's 'initial data sent' point (initial count 0) on an idle device.",
          _QEMU + "; include/uapi/linux/vfio.h (vfio_precopy_info: initial data is a one-time stream)"),
+    Rule("consumer.qemu-converges",
+         "MIG_DATA_SIZE works in the pre-copy states: QEMU asks it in every pre-copy iteration for "
+         "its exact pending size (vfio_state_pending_exact: the stop-copy length plus PRECOPY_INFO's "
+         "initial and dirty bytes) and, when it fails, reports nothing but counts 100 GiB "
+         "(VFIO_MIG_STOP_COPY_SIZE), so the pending size never falls below the switch-over "
+         "threshold and the migration never converges.",
+         _QEMU + " (vfio_state_pending_exact, vfio_query_stop_copy_size); include/uapi/linux/vfio.h "
+         "(VFIO_DEVICE_FEATURE_MIG_DATA_SIZE)"),
     Rule("consumer.qemu-precopy-accounting",
          "On an idle device each pre-copy read of n bytes lowers initial_bytes by min(n, "
          "initial_bytes) and dirty_bytes stays 0, so QEMU's own count matches the device's.",

@@ -197,12 +197,30 @@ class Qemu(Consumer):
         self.init -= used
         self.dirty -= min(self.dirty, n - used)
 
+    def pending_exact(self) -> int:
+        """vfio_state_pending_exact, which the migration core calls every iteration to decide on
+        switch-over: MIG_DATA_SIZE (on failure QEMU silently counts VFIO_MIG_STOP_COPY_SIZE, 100 GiB,
+        "so downtime limit won't be violated") plus, in pre-copy, PRECOPY_INFO's initial + dirty
+        bytes (0, 0 when it fails). A failed MIG_DATA_SIZE is no error to QEMU, but its pending size
+        never falls below the switch-over threshold: the migration never converges."""
+        code, size = self.dev.try_mig_data_size()
+        self.log.append(f"GET MIG_DATA_SIZE in {self.state.name}: {errno_name(code)} {size}")
+        expect(code == 0, "consumer.qemu-converges",
+               f"MIG_DATA_SIZE in {self.state.name} failed with {errno_name(code)}: QEMU reports no "
+               f"error but counts 100 GiB pending for the device in every pre-copy iteration, so the "
+               f"migration never converges (switch-over never happens) | {self.where()}", self.dev)
+        pending = size if code == 0 else QEMU_UNKNOWN_STOP_COPY
+        if self.state in (S.PRE_COPY, S.PRE_COPY_P2P):
+            self.query_precopy()
+            pending += self.init + self.dirty
+        return pending
+
     def iterate(self, saved: Saved, max_rounds: int) -> bool:
         """Pre-copy rounds (pending_exact then save_live_iterate) until QEMU's counters are 0.
 
         Returns whether the 'initial data sent' point (initial count 0) was reached."""
         for _ in range(max_rounds):
-            self.query_precopy()
+            self.pending_exact()
             data = self.save_block(stop_copy=False)
             if data:
                 saved.chunks.append(data)

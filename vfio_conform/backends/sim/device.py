@@ -121,6 +121,8 @@ class SimDevice:
             size = self.config.data_size_report
         if self.state in (S.RESUMING, *PRE_COPY_STATES) and self.faults.fire("data_size_only_stopped"):
             raise oserror(errno.EINVAL, f"MIG_DATA_SIZE in {self.state.name}")
+        if self.state in PRE_COPY_STATES and self.faults.fire("data_size_fails_precopy"):
+            raise oserror(errno.EIO, f"MIG_DATA_SIZE in {self.state.name}")
         if self.faults.fire("wrong_data_size"):
             return 2 * size + 4096
         return size

@@ -243,6 +243,8 @@ _TABLE = [
     _f("close_fd_changes_state", "session.close-keeps-state", "depth",
        "closing a live saving data_fd moves the device to STOP (ending the session)"),
     # -- consumers ---------------------------------------------------------------------------------
+    _f("data_size_fails_precopy", "consumer.qemu-converges", "consumers",
+       "MIG_DATA_SIZE fails with EIO in PRE_COPY and PRE_COPY_P2P (and works elsewhere)"),
     _f("data_size_zero_running", "consumer.qemu-data-size-nonzero", "consumers",
        "MIG_DATA_SIZE reports 0 while the device is RUNNING"),
     _f("enomsg_before_stop_copy_data", "stream.stop-copy-eof", "consumers",
