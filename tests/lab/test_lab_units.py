@@ -32,7 +32,8 @@ def test_mdev_argv_has_timeout_safety_and_shares(tmp_path: Path, monkeypatch: py
     assert any("path=/usr," in s and "readonly=on" in s for s in shares)
     assert any(f"path={sys.prefix}," in s and "readonly=on" in s for s in shares)
     assert any(f"path={tmp_path}," in s and "readonly" not in s for s in shares)
-    assert argv[argv.index("-sandbox") + 1].startswith("on,obsolete=deny,elevateprivileges=deny")
+    assert argv[argv.index("-sandbox") + 1].startswith("on,obsolete=deny,elevateprivileges=")
+    assert argv[argv.index("-sandbox") + 1].endswith("spawn=deny,resourcecontrol=deny")
     if os.geteuid() == 0:        # QEMU drops root after the set-up and chroots into an empty dir
         assert "-runas" in argv or "-run-with" in argv
 

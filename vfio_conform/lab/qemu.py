@@ -83,8 +83,10 @@ def build_argv(config: LabConfig, vmlinuz: Path, initramfs: Path, run_dir: Path,
     ]
 
 
-#: The seccomp filter: every optional group QEMU offers denied (QEMU needs none of them here).
-SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+#: The seccomp filter: every optional group of system calls QEMU offers denied. When QEMU drops
+#: root itself (-runas / -run-with user=) it calls setuid() after installing the filter, so the
+#: set*uid group stays allowed then: once QEMU runs as that user it cannot regain root anyway.
+SANDBOX = "on,obsolete=deny,elevateprivileges={privileges},spawn=deny,resourcecontrol=deny"
 
 
 @functools.lru_cache(maxsize=None)
@@ -111,19 +113,20 @@ def confinement_args(config: LabConfig) -> list[str]:
     drop: it starts as root (the 9p shares, the chardev files and the kernel are opened then), and
     a share's files must be readable by `qemu_user` (the lab's are world-readable)."""
     opts = qemu_options(require_tool(QEMU))
+    drop: list[str] = []
+    if config.qemu_user and os.geteuid() == 0:
+        root = str(empty_root(config))
+        if "-run-with" in opts:
+            drop = ["-run-with", f"user={config.qemu_user},chroot={root}"]
+        elif "-runas" in opts and "-chroot" in opts:
+            drop = ["-runas", config.qemu_user, "-chroot", root]
     args = []
     if config.sandbox:
         if "-sandbox" not in opts:
             raise LabError("boot", f"{QEMU} has no -sandbox (built without seccomp); set "
                                    "LabConfig(sandbox=False) to run it unconfined")
-        args += ["-sandbox", SANDBOX]
-    if config.qemu_user and os.geteuid() == 0:
-        root = str(empty_root(config))
-        if "-run-with" in opts:
-            args += ["-run-with", f"user={config.qemu_user},chroot={root}"]
-        elif "-runas" in opts and "-chroot" in opts:
-            args += ["-runas", config.qemu_user, "-chroot", root]
-    return args
+        args += ["-sandbox", SANDBOX.format(privileges="allow" if drop else "deny")]
+    return args + drop
 
 
 def give_to_qemu_user(config: LabConfig, run_dir: Path) -> None:
