@@ -85,8 +85,8 @@ class LabConfig:
         extra_shares: more host directories the guest sees read-only (e.g. a profile's directory).
         sandbox: run QEMU with its seccomp filter (`-sandbox on`, obsolete, elevateprivileges,
             spawn and resourcecontrol denied).
-        qemu_user: when the harness is root, the user QEMU switches to once the VM is set up (it
-            also chroots into an empty directory); None keeps root.
+        qemu_user: when the harness is root, the user QEMU switches to once the VM is set up;
+            None keeps root.
     """
 
     mode: str = "mdev"

@@ -99,27 +99,22 @@ def qemu_options(qemu: str) -> frozenset[str]:
     return frozenset(line.split()[0] for line in text.splitlines() if line.startswith("-"))
 
 
-def empty_root(config: LabConfig) -> Path:
-    """An empty, read-only directory QEMU chroots into once the VM is set up."""
-    path = config.cache_root / "qemu-empty-root"
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o555)
-    return path
-
-
 def confinement_args(config: LabConfig) -> list[str]:
-    """-sandbox (seccomp), and, when we are root, the user and the chroot QEMU switches to after
-    setting the VM up (QEMU 9+: -run-with user=,chroot=; older: -runas, -chroot). What it cannot
-    drop: it starts as root (the 9p shares, the chardev files and the kernel are opened then), and
-    a share's files must be readable by `qemu_user` (the lab's are world-readable)."""
+    """-sandbox (seccomp), and, when we are root, the user QEMU switches to once the VM is set up
+    (QEMU 9+: -run-with user=; older: -runas).
+
+    What it cannot drop: QEMU starts as root (the shares, the chardev files and the kernel are
+    opened then); a share's files must be readable by `qemu_user` (the lab's are world-readable);
+    and no chroot: QEMU's 9p server reaches files through /proc/self/fd (its xattr calls, which
+    overlayfs copy-up makes), which an empty chroot lacks (mkdir in the guest's /usr overlay failed
+    with ENOENT under -chroot)."""
     opts = qemu_options(require_tool(QEMU))
     drop: list[str] = []
     if config.qemu_user and os.geteuid() == 0:
-        root = str(empty_root(config))
         if "-run-with" in opts:
-            drop = ["-run-with", f"user={config.qemu_user},chroot={root}"]
-        elif "-runas" in opts and "-chroot" in opts:
-            drop = ["-runas", config.qemu_user, "-chroot", root]
+            drop = ["-run-with", f"user={config.qemu_user}"]
+        elif "-runas" in opts:
+            drop = ["-runas", config.qemu_user]
     args = []
     if config.sandbox:
         if "-sandbox" not in opts:
