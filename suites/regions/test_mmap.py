@@ -4,6 +4,7 @@ import mmap
 import pytest
 
 from vfio_conform.suitelib.checks import expect
+from vfio_conform.suitelib.virtualized import masked, virtualized_ranges
 
 from .fences import need
 
@@ -46,12 +47,21 @@ def test_region_pread_and_mmap_agree(any_device, profile, region):
     span = _area(any_device, region, info)
     need(span is not None, region, "the profile fences off every mmappable area")
     off, length = span
+    # where the reference driver answers read() itself (vfio-pci: the MSI-X table) the two views
+    # differ by design: compared only where both see the device
+    skip = [r for r in virtualized_ranges(any_device) if r.overlaps(region.index, off, length)]
+    need(not any(r.offset <= off and off + length <= r.offset + r.length for r in skip), region,
+         "the mmappable area lies inside a range read() does not reach: "
+         + "; ".join(r.text() for r in skip))
     with _map(any_device, region, info, off, length) as m:
         mapped = bytes(m[:length])
     code, data = any_device.try_region_read(region.index, off, length, info)
+    data, mapped = (masked(data, off, region.index, skip), masked(mapped, off, region.index, skip)) \
+        if skip and code == 0 and len(data) == length else (data, mapped)
     expect(code == 0 and data == mapped, "region.mmap-coherent",
            f"region {region.name} [{off:#x}, +{length:#x}): pread and mmap differ "
-           f"(first at {_first_diff(data, mapped)})", any_device)
+           f"(first at {_first_diff(data, mapped)})"
+           + (f"; compared outside {'; '.join(r.text() for r in skip)}" if skip else ""), any_device)
 
 
 @pytest.mark.vc_spec("region.mmap-coherent")
@@ -63,6 +73,9 @@ def test_region_write_seen_through_other_path(any_device, profile, region):
     need(span is not None and region.allows(span[0], 16, info.size, write=True), region,
          "the profile allows no write to an mmappable area")
     off = span[0]
+    skip = [r for r in virtualized_ranges(any_device) if r.overlaps(region.index, off, 16)]
+    need(not skip, region, "the first writable mmappable bytes lie in a range read()/write() do not "
+         "reach: " + "; ".join(r.text() for r in skip))
     original = any_device.region_read(region.index, off, 16)
     try:
         with _map(any_device, region, info, off, PAGE, writable=True) as m:

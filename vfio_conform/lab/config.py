@@ -47,7 +47,8 @@ class PciDeviceSpec:
     """One emulated PCI device the vfio-pci lab puts in the guest and binds to vfio-pci.
 
     Args:
-        kind: "edu", "ivshmem-plain" or "e1000" (with QEMU's option ROM: a ROM region).
+        kind: "edu", "ivshmem-plain", "e1000" (with QEMU's option ROM: a ROM region), "e1000e" or
+            "virtio-net-pci" (each with an MSI-X table in a BAR).
         qemu_id: QEMU device id (also the manifest's `role`).
         mem_mib: shared-memory size for ivshmem-plain (BAR2), must be a power of two.
     """
@@ -61,6 +62,8 @@ DEFAULT_PCI_DEVICES: tuple[PciDeviceSpec, ...] = (
     PciDeviceSpec("edu", "edu0"),
     PciDeviceSpec("ivshmem-plain", "ivshmem1m", 1),
     PciDeviceSpec("ivshmem-plain", "ivshmem2m", 2),
+    PciDeviceSpec("e1000e", "e1000e0"),             # MSI-X table in BAR3
+    PciDeviceSpec("virtio-net-pci", "virtionet0"),  # MSI-X table in BAR1
 )
 
 

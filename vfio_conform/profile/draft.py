@@ -28,6 +28,7 @@ from ..backends import registry
 from ..device import Device
 from ..errors import ConfigError, VfioConformError, errno_name
 from ..plugin.context import check_profile
+from ..suitelib.virtualized import VirtualizedRange, virtualized_ranges
 from ..uapi.enums import (REGION_SUBTYPE_MIGRATION_DEPRECATED, DeviceFlag, Feature, FeatureOp,
                           MigFlag, RegionCap, RegionFlag, RegionType)
 from .loader import find_profile, load_all
@@ -81,6 +82,8 @@ class DeviceProbe:
     migration_flags: MigFlag
     features: tuple[tuple[Feature, FeatureOp, int], ...]      # (feature, op, PROBE errno)
     regions: tuple[RegionProbe, ...]
+    #: ranges the reference driver answers read()/write() for itself (suitelib/virtualized.py)
+    virtualized: tuple[VirtualizedRange, ...] = ()
 
     @property
     def v1_region(self) -> RegionProbe | None:
@@ -117,7 +120,8 @@ def probe_device(device: Device) -> DeviceProbe:
         regions.append(RegionProbe(index, 0, region.flags, region.size, tuple(c.id for c in region.caps),
                                    region.sparse_areas, region.type))
     return DeviceProbe(device.name, info.flags, info.num_regions, info.num_irqs, code,
-                       MigFlag(flags) if not code else MigFlag(0), features, tuple(regions))
+                       MigFlag(flags) if not code else MigFlag(0), features, tuple(regions),
+                       tuple(virtualized_ranges(device)))
 
 
 # -- which backend opens an id -------------------------------------------------------------
@@ -443,6 +447,9 @@ def _region_lines(probes: list[DeviceProbe]) -> list[str]:
             notes.append(f"caps {other}")
         out.append(f"  {key}: {{access: none, size: {r.size:#x}, mmap: {str(r.mmappable).lower()}}}"
                    f"   # {'; '.join(notes)}")
+        for v in (v for v in src.virtualized if v.index == r.index):
+            out.append(f"  #   virtualized {key} [{v.offset:#x}, +{v.length:#x}): {v.why}; the region "
+                       "checks compare pread with mmap only outside it")
     return out
 
 
