@@ -243,9 +243,12 @@ _RULES = [
          "profile"),
     Rule("region.mmap-coherent",
          "pread and an mmap of the same range return the same bytes; a write through one is seen "
-         "through the other.",
+         "through the other. Compared only where both reach the device: not in a range the driver "
+         "answers read()/write() for itself (vfio-pci: the MSI-X table named by the device's MSI-X "
+         "capability, which read() fills with 0xff while an mmap maps the device).",
          "drivers/vfio/pci/vfio_pci_core.c vfio_pci_core_mmap() and vfio_pci_rdwr.c "
-         "vfio_pci_bar_rw(): both reach the same BAR (6.12)"),
+         "vfio_pci_bar_rw(): both reach the same BAR, except [msix_offset, +msix_size) of msix_bar, "
+         "which vfio_pci_core_do_io_rw() skips (6.12)"),
     Rule("region.last-byte-accessible", "An access that ends at the last byte of a region succeeds.",
          f"{_REGION_INFO} (size; READ/WRITE flags)"),
     Rule("region.out-of-bounds-contained",
