@@ -49,9 +49,10 @@ def _clean(group: str, entry: dict) -> None:
 
 
 def test_mtty_variant_drafts_run_clean(lab: Callable[..., LabSession], tmp_path: Path) -> None:
-    report = _run(lab(modules=tuple(VARIANTS)), tmp_path)
-    assert set(report) == set(VARIANTS)
-    for module, flags in VARIANTS.items():
+    loaded = {n: v for n, v in VARIANTS.items() if v.bug != "oops-on-arc"}     # no guest killer
+    report = _run(lab(modules=tuple(loaded)), tmp_path)
+    assert set(report) == set(loaded)
+    for module, flags in ((n, v.flags) for n, v in loaded.items()):
         _clean(module, report[module])
         draft = load_profile(tmp_path / "drafts" / f"{module}.yaml")
         assert draft.backend == "kernel" and draft.protocol == "v2" and int(draft.flags) == flags
@@ -65,7 +66,7 @@ def test_mtty_variant_drafts_run_clean(lab: Callable[..., LabSession], tmp_path:
 
 def test_vfio_pci_drafts_run_clean(lab: Callable[..., LabSession], tmp_path: Path) -> None:
     report = _run(lab(mode="pci", pci_devices=PCI_DEVICES), tmp_path)
-    assert set(report) == {"edu0", "ivshmem", "e1000rom"}
+    assert set(report) == {"edu0", "ivshmem", "e1000e0", "virtionet0", "e1000rom"}
     for group, entry in report.items():
         _clean(group, entry)
         draft = load_profile(tmp_path / "drafts" / f"{group}.yaml")
@@ -75,5 +76,8 @@ def test_vfio_pci_drafts_run_clean(lab: Callable[..., LabSession], tmp_path: Pat
     assert ivshmem.regions.peer_layout == "different" and ivshmem.regions.policy(2).size == 1 << 20
     edu = load_profile(tmp_path / "drafts" / "edu0.yaml")
     assert edu.regions.policy(0).size == 1 << 20 and edu.regions.policy(0).mmap is True
+    for group, bar in (("e1000e0", "BAR3"), ("virtionet0", "BAR1")):     # the MSI-X tables, marked
+        text = (tmp_path / "drafts" / f"{group}.yaml").read_text()
+        assert f"#   virtualized {bar} [0x0, +" in text and "MSI-X table" in text, text
     rom = load_profile(tmp_path / "drafts" / "e1000rom.yaml").regions.policy(6)
     assert rom.size and rom.size > 0          # the option ROM is a region of its own
