@@ -91,7 +91,7 @@ def test_planned_devices_are_stable_and_substituted() -> None:
     assert ids == LabSession(LabConfig(modules=("mtty", "mtty_pc"))).planned_devices()
     argv = session._substitute(["--device", "@DEV0@", "--reports", "@RESULTS@/r", "x@DEV3@"])
     assert argv == ["--device", ids[0], "--reports", "/vfio-lab/results/r", f"x{ids[3]}"]
-    assert LabSession(LabConfig(mode="pci")).planned_devices() == [pci_bdf(i) for i in range(3)]
+    assert LabSession(LabConfig(mode="pci")).planned_devices() == [pci_bdf(i) for i in range(5)]
 
 
 def test_unknown_variant_is_a_lab_error() -> None:
@@ -170,8 +170,10 @@ def test_e1000_with_option_rom_is_a_lab_pci_kind(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
     config = LabConfig(mode="pci", pci_devices=DEFAULT_PCI_DEVICES + (PciDeviceSpec("e1000", "nic0"),))
     devices = [a for i, a in enumerate(_argv(config, tmp_path)) if i and _argv(config, tmp_path)[i - 1] == "-device"]
-    (nic,) = [d for d in devices if d.startswith("e1000")]
-    assert nic == "e1000,id=nic0,bus=pcie.0,addr=0x13"     # QEMU's default romfile: a ROM BAR
+    (nic,) = [d for d in devices if d.startswith("e1000,")]
+    assert nic == "e1000,id=nic0,bus=pcie.0,addr=0x15"     # QEMU's default romfile: a ROM BAR
+    assert "e1000e,id=e1000e0,bus=pcie.0,addr=0x13" in devices           # MSI-X table in BAR3
+    assert "virtio-net-pci,id=virtionet0,bus=pcie.0,addr=0x14" in devices
 
 
 OOPS_CONSOLE = """\

@@ -239,7 +239,7 @@ def _boot(session: LabSession, group: list[Profile], argv: list[str], run_dir: P
     return LabRun(session.config.mode, names, result.exit_code, run_dir)
 
 
-def _bring_home(run: LabRun, reports: Path, store_arg: str | None, group: list[Profile]) -> None:
+def _bring_home(run: LabRun, reports: Path, store_arg: str | None, group: list[Profile] = ()) -> None:
     """Import the guest's runs into the host store and copy its JUnit/Allure output under reports/."""
     guest_reports = run.run_dir / "reports"
     _unpack(run.run_dir / REPORTS_TAR, guest_reports)
