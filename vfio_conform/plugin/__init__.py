@@ -13,6 +13,7 @@ def pytest_collection_finish(session) -> None:
     check_rule_ids(session)         # a suite naming an unknown rule stops the run here
     note_selection(session)
 
+
 #: Every fixture of the suites (fixtures/ of a checkout, vfio_conform/fixtures of a wheel), registered
 #: with the plugin as a plugin of its own.
 pytest_plugins = ["vfio_conform.fixtures"]
