@@ -568,7 +568,7 @@ _ABSENT_ERRNO = ("the errno of an absent feature is the kernel core's (drivers/v
                  f"vfio-user specification does not define it ({_VU}, VFIO_USER_DEVICE_FEATURE)")
 _NOT_ON_MESSAGES = {
     "stream.data-size-estimate": NO_MIG_DATA_SIZE, "datasize.any-state": NO_MIG_DATA_SIZE,
-    "consumer.qemu-data-size-nonzero": NO_MIG_DATA_SIZE,
+    "consumer.qemu-data-size-nonzero": NO_MIG_DATA_SIZE, "consumer.qemu-converges": NO_MIG_DATA_SIZE,
     "precopy.info-only-in-precopy": NO_PRECOPY_INFO, "precopy.initial-bytes-decrease": NO_PRECOPY_INFO,
     "precopy.dirty-bytes-sane": NO_PRECOPY_INFO, "precopy.info-works-in-precopy": NO_PRECOPY_INFO,
     "precopy.info-argsz-einval": NO_PRECOPY_INFO, "precopy.info-enotty-on-resuming": NO_PRECOPY_INFO,
