@@ -39,6 +39,8 @@ _END = re.compile(r"^---\[ end (trace|Kernel panic)")
 _PID = re.compile(r"\bPID: (\d+)\b")
 #: The location line of a WARN (after its message): part of the splat, never a new one.
 _WARN_AT = re.compile(r"^WARNING: CPU: \d+ PID: \d+ at ")
+#: A call-trace frame or RIP line that names a module: `name+0xoff/0xlen [module]`.
+_FRAME = re.compile(r"[\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+ \[(\w+)\]")
 #: A splat longer than this is cut (the excerpt keeps its head: the message, task and call trace).
 MAX_LINES = 60
 
@@ -191,6 +193,13 @@ def find_warnings(records: Iterable[KmsgRecord], pid: int | None = None) -> list
                 close()
     close()
     return found
+
+
+def trace_modules(lines: Iterable[str]) -> tuple[str, ...]:
+    """The modules a splat's call trace names (frames and RIP lines `func+0x1c/0x90 [module]`), in
+    order; the `Modules linked in:` list names every loaded module and is not a frame."""
+    return tuple(dict.fromkeys(m.group(1) for line in lines if not line.startswith("Modules linked in")
+                               for m in [_FRAME.search(line)] if m))
 
 
 def new_taint(before: int | None, after: int | None) -> str:

@@ -17,13 +17,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..device.kmsg import KmsgRecord, find_warnings
+from ..device.kmsg import KmsgRecord, find_warnings, trace_modules
 
 #: Progress lines that list a guest process's selection (plugin/hooks.py writes them).
 SELECTED_PREFIX = "# selected "
 _CONSOLE_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
-#: A call-trace frame or RIP line that names a module: `name+0xoff/0xlen [module]`.
-_FRAME = re.compile(r"[\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+ \[(\w+)\]")
 _PANIC = re.compile(r"Kernel panic - not syncing: .*")
 #: Console lines kept from a splat (head: message, task, RIP, call trace).
 MAX_EXCERPT_LINES = 80
@@ -52,8 +50,7 @@ def read_crash(console: str) -> GuestCrash | None:
     if not splats and panic is None:
         return None
     lines = [ln for w in splats for ln in w.lines]
-    modules = tuple(dict.fromkeys(m.group(1) for ln in lines if not ln.startswith("Modules linked in")
-                                  for m in [_FRAME.search(ln)] if m))
+    modules = trace_modules(lines)
     headline = splats[0].headline if splats else panic.group(0)
     if panic is not None and panic.group(0) not in lines:
         lines.append(panic.group(0))

@@ -16,7 +16,7 @@ import os
 import pytest
 
 from ..backends import registry
-from ..device.kmsg import KernelWarning, find_warnings, new_taint
+from ..device.kmsg import KernelWarning, find_warnings, new_taint, trace_modules
 from ..errors import SpecViolation
 from .items import item_param
 
@@ -88,7 +88,8 @@ class KernelLogWatch:
 
 def describe(warnings: list[KernelWarning], tainted: str) -> tuple[str, str]:
     """(the finding's message: what was logged, then the excerpt; the excerpt alone)."""
-    parts = [f"{w.kind}: {w.headline}" for w in warnings]
+    parts = [f"{w.kind}: {w.headline}" + (f" (in the trace: {', '.join(mods)})" if mods else "")
+             for w in warnings for mods in [trace_modules(w.lines)]]
     if tainted:
         parts.append(f"new taint flags {tainted}")
     excerpt = "\n\n".join(w.excerpt() for w in warnings)
