@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("vfio_conform", "vfio_conform.constants", "vfio_conform.exitcodes")),
     ("uapi", ("vfio_conform.uapi",)),
     ("model", ("vfio_conform.model",)),
-    ("errors", ("vfio_conform.errors", "vfio_conform.debian")),
+    ("errors", ("vfio_conform.errors", "vfio_conform.debian", "vfio_conform.outfile")),
     ("profile", ("vfio_conform.profile",)),
     ("results", ("vfio_conform.results", "vfio_conform.outcomes")),
     ("device", ("vfio_conform.device",)),

@@ -119,17 +119,22 @@ def test_plain_pytest_store_defaults_to_the_current_directory(tmp_path):
     assert not (ROOT / "vfio_conform" / "reports").exists()
 
 
-def test_report_and_diff_write_beside_the_store_they_read(tmp_path):
+def test_report_and_diff_write_into_reports_of_the_current_directory(tmp_path):
+    """Readers never write beside the store they read unless told to (--out, --html)."""
     store = tmp_path / "elsewhere" / "results.sqlite"
     for _ in range(2):
         proc = _cli(ROOT, "run", "--profile", "sim-stop-copy", "-q", "--reports", tmp_path / "r",
                     "--store", store, "--", "-k", "test_arc and RUNNING")
         assert proc.returncode == 0, proc.stdout[-2000:]
-    rep = _cli(ROOT, "report", "latest", "--store", store)
+    work = tmp_path / "work"
+    work.mkdir()
+    before = sorted(p.name for p in store.parent.iterdir())
+    rep = _cli(work, "report", "latest", "--store", store)
     assert rep.returncode == 0, rep.stderr
     out = Path(re.search(r"^report: (\S+)", rep.stdout, re.M).group(1))
-    assert out.parent == store.parent and out.exists()
-    dif = _cli(ROOT, "diff", "1", "2", "--store", store)
+    assert out.parent == work / "reports" and out.exists()
+    dif = _cli(work, "diff", "1", "2", "--store", store)
     assert dif.returncode == 0, dif.stdout + dif.stderr
     html = Path(re.search(r"^diff: (\S+)$", dif.stdout, re.M).group(1))
-    assert html.parent == store.parent and html.exists()
+    assert html.parent == work / "reports" and html.exists()
+    assert sorted(p.name for p in store.parent.iterdir()) == before

@@ -82,6 +82,7 @@ def test_json_summary_matches_the_schema_and_the_store(checkout_run):
 def test_violation_is_non_conformant_in_table_and_json(tmp_path):
     profile = write_profile(tmp_path, "sim-p2p", "broken-p2p", faults=[{"name": "wrong_errno"}])
     out_json = tmp_path / "out" / "summary.json"
+    out_json.parent.mkdir()         # --json names a file in an existing directory
     proc = vc("run", "--profile", profile, "-q", "--reports", tmp_path / "r", "--json", out_json,
               "--", "-k", "test_arc")
     assert proc.returncode == 1, proc.stdout[-2000:]

@@ -227,6 +227,7 @@ def cmd_run(args, extra) -> int:
     select_targets(profiles, args.device, inventory,   # checked before pytest starts
                    kernel_release=args.kernel_release or os.uname().release)
     argv = pytest_args(args, extra, profiles)
+    check_run_outputs(args, argv)  # an output path that cannot be written: usage error, nothing runs
     store = store_arg(args)
     if store is not None:          # a store that cannot be written is a usage error: nothing runs
         open_store(store).close()
@@ -234,14 +235,118 @@ def cmd_run(args, extra) -> int:
           flush=True)
     location, last = _store_mark(args)
     probe = _ExitProbe()
-    code = pytest.main(argv, plugins=[probe, _progress(args)])
+    from .plugin.lifecycle import Terminated, sigterm_raises, terminated
     from .report.run_end import finish_run
-    # --no-summary: the caller (the lab) prints its own table and writes its own HTML report
-    finish_run(probe.config, store, args.json, show=not args.no_summary, html=not args.no_summary)
-    if location is not None:
-        _print_consumer_lines(location, last)
+    phase = "pytest"
+    try:
+        with sigterm_raises():     # also while the reports are written, after pytest returned
+            code = pytest.main(argv, plugins=[probe, _progress(args)])
+            phase = "the run's reports"
+            handled = terminated()     # a SIGTERM during the tests: the plugin ended the runs
+            # --no-summary: the caller (the lab) prints its own table and writes its own HTML report
+            finish_run(probe.config, store, args.json, show=not args.no_summary, html=not args.no_summary)
+            if terminated() and not handled:    # deferred while a row was written
+                raise Terminated("SIGTERM")
+            if location is not None:
+                phase = "the per-consumer lines"
+                _print_consumer_lines(location, last)
+    except Exception as exc:       # noqa: BLE001  (anything outside a test: one line, exit 3)
+        return run_crashed(probe.config, store, args, argv, phase, exc)
+    except KeyboardInterrupt as exc:
+        return run_crashed(probe.config, store, args, argv, phase, exc)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None
     return int(chosen) if chosen is not None else int(from_pytest(code))
+
+
+def check_run_outputs(args, argv: list[str]) -> None:
+    """Every output path of `run` checked before the first test (ConfigError: one line, exit 2):
+    the reports directory, the run's JUnit/Allure directory, --json and --ktap."""
+    from .outfile import check_dir, check_file
+    check_dir(args.reports, "--reports")
+    for flag, what in (("--vc-junit", "the run's report directory"), ("--vc-allure", "Allure results directory")):
+        if flag in argv:
+            value = Path(argv[argv.index(flag) + 1])
+            check_dir(value.parent if flag == "--vc-junit" else value, what)
+    if args.json:
+        check_file(args.json, "--json")
+    if args.ktap:
+        check_file(args.ktap, "--ktap")
+
+
+def run_crashed(config, store: str | None, args, argv: list[str], phase: str, exc: BaseException) -> int:
+    """Something outside the tests raised: end every run this command began `incomplete`
+    (terminated / interrupted / crashed), save the traceback, print one line. Exit 3, or 2 when
+    pytest could not even start (nothing ran: a bad `-p` plugin, a bad pytest option)."""
+    import traceback
+
+    from .outfile import OutputError
+    from .plugin.context import CONTEXT_KEY
+    from .plugin.lifecycle import Terminated, terminated
+    from .results import Reason, RunStatus, open_store
+    from .results.redact import mask_password
+    ctx = config.stash.get(CONTEXT_KEY, None) if config is not None else None
+    run_ids = list(ctx.run_ids.values()) if ctx is not None else []
+    reason = (Reason.TERMINATED if isinstance(exc, Terminated) or terminated()
+              else Reason.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else Reason.CRASHED)
+    marked = ""
+    if run_ids and store is not None:
+        try:
+            writer = open_store(store)
+            try:
+                for run_id in run_ids:
+                    writer.end_run(run_id, RunStatus.INCOMPLETE.value, reason.value)
+            finally:
+                writer.close()
+            marked = (f"run{'s' if len(run_ids) > 1 else ''} {', '.join(f'#{i}' for i in run_ids)} "
+                      f"ended incomplete ({reason.value})")
+        except Exception as err:     # noqa: BLE001  the store may be what failed
+            marked = f"the runs could not be marked ({err})"
+    text = "".join(traceback.format_exception(exc))
+    saved = _save_traceback(text, argv, config is not None)
+    if reason is Reason.TERMINATED:
+        what = f"terminated by SIGTERM during {phase}"
+    elif reason is Reason.INTERRUPTED:
+        what = f"interrupted during {phase}"
+    elif isinstance(exc, OutputError):
+        what = str(exc)
+    else:
+        tb = traceback.extract_tb(exc.__traceback__)
+        hooks = [f for f in tb if f.name.startswith("pytest_")]      # name the hook that raised
+        frame = hooks[-1] if hooks else tb[-1] if tb else None
+        where = f" at {Path(frame.filename).name}:{frame.lineno} in {frame.name}" if frame else ""
+        what = (f"crashed in {phase}" if config is not None else "pytest could not start (nothing was run)")
+        what += f": {type(exc).__name__}: {_first_line(str(exc))}{where}"
+    parts = [what, marked, f"traceback: {saved}" if saved else "traceback not saved"]
+    if run_ids and store is not None:
+        parts.append(f"'vfio-conform export {run_ids[0]}' rebuilds its outputs")
+    sys.stdout.flush()
+    print("vfio-conform: error: " + mask_password("; ".join(p for p in parts if p)), file=sys.stderr)
+    return 3 if config is not None else 2
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = (text.strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def _save_traceback(text: str, argv: list[str], started: bool = True) -> str | None:
+    """Write the traceback beside the run's JUnit file (if the run `started`), else into the
+    temporary directory."""
+    import tempfile
+    places = []
+    if started and "--vc-junit" in argv:
+        places.append(Path(argv[argv.index("--vc-junit") + 1]).parent)
+    places.append(Path(tempfile.gettempdir()))
+    for where in places:
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix="vfio-conform-crash-", suffix=".txt", dir=where)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            return name
+        except OSError:
+            continue
+    return None
 
 
 def _progress(args):

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from .. import __version__
+from ..outfile import OutputError, write_text
 from ..results import Outcome, TestRecord
 from ..results.environment import Environment
 from .junit import classname
@@ -174,10 +175,16 @@ def executor(run: AllureRun) -> dict:
 def write(out: str | Path, run: AllureRun) -> int:
     """The results directory `out` for `run` (one result file per record); returns the count."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "environment.properties").write_text(environment_properties(run))
-    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
-    (out / "executor.json").write_text(json.dumps(executor(run), indent=2))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError("Allure results", out, exc.strerror or str(exc)) from None
+
+    def put(name: str, text: str) -> None:
+        write_text(out / name, text, "Allure results")
+    put("environment.properties", environment_properties(run))
+    put("categories.json", json.dumps(CATEGORIES, indent=2))
+    put("executor.json", json.dumps(executor(run), indent=2))
     now, count = time.time(), 0
     for prof in run.profiles:
         for rec in prof.records:
@@ -185,8 +192,8 @@ def write(out: str | Path, run: AllureRun) -> int:
             stdout = run.outputs.get(rec.nodeid)
             if stdout:
                 source = f"{uuid.uuid4()}-attachment.txt"
-                (out / source).write_text(stdout)
+                put(source, stdout)
                 data["attachments"] = [{"name": "stdout", "source": source, "type": "text/plain"}]
-            (out / f"{data['uuid']}-result.json").write_text(json.dumps(data))
+            put(f"{data['uuid']}-result.json", json.dumps(data))
             count += 1
     return count

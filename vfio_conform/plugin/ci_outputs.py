@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 
+from ..outfile import check_dir, check_file
 from ..results import Outcome, StoreError, TestRecord
 from . import allure_results, junit, ktap
 from .environment import capture
@@ -26,6 +27,18 @@ def decisive(records: list[TestRecord]) -> list[TestRecord]:
         if have is None or SEVERITY.index(rec.outcome) <= SEVERITY.index(have.outcome):
             by_node[rec.nodeid] = rec
     return list(by_node.values())
+
+
+def check_outputs(config) -> None:
+    """Refuse (ConfigError, one line) a JUnit, KTAP or Allure path that could not be written, before
+    the first test; directories on the way may be created."""
+    for option, what in (("vc_junit", "JUnit file"), ("vc_ktap", "KTAP file")):
+        path = config.getoption(option, default=None)
+        if path:
+            check_file(path, what, create_parents=True)
+    allure = config.getoption("vc_allure", default=None)
+    if allure:
+        check_dir(allure, "Allure results directory")
 
 
 class CiOutputs:

@@ -19,8 +19,9 @@ from .ci_outputs import CiOutputs
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_key, item_param
 from .kmsg import KernelLogWatch
+from .ci_outputs import check_outputs
+from .lifecycle import RunGuard, RunLifecycle, install_sigterm
 from .sanitizers import ServerLogWatch
-from .lifecycle import RunLifecycle, install_sigterm
 from .options import add_options
 from .recorder import ResultRecorder
 from .rulecheck import spec_ids
@@ -61,11 +62,13 @@ def pytest_configure(config) -> None:
         return
     if not hasattr(config, "workerinput"):
         try:
+            check_outputs(config)           # before the store: nothing is written for a bad path
             open_store(config, ctx)
-        except StoreError as exc:
+        except (StoreError, ConfigError) as exc:
             raise pytest.UsageError(f"vfio-conform: {exc}") from None
         lifecycle = RunLifecycle(ctx)
         config.pluginmanager.register(lifecycle, "vfio-conform-lifecycle")
+        config.pluginmanager.register(RunGuard(lifecycle), "vfio-conform-run-guard")
         recorder = ResultRecorder(ctx, lifecycle)
         config.pluginmanager.register(recorder, "vfio-conform-recorder")
         if ctx.store is not None:

@@ -13,6 +13,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from ..outfile import open_output
 from ..results import Outcome, TestRecord
 from ..results import rootcause
 from ..results.environment import Environment
@@ -103,11 +104,9 @@ def build(suites: list[SuiteInput], name: str = "vfio-conform") -> ET.ElementTre
 
 
 def write(path: str | Path, suites: list[SuiteInput]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the XML through the shared output writer (in place for a device or FIFO, else atomically)."""
     tree = build(suites)
     ET.indent(tree)
-    tmp = path.with_name(path.name + ".tmp")
-    tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    tmp.replace(path)
-    return path
+    with open_output(path, "JUnit XML") as f:
+        tree.write(f, encoding="utf-8", xml_declaration=True)
+    return Path(path)

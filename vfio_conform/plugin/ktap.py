@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..outfile import write_text
 from ..results import Outcome, TestRecord
 from .junit import SKIP_TYPES, SuiteInput
 
@@ -65,9 +66,5 @@ def render(suites: list[SuiteInput]) -> str:
 
 
 def write(path: str | Path, suites: list[SuiteInput]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(suites), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write the KTAP text through the shared output writer (in place for a device or FIFO)."""
+    return write_text(path, render(suites), "KTAP output")

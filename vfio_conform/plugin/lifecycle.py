@@ -38,18 +38,50 @@ def sigterm_deferred():
         _DEFER[0] -= 1
 
 
-def install_sigterm() -> None:
-    """Turn the first SIGTERM into Terminated (a second one kills as usual). Main thread only."""
+def _on_term(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _TERMINATED.set()
+    if not _DEFER[0]:
+        raise Terminated("SIGTERM")
+
+
+#: The SIGTERM handlers install_sigterm replaced, restored by restore_sigterm (innermost last).
+_PREVIOUS: list = []
+
+
+def install_sigterm(clear: bool = True) -> None:
+    """Turn the first SIGTERM into Terminated (a second one kills as usual) until restore_sigterm.
+    Main thread only."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
         return
-    _TERMINATED.clear()
+    if clear:
+        _TERMINATED.clear()
+    _PREVIOUS.append(signal.signal(signal.SIGTERM, _on_term))
 
-    def on_term(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _TERMINATED.set()
-        if not _DEFER[0]:
-            raise Terminated("SIGTERM")
-    signal.signal(signal.SIGTERM, on_term)
+
+def restore_sigterm() -> None:
+    """Put back the handler the last install_sigterm replaced (unless a SIGTERM already came: then
+    the default stays, so a second SIGTERM kills)."""
+    if not _PREVIOUS or threading.current_thread() is not threading.main_thread():
+        return
+    previous = _PREVIOUS.pop()
+    if not _TERMINATED.is_set() and signal.getsignal(signal.SIGTERM) is _on_term:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def terminated() -> bool:
+    """A SIGTERM arrived since the last install_sigterm (acted on or deferred)."""
+    return _TERMINATED.is_set()
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Around a whole command (pytest and the reports after it): SIGTERM raises Terminated."""
+    install_sigterm()
+    try:
+        yield
+    finally:
+        restore_sigterm()
 
 
 def _check_terminated() -> None:
@@ -69,6 +101,7 @@ class RunLifecycle:
         self.interrupt: Reason | None = None
         self.store_error: str | None = None
         self.statuses: dict[str, tuple[str, str]] = {}
+        self.store_closed = False
 
     # -- what happened ---------------------------------------------------------------------
     def seen(self, profile: str, nodeid: str, outcome: str) -> None:
@@ -150,12 +183,41 @@ class RunLifecycle:
                     pass
         if store is not None:
             store.close()
+            self.store_closed = True
         finished = all(s == RunStatus.FINISHED.value for s, _ in self.statuses.values())
         code = verdict((o for c in self.outcomes.values() for o in c), finished)
         if exitstatus == pytest.ExitCode.USAGE_ERROR:
             code = Exit.USAGE
         session.config.stash[EXIT_KEY] = int(code)
         session.exitstatus = int(code)
+
+    def end_crashed(self, exc: BaseException) -> None:
+        """Something outside the tests raised before the runs were ended: end them `incomplete`
+        (terminated for SIGTERM, interrupted for Ctrl-C, else crashed), where the store allows."""
+        reason = (Reason.TERMINATED if isinstance(exc, Terminated) or _TERMINATED.is_set()
+                  else Reason.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else Reason.CRASHED)
+        store = self.ctx.store
+        for name, run_id in self.ctx.run_ids.items():
+            self.statuses[name] = (RunStatus.INCOMPLETE.value, reason.value)
+            if store is not None and not self.store_error and not self.store_closed:
+                try:
+                    with sigterm_deferred():
+                        store.end_run(run_id, *self.statuses[name])
+                except StoreError as err:
+                    self.store_error = str(err)
+
+    def pytest_unconfigure(self, config) -> None:
+        """Runs pytest never ended (a plugin raised in pytest_sessionstart: no sessionfinish) are
+        ended `crashed` here, never left `running`."""
+        restore_sigterm()
+        if self.ctx.run_ids and not self.statuses:
+            self.end_crashed(RuntimeError("pytest ended without finishing the session"))
+            session_code = config.stash.get(EXIT_KEY, None)
+            if session_code is None:
+                config.stash[EXIT_KEY] = int(Exit.INCOMPLETE)
+        if self.ctx.store is not None and not self.store_closed:
+            self.ctx.store.close()
+            self.store_closed = True
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         tr = terminalreporter
@@ -170,6 +232,22 @@ class RunLifecycle:
         code = tr.config.stash.get(EXIT_KEY, None)
         if code is not None:
             tr.write_line(f"exit {code}: {_EXIT_TEXT[Exit(code)]}")
+
+
+class RunGuard:
+    """Outermost wrapper of pytest_sessionfinish: a plugin (or an output writer) raising there
+    before the lifecycle ended the runs must not leave them `running`."""
+
+    def __init__(self, lifecycle: RunLifecycle):
+        self.lifecycle = lifecycle
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        try:
+            return (yield)
+        except BaseException as exc:
+            self.lifecycle.end_crashed(exc)
+            raise
 
 
 _EXIT_TEXT = {Exit.CONFORMANT: "conformant", Exit.NONCONFORMANT: "non-conformant (spec violation)",

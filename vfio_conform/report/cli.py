@@ -8,20 +8,18 @@ from pathlib import Path
 
 from ..constants import DEFAULT_STORE, STORE_NAME, reports_dir
 from ..results import ENV_VAR, StoreError, open_store, store_exists, store_location
-from ..results.open import is_postgres
+from ..outfile import OutputError, OutputPathError, check_file, write_text
 from .trend import print_trend  # noqa: F401  (re-exported for `results --profile`)
 
-#: Shown in --help: files go beside the SQLite store read, else into ./reports.
-DEFAULT_OUT = "<the store's directory>"
+#: Shown in --help: files go into ./reports unless --out/--html says where.
+DEFAULT_OUT = "./reports"
 
 
-def out_dir(store_value: str | None) -> Path:
-    """Where `report` and `diff` write by default: beside the SQLite store they read (./reports
-    for a PostgreSQL store), never into the package's folder."""
-    loc = store_location(store_value, reports_dir() / STORE_NAME)
-    if is_postgres(loc):
-        return reports_dir()
-    return Path(loc.removeprefix("sqlite://") if loc.startswith("sqlite:///") else loc).absolute().parent
+def out_dir(store_value: str | None = None) -> Path:
+    """Where `report` and `diff` write by default: `reports/` of the current directory. A reader
+    never writes beside the store it reads unless told to (the store may be on read-only media,
+    or another user's), and never into the package's folder."""
+    return reports_dir()
 
 
 def add_parsers(subparsers) -> None:
@@ -99,9 +97,16 @@ def cmd_report(args, extra=None) -> int:
         store.close()
     label = f"run-{data[0].id}" if len(data) == 1 else f"runs-{data[0].id}-{data[-1].id}"
     out = Path(args.out) if args.out else out_dir(args.store) / f"report-{label}{fmt.suffix}"
-    out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    out.write_text(fmt.render(data), encoding="utf-8")
+    try:
+        check_file(out, "report", create_parents=not args.out)
+        write_text(out, fmt.render(data), "report")
+    except OutputPathError as exc:
+        print(f"vfio-conform report: {exc}", file=sys.stderr)
+        return 2
+    except OutputError as exc:
+        print(f"vfio-conform report: {exc}", file=sys.stderr)
+        return 3
     print(f"report: {out} ({sum(len(d.rows) for d in data)} results, {len(data)} run(s), "
           f"{time.perf_counter() - t0:.2f}s)")
     return 0
@@ -136,14 +141,23 @@ def cmd_diff(args, extra=None) -> int:
             old_store.close()
     bad = any(d.problems(args.allow_missing) or (args.infra_is_regression and d.new_infra_errors)
               for d in diffs)
+    out = None
+    if not args.no_html:      # checked and written before the verdict is printed: one verdict only
+        name = (f"diff-{'-'.join(str(r['id']) for r in old_runs)}-"
+                f"{'-'.join(str(r['id']) for r in new_runs)}")
+        out = Path(args.html) if args.html else out_dir(args.store) / f"{name}.html"
+        try:
+            check_file(out, "diff HTML", create_parents=not args.html)
+            write_text(out, render_html(diffs, allow_missing=args.allow_missing), "diff HTML")
+        except OutputPathError as exc:
+            print(f"vfio-conform diff: {exc}", file=sys.stderr)
+            return 2
+        except OutputError as exc:
+            print(f"vfio-conform diff: {exc}", file=sys.stderr)
+            return 3
     try:
         sys.stdout.write(render_text(diffs, args.allow_missing))
-        if not args.no_html:
-            name = (f"diff-{'-'.join(str(r['id']) for r in old_runs)}-"
-                    f"{'-'.join(str(r['id']) for r in new_runs)}")
-            out = Path(args.html) if args.html else out_dir(args.store) / f"{name}.html"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(render_html(diffs, allow_missing=args.allow_missing), encoding="utf-8")
+        if out is not None:
             print(f"diff: {out}")
         sys.stdout.flush()
     except BrokenPipeError:         # `diff | head`: the verdict still decides the exit code

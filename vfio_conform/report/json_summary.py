@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from ..outfile import write_text
 from .run_summary import ProfileSummary, overall
 
 #: The `schema` value of the document; bump the number on an incompatible change.
@@ -42,10 +43,6 @@ def dumps(profiles: list[ProfileSummary]) -> str:
 
 
 def write(profiles: list[ProfileSummary], path: str | os.PathLike) -> Path:
-    """Write the document atomically (a reader never sees half a file); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps(profiles), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write the document through the shared output writer (a regular file atomically: a reader
+    never sees half a file; a device or FIFO in place); returns the path."""
+    return write_text(path, dumps(profiles), "JSON summary")

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from ..outfile import write_text
 from . import json_summary, summary_table
 from .run_summary import ProfileSummary, ReportPaths, from_plugin, from_store
 
@@ -79,8 +80,7 @@ def write_html(location: str, run_ids: list[int], out: Path) -> str | None:
         return None
     finally:
         store.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_text(out, text, "HTML report")
     return str(out)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..constants import STORE_ENV
@@ -9,6 +10,22 @@ from .sql import SqlStore, StoreError
 
 ENV_VAR = STORE_ENV
 _PG_SCHEMES = ("postgresql://", "postgres://")
+#: Something that reads as a URL (scheme://...): only sqlite:/// and the PostgreSQL schemes are stores.
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
+
+
+def check_location(location: str | os.PathLike) -> str:
+    """`location` if it names a store kind the harness has (a SQLite path, sqlite:///PATH, a
+    PostgreSQL URL); StoreError (password masked) otherwise, before anything is created."""
+    text = str(location)
+    m = _URL.match(text)
+    if m is None or is_postgres(text) or text.startswith("sqlite:///"):
+        return text
+    if m.group(1).lower() == "sqlite":
+        raise StoreError(f"result store {text}: a SQLite URL is sqlite:///PATH (three slashes, "
+                         "then an absolute path)")
+    raise StoreError(f"result store {text}: {m.group(1)!r} stores are not supported (a SQLite path, "
+                     "sqlite:///PATH or postgresql://...)")
 
 
 def store_location(value: str | os.PathLike | None, default: str | os.PathLike | None = None) -> str:
@@ -24,7 +41,9 @@ def is_postgres(location: str | os.PathLike) -> bool:
 
 
 def store_exists(location: str | os.PathLike) -> bool:
-    """False only for a SQLite file that is not there yet (a server store always 'exists')."""
+    """False only for a SQLite file that is not there yet (a server store always 'exists');
+    StoreError for a location that is no kind of store."""
+    check_location(location)
     return is_postgres(location) or Path(_sqlite_path(str(location))).exists()
 
 
@@ -34,7 +53,7 @@ def open_store(location: str | os.PathLike | None = None, readonly: bool = False
     Readers (results, report, diff) pass readonly=True: the store is not changed in any way.
     Raises StoreError (one line) when the store cannot be used.
     """
-    location = store_location(location)
+    location = check_location(store_location(location))
     if is_postgres(location):
         from .postgres import PostgresStore
         return PostgresStore(location, readonly=readonly)

@@ -42,7 +42,9 @@ class PostgresStore(SqlStore):
         except ImportError:
             raise StoreError("a postgresql:// store needs psycopg 3: pip install 'vfio-conform[postgres]'"
                              ) from None
-        self.url, self.readonly, self.here = url, readonly, here or Here()
+        #: `url` as shown in messages and tables (password masked); the real one only connects.
+        self.url, self.readonly, self.here = _safe_url(url), readonly, here or Here()
+        self.dsn = url
         self._errors = psycopg.Error
         kwargs = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_S}
         if readonly:
@@ -91,6 +93,6 @@ def _explain(url: str, exc: BaseException) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without a password."""
-    import re
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+    """The URL without a password (every form: user:pw@, :pw@, ?password=, percent-encoded)."""
+    from .redact import mask_password
+    return mask_password(url)

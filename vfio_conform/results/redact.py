@@ -11,8 +11,10 @@ import os
 import re
 import shlex
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s?#]*@")
-_SECRET_PARAM = re.compile(r"(?i)\b(password|passwd|pwd|sslpassword|secret|token)=[^&\s]*")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
+#: The password part of a URL's user info: `user:pw@`, `:pw@` (no user name), percent-encoded or not.
+_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/:@\s?#]*):[^/\s?#]*@")
+_SECRET_PARAM = re.compile(r"(?i)\b(password|passwd|pwd|sslpassword|secret|token)=[^&\s'\"]*")
 _SQLITE_URL = re.compile(r"(?i)^(sqlite:///)(/.*)$")
 
 #: Options of the internal pytest command: (its flag, the user's flag or None to drop, takes a value).
@@ -29,6 +31,13 @@ _INTERNAL = {"--rootdir": (None, True), "-p": (None, True), "-W": (None, True),
 def redact_secrets(text: str) -> str:
     """`text` with the credentials of every URL and secret query parameters replaced by ***."""
     return _SECRET_PARAM.sub(r"\1=***", _USERINFO.sub(r"\1***@", text or ""))
+
+
+def mask_password(text: str) -> str:
+    """`text` with every URL password and secret parameter replaced by *** (the user name stays:
+    `postgresql://u:***@h/db`, `postgresql://:***@h/db`, `...?password=***`). For messages, tables
+    and files that name a store."""
+    return _SECRET_PARAM.sub(r"\1=***", _PASSWORD.sub(r"\1:***@", text or ""))
 
 
 def public_command(text: str) -> str:

@@ -27,7 +27,12 @@ RESULT_COLUMNS = ("run_id", "nodeid", "test_id", "outcome", "duration", "message
 
 
 class StoreError(VfioConformError):
-    """The result store cannot be opened, read or written; one line naming the store and the cause."""
+    """The result store cannot be opened, read or written; one line naming the store and the cause
+    (a password in it is masked, whatever the message's source)."""
+
+    def __init__(self, message: str = "", *args):
+        from .redact import mask_password
+        super().__init__(mask_password(str(message)), *args)
 
 
 class SqlStore:
