@@ -237,7 +237,7 @@ def cmd_run(args, extra) -> int:
     probe = _ExitProbe()
     from .plugin.lifecycle import Terminated, sigterm_raises, terminated
     from .report.run_end import finish_run
-    phase = "pytest"
+    phase = "the pytest session"
     try:
         with sigterm_raises():     # also while the reports are written, after pytest returned
             code = pytest.main(argv, plugins=[probe, _progress(args)])
@@ -332,21 +332,9 @@ def _first_line(text: str, limit: int = 300) -> str:
 def _save_traceback(text: str, argv: list[str], started: bool = True) -> str | None:
     """Write the traceback beside the run's JUnit file (if the run `started`), else into the
     temporary directory."""
-    import tempfile
-    places = []
-    if started and "--vc-junit" in argv:
-        places.append(Path(argv[argv.index("--vc-junit") + 1]).parent)
-    places.append(Path(tempfile.gettempdir()))
-    for where in places:
-        try:
-            where.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix="vfio-conform-crash-", suffix=".txt", dir=where)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            return name
-        except OSError:
-            continue
-    return None
+    from .outfile import save_traceback
+    beside = Path(argv[argv.index("--vc-junit") + 1]).parent if started and "--vc-junit" in argv else None
+    return save_traceback(text, beside)
 
 
 def _progress(args):

@@ -44,7 +44,7 @@ class OutputPathError(ConfigError):
 
 
 def _reason(exc: OSError) -> str:
-    return os.strerror(exc.errno) if exc.errno else str(exc)
+    return exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
 
 
 def _kind(mode: int) -> str:
@@ -182,6 +182,23 @@ def _open_in_place(path: Path, mode: int) -> Iterator:
     with os.fdopen(fd, "wb") as f:
         yield f
         f.flush()
+
+
+def save_traceback(text: str, directory: str | os.PathLike | None = None) -> str | None:
+    """Keep a crash's traceback in `directory` (else the temporary directory, e.g. when the reports
+    disk is full) as vfio-conform-crash-*.txt; its path, or None when nowhere could take it."""
+    import tempfile
+    places = ([Path(directory)] if directory else []) + [Path(tempfile.gettempdir())]
+    for where in places:
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix="vfio-conform-crash-", suffix=".txt", dir=where)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            return name
+        except OSError:
+            continue
+    return None
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, what: str) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +68,8 @@ def pytest_configure(config) -> None:
         except (StoreError, ConfigError) as exc:
             raise pytest.UsageError(f"vfio-conform: {exc}") from None
         lifecycle = RunLifecycle(ctx)
+        junit = config.getoption("vc_junit", None)
+        lifecycle.crash_dir = str(Path(junit).parent) if junit else None
         config.pluginmanager.register(lifecycle, "vfio-conform-lifecycle")
         config.pluginmanager.register(RunGuard(lifecycle), "vfio-conform-run-guard")
         recorder = ResultRecorder(ctx, lifecycle)

@@ -102,6 +102,8 @@ class RunLifecycle:
         self.store_error: str | None = None
         self.statuses: dict[str, tuple[str, str]] = {}
         self.store_closed = False
+        #: where a crash's traceback is saved (the run's JUnit directory; set by the plugin)
+        self.crash_dir: str | None = None
 
     # -- what happened ---------------------------------------------------------------------
     def seen(self, profile: str, nodeid: str, outcome: str) -> None:
@@ -205,6 +207,25 @@ class RunLifecycle:
                         store.end_run(run_id, *self.statuses[name])
                 except StoreError as err:
                     self.store_error = str(err)
+
+    def pytest_internalerror(self, excrepr, excinfo):
+        """A pytest INTERNALERROR (a plugin's hook raising where pytest catches it): one line
+        naming it and the saved traceback instead of pytest's INTERNALERROR> lines."""
+        import sys
+        from pathlib import Path
+
+        from ..outfile import save_traceback
+        saved = save_traceback(str(excrepr), self.crash_dir)
+        tb = excinfo.traceback
+        hooks = [e for e in tb if e.name.startswith("pytest_")]
+        entry = hooks[-1] if hooks else (tb[-1] if len(tb) else None)
+        where = f" at {Path(str(entry.path)).name}:{entry.lineno + 1} in {entry.name}" if entry else ""
+        first = (str(excinfo.value).strip().splitlines() or [""])[0][:300]
+        sys.stdout.flush()
+        sys.stderr.write(f"vfio-conform: error: INTERNALERROR: {excinfo.typename}: {first}{where}; the run "
+                         f"ends incomplete (crashed); traceback: {saved or 'not saved'}\n")
+        sys.stderr.flush()
+        return True
 
     def pytest_unconfigure(self, config) -> None:
         """Runs pytest never ended (a plugin raised in pytest_sessionstart: no sessionfinish) are

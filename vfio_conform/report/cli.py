@@ -60,6 +60,9 @@ def add_parsers(subparsers) -> None:
                      help="'prev' may be a run of another host (default: the NEW run's host)")
     dif.set_defaults(func=cmd_diff)
 
+    from .export import add_parser as add_export_parser
+    add_export_parser(subparsers, store_help)
+
 
 def _open(value: str | None):
     """Open a store read-only (a reader never changes it; read-only media work)."""
