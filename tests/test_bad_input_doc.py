@@ -11,6 +11,7 @@ import pytest
 
 from test_profiles import billion_laughs
 from vfio_conform.backends.kernel.sysfs import is_vfio_driver
+from vfio_conform.errors import MAX_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-input.md"
@@ -55,6 +56,17 @@ INPUTS = {
     "inventory-unquoted-bdf": {"unquoted.yaml": "devices:\n  - {name: a, pci: 0000:00:04.0, profile: qemu-edu}\n"},
     "inventory-empty": {"empty.yaml": "devices: []\n"},
     "profile-other-kernel": {"future.yaml": GOOD + "match:\n  kernel: [\">=99.0\"]\n"},
+    "sim-device-escape": {"esc.yaml": GOOD.replace("[sim0, sim1]", '["sim\\e[31m0", sim1]')},
+    "sim-state-size-huge": {"huge.yaml": GOOD + f"backend_config:\n  sim: {{state_size: {2**62}}}\n"},
+    "sim-region-2-64": {"region.yaml": GOOD + f"backend_config:\n  sim: {{regions: [{{index: 0, size: {2**64}}}]}}\n"},
+    "number-5000-digits": {"digits.yaml": GOOD + "backend_config:\n  sim: {state_size: " + "9" * 5000 + "}\n"},
+    "region-size-2-64": {"regions.yaml": GOOD + f"regions:\n  BAR0: {{size: {2**64}}}\n"},
+    "waiver-empty-reason": {"reason.yaml": GOOD + "known_issues:\n"
+                                              f"  - {{test: test_arc, rule: fsm.legal-arc, link: '{LINK}', reason: ''}}\n"},
+    "waiver-link-no-host": {"link.yaml": GOOD + "known_issues:\n"
+                                            "  - {test: test_arc, rule: fsm.legal-arc, link: 'http://', reason: r}\n"},
+    "not-a-profile": {"cfg.yaml": "api_token: hunter2\nuser: bob\n"},
+    "vfio-user-no-socket": {},
 }
 
 
@@ -111,5 +123,6 @@ def test_documented_bad_input_is_refused_as_documented(tmp_path, row):
     assert out.returncode == row["exit"], out.stdout[-2000:] + out.stderr
     assert len(lines) == 1, out.stderr
     assert lines[0].startswith("vfio-conform: error: " + row["message"].format(**subs)), lines[0]
+    assert len(lines[0]) <= len("vfio-conform: error: ") + MAX_MESSAGE and lines[0].isprintable(), lines[0]
     assert "collected" not in out.stdout and not reports.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(INPUTS[row["case"]])

@@ -32,7 +32,25 @@ class ConfigError(VfioConformError):
             where = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
         field = f"{self.field}: " if self.field else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}{field}{self.message}{hint}"
+        return one_line(f"{where}{field}{self.message}{hint}")
+
+
+#: The longest error line printed (a 5000-digit number or a pasted file stays one short line).
+MAX_MESSAGE = 400
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` as one bounded line: control characters (ESC, NUL, newlines) escaped, cut at `limit`."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def shown(value, limit: int = 60) -> str:
+    """repr(value) for an error message, bounded (a huge integer is described, not printed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a {value.bit_length()}-bit number"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class SpecViolation(AssertionError, VfioConformError):

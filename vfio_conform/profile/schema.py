@@ -11,7 +11,7 @@ import dataclasses
 import fnmatch
 import re
 
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 from ..extensions import BACKENDS, VERIFY, ExtensionError
 from ..model.spec import RULES
 from ..uapi.enums import MigFlag
@@ -412,6 +412,9 @@ def build_profile(doc: Marked) -> Profile:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error("", "a profile is a YAML mapping", "see profiles/sim-stop-copy.yaml")
+    if not set(data) & set(yaml_keys(Profile)):      # another kind of file: say so, echo none of it
+        raise ConfigError("is not a profile: none of its top-level keys is a profile field", doc.path,
+                          hint="see profiles/sim-stop-copy.yaml")
     _no_unknown(doc, "", data, yaml_keys(Profile))
     name = _str(doc, "name", data.get("name"), required=True)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
@@ -422,7 +425,7 @@ def build_profile(doc: Marked) -> Profile:
     return Profile(
         name=name, path=doc.path, backend=backend,
         description=_str(doc, "description", data.get("description")) or "",
-        devices=tuple(_str(doc, f"devices.{i}", d, required=True)
+        devices=tuple(_device_id(doc, f"devices.{i}", d)
                       for i, d in enumerate(_list(doc, "devices", data.get("devices")))),
         match=_match(doc, data.get("match")),
         migration=_migration(doc, data.get("migration")),
@@ -564,7 +567,7 @@ def _str(doc, field, value, required=False) -> str | None:
             raise doc.error(field, "is required", "a string")
         return None
     if not isinstance(value, str):
-        raise doc.error(field, f"expected a string, got {value!r}")
+        raise doc.error(field, f"expected a string, got {shown(value)}")
     return value
 
 
@@ -584,7 +587,7 @@ def _bool(doc, field, value) -> bool:
 
 def _number(doc, field, value, low, high) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise doc.error(field, f"expected a number, got {value!r}")
+        raise doc.error(field, f"expected a number, got {shown(value)}")
     if not low <= value <= high:
         raise doc.error(field, f"{value} is out of range", f"expected {low}..{high}")
     return float(value)
@@ -594,7 +597,9 @@ def _int(doc, field, value) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise doc.error(field, f"expected a non-negative integer (e.g. 0x15b3), got {value!r}")
+        raise doc.error(field, f"expected a non-negative integer (e.g. 0x15b3), got {shown(value)}")
+    if value >= 1 << 64:
+        raise doc.error(field, f"{shown(value)} does not fit in 64 bits", "VFIO sizes and ids are u64 at most")
     return value
 
 
@@ -643,6 +648,25 @@ def _hazards(doc, value) -> tuple[HazardGate, ...]:
     return tuple(gates)
 
 
+def _is_url(text: str) -> bool:
+    """An http(s) URL with a host name (`http://` alone, or with spaces, is not)."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(host) and not any(c.isspace() for c in text)
+
+
+def _device_id(doc, field, value) -> str:
+    """A device id: a string without control characters (an ESC would reach terminals raw)."""
+    text = _str(doc, field, value, required=True)
+    if not text or any(not c.isprintable() for c in text):
+        raise doc.error(field, f"device name {shown(text)} is empty or holds control characters")
+    return text
+
+
 def _known_issues(doc, value) -> tuple[KnownIssue, ...]:
     issues = []
     for i, item in enumerate(_list(doc, "known_issues", value)):
@@ -658,10 +682,13 @@ def _known_issues(doc, value) -> tuple[KnownIssue, ...]:
             raise doc.error(f"{field}.rule", f"{rule!r} is not a rule id",
                             "the rule whose violation is waived, see vfio_conform/model/spec.py")
         link = _str(doc, f"{field}.link", item.get("link"), required=True)
-        if not re.match(r"https?://", link):
-            raise doc.error(f"{field}.link", f"{link!r} is not a URL", "a waiver needs a link to the report")
-        issues.append(KnownIssue(test, rule, link,
-                                 _str(doc, f"{field}.reason", item.get("reason"), required=True), i))
+        if not _is_url(link):
+            raise doc.error(f"{field}.link", f"{shown(link)} is not a URL",
+                            "a waiver needs a link to the report: http(s)://host/...")
+        reason = _str(doc, f"{field}.reason", item.get("reason"), required=True)
+        if not reason.strip():
+            raise doc.error(f"{field}.reason", "is empty", "one line on why the failure is waived")
+        issues.append(KnownIssue(test, rule, link, reason, i))
     return tuple(issues)
 
 

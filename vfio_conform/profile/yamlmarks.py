@@ -117,8 +117,10 @@ def _convert(node, dotted: str, lines: dict[str, int], path: str):
     try:
         return yaml.SafeLoader("").construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError) as exc:
-        raise ConfigError(f"bad {node.tag.removeprefix(_STD)} value {node.value!r}: "
-                          f"{getattr(exc, 'problem', None) or exc}", path, line, dotted or None) from None
+        value = node.value if len(node.value) <= 40 else f"{node.value[:20]}... ({len(node.value)} characters)"
+        why = str(getattr(exc, "problem", None) or exc)
+        raise ConfigError(f"bad {node.tag.removeprefix(_STD)} value {value!r}: {why[:120]}",
+                          path, line, dotted or None) from None
 
 
 def _check_tag(node, want: str | None, dotted: str, path: str) -> None:

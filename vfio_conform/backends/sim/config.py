@@ -5,6 +5,7 @@ import dataclasses
 import zlib
 from typing import Any, Mapping
 
+from ...errors import shown
 from .faults import ActiveFaults
 from .regions import RegionSpec, build_specs
 from .v1 import V1Config
@@ -16,6 +17,12 @@ PRECOPY_ENDS = ("enomsg", "zero")
 
 #: A state above this many bytes is generated on the fly unless `generated_state: false`.
 GENERATED_ABOVE = 16 << 20
+#: The largest device state a sim profile may ask for: 1 TiB (the bench uses 4 GiB, big-state work
+#: 8 GiB; a state above GENERATED_ABOVE is generated and streamed, never held in memory). Anything
+#: larger is a typo, and 2**62 would make every test a MemoryError.
+MAX_STATE_SIZE = 1 << 40
+#: Sim config integers with an upper bound below 2**64.
+SIZE_CAPS = {"state_size": MAX_STATE_SIZE}
 #: Fault knobs that bend the byte-held stream sessions (or their resume) and that a generated
 #: state's sessions do not implement: refused with generated_state rather than silently inert.
 GENERATED_WITHOUT = frozenset({
@@ -129,7 +136,13 @@ def _int(data: Mapping[str, Any], key: str, default: int | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"sim {key}: expected a non-negative integer, got {value!r}")
+        raise ValueError(f"sim {key}: expected a non-negative integer, got {shown(value)}")
+    cap = SIZE_CAPS.get(key)
+    if cap is not None and value > cap:
+        raise ValueError(f"sim {key}: {shown(value)} is more than the sim's limit of {cap} bytes "
+                         f"({cap >> 40} TiB)")
+    if value >= 1 << 64:
+        raise ValueError(f"sim {key}: {shown(value)} does not fit in 64 bits")
     return value
 
 

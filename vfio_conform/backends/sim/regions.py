@@ -10,11 +10,15 @@ from typing import Any, Mapping
 
 from ...uapi import structs as st
 from ...uapi.enums import PCI_NUM_REGIONS, PciRegion, RegionCap, RegionFlag
+from ...errors import shown
 from .faults import ActiveFaults
 from .faults_regions import bent_read, bent_write, info_fields
 
 #: Region offset inside the device fd = index << OFFSET_SHIFT (VFIO_PCI_OFFSET_SHIFT).
 OFFSET_SHIFT = 40
+#: The largest sim region, 1 GiB: its contents live in a memfd filled from memory at open
+#: (vfio-pci's offset encoding would allow 1 << OFFSET_SHIFT; 2**64 and beyond are typos).
+MAX_REGION_SIZE = 1 << 30
 OFFSET_MASK = (1 << OFFSET_SHIFT) - 1
 PAGE = mmap.PAGESIZE
 #: Fake PCI ids written at config offset 0 (Red Hat / QEMU vendor, made-up device).
@@ -58,7 +62,12 @@ class RegionSpec:
             flags = sum(int(RegionFlag[name]) for name in flags)
         sparse = data.get("sparse")
         rtype = data.get("type")
-        spec = cls(int(data["index"]), int(data.get("size", 0)), RegionFlag(int(flags)),
+        size = data.get("size", 0)
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_REGION_SIZE:
+            raise ValueError(f"sim region {shown(data.get('index'))}: size {shown(size)} is not a byte "
+                             f"count up to {MAX_REGION_SIZE >> 20} MiB (the sim keeps region contents "
+                             f"in memory; a region's window is {1 << OFFSET_SHIFT >> 40} TiB)")
+        spec = cls(int(data["index"]), size, RegionFlag(int(flags)),
                    tuple((int(o), int(s)) for o, s in sparse) if sparse is not None else None,
                    (int(rtype[0]), int(rtype[1])) if rtype is not None else None, data.get("migrate"))
         for off, size in spec.sparse or ():

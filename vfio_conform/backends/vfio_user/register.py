@@ -6,6 +6,7 @@ paths are taken from the current directory).
 from __future__ import annotations
 
 import os
+import stat
 
 from ...errors import ConfigError
 
@@ -30,4 +31,13 @@ def check_device_ids(device_ids: tuple[str, ...]) -> str:
             raise ConfigError(f"socket {path} is named twice ({seen[path]!r} and {device_id!r}): the "
                               f"source and the destination of a migration must be two servers")
         seen[path] = device_id
+    for path, device_id in seen.items():      # a missing server: exit 2 now, not infra-errors later
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise ConfigError(f"vfio-user socket {path}: does not exist (is the server running?)") from None
+        except OSError as exc:
+            raise ConfigError(f"vfio-user socket {path}: {exc.strerror}") from None
+        if not stat.S_ISSOCK(mode):
+            raise ConfigError(f"vfio-user socket {path}: is not a UNIX socket")
     return "vfio-user"
