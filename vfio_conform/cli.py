@@ -271,6 +271,9 @@ def check_run_outputs(args, argv: list[str]) -> None:
         check_file(args.json, "--json")
     if args.ktap:
         check_file(args.ktap, "--ktap")
+    if args.store_mirror and not args.no_store:
+        from .plugin.store_mirror import check_mirror
+        check_mirror(store_arg(args), args.store_mirror)
 
 
 def run_crashed(config, store: str | None, args, argv: list[str], phase: str, exc: BaseException) -> int:

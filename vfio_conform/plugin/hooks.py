@@ -26,7 +26,7 @@ from .sanitizers import ServerLogWatch
 from .options import add_options
 from .recorder import ResultRecorder
 from .rulecheck import spec_ids
-from .store_mirror import register as register_mirror
+from .store_mirror import check_mirror, register as register_mirror
 from .timeout import TestTimer, usable
 from .waivers import WaiverLedger, waiver_message
 
@@ -64,6 +64,10 @@ def pytest_configure(config) -> None:
     if not hasattr(config, "workerinput"):
         try:
             check_outputs(config)           # before the store: nothing is written for a bad path
+            if config.getoption("vc_store_mirror", None) and not config.getoption("vc_no_store"):
+                from ..constants import STORE_NAME, reports_dir
+                check_mirror(config.getoption("vc_store") or reports_dir() / STORE_NAME,
+                             config.getoption("vc_store_mirror"))
             open_store(config, ctx)
         except (StoreError, ConfigError) as exc:
             raise pytest.UsageError(f"vfio-conform: {exc}") from None

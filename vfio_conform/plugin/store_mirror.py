@@ -77,6 +77,47 @@ class StoreMirror:
             self.journal.close()
 
 
+def _run_keys(path: Path) -> set[tuple[int, str]] | None:
+    """(id, session) of every run of the SQLite store at `path`; None when it is not one."""
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+            empty = not db.execute("SELECT 1 FROM sqlite_master").fetchone()
+            return set() if empty else None
+        return {(int(i), str(s)) for i, s in db.execute("SELECT id, session FROM runs")}
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+def check_mirror(store: str | os.PathLike | None, mirror: str | os.PathLike) -> None:
+    """Refuse (ConfigError) a mirror path that is not a copy of `store`: a directory or another
+    kind of file, or a store holding runs `store` does not have (it would be overwritten)."""
+    from ..errors import ConfigError
+    from ..outfile import check_file
+    mirror = Path(mirror)
+    check_file(mirror, "--store-mirror", create_parents=True)
+    if not mirror.exists() or mirror.stat().st_size == 0:
+        return
+    if not mirror.is_file():
+        raise ConfigError(f"--store-mirror {mirror}: is not a regular file")
+    theirs = _run_keys(mirror)
+    if theirs is None:
+        raise ConfigError(f"--store-mirror {mirror}: holds something else than a vfio-conform store "
+                          "(it would be overwritten)")
+    source = Path(str(store).removeprefix("sqlite://")) if store else None
+    ours = _run_keys(source) if source is not None and source.is_file() else set()
+    other = sorted(theirs - (ours or set()))
+    if other:
+        runs = ", ".join(f"#{i}" for i, _ in other[:5]) + (" ..." if len(other) > 5 else "")
+        raise ConfigError(f"--store-mirror {mirror}: holds {len(other)} run(s) that are not in the store "
+                          f"({runs}); a mirror is a copy of one store and would overwrite them")
+
+
 def register(config, store, recorder) -> None:
     """Register a mirror when --vc-store-mirror names one (SQLite stores only)."""
     path = config.getoption("vc_store_mirror", None)
