@@ -141,11 +141,17 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
 def cmd_export(args, extra=None) -> int:
     from ..constants import reports_dir
     from ..results import StoreError
-    from .cli import _open
+    from ..constants import STORE_NAME
+    from ..results import open_store, store_exists, store_location
     from .runs import RunNotFound, resolve
+    location = store_location(args.store, reports_dir() / STORE_NAME)
+    if not store_exists(location):
+        print(f"vfio-conform export: no results store at {location} (run 'vfio-conform run' first)",
+              file=sys.stderr)
+        return 2
     try:
-        store = _open(args.store)
-    except FileNotFoundError as exc:
+        store = open_store(location, readonly=True)     # a reader: the store is not changed
+    except StoreError as exc:
         print(f"vfio-conform export: {exc}", file=sys.stderr)
         return 2
     try:
@@ -175,9 +181,6 @@ def cmd_export(args, extra=None) -> int:
         except OutputPathError as exc:
             print(f"vfio-conform export: {exc}", file=sys.stderr)
             return 2
-        from ..results.open import store_location
-        from ..constants import STORE_NAME
-        location = store_location(args.store, reports_dir() / STORE_NAME)
         try:
             written = export(store, location, runs, out)
         except OutputError as exc:
