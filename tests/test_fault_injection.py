@@ -162,6 +162,24 @@ def _reports_ro(tmp):
     return ["--reports", tmp / "mnt" / "r", "--store", tmp / "r.sqlite"], {}, None
 
 
+def _allure_file(tmp):
+    (tmp / "afile").write_text("keep\n")
+
+    def after(tmp, proc):
+        assert (tmp / "afile").read_text() == "keep\n"
+    return [], {"VFIO_CONFORM_ALLURE_DIR": str(tmp / "afile")}, after
+
+
+def _ktap_stdout(tmp):
+    link = tmp / "out.ktap"
+    link.symlink_to("/proc/self/fd/1")
+
+    def after(tmp, proc):
+        assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
+        assert "KTAP version 1" in proc.stdout
+    return ["--ktap", link], {}, after
+
+
 def _store_mysql(tmp):
     def after(tmp, proc):
         assert "s3cret" not in proc.stdout + proc.stderr
@@ -191,10 +209,12 @@ CASES = {
     "json-symlink-file": ("`--json` is a symlink to a regular file", _symlink_to_file),
     "ktap-fifo": ("`--ktap` is a FIFO with a reader", _fifo(True)),
     "ktap-fifo-no-reader": ("`--ktap` is a FIFO nobody reads", _fifo(False)),
+    "ktap-symlink-stdout": ("`--ktap` is a symlink to /proc/self/fd/1 (stdout, a pipe here)", _ktap_stdout),
     "json-directory": ("`--json` is a directory", _json_dir),
     "json-missing-dir": ("`--json` in a directory that does not exist", _json_no_parent),
     "reports-under-file": ("`--reports` below a regular file", _reports_file),
     "reports-read-only": ("`--reports` on read-only media", _reports_ro),
+    "allure-dir-is-file": ("the Allure directory (`$VFIO_CONFORM_ALLURE_DIR`) is a regular file", _allure_file),
     "store-other-scheme": ("`--store mysql://u:s3cret@db/vc`", _store_mysql),
 }
 
