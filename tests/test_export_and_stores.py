@@ -163,6 +163,12 @@ def test_mirror_refuses_a_store_holding_other_runs(tmp_path):
     junk.write_text("keep me\n")
     refused = vc("run", "--profile", "sim-p2p", "-q", "--store", a, "--store-mirror", junk, *SELECT)
     assert refused.returncode == 2 and junk.read_text() == "keep me\n", refused.stderr
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(mirror)
+    for target in ("/dev/null", link):
+        refused = vc("run", "--profile", "sim-p2p", "-q", "--store", a, "--store-mirror", target, *SELECT)
+        assert refused.returncode == 2 and "is not a regular file" in refused.stderr, refused.stderr
+    assert link.is_symlink() and os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
 
 
 def test_readers_on_read_only_media(tmp_path):

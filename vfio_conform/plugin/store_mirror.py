@@ -101,10 +101,11 @@ def check_mirror(store: str | os.PathLike | None, mirror: str | os.PathLike) -> 
     from ..outfile import check_file
     mirror = Path(mirror)
     check_file(mirror, "--store-mirror", create_parents=True)
+    if mirror.is_symlink() or (mirror.exists() and not mirror.is_file()):
+        raise ConfigError(f"--store-mirror {mirror}: is not a regular file (the copy is renamed over "
+                          "it: a device, FIFO or symlink would be replaced)")
     if not mirror.exists() or mirror.stat().st_size == 0:
         return
-    if not mirror.is_file():
-        raise ConfigError(f"--store-mirror {mirror}: is not a regular file")
     theirs = _run_keys(mirror)
     if theirs is None:
         raise ConfigError(f"--store-mirror {mirror}: holds something else than a vfio-conform store "
