@@ -215,3 +215,14 @@ def test_sigterm_handler_does_not_outlive_pytest(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           cwd=ROOT, env=env())
     assert proc.stdout.strip().splitlines()[-1] == "same 0", proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("content", ["api_token: hunter2\nuser: bob\n", "hunter2: x\n",
+                                     "root:hunter2:0:0::/root:/bin/sh\n", "- hunter2\n"])
+def test_profile_check_of_another_file_echoes_none_of_it(tmp_path, content):
+    path = tmp_path / "notes.yaml"
+    path.write_text(content)
+    for command in (("profile", "check", path), ("profiles", path)):
+        proc = vc(*command)
+        assert proc.returncode in (1, 2) and "hunter2" not in proc.stdout + proc.stderr, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr
