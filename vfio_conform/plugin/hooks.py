@@ -16,16 +16,15 @@ from ..outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
 from ..results import Outcome, StoreError, TestRecord
 from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
-from .ci_outputs import CiOutputs
+from .ci_outputs import CiOutputs, check_outputs
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_key, item_param
 from .kmsg import KernelLogWatch
-from .ci_outputs import check_outputs
 from .lifecycle import RunGuard, RunLifecycle, install_sigterm
-from .sanitizers import ServerLogWatch
 from .options import add_options
 from .recorder import ResultRecorder
 from .rulecheck import spec_ids
+from .sanitizers import ServerLogWatch
 from .store_mirror import check_mirror, register as register_mirror
 from .timeout import TestTimer, usable
 from .waivers import WaiverLedger, waiver_message
