@@ -14,6 +14,7 @@ import dataclasses
 import fnmatch
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..outfile import OutputError, OutputPathError, check_dir, check_file
 from ..results import Outcome, TestRecord
@@ -96,7 +97,7 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
     from ..plugin import allure_results, junit, ktap
     from ..plugin.ci_outputs import decisive
     from ..results.waivers import load_waivers
-    from .run_end import write_html
+    from .run_end import with_root_causes, write_html
     suites = []
     for run in runs:
         recs = decisive(records(store, run["id"]))
@@ -134,7 +135,9 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
         paths = ReportPaths(html=html, junit=str(out["junit"]) if out.get("junit") else None,
                             allure=str(out["allure"]) if out.get("allure") else None,
                             json=str(Path(out["json"]).absolute()))
-        written.append(str(json_summary.write(from_store(store, runs, paths), out["json"])))
+        stored = SimpleNamespace(records=[r for s in suites for r in s.records])   # as the recorder holds them
+        profiles = with_root_causes(from_store(store, runs, paths), stored)
+        written.append(str(json_summary.write(profiles, out["json"])))
     return written
 
 
