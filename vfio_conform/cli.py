@@ -78,6 +78,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                           "$VFIO_CONFORM_STORE, else REPORTS/results.sqlite)")
     run.add_argument("--no-store", action="store_true", help="do not record results in a store")
     run.add_argument("--ktap", default=None, metavar="FILE", help="also write KTAP version 1 here")
+    run.add_argument("--junit-properties", action="store_true",
+                     help="give each JUnit testcase its record's fields as <properties> (outside the "
+                          "Jenkins xunit schema the default file follows)")
     run.add_argument("--kernel-release", default=None, help="override uname -r for hazard gates")
     run.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)
     run.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
@@ -168,6 +171,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["--vc-kernel-release", args.kernel_release]
     if getattr(args, "ktap", None):
         out += ["--vc-ktap", args.ktap]
+    if getattr(args, "junit_properties", False):
+        out.append("--vc-junit-properties")
     if args.progress_file:
         out += ["--vc-progress-file", args.progress_file]
     if args.store_mirror:
