@@ -20,9 +20,9 @@ class _LastOperation:
     #: the `op` that last came back (a value or an errno); `op is not done` while one is in flight,
     #: and still when a timeout interrupted it, i.e. the operation never returned.
     done: tuple = op
-    #: the operations of the current test as (op, errno, monotonic end), when an output asked for
-    #: them (Allure shows a failing test's operations as steps; `record(n)`), else None: the hot
-    #: path then pays one attribute test per operation.
+    #: the operations of the current test as (op, errno), when an output asked for them (Allure
+    #: shows a failing test's operations as steps; `record(n)`), else None: the hot path then pays
+    #: one attribute test per operation.
     trail: collections.deque | None = None
 
     @property
@@ -48,7 +48,7 @@ class _LastOperation:
         """The noted operation came back (with a value, or the errno `code`)."""
         self.done = self.op
         if self.trail is not None:
-            self.trail.append((self.op, code, time.monotonic()))
+            self.trail.append((self.op, code))
 
     def record(self, last: int | None) -> None:
         """Keep the last `last` operations in `trail` from now on (a fresh one); None: keep none."""

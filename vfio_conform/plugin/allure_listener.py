@@ -16,7 +16,6 @@ import time
 
 import allure_commons
 import pytest
-from allure_commons.logger import AllureFileLogger
 from allure_commons.model2 import Label, Link, Parameter, StatusDetails, TestResult, TestStepResult
 from allure_commons.reporter import AllureReporter
 from allure_commons.utils import format_exception, format_traceback, now, represent, uuid4
@@ -50,7 +49,7 @@ class AllureListener:
 
     def __init__(self, ctx, out_dir: str, host: str):
         self.ctx, self.host = ctx, host
-        self.logger = AllureFileLogger(out_dir)
+        self.logger = allure_results.ResultsWriter(out_dir)
         self.reporter = AllureReporter()
         self.running: dict[str, _Running] = {}
         self.profiles: dict[str, allure_results.ProfileRun] = {}

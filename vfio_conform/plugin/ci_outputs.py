@@ -75,9 +75,8 @@ class CiOutputs:
         recs = self.recorder.records
         if not recs or recs[-1].nodeid != report.nodeid:
             return
-        from allure_commons.logger import AllureFileLogger
         from . import allure_results
-        self.lost_logger = self.lost_logger or AllureFileLogger(self.allure_dir)
+        self.lost_logger = self.lost_logger or allure_results.ResultsWriter(self.allure_dir)
         run = self.allure_run(self.suites())
         prof = next((p for p in run.profiles if p.name == recs[-1].profile), None)
         if prof is not None:
