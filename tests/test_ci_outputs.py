@@ -503,3 +503,25 @@ def test_lspci_text_is_the_pci_identity_when_lspci_exists(tmp_path, monkeypatch)
     monkeypatch.setenv("PATH", str(tools))
     assert describe("0000:00:04.0", host.sys, host.dev).pci_identity == \
         "00:04.0 Unclassified device [00ff]: args -vv -nn -s 0000:00:04.0"
+
+
+def test_two_hosts_runs_of_a_profile_merge_in_one_allure_report(tmp_path):
+    """One Allure 2 report from two hosts' results of a profile: every test of each host counts
+    (the host is in historyId); the same host twice is one run retried, the control."""
+    from vfio_conform.plugin import allure_results
+    recs = [_rec(f"test_x[p:{i}]", "pass") for i in range(5)]
+
+    def report(*hosts: str) -> dict:
+        dirs = []
+        for n, host in enumerate(hosts):
+            out = tmp_path / f"{n}-{host}"
+            allure_results.write(out, allure_results.AllureRun("s", "6.12", host,
+                                                               [allure_results.ProfileRun("p", recs)]))
+            dirs.append(str(out))
+        dest = tmp_path / f"report-{'-'.join(hosts)}"
+        proc = subprocess.run([str(allure_cli()), "generate", *dirs, "-o", str(dest), "--clean"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads((dest / "widgets" / "summary.json").read_text())["statistic"]
+    assert report("hostA", "hostB")["total"] == 10
+    assert report("hostA", "hostA")["total"] == 5
