@@ -312,3 +312,34 @@ def test_allure_output_without_allure_python_commons_is_a_one_line_usage_error(t
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
     assert "needs allure-pytest" in proc.stdout + proc.stderr
     assert not results.exists() or not list(results.glob("*-result.json"))
+
+
+VENDOR = '''
+import allure
+
+
+def pytest_vc_verify_state(source, destination, profile, tag):
+    with allure.step(f"vendor check of tag {tag}"):
+        allure.attach(f"{destination.name} holds {tag}", name="vendor state",
+                      attachment_type=allure.attachment_type.TEXT)
+    allure.dynamic.label("vendor", "acme")
+    allure.dynamic.severity(allure.severity_level.BLOCKER)
+    return []
+'''
+
+
+def test_allure_calls_in_a_vendor_verify_hook_show_up_on_the_test(tmp_path):
+    (tmp_path / "vc_allure_vendor.py").write_text(VENDOR)
+    proc, results = _run(tmp_path, "--no-store", "-n", "0", "--", "-k", "test_round_trip_verified",
+                         "-p", "vc_allure_vendor",
+                         env_extra={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    res = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    assert res
+    for data in res:
+        (step,) = [s for s in data["steps"] if s["name"].startswith("vendor check of tag ")]
+        (attachment,) = step["attachments"]
+        assert (results / attachment["source"]).read_text().endswith(f"holds {step['name'].split()[-1]}")
+        labels = _labels(data)
+        assert labels["vendor"] == ["acme"] and labels["severity"] == ["blocker"]   # replaces the rule's
+        assert labels["profile"] == ["sim-p2p"]
