@@ -343,3 +343,20 @@ def test_allure_calls_in_a_vendor_verify_hook_show_up_on_the_test(tmp_path):
         labels = _labels(data)
         assert labels["vendor"] == ["acme"] and labels["severity"] == ["blocker"]   # replaces the rule's
         assert labels["profile"] == ["sim-p2p"]
+
+
+def test_a_test_whose_worker_died_has_a_broken_result(tmp_path):
+    """xdist: the worker that ran a test died in it, so it wrote nothing; the controller writes the
+    test's infra-error result; every other test has its own."""
+    proc, results = _run(tmp_path, "--no-store", "-n", "2", "--", "-k", "test_arc and RUNNING",
+                         "-p", "vc_worker_crash",
+                         env_extra={"PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "vc_plugins"), str(ROOT)]),
+                                    "VC_CRASH_TEST": "sim-p2p:RUNNING->STOP]"})
+    assert proc.returncode == 3, (proc.stdout + proc.stderr)[-3000:]
+    res = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    crashed = [d for d in res if d["name"].startswith("test_arc[sim-p2p:RUNNING->STOP]")]
+    assert crashed, sorted(d["name"] for d in res)
+    for data in crashed:
+        assert data["status"] == "broken" and "crashed" in data["statusDetails"]["message"], data
+        assert {"name": "outcome", "value": "infra-error"} in data["labels"]
+    assert len(res) > len(crashed) and all(d["status"] == "passed" for d in res if d not in crashed)
