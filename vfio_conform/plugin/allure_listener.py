@@ -53,13 +53,14 @@ class AllureListener:
         self.reporter = AllureReporter()
         self.running: dict[str, _Running] = {}
         self.profiles: dict[str, allure_results.ProfileRun] = {}
+        #: only the listener joins allure-python-commons' plugin manager: its file writer stays
+        #: private, so another writer there (allure-pytest with --alluredir) never gets this run's
+        #: results, nor this one another's
         allure_commons.plugin_manager.register(self)
-        allure_commons.plugin_manager.register(self.logger)
 
     def close(self) -> None:
-        for plugin in (self, self.logger):
-            if allure_commons.plugin_manager.is_registered(plugin):
-                allure_commons.plugin_manager.unregister(plugin)
+        if allure_commons.plugin_manager.is_registered(self):
+            allure_commons.plugin_manager.unregister(self)
 
     def pytest_unconfigure(self, config) -> None:
         self.close()
@@ -141,15 +142,17 @@ class AllureListener:
 
     @allure_commons.hookimpl
     def attach_data(self, body, name, attachment_type, extension):
-        if self._test() is not None:
-            self.reporter.attach_data(uuid4(), body, name=name, attachment_type=attachment_type,
-                                      extension=extension)
+        if self._test() is not None:      # on the running step or test, the file through our writer
+            file_name = self.reporter._attach(uuid4(), name=name, attachment_type=attachment_type,
+                                              extension=extension)
+            self.logger.report_attached_data(body=body, file_name=file_name)
 
     @allure_commons.hookimpl
     def attach_file(self, source, name, attachment_type, extension):
         if self._test() is not None:
-            self.reporter.attach_file(uuid4(), source, name=name, attachment_type=attachment_type,
-                                      extension=extension)
+            file_name = self.reporter._attach(uuid4(), name=name, attachment_type=attachment_type,
+                                              extension=extension)
+            self.logger.report_attached_file(source=source, file_name=file_name)
 
     @allure_commons.hookimpl
     def add_title(self, test_title):
