@@ -39,8 +39,8 @@ else
 fi
 
 # CI output checks: the kernel's KTAP parser (tools/testing/kunit from Debian's linux-source package,
-# fetched with apt-get download into the cache) and the Allure command line (npm, into the cache).
-echo "setup.sh: prefetching the kernel's KTAP parser and the Allure command line"
+# fetched with apt-get download into the cache) and the Allure 2 and 3 command lines (npm, into the cache).
+echo "setup.sh: prefetching the kernel's KTAP parser and the Allure 2 and 3 command lines"
 command -v npm >/dev/null 2>&1 || ensure_packages setup.sh npm
 command -v java >/dev/null 2>&1 || ensure_packages setup.sh default-jre-headless
 as_user() {     # the invoking user's cache, owned by that user (SUDO_USER when run through sudo)
@@ -53,3 +53,6 @@ as_user() {     # the invoking user's cache, owned by that user (SUDO_USER when 
 as_user env PYTHONPATH="$ROOT" python3 "$ROOT/tests/kunit_tools.py"
 as_user sh -c 'd="${XDG_CACHE_HOME:-$HOME/.cache}/vfio-conform/allure"; [ -x "$d/node_modules/.bin/allure" ] ||
     npm install --silent --prefix "$d" allure-commandline'
+# Allure 3 (npm package `allure`) beside Allure 2: its own prefix, both install a bin named allure.
+as_user sh -c 'd="${XDG_CACHE_HOME:-$HOME/.cache}/vfio-conform/allure3"; [ -x "$d/node_modules/.bin/allure" ] ||
+    npm install --silent --prefix "$d" allure'

@@ -64,14 +64,42 @@ def _extract(deb: Path, dest: Path) -> None:
     tmp.rename(dest)
 
 
-def parse(ktap_text: str):
-    """kunit_parser.parse_run_tests on `ktap_text`: the kernel parser's Test (it also prints its
-    summary, which pytest captures)."""
+def _parser():
     where = str(kunit_dir())
     if where not in sys.path:
         sys.path.insert(0, where)
     import kunit_parser
-    return kunit_parser.parse_run_tests(ktap_text.splitlines())
+    return kunit_parser
+
+
+def parse(ktap_text: str):
+    """kunit_parser.parse_run_tests on `ktap_text`: the kernel parser's Test (it also prints its
+    summary, which pytest captures)."""
+    return _parser().parse_run_tests(ktap_text.splitlines())
+
+
+def directives(ktap_text: str) -> dict[str, str]:
+    """Test name -> the directive keyword of its result line ('' for none), read with the kernel
+    parser's own result-line grammar (kunit_parser.TEST_RESULT: name, then ` # <directive>`).
+
+    The kernel parser turns only SKIP into a status of its own: TIMEOUT and ERROR lines are
+    FAILURE there and XFAIL lines SUCCESS, as KTAP lets a parser fall back to ok / not ok; the
+    directive is what tells an infrastructure error from a failure."""
+    pattern = _parser().TEST_RESULT
+    out = {}
+    for line in ktap_text.splitlines():
+        match = pattern.match(line)
+        if match:
+            tail = (match.group(5) or "").strip().removeprefix("#").split()
+            out[match.group(4).strip()] = tail[0] if tail else ""
+    return out
+
+
+def leaves(test) -> dict[str, object]:
+    """Every leaf Test of a parsed run by name (its `status` and `log`, as the kernel parser made them)."""
+    if not test.subtests:
+        return {test.name: test}
+    return {name: leaf for sub in test.subtests for name, leaf in leaves(sub).items()}
 
 
 if __name__ == "__main__":

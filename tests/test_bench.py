@@ -97,3 +97,15 @@ def test_raw_parallel_ceiling_on_the_sim():
     res = rawpar.measure("sim-p2p", ["sim0", "sim1"])
     assert res["devices"] == 2 and res["alone_s"] > 0 and len(res["together_s"]) == 2
     assert 0 < res["ceiling"] <= 2.5
+
+
+def test_allure_cost_line_and_its_ratio_in_the_diff():
+    """The suite section's Allure line (CPU with Allure output on against off), and `--diff` reads
+    its ratio like the others."""
+    from vfio_conform.bench.suite import ALLURE_CPU_TARGET, render_allure_cost
+    line = render_allure_cost({"cpu_on_s": 6.3, "cpu_off_s": 6.0, "ratio": 1.05, "target": 1 + ALLURE_CPU_TARGET,
+                               "ok": True})
+    assert line == ("Allure output: 1.050x the suite's CPU time without it (6.30 s against 6.00 s; "
+                    "within the 1.05x target)")
+    rows = compare({"suite": {"allure_cpu_ratio": 1.03}}, {"suite": {"allure_cpu_ratio": 1.40}})
+    assert rows == [("suite.allure_cpu_ratio", 1.03, 1.40, True)]

@@ -31,7 +31,8 @@ def _allure(folder: Path) -> list[tuple]:
     for path in folder.glob("*-result.json"):
         data = json.loads(path.read_text())
         out.append((data["name"], data["status"], data["historyId"], data["testCaseId"],
-                    json.dumps(data["labels"]), json.dumps(data["parameters"]), json.dumps(data["links"]),
+                    json.dumps(data["labels"]), json.dumps(data.get("parameters", [])),
+                    json.dumps(data.get("links", [])),
                     json.dumps(data.get("statusDetails", {}).get("message"))))
     return sorted(out)
 

@@ -78,6 +78,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                           "$VFIO_CONFORM_STORE, else REPORTS/results.sqlite)")
     run.add_argument("--no-store", action="store_true", help="do not record results in a store")
     run.add_argument("--ktap", default=None, metavar="FILE", help="also write KTAP version 1 here")
+    run.add_argument("--no-allure", action="store_true",
+                     help="write no Allure results (they are written by default: REPORTS/runs/.../allure-results)")
+    run.add_argument("--junit-properties", action="store_true",
+                     help="give each JUnit testcase its record's fields as <properties> (outside the "
+                          "Jenkins xunit schema the default file follows)")
     run.add_argument("--kernel-release", default=None, help="override uname -r for hazard gates")
     run.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)
     run.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
@@ -154,8 +159,9 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
            # random-walk and mutation tests call hypothesis themselves, inside the test
            "-p", "no:hypothesispytest", "-p", "no:benchmark",
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
-           "--vc-junit", str(run_dir / "junit.xml"),
-           "--vc-allure", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
+           "--vc-junit", str(run_dir / "junit.xml")]
+    if not getattr(args, "no_allure", False):
+        out += ["--vc-allure", os.environ.get(ALLURE_DIR_ENV) or str(run_dir / "allure-results")]
     for name in profiles:
         out += ["--vc-profile", name]
     for dev in args.device:
@@ -168,6 +174,8 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["--vc-kernel-release", args.kernel_release]
     if getattr(args, "ktap", None):
         out += ["--vc-ktap", args.ktap]
+    if getattr(args, "junit_properties", False):
+        out.append("--vc-junit-properties")
     if args.progress_file:
         out += ["--vc-progress-file", args.progress_file]
     if args.store_mirror:

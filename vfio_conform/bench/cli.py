@@ -122,13 +122,17 @@ def _scaling(out: dict) -> int:
 
 
 def _suite(out: dict) -> int:
-    from .suite import SUITE_BUDGET_S, full_suite_seconds
+    from .suite import SUITE_BUDGET_S, allure_cost, full_suite_seconds, render_allure_cost
     elapsed, code, tail = full_suite_seconds()
     out["suite"] = {"seconds": round(elapsed, 2), "exit": code, "budget_s": SUITE_BUDGET_S}
     print(tail)
     verdict = "within" if elapsed < SUITE_BUDGET_S else "OVER"
     print(f"full sim suite (default profiles): {elapsed:.1f} s ({verdict} the {SUITE_BUDGET_S:.0f} s "
           f"budget), exit {code}")
+    cost = allure_cost()
+    out["suite"]["allure_cpu_ratio"] = cost["ratio"]
+    out["suite"]["allure"] = cost
+    print(render_allure_cost(cost))
     return 0 if code == 0 else 1
 
 

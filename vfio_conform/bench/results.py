@@ -13,7 +13,8 @@ REGRESSION = 1.2
 RATIOS = (("transitions", "ratio_python", False), ("transitions", "ratio_c", False),
           ("streams", "throughput_ratio", True), ("streams", "rss_growth_mib", False),
           ("scaling", "time_per_device_ratio", False), ("scaling", "rss_per_device_ratio", False),
-          ("suite", "seconds", False), ("lab_parallel", "speedup", True))
+          ("suite", "seconds", False), ("suite", "allure_cpu_ratio", False),
+          ("lab_parallel", "speedup", True))
 
 
 def default_path(reports: Path) -> Path:

@@ -1,22 +1,59 @@
-"""Wall time of the full sim suite (`vfio-conform run` over the default profiles, no store)."""
+"""Wall time of the full sim suite (`vfio-conform run` over the default profiles, no store), and
+what the Allure output costs it in CPU time (the same run with `--no-allure`)."""
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 SUITE_BUDGET_S = 10.0
+#: Allure output on may add at most this share to the suite's CPU time.
+ALLURE_CPU_TARGET = 0.05
 
 
-def full_suite_seconds(workers: str | None = None) -> tuple[float, int, str]:
-    """(seconds, exit code, pytest's last line)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def full_suite_run(workers: str | None = None, allure: bool = True) -> dict:
+    """One `vfio-conform run`: wall seconds, CPU seconds (its processes), exit code, pytest's last line."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "vfio_conform", "run", "--no-store", "--reports", tmp, "-q"]
         if workers:
             cmd += ["-n", workers]
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        elapsed = time.perf_counter() - start
+        if not allure:
+            cmd.append("--no-allure")
+        env = {k: v for k, v in os.environ.items() if k != "VFIO_CONFORM_ALLURE_DIR"}
+        cpu, start = _children_cpu(), time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:]
-    return elapsed, proc.returncode, tail
+    return {"seconds": elapsed, "cpu_s": cpu, "exit": proc.returncode, "tail": tail}
+
+
+def full_suite_seconds(workers: str | None = None) -> tuple[float, int, str]:
+    """(seconds, exit code, pytest's last line)."""
+    run = full_suite_run(workers)
+    return run["seconds"], run["exit"], run["tail"]
+
+
+def allure_cost(rounds: int = 2) -> dict:
+    """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
+    each kept: other load only ever adds), and the ratio on / off."""
+    on, off = [], []
+    for _ in range(rounds):
+        off.append(full_suite_run(allure=False)["cpu_s"])
+        on.append(full_suite_run(allure=True)["cpu_s"])
+    ratio = min(on) / min(off) if min(off) > 0 else 0.0
+    return {"cpu_on_s": round(min(on), 3), "cpu_off_s": round(min(off), 3), "ratio": round(ratio, 4),
+            "target": 1 + ALLURE_CPU_TARGET, "ok": ratio <= 1 + ALLURE_CPU_TARGET}
+
+
+def render_allure_cost(res: dict) -> str:
+    verdict = "within" if res["ok"] else "OVER"
+    return (f"Allure output: {res['ratio']:.3f}x the suite's CPU time without it ({res['cpu_on_s']:.2f} s "
+            f"against {res['cpu_off_s']:.2f} s; {verdict} the {res['target']:.2f}x target)")

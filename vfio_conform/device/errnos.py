@@ -16,8 +16,9 @@ def errno_of(call: Callable[..., T], *args: Any, failed: F = None) -> tuple[int,
     try:
         value = call(*args)
     except OSError as exc:
-        LAST_OPERATION.returned()
-        return exc.errno or errno.EIO, failed
+        code = exc.errno or errno.EIO
+        LAST_OPERATION.returned(code)
+        return code, failed
     LAST_OPERATION.returned()       # not on a timeout (a BaseException): that one never returned
     return 0, value
 

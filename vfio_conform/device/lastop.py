@@ -1,10 +1,15 @@
 """The device operation this process started last (named when a test times out)."""
 from __future__ import annotations
 
+import collections
 import time
 
 from ..uapi.enums import Feature, FeatureOp, MigState
 from .records import _feature_name
+
+
+#: The errno a trail records for an operation a timeout interrupted (it never returned).
+INTERRUPTED = -1
 
 
 class _LastOperation:
@@ -15,6 +20,10 @@ class _LastOperation:
     #: the `op` that last came back (a value or an errno); `op is not done` while one is in flight,
     #: and still when a timeout interrupted it, i.e. the operation never returned.
     done: tuple = op
+    #: the operations of the current test as (op, errno), when an output asked for them (Allure
+    #: shows a failing test's operations as steps; `record(n)`), else None: the hot path then pays
+    #: one attribute test per operation.
+    trail: collections.deque | None = None
 
     @property
     def device(self) -> str:
@@ -35,26 +44,38 @@ class _LastOperation:
     def note(self, device: str, *what) -> None:
         self.op = (device, what, time.monotonic())
 
-    def returned(self) -> None:
-        """The noted operation came back (with a value or an errno)."""
+    def returned(self, code: int = 0) -> None:
+        """The noted operation came back (with a value, or the errno `code`)."""
         self.done = self.op
+        if self.trail is not None:
+            self.trail.append((self.op, code))
+
+    def record(self, last: int | None) -> None:
+        """Keep the last `last` operations in `trail` from now on (a fresh one); None: keep none."""
+        self.trail = collections.deque(maxlen=last) if last is not None else None
 
     def describe(self) -> str:
         if not self.what:
             return "no device operation yet"
-        kind, *args = self.what
-        if kind == "set":
-            text = f"SET MIG_DEVICE_STATE {MigState.label(args[0])}"
-        elif kind == "feature":
-            feature, op, payload = args
-            text = f"VFIO_DEVICE_FEATURE({_feature_name(feature)}, op={op:#x})"
-            if feature == Feature.MIG_DEVICE_STATE and op & FeatureOp.SET and len(payload) >= 4:
-                text = f"SET MIG_DEVICE_STATE {MigState.label(int.from_bytes(payload[:4], 'little'))}"
-            elif feature == Feature.MIG_DEVICE_STATE and op & FeatureOp.GET:
-                text = "GET MIG_DEVICE_STATE"
-        else:
-            text = f"{kind}({', '.join(str(a) for a in args)})"
-        return f"{text} on {self.device}, started {time.monotonic() - self.started:.1f}s ago"
+        return (f"{describe_operation(self.what)} on {self.device}, "
+                f"started {time.monotonic() - self.started:.1f}s ago")
+
+
+def describe_operation(what: tuple) -> str:
+    """'SET MIG_DEVICE_STATE STOP_COPY', 'VFIO_DEVICE_FEATURE(MIGRATION, op=0x10000)', 'read(data_fd)(4096)'."""
+    kind, *args = what
+    if kind == "set":
+        text = f"SET MIG_DEVICE_STATE {MigState.label(args[0])}"
+    elif kind == "feature":
+        feature, op, payload = args
+        text = f"VFIO_DEVICE_FEATURE({_feature_name(feature)}, op={op:#x})"
+        if feature == Feature.MIG_DEVICE_STATE and op & FeatureOp.SET and len(payload) >= 4:
+            text = f"SET MIG_DEVICE_STATE {MigState.label(int.from_bytes(payload[:4], 'little'))}"
+        elif feature == Feature.MIG_DEVICE_STATE and op & FeatureOp.GET:
+            text = "GET MIG_DEVICE_STATE"
+    else:
+        text = f"{kind}({', '.join(str(a) for a in args)})"
+    return text
 
 
 LAST_OPERATION = _LastOperation()

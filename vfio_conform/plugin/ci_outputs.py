@@ -1,16 +1,21 @@
 """The run's outputs for CI systems (controller only): environment capture at the start (stored
-with each run), JUnit, KTAP and the Allure results from the records at the end.
+with each run), JUnit and KTAP from the records at the end, and the Allure run files at the start
+(each test's Allure result is written by the process that ran it as it ends: allure_listener.py).
 
 Records reach the controller on the reports (xdist workers included); the recorder keeps the ones
 it stored (`ResultRecorder.records`), so every output here agrees with the store.
 """
 from __future__ import annotations
 
+import os
 import socket
 
+import pytest
+
+from ..constants import HOST_ENV
 from ..outfile import check_dir, check_file
 from ..results import Outcome, StoreError, TestRecord
-from . import allure_results, junit, ktap
+from . import classify, junit, ktap
 from .environment import capture
 
 #: Which of several records of one test (e.g. a passing call, then a failing teardown) decides it.
@@ -41,6 +46,17 @@ def check_outputs(config) -> None:
         check_dir(allure, "Allure results directory")
 
 
+def run_host(ctx) -> str:
+    """The host a run belongs to: the context's (the store's --host) when it has one, else what the
+    store records for the run (the environment's host name, else this machine's name)."""
+    return getattr(ctx, "host", "") or os.environ.get(HOST_ENV) or socket.gethostname()
+
+
+def allure_wanted(config) -> str | None:
+    """The Allure results directory of the run (--vc-allure), or None."""
+    return config.getoption("vc_allure", default=None) or None
+
+
 class CiOutputs:
     """Registered in pytest_configure (controller) after the store is opened."""
 
@@ -54,43 +70,54 @@ class CiOutputs:
                     store.set_environment(run_id, self.environments[name])
                 except StoreError:      # the run's end reports the lost store
                     break
-        self.allure_dir = config.getoption("vc_allure", default=None)
-        self.traces: dict[str, str] = {}     # nodeid -> failure text (Allure's trace)
-        self.outputs: dict[str, str] = {}    # nodeid -> captured stdout (an Allure attachment)
+        self.host = run_host(ctx)
+        self.allure_dir = allure_wanted(config)
+        if self.allure_dir:
+            from . import allure_results
+            allure_results.write_run_files(self.allure_dir, self.allure_run(self.suites()))
+        #: with xdist the tests run in workers, which write their own Allure results; this process
+        #: writes only the verdicts no worker could (a worker that died in a test)
+        self.lost_logger = None
 
+    @pytest.hookimpl(trylast=True)          # after the recorder made the record of a lost verdict
     def pytest_runtest_logreport(self, report) -> None:
-        """The texts a record leaves out, kept only for the Allure results (few tests have any)."""
-        if not self.allure_dir:
+        if not self.allure_dir or not report.failed or classify.record_of(report) is not None:
             return
-        if report.failed:
-            self.traces[report.nodeid] = "\n".join(filter(None, (self.traces.get(report.nodeid),
-                                                                 report.longreprtext)))
-        if report.capstdout:
-            self.outputs[report.nodeid] = self.outputs.get(report.nodeid, "") + report.capstdout
+        if not self.config.pluginmanager.has_plugin("dsession"):    # no xdist: the listener has it
+            return
+        recs = self.recorder.records
+        if not recs or recs[-1].nodeid != report.nodeid:
+            return
+        from . import allure_results
+        self.lost_logger = self.lost_logger or allure_results.ResultsWriter(self.allure_dir)
+        run = self.allure_run(self.suites())
+        prof = next((p for p in run.profiles if p.name == recs[-1].profile), None)
+        if prof is not None:
+            extras = allure_results.TestExtras(trace=report.longreprtext)
+            allure_results.write_result(self.lost_logger, allure_results.result(recs[-1], prof, run, extras))
 
     def suites(self) -> list[junit.SuiteInput]:
         per_profile: dict[str, list[TestRecord]] = {name: [] for name in self.ctx.targets}
         for rec in self.recorder.records:
             per_profile.setdefault(rec.profile, []).append(rec)
-        host = socket.gethostname()
         return [junit.SuiteInput(name, decisive(recs), self.environments.get(name),
-                                 self.ctx.run_ids.get(name), self.ctx.session, host)
+                                 self.ctx.run_ids.get(name), self.ctx.session, self.host)
                 for name, recs in per_profile.items()]
 
     def pytest_sessionfinish(self, session) -> None:
         junit_path = self.config.getoption("vc_junit")
         ktap_path = self.config.getoption("vc_ktap")
-        if not (junit_path or ktap_path or self.allure_dir):
+        if not (junit_path or ktap_path):
             return
         suites = self.suites()
         if junit_path:
-            junit.write(junit_path, suites)
+            junit.write(junit_path, suites, rich=bool(self.config.getoption("vc_junit_properties", False)))
         if ktap_path:
             ktap.write(ktap_path, suites)
-        if self.allure_dir:
-            allure_results.write(self.allure_dir, self.allure_run(suites))
 
-    def allure_run(self, suites: list[junit.SuiteInput]) -> allure_results.AllureRun:
+    def allure_run(self, suites: list[junit.SuiteInput]):
+        """The session for the Allure files: its host, and per profile what ran it."""
+        from . import allure_results
         profiles = []
         for suite in suites:
             target = self.ctx.targets.get(suite.profile)
@@ -100,5 +127,4 @@ class CiOutputs:
                 devices=tuple(target.device_ids) if target else (), driver=target.driver if target else "",
                 flags=int(prof.flags) if prof else 0, environment=suite.environment, run_id=suite.run_id,
                 waivers=tuple(prof.known_issues) if prof else ()))
-        return allure_results.AllureRun(self.ctx.session, self.ctx.kernel_release, socket.gethostname(),
-                                        profiles, self.traces, self.outputs)
+        return allure_results.AllureRun(self.ctx.session, self.ctx.kernel_release, self.host, profiles)

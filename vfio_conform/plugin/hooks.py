@@ -16,7 +16,7 @@ from ..outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
 from ..results import Outcome, StoreError, TestRecord
 from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
-from .ci_outputs import CiOutputs, check_outputs
+from .ci_outputs import CiOutputs, allure_wanted, check_outputs, run_host
 from .context import CONTEXT_KEY, build_context, open_store
 from .items import item_key, item_param
 from .kmsg import KernelLogWatch
@@ -60,6 +60,8 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(ServerLogWatch(ctx.targets), "vfio-conform-sanitizers")
     if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
         return
+    if allure_wanted(config):
+        _register_allure(config, ctx)
     if not hasattr(config, "workerinput"):
         try:
             check_outputs(config)           # before the store: nothing is written for a bad path
@@ -82,6 +84,20 @@ def pytest_configure(config) -> None:
         config.pluginmanager.register(CiOutputs(config, ctx, recorder), "vfio-conform-ci")
         config.pluginmanager.register(WaiverLedger(ctx), "vfio-conform-waivers")
         install_sigterm()
+
+
+def _register_allure(config, ctx) -> None:
+    """Allure output needs allure-python-commons; the process that runs tests (an xdist worker, or
+    the only process) gets the listener that writes each test's result as it ends."""
+    try:
+        import allure_commons  # noqa: F401
+    except ImportError as exc:
+        raise pytest.UsageError(f"vfio-conform: Allure output (--vc-allure) needs allure-pytest "
+                                f"(allure-python-commons): {exc}") from None
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        from .allure_listener import AllureListener
+        config.pluginmanager.register(AllureListener(ctx, allure_wanted(config), run_host(ctx)),
+                                      "vfio-conform-allure")
 
 
 def _ctx(config):

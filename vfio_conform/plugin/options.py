@@ -27,7 +27,11 @@ def add_options(parser) -> None:
                     help="the host's device inventory: each worker leases a device (or pair) of each "
                          "profile from it, binds it where allowed and restores it (docs/lab-operations.md)")
     group.addoption("--vc-junit", default=None, metavar="PATH",
-                    help="write JUnit XML here: one testsuite per profile with its environment")
+                    help="write JUnit XML here: one testsuite per profile with its environment "
+                         "(valid against the Jenkins xunit schema junit-10.xsd)")
+    group.addoption("--vc-junit-properties", action="store_true",
+                    help="also give each JUnit testcase its record's fields as <properties> "
+                         "(read by some parsers; outside junit-10.xsd)")
     group.addoption("--vc-ktap", default=None, metavar="PATH",
                     help="write KTAP version 1 here: one subtest per profile")
     group.addoption("--vc-store-mirror", default=None, metavar="PATH",
@@ -37,5 +41,5 @@ def add_options(parser) -> None:
     group.addoption("--vc-store-journal", default=None, metavar="PATH",
                     help="with --vc-store-mirror: where the journal goes (default: PATH.journal)")
     group.addoption("--vc-allure", default=None, metavar="DIR",
-                    help="write Allure 2 results here at the end of the session: one result file per "
-                         "test, with the environment, executor and categories")
+                    help="write Allure results here (Allure 2 and 3 read them): one result file per "
+                         "test as it ends, with the environment, executor, categories and allurerc.json")

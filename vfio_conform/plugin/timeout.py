@@ -21,6 +21,7 @@ import time
 import pytest
 
 from ..device import LAST_OPERATION, last_operation
+from ..device.lastop import INTERRUPTED
 from ..uapi.enums import MigState
 from .items import item_param
 
@@ -59,7 +60,7 @@ class TestTimer:
         self.fired.setdefault(item.nodeid, phase)
         if LAST_OPERATION.in_progress:
             self.hung.setdefault(item.nodeid, (LAST_OPERATION.device, last_operation()))
-            LAST_OPERATION.returned()
+            LAST_OPERATION.returned(INTERRUPTED)
             raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; device operation "
                               f"that never returned: {last_operation()}")
         raise TestTimeout(f"test exceeded {name} = {limit:g}s in {phase}; "

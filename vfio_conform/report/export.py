@@ -120,11 +120,11 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
             run_id=s.run_id, waivers=tuple(StoredWaiver(w.index, w.test, w.rule, w.link, w.reason)
                                            for w in load_waivers(store, run["id"])))
             for s, run in zip(suites, runs)]
-        traces = {r.nodeid: r.message for s in suites for r in s.records
+        extras = {r.nodeid: allure_results.TestExtras(trace=r.message) for s in suites for r in s.records
                   if r.outcome in (Outcome.FAIL, Outcome.INFRA_ERROR) and r.message}
         allure_results.write(out["allure"], allure_results.AllureRun(
             first.get("session") or "", first.get("kernel") or "", first.get("host") or "",
-            profiles, traces, {}))
+            profiles), extras)
         written.append(str(out["allure"]))
     html = None
     if out.get("html"):
