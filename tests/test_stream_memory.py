@@ -105,7 +105,7 @@ def _run(profile: Path, tmp: Path, spill: Path, *areas: str) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "vfio_conform", "run", "--profile", str(profile), "--reports", str(tmp),
          "--json", str(out), "-q", "--", "--vc-spill-dir", str(spill), "-k", KEEP,
-         *[str(ROOT / "vfio_conform" / "suites" / a) for a in areas]],
+         *[str(ROOT / "suites" / a) for a in areas]],
         capture_output=True, text=True, timeout=1200, cwd=tmp, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())["profiles"][0]
