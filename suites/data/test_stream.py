@@ -5,6 +5,7 @@ import select
 import pytest
 
 from vfio_conform.fixtures.sessions import rewound, write_file
+from vfio_conform.device.digest import new_digest
 from vfio_conform.suitelib.checks import expect, expect_errno, expect_state, read_state
 from vfio_conform.suitelib.writeplan import bounded, read_along
 from vfio_conform.uapi.enums import MigState
