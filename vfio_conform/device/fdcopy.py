@@ -37,20 +37,6 @@ def write_all(fd: int, view: memoryview, timeout: float | None = None) -> None:
             continue
 
 
-def read_into(fd: int, buf: memoryview, timeout: float | None = None) -> int:
-    """One read(2) into `buf` (os.readv: no new bytes object); 0 at end of stream. With a
-    `timeout` it first waits in poll() (a blocking data fd never hangs the harness)."""
-    if timeout is not None:
-        _wait(fd, select.POLLIN, timeout)
-    while True:
-        try:
-            return os.readv(fd, [buf])
-        except BlockingIOError:
-            _wait(fd, select.POLLIN, timeout)
-        except InterruptedError:
-            continue
-
-
 def copy_hashed(src: int, dst: int | None, digest=None, buffer: bytearray | None = None,
                 limit: int | None = None, timeout: float | None = None,
                 on_chunk: Callable[[memoryview], None] | None = None) -> tuple[int, int]:
