@@ -36,6 +36,11 @@ def test_streams_print_throughput_and_memory_ratios(tmp_path):
     if res["c_pipe_mib_s"]:
         assert res["throughput_ratio"] == pytest.approx(res["harness_mib_s"] / res["c_pipe_mib_s"], rel=0.01)
     assert "rss_growth_mib" in res and "C pipe loop" in proc.stdout
+    copy, sim = res["pipe_copy"], res["sim"]
+    if copy.get("c_mib_s"):
+        assert copy["complete"] and copy["digest"] == "xxh3_128" and "pipe copy" in proc.stdout
+        assert copy["ratio"] == pytest.approx(copy["harness_mib_s"] / copy["c_mib_s"], rel=0.01)
+    assert sim["produce_mib_s"] > 0 and sim["check_mib_s"] > 0 and "sim alone" in proc.stdout
 
 
 def test_bad_size_is_one_line_exit_2():

@@ -26,10 +26,11 @@ def test_large_state_is_generated_by_default_and_never_held():
     assert not SimConfig.from_dict({"state_size": 8192}).generated_state
     with pytest.raises(ValueError, match="generated_state"):
         SimConfig.from_dict({"flags": 0, "state_size": 1 << 30, "v1": {}})
-    with pytest.raises(ValueError, match=r"generated_state: the fault knob\(s\) \['corrupt_stream'\]"):
-        SimConfig.from_dict({"state_size": 1 << 30, "faults": [{"name": "corrupt_stream"}]})
+    with pytest.raises(ValueError, match=r"generated_state: the fault knob\(s\) \['live_read_eio'\]"):
+        SimConfig.from_dict({"state_size": 1 << 30, "faults": [{"name": "live_read_eio"}]})
     assert SimConfig.from_dict({"state_size": 1 << 30, "generated_state": False,
-                                "faults": [{"name": "corrupt_stream"}]}).faults
+                                "faults": [{"name": "live_read_eio"}]}).faults
+    assert SimConfig.from_dict({"state_size": 1 << 30, "faults": [{"name": "corrupt_stream"}]}).faults
     device = Device(open_sim({"state_size": 4 << 30}, "huge"), io_timeout=1.0)   # 4 GiB: nothing allocated
     try:
         sim = device.transport.device
@@ -70,7 +71,7 @@ def test_precopy_rounds_keep_producing_dirty_data_and_the_migration_verifies():
         digests = []
         for dev in (src, dst):
             with dev.set_state(S.STOP_COPY) as fd:
-                digests.append(fd.drain(4096).sha256)
+                digests.append(fd.drain(4096).digest)
             dev.set_state(S.STOP)
         assert digests[0] == digests[1]
 

@@ -88,7 +88,7 @@ def test_consumer_ch_recovery(device, peer_device, profile, hook, vc_context):
     ch = CloudHypervisor(peer_device, profile, vc_context.kernel_release)
     code = ch.transition(S.RESUMING, S.STOP)
     expect(code == 0, "fsm.legal-arc", f"SET RESUMING failed {errno_name(code)} | {ch.where()}", peer_device)
-    code, n = ch.fd.try_write(blob + bytes(4096))
+    code, n = ch.try_write_blob(blob, bytes(4096))
     ch.log.append(f"write({len(blob) + 4096}): {errno_name(code)}, {n}")
     if code or n != len(blob) + 4096:
         ch.reset_and_rearm()                     # load_migration_data: a failed write resets

@@ -30,7 +30,7 @@ def test_consumer_qemu_source(device, peer_device, profile, hook):
     hook.write(peer_device, 902)
     src = Qemu(device, profile)
     saved = src.save()
-    expect(len(saved.data) > 0, "stream.round-trip", f"QEMU read an empty stream | {src.where()}", device)
+    expect(len(saved) > 0, "stream.round-trip", f"QEMU read an empty stream | {src.where()}", device)
     expect(src.state is S.STOP, "fsm.state-after-set", f"source ends in {src.state.name}", device)
     Qemu(peer_device, profile).load(saved, close_before_start=False)
     verify_arrived(hook, peer_device, 901, "roundtrip.state-preserved", "QEMU destination after migration")
@@ -127,7 +127,7 @@ def test_consumer_qemu_source_abort(device, profile, point):
     q.set(S.RUNNING)                            # MIG_EVENT_FAILED: set_state_or_reset(RUNNING)
     expect_running(q, "fsm.state-after-set", f"after a migration aborted at {point}")
     again = Qemu(device, profile).save()
-    expect(len(again.data) > 0, "stream.round-trip", f"the migration after the abort at {point} read "
+    expect(len(again) > 0, "stream.round-trip", f"the migration after the abort at {point} read "
                                                      "an empty stream", device)
 
 
@@ -148,7 +148,7 @@ def test_consumer_qemu_source_precopy_info(device, profile):
         q.log.append(f"read({step}): {errno_name(code)}, {len(data)} bytes")
         if code or not data:
             break
-        saved.chunks.append(data)
+        saved.append(data)
         after = _precopy_info(q, device, "after a read")
         want = (max(0, before[0] - len(data)), 0)
         if after != want:
@@ -181,7 +181,7 @@ def test_consumer_qemu_recovery(device, peer_device, profile, hook):
     saved = Qemu(device, profile).save()
     dst = Qemu(peer_device, profile)
     dst.set(S.RESUMING)
-    dst.write_all(saved.data[:len(saved.data) // 2], "stream.round-trip")
+    dst.write_saved(saved, "stream.round-trip", limit=len(saved) // 2)
     dst.close_fd()
     first = S.RUNNING_P2P if profile.flags & MigFlag.P2P else S.RUNNING
     result = dst.try_set(first)
@@ -218,5 +218,5 @@ def test_consumer_qemu_recovery_reopen(device_pool, profile):
            f"after close and reopen {name} is in {MigState.label(state)} ({errno_name(code)}), not "
            "RUNNING; QEMU assumes RUNNING", reopened)
     saved = Qemu(reopened, profile).save()
-    expect(len(saved.data) > 0, "stream.round-trip", "QEMU read an empty stream after reopen", reopened)
+    expect(len(saved) > 0, "stream.round-trip", "QEMU read an empty stream after reopen", reopened)
     reopened.to_safe_state()

@@ -3,9 +3,9 @@ import errno
 
 import pytest
 
-from vfio_conform.fixtures.sessions import REQUESTABLE_STATES, require_state
+from vfio_conform.fixtures.sessions import REQUESTABLE_STATES, require_state, write_file
 from vfio_conform.suitelib.checks import expect, expect_errno, expect_state
-from vfio_conform.suitelib.depth.streams import resume, save_bytes
+from vfio_conform.suitelib.depth.streams import resume, save_stream
 from vfio_conform.uapi.enums import MigState
 
 pytestmark = pytest.mark.vc_requires("reset")
@@ -27,9 +27,9 @@ def test_reset_from_state(device, profile, sessions, state):
 @pytest.mark.vc_spec("reset.aborts-resuming")
 def test_reset_aborts_resuming(device, profile, sessions):
     """Half a stream, reset, then a complete resume succeeds (the aborted bytes are gone)."""
-    data = save_bytes(device, sessions)
+    data = save_stream(device, sessions)
     fd = sessions.enter(device, MigState.RESUMING, prime=False)
-    fd.write(data[:len(data) // 2])
+    write_file(fd, data.file, len(data) // 2)
     expect_errno(device.try_reset(), 0, "reset.aborts-resuming", "VFIO_DEVICE_RESET in RESUMING", device)
     expect_state(device, MigState.RUNNING, "reset.aborts-resuming", "after reset from RESUMING")
     out = resume(device, sessions, data)
@@ -41,7 +41,7 @@ def test_device_usable_after_reset(device, peer_device, profile, sessions):
     """Reset mid-save, then a full save is non-empty and resumes on the peer."""
     sessions.enter(device, MigState.STOP_COPY)
     device.reset()
-    data = save_bytes(device, sessions)
+    data = save_stream(device, sessions)
     expect(len(data) > 0, "reset.device-usable", "the STOP_COPY stream after reset is empty", device)
     out = resume(peer_device, sessions, data)
     expect(not out.refused, "reset.device-usable", f"peer refused the post-reset stream: {out.describe()}",

@@ -2,7 +2,8 @@
 import pytest
 
 from vfio_conform.suitelib.checks import expect, expect_state
-from vfio_conform.suitelib.depth.streams import resume, save_bytes
+from vfio_conform.suitelib.depth.streams import resume, save_stream
+from vfio_conform.suitelib.spill import SavedStream
 from vfio_conform.model.plan import plan
 from vfio_conform.uapi.enums import MigFlag, MigState
 from vfio_conform.outcomes import not_supported
@@ -19,7 +20,7 @@ def hook(profile, request):
     return h
 
 
-def _land(dst, sessions, data: bytes, rule: str = RULE) -> None:
+def _land(dst, sessions, data, rule: str = RULE) -> None:
     """Resume `data` into `dst`, then STOP -> RUNNING."""
     out = resume(dst, sessions, data)
     expect(not out.refused, rule, f"destination refused a valid stream: {out.describe()}", dst)
@@ -37,7 +38,7 @@ def test_round_trip_verified(device, peer_device, profile, sessions, hook):
     """RUNNING -> STOP_COPY on the source, resume into the destination, RUNNING: state verified."""
     hook.write(device, 101)
     hook.write(peer_device, 202)
-    data = save_bytes(device, sessions)
+    data = save_stream(device, sessions)
     _land(peer_device, sessions, data)
     _verify(hook, peer_device, 101, context="destination after A->B", source=device)
 
@@ -46,10 +47,10 @@ def test_round_trip_verified(device, peer_device, profile, sessions, hook):
 def test_migrate_twice_a_b_a(device, peer_device, profile, sessions, hook):
     """A -> B, change nothing, then B -> A (after A was changed): A holds the original state."""
     hook.write(device, 303)
-    _land(peer_device, sessions, save_bytes(device, sessions))
+    _land(peer_device, sessions, save_stream(device, sessions))
     device.set_state(MigState.RUNNING)
     hook.write(device, 404)
-    _land(device, sessions, save_bytes(peer_device, sessions))
+    _land(device, sessions, save_stream(peer_device, sessions))
     _verify(hook, device, 303, context="source after A->B->A", source=peer_device)
 
 
@@ -57,7 +58,7 @@ def test_migrate_twice_a_b_a(device, peer_device, profile, sessions, hook):
 def test_same_stream_into_two_devices(device, peer_device, profile, sessions, hook):
     """One saved stream resumes into two devices (the destination and the source itself)."""
     hook.write(device, 505)
-    data = save_bytes(device, sessions)
+    data = save_stream(device, sessions)
     device.set_state(MigState.RUNNING)
     hook.write(device, 606)
     hook.write(peer_device, 707)
@@ -81,7 +82,6 @@ def test_precopy_with_changing_source(device, peer_device, profile, sessions, ho
         expect(device.set_state(step) is None, "fsm.no-data-fd-otherwise", "new fd inside the saving group",
                device)
     total += fd.drain(1 << 20, sink=spill_file).length
-    spill_file.seek(0)
-    _land(peer_device, sessions, spill_file.read(), "precopy.dirty-carried")
+    _land(peer_device, sessions, SavedStream.over(spill_file, total), "precopy.dirty-carried")
     _verify(hook, peer_device, 814, "precopy.dirty-carried", f"destination after {total} pre-copy+stop-copy bytes",
             source=device)

@@ -1,7 +1,7 @@
 """Stateful random walks compared step by step with the reference model (seed recorded)."""
 import pytest
 
-from vfio_conform.suitelib.depth.streams import save_bytes
+from vfio_conform.suitelib.depth.streams import save_stream
 
 
 @pytest.mark.vc_spec("walk.model-agreement")
@@ -9,7 +9,7 @@ from vfio_conform.suitelib.depth.streams import save_bytes
 def test_random_walk(device, profile, sessions, vc_context, request):
     """`walk.examples` walks of `walk.steps` SETs, reads, writes, closes, PRECOPY_INFOs and resets."""
     from vfio_conform.suitelib.depth.walk import WalkContext, run_walks   # loads hypothesis: only here
-    stream = save_bytes(device, sessions)
+    stream = save_stream(device, sessions)
     sessions.close()
     seed = profile.walk.seed
     request.node.user_properties.append(("hypothesis_seed", seed))

@@ -7,7 +7,7 @@ fails any step of any path.
 """
 import pytest
 
-from vfio_conform.fixtures.sessions import rewound
+from vfio_conform.fixtures.sessions import rewound, write_file
 from vfio_conform.suitelib.checks import expect, read_state
 from vfio_conform.model.fsm import supported_states
 from vfio_conform.model.plan import plan
@@ -35,7 +35,7 @@ def test_failed_resume_commit_on_a_long_path(device, profile, sessions, spill_fi
     source = sessions.save(device, spill_file)
     fd = sessions.enter(device, S.RESUMING, prime=False)
     with rewound(spill_file):
-        fd.write(spill_file.read(source.length - 1))
+        write_file(fd, spill_file, source.length - 1)
     result = device.try_set_state(S.RUNNING)
     if result.data_fd is not None:
         sessions.fds.append(result.data_fd)

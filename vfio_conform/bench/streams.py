@@ -4,7 +4,7 @@ Each size runs in its own process (`python3 -m vfio_conform.bench.streams SIZE`)
 resident memory (VmHWM) is its own: the run with the requested state is compared with the same run
 on a 1 MiB state. The migration: the source enters PRE_COPY and sends its initial data and a few
 rounds of dirty data (the sim keeps dirtying blocks), then STOP_COPY; every byte goes straight into
-the destination's resuming fd (`DataFd.copy_to`, one chunk in memory, a running sha256); the
+the destination's resuming fd (`DataFd.copy_to`, one chunk in memory, a running xxh3_128); the
 destination checks every block and the end digest at RESUMING -> STOP. Then both devices save their
 state again (STOP -> STOP_COPY) and the two stream digests must be equal: the content arrived,
 verified without keeping a copy.
@@ -59,11 +59,51 @@ def migrate(state_size: int, rounds: int = PRECOPY_ROUNDS) -> dict:
         digests = []
         for dev in (src, dst):
             with dev.set_state(S.STOP_COPY) as fd:
-                digests.append(fd.drain(CHUNK).sha256)
+                digests.append(fd.drain(CHUNK).digest)
             dev.set_state(S.STOP)
         return {"state_size": state_size, "moved": moved, "seconds": round(seconds, 4),
                 "mib_s": round(moved / seconds / (1 << 20), 1), "verified": digests[0] == digests[1],
                 "digest": digests[0], "hwm_kib": _hwm_kib(), "hwm_before_kib": before}
+    finally:
+        src.close()
+        dst.close()
+
+
+def sim_rates(state_size: int) -> dict:
+    """The sim's own speed on a generated state, without the harness: MiB/s producing a STOP_COPY
+    stream (reads straight from the transport, bytes dropped) and checking it (each read written
+    straight into a resuming sim: produce + check, less the produce time)."""
+    from ..backends.sim.config import SimConfig
+    from ..backends.sim.transport import SimTransport
+    from ..device import Device
+    from ..uapi.enums import MigState as S
+    cfg = SimConfig.from_dict({"flags": 1, "state_size": state_size, "generated_state": True})
+    src, dst = Device(SimTransport(cfg, "rate-src")), Device(SimTransport(cfg, "rate-dst"))
+    try:
+        src.set_state(S.STOP)
+        t = src.transport
+        fd = src.set_state(S.STOP_COPY)
+        start, produced = time.perf_counter(), 0
+        while data := t.read(fd.fd, CHUNK):
+            produced += len(data)
+        produce_s = time.perf_counter() - start
+        fd.close()
+        src.set_state(S.STOP)
+        fd = src.set_state(S.STOP_COPY)
+        dst.set_state(S.STOP)
+        in_fd = dst.set_state(S.RESUMING)
+        w = dst.transport
+        start = time.perf_counter()
+        while data := t.read(fd.fd, CHUNK):
+            w.write(in_fd.fd, data)
+        both_s = time.perf_counter() - start
+        fd.close()
+        dst.set_state(S.STOP)                       # the destination accepts what it checked
+        in_fd.close()
+        mib = produced / (1 << 20)
+        check_s = max(both_s - produce_s, 1e-9)
+        return {"produce_mib_s": round(mib / produce_s, 1), "check_mib_s": round(mib / check_s, 1),
+                "produce_and_check_mib_s": round(mib / both_s, 1)}
     finally:
         src.close()
         dst.close()
@@ -78,10 +118,13 @@ def _child(state_size: int) -> dict:
 
 
 def measure(state_size: int, cloops: CLoops | None = None) -> dict:
-    """Both runs, the C pipe loop over as many bytes as the big run moved (up to 2 GiB), ratios."""
+    """Both runs, the C pipe loop over as many bytes as the big run moved (up to 2 GiB), ratios; the
+    harness's copy path on real pipes against a C copy loop (bench/pipecopy.py); the sim's own rates."""
+    from . import pipecopy
     base = _child(BASELINE_SIZE)
     big = _child(state_size)
     cloops = cloops or CLoops()
+    copy = pipecopy.measure(min(max(state_size, 256 << 20), 1 << 30), cloops=cloops)
     c_mib_s = cloops.pipe_mib_s(min(big["moved"], 2 << 30), 1 << 20)
     growth = (big["hwm_kib"] - base["hwm_kib"]) / 1024
     out = {"state_size": state_size, "moved": big["moved"], "seconds": big["seconds"],
@@ -91,11 +134,27 @@ def measure(state_size: int, cloops: CLoops | None = None) -> dict:
            "throughput_ratio": round(big["mib_s"] / c_mib_s, 3) if c_mib_s else None}
     if c_mib_s is None:
         out["c_note"] = cloops.errors.get("pipe_loop", "")
+    out["pipe_copy"] = copy
+    out["copy_ratio"] = copy.get("ratio")
+    out["sim"] = sim_rates(min(state_size, 1 << 30))
     out["ok"] = bool(big["verified"] and base["verified"] and growth <= 64)
     return out
 
 
 def render(res: dict) -> str:
+    from . import pipecopy
+    lines = [_render_migration(res)]
+    if "pipe_copy" in res:
+        lines.append(pipecopy.render(res["pipe_copy"]))
+    if "sim" in res:
+        sim = res["sim"]
+        lines.append(f"sim alone (no harness): produces {sim['produce_mib_s']:.0f} MiB/s, checks "
+                     f"{sim['check_mib_s']:.0f} MiB/s, both in one process {sim['produce_and_check_mib_s']:.0f} "
+                     f"MiB/s (the end-to-end figure above: {res['harness_mib_s']:.0f} MiB/s)")
+    return "\n".join(lines)
+
+
+def _render_migration(res: dict) -> str:
     size = res["state_size"] / (1 << 20)
     c = (f"C pipe loop {res['c_pipe_mib_s']:.0f} MiB/s -> {res['throughput_ratio']:.2f}x "
          f"(target >= {res.get('target_throughput', 0.8)})" if res["c_pipe_mib_s"]

@@ -4,14 +4,18 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import hashlib
+import io
 import os
 import select
+import time
 from typing import BinaryIO, Iterator, TYPE_CHECKING
 
 from ..errors import UapiError
 from ..uapi import structs as st
 from ..uapi.ioctl import number
+from . import fdcopy
+from .digest import ALGORITHM, new_digest
+from .streamstats import STATS
 from .errnos import checked, errno_of
 from .lastop import LAST_OPERATION
 from .records import PrecopyInfo, StreamDigest
@@ -88,9 +92,21 @@ class DataFd:
             yield data
 
     def drain(self, chunk_size: int = 1 << 20, sink: BinaryIO | None = None,
-              allow_enomsg: bool = False) -> StreamDigest:
-        """Read to end of stream in chunks, hashing (and optionally spilling to `sink`)."""
-        digest, length, reads, end = hashlib.sha256(), 0, 0, "eof"
+              allow_enomsg: bool = False, on_chunk=None) -> StreamDigest:
+        """Read to end of stream in chunks, hashing (and optionally spilling to `sink`: a binary
+        file or a resuming DataFd). Memory is one chunk whatever the stream's length. `on_chunk`
+        sees each chunk (a bytes-like valid only during the call)."""
+        started = time.perf_counter()
+        if getattr(self.device.transport, "raw_data_fds", False) and not allow_enomsg:
+            out = self._drain_raw(chunk_size, sink, on_chunk)
+        else:
+            out = self._drain_calls(chunk_size, sink, allow_enomsg, on_chunk)
+        STATS.add(out.length, time.perf_counter() - started)
+        return out
+
+    def _drain_calls(self, chunk_size: int, sink, allow_enomsg: bool, on_chunk) -> StreamDigest:
+        """Through the transport's read (an in-process device): one bytes object per read."""
+        digest, length, reads, end = new_digest(), 0, 0, "eof"
         while True:
             code, data = self.try_read(chunk_size)
             reads += 1
@@ -104,9 +120,32 @@ class DataFd:
                 break
             digest.update(data)
             length += len(data)
+            if on_chunk is not None:
+                on_chunk(data)
             if sink is not None:
                 sink.write(data)
-        return StreamDigest(length, digest.hexdigest(), reads, end)
+        return StreamDigest(length, digest.hexdigest(), reads, end, ALGORITHM)
+
+    def _drain_raw(self, chunk_size: int, sink, on_chunk) -> StreamDigest:
+        """The kernel path: read(2) into one reused buffer, digest and write(2) the same view."""
+        dst = _raw_fd_of(sink)
+        digest = new_digest()
+        LAST_OPERATION.note(self.device.name, "read(data_fd) loop", chunk_size)
+        extra = on_chunk
+        if sink is not None and dst is None:           # a Python file object: its own write()
+            def extra(chunk, _w=sink.write, _f=on_chunk):
+                _w(chunk)
+                if _f is not None:
+                    _f(chunk)
+        try:
+            length, reads = fdcopy.copy_hashed(self.fd, dst, digest, bytearray(chunk_size),
+                                               timeout=self.device.io_timeout, on_chunk=extra)
+        except OSError as exc:
+            LAST_OPERATION.returned()
+            raise UapiError(exc.errno or errno.EIO, f"read/write(data_fd, {chunk_size})",
+                            self.device.name) from None
+        LAST_OPERATION.returned()
+        return StreamDigest(length, digest.hexdigest(), reads, "eof", ALGORITHM)
 
     def copy_to(self, dst: "DataFd", chunk_size: int = 1 << 20, allow_enomsg: bool = False) -> StreamDigest:
         """Move this (saving) stream into `dst` (a resuming fd) chunk by chunk until end of stream
@@ -141,3 +180,12 @@ class DataFd:
 
     def __repr__(self) -> str:
         return f"DataFd({self.fd}{', closed' if self.closed else ''})"
+
+
+def _raw_fd_of(sink) -> int | None:
+    """The fd to write(2) to directly: a DataFd of a raw-fd transport, or an unbuffered file's."""
+    if isinstance(sink, DataFd):
+        return sink.fd if getattr(sink.device.transport, "raw_data_fds", False) else None
+    if isinstance(sink, io.FileIO):                # unbuffered: its position is the fd's own
+        return sink.fileno()
+    return None

@@ -115,12 +115,13 @@ class PrecopyInfo:
 
 @dataclasses.dataclass
 class StreamDigest:
-    """What a drained stream looked like: total length and SHA-256 (never the bytes themselves)."""
+    """What a drained stream looked like: total length and running digest (never the bytes themselves)."""
 
     length: int
-    sha256: str
+    digest: str
     reads: int
     end: str            # "eof" (read returned 0) or "enomsg"
+    algorithm: str = "xxh3_128"     # device/digest.py
 
 
 def _feature_name(feature: int) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .items import item_key, item_param
 from .kmsg import KernelLogWatch
 from .lifecycle import RunGuard, RunLifecycle, install_sigterm
 from .options import add_options
+from .perf import PLUGIN_NAME as PERF_PLUGIN, PerfWatch
 from .recorder import ResultRecorder
 from .rulecheck import spec_ids
 from .sanitizers import ServerLogWatch
@@ -51,6 +53,9 @@ def pytest_configure(config) -> None:
         raise pytest.UsageError(f"vfio-conform: {exc}") from None
     if ctx is None:
         return
+    spill = config.getoption("vc_spill_dir", None)
+    if spill is not None and not os.path.isdir(spill):
+        raise pytest.UsageError(f"vfio-conform: --vc-spill-dir {spill!r} is not a directory")
     config.stash[CONTEXT_KEY] = ctx
     if ctx.inventory is not None:      # leases, binds and health checks of this process
         config.pluginmanager.register(ctx.inventory, "vfio-conform-inventory")
@@ -58,6 +63,7 @@ def pytest_configure(config) -> None:
         config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
     config.pluginmanager.register(KernelLogWatch(), "vfio-conform-kmsg")
     config.pluginmanager.register(ServerLogWatch(ctx.targets), "vfio-conform-sanitizers")
+    config.pluginmanager.register(PerfWatch(), PERF_PLUGIN)
     if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
         return
     if allure_wanted(config):

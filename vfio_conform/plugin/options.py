@@ -15,6 +15,9 @@ def add_options(parser) -> None:
     group.addoption("--vc-store", default=None, metavar="PATH",
                     help="SQLite result store (default: reports/results.sqlite of the current directory)")
     group.addoption("--vc-no-store", action="store_true", help="do not record results in SQLite")
+    group.addoption("--vc-spill-dir", default=None, metavar="DIR",
+                    help="where saved device states are spilled (a private subdirectory, removed at "
+                         "the end; default: $VFIO_CONFORM_SPILL_DIR, else the system temp dir)")
     group.addoption("--vc-kernel-release", default=None, metavar="RELEASE",
                     help="kernel release used for hazard gates (default: uname -r)")
     group.addoption("--vc-progress-file", default=None, metavar="PATH",

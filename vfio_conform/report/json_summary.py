@@ -35,6 +35,7 @@ def _profile(p: ProfileSummary) -> dict:
         "root_causes": p.root_causes,
         "verdict": p.verdict.value, "status": p.status, "reason": p.reason or None,
         "reason_text": p.reason_text or None, "reports": dataclasses.asdict(p.reports),
+        "performance": p.performance,
     }
 
 

@@ -31,7 +31,9 @@ def finish_run(config, store_location: str | None, json_path: str | None,
                         allure=allure if allure and Path(allure).exists() else None,
                         json=str(json_file))
     recorder = config.pluginmanager.get_plugin("vfio-conform-recorder")
-    profiles = with_root_causes(from_plugin(ctx, lifecycle, paths), recorder)
+    from ..plugin.perf import performance_of
+    profiles = with_root_causes(from_plugin(ctx, lifecycle, paths, performance_of(config, ctx.targets)),
+                                recorder)
     json_summary.write(profiles, json_file)
     if show:
         sys.stdout.write("\n" + summary_table.render(profiles))

@@ -57,6 +57,7 @@ class ProfileSummary:
     reports: ReportPaths = ReportPaths()
     #: distinct defects behind the failures (results/rootcause.py); None when not counted
     root_causes: int | None = None
+    performance: dict | None = None     # plugin/perf.py Performance.as_dict() (None: not measured)
 
     @property
     def verdict(self) -> Verdict:
@@ -91,15 +92,17 @@ def overall(profiles: Iterable[ProfileSummary]) -> Verdict:
     return Verdict.CONFORMANT if seen else Verdict.INCOMPLETE
 
 
-def from_plugin(ctx, lifecycle, reports: ReportPaths) -> list[ProfileSummary]:
-    """Per profile of a finished pytest session: the plugin's context and RunLifecycle."""
+def from_plugin(ctx, lifecycle, reports: ReportPaths, performance: dict | None = None) -> list[ProfileSummary]:
+    """Per profile of a finished pytest session: the plugin's context and RunLifecycle (and the
+    per-profile performance the plugin measured)."""
     out = []
     for name, target in ctx.targets.items():
         status, reason = lifecycle.statuses.get(name, (RunStatus.INCOMPLETE.value, "crashed"))
         out.append(ProfileSummary(
             profile=name, devices=tuple(target.device_ids), kernel=ctx.kernel_release,
             counts=full_counts(dict(lifecycle.outcomes.get(name, {}))), status=status, reason=reason,
-            run_id=ctx.run_ids.get(name), session=ctx.session, reports=reports))
+            run_id=ctx.run_ids.get(name), session=ctx.session, reports=reports,
+            performance=(performance or {}).get(name)))
     return out
 
 
@@ -110,8 +113,21 @@ def from_store(store, runs: list[dict], reports: ReportPaths | None = None) -> l
         profile=run["profile"], devices=tuple(d for d in (run.get("devices") or "").split(",") if d),
         kernel=run.get("kernel") or "", counts=full_counts(store.summary(run["id"])),
         status=run.get("status") or "", reason=run.get("reason") or "", run_id=int(run["id"]),
-        session=run.get("session") or "", reports=reports or paths_of_run(run))
+        session=run.get("session") or "", reports=reports or paths_of_run(run),
+        performance=_stored_performance(run))
         for run in runs]
+
+
+def _stored_performance(run: dict) -> dict | None:
+    """The performance kept in the run's environment record (None for a run without one)."""
+    from ..results.environment import of_run
+    env = of_run(run)
+    if env is None or not env.performance:
+        return None
+    try:
+        return json.loads(env.performance)
+    except ValueError:
+        return None
 
 
 def paths_of_run(run: dict) -> ReportPaths:

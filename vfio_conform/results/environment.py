@@ -54,6 +54,9 @@ class Environment:
     profile_hash: str
     backend: str
     devices: tuple[DeviceEnvironment, ...] = ()
+    #: The run's memory and stream throughput, JSON (plugin/perf.py), set when the run ends; not a
+    #: property (it differs every run, `diff` does not compare it); "" until then.
+    performance: str = ""
 
     @property
     def firmware(self) -> str:

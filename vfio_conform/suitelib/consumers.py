@@ -3,18 +3,22 @@
 `Qemu` follows hw/vfio/migration.c: a cached device_state (a SET equal to it issues no ioctl), one
 held data_fd, a read buffer of MIN(1 MiB, MIG_DATA_SIZE), ENOMSG or an empty read as the end of the
 data. `CloudHypervisor` follows pci/src/vfio.rs: one SET per step (the kernel walks the path),
-reads to the end, one write of the whole blob, recovery by a named state then a reset.
+reads to the end, one write of the whole blob (of up to ONE_WRITE bytes at a time: streams read by
+either consumer are spilled to disk, never held whole), recovery by a named state then a reset.
 Every step checks what the consumer relies on and names the rule; `log` is the replayable sequence.
 """
 from __future__ import annotations
 
-import dataclasses
+import array
 import errno
 import mmap
+import os
+from typing import Iterator
 
 from .checks import expect, expect_state
 from .depth import dma
 from ..backends import registry
+from .spill import SpillDir, default_spill_dir
 from ..errors import errno_name
 from ..model.spec import DATA_FD, RULES
 from ..model.plan import WARN_FROM_ERROR, plan
@@ -35,15 +39,52 @@ def verify_arrived(hook, dev, tag: int, rule: str, context: str) -> None:
     expect(not problems, rule, f"{context}: " + "; ".join(problems), dev)
 
 
-@dataclasses.dataclass
+#: The largest single write() of a stream (cloud-hypervisor writes its whole blob at once; a longer
+#: blob is written in writes of this size, so the harness never holds a whole device state).
+ONE_WRITE = 16 * MIB
+
+
 class Saved:
-    """A stream as a consumer read it: every non-empty read(), in order (QEMU forwards each one)."""
+    """A stream as a consumer read it, spilled to disk (suitelib/spill.py) with the length of every
+    non-empty read(), in order (QEMU forwards each read as one write)."""
 
-    chunks: list[bytes] = dataclasses.field(default_factory=list)
+    def __init__(self, spill: SpillDir | None = None):
+        self.file = (spill or default_spill_dir()).temporary_file("consumer-")
+        self.sizes = array.array("Q")
+        self.length = 0
 
-    @property
-    def data(self) -> bytes:
-        return b"".join(self.chunks)
+    def append(self, data) -> None:
+        view = memoryview(data)
+        while len(view):
+            view = view[self.file.write(view):]
+        self.sizes.append(len(data))
+        self.length += len(data)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def chunks(self) -> Iterator[bytes]:
+        """Each read() as it came (bounded by the consumer's read size)."""
+        pos, fd = 0, self.file.fileno()
+        for n in self.sizes:
+            yield os.pread(fd, n, pos)
+            pos += n
+
+    def pieces(self, limit: int | None = None, size: int = ONE_WRITE) -> Iterator[bytes]:
+        """The first `limit` bytes (all by default) in pieces of at most `size` bytes."""
+        end = self.length if limit is None else min(limit, self.length)
+        fd = self.file.fileno()
+        for pos in range(0, end, size):
+            yield os.pread(fd, min(size, end - pos), pos)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __del__(self):
+        try:
+            self.file.close()
+        except Exception:
+            pass
 
 
 class Consumer:
@@ -102,6 +143,25 @@ class Consumer:
             self.fd.close()
             self.log.append("close(data_fd)")
             self.fd = None
+
+    def write_saved(self, saved: Saved, rule: str, limit: int | None = None) -> None:
+        """Write `saved` (its first `limit` bytes) in writes of up to ONE_WRITE bytes."""
+        for piece in saved.pieces(limit):
+            self.write_all(piece, rule)
+
+    def try_write_blob(self, saved: Saved, extra: bytes = b"") -> tuple[int, int]:
+        """`saved` + `extra` in writes of up to ONE_WRITE bytes (one write for a blob that fits):
+        (errno of the first failed or short write, bytes accepted in all)."""
+        done = 0
+        pieces = list(saved.pieces()) if saved.length + len(extra) <= ONE_WRITE else None
+        if pieces is not None:
+            pieces = [b"".join(pieces) + extra]
+        for piece in pieces if pieces is not None else _with_tail(saved.pieces(), extra):
+            code, n = self.fd.try_write(piece)
+            done += n if not code else 0
+            if code or n != len(piece):
+                return code, done
+        return 0, done
 
     def write_all(self, data: bytes, rule: str) -> None:
         """Write `data` to the resuming fd, looping on short writes (both consumers do)."""
@@ -231,7 +291,7 @@ class Qemu(Consumer):
             self.pending_exact()
             data = self.save_block(stop_copy=False)
             if data:
-                saved.chunks.append(data)
+                saved.append(data)
             self.account(len(data))
             if not self.init:
                 self.initial_sent = True
@@ -248,11 +308,11 @@ class Qemu(Consumer):
     def complete(self, saved: Saved) -> None:
         """save_live_complete_precopy: SET STOP_COPY (issued even when cached), read to the end."""
         self.set(S.STOP_COPY, same_state=True)
-        for _ in range(1 << 16):
+        for _ in range(max(1 << 16, 2 * QEMU_UNKNOWN_STOP_COPY // max(self.bufsize, 1))):
             data = self.save_block(stop_copy=True)
             if not data:
                 return
-            saved.chunks.append(data)
+            saved.append(data)
         expect(False, "stream.stop-copy-eof", f"STOP_COPY stream never ended | {self.where()}", self.dev)
 
     def save_cleanup(self) -> None:
@@ -273,9 +333,10 @@ class Qemu(Consumer):
         self.realize()
         self.save_setup()
         if self.state is S.PRE_COPY:
-            reached = self.iterate(saved, max_rounds=64)
+            rounds = 64 + self.init // max(self.bufsize, 1)     # QEMU iterates as long as it takes
+            reached = self.iterate(saved, max_rounds=rounds)
             expect(reached, "consumer.qemu-initial-data-sent",
-                   f"after 64 pre-copy rounds QEMU's initial count is still {self.init} | {self.where()}",
+                   f"after {rounds} pre-copy rounds QEMU's initial count is still {self.init} | {self.where()}",
                    self.dev)
         self.vm_stop()
         self.complete(saved)
@@ -308,7 +369,7 @@ class Qemu(Consumer):
     def load(self, saved: Saved, close_before_start: bool) -> None:
         """SET RESUMING, one write per source chunk, then the fd closed before or after vm start."""
         self.set(S.RESUMING)
-        for chunk in saved.chunks:
+        for chunk in saved.chunks():
             self.write_all(chunk, "stream.round-trip")
         if close_before_start:
             self.close_fd()              # vfio_load_cleanup on a destination that stays paused
@@ -358,12 +419,12 @@ class CloudHypervisor(Consumer):
         code = self.transition(S.RUNNING, None)
         expect(code == 0, rule, f"resume: SET RUNNING failed {errno_name(code)} | {self.where()}", self.dev)
 
-    def save_migration_data(self) -> bytes:
+    def save_migration_data(self) -> Saved:
         """STOP -> STOP_COPY (recover STOP), read to the end, STOP_COPY -> STOP."""
         code = self.transition(S.STOP_COPY, S.STOP)
         expect(code == 0, "fsm.legal-arc", f"SET STOP_COPY failed {errno_name(code)} | {self.where()}",
                self.dev)
-        out = []
+        out = Saved()
         while True:
             code, data = self.fd.try_read(CH_READ)
             self.log.append(f"read({CH_READ}): {errno_name(code)}, {len(data)} bytes")
@@ -378,19 +439,20 @@ class CloudHypervisor(Consumer):
             out.append(data)
         code = self.transition(S.STOP, None)
         expect(code == 0, "fsm.legal-arc", f"SET STOP failed {errno_name(code)} | {self.where()}", self.dev)
-        return b"".join(out)
+        return out
 
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> Saved:
         """vm pause then snapshot: RUNNING -> STOP, then save_migration_data."""
         self.pause()
         return self.save_migration_data()
 
-    def restore(self, blob: bytes) -> None:
-        """load_migration_data (RESUMING, recover STOP; one write) then resume() to RUNNING."""
+    def restore(self, blob: Saved) -> None:
+        """load_migration_data (RESUMING, recover STOP; one write, or ONE_WRITE pieces of a bigger
+        blob) then resume() to RUNNING."""
         code = self.transition(S.RESUMING, S.STOP)
         expect(code == 0, "fsm.legal-arc", f"SET RESUMING failed {errno_name(code)} | {self.where()}",
                self.dev)
-        self.write_all(blob, "stream.round-trip")
+        self.write_saved(blob, "stream.round-trip")
         self.resume(rule="stream.round-trip")
         self.close_fd()
 
@@ -419,6 +481,12 @@ class CloudHypervisor(Consumer):
         code = dma.stop(self.dev)
         self.log.append(f"DMA_LOGGING_STOP: {errno_name(code)}")
         return code
+
+
+def _with_tail(pieces, tail: bytes):
+    yield from pieces
+    if tail:
+        yield tail
 
 
 def expect_running(consumer: Consumer, rule: str, context: str) -> None:

@@ -46,6 +46,9 @@ class WithVendorHooks(Verifier):
     def flips(self, length: int) -> list[int]:
         return self.inner.flips(length)
 
+    def record_offsets(self, read, length: int, limit: int = 1 << 16) -> list[int]:
+        return self.inner.record_offsets(read, length, limit)
+
 
 def verifier_for(profile, pluginhook=None) -> Verifier:
     """The profile's hook combined with vendor plugins' pytest_vc_verify_state (pytest's `config.hook`)."""

@@ -27,6 +27,11 @@ class Verifier:
         """Byte offsets whose corruption the driver must detect."""
         return sorted({f for f in self.header_flips if 0 <= f < length})
 
+    def record_offsets(self, read, length: int, limit: int = 1 << 16) -> list[int]:
+        """Where the stream's records start, read through `read(offset, size)` (at most `limit`);
+        empty when the hook does not know the format (the suites then use the device's read ends)."""
+        return []
+
 
 class NoVerify(Verifier):
     """No hook: round trips check only that the resume is accepted."""

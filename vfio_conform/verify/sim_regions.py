@@ -5,6 +5,8 @@ import hashlib
 
 from .base import Verifier
 
+_HEADER, _REC = 72, 12          # the sim stream's header and record-header lengths
+
 #: (region index, offset, length) windows the hook writes.
 WINDOWS = ((0, 0, 64), (0, 0x8000 + 128, 64), (2, 16, 32))
 
@@ -35,3 +37,28 @@ class SimRegions(Verifier):
 
     def flips(self, length: int) -> list[int]:
         return sorted({*super().flips(length), length - 1})
+
+    def record_offsets(self, read, length: int, limit: int = 1 << 16) -> list[int]:
+        """The sim stream (backends/sim/stream.py, bigstate.py): v1 is the header and the payload;
+        v2 the header, payload[:split], then records; v3 the header, then records. A record is
+        (payload offset u64, length u32, data); the walk stops at the end record or a bad length."""
+        head = read(0, _HEADER)
+        if len(head) < _HEADER:
+            return []
+        version = int.from_bytes(head[8:12], "little")
+        pos = _HEADER
+        if version == 2:
+            pos += int.from_bytes(head[40:48], "little")
+        elif version != 3:
+            return [pos]
+        out = [_HEADER]
+        while pos + _REC <= length and len(out) < limit:
+            out.append(pos)
+            rec = read(pos, _REC)
+            offset, size = int.from_bytes(rec[:8], "little"), int.from_bytes(rec[8:12], "little")
+            pos += _REC + size
+            if offset == (1 << 64) - 1:
+                break
+        if pos <= length:
+            out.append(pos)
+        return sorted(set(out))

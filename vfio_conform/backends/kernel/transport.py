@@ -31,6 +31,9 @@ class KernelTransport:
     iommufd fds it was opened through. Data fds are closed one by one by their owners.
     """
 
+    #: read/write on a data fd are plain syscalls: DataFd may copy with readv into one buffer.
+    raw_data_fds = True
+
     def __init__(self, opened: OpenedDevice, io_timeout: float = 30.0, location=None):
         self.opened = opened
         self.name = opened.name

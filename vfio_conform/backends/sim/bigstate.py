@@ -22,12 +22,14 @@ import struct
 from . import stream
 from .faults import ActiveFaults
 from .regions import oserror
-from .sessions import ResumingSession, SavingSession
+from .sessions import _SMALL_READ as SMALL_READ, ResumingSession, SavingSession
 
 VERSION_GENERATED = 3
 BLOCK = 1 << 20
 _WORD = struct.Struct("<QII")       # tag, block index, generation: 16 bytes
 _RECORD = struct.Struct("<QI")
+#: A read that has this many bytes ends at the next record end (a short read, as drivers do).
+FILL = 64 << 10
 
 
 class GeneratedState:
@@ -90,6 +92,7 @@ class GeneratedSavingSession(SavingSession):
         self.layout, self.state, self.regions, self.dirty_blocks = layout, state, regions, dirty_blocks
         self.queue: collections.deque = collections.deque([("header",)])
         self.queued: set[int] = set()
+        self.queued_bytes = 0             # records of the queued blocks (dirty_bytes in O(1))
         self._enqueue(range(state.nblocks))
         self.cur, self.cur_pos = b"", 0
         self.initial_left = stream.HEADER_LEN + state.nblocks * _RECORD.size + state.size
@@ -103,6 +106,7 @@ class GeneratedSavingSession(SavingSession):
         for i in blocks:
             if i not in self.queued:
                 self.queued.add(i)
+                self.queued_bytes += _RECORD.size + self.state.block_len(i)
                 self.queue.append(("block", i))
 
     def _finish(self) -> None:
@@ -116,6 +120,7 @@ class GeneratedSavingSession(SavingSession):
         if kind == "block":
             i = item[1]
             self.queued.discard(i)
+            self.queued_bytes -= _RECORD.size + self.state.block_len(i)
             return _RECORD.pack(i * BLOCK, self.state.block_len(i)) + self.state.block(i)
         if kind == "regions":
             data = self.regions()
@@ -135,7 +140,7 @@ class GeneratedSavingSession(SavingSession):
     def dirty_bytes(self) -> int:
         if not self.in_precopy:
             return 0
-        queued = sum(_RECORD.size + self.state.block_len(i) for i in self.queued)
+        queued = self.queued_bytes
         left = len(self.cur) - self.cur_pos
         return max(0, queued + left - max(0, self.initial_left))
 
@@ -145,8 +150,7 @@ class GeneratedSavingSession(SavingSession):
         if not self.in_precopy or not self.active:
             return
         self._enqueue(range(self.state.nblocks))
-        self.initial_left = sum(_RECORD.size + self.state.block_len(i) for i in self.queued) + \
-            len(self.cur) - self.cur_pos
+        self.initial_left = self.queued_bytes + len(self.cur) - self.cur_pos
         self.round_ended = False
         self.reinit_pending = True
 
@@ -162,6 +166,8 @@ class GeneratedSavingSession(SavingSession):
             return b""
         if self.in_precopy:
             self._next_round()
+        if size < SMALL_READ and self._pending() and self.faults.fire("corrupt_stream"):
+            self._skip_one()
         if not self._pending():
             if self.in_precopy:
                 self.round_ended = True
@@ -169,20 +175,31 @@ class GeneratedSavingSession(SavingSession):
                     return b""
                 raise oserror(errno.ENOMSG, "no more pre-copy data for now")
             return b""
-        out = []                                       # a read fills `size` across records
+        out = []            # a read fills `size` across records, but stops at a record's end once it
+        got = 0             # holds FILL bytes: a whole record is returned as is, never copied
         while size > 0 and self._pending():
             if self.cur_pos >= len(self.cur):
+                if got >= FILL:
+                    break
                 self.cur, self.cur_pos = self._render(self.queue.popleft()), 0
                 continue
             cur, pos = self.cur, self.cur_pos
             piece = cur if not pos and size >= len(cur) else cur[pos:pos + size]
             self.cur_pos = pos + len(piece)
             size -= len(piece)
+            got += len(piece)
             out.append(piece)
         data = out[0] if len(out) == 1 else b"".join(out)
         self.sent += len(data)
         self.initial_left -= len(data)
         return data
+
+    def _skip_one(self) -> None:
+        """The corrupt_stream knob: a small read loses the byte it should start with."""
+        if self.cur_pos >= len(self.cur) and self.queue:
+            self.cur, self.cur_pos = self._render(self.queue.popleft()), 0
+        if self.cur_pos < len(self.cur):
+            self.cur_pos += 1
 
     def poll(self, events: int) -> int:
         if not self.active:
@@ -220,9 +237,11 @@ class GeneratedResumingSession(ResumingSession):
     def write(self, data: bytes) -> int:
         self._live("write()")
         n = len(data)
+        if n < 8 and self.faults.fire("resume_small_writes_lost"):
+            return n
         self.written += n
         if self.error or self.done is not None:
-            if self.done is not None and not self.error:
+            if self.done is not None and not self.error and not self.faults.fire("accept_extra_bytes"):
                 self.error = f"{n} bytes after the end record"
             return n
         mv = memoryview(data)
@@ -253,7 +272,7 @@ class GeneratedResumingSession(ResumingSession):
             mv = mv[take:]
             if self.need is not None and self.got == self.need[1]:
                 self._finish_record()
-        if len(mv) and self.done is not None and not self.error:
+        if len(mv) and self.done is not None and not self.error and not self.faults.fire("accept_extra_bytes"):
             self.error = f"{len(mv)} bytes after the end record"
         return n
 

@@ -26,9 +26,9 @@ SIZE_CAPS = {"state_size": MAX_STATE_SIZE}
 #: Fault knobs that bend the byte-held stream sessions (or their resume) and that a generated
 #: state's sessions do not implement: refused with generated_state rather than silently inert.
 GENERATED_WITHOUT = frozenset({
-    "accept_extra_bytes", "corrupt_stream", "enomsg_in_stop_copy", "header_checked_only_on_write",
+    "enomsg_in_stop_copy", "header_checked_only_on_write",
     "live_read_eio", "precopy_dirty_stuck", "precopy_end_eof", "precopy_initial_grows",
-    "precopy_stale_snapshot", "resume_small_writes_lost", "stop_copy_eof_not_readable",
+    "precopy_stale_snapshot", "stop_copy_eof_not_readable",
     "truncated_stream", "foreign_layout_accepted", "reset_breaks_save", "reset_keeps_resume_data",
     "no_fd_on_opening_arc", "accept_incomplete_resume", "resume_refuses_valid_stream",
     "resume_skips_regions", "seekable_fd"})

@@ -1,21 +1,40 @@
-"""Write (possibly hostile) streams into a resuming device and report where it refused them."""
+"""Save streams to the spill directory, write (possibly hostile, possibly edited) streams into a
+resuming device and report where it refused them: no stream is ever held whole in memory."""
 from __future__ import annotations
 
 import dataclasses
 import errno
+import os
+import select
+import time
 
+from ...device.streamstats import STATS
 from ...errors import errno_name
 from ...uapi.enums import MigState
+from ..spill import InMemory, Mutated, SavedStream
+from ..writeplan import BULK, WritePlan, whole
+
+
+#: After the first refused write, a hostile writer goes on for this many bytes, then stops writing.
+AFTER_ERROR = 1 << 20
+#: sendfile(2) into a data fd whose driver has no splice_write fails with these: write() instead.
+NO_SPLICE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
+#: At most this many read ends of a save are kept (record boundaries for a bounded write plan).
+MAX_READ_ENDS = 1 << 16
 
 
 @dataclasses.dataclass
 class ResumeOutcome:
-    """write_errors: (stream offset, errno) of each failed write; stop_errno: RESUMING -> STOP's errno."""
+    """write_errors: (stream offset, errno) of each failed write; stop_errno: RESUMING -> STOP's errno;
+    written: bytes offered to write(); abandoned_at: where writing stopped after an error (or None)."""
 
     length: int
     write_errors: list[tuple[int, int]]
     stop_errno: int
     state_after: int
+    written: int = 0
+    abandoned_at: int | None = None
+    coverage: str = ""
 
     @property
     def refused(self) -> bool:
@@ -23,35 +42,119 @@ class ResumeOutcome:
 
     def describe(self) -> str:
         writes = ", ".join(f"{errno_name(c)} at {o}" for o, c in self.write_errors[:3]) or "none"
-        return (f"{self.length}-byte stream: write errors {writes}; RESUMING->STOP "
+        rest = f" (writing stopped at {self.abandoned_at})" if self.abandoned_at is not None else ""
+        return (f"{self.length}-byte stream: write errors {writes}{rest}; RESUMING->STOP "
                 f"{errno_name(self.stop_errno)}; state {MigState.label(self.state_after)}")
 
 
-def resume(device, sessions, data: bytes, chunk: int = 1 << 20) -> ResumeOutcome:
-    """STOP -> RESUMING, write `data` in `chunk`s (going on past errors, as a hostile user), SET STOP."""
+def resume(device, sessions, data, chunk: int = 1 << 20, plan: WritePlan | None = None) -> ResumeOutcome:
+    """STOP -> RESUMING, write `data` (bytes, a SavedStream or a Mutated one) in `chunk`s or along
+    `plan`; past a refused write a hostile user goes on for AFTER_ERROR bytes; then SET STOP."""
+    stream = InMemory(data) if isinstance(data, (bytes, bytearray)) else data
+    plan = plan or whole(stream.length, chunk)
     fd = sessions.enter(device, MigState.RESUMING, prime=False)
-    errors, pos = [], 0
-    while pos < len(data):
-        piece = data[pos:pos + chunk]
-        code, n = fd.try_write(piece)
-        if code or n == 0:
-            errors.append((pos, code or errno.EIO))
-            pos += len(piece)
-            continue
-        pos += n
+    started = time.perf_counter()
+    errors: list[tuple[int, int]] = []
+    abandoned = None
+    raw = getattr(device.transport, "raw_data_fds", False)
+    for start, end, piece in plan.segments:
+        if errors and start - errors[0][0] > AFTER_ERROR:
+            abandoned = start
+            break
+        span = _file_range(stream, start, end) if raw and piece >= BULK and not errors else None
+        pos = _send(fd, span, start, end, errors) if span is not None else start
+        if pos < end:
+            pos = _write_pieces(fd, stream, pos, end, piece, errors)
+        if pos < end:
+            abandoned = pos
+            break
+    written = abandoned if abandoned is not None else stream.length
+    STATS.add(written, time.perf_counter() - started)
     result = device.try_set_state(MigState.STOP)
     if result.data_fd is not None:
         sessions.fds.append(result.data_fd)
     _, state, _ = device.get_state_raw()
-    return ResumeOutcome(len(data), errors, result.errno, state)
+    return ResumeOutcome(stream.length, errors, result.errno, state, written, abandoned,
+                         plan.coverage.describe())
 
 
-def save_bytes(device, sessions) -> bytes:
-    """A full STOP_COPY save of `device` as bytes (depth suites only use small device states)."""
-    import io
-    sink = io.BytesIO()
-    sessions.save(device, sink)
-    return sink.getvalue()
+def _write_pieces(fd, stream, start: int, end: int, piece: int, errors) -> int:
+    """Write [start, end) of `stream` in `piece`-byte writes (read BULK bytes at a time)."""
+    pos = start
+    while pos < end:
+        if errors and pos - errors[0][0] > AFTER_ERROR:
+            return pos
+        base = pos
+        block = stream.read(base, min(end - base, max(piece, BULK)))
+        stop = base + len(block)
+        if not block:
+            return end
+        while pos < stop:
+            data = block[pos - base:pos - base + piece]
+            code, n = fd.try_write(data)
+            if code or n == 0:
+                errors.append((pos, code or errno.EIO))
+                pos += len(data)
+                if pos - errors[0][0] > AFTER_ERROR:
+                    return pos
+                continue
+            pos += n
+    return pos
+
+
+def _file_range(stream, start: int, end: int):
+    """(fd, offset) when [start, end) of `stream` is plain bytes of its spill file (no edit in it)."""
+    if isinstance(stream, SavedStream):
+        return stream.fd, start
+    if isinstance(stream, Mutated) and end <= stream.kept and \
+            not any(start <= at < end for at, _ in stream.flips):
+        return _file_range(stream.base, start, end)
+    return None
+
+
+def _send(fd, span, start: int, end: int, errors) -> int:
+    """sendfile(2) [start, end) from the spill file into a kernel data fd: no byte passes user space."""
+    src, offset = span
+    pos = start
+    while pos < end:
+        try:
+            n = os.sendfile(fd.fd, src, offset + pos - start, min(BULK, end - pos))
+        except (BlockingIOError, InterruptedError):
+            fd.poll(select.POLLOUT, timeout=fd.device.io_timeout)
+            continue
+        except OSError as exc:
+            if exc.errno in NO_SPLICE and pos == start:  # the driver's fd has no splice_write
+                return pos
+            errors.append((pos, exc.errno or errno.EIO))
+            return pos + min(BULK, end - pos)          # skipped, as a refused write() of that size
+        if n == 0:
+            errors.append((pos, errno.EIO))
+            return pos + min(BULK, end - pos)
+        pos += n
+    return pos
+
+
+def save_stream(device, sessions, chunk: int = 1 << 20, keep: bool = True) -> SavedStream:
+    """A full STOP_COPY save of `device` spilled to the run's spill directory (closed with
+    `sessions` if `keep`, else by the caller)."""
+    path, f = sessions.spill.new_file("saved-")
+    ends: list[int] = []
+    total = [0]
+
+    def note(piece) -> None:
+        total[0] += len(piece)
+        if len(ends) < MAX_READ_ENDS:
+            ends.append(total[0])
+    try:
+        digest = sessions.save(device, f, chunk, on_chunk=note)
+    except BaseException:
+        f.close()
+        os.unlink(path)
+        raise
+    saved = SavedStream(path, digest.length, digest.digest, tuple(ends), f)
+    if keep:
+        sessions.keep(saved)
+    return saved
 
 
 def flip(data: bytes, offset: int, mask: int = 0xFF) -> bytes:

@@ -45,7 +45,7 @@ class WalkContext:
 
     device: object
     profile: object
-    stream: bytes
+    stream: object          # a saved stream: len() and [a:b] slices (suitelib/spill.py SavedStream)
     kernel_release: str
 
 
