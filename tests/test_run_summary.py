@@ -130,7 +130,9 @@ def test_progress_lines_and_status_file(tmp_path):
     doc = json.loads(Path(f"{status}.json").read_text())
     assert doc == {**doc, "done": total, "total": total, "finished": True,
                    "per_profile": {"sim-stop-copy": total}}
-    assert status.read_text().count("\n") == total      # the per-test file the lab reads is kept
+    lines = status.read_text().splitlines()            # the per-test file the lab reads is kept:
+    selected = [ln for ln in lines if ln.startswith("# selected ")]   # the selection first,
+    assert len(selected) == total and len(lines) - len(selected) == total   # then one line per test
 
 
 def test_default_progress_does_not_flood_a_short_run(tmp_path):
