@@ -27,6 +27,10 @@ def add_parser(sub) -> None:
     run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
     run.add_argument("--json", default=None, metavar="FILE",
                      help="write the machine-readable summary here (docs/json-summary.md)")
+    run.add_argument("--kernel", default=None, metavar="VERSION|ALIAS",
+                     help="a Debian kernel from bookworm, trixie or trixie-backports: 6.12, 7.3.4, "
+                          "6.1.0-57, lts or latest (default: the pinned 6.12 build; "
+                          "docs/kernel-matrix.md)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
     run.set_defaults(func=_run)
     cons = labsub.add_parser("consumers", help="QEMU 10 (Debian trixie, in the guest) migrates a VM "
@@ -59,9 +63,10 @@ def _run(args, extra) -> int:
     from .harness import BOOT_TIMEOUT_S, run_lab
     rest = [a for a in args.pytest_args + list(extra) if a != "--"]
     try:
+        kernel = _kernel(args.kernel)
         runs = run_lab(args.profile or None, Path(args.reports), args.store,
                        None if args.workers in ("0", "") else args.workers, rest,
-                       args.timeout or BOOT_TIMEOUT_S)
+                       args.timeout or BOOT_TIMEOUT_S, kernel=kernel)
     except LabError as exc:
         print(f"vfio-conform lab: {exc}")
         return 3
@@ -74,6 +79,18 @@ def _run(args, extra) -> int:
     from .summary import lab_summary
     lab_summary(runs, Path(args.reports), args.store, args.json)
     return int(combine(codes))   # same codes as `run`: 2 usage, 1 violation, 3 incomplete, 0
+
+
+def _kernel(name: str | None):
+    """The KernelSpec `--kernel` names (resolved through the lab's private apt configuration), or
+    None for the pinned default. An unknown or incomplete kernel is a ConfigError (exit 2)."""
+    if not name:
+        return None
+    from .config import default_cache_root
+    from .kernels import describe, resolve
+    spec, _ = resolve(name, default_cache_root())
+    print(f"vfio-conform lab: kernel {describe(spec)}", flush=True)
+    return spec
 
 
 def _consumers(args, extra) -> int:

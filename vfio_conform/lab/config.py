@@ -25,6 +25,12 @@ class KernelSpec:
     abi: str = "6.12.117+deb12"
     flavour: str = "amd64"
     source_series: str = "6.12"
+    #: Set when resolved from the archives (lab/kernels.py): the exact packages (image ones first),
+    #: their Debian version, linux-source's version and the private apt root they come through.
+    packages: tuple[str, ...] = ()
+    version: str = ""
+    source_version: str = ""
+    archive: str = ""
 
     @property
     def kver(self) -> str:
@@ -33,11 +39,19 @@ class KernelSpec:
 
     @property
     def image_pkg(self) -> str:
-        """Name of the unsigned image package."""
-        return f"linux-image-{self.kver}-unsigned"
+        """Name of the package holding vmlinuz (the unsigned image unless resolved otherwise)."""
+        return self.packages[0] if self.packages else f"linux-image-{self.kver}-unsigned"
+
+    @property
+    def release(self) -> str:
+        """Upstream release (e.g. 6.12.117), from the Debian version when known."""
+        return (self.version.split(":")[-1].split("-")[0] if self.version
+                else self.abi.split("+")[0])
 
     def package_names(self) -> list[str]:
         """All Debian packages the lab downloads for this kernel."""
+        if self.packages:
+            return list(self.packages)
         return [self.image_pkg, f"linux-headers-{self.kver}", f"linux-headers-{self.abi}-common",
                 f"linux-kbuild-{self.abi}", f"linux-source-{self.source_series}"]
 

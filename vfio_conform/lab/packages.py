@@ -50,6 +50,8 @@ class KernelTree:
 
 def debian_version(spec: KernelSpec) -> str:
     """Return the Debian package version of the image package (e.g. 6.12.117-1~deb12u1)."""
+    if spec.version:
+        return spec.version
     out = run(["apt-cache", "show", "--no-all-versions", spec.image_pkg], kind="download")
     for line in out.splitlines():
         if line.startswith("Version:"):
@@ -61,6 +63,8 @@ def debian_version(spec: KernelSpec) -> str:
 def _download(spec: KernelSpec, debs: Path) -> dict[str, Path]:
     """apt-get download each package (pinned to one version) unless already in `debs`."""
     debs.mkdir(parents=True, exist_ok=True)
+    if spec.archive:
+        return _download_private(spec, debs)
     version = debian_version(spec)
     found: dict[str, Path] = {}
     for name in spec.package_names():
@@ -69,6 +73,38 @@ def _download(spec: KernelSpec, debs: Path) -> dict[str, Path]:
         except InfraError as exc:
             raise LabError("download", str(exc)) from exc
     return found
+
+
+def _download_private(spec: KernelSpec, debs: Path) -> dict[str, Path]:
+    """Fetch a resolved kernel's packages through the private apt configuration (lab/archive.py),
+    after checking the disk; the size is printed when anything is to be fetched."""
+    from .archive import PrivateApt
+    from .kernels import check_disk, mib
+    apt = PrivateApt(Path(spec.archive))
+    apt.setup()
+    infos = []
+    for name in spec.package_names():
+        version = spec.source_version if name.startswith("linux-source-") else spec.version
+        info = apt.show(name, version)
+        if info is None:
+            raise LabError("download", f"{name} (= {version}) is no longer in the archives' lists "
+                           f"({apt.sources_list}); resolve the kernel again")
+        infos.append(info)
+    todo = [i for i in infos if not list(debs.glob(f"{i.name}_{i.version.split(':')[-1]}_*.deb"))]
+    if todo:
+        need = check_disk(infos, debs, f"linux-source-{spec.source_series}")
+        print(f"vfio-conform lab: downloading kernel {spec.kver}: {len(todo)} package(s), "
+              f"{mib(sum(i.size for i in todo))} (needs {mib(need)} on disk; cached in "
+              f"{debs.parent})", flush=True)
+    return {i.name: apt.download(i, debs) for i in infos}
+
+
+def _link_usr_modules(tree: KernelTree) -> None:
+    """Newer Debian kernels ship /usr/lib/modules: make lib/modules/<kver> point there."""
+    usr = tree.sysroot / "usr" / "lib" / "modules" / tree.spec.kver
+    if usr.is_dir() and not tree.modules_dir.exists():
+        tree.modules_dir.parent.mkdir(parents=True, exist_ok=True)
+        tree.modules_dir.symlink_to(Path("..", "..", "usr", "lib", "modules", tree.spec.kver))
 
 
 def _fix_headers_makefile(tree: KernelTree) -> None:
@@ -125,6 +161,7 @@ def prepare_kernel(spec: KernelSpec, cache_dir: Path) -> KernelTree:
                 run(["dpkg-deb", "-x", deb, tree.sysroot], kind="download")
         if not tree.vmlinuz.exists():
             raise LabError("download", f"{tree.vmlinuz} missing after unpacking {spec.image_pkg}")
+        _link_usr_modules(tree)
         _fix_headers_makefile(tree)
         run(["depmod", "-b", tree.sysroot, spec.kver], kind="download")
         if not tree.mtty_source.exists():

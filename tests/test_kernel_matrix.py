@@ -1,0 +1,250 @@
+"""Kernel matrix, host side and without network: naming a Debian kernel (version or alias), the
+private apt configuration, the packages each layout needs, and the bad-input cases (unknown
+kernel, missing headers/source, failed download, too little disk)."""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vfio_conform.lab import archive, kernels
+from vfio_conform.lab.archive import PackageInfo, PrivateApt, parse_records
+from vfio_conform.lab.errors import LabError
+from vfio_conform.lab.kernels import IncompleteKernel, UnknownKernel
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 2**20
+
+#: A small archive: 6.1 (per-series kbuild), 6.12 in bookworm and trixie, 6.18 without headers
+#: (as trixie-backports has it once superseded) and 7.3 in the split layout.
+ARCHIVE: dict[str, list[tuple[str, int]]] = {
+    "linux-image-6.1.0-57-amd64-unsigned": [("6.1.192-3", 70)],
+    "linux-image-6.1.0-57-amd64": [("6.1.192-3", 70)],
+    "linux-headers-6.1.0-57-amd64": [("6.1.192-3", 2)],
+    "linux-headers-6.1.0-57-common": [("6.1.192-3", 10)],
+    "linux-kbuild-6.1": [("6.1.192-3", 2)],
+    "linux-source-6.1": [("6.1.192-3", 139)],
+    "linux-image-6.12.117+deb12-amd64-unsigned": [("6.12.117-1~deb12u1", 100)],
+    "linux-image-6.12.117+deb13-amd64-unsigned": [("6.12.117-1", 100)],
+    "linux-headers-6.12.117+deb12-amd64": [("6.12.117-1~deb12u1", 2)],
+    "linux-headers-6.12.117+deb12-common": [("6.12.117-1~deb12u1", 10)],
+    "linux-kbuild-6.12.117+deb12": [("6.12.117-1~deb12u1", 2)],
+    "linux-source-6.12": [("6.12.117-1~deb12u1", 150), ("6.12.117-1", 150)],
+    "linux-image-6.18.15+deb13-amd64": [("6.18.15-1~bpo13+1", 160)],
+    "linux-binary-7.3.4+deb13-amd64": [("7.3.4-1~bpo13+1", 14)],
+    "linux-image-7.3.4+deb13-amd64": [("7.3.4-1~bpo13+1", 0)],
+    "linux-modules-7.3.4+deb13-amd64": [("7.3.4-1~bpo13+1", 106)],
+    "linux-base-7.3.4+deb13-amd64": [("7.3.4-1~bpo13+1", 1)],
+    "linux-headers-7.3.4+deb13-amd64": [("7.3.4-1~bpo13+1", 2)],
+    "linux-headers-7.3.4+deb13-common": [("7.3.4-1~bpo13+1", 11)],
+    "linux-kbuild-7.3.4+deb13": [("7.3.4-1~bpo13+1", 1)],
+    "linux-source-7.3": [("7.3.4-1~bpo13+1", 160)],
+    "linux-doc": [("7.3.4-1~bpo13+1", 1)],
+}
+
+
+class FakeApt(PrivateApt):
+    """PrivateApt answering from ARCHIVE instead of running apt (records every command)."""
+
+    def __init__(self, root: Path, packages=None):
+        super().__init__(root)
+        self.packages = ARCHIVE if packages is None else packages
+        self.calls: list[list[str]] = []
+
+    def _run(self, tool, args, cwd=None):
+        self.calls.append([tool, *args])
+        if args == ["pkgnames"]:
+            return "\n".join(self.packages) + "\n"
+        if args[0] == "show":
+            unknown = [n for n in args[1:] if n not in self.packages]
+            if unknown:
+                raise LabError("download", f"E: No packages found: {unknown[0]}")
+            return "".join(f"Package: {n}\nVersion: {v}\nInstalled-Size: {s * 1024}\nSize: {s * MiB}\n"
+                           "Description: x\n continued\n\n"
+                           for n in args[1:] for v, s in self.packages[n])
+        if args[0] == "download":
+            name, version = args[1].split("=")
+            (cwd / f"{name}_{version}_amd64.deb").write_bytes(b"deb")
+            return ""
+        return ""
+
+
+@pytest.fixture
+def apt(tmp_path):
+    return FakeApt(tmp_path / "apt")
+
+
+def test_the_private_configuration_replaces_every_host_apt_directory(tmp_path):
+    apt = PrivateApt(tmp_path / "apt")
+    apt.setup()
+    opts = apt.options()
+    values = dict(o.split("=", 1) for o in opts[1::2])
+    for key in ("Dir::Etc::SourceList", "Dir::Etc::SourceParts", "Dir::Etc::Preferences",
+                "Dir::Etc::PreferencesParts", "Dir::Etc::TrustedParts", "Dir::State::Lists",
+                "Dir::State::status", "Dir::Cache"):
+        assert values[key].startswith(str(tmp_path / "apt")), key
+    lines = apt.sources_list.read_text().splitlines()
+    assert [line.split()[-2] for line in lines] == ["bookworm", "bookworm-security", "trixie",
+                                                    "trixie-backports"]
+    assert all(f"signed-by={archive.KEYRING}" in line for line in lines)
+
+
+def test_a_missing_keyring_is_named(tmp_path):
+    apt = PrivateApt(tmp_path / "apt", keyring=tmp_path / "none.gpg")
+    with pytest.raises(LabError, match="debian-archive-keyring"):
+        apt.setup()
+
+
+def test_records_parse_and_the_newest_version_wins(apt):
+    assert parse_records("Package: a\nVersion: 1\nDescription: d\n more\n\nPackage: b\nVersion: 2\n") \
+        == [{"Package": "a", "Version": "1", "Description": "d"}, {"Package": "b", "Version": "2"}]
+    assert apt.show("linux-source-6.12").version == "6.12.117-1"     # dpkg order: ~ sorts first
+    assert apt.show("linux-source-6.12", "6.12.117-1~deb12u1").version == "6.12.117-1~deb12u1"
+    assert apt.show("linux-source-6.12", "9.9") is None
+    assert apt.show("linux-nothing") is None
+
+
+def test_layouts_prefer_the_split_binary_then_the_unsigned_image():
+    images = kernels.image_names(list(ARCHIVE))
+    assert images["7.3.4+deb13"] == ("linux-binary-7.3.4+deb13-amd64", "split")
+    assert images["6.1.0-57"] == ("linux-image-6.1.0-57-amd64-unsigned", "image")
+    assert images["6.18.15+deb13"] == ("linux-image-6.18.15+deb13-amd64", "image")
+    assert "linux-doc" not in str(images)
+
+
+@pytest.mark.parametrize("name, kver", [
+    ("latest", "7.3.4+deb13-amd64"), ("7.3", "7.3.4+deb13-amd64"), ("7.3.4", "7.3.4+deb13-amd64"),
+    ("lts", "6.18.15+deb13-amd64"), ("6.1", "6.1.0-57-amd64"), ("6.1.192", "6.1.0-57-amd64"),
+    ("6.1.0-57", "6.1.0-57-amd64"), ("6.1.0-57-amd64", "6.1.0-57-amd64"),
+    ("6.12", "6.12.117+deb12-amd64"), ("6.12.117+deb13", "6.12.117+deb13-amd64"),
+])
+def test_a_version_or_alias_names_the_newest_build_it_matches(apt, name, kver):
+    assert kernels.pick(kernels.available(apt), name, "+deb12").kver == kver
+
+
+def test_a_tie_goes_to_the_hosts_debian_release(apt):
+    assert kernels.pick(kernels.available(apt), "6.12", "+deb13").abi == "6.12.117+deb13"
+
+
+def test_the_kernel_list_is_kept_until_the_lists_change(apt):
+    apt.setup()
+    (apt.lists / "updated").touch()
+    first = kernels.available(apt)
+    count = len(apt.calls)
+    assert kernels.available(apt) == first and len(apt.calls) == count
+
+
+@pytest.mark.parametrize("name", ["5.10", "6.13", "7.3.9", "newest", "6.12.117+deb11"])
+def test_an_unknown_kernel_lists_what_the_archives_carry(apt, name):
+    with pytest.raises(UnknownKernel) as exc:
+        kernels.pick(kernels.available(apt), name)
+    text = str(exc.value)
+    assert "\n" not in text and repr(name) in text
+    assert "6.1 (6.1.192), 6.12 (6.12.117), 6.18 (6.18.15), 7.3 (7.3.4)" in text
+    assert "latest, lts" in text
+
+
+def test_split_layout_packages_are_pinned_to_the_image_version(apt):
+    spec, infos = kernels.spec_for(apt, kernels.pick(kernels.available(apt), "latest"))
+    assert spec.packages == ("linux-binary-7.3.4+deb13-amd64", "linux-modules-7.3.4+deb13-amd64",
+                             "linux-base-7.3.4+deb13-amd64", "linux-headers-7.3.4+deb13-amd64",
+                             "linux-headers-7.3.4+deb13-common", "linux-kbuild-7.3.4+deb13",
+                             "linux-source-7.3")
+    assert {i.version for i in infos} == {"7.3.4-1~bpo13+1"} and spec.release == "7.3.4"
+    assert spec.image_pkg == "linux-binary-7.3.4+deb13-amd64" and spec.archive == str(apt.root)
+
+
+def test_61_uses_the_per_series_kbuild(apt):
+    spec, _ = kernels.spec_for(apt, kernels.pick(kernels.available(apt), "6.1"))
+    assert "linux-kbuild-6.1" in spec.packages and spec.release == "6.1.192"
+    assert spec.kver == "6.1.0-57-amd64" and spec.source_series == "6.1"
+
+
+def test_missing_headers_and_source_are_named_in_one_line(apt):
+    with pytest.raises(IncompleteKernel) as exc:
+        kernels.spec_for(apt, kernels.pick(kernels.available(apt), "6.18"))
+    text = str(exc.value)
+    assert "\n" not in text
+    for pkg in ("linux-headers-6.18.15+deb13-amd64", "linux-headers-6.18.15+deb13-common",
+                "linux-kbuild-6.18.15+deb13", "linux-source-6.18"):
+        assert f"{pkg} (= 6.18.15-1~bpo13+1)" in text
+
+
+def test_a_source_package_only_at_another_version_is_missing(tmp_path):
+    packages = dict(ARCHIVE, **{"linux-source-7.3": [("7.3.5-1~bpo13+1", 160)]})
+    apt = FakeApt(tmp_path / "apt", packages)
+    with pytest.raises(IncompleteKernel, match=r"lack linux-source-7.3 \(= 7.3.4-1~bpo13\+1\)"):
+        kernels.spec_for(apt, kernels.pick(kernels.available(apt), "7.3"))
+
+
+def test_too_little_disk_names_the_space_needed(tmp_path, monkeypatch):
+    infos = [PackageInfo("linux-image-x", "1", 100 * MiB, 400 * MiB),
+             PackageInfo("linux-source-x", "1", 150 * MiB, 150 * MiB)]
+    real = shutil.disk_usage
+    monkeypatch.setattr(kernels.shutil, "disk_usage", lambda path: real(path)._replace(free=300 * MiB))
+    with pytest.raises(kernels.DiskSpace) as exc:
+        kernels.check_disk(infos, tmp_path, "linux-source-x")
+    # 100 + 400 + 150 (the source is streamed, not unpacked) + the build margin
+    assert str(exc.value) == (f"[download] too little disk for the kernel: {650 + 200} MiB needed "
+                              f"in {tmp_path}, 300 MiB free")
+
+
+def fake_tool(tmp_path, monkeypatch, name, body):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text("#!/bin/sh\n" + body)
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_a_failed_download_names_the_apt_command_and_its_output(tmp_path, monkeypatch):
+    fake_tool(tmp_path, monkeypatch, "apt-get",
+              'echo "E: Failed to fetch http://deb.debian.org/x.deb  404  Not Found" >&2\nexit 100\n')
+    apt = PrivateApt(tmp_path / "apt", keyring=Path(sys.executable))
+    apt.setup()
+    with pytest.raises(LabError) as exc:
+        apt.download(PackageInfo("linux-source-7.3", "7.3.4-1~bpo13+1", 1, 1), tmp_path / "debs")
+    text = str(exc.value)
+    assert "apt-get -o Dir::Etc::SourceList=" in text and "download linux-source-7.3=7.3.4-1~bpo13+1" in text
+    assert "404  Not Found" in text and "exit 100" in text
+
+
+def test_the_download_uses_the_private_configuration_and_is_cached(tmp_path, monkeypatch):
+    fake_tool(tmp_path, monkeypatch, "apt-get",
+              f'echo "$@" >> {tmp_path}/calls\nname=${{@##* }}\n'
+              'touch "${name%%=*}_${name#*=}_amd64.deb"\n')
+    apt = PrivateApt(tmp_path / "apt", keyring=Path(sys.executable))
+    apt.setup()
+    info = PackageInfo("linux-base-7.3.4+deb13-amd64", "7.3.4-1~bpo13+1", 1, 1)
+    deb = apt.download(info, tmp_path / "debs")
+    assert deb.name == "linux-base-7.3.4+deb13-amd64_7.3.4-1~bpo13+1_amd64.deb"
+    assert apt.download(info, tmp_path / "debs") == deb
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert len(calls) == 1 and f"Dir::Etc::SourceList={apt.sources_list}" in calls[0]
+    assert f"Dir::State::Lists={apt.lists}" in calls[0]
+
+
+def test_the_cli_refuses_an_unknown_kernel_with_exit_2(tmp_path):
+    """`vfio-conform lab run --kernel 5.10` exits 2 with one line listing the archive's kernels."""
+    code = ("import sys, pathlib\n"
+            "sys.path.insert(0, 'tests')\n"
+            "import test_kernel_matrix as t\n"
+            "from vfio_conform.lab import kernels\n"
+            "kernels.PrivateApt = lambda root: t.FakeApt(root)\n"
+            "from vfio_conform.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code, "lab", "run", "--kernel", "5.10",
+                           "--reports", str(tmp_path / "reports")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vfio-conform: error: --kernel: unknown kernel '5.10'")
+    assert "7.3 (7.3.4)" in lines[0]
+    assert not (tmp_path / "reports").exists()
