@@ -248,3 +248,55 @@ def test_the_cli_refuses_an_unknown_kernel_with_exit_2(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("vfio-conform: error: --kernel: unknown kernel '5.10'")
     assert "7.3 (7.3.4)" in lines[0]
     assert not (tmp_path / "reports").exists()
+
+
+# --------------------------------------------------------------------------- per-kernel mtty
+
+STOCK_612 = "\tvdev->migration_flags = VFIO_MIGRATION_STOP_COPY |\n"     # what 6.7 and later have
+STOCK_61 = "static const struct vfio_device_ops mtty_dev_ops = {\n"        # no migration at all
+
+
+def test_a_mtty_without_migration_builds_only_the_stock_module():
+    from vfio_conform.lab.modbuild import VARIANTS, buildable, migration_missing
+    assert migration_missing(STOCK_612) == "" and buildable(STOCK_612, list(VARIANTS)) == list(VARIANTS)
+    reason = migration_missing(STOCK_61, "6.1.192")
+    assert reason.startswith("kernel 6.1.192's samples/vfio-mdev/mtty.c has no migration")
+    assert buildable(STOCK_61, list(VARIANTS)) == ["mtty"]
+
+
+def test_the_plan_on_a_kernel_without_mtty_migration(tmp_path):
+    """The stock profile runs as a copy with protocol none (region suites only); each variant's
+    profile is not-supported with the reason; on a kernel whose mtty migrates nothing changes."""
+    from vfio_conform.lab.config import KernelSpec
+    from vfio_conform.lab.kernel_plan import guest_profile, plan
+    from vfio_conform.profile import find_profile
+    profiles = [find_profile("mtty"), find_profile("mtty-sc"), find_profile("qemu-edu")]
+    src = tmp_path / "mtty.c"
+    src.write_text(STOCK_61)
+    spec = KernelSpec(abi="6.1.0-57", source_series="6.1", version="6.1.192-3")
+    got = plan(profiles, spec, src, tmp_path / "derived", "/guest/profiles")
+    assert [p.name for p in got.run] == ["mtty", "qemu-edu"]
+    assert [(p.name, r.split(":")[0]) for p, r in got.not_supported] == \
+        [("mtty-sc", "kernel 6.1.192's samples/vfio-mdev/mtty.c has no migration (no migration_flags)")]
+    derived = got.run[0]
+    assert derived.protocol == "none" and not derived.flags and "has no migration" in derived.description
+    assert derived.path == str(tmp_path / "derived" / "mtty.yaml")
+    assert guest_profile(derived, got.guest_paths).path == "/guest/profiles/mtty.yaml"
+    src.write_text(STOCK_612)
+    again = plan(profiles, spec, src, tmp_path / "derived2", "/guest/profiles")
+    assert again.run == profiles and not again.not_supported
+
+
+def test_a_not_supported_profile_is_one_stored_result_naming_the_reason(tmp_path):
+    from vfio_conform.lab.config import KernelSpec
+    from vfio_conform.lab.kernel_plan import record_not_supported
+    from vfio_conform.profile import find_profile
+    from vfio_conform.results import ResultStore
+    store = ResultStore(tmp_path / "results.db")
+    spec = KernelSpec(abi="6.1.0-57", source_series="6.1", version="6.1.192-3")
+    run_id = record_not_supported(store, find_profile("mtty-sc"), spec, "no migration", "s1")
+    run = store.run(run_id)
+    assert run["kernel"] == "6.1.0-57-amd64" and run["status"] == "finished"
+    rows = store.results(run_id)
+    assert [(r["outcome"], r["message"]) for r in rows] == [("not-supported", "not-supported: no migration")]
+    store.close()

@@ -42,6 +42,11 @@ def add_parser(sub) -> None:
     cons.add_argument("--timeout", type=float, default=None,
                       help="host-side limit per boot, seconds (default: 300 + 300 per profile)")
     cons.set_defaults(func=_consumers)
+    uapi = labsub.add_parser("uapi", help="check the uAPI tables against a kernel's own headers and "
+                                          "list what its headers add to or lack from 6.12's")
+    uapi.add_argument("--kernel", required=True, metavar="VERSION|ALIAS")
+    uapi.add_argument("-v", "--verbose", action="store_true", help="the whole check table")
+    uapi.set_defaults(func=_uapi)
     exe = labsub.add_parser("exec", help="boot a guest and run any command in it "
                                          "(python3 -m vfio_conform.lab run --help)")
     exe.add_argument("rest", nargs=argparse.REMAINDER)
@@ -91,6 +96,26 @@ def _kernel(name: str | None):
     spec, _ = resolve(name, default_cache_root())
     print(f"vfio-conform lab: kernel {describe(spec)}", flush=True)
     return spec
+
+
+def _uapi(args, extra) -> int:
+    """Exit 0 when every item the kernel's headers define matches the tables, 1 on a mismatch."""
+    from ..uapi.header_check import DEFAULT_KVER, cached_headers, fetch_headers
+    from .config import LabConfig
+    from .errors import LabError
+    from .kernel_uapi import check_kernel
+    from .packages import prepare_kernel
+    spec = _kernel(args.kernel)
+    try:
+        tree = prepare_kernel(spec, LabConfig(kernel=spec).kernel_cache)
+        result = check_kernel(tree, cached_headers() or fetch_headers())
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    print("\n".join(result.lines(DEFAULT_KVER.split("+")[0])))
+    if args.verbose:
+        print(result.report.table(True))
+    return 0 if not result.report.unexplained else 1
 
 
 def _consumers(args, extra) -> int:

@@ -1,0 +1,89 @@
+"""What the lab runs on one kernel: which mdev profiles that kernel's own mtty.c can serve, and how.
+
+mtty.c changes across releases. A kernel whose sample has no migration (6.1: mtty gained it in
+6.7) loads the stock module only: the stock profile runs as a copy with
+`migration: {protocol: none}` (the region suites run; the migration suites are not-supported, the
+device has no migration), and each flag-set variant's profile gets one not-supported result
+naming the reason instead of a boot.
+"""
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .. import __version__
+from ..profile import load_profile
+from ..profile.schema import Profile
+from ..results import Outcome, RunMeta, TestRecord
+from ..results.identity import profile_hash
+from .config import KernelSpec
+from .modbuild import migration_missing
+
+#: Test id of the one result a profile gets when its kernel cannot provide its device.
+NOT_BUILT_TEST = "lab-kernel-device"
+
+
+@dataclass
+class KernelPlan:
+    """The profiles to boot (host copies) and those recorded not-supported, with the reason."""
+
+    run: list[Profile] = field(default_factory=list)
+    not_supported: list[tuple[Profile, str]] = field(default_factory=list)
+    guest_paths: dict[str, str] = field(default_factory=dict)   # profile name -> path in the guest
+
+
+def plan(profiles: list[Profile], kernel: KernelSpec, mtty_source: Path | None, derived_dir: Path,
+         guest_dir: str) -> KernelPlan:
+    """Split `profiles` for `kernel`; a derived profile is written to `derived_dir` (seen in the
+    guest as `guest_dir`)."""
+    out = KernelPlan()
+    reason = migration_missing(mtty_source.read_text(), kernel.release) if mtty_source else ""
+    for profile in profiles:
+        if not reason or profile.lab is None or profile.lab.mode != "mdev":
+            out.run.append(profile)
+        elif profile.lab.module != "mtty":
+            out.not_supported.append((profile, reason))
+        else:
+            derived = derive_without_migration(profile, reason, derived_dir)
+            out.run.append(derived)
+            out.guest_paths[derived.name] = f"{guest_dir}/{Path(derived.path).name}"
+    return out
+
+
+def derive_without_migration(profile: Profile, reason: str, directory: Path) -> Profile:
+    """A copy of `profile` whose device has no migration (protocol none), the reason in its
+    description; migration waivers and hazards are dropped (no migration test runs)."""
+    doc = yaml.safe_load(Path(profile.path).read_text())
+    doc["migration"] = {"protocol": "none"}
+    doc["description"] = f"{doc.get('description', profile.name)} [{reason}]"
+    for key in ("known_issues", "hazards"):
+        doc.pop(key, None)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / Path(profile.path).name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_profile(path)
+
+
+def guest_profile(profile: Profile, guest_paths: dict[str, str]) -> Profile:
+    """`profile` with its path as the guest sees it (derived profiles live in the run dir)."""
+    path = guest_paths.get(profile.name)
+    return dataclasses.replace(profile, path=path) if path else profile
+
+
+def record_not_supported(store, profile: Profile, kernel: KernelSpec, reason: str, session: str) -> int:
+    """One finished run of `profile` on `kernel` holding one not-supported result with `reason`."""
+    run_id = store.begin_run(RunMeta(
+        profile=profile.name, backend=profile.backend, devices="", driver=profile.lab.module,
+        kernel=kernel.kver, harness_version=__version__, host=socket.gethostname(), session=session,
+        argv=f"vfio-conform lab run --kernel {kernel.release}", started=time.time(),
+        profile_hash=profile_hash(profile.path)))
+    store.record(run_id, TestRecord(nodeid=NOT_BUILT_TEST, test_id=f"{NOT_BUILT_TEST}[{profile.name}]",
+                                    outcome=Outcome.NOT_SUPPORTED, duration=0.0,
+                                    message=f"not-supported: {reason}", profile=profile.name))
+    store.end_run(run_id, "finished")
+    return run_id
