@@ -13,6 +13,8 @@ from .packages import KernelTree
 from .proc import INSTALL_HINT, require_tool, run
 
 STAGE1_MODULES = ("netfs", "9pnet", "9pnet_virtio", "9p", "overlay")
+#: Built into 6.12's Debian kernel, a module in others (6.1): loaded first where it is a module.
+STAGE1_IF_MODULE = ("virtio_pci",)
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
@@ -50,6 +52,13 @@ def module_order(tree: KernelTree, names: tuple[str, ...]) -> list[tuple[str, Pa
     return order
 
 
+def stage1_modules(tree: KernelTree) -> tuple[str, ...]:
+    """STAGE1_MODULES, after those of STAGE1_IF_MODULE this kernel builds as modules."""
+    builtin = tree.modules_dir / "modules.builtin"
+    names = {Path(line).stem for line in builtin.read_text().split()} if builtin.exists() else set()
+    return tuple(m for m in STAGE1_IF_MODULE if m not in names) + STAGE1_MODULES
+
+
 def build_initramfs(tree: KernelTree) -> Path:
     """Build (or reuse) `<cache>/initramfs-<hash>.cpio` and return its path."""
     busybox = _find_busybox()
@@ -70,7 +79,7 @@ def build_initramfs(tree: KernelTree) -> Path:
         (stage / "init").write_bytes(init_text)
         (stage / "init").chmod(0o755)
         names = []
-        for name, ko in module_order(tree, STAGE1_MODULES):
+        for name, ko in module_order(tree, stage1_modules(tree)):
             data = ko.read_bytes()
             if ko.suffix == ".xz":
                 data = lzma.decompress(data)
