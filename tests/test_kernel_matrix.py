@@ -300,3 +300,85 @@ def test_a_not_supported_profile_is_one_stored_result_naming_the_reason(tmp_path
     rows = store.results(run_id)
     assert [(r["outcome"], r["message"]) for r in rows] == [("not-supported", "not-supported: no migration")]
     store.close()
+
+
+# --------------------------------------------------------------------------- results keyed by kernel
+
+def _store_two_kernels(path: Path):
+    """mtty on 6.12 (all pass) and on 7.3 (one arc fails), plus a run on 6.1 (not-supported)."""
+    from vfio_conform.report.sample import write_run
+    from vfio_conform.results import ResultStore
+    store = ResultStore(path)
+    arc = "test_arc[mtty:RUNNING->STOP]"
+    old = write_run(store, "mtty", {arc: ("pass", "")}, kernel="6.12.117+deb12-amd64")
+    new = write_run(store, "mtty", {arc: ("fail", "")}, kernel="7.3.4+deb13-amd64")
+    store.set_kernel(new, "7.3.4-1~bpo13+1", "cafe")
+    from vfio_conform.lab.config import KernelSpec
+    from vfio_conform.lab.kernel_plan import record_not_supported
+    from vfio_conform.profile import find_profile
+    record_not_supported(store, find_profile("mtty-sc"), KernelSpec(abi="6.1.0-57", source_series="6.1"),
+                         "no migration", "s61")
+    return store, old, new, arc
+
+
+def test_runs_carry_the_kernel_key_and_the_columns_are_added_to_old_stores(tmp_path):
+    import sqlite3
+    from vfio_conform.results import ResultStore
+    db = tmp_path / "old.db"
+    ResultStore(db).close()
+    con = sqlite3.connect(db)         # an older store: without the kernel key columns
+    con.execute("ALTER TABLE runs DROP COLUMN kernel_package")
+    con.execute("ALTER TABLE runs DROP COLUMN kernel_config")
+    con.commit()
+    con.close()
+    store, _, new, _ = _store_two_kernels(db)
+    run = store.run(new)
+    assert (run["kernel"], run["kernel_package"], run["kernel_config"]) == \
+        ("7.3.4+deb13-amd64", "7.3.4-1~bpo13+1", "cafe")
+    store.close()
+    ResultStore(db).close()           # opening again adds nothing twice
+
+
+@pytest.mark.parametrize("name, run", [
+    ("6.12", True), ("6.12.117", True), ("6.12.117+deb12-amd64", True), ("6.1", False), ("6", True),
+    ("6.12.11", False), ("7.3", False)])
+def test_a_kernel_names_runs_at_version_boundaries(name, run):
+    from vfio_conform.report.kernels import on_kernel
+    assert on_kernel({"kernel": "6.12.117+deb12-amd64", "kernel_package": ""}, name) is run
+    assert on_kernel({"kernel": "6.1.0-57-amd64", "kernel_package": "6.1.192-3"}, "6.1.192")
+
+
+def test_diff_kernel_names_each_test_whose_outcome_changed(tmp_path, capsys):
+    from vfio_conform.cli import main
+    store, old, new, arc = _store_two_kernels(tmp_path / "r.db")
+    store.close()
+    code = main(["diff", "--kernel", "6.12", "7.3", "--store", str(tmp_path / "r.db"), "--no-html"])
+    out = capsys.readouterr().out
+    assert code == 1                       # a test passing on 6.12 fails on 7.3
+    assert arc in out and f"#{old}" in out or str(old) in out
+    code = main(["diff", "--kernel", "6.12", "6.12", "--store", str(tmp_path / "r.db"), "--no-html"])
+    assert code == 0
+
+
+def test_diff_kernel_without_a_common_profile_is_a_usage_error(tmp_path, capsys):
+    from vfio_conform.cli import main
+    store, *_ = _store_two_kernels(tmp_path / "r.db")
+    store.close()
+    assert main(["diff", "--kernel", "6.1", "7.3", "--store", str(tmp_path / "r.db"), "--no-html"]) == 2
+    assert "share no profile" in capsys.readouterr().err
+    assert main(["diff", "--kernel", "5.10", "7.3", "--store", str(tmp_path / "r.db"), "--no-html"]) == 2
+    assert "no run on kernel '5.10'" in capsys.readouterr().err
+
+
+def test_the_kernel_profile_matrix_shows_each_cells_verdict(tmp_path):
+    from vfio_conform.report.kernels import kernel_matrix, render_matrix_html, render_matrix_text
+    store, old, new, _ = _store_two_kernels(tmp_path / "r.db")
+    grid = kernel_matrix(store, ["6.1", "6.12", "7.3"])
+    store.close()
+    assert grid.profiles == ["mtty", "mtty-sc"]
+    assert grid.verdicts == {("mtty-sc", "6.1"): "not-supported", ("mtty", "6.12"): "pass",
+                             ("mtty", "7.3"): "fail"}
+    text = render_matrix_text(grid).splitlines()
+    assert text[1].split() == ["mtty", "not", "run", "pass", "fail"]
+    page = render_matrix_html(grid)
+    assert f"fail (run {new})" in page and f"pass (run {old})" in page and "not run" in page

@@ -9,6 +9,7 @@ naming the reason instead of a boot.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ..results import Outcome, RunMeta, TestRecord
 from ..results.identity import profile_hash
 from .config import KernelSpec
 from .modbuild import migration_missing
+from .packages import KernelTree
 
 #: Test id of the one result a profile gets when its kernel cannot provide its device.
 NOT_BUILT_TEST = "lab-kernel-device"
@@ -87,3 +89,21 @@ def record_not_supported(store, profile: Profile, kernel: KernelSpec, reason: st
                                     message=f"not-supported: {reason}", profile=profile.name))
     store.end_run(run_id, "finished")
     return run_id
+
+
+def kernel_key(tree: KernelTree) -> tuple[str, str]:
+    """(Debian package version, sha256 prefix of the kernel config) of an unpacked kernel."""
+    stamp = tree.root / "kernel.ready"
+    version = tree.spec.version or (stamp.read_text().strip() if stamp.exists() else "")
+    for config in (tree.sysroot / "boot" / f"config-{tree.spec.kver}",
+                   tree.sysroot / "usr" / "lib" / "modules" / tree.spec.kver / "config"):
+        if config.exists():
+            return version, hashlib.sha256(config.read_bytes()).hexdigest()[:16]
+    return version, ""
+
+
+def key_runs(store, run_ids: list[int], tree: KernelTree) -> None:
+    """Store the kernel's package version and config hash on each of `run_ids`."""
+    package, config = kernel_key(tree)
+    for run_id in run_ids:
+        store.set_kernel(run_id, package, config)

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .build_env import make_argv
 from .errors import LabError
 from .lockfile import locked
 from .packages import KernelTree
@@ -186,9 +187,10 @@ def build_modules(tree: KernelTree, names: list[str] | None = None) -> dict[str,
             (out / f"{v.name}.c").write_text(variant_source(stock, v))
         (out / "Makefile").write_text("obj-m := " + " ".join(f"{v.name}.o" for v in variants) + "\n")
         env = dict(os.environ, LC_ALL="C")
-        run(["make", "-C", tree.headers_dir, f"M={out}", f"-j{os.cpu_count() or 2}",
-             "CONFIG_DEBUG_INFO_BTF_MODULES=", "modules"],  # no BTF: pahole not needed
-            kind="build", env=env)
+        args = ["-C", str(tree.headers_dir), f"M={out}", f"-j{os.cpu_count() or 2}",
+                "CONFIG_DEBUG_INFO_BTF_MODULES=", "modules"]   # no BTF: pahole not needed
+        # the kernel's own compiler: on the host, or in a build chroot (lab/build_env.py)
+        run(make_argv(tree, args, tree.root.parent), kind="build", env=env)
         for v in variants:
             if not result[v.name].exists():
                 raise LabError("build", f"{result[v.name]} was not produced; see the make output")

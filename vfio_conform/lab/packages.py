@@ -31,7 +31,10 @@ class KernelTree:
 
     @property
     def vmlinuz(self) -> Path:
-        return self.sysroot / "boot" / f"vmlinuz-{self.spec.kver}"
+        """/boot/vmlinuz-<kver>, or /usr/lib/modules/<kver>/vmlinuz (7.x's linux-binary)."""
+        boot = self.sysroot / "boot" / f"vmlinuz-{self.spec.kver}"
+        usr = self.sysroot / "usr" / "lib" / "modules" / self.spec.kver / "vmlinuz"
+        return usr if not boot.exists() and usr.exists() else boot
 
     @property
     def modules_dir(self) -> Path:

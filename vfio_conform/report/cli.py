@@ -42,7 +42,7 @@ def add_parsers(subparsers) -> None:
         description="OLD/NEW: run id, 'latest', session id; OLD may be 'prev' (per profile, the run "
                     "of the same host before NEW). Exit 0: no regression; 1: a new failure, a NEW "
                     "run that did not finish, or tests of OLD missing from NEW; 2: usage error.")
-    dif.add_argument("old", metavar="OLD")
+    dif.add_argument("old", metavar="OLD", nargs="?", default=None)
     dif.add_argument("new", metavar="NEW", nargs="?", default="latest")
     dif.add_argument("--store", default=None, help=store_help)
     dif.add_argument("--old-store", default=None, help="OLD comes from this store (default: --store)")
@@ -58,6 +58,9 @@ def add_parsers(subparsers) -> None:
                      help="'latest' means the newest session of this host (default: any host)")
     dif.add_argument("--any-host", action="store_true",
                      help="'prev' may be a run of another host (default: the NEW run's host)")
+    dif.add_argument("--kernel", nargs=2, default=None, metavar=("A", "B"),
+                     help="compare each profile's newest run on kernel A with its newest on kernel B "
+                          "(uname -r or Debian version, or a prefix such as 6.12; no OLD/NEW)")
     dif.set_defaults(func=cmd_diff)
 
     from .export import add_parser as add_export_parser
@@ -126,12 +129,20 @@ def cmd_diff(args, extra=None) -> int:
         print(f"vfio-conform diff: {exc}", file=sys.stderr)
         return 2
     try:
-        new_runs = resolve(new_store, args.new, args.profile, args.host)
-        if args.old == "prev":
-            old_runs = [p for p in (previous(old_store, r, not args.any_host) for r in new_runs)
-                        if p is not None]
+        if args.kernel:             # same profiles, newest run on each kernel (report/kernels.py)
+            from .kernels import kernel_pair
+            if args.old is not None or args.old_store:
+                raise RunNotFound("--kernel A B compares runs of one store: no OLD/NEW, no --old-store")
+            old_runs, new_runs = kernel_pair(new_store, *args.kernel, profile=args.profile)
+        elif args.old is None:
+            raise RunNotFound("give OLD (a run, a session or 'prev'), or --kernel A B")
         else:
-            old_runs = resolve(old_store, args.old, args.profile)
+            new_runs = resolve(new_store, args.new, args.profile, args.host)
+            if args.old == "prev":
+                old_runs = [p for p in (previous(old_store, r, not args.any_host) for r in new_runs)
+                            if p is not None]
+            else:
+                old_runs = resolve(old_store, args.old, args.profile)
         if not new_runs or not old_runs:
             raise RunNotFound(f"nothing to compare ({args.old} -> {args.new})")
         diffs = diff_runs(load(old_store, old_runs), load(new_store, new_runs))

@@ -14,7 +14,7 @@ from .waivers import load_waivers, record_waivers
 #: Columns of `runs` added after the first schema: (name, SQL type); old stores get them by ALTER.
 ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", "TEXT"),
                      ("pid", "INTEGER"), ("boot_id", "TEXT"), ("environment", "TEXT"),
-                     ("outputs", "TEXT"))
+                     ("outputs", "TEXT"), ("kernel_package", "TEXT"), ("kernel_config", "TEXT"))
 RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "harness_version",
                "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id", "outputs")
 #: Columns of `results` added after the first schema (the TestRecord's fields beyond the first seven);
@@ -70,6 +70,12 @@ class SqlStore:
         """Store what the run ran on (JSON of the Environment; firmware also in its own column)."""
         self._execute("UPDATE runs SET environment = ?, firmware = ? WHERE id = ?",
                       (self._text(env.to_json()), self._text(env.firmware), run_id))
+
+    def set_kernel(self, run_id: int, package: str, config_hash: str) -> None:
+        """Key a lab run by its kernel: the Debian package version and the config's hash (the
+        release is the run's `kernel`, uname -r)."""
+        self._execute("UPDATE runs SET kernel_package = ?, kernel_config = ? WHERE id = ?",
+                      (package, config_hash, run_id))
 
     def environment(self, run_id: int) -> Environment | None:
         """The run's environment (None for a run stored before environments were captured)."""
