@@ -382,3 +382,18 @@ def test_the_kernel_profile_matrix_shows_each_cells_verdict(tmp_path):
     assert text[1].split() == ["mtty", "not", "run", "pass", "fail"]
     page = render_matrix_html(grid)
     assert f"fail (run {new})" in page and f"pass (run {old})" in page and "not run" in page
+
+
+def test_the_matrix_leaves_out_a_default_kernel_the_archives_cannot_give_and_refuses_a_named_one(
+        tmp_path, monkeypatch):
+    from vfio_conform.lab import matrix
+    monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
+    specs, skipped = matrix.resolve_kernels(None, tmp_path)
+    assert [s.kver for s in specs] == ["6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]
+    assert list(skipped) == ["6.18"] and "linux-source-6.18" in skipped["6.18"]
+    with pytest.raises(IncompleteKernel):
+        matrix.resolve_kernels(["6.12", "6.18"], tmp_path)
+    with pytest.raises(UnknownKernel):
+        matrix.resolve_kernels(["4.19"], tmp_path)
+    specs, _ = matrix.resolve_kernels(["latest", "7.3", "6.1"], tmp_path)     # one boot per kernel
+    assert [s.kver for s in specs] == ["7.3.4+deb13-amd64", "6.1.0-57-amd64"]

@@ -42,6 +42,19 @@ def add_parser(sub) -> None:
     cons.add_argument("--timeout", type=float, default=None,
                       help="host-side limit per boot, seconds (default: 300 + 300 per profile)")
     cons.set_defaults(func=_consumers)
+    mat = labsub.add_parser("matrix", help="the lab run on several Debian kernels, one boot per "
+                                            "kernel (default: 6.12, 6.18, latest), and the kernel x "
+                                            "profile verdict grid (docs/kernel-matrix.md)")
+    mat.add_argument("--kernel", action="append", default=[], metavar="VERSION|ALIAS")
+    mat.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
+    mat.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
+    mat.add_argument("--store", default=None, metavar="PATH|URL")
+    mat.add_argument("-n", "--workers", default="auto")
+    mat.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
+    mat.add_argument("--json", default=None, metavar="FILE",
+                     help="write the machine-readable summary here (docs/json-summary.md)")
+    mat.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
+    mat.set_defaults(func=_matrix)
     uapi = labsub.add_parser("uapi", help="check the uAPI tables against a kernel's own headers and "
                                           "list what its headers add to or lack from 6.12's")
     uapi.add_argument("--kernel", required=True, metavar="VERSION|ALIAS")
@@ -84,6 +97,26 @@ def _run(args, extra) -> int:
     from .summary import lab_summary
     lab_summary(runs, Path(args.reports), args.store, args.json)
     return int(combine(codes))   # same codes as `run`: 2 usage, 1 violation, 3 incomplete, 0
+
+
+def _matrix(args, extra) -> int:
+    from ..exitcodes import combine
+    from .errors import LabError
+    from .harness import BOOT_TIMEOUT_S
+    from .matrix import run_matrix
+    from .summary import lab_summary
+    rest = [a for a in args.pytest_args + list(extra) if a != "--"]
+    try:
+        result = run_matrix(args.kernel or None, args.profile or None, Path(args.reports), args.store,
+                            None if args.workers in ("0", "") else args.workers, rest,
+                            args.timeout or BOOT_TIMEOUT_S)
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    lab_summary(result.runs, Path(args.reports), args.store, args.json)
+    for kver, seconds in result.seconds.items():
+        print(f"vfio-conform lab: matrix: {kver}: {seconds:.0f} s")
+    return int(combine([3 if r.exit_code is None else r.exit_code for r in result.runs]))
 
 
 def _kernel(name: str | None):
