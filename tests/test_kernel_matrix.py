@@ -280,6 +280,7 @@ def test_the_plan_on_a_kernel_without_mtty_migration(tmp_path):
         [("mtty-sc", "kernel 6.1.192's samples/vfio-mdev/mtty.c has no migration (no migration_flags)")]
     derived = got.run[0]
     assert derived.protocol == "none" and not derived.flags and "has no migration" in derived.description
+    assert profiles[0].features.dma_logging and not derived.features.dma_logging
     assert derived.path == str(tmp_path / "derived" / "mtty.yaml")
     assert guest_profile(derived, got.guest_paths).path == "/guest/profiles/mtty.yaml"
     src.write_text(STOCK_612)

@@ -58,10 +58,13 @@ def plan(profiles: list[Profile], kernel: KernelSpec, mtty_source: Path | None, 
 
 
 def derive_without_migration(profile: Profile, reason: str, directory: Path) -> Profile:
-    """A copy of `profile` whose device has no migration (protocol none), the reason in its
-    description; migration waivers and hazards are dropped (no migration test runs)."""
+    """A copy of `profile` whose device has no migration (protocol none) and so no DMA dirty
+    logging, the reason in its description; its waivers and hazards are dropped (they are
+    about migration)."""
     doc = yaml.safe_load(Path(profile.path).read_text())
     doc["migration"] = {"protocol": "none"}
+    if isinstance(doc.get("features"), dict) and "dma_logging" in doc["features"]:
+        doc["features"]["dma_logging"] = False     # dirty logging came with migration (log_ops)
     doc["description"] = f"{doc.get('description', profile.name)} [{reason}]"
     for key in ("known_issues", "hazards"):
         doc.pop(key, None)
