@@ -398,3 +398,54 @@ def test_the_matrix_leaves_out_a_default_kernel_the_archives_cannot_give_and_ref
         matrix.resolve_kernels(["4.19"], tmp_path)
     specs, _ = matrix.resolve_kernels(["latest", "7.3", "6.1"], tmp_path)     # one boot per kernel
     assert [s.kver for s in specs] == ["7.3.4+deb13-amd64", "6.1.0-57-amd64"]
+
+
+# --------------------------------------------------------------------------- per-kernel tree and build
+
+def _tree(tmp_path, abi="7.3.4+deb13"):
+    from vfio_conform.lab.config import KernelSpec
+    from vfio_conform.lab.packages import KernelTree
+    spec = KernelSpec(abi=abi, source_series=".".join(abi.split(".")[:2]))
+    return KernelTree(spec, tmp_path / spec.kver)
+
+
+def test_the_split_layout_keeps_vmlinuz_and_config_under_usr_lib_modules(tmp_path):
+    from vfio_conform.lab.kernel_plan import kernel_key
+    tree = _tree(tmp_path)
+    mods = tree.sysroot / "usr" / "lib" / "modules" / tree.spec.kver
+    mods.mkdir(parents=True)
+    assert tree.vmlinuz == tree.sysroot / "boot" / f"vmlinuz-{tree.spec.kver}"
+    (mods / "vmlinuz").write_bytes(b"k")
+    (mods / "config").write_text("CONFIG_VFIO=m\n")
+    assert tree.vmlinuz == mods / "vmlinuz"
+    (tree.root / "kernel.ready").write_text("7.3.4-1~bpo13+1\n")
+    import hashlib
+    assert kernel_key(tree) == ("7.3.4-1~bpo13+1", hashlib.sha256(b"CONFIG_VFIO=m\n").hexdigest()[:16])
+
+
+def test_virtio_pci_is_loaded_in_stage_one_only_where_it_is_a_module(tmp_path):
+    from vfio_conform.lab.initramfs import STAGE1_MODULES, stage1_modules
+    tree = _tree(tmp_path, "6.1.0-57")
+    tree.modules_dir.mkdir(parents=True)
+    (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/block/loop.ko\n")
+    assert stage1_modules(tree) == ("virtio_pci", *STAGE1_MODULES)
+    (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\n")
+    assert stage1_modules(tree) == STAGE1_MODULES
+
+
+def test_a_kernel_built_with_a_compiler_the_host_lacks_builds_in_the_chroot(tmp_path, monkeypatch):
+    from vfio_conform.lab import build_env
+    tree = _tree(tmp_path)
+    tree.headers_dir.mkdir(parents=True)
+    assert build_env.kernel_compiler(tree) == "" and not build_env.needs_chroot(tree)
+    assert build_env.make_argv(tree, ["-C", "x", "modules"], tmp_path) == ["make", "-C", "x", "modules"]
+    (tree.headers_dir / ".kernelvariables").write_text(
+        "CC = $(if $(DEBIAN_KERNEL_USE_CCACHE),$(CCACHE)) $(CROSS_COMPILE)gcc-99\n")
+    assert build_env.kernel_compiler(tree) == "gcc-99" and build_env.needs_chroot(tree)
+    root = tmp_path / "build-trixie" / "root"
+    monkeypatch.setattr(build_env, "prepare_build_chroot", lambda cache_root: root)
+    argv = build_env.make_argv(tree, ["-C", "x", "modules"], tmp_path)
+    assert argv[1:5] == ["-m", "--propagation", "private", "sh"]     # a private mount namespace
+    script = argv[-1]
+    assert f"mount --bind {tree.root} {root}{tree.root}" in script       # the tree at its own path
+    assert script.endswith(f"exec chroot {root} make -C x modules")
