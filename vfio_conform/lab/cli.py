@@ -138,8 +138,8 @@ def _uapi(args, extra) -> int:
     from .errors import LabError
     from .kernel_uapi import check_kernel
     from .packages import prepare_kernel
-    spec = _kernel(args.kernel)
     try:
+        spec = _kernel(args.kernel)
         tree = prepare_kernel(spec, LabConfig(kernel=spec).kernel_cache)
         result = check_kernel(tree, cached_headers() or fetch_headers())
     except LabError as exc:
