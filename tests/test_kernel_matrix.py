@@ -449,3 +449,34 @@ def test_a_kernel_built_with_a_compiler_the_host_lacks_builds_in_the_chroot(tmp_
     script = argv[-1]
     assert f"mount --bind {tree.root} {root}{tree.root}" in script       # the tree at its own path
     assert script.endswith(f"exec chroot {root} make -C x modules")
+
+
+def test_the_matrix_boots_once_per_kernel_prints_its_time_and_writes_the_grid(tmp_path, monkeypatch,
+                                                                              capsys):
+    """run_lab (the boot) is replaced by one that stores a run on the kernel it is given."""
+    from vfio_conform.lab import matrix
+    from vfio_conform.lab.harness import LabRun
+    from vfio_conform.report.sample import write_run
+    from vfio_conform.constants import STORE_NAME
+    from vfio_conform.results import ResultStore
+    monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
+    monkeypatch.setattr(matrix, "default_cache_root", lambda: tmp_path / "cache")
+    booted = []
+
+    def fake_run_lab(profiles, reports, store, workers, extra, timeout, kernel):
+        booted.append(kernel.kver)
+        db = ResultStore(reports / STORE_NAME)
+        run_id = write_run(db, "mtty", {"test_arc[mtty:RUNNING->STOP]": ("pass", "")}, kernel=kernel.kver)
+        db.close()
+        return [LabRun("mdev", ["mtty"], 0, reports / "lab" / kernel.kver, run_ids=[run_id])]
+
+    monkeypatch.setattr(matrix, "run_lab", fake_run_lab)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    result = matrix.run_matrix(None, ["mtty"], reports)
+    out = capsys.readouterr().out
+    assert booted == ["6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]          # 6.18 left out
+    assert "kernel 6.18 left out: kernel 6.18.15+deb13-amd64: the archives lack" in out
+    assert set(result.seconds) == set(booted) and f"kernel {booted[0]} took" in out
+    page = (reports / "lab" / "kernel-matrix.html").read_text()
+    assert page.count("pass (run") == 2 and all(k in page for k in booted)

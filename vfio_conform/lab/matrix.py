@@ -14,7 +14,7 @@ from pathlib import Path
 from ..constants import STORE_NAME
 from ..errors import ConfigError
 from ..report.kernels import kernel_matrix, render_matrix_html, render_matrix_text
-from ..results import open_store, store_location
+from ..results import StoreError, open_store, store_location
 from .config import KernelSpec, default_cache_root
 from .harness import BOOT_TIMEOUT_S, LabRun, run_lab
 from .kernels import describe, resolve
@@ -73,9 +73,13 @@ def run_matrix(names: list[str] | None, profiles: list[str] | None, reports: Pat
     return result
 
 
-def write_grid(result: MatrixResult, reports: Path, store_arg: str | None) -> Path:
+def write_grid(result: MatrixResult, reports: Path, store_arg: str | None) -> Path | None:
     """Print the kernel x profile grid and write it as reports/lab/kernel-matrix.html."""
-    store = open_store(store_location(store_arg, reports / STORE_NAME), readonly=True)
+    try:
+        store = open_store(store_location(store_arg, reports / STORE_NAME), readonly=True)
+    except StoreError as exc:           # no boot imported anything
+        print(f"vfio-conform lab: matrix: no verdict grid: {exc}", flush=True)
+        return None
     try:
         grid = kernel_matrix(store, [s.kver for s in result.kernels])
     finally:
