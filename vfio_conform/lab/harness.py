@@ -22,9 +22,10 @@ from ..results import Outcome, ResultStore, TestRecord, import_runs, open_store,
 from ..results.journal import replay
 from ..results.keys import strip_profile
 from .channels import JOURNAL, PROGRESS
-from .config import LabConfig
+from .config import KernelSpec, LabConfig
 from .crash import GuestCrash, Progress, read_crash, read_progress
 from .errors import LabError
+from .kernel_plan import key_runs, prepare_for_kernel
 from .progress_watch import ProgressWatch
 from .session import GUEST_RESULTS, LabSession
 from .warm import warm_host_caches
@@ -158,8 +159,10 @@ def _devices(session: LabSession, profile: Profile) -> list[str]:
 
 def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
             workers: str | None = None, extra: list[str] | None = None,
-            timeout: float = BOOT_TIMEOUT_S, env: dict[str, str] | None = None) -> list[LabRun]:
-    """Boot once per mode, run the suites in the guest, import results into the host store."""
+            timeout: float = BOOT_TIMEOUT_S, env: dict[str, str] | None = None,
+            kernel: KernelSpec | None = None) -> list[LabRun]:
+    """Boot once per mode, run the suites in the guest, import results into the host store.
+    `kernel`: which Debian kernel (lab/kernels.py resolves one); None for the pinned default."""
     profiles = lab_profiles(names)
     if not profiles:
         raise ConfigError("no profile with a 'lab' section selected")
@@ -169,16 +172,44 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
         group = [p for p in profiles if p.lab.mode == mode]
         if not group:
             continue
+        if kernel is not None and mode == "mdev":     # what this kernel's own mtty.c can serve
+            group, refused = _for_kernel(group, kernel, reports, store)
+            runs += refused
+            if not group:
+                continue
         modules = tuple(dict.fromkeys(p.lab.module for p in group)) if mode == "mdev" else ("mtty",)
-        session = LabSession(LabConfig(mode=mode, modules=modules,
+        session = LabSession(LabConfig(mode=mode, modules=modules, kernel=kernel or KernelSpec(),
                                        extra_env=tuple({ALLURE_DIR_ENV: GUEST_ALLURE,
                                                         **(env or {})}.items()),
                                        # the guest sees the profiles' files wherever they are
                                        extra_shares=tuple(dict.fromkeys(Path(p.path).resolve().parent
                                                                         for p in group))))
         session.prepare()
-        runs += _boots(session, group, reports, store, workers, extra or [], timeout)
+        boots = _boots(session, group, reports, store, workers, extra or [], timeout)
+        _with_store(reports, store, lambda db: key_runs(db, [i for b in boots for i in b.run_ids],
+                                                       session.prepare().tree))
+        runs += boots
     return runs
+
+
+def _with_store(reports: Path, store_arg: str | None, action) -> object:
+    store = open_store(store_location(store_arg, reports / STORE_NAME))
+    try:
+        return action(store)
+    finally:
+        store.close()
+
+
+def _for_kernel(group: list[Profile], kernel: KernelSpec, reports: Path,
+                store_arg: str | None) -> tuple[list[Profile], list[LabRun]]:
+    """The mdev profiles `kernel` can serve; one LabRun holding those stored not-supported."""
+    session = f"lab-{time.strftime('%Y%m%d-%H%M%S')}-{kernel.kver}"
+    served, ids = _with_store(reports, store_arg, lambda db: prepare_for_kernel(
+        group, kernel, LabConfig(kernel=kernel).kernel_cache, reports, db, session))
+    names = {p.name for p in served}
+    refused = [p.name for p in group if p.name not in names]
+    return served, ([LabRun("mdev", refused, 0, reports / "lab" / f"{session}-not-supported",
+                            run_ids=ids)] if ids else [])
 
 
 def _boots(session: LabSession, group: list[Profile], reports: Path, store: str | None,
@@ -191,7 +222,8 @@ def _boots(session: LabSession, group: list[Profile], reports: Path, store: str 
     done: set[str] = set()          # judged in an earlier boot, or the test the guest died in
     pending = group
     for boot in range(1 + RECOVERY_BOOTS):
-        run_dir = reports / "lab" / (f"{stamp}-{mode}" + (f"-boot{boot + 1}" if boot else ""))
+        tag = mode if session.config.kernel == KernelSpec() else f"{session.config.kernel.kver}-{mode}"
+        run_dir = reports / "lab" / (f"{stamp}-{tag}" + (f"-boot{boot + 1}" if boot else ""))
         count = guest_workers(workers, len(pending), session.config.cpus)
         deselect = [a for nodeid in sorted(done) for a in ("--deselect", nodeid)]
         argv = guest_argv(session, pending, count, [*extra, *deselect])

@@ -8,7 +8,6 @@ naming the reason instead of a boot.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import socket
 import time
@@ -24,7 +23,7 @@ from ..results import Outcome, RunMeta, TestRecord
 from ..results.identity import profile_hash
 from .config import KernelSpec
 from .modbuild import migration_missing
-from .packages import KernelTree
+from .packages import KernelTree, prepare_kernel
 
 #: Test id of the one result a profile gets when its kernel cannot provide its device.
 NOT_BUILT_TEST = "lab-kernel-device"
@@ -36,13 +35,12 @@ class KernelPlan:
 
     run: list[Profile] = field(default_factory=list)
     not_supported: list[tuple[Profile, str]] = field(default_factory=list)
-    guest_paths: dict[str, str] = field(default_factory=dict)   # profile name -> path in the guest
 
 
-def plan(profiles: list[Profile], kernel: KernelSpec, mtty_source: Path | None, derived_dir: Path,
-         guest_dir: str) -> KernelPlan:
-    """Split `profiles` for `kernel`; a derived profile is written to `derived_dir` (seen in the
-    guest as `guest_dir`)."""
+def plan(profiles: list[Profile], kernel: KernelSpec, mtty_source: Path | None,
+         derived_dir: Path) -> KernelPlan:
+    """Split `profiles` for `kernel`; a derived profile is written to `derived_dir` (the guest sees
+    a profile's directory at its host path: LabConfig.extra_shares)."""
     out = KernelPlan()
     reason = migration_missing(mtty_source.read_text(), kernel.release) if mtty_source else ""
     for profile in profiles:
@@ -51,9 +49,7 @@ def plan(profiles: list[Profile], kernel: KernelSpec, mtty_source: Path | None, 
         elif profile.lab.module != "mtty":
             out.not_supported.append((profile, reason))
         else:
-            derived = derive_without_migration(profile, reason, derived_dir)
-            out.run.append(derived)
-            out.guest_paths[derived.name] = f"{guest_dir}/{Path(derived.path).name}"
+            out.run.append(derive_without_migration(profile, reason, derived_dir))
     return out
 
 
@@ -72,12 +68,6 @@ def derive_without_migration(profile: Profile, reason: str, directory: Path) -> 
     path = directory / Path(profile.path).name
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return load_profile(path)
-
-
-def guest_profile(profile: Profile, guest_paths: dict[str, str]) -> Profile:
-    """`profile` with its path as the guest sees it (derived profiles live in the run dir)."""
-    path = guest_paths.get(profile.name)
-    return dataclasses.replace(profile, path=path) if path else profile
 
 
 def record_not_supported(store, profile: Profile, kernel: KernelSpec, reason: str, session: str) -> int:
@@ -110,3 +100,18 @@ def key_runs(store, run_ids: list[int], tree: KernelTree) -> None:
     package, config = kernel_key(tree)
     for run_id in run_ids:
         store.set_kernel(run_id, package, config)
+
+
+def prepare_for_kernel(group: list[Profile], kernel: KernelSpec, cache_dir: Path, reports: Path,
+                       store, session: str) -> tuple[list[Profile], list[int]]:
+    """The mdev profiles `kernel`'s own mtty can serve (derived copies under
+    reports/lab/kernel-profiles/<kver> where its mtty has no migration), and the ids of the runs
+    stored not-supported, with the reason, for the others (keyed by the kernel)."""
+    tree = prepare_kernel(kernel, cache_dir)
+    planned = plan(group, kernel, tree.mtty_source, reports / "lab" / "kernel-profiles" / kernel.kver)
+    ids = []
+    for profile, reason in planned.not_supported:
+        print(f"vfio-conform lab: {profile.name}: not-supported on {kernel.kver}: {reason}", flush=True)
+        ids.append(record_not_supported(store, profile, kernel, reason, session))
+    key_runs(store, ids, tree)
+    return planned.run, ids
