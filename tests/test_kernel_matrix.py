@@ -479,3 +479,57 @@ def test_the_matrix_boots_once_per_kernel_prints_its_time_and_writes_the_grid(tm
     assert set(result.seconds) == set(booted) and f"kernel {booted[0]} took" in out
     page = (reports / "lab" / "kernel-matrix.html").read_text()
     assert page.count("pass (run") == 2 and all(k in page for k in booted)
+
+
+def test_lab_run_on_a_kernel_without_mtty_migration_boots_the_derived_profile_only(tmp_path, monkeypatch):
+    """run_lab's wiring (the boot replaced): the variant is stored not-supported and keyed by the
+    kernel, the stock profile boots as its protocol-none copy, the boot's runs are keyed too."""
+    from types import SimpleNamespace
+    from vfio_conform.constants import STORE_NAME
+    from vfio_conform.lab import harness, kernel_plan
+    from vfio_conform.lab.config import KernelSpec
+    from vfio_conform.report.sample import write_run
+    from vfio_conform.results import ResultStore
+    from vfio_conform.lab.packages import KernelTree
+    spec = KernelSpec(abi="6.1.0-57", source_series="6.1", version="6.1.192-3")
+    tree = KernelTree(spec, tmp_path / spec.kver)
+    (tree.root / "src").mkdir(parents=True)
+    tree.mtty_source.write_text(STOCK_61)
+    (tree.sysroot / "boot").mkdir(parents=True)
+    (tree.sysroot / "boot" / f"config-{spec.kver}").write_text("CONFIG_VFIO=m\n")
+    monkeypatch.setattr(kernel_plan, "prepare_kernel", lambda s, cache: tree)
+    monkeypatch.setattr(harness, "warm_host_caches", lambda: None)
+    sessions = []
+
+    class FakeSession:
+        def __init__(self, config):
+            self.config = config
+            sessions.append(self)
+
+        def prepare(self):
+            return SimpleNamespace(tree=tree)
+
+    booted = []
+
+    def fake_boots(session, group, reports, store, workers, extra, timeout):
+        booted.append([(p.name, p.protocol, p.path) for p in group])
+        db = ResultStore(reports / STORE_NAME)
+        run_id = write_run(db, "mtty", kernel=spec.kver)
+        db.close()
+        return [harness.LabRun("mdev", ["mtty"], 0, reports / "lab" / "x", run_ids=[run_id])]
+
+    monkeypatch.setattr(harness, "LabSession", FakeSession)
+    monkeypatch.setattr(harness, "_boots", fake_boots)
+    reports = tmp_path / "reports"
+    runs = harness.run_lab(["mtty", "mtty-sc"], reports, kernel=spec)
+    assert [(r.profiles, r.exit_code) for r in runs] == [(["mtty-sc"], 0), (["mtty"], 0)]
+    assert sessions[0].config.kernel == spec and sessions[0].config.modules == ("mtty",)
+    [(name, protocol, path)] = booted[0]
+    assert (name, protocol) == ("mtty", "none")
+    assert path == str(reports / "lab" / "kernel-profiles" / spec.kver / "mtty.yaml")
+    db = ResultStore(reports / STORE_NAME)
+    for run in runs:
+        row = db.run(run.run_ids[0])
+        assert (row["kernel"], row["kernel_package"]) == (spec.kver, "6.1.192-3") and row["kernel_config"]
+    assert db.results(runs[0].run_ids[0])[0]["outcome"] == "not-supported"
+    db.close()
