@@ -533,3 +533,20 @@ def test_lab_run_on_a_kernel_without_mtty_migration_boots_the_derived_profile_on
         assert (row["kernel"], row["kernel_package"]) == (spec.kver, "6.1.192-3") and row["kernel_config"]
     assert db.results(runs[0].run_ids[0])[0]["outcome"] == "not-supported"
     db.close()
+
+
+def test_lab_consumers_on_a_kernel_without_mtty_migration_boots_nothing_and_says_why(tmp_path, monkeypatch):
+    from vfio_conform.lab import consumers
+    from vfio_conform.lab.config import KernelSpec
+    from vfio_conform.lab.packages import KernelTree
+    spec = KernelSpec(abi="6.1.0-57", source_series="6.1", version="6.1.192-3")
+    tree = KernelTree(spec, tmp_path / spec.kver)
+    (tree.root / "src").mkdir(parents=True)
+    tree.mtty_source.write_text(STOCK_61)
+    monkeypatch.setattr(consumers, "prepare_kernel", lambda s, cache: tree)
+    monkeypatch.setattr(consumers, "_boot", lambda *a: pytest.fail("no guest may boot"))
+    run = consumers.run_consumers(["mtty", "mtty-sc"], tmp_path / "reports", kernel_spec=spec)
+    assert sorted(v.profile for v in run.verdicts) == ["mtty", "mtty-sc"]
+    for v in run.verdicts:
+        assert "kernel 6.1.192's samples/vfio-mdev/mtty.c has no migration" in v.summary + \
+            " ".join(r.message for r in v.records)

@@ -41,6 +41,8 @@ def add_parser(sub) -> None:
     cons.add_argument("--store", default=None, metavar="PATH|URL")
     cons.add_argument("--timeout", type=float, default=None,
                       help="host-side limit per boot, seconds (default: 300 + 300 per profile)")
+    cons.add_argument("--kernel", default=None, metavar="VERSION|ALIAS",
+                      help="another Debian kernel, as for `lab run` (docs/kernel-matrix.md)")
     cons.set_defaults(func=_consumers)
     mat = labsub.add_parser("matrix", help="the lab run on several Debian kernels, one boot per "
                                             "kernel (default: 6.12, 6.18, latest), and the kernel x "
@@ -155,7 +157,8 @@ def _consumers(args, extra) -> int:
     from .consumers import run_consumers
     from .errors import LabError
     try:
-        run = run_consumers(args.profile or None, Path(args.reports), args.store, args.timeout)
+        run = run_consumers(args.profile or None, Path(args.reports), args.store, args.timeout,
+                            _kernel(args.kernel))
     except LabError as exc:
         print(f"vfio-conform lab: {exc}")
         return 3

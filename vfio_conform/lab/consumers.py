@@ -24,11 +24,13 @@ from ..constants import STORE_NAME
 from ..profile.schema import Profile
 from ..results import Outcome, RunMeta, TestRecord, open_store, store_location
 from ..results.identity import profile_hash
-from .config import LabConfig
+from .config import KernelSpec, LabConfig
 from .consumer_verdict import RULE_MIGRATION, Cause, ProfileVerdict, consumer_test_id, finding, judge, \
     judge_without_migration, kernel_config, not_migratable
 from .errors import LabError
 from .harness import lab_profiles
+from .modbuild import migration_missing
+from .packages import prepare_kernel
 from .qemu_chroot import prepare_qemu_chroot
 from .session import GUEST_RESULTS, LabSession
 
@@ -108,16 +110,17 @@ class _Boot:
     devices: dict[str, list[str]]
 
 
-def _boot(mode: str, profiles: list[Profile], reports: Path, timeout: float | None) -> _Boot:
+def _boot(mode: str, profiles: list[Profile], reports: Path, timeout: float | None,
+          kernel_spec: KernelSpec | None = None) -> _Boot:
     """Boot the `mode` guest once and let QEMU migrate (mdev) or try to migrate (vfio-pci) each device."""
     modules = tuple(dict.fromkeys(p.lab.module for p in profiles)) if mode == "mdev" else ("mtty",)
-    session = LabSession(LabConfig(mode=mode, modules=modules))
+    session = LabSession(LabConfig(mode=mode, modules=modules, kernel=kernel_spec or KernelSpec()))
     prepared = session.prepare()
     chroot = prepare_qemu_chroot(session.config.cache_root)
     devices = _pairs(session, profiles)
     run_dir = reports / "lab" / f"{time.strftime('%Y%m%d-%H%M%S')}-consumers-{mode}"
     kernel = prepared.tree.spec.kver
-    config = kernel_config(prepared.tree.sysroot / "boot" / f"config-{kernel}")
+    config = kernel_config(prepared.tree.config)
     print(f"vfio-conform lab: {chroot.version} in the {mode} guest: {', '.join(p.name for p in profiles)} "
           f"(results: {run_dir})", flush=True)
     limit = timeout or BOOT_BASE_S + PER_PROFILE_S * len(profiles)
@@ -144,8 +147,9 @@ def _partial(path: Path) -> dict[str, Any]:
 
 
 def run_consumers(names: list[str] | None, reports: Path, store: str | None = None,
-                  timeout: float | None = None) -> ConsumerRun:
-    """Prepare the lab and the QEMU chroot, boot each needed guest once, record and summarise."""
+                  timeout: float | None = None, kernel_spec: KernelSpec | None = None) -> ConsumerRun:
+    """Prepare the lab and the QEMU chroot, boot each needed guest once, record and summarise.
+    `kernel_spec`: another Debian kernel (lab/kernels.py); None for the pinned default."""
     profiles = lab_profiles(names)
     groups = {"mdev": [p for p in profiles if p.lab.mode == "mdev" and p.protocol == "v2"],
               "pci": [p for p in profiles if p.lab.mode == "pci" and p.protocol == "none"]}
@@ -153,7 +157,14 @@ def run_consumers(names: list[str] | None, reports: Path, store: str | None = No
     verdicts = [not_migratable(p.name, f"migration protocol {p.protocol} in lab mode {p.lab.mode}: "
                                "the lane drives v2 mdev profiles and vfio-pci profiles without migration "
                                "(not run)") for p in profiles if p not in chosen]
-    boots = [_boot(mode, group, reports, timeout) for mode, group in groups.items() if group]
+    if kernel_spec is not None and groups["mdev"]:      # this kernel's own mtty may not migrate
+        tree = prepare_kernel(kernel_spec, LabConfig(kernel=kernel_spec).kernel_cache)
+        reason = migration_missing(tree.mtty_source.read_text(), kernel_spec.release)
+        if reason:
+            verdicts += [not_migratable(p.name, f"{reason} (not run)") for p in groups["mdev"]]
+            groups["mdev"] = []
+    on_kernel = (kernel_spec,) if kernel_spec is not None else ()
+    boots = [_boot(mode, group, reports, timeout, *on_kernel) for mode, group in groups.items() if group]
     for boot in boots:
         verdicts += boot.verdicts
     devices = {k: v for boot in boots for k, v in boot.devices.items()}

@@ -88,11 +88,8 @@ def kernel_key(tree: KernelTree) -> tuple[str, str]:
     """(Debian package version, sha256 prefix of the kernel config) of an unpacked kernel."""
     stamp = tree.root / "kernel.ready"
     version = tree.spec.version or (stamp.read_text().strip() if stamp.exists() else "")
-    for config in (tree.sysroot / "boot" / f"config-{tree.spec.kver}",
-                   tree.sysroot / "usr" / "lib" / "modules" / tree.spec.kver / "config"):
-        if config.exists():
-            return version, hashlib.sha256(config.read_bytes()).hexdigest()[:16]
-    return version, ""
+    config = tree.config
+    return version, hashlib.sha256(config.read_bytes()).hexdigest()[:16] if config.exists() else ""
 
 
 def key_runs(store, run_ids: list[int], tree: KernelTree) -> None:
