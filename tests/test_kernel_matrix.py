@@ -550,3 +550,16 @@ def test_lab_consumers_on_a_kernel_without_mtty_migration_boots_nothing_and_says
     for v in run.verdicts:
         assert "kernel 6.1.192's samples/vfio-mdev/mtty.c has no migration" in v.summary + \
             " ".join(r.message for r in v.records)
+
+
+def test_an_alias_means_the_newest_build_the_archives_carry_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
+    monkeypatch.setattr(kernels, "host_tag", lambda: "+deb12")
+    assert kernels.resolve("lts", tmp_path, update=False)[0].kver == "6.12.117+deb12-amd64"  # not 6.18
+    assert kernels.resolve("latest", tmp_path, update=False)[0].kver == "7.3.4+deb13-amd64"
+    with pytest.raises(IncompleteKernel):
+        kernels.resolve("6.18", tmp_path, update=False)          # a version stays strict
+    gone = {k: v for k, v in ARCHIVE.items() if not k.startswith(("linux-source", "linux-kbuild"))}
+    monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root, gone))
+    with pytest.raises(IncompleteKernel, match="7.3.4"):         # none whole: the newest is named
+        kernels.resolve("latest", tmp_path / "2", update=False)

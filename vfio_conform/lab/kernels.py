@@ -215,8 +215,22 @@ def resolve(name: str, cache_root: Path, *, update: bool = True) -> tuple[Kernel
     apt = PrivateApt(cache_root / "apt")
     if update:
         apt.update()
-    kernel = pick(available(apt), name, host_tag())
-    return spec_for(apt, kernel)
+    kernels = available(apt)
+    kernel = pick(kernels, name, host_tag())
+    if name.strip() not in ALIASES:
+        return spec_for(apt, kernel)
+    # an alias means the newest build of its kind the archives carry whole (trixie-backports
+    # drops a superseded kernel's headers and source before its images)
+    first: IncompleteKernel | None = None
+    tag = host_tag()
+    for cand in sorted((k for k in kernels if name.strip() == "latest" or k.series in LTS_SERIES),
+                       key=lambda k: (_release_key(k.release), bool(tag) and k.abi.endswith(tag)),
+                       reverse=True):
+        try:
+            return spec_for(apt, cand)
+        except IncompleteKernel as exc:
+            first = first or exc
+    raise first or IncompleteKernel(f"no whole kernel for {name!r}", field="--kernel")
 
 
 def describe(spec: KernelSpec) -> str:
