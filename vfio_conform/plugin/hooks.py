@@ -27,9 +27,11 @@ from .perf import PLUGIN_NAME as PERF_PLUGIN, PerfWatch
 from .recorder import ResultRecorder
 from .rulecheck import spec_ids
 from .sanitizers import ServerLogWatch
+from .selection import Selection
 from .store_mirror import check_mirror, register as register_mirror
 from .timeout import TestTimer, usable
 from .waivers import WaiverLedger, waiver_message
+from .workers import WorkerWatch, stall_limit
 
 #: Requested states of the transition matrix: every state, ERROR and the first invalid value.
 ARC_TARGETS = [*[s for s in MigState if s is not MigState.ERROR], MigState.ERROR, MIG_STATE_NR]
@@ -78,13 +80,18 @@ def pytest_configure(config) -> None:
             open_store(config, ctx)
         except (StoreError, ConfigError) as exc:
             raise pytest.UsageError(f"vfio-conform: {exc}") from None
-        lifecycle = RunLifecycle(ctx)
+        selection = Selection(ctx.targets)
+        config.pluginmanager.register(selection, "vfio-conform-selection")
+        lifecycle = RunLifecycle(ctx, selection)
         junit = config.getoption("vc_junit", None)
         lifecycle.crash_dir = str(Path(junit).parent) if junit else None
         config.pluginmanager.register(lifecycle, "vfio-conform-lifecycle")
         config.pluginmanager.register(RunGuard(lifecycle), "vfio-conform-run-guard")
         recorder = ResultRecorder(ctx, lifecycle)
         config.pluginmanager.register(recorder, "vfio-conform-recorder")
+        stall = config.getoption("vc_stall_timeout")
+        config.pluginmanager.register(WorkerWatch(ctx, recorder, lifecycle, stall_limit(ctx) if stall is None
+                                                  else stall), "vfio-conform-workers")
         if ctx.store is not None:
             register_mirror(config, ctx.store, recorder)
         config.pluginmanager.register(CiOutputs(config, ctx, recorder), "vfio-conform-ci")

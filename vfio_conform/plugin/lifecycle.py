@@ -92,11 +92,13 @@ def _check_terminated() -> None:
 class RunLifecycle:
     """Registered in the controller when a profile is selected (with or without a store)."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, selection=None):
         self.ctx = ctx
         self.outcomes: dict[str, Counter] = {name: Counter() for name in ctx.targets}
         self.tests: dict[str, set[str]] = {name: set() for name in ctx.targets}
-        self.selected: dict[str, int] | None = None
+        #: selection.Selection: which tests of each profile were selected (None: not tracked)
+        self.selection = selection
+        self.stall_s: float | None = None
         self.collect_errors = 0
         self.interrupt: Reason | None = None
         self.store_error: str | None = None
@@ -127,18 +129,19 @@ class RunLifecycle:
         if report.failed:
             self.collect_errors += 1
 
-    def pytest_collection_finish(self, session) -> None:
-        if hasattr(session.config, "workerinput") or session.config.pluginmanager.has_plugin("dsession"):
-            return       # under xdist the controller does not see the items
-        from .items import item_param
-        self.selected = Counter()
-        for item in session.items:
-            profile = item_param(item, "profile")
-            if profile is not None:
-                self.selected[profile.name] += 1
+    def stalled(self, seconds: float) -> None:
+        """The controller waited `seconds` without word from any worker (workers.WorkerWatch)."""
+        self.stall_s = seconds
+
+    def missing(self, profile: str) -> set[str]:
+        """Selected tests of `profile` with no recorded verdict."""
+        sel = self.selection.of(profile) if self.selection is not None else None
+        return sel.selected - self.tests[profile] if sel is not None else set()
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
-        if isinstance(excinfo.value, Terminated):
+        if self.stall_s is not None:
+            self.interrupt = Reason.STALLED
+        elif isinstance(excinfo.value, Terminated):
             self.interrupt = Reason.TERMINATED
         elif not isinstance(excinfo.value, pytest.Session.Interrupted):   # a real Ctrl-C
             self.interrupt = Reason.INTERRUPTED
@@ -147,6 +150,8 @@ class RunLifecycle:
     def status_of(self, profile: str, session, exitstatus) -> tuple[str, str]:
         if self.store_error:
             return RunStatus.INCOMPLETE.value, Reason.STORE_LOST.value
+        if self.stall_s is not None:
+            return RunStatus.INCOMPLETE.value, Reason.STALLED.value
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             return RunStatus.INCOMPLETE.value, Reason.CRASHED.value
         if _TERMINATED.is_set():
@@ -157,7 +162,7 @@ class RunLifecycle:
             return RunStatus.INCOMPLETE.value, Reason.COLLECTION_ERROR.value
         if not self.tests[profile]:
             return RunStatus.INCOMPLETE.value, Reason.EMPTY.value
-        short = self.selected is not None and len(self.tests[profile]) < self.selected.get(profile, 0)
+        short = bool(self.missing(profile))
         if (session.shouldfail or session.shouldstop or short
                 or exitstatus == pytest.ExitCode.INTERRUPTED):
             return RunStatus.INCOMPLETE.value, Reason.PARTIAL.value
@@ -172,6 +177,9 @@ class RunLifecycle:
             if store is not None and run_id is not None and not self.store_error:
                 try:
                     with sigterm_deferred():
+                        sel = self.selection.of(name) if self.selection is not None else None
+                        if sel is not None:
+                            store.set_selection(run_id, len(sel.selected), sel.total)
                         store.end_run(run_id, *self.statuses[name])
                 except StoreError as exc:       # e.g. the disk filled up at the very end
                     self.store_error = str(exc)
@@ -247,12 +255,23 @@ class RunLifecycle:
             run_id = self.ctx.run_ids.get(name)
             counts = " ".join(f"{k}={v}" for k, v in sorted(self.outcomes[name].items())) or "no results"
             why = f" ({reason}: {describe_reason(reason)})" if reason else ""
-            tr.write_line(f"{name}: run #{run_id if run_id is not None else '-'} {status}{why}; {counts}")
+            sel = self.selection.of(name) if self.selection is not None else None
+            subset = f" [{sel.label()} of the profile's suite]" if sel is not None and not sel.complete else ""
+            tr.write_line(f"{name}: run #{run_id if run_id is not None else '-'} {status}{why}{subset}; {counts}")
+            lost = sorted(self.missing(name))
+            if lost and status != RunStatus.FINISHED.value:
+                tr.write_line(f"{name}: {len(lost)} selected test(s) have no verdict, e.g. "
+                              f"{', '.join(lost[:3])}", red=True)
         if self.store_error:
             tr.write_line(f"store lost: {self.store_error}", red=True)
         code = tr.config.stash.get(EXIT_KEY, None)
         if code is not None:
-            tr.write_line(f"exit {code}: {_EXIT_TEXT[Exit(code)]}")
+            subsets = [f"{name} {sel.label().removeprefix('subset ')}" for name in self.statuses
+                       for sel in [self.selection.of(name) if self.selection is not None else None]
+                       if sel is not None and not sel.complete]
+            note = (f" of a subset ({', '.join(subsets)}): not a qualification"
+                    if subsets and code == Exit.CONFORMANT else "")
+            tr.write_line(f"exit {code}: {_EXIT_TEXT[Exit(code)]}{note}")
 
 
 class RunGuard:

@@ -7,7 +7,9 @@ import pytest
 
 from ..results import Outcome, StoreError, TestRecord
 from . import classify
+from ..results.keys import strip_profile
 from .lifecycle import sigterm_deferred
+from .selection import profile_of, strip_group
 
 
 class ResultRecorder:
@@ -21,15 +23,23 @@ class ResultRecorder:
         self.listeners: list[Callable[[int, TestRecord], None]] = []
 
     def pytest_runtest_logreport(self, report) -> None:
+        if getattr(report, "vc_crash_recorded", False):     # workers.WorkerWatch recorded it
+            return
         rec = classify.record_of(report)
         if rec is None:
             profile = self._lost_verdict(report)
             if profile is None:
                 return
-            rec = TestRecord(nodeid=report.nodeid, test_id=report.nodeid.rpartition("::")[2],
+            test_id = strip_group(report.nodeid).rpartition("::")[2]
+            rec = TestRecord(nodeid=report.nodeid, test_id=test_id,
                              outcome=Outcome.INFRA_ERROR, duration=report.duration,
-                             message=classify.short_message(report), profile=profile)
-        self.lifecycle.seen(rec.profile, report.nodeid, rec.outcome.value)
+                             message=classify.short_message(report), profile=profile,
+                             test_key=strip_profile(test_id, profile))
+        self.keep(rec)
+
+    def keep(self, rec: TestRecord) -> None:
+        """Count, keep and store one record (also a record built outside a report: a lost test)."""
+        self.lifecycle.seen(rec.profile, rec.nodeid, rec.outcome.value)
         self.records.append(rec)
         run_id = self.ctx.run_ids.get(rec.profile)
         if self.ctx.store is None or run_id is None or self.lifecycle.store_error:
@@ -49,8 +59,4 @@ class ResultRecorder:
         the profile its test id names, so it is recorded as an infra-error, never dropped."""
         if not report.failed:
             return None
-        param = report.nodeid.rpartition("[")[2]
-        for name in sorted(self.ctx.targets, key=len, reverse=True):
-            if param.startswith((f"{name}:", f"{name}]")):
-                return name
-        return None
+        return profile_of(report.nodeid, self.ctx.targets)

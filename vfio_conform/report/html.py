@@ -27,6 +27,20 @@ def run_verdict(run: RunData) -> str:
     return VERDICT_WORDS.get(code, "INCOMPLETE")
 
 
+def subset_text(meta: dict) -> str:
+    """'subset 24/231' when the run selected only part of its profile's suite, else ''."""
+    selected, total = meta.get("selected_tests"), meta.get("suite_tests")
+    if selected is None or (total is not None and selected >= total):
+        return ""
+    return f"subset {selected}/{total if total is not None else '?'}"
+
+
+def verdict_text(run: RunData) -> str:
+    """The verdict as printed: 'CONFORMANT (subset 24/231)' for a subset, never the bare word."""
+    sub = subset_text(run.meta)
+    return run_verdict(run) + (f" ({sub})" if sub else "")
+
+
 def render_report(runs: list[RunData], title: str = "vfio-conform conformance report") -> str:
     """The whole static page for one or more runs: a verdict banner per profile, the summary
     table, the legend, then one section per run/profile."""
@@ -56,9 +70,14 @@ def _banner(run: RunData) -> str:
     else:
         why = "every test passed, or is not-supported, gated or a known-issue"
     cls = word.lower().replace("-", "")
-    return (f'<div class="verdict v-{cls}" data-verdict="{word}" data-profile="{esc(run.profile)}">'
-            f'<b>{word}</b> <a href="#run-{run.id}">{esc(run.profile)}</a> (run #{run.id}): '
-            f"{esc(why)}</div>")
+    sub = subset_text(run.meta)
+    if sub:
+        why += (f"; only {sub.removeprefix('subset ')} tests of the profile's suite were selected: "
+                "not a qualification")
+    data = f"{word}-SUBSET" if sub and word == "CONFORMANT" else word
+    return (f'<div class="verdict v-{cls}" data-verdict="{data}" data-profile="{esc(run.profile)}">'
+            f'<b>{esc(verdict_text(run))}</b> <a href="#run-{run.id}">{esc(run.profile)}</a> '
+            f"(run #{run.id}): {esc(why)}</div>")
 
 
 def _summary(runs: list[RunData]) -> str:
@@ -67,7 +86,7 @@ def _summary(runs: list[RunData]) -> str:
     body = [[f'<a href="#run-{r.id}">{esc(r.profile)}</a>', esc(r.meta.get("devices") or "—"),
              esc(r.meta.get("kernel") or "—"),
              *(f'<span class="num">{c.get(k, 0)}</span>' for k in keys),
-             f'<b class="w-{run_verdict(r).lower().replace("-", "")}">{run_verdict(r)}</b>',
+             f'<b class="w-{run_verdict(r).lower().replace("-", "")}">{esc(verdict_text(r))}</b>',
              f"#{r.id}"] for r, c in per]
     return table(["profile", "devices", "kernel", *keys, "verdict", "run"], body, "summary")
 
@@ -99,13 +118,26 @@ def _identity(meta: dict) -> str:
              ("host", meta.get("host")), ("session", meta.get("session")),
              ("started", when(meta.get("started"))), ("ended", when(meta.get("ended"))),
              ("status", meta.get("status")), ("reason", meta.get("reason")),
+             ("selected", _selected(meta)),
              ("command", public_command(meta.get("argv") or ""))]
     return table(["identity", ""], [[esc(k), esc(str(v or "—"))] for k, v in items], "ident")
+
+
+def _selected(meta: dict) -> str:
+    selected, total = meta.get("selected_tests"), meta.get("suite_tests")
+    if selected is None:
+        return "not recorded"
+    return f"{selected} of {total if total is not None else '?'} tests of the profile's suite"
 
 
 def _status(meta: dict) -> str:
     """A banner unless the run finished: its verdicts are partial (or the run is still going)."""
     status = meta.get("status") or "running"
+    sub = subset_text(meta)
+    if status == "finished" and sub:
+        return (f'<p class="bad run-status" data-status="{esc(status)}" data-subset="{esc(sub)}">'
+                f"run finished, {esc(sub)}: only part of the profile's suite was selected, "
+                "these results are not a qualification</p>")
     if status == "finished":
         return f'<p class="good run-status" data-status="{esc(status)}">run finished</p>'
     reason = meta.get("reason") or ""

@@ -23,6 +23,7 @@ def document(profiles: list[ProfileSummary]) -> dict:
         "harness_version": __version__,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "verdict": overall(profiles).value,
+        "complete": all(p.complete for p in profiles),
         "sessions": list(dict.fromkeys(p.session for p in profiles if p.session)),
         "profiles": [_profile(p) for p in profiles],
     }
@@ -36,6 +37,8 @@ def _profile(p: ProfileSummary) -> dict:
         "verdict": p.verdict.value, "status": p.status, "reason": p.reason or None,
         "reason_text": p.reason_text or None, "reports": dataclasses.asdict(p.reports),
         "performance": p.performance,
+        "verdict_text": p.verdict_text, "complete": p.complete,
+        "selection": {"selected": p.selected, "total": p.suite_total},
     }
 
 

@@ -27,6 +27,9 @@ class Verdict(str, enum.Enum):
     CONFORMANT = "CONFORMANT"
     NON_CONFORMANT = "NON-CONFORMANT"
     INCOMPLETE = "INCOMPLETE"
+    #: every selected test conforms, but the run selected only part of the profile's suite
+    #: (-k, -m, node ids, a file): never a qualification, and never the bare word CONFORMANT
+    CONFORMANT_SUBSET = "CONFORMANT-SUBSET"
 
 
 _BY_EXIT = {Exit.CONFORMANT: Verdict.CONFORMANT, Exit.NONCONFORMANT: Verdict.NON_CONFORMANT}
@@ -58,14 +61,40 @@ class ProfileSummary:
     #: distinct defects behind the failures (results/rootcause.py); None when not counted
     root_causes: int | None = None
     performance: dict | None = None     # plugin/perf.py Performance.as_dict() (None: not measured)
+    selected: int | None = None     # tests of the profile's suite the run selected (None: not recorded)
+    suite_total: int | None = None  # tests in the profile's whole suite (None: not counted)
+
+    @property
+    def complete(self) -> bool:
+        """The run selected the profile's whole suite (runs stored before this was kept count as complete)."""
+        if self.selected is None:
+            return True
+        return self.suite_total is not None and self.selected >= self.suite_total
 
     @property
     def verdict(self) -> Verdict:
         """Same rule as the exit code: a fail is NON-CONFORMANT even in an unfinished run; an
-        infra-error, a not-run test or an unfinished run is INCOMPLETE."""
+        infra-error, a not-run test or an unfinished run is INCOMPLETE; a conformant subset of the
+        suite is CONFORMANT-SUBSET."""
         outcomes = [name for name, n in self.counts.items() if n]
-        return _BY_EXIT.get(exit_verdict(outcomes, self.status == RunStatus.FINISHED.value),
+        word = _BY_EXIT.get(exit_verdict(outcomes, self.status == RunStatus.FINISHED.value),
                             Verdict.INCOMPLETE)
+        return Verdict.CONFORMANT_SUBSET if word is Verdict.CONFORMANT and not self.complete else word
+
+    @property
+    def subset_text(self) -> str:
+        """'subset 24/231' for a run that did not select the whole suite, else ''."""
+        if self.complete:
+            return ""
+        return f"subset {self.selected}/{self.suite_total if self.suite_total is not None else '?'}"
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict as people read it: 'CONFORMANT (subset 24/231)', never the bare word for a subset."""
+        word = self.verdict
+        if word is Verdict.CONFORMANT_SUBSET:
+            return f"{Verdict.CONFORMANT.value} ({self.subset_text})"
+        return word.value + (f" ({self.subset_text})" if self.subset_text else "")
 
     @property
     def total(self) -> int:
@@ -84,9 +113,10 @@ def full_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 def overall(profiles: Iterable[ProfileSummary]) -> Verdict:
-    """The verdict of several profiles: NON-CONFORMANT beats INCOMPLETE beats CONFORMANT."""
+    """The verdict of several profiles: NON-CONFORMANT beats INCOMPLETE beats CONFORMANT-SUBSET
+    beats CONFORMANT."""
     seen = {p.verdict for p in profiles}
-    for v in (Verdict.NON_CONFORMANT, Verdict.INCOMPLETE):
+    for v in (Verdict.NON_CONFORMANT, Verdict.INCOMPLETE, Verdict.CONFORMANT_SUBSET):
         if v in seen:
             return v
     return Verdict.CONFORMANT if seen else Verdict.INCOMPLETE
@@ -98,11 +128,14 @@ def from_plugin(ctx, lifecycle, reports: ReportPaths, performance: dict | None =
     out = []
     for name, target in ctx.targets.items():
         status, reason = lifecycle.statuses.get(name, (RunStatus.INCOMPLETE.value, "crashed"))
+        sel = lifecycle.selection.of(name) if lifecycle.selection is not None else None
         out.append(ProfileSummary(
             profile=name, devices=tuple(target.device_ids), kernel=ctx.kernel_release,
             counts=full_counts(dict(lifecycle.outcomes.get(name, {}))), status=status, reason=reason,
             run_id=ctx.run_ids.get(name), session=ctx.session, reports=reports,
-            performance=(performance or {}).get(name)))
+            performance=(performance or {}).get(name),
+            selected=len(sel.selected) if sel is not None else None,
+            suite_total=sel.total if sel is not None else None))
     return out
 
 
@@ -114,7 +147,8 @@ def from_store(store, runs: list[dict], reports: ReportPaths | None = None) -> l
         kernel=run.get("kernel") or "", counts=full_counts(store.summary(run["id"])),
         status=run.get("status") or "", reason=run.get("reason") or "", run_id=int(run["id"]),
         session=run.get("session") or "", reports=reports or paths_of_run(run),
-        performance=_stored_performance(run))
+        performance=_stored_performance(run),
+        selected=run.get("selected_tests"), suite_total=run.get("suite_tests"))
         for run in runs]
 
 

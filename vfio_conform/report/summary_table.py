@@ -17,7 +17,7 @@ def render(profiles: list[ProfileSummary]) -> str:
     head = ["profile", "device(s)", "kernel", *outcomes, "verdict", "run"]
     rows = [[p.profile, ", ".join(p.devices) or "-", p.kernel or "-",
              *(str(p.counts.get(o, 0)) for o in outcomes),
-             p.verdict.value + (f" ({p.reason})" if p.reason else ""),
+             p.verdict_text + (f" ({p.reason})" if p.reason else ""),
              f"#{p.run_id}" if p.run_id is not None else "-"] for p in profiles]
     numeric = set(range(3, 3 + len(outcomes)))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -26,7 +26,10 @@ def render(profiles: list[ProfileSummary]) -> str:
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
-    out = [f"vfio-conform summary: {overall(profiles).value}", line(head),
+    word = overall(profiles)
+    head_word = (f"CONFORMANT (subset: {', '.join(p.profile + ' ' + p.subset_text.removeprefix('subset ') for p in profiles if p.subset_text)})"
+                 if word.value == "CONFORMANT-SUBSET" else word.value)
+    out = [f"vfio-conform summary: {head_word}", line(head),
            line(["-" * w for w in widths]), *(line(r) for r in rows)]
     sessions = list(dict.fromkeys(p.session for p in profiles if p.session))
     if sessions:

@@ -122,6 +122,7 @@ class Reason(str, enum.Enum):
     EMPTY = "empty"                        # no test of this profile ran
     PARTIAL = "partial"                    # stopped early (-x, --maxfail, a crashed worker)
     STORE_LOST = "store-lost"              # the store failed mid-run (disk full, server gone)
+    STALLED = "stalled"                    # no worker reported anything within the stall bound
 
 
 #: One line per reason, for `results`, the report and the run summary.
@@ -135,6 +136,7 @@ REASON_TEXT = {
     Reason.EMPTY: "no test ran",
     Reason.PARTIAL: "stopped before every selected test ran",
     Reason.STORE_LOST: "the result store failed during the run",
+    Reason.STALLED: "no test progressed within the stall bound (a stuck worker); the run was stopped",
 }
 
 

@@ -14,7 +14,8 @@ from .waivers import load_waivers, record_waivers
 #: Columns of `runs` added after the first schema: (name, SQL type); old stores get them by ALTER.
 ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", "TEXT"),
                      ("pid", "INTEGER"), ("boot_id", "TEXT"), ("environment", "TEXT"),
-                     ("outputs", "TEXT"), ("kernel_package", "TEXT"), ("kernel_config", "TEXT"))
+                     ("outputs", "TEXT"), ("kernel_package", "TEXT"), ("kernel_config", "TEXT"),
+                     ("selected_tests", "INTEGER"), ("suite_tests", "INTEGER"))
 RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "harness_version",
                "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id", "outputs")
 #: Columns of `results` added after the first schema (the TestRecord's fields beyond the first seven);
@@ -88,6 +89,12 @@ class SqlStore:
              self._text(rec.message[:4000]), rec.rule, rec.link, time.time(),
              " ".join(rec.rules), rec.arc_from, rec.arc_to, " ".join(rec.should), ",".join(rec.devices),
              rec.waiver_index, self._text(rec.waiver_reason), rec.hazard, rec.test_key, rec.arc_expect))
+
+    def set_selection(self, run_id: int, selected: int, total: int | None) -> None:
+        """How many tests of the profile's suite the run selected, of how many (None: not counted);
+        selected < total (or an unknown total) makes the run a subset."""
+        self._execute("UPDATE runs SET selected_tests = ?, suite_tests = ? WHERE id = ?",
+                      (int(selected), None if total is None else int(total), run_id))
 
     def end_run(self, run_id: int, status: str, reason: str = "") -> None:
         """End a run `finished`, or `incomplete` with a Reason (a bare reason such as 'crashed'
