@@ -153,7 +153,10 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     label = Path(profiles[0]).stem if len(profiles) == 1 else "multi"
     run_dir = Path(args.reports) / "runs" / f"{stamp}-{label}-{os.getpid()}"
-    out = [str(SUITES_DIR), "--rootdir", str(SUITES_ROOT), "-c", str(SUITES_INI),
+    rest = [a for a in extra if a != "--"]
+    # Paths or node ids after -- replace the suite root (a file subset); the run is then a subset.
+    out = [*([] if _names_tests(rest) else [str(SUITES_DIR)]), "--rootdir", str(SUITES_ROOT),
+           "-c", str(SUITES_INI),
            "-p", "no:cacheprovider", "-p", "no:allure_pytest",
            # plugins the suites never use, loaded (and importing their packages) on every start: the
            # random-walk and mutation tests call hypothesis themselves, inside the test
@@ -186,7 +189,23 @@ def pytest_args(args, extra: list[str], profiles: list[str]) -> list[str]:
         out += ["-n", str(args.workers), "--dist", "loadgroup"]
     out.append("-q" if args.quiet else "-v" if len(profiles) == 1 and not args.workers else "-q")
     out += ["--vc-command", shlex.join(user_command(args, extra, profiles))]
-    return out + [a for a in extra if a != "--"]
+    return out + rest
+
+
+#: pytest options whose value is the next word (never a path of tests to collect).
+_VALUE_OPTIONS = {"-k", "-m", "-p", "-c", "-o", "-W", "-n", "--deselect", "--ignore", "--ignore-glob",
+                  "--rootdir", "--maxfail", "--dist", "--confcutdir", "--basetemp", "--tb", "-r",
+                  "--durations", "--max-worker-restart", "--junitxml", "--import-mode"}
+
+
+def _names_tests(words: list[str]) -> bool:
+    """Whether pytest arguments name tests to collect: an existing file or directory, or a node id."""
+    for i, word in enumerate(words):
+        if word.startswith("-") or (i and words[i - 1] in _VALUE_OPTIONS):
+            continue
+        if Path(word.split("::", 1)[0]).exists():
+            return True
+    return False
 
 
 def user_command(args, extra: list[str], profiles: list[str]) -> list[str]:

@@ -100,8 +100,10 @@ class CiOutputs:
         per_profile: dict[str, list[TestRecord]] = {name: [] for name in self.ctx.targets}
         for rec in self.recorder.records:
             per_profile.setdefault(rec.profile, []).append(rec)
+        selection = getattr(self.recorder.lifecycle, "selection", None)
         return [junit.SuiteInput(name, decisive(recs), self.environments.get(name),
-                                 self.ctx.run_ids.get(name), self.ctx.session, self.host)
+                                 self.ctx.run_ids.get(name), self.ctx.session, self.host,
+                                 _label(selection, name))
                 for name, recs in per_profile.items()]
 
     def pytest_sessionfinish(self, session) -> None:
@@ -128,3 +130,9 @@ class CiOutputs:
                 flags=int(prof.flags) if prof else 0, environment=suite.environment, run_id=suite.run_id,
                 waivers=tuple(prof.known_issues) if prof else ()))
         return allure_results.AllureRun(self.ctx.session, self.ctx.kernel_release, self.host, profiles)
+
+
+def _label(selection, profile: str) -> str:
+    """'subset 24/231' or 'complete 231/231' for the JUnit and KTAP headers ('' when not known)."""
+    sel = selection.of(profile) if selection is not None else None
+    return sel.label() if sel is not None else ""

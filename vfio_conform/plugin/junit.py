@@ -39,6 +39,8 @@ class SuiteInput:
     run_id: int | None = None
     session: str = ""
     host: str = ""          # the run's host (the store's --host), JUnit's `hostname`
+    #: 'complete 231/231' or 'subset 24/231' (selection.ProfileSelection.label); '' when not known
+    selection: str = ""
 
 
 def _text(value: str) -> str:
@@ -58,6 +60,8 @@ def suite_properties(suite: SuiteInput) -> list[tuple[str, str]]:
         props.append(("run.id", str(suite.run_id)))
     if suite.session:
         props.append(("session", suite.session))
+    if suite.selection:
+        props.append(("selection", suite.selection))
     env = suite.environment
     if env is not None:
         def joined(field: str) -> str:

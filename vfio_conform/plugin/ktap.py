@@ -94,6 +94,9 @@ def render(suites: list[SuiteInput]) -> str:
             continue
         out += [f"{INDENT}KTAP version 1", f"{INDENT}# Subtest: {_name(suite.profile)}",
                 f"{INDENT}1..{len(suite.records)}"]
+        if suite.selection:
+            out.append(f"{INDENT}# selection: {suite.selection} tests of the profile's suite"
+                       + (" (a subset: not a qualification)" if suite.selection.startswith("subset") else ""))
         if suite.environment is not None:
             env = suite.environment
             out.append(f"{INDENT}# kernel {env.kernel_release}; backend {env.backend}; "

@@ -80,8 +80,10 @@ class ProfileSelection:
         return self.total is not None and len(self.selected) >= self.total
 
     def label(self) -> str:
-        """'subset 24/231' (or 'subset 24/?' when the suite's size could not be counted)."""
-        return f"subset {len(self.selected)}/{self.total if self.total is not None else '?'}"
+        """'subset 24/231' ('subset 24/?' when the suite's size could not be counted), or
+        'complete 231/231'."""
+        word = "complete" if self.complete else "subset"
+        return f"{word} {len(self.selected)}/{self.total if self.total is not None else '?'}"
 
 
 class Selection:

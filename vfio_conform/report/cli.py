@@ -41,7 +41,8 @@ def add_parsers(subparsers) -> None:
         "diff", help="compare two runs per profile; exit 1 on a regression (a new failure)",
         description="OLD/NEW: run id, 'latest', session id; OLD may be 'prev' (per profile, the run "
                     "of the same host before NEW). Exit 0: no regression; 1: a new failure, a NEW "
-                    "run that did not finish, or tests of OLD missing from NEW; 2: usage error.")
+                    "run that did not finish, tests of OLD missing from NEW or without a verdict in "
+                    "NEW (infra-error); 2: usage error, also runs of two profiles without --cross-profile.")
     dif.add_argument("old", metavar="OLD", nargs="?", default=None)
     dif.add_argument("new", metavar="NEW", nargs="?", default="latest")
     dif.add_argument("--store", default=None, help=store_help)
@@ -54,6 +55,11 @@ def add_parsers(subparsers) -> None:
                      help="new infrastructure errors also make the exit code 1")
     dif.add_argument("--allow-missing", action="store_true",
                      help="tests (or profiles) of OLD absent from NEW are not an error (a deliberate subset)")
+    dif.add_argument("--allow-no-verdict", action="store_true",
+                     help="tests OLD judged that have no verdict in NEW (infra-error, skipped: e.g. a dead "
+                          "device) are not an error")
+    dif.add_argument("--cross-profile", action="store_true",
+                     help="compare a run with a run of another profile (default: refused, exit 2)")
     dif.add_argument("--host", default=None,
                      help="'latest' means the newest session of this host (default: any host)")
     dif.add_argument("--any-host", action="store_true",
@@ -145,6 +151,7 @@ def cmd_diff(args, extra=None) -> int:
                 old_runs = resolve(old_store, args.old, args.profile)
         if not new_runs or not old_runs:
             raise RunNotFound(f"nothing to compare ({args.old} -> {args.new})")
+        _same_profiles(old_runs, new_runs, args.cross_profile)
         diffs = diff_runs(load(old_store, old_runs), load(new_store, new_runs))
     except (RunNotFound, StoreError) as exc:
         print(f"vfio-conform diff: {exc}", file=sys.stderr)
@@ -153,8 +160,8 @@ def cmd_diff(args, extra=None) -> int:
         new_store.close()
         if old_store is not new_store:
             old_store.close()
-    bad = any(d.problems(args.allow_missing) or (args.infra_is_regression and d.new_infra_errors)
-              for d in diffs)
+    bad = any(d.problems(args.allow_missing, args.allow_no_verdict)
+              or (args.infra_is_regression and d.new_infra_errors) for d in diffs)
     out = None
     if not args.no_html:      # checked and written before the verdict is printed: one verdict only
         name = (f"diff-{'-'.join(str(r['id']) for r in old_runs)}-"
@@ -162,7 +169,8 @@ def cmd_diff(args, extra=None) -> int:
         out = Path(args.html) if args.html else out_dir(args.store) / f"{name}.html"
         try:
             check_file(out, "diff HTML", create_parents=not args.html)
-            write_text(out, render_html(diffs, allow_missing=args.allow_missing), "diff HTML")
+            write_text(out, render_html(diffs, allow_missing=args.allow_missing,
+                                        allow_no_verdict=args.allow_no_verdict), "diff HTML")
         except OutputPathError as exc:
             print(f"vfio-conform diff: {exc}", file=sys.stderr)
             return 2
@@ -170,13 +178,25 @@ def cmd_diff(args, extra=None) -> int:
             print(f"vfio-conform diff: {exc}", file=sys.stderr)
             return 3
     try:
-        sys.stdout.write(render_text(diffs, args.allow_missing))
+        sys.stdout.write(render_text(diffs, args.allow_missing, args.allow_no_verdict))
         if out is not None:
             print(f"diff: {out}")
         sys.stdout.flush()
     except BrokenPipeError:         # `diff | head`: the verdict still decides the exit code
         _quiet_stdout()
     return 1 if bad else 0
+
+
+def _same_profiles(old_runs: list[dict], new_runs: list[dict], cross_profile: bool) -> None:
+    """A single run on each side is paired whatever its profile; of two different profiles only
+    with --cross-profile (a renamed or copied profile), else RunNotFound (one line, exit 2)."""
+    if cross_profile or len(old_runs) != 1 or len(new_runs) != 1:
+        return
+    old, new = old_runs[0], new_runs[0]
+    if old["profile"] != new["profile"]:
+        from .runs import RunNotFound
+        raise RunNotFound(f"run #{old['id']} is of profile {old['profile']}, run #{new['id']} of "
+                          f"{new['profile']}: pass --cross-profile to compare runs of different profiles")
 
 
 def _quiet_stdout() -> None:

@@ -10,6 +10,12 @@ from .runs import RunData
 from .summary import latest_rows
 
 _BAD = ("fail", "infra-error", "known-issue")
+#: Outcomes that are a verdict on the device; an infra-error or a plain skip is none.
+JUDGED = ("pass", "fail", "known-issue", "not-supported", "gated", STALE_WAIVER, REFUSED)
+NO_VERDICT = ("infra-error", "skipped")
+#: Of several rows of one test (a worker crash, then its re-run), the one that decides: the most
+#: severe, so a crash stays visible to the gate however the re-run ended.
+_SEVERITY = ("fail", "infra-error", "known-issue", "gated", "not-supported", "skipped", "pass")
 
 
 @dataclasses.dataclass
@@ -50,13 +56,24 @@ class ProfileDiff:
         return (self.new or {}).get("status") or "absent"
 
     @property
+    def lost_verdicts(self) -> list[Change]:
+        """Tests OLD judged (pass, fail, not-supported, ...) that have no verdict in NEW
+        (infra-error, skipped): e.g. a dead device makes every test an infra-error."""
+        return [c for c in (*self.new_infra_errors, *self.changed)
+                if c.old in JUDGED and c.new in NO_VERDICT]
+
+    @property
     def unfinished(self) -> bool:
         """NEW did not finish (killed, crashed, empty, ...): its verdicts cannot be trusted."""
         return self.new is not None and self.new_status != "finished"
 
-    def problems(self, allow_missing: bool = False) -> list[str]:
+    def problems(self, allow_missing: bool = False, allow_no_verdict: bool = False) -> list[str]:
         """Why this profile's diff fails a gate (empty: it passes)."""
         out = []
+        lost = self.lost_verdicts
+        if lost and not allow_no_verdict:
+            out.append(f"{len(lost)} test(s) judged in the old run have no verdict in the new one "
+                       f"({', '.join(sorted({c.new for c in lost}))})")
         if self.regression:
             n = len(self.new_failures)
             out.append(f"{n} new failure{'s' if n != 1 else ''}")
@@ -130,4 +147,16 @@ def diff_runs(old: list[RunData], new: list[RunData]) -> list[ProfileDiff]:
 def _keyed(run: RunData | None) -> dict[str, dict]:
     if run is None:
         return {}
-    return {test_key(r, run.profile): r for r in latest_rows(run.rows)}
+    out: dict[str, dict] = {}
+    for row in latest_rows(run.rows):
+        out[test_key(row, run.profile)] = row
+    for row in run.rows:            # a more severe earlier row of the same test decides
+        key = test_key(row, run.profile)
+        if _rank(row) < _rank(out[key]):
+            out[key] = row
+    return out
+
+
+def _rank(row: dict) -> int:
+    outcome = row.get("outcome")
+    return _SEVERITY.index(outcome) if outcome in _SEVERITY else len(_SEVERITY)

@@ -23,8 +23,8 @@ def _sections(d: ProfileDiff) -> list[tuple[str, list[Change]]]:
             ("disappeared", d.disappeared), ("waiver can be removed", d.stale_waivers)]
 
 
-def verdict(diffs: list[ProfileDiff], allow_missing: bool = False) -> str:
-    bad = [(d, d.problems(allow_missing)) for d in diffs]
+def verdict(diffs: list[ProfileDiff], allow_missing: bool = False, allow_no_verdict: bool = False) -> str:
+    bad = [(d, d.problems(allow_missing, allow_no_verdict)) for d in diffs]
     bad = [(d, p) for d, p in bad if p]
     if not bad:
         return "no regression"
@@ -32,7 +32,8 @@ def verdict(diffs: list[ProfileDiff], allow_missing: bool = False) -> str:
     return f"{word}: " + ", ".join(f"{d.profile} ({'; '.join(p)})" for d, p in bad)
 
 
-def render_text(diffs: list[ProfileDiff], allow_missing: bool = False) -> str:
+def render_text(diffs: list[ProfileDiff], allow_missing: bool = False,
+                allow_no_verdict: bool = False) -> str:
     out = []
     for d in diffs:
         out.append(f"== {d.profile}: {_run_label(d.old)} -> {_run_label(d.new)}")
@@ -48,14 +49,14 @@ def render_text(diffs: list[ProfileDiff], allow_missing: bool = False) -> str:
                     line += f"  {first}" if first.startswith("[") else f"  [{c.rule}] {first}"
                 out.append(line)
         out.append(f"  unchanged: {d.unchanged}")
-    out.append(verdict(diffs, allow_missing))
+    out.append(verdict(diffs, allow_missing, allow_no_verdict))
     return "\n".join(out) + "\n"
 
 
 def render_html(diffs: list[ProfileDiff], title: str = "vfio-conform diff",
-                allow_missing: bool = False) -> str:
+                allow_missing: bool = False, allow_no_verdict: bool = False) -> str:
     body = [f"<h1>{esc(title)}</h1>"]
-    v = verdict(diffs, allow_missing)
+    v = verdict(diffs, allow_missing, allow_no_verdict)
     body.append(f'<p class="{"good" if v == "no regression" else "bad"}" id="verdict">{esc(v)}</p>')
     for d in diffs:
         body.append(f'<section data-profile="{esc(d.profile)}"><h2>{esc(d.profile)}</h2>'

@@ -104,7 +104,10 @@ class SqlStore:
                       (time.time(), status, reason or None, run_id))
 
     def run(self, run_id: int) -> dict | None:
-        """One run's metadata row (status as judged now), or None."""
+        """One run's metadata row (status as judged now), or None (also for an id no store can
+        hold: ids are 64-bit signed integers in SQLite and PostgreSQL)."""
+        if not 0 < int(run_id) < 2 ** 63:
+            return None
         return next(iter(self._runs("SELECT * FROM runs WHERE id = ?", (run_id,))), None)
 
     def runs(self, limit: int = 20, profile: str | None = None, host: str | None = None) -> list[dict]:
