@@ -1,0 +1,139 @@
+"""docs/run-lifecycle.md "Lost tests and subsets" is true: each row's command, run for real, ends with
+its status, reason, exit code and verdict (or message).
+
+Faults are injected by the test-only plugins of tests/vc_plugins: an xdist worker killed by a signal
+in a test of each test-id shape, a test re-run after its worker died, a wedged worker, a dead device.
+Every `run` row gets its own store and reports directory; the `diff`/`results`/`report` rows read one
+store built once for the module (the runs the doc describes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from run_cli import ROOT, sqlite_rows, vc
+
+DOC = ROOT / "docs" / "run-lifecycle.md"
+ARCS = ("-k", "test_arc and RUNNING")
+
+
+def doc_rows() -> list[dict]:
+    text = DOC.read_text()
+    table = text.split("<!-- lost-and-subsets:begin -->")[1].split("<!-- lost-and-subsets:end -->")[0]
+    rows = []
+    for line in table.strip().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        assert len(cells) == 6, line
+        case, command, status, reason, code, verdict = (c.replace("—", "") for c in cells)
+        rows.append({"case": case.strip("`"), "command": command.strip("`"), "status": status,
+                     "reason": reason, "exit": int(code), "verdict": verdict.strip("`")})
+    return rows
+
+
+ROWS = doc_rows()
+#: The killed test of each crash row (its record must name it and the signal).
+KILLED = {"kill-arc": ("test_arc[sim-p2p:RUNNING->RESUMING]", "SIGKILL"),
+          "segv-dashed-id": ("test_data_size_in_every_state[sim-p2p-STOP]", "SIGSEGV"),
+          "kill-plain-id": ("test_mig_data_size_matches_stream[sim-p2p]", "SIGKILL"),
+          "kill-region-id": ("test_region_access_width[sim-p2p:BAR2-w4]", "SIGKILL"),
+          "kill-once-rerun-passes": ("test_arc[sim-p2p:RUNNING->RESUMING]", "SIGKILL")}
+
+
+def _split(command: str, tmp: Path) -> tuple[dict, list[str]]:
+    words = shlex.split(command.replace("TMP", str(tmp)))
+    env = {}
+    while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, words
+
+
+def _summary(reports: Path) -> dict:
+    (path,) = reports.glob("runs/*/summary.json")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def diff_store(tmp_path_factory) -> Path:
+    """Runs 1-4 of the doc's diff/results/report rows."""
+    path = tmp_path_factory.mktemp("diffs") / "r.sqlite"
+    runs = [((), ("--profile", "sim-p2p", "--", *ARCS)),
+            ((("VC_DEAD_PROFILE", "sim-p2p"),), ("--profile", "sim-p2p", "-p", "vc_dead_device", "--", *ARCS)),
+            ((), ("--profile", "sim-stop-copy", "--", *ARCS)),
+            ((), ("--profile", "sim-p2p", "--", "-k", "test_arc and RUNNING and STOP"))]
+    for env, args in runs:
+        proc = vc("run", "-q", "--store", path, *args, **dict(env))
+        assert proc.returncode in (0, 3), proc.stdout[-3000:]
+    outcomes = {r["outcome"] for r in sqlite_rows(path, "SELECT outcome FROM results WHERE run_id = 2")}
+    assert outcomes == {"infra-error"}, outcomes
+    return path
+
+
+def _verb(row: dict) -> str:
+    return _split(row["command"], Path("/tmp"))[1][0]
+
+
+def test_every_row_names_a_command():
+    assert len(ROWS) >= 20 and {_verb(r) for r in ROWS} == {"run", "diff", "results", "report"}
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if _verb(r) == "run"], ids=lambda r: r["case"])
+def test_run_rows(tmp_path, row):
+    env, argv = _split(row["command"], tmp_path)
+    store, reports = tmp_path / "r.sqlite", tmp_path / "reports"
+    proc = vc(argv[0], "-q", "--store", store, "--reports", reports, *argv[1:], timeout=600, **env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == row["exit"], out[-4000:]
+    assert "INTERNALERROR" not in out and "Traceback" not in proc.stderr, out[-4000:]
+    (run,) = sqlite_rows(store, "SELECT * FROM runs")
+    assert (run["status"], run["reason"] or "") == (row["status"], row["reason"]), run
+    doc = _summary(reports)
+    (prof,) = doc["profiles"]
+    assert prof["verdict_text"] == row["verdict"], prof
+    subset = "subset" in row["verdict"]
+    assert prof["complete"] is (not subset) and doc["complete"] is (not subset)
+    selected, total = (int(n) for n in re.search(r"(\d+)/(\d+)", row["verdict"]).groups()) if subset \
+        else (None, None)
+    if subset:
+        assert prof["selection"] == {"selected": selected, "total": total}
+        assert (run["selected_tests"], run["suite_tests"]) == (selected, total)
+        assert prof["verdict"] != "CONFORMANT" and doc["verdict"] != "CONFORMANT"
+        junit = next(reports.glob("runs/*/junit.xml")).read_text()
+        assert f'name="selection" value="subset {selected}/{total}"' in junit
+    else:
+        assert run["selected_tests"] == run["suite_tests"] and run["selected_tests"] > 200
+    results = sqlite_rows(store, f"SELECT * FROM results WHERE run_id = {run['id']}")
+    if row["case"] in KILLED:
+        test_id, sig = KILLED[row["case"]]
+        crashes = [r for r in results if r["test_id"] == test_id and r["outcome"] == "infra-error"]
+        assert crashes and all(f"killed by {sig}" in r["message"] and test_id in r["message"]
+                               for r in crashes), [r for r in results if r["test_id"] == test_id]
+        if row["status"] == "incomplete":          # the test kills every replacement too
+            assert f"have no verdict" in proc.stdout
+        else:                                      # queued again once, and the re-run passed
+            assert len(crashes) == 1 and "queued again" in crashes[0]["message"]
+            assert [r["outcome"] for r in results if r["test_id"] == test_id] == ["infra-error", "pass"]
+    if row["status"] == "incomplete":
+        assert len({r["nodeid"] for r in results}) < (selected or 0)
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if _verb(r) != "run"], ids=lambda r: r["case"])
+def test_reader_rows(diff_store, tmp_path, row):
+    store = tmp_path / "r.sqlite"
+    shutil.copy(diff_store, store)
+    _, argv = _split(row["command"], tmp_path)
+    proc = vc(argv[0], *argv[1:], "--store", store)
+    assert proc.returncode == row["exit"], proc.stdout[-3000:] + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    expected = row["verdict"].replace("TMP", str(tmp_path))
+    if row["exit"] == 2:
+        assert proc.stderr.splitlines() == [expected], proc.stderr
+    else:
+        assert expected in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
+    assert {p.name for p in tmp_path.iterdir()} <= {"r.sqlite", "r.sqlite-shm", "r.sqlite-wal"}   # no report
