@@ -174,10 +174,10 @@ class RunLifecycle:
         for name in self.ctx.targets:
             self.statuses[name] = self.status_of(name, session, exitstatus)
             run_id = self.ctx.run_ids.get(name)
+            sel = self.selection.of(name) if self.selection is not None else None
             if store is not None and run_id is not None and not self.store_error:
                 try:
                     with sigterm_deferred():
-                        sel = self.selection.of(name) if self.selection is not None else None
                         if sel is not None:
                             store.set_selection(run_id, len(sel.selected), sel.total)
                         store.end_run(run_id, *self.statuses[name])

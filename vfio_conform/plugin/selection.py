@@ -94,6 +94,7 @@ class Selection:
         self.profiles: dict[str, ProfileSelection] | None = None    # None: not known (yet)
         self.deselected: dict[str, int] = {}
         self.config = None
+        self._count_due = False      # the suite's size is counted when first asked for (the end)
 
     # -- what was selected -------------------------------------------------------------------
     def pytest_configure(self, config) -> None:
@@ -118,7 +119,7 @@ class Selection:
             for name, sel in chosen.items():
                 sel.total = len(sel.selected) + self.deselected.get(name, 0)
         else:
-            self._count_suite()
+            self._count_due = True
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids) -> None:
@@ -134,7 +135,7 @@ class Selection:
             for sel in chosen.values():
                 sel.total = len(sel.selected)
         else:
-            self._count_suite()
+            self._count_due = True
 
     # -- is it the whole suite ---------------------------------------------------------------
     def whole_collection(self) -> bool:
@@ -163,6 +164,11 @@ class Selection:
                 sel.total = len(sel.selected)      # tests outside the suite roots were added
 
     def of(self, profile: str) -> ProfileSelection | None:
+        """The profile's selection (None when not known); counts the suite on the first call that
+        needs it, after the tests ran (the count is no test progress a stall bound should see)."""
+        if self._count_due:
+            self._count_due = False
+            self._count_suite()
         return (self.profiles or {}).get(profile)
 
 
