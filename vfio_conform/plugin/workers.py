@@ -88,7 +88,7 @@ class WorkerWatch:
         profile = profile_of(crashitem, self.ctx.targets)
         test_id = strip_group(crashitem).rpartition("::")[2]
         rerun = report.outcome == "rerun"
-        message = (f"worker {wid} {how} while running {test_id}: the test was lost with its worker "
+        message = (f"worker {wid} crashed ({how}) while running {test_id}: the test was lost with its worker "
                    "process (a crashing driver or library, the OOM killer)"
                    + ("; it was queued again and the re-run is recorded separately" if rerun else ""))
         report.longrepr = message
