@@ -87,7 +87,9 @@ def test_every_row_names_a_command():
 def test_run_rows(tmp_path, row):
     env, argv = _split(row["command"], tmp_path)
     store, reports = tmp_path / "r.sqlite", tmp_path / "reports"
-    proc = vc(argv[0], "-q", "--store", store, "--reports", reports, *argv[1:], timeout=600, **env)
+    ktap = tmp_path / "k.tap"
+    proc = vc(argv[0], "-q", "--store", store, "--reports", reports, "--ktap", ktap, *argv[1:],
+              timeout=600, **env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == row["exit"], out[-4000:]
     assert "INTERNALERROR" not in out and "Traceback" not in proc.stderr, out[-4000:]
@@ -106,8 +108,12 @@ def test_run_rows(tmp_path, row):
         assert prof["verdict"] != "CONFORMANT" and doc["verdict"] != "CONFORMANT"
         junit = next(reports.glob("runs/*/junit.xml")).read_text()
         assert f'name="selection" value="subset {selected}/{total}"' in junit
+        assert f"# selection: subset {selected}/{total} tests" in ktap.read_text()
     else:
         assert run["selected_tests"] == run["suite_tests"] and run["selected_tests"] > 200
+    html = next(reports.glob("runs/*/report.html")).read_text()
+    assert f"<b>{row['verdict']}</b>" in html
+    assert ("data-subset=" in html) is (subset and row["status"] == "finished")
     results = sqlite_rows(store, f"SELECT * FROM results WHERE run_id = {run['id']}")
     if row["case"] in KILLED:
         test_id, sig = KILLED[row["case"]]
@@ -137,3 +143,50 @@ def test_reader_rows(diff_store, tmp_path, row):
     else:
         assert expected in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
     assert {p.name for p in tmp_path.iterdir()} <= {"r.sqlite", "r.sqlite-shm", "r.sqlite-wal"}   # no report
+
+
+@pytest.mark.parametrize("nodeid, expected", [
+    ("suites/fsm/test_arcs.py::test_arc[sim-p2p:RUNNING->STOP]", "sim-p2p"),
+    ("suites/fsm/test_arcs.py::test_arc[sim-p2p:RUNNING->STOP]@sim-p2p", "sim-p2p"),
+    ("suites/depth/test_datasize.py::test_data_size_in_every_state[sim-p2p-STOP]", "sim-p2p"),
+    ("suites/depth/test_datasize.py::test_data_size_in_every_state[sim-p2p-precopy-STOP]", "sim-p2p-precopy"),
+    ("suites/data/test_stream.py::test_round_trip_restores_state[sim-p2p]@inv#0", "sim-p2p"),
+    ("suites/data/test_stream.py::test_round_trip_restores_state[sim-p2p-precopy]", "sim-p2p-precopy"),
+    ("suites/regions/test_access.py::test_region_access_width[sim-p2p:BAR2-w4]", "sim-p2p"),
+    ("suites/consumers/test_qemu.py::test_consumer_qemu_destination[sim-p2p-in-resuming]", "sim-p2p"),
+    ("x.py::test_y[in-resuming-sim-p2p]", "sim-p2p"),
+    ("x.py::test_plain", None), ("x.py::test_y[sim-p2px]", "sim"), ("x.py::test_y[simx-p2p]", None), ("x.py::test_y[xsim-p2p]", None),
+])
+def test_profile_of_every_id_shape(nodeid, expected):
+    from vfio_conform.plugin.selection import profile_of
+    assert profile_of(nodeid, ["sim-p2p", "sim-p2p-precopy", "sim"]) == expected
+
+
+def _selection_round_trip(url: str) -> None:
+    from vfio_conform.results import RunMeta, open_store
+    for _ in range(2):                       # the migration is additive and idempotent
+        store = open_store(url)
+        run = store.begin_run(RunMeta("p", "sim", "sim0", "sim", "6.12", "0", "h", "s"))
+        assert (store.run(run)["selected_tests"], store.run(run)["suite_tests"]) == (None, None)
+        store.set_selection(run, 24, 231)
+        assert (store.run(run)["selected_tests"], store.run(run)["suite_tests"]) == (24, 231)
+        assert store.run(2 ** 63) is None and store.run(-1) is None
+        store.close()
+
+
+def test_selection_columns_on_an_old_sqlite_store(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)       # the first schema: no added columns at all
+    db.executescript("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL, "
+                     "profile TEXT NOT NULL, backend TEXT, devices TEXT, driver TEXT, kernel TEXT, "
+                     "harness_version TEXT, host TEXT, argv TEXT, started REAL NOT NULL, ended REAL, "
+                     "status TEXT NOT NULL DEFAULT 'running');")
+    db.close()
+    _selection_round_trip(str(path))
+
+
+@pytest.mark.xdist_group("postgres")
+def test_selection_columns_on_postgres(pg_server):
+    pytest.importorskip("psycopg", reason="pip install 'vfio-conform[postgres]'")
+    _selection_round_trip(pg_server("selection"))
