@@ -155,7 +155,8 @@ def test_reader_rows(diff_store, tmp_path, row):
     ("suites/regions/test_access.py::test_region_access_width[sim-p2p:BAR2-w4]", "sim-p2p"),
     ("suites/consumers/test_qemu.py::test_consumer_qemu_destination[sim-p2p-in-resuming]", "sim-p2p"),
     ("x.py::test_y[in-resuming-sim-p2p]", "sim-p2p"),
-    ("x.py::test_plain", None), ("x.py::test_y[sim-p2px]", "sim"), ("x.py::test_y[simx-p2p]", None), ("x.py::test_y[xsim-p2p]", None),
+    ("x.py::test_plain", None), ("x.py::test_y[sim-p2px]", "sim"),
+    ("x.py::test_y[simx-p2p]", None), ("x.py::test_y[xsim-p2p]", None),
 ])
 def test_profile_of_every_id_shape(nodeid, expected):
     from vfio_conform.plugin.selection import profile_of

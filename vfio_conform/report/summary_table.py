@@ -27,8 +27,8 @@ def render(profiles: list[ProfileSummary]) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     word = overall(profiles)
-    head_word = (f"CONFORMANT (subset: {', '.join(p.profile + ' ' + p.subset_text.removeprefix('subset ') for p in profiles if p.subset_text)})"
-                 if word.value == "CONFORMANT-SUBSET" else word.value)
+    parts = [f"{p.profile} {p.subset_text.removeprefix('subset ')}" for p in profiles if p.subset_text]
+    head_word = f"CONFORMANT (subset: {', '.join(parts)})" if word.value == "CONFORMANT-SUBSET" else word.value
     out = [f"vfio-conform summary: {head_word}", line(head),
            line(["-" * w for w in widths]), *(line(r) for r in rows)]
     sessions = list(dict.fromkeys(p.session for p in profiles if p.session))
