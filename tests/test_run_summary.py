@@ -99,7 +99,7 @@ def test_no_store_run_has_a_summary_without_run_ids(tmp_path):
               "--", "-k", "test_arc and RUNNING")
     assert proc.returncode == 0, proc.stdout[-2000:]
     row = next(line for line in proc.stdout.splitlines() if line.startswith("sim-stop-copy "))
-    assert row.split()[-4:] == ["CONFORMANT", "(subset", "15/222)", "-"]    # a -k run: a subset
+    assert re.fullmatch(r".* CONFORMANT \(subset 15/2\d\d\) +-", row), row    # a -k run: a subset
     assert re.search(r"^  HTML report:\s+\(not written\)$", proc.stdout, re.M)
     path = Path(re.search(r"^  JSON summary:\s+(\S+)$", proc.stdout, re.M).group(1))
     doc = json.loads(path.read_text())
