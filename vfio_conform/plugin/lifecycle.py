@@ -256,8 +256,9 @@ class RunLifecycle:
             counts = " ".join(f"{k}={v}" for k, v in sorted(self.outcomes[name].items())) or "no results"
             why = f" ({reason}: {describe_reason(reason)})" if reason else ""
             sel = self.selection.of(name) if self.selection is not None else None
-            subset = f"; {sel.label()} of the profile's suite" if sel is not None and not sel.complete else ""
-            tr.write_line(f"{name}: run #{run_id if run_id is not None else '-'} {status}{why}; {counts}{subset}")
+            tr.write_line(f"{name}: run #{run_id if run_id is not None else '-'} {status}{why}; {counts}")
+            if sel is not None and not sel.complete:
+                tr.write_line(f"{name}: {sel.label()} of the profile's suite selected: not a qualification")
             lost = sorted(self.missing(name))
             if lost and status != RunStatus.FINISHED.value:
                 tr.write_line(f"{name}: {len(lost)} selected test(s) have no verdict, e.g. "
