@@ -4,7 +4,9 @@
 #  - prefetches Debian's 6.12 uAPI headers into ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/uapi/
 #    of the invoking user (SUDO_USER when run through sudo) and checks the Python tables against them.
 #  - installs the lab and report packages and the Python package (pip install -e '.[postgres,test]');
-#  - builds libvfio-user's sample server for the vfio-user tests (scripts/install-vfio-user.sh).
+#  - builds libvfio-user's sample server for the vfio-user tests (scripts/install-vfio-user.sh) when
+#    its source is available (VFIO_USER_SRC, ../shared/third_party, or upstream); else one line says
+#    the vfio-user tests will be skipped (CI sets VC_REQUIRE_VFIO_USER=1: then setup fails).
 set -eu
 
 KVER="${VFIO_CONFORM_KVER:-6.12.117+deb12}"
