@@ -89,3 +89,13 @@ def test_a_source_tree_in_the_env_is_built(nothing_beside, monkeypatch, capsys):
     assert server == build_mod.server_path(build_mod.DEFAULT_COMMIT) and os.access(server, os.X_OK)
     assert server.is_relative_to(nothing_beside / "cache")
 
+
+
+def test_a_cached_build_needs_no_source(nothing_beside, capsys):
+    """Setup run again (idempotent): the sample server built before is found without any source."""
+    server = build_mod.server_path(build_mod.DEFAULT_COMMIT)
+    server.parent.mkdir(parents=True)
+    server.write_text("#!/bin/sh\n")
+    server.chmod(0o755)
+    assert build_mod.main([]) == 0
+    assert capsys.readouterr().out.strip() == str(server)

@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also build the server with AddressSanitizer and UndefinedBehaviorSanitizer")
     args = ap.parse_args(argv)
     explicit = bool(args.tarball or os.environ.get(SRC_ENV))
+    done = None if explicit else built_server()
+    if done is not None:            # built before: no source needed
+        print(done)
+        return 0
     try:
         source = args.tarball or find_source()
         path = build(source)
