@@ -10,6 +10,7 @@ import socket
 
 from ..outfile import check_dir, check_file
 from ..results import Outcome, StoreError, TestRecord
+from ..results.redact import redact_paths
 from . import allure_results, junit, ktap
 from .environment import capture
 
@@ -64,9 +65,9 @@ class CiOutputs:
             return
         if report.failed:
             self.traces[report.nodeid] = "\n".join(filter(None, (self.traces.get(report.nodeid),
-                                                                 report.longreprtext)))
+                                                                 redact_paths(report.longreprtext))))
         if report.capstdout:
-            self.outputs[report.nodeid] = self.outputs.get(report.nodeid, "") + report.capstdout
+            self.outputs[report.nodeid] = self.outputs.get(report.nodeid, "") + redact_paths(report.capstdout)
 
     def suites(self) -> list[junit.SuiteInput]:
         per_profile: dict[str, list[TestRecord]] = {name: [] for name in self.ctx.targets}
