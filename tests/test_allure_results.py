@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 from suite_runner import ROOT
 from vfio_conform.cli import _parser, pytest_args

@@ -7,7 +7,7 @@ import fcntl
 import hashlib
 import os
 import select
-from typing import BinaryIO, Iterator, TYPE_CHECKING
+from typing import Any, Iterator, Protocol, TYPE_CHECKING
 
 from ..errors import UapiError
 from ..uapi import structs as st
@@ -18,6 +18,12 @@ from .records import PrecopyInfo, StreamDigest
 
 if TYPE_CHECKING:
     from .core import Device
+
+
+class Sink(Protocol):
+    """Where drain() spills a stream: a binary file, or a resuming DataFd (copy_to)."""
+
+    def write(self, data: bytes, /) -> Any: ...
 
 
 class DataFd:
@@ -41,7 +47,7 @@ class DataFd:
         """poll() the fd for `events` (at most `timeout` s): the revents word (0 = not ready)."""
         backend_poll = getattr(self.device.transport, "poll", None)
         if backend_poll is not None:
-            return backend_poll(self.fd, events, timeout)
+            return int(backend_poll(self.fd, events, timeout))
         poller = select.poll()
         poller.register(self.fd, events)
         ready = poller.poll(int(timeout * 1000))
@@ -87,7 +93,7 @@ class DataFd:
                 return
             yield data
 
-    def drain(self, chunk_size: int = 1 << 20, sink: BinaryIO | None = None,
+    def drain(self, chunk_size: int = 1 << 20, sink: Sink | None = None,
               allow_enomsg: bool = False) -> StreamDigest:
         """Read to end of stream in chunks, hashing (and optionally spilling to `sink`)."""
         digest, length, reads, end = hashlib.sha256(), 0, 0, "eof"
@@ -136,7 +142,7 @@ class DataFd:
     def __enter__(self) -> "DataFd":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

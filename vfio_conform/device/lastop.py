@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..uapi.enums import Feature, FeatureOp, MigState
 from .records import _feature_name
@@ -11,17 +12,17 @@ class _LastOperation:
     """The device operation this process started last (named when a test times out)."""
 
     #: (device, what, started): one attribute, so the hot path records an operation with one store
-    op: tuple = ("", (), 0.0)
+    op: tuple[str, tuple[Any, ...], float] = ("", (), 0.0)
     #: the `op` that last came back (a value or an errno); `op is not done` while one is in flight,
     #: and still when a timeout interrupted it, i.e. the operation never returned.
-    done: tuple = op
+    done: tuple[str, tuple[Any, ...], float] = op
 
     @property
     def device(self) -> str:
         return self.op[0]
 
     @property
-    def what(self) -> tuple:
+    def what(self) -> tuple[Any, ...]:
         return self.op[1]
 
     @property
@@ -32,7 +33,7 @@ class _LastOperation:
     def in_progress(self) -> bool:
         return self.op is not self.done
 
-    def note(self, device: str, *what) -> None:
+    def note(self, device: str, *what: Any) -> None:
         self.op = (device, what, time.monotonic())
 
     def returned(self) -> None:
