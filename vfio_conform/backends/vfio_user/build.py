@@ -203,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also build the server with AddressSanitizer and UndefinedBehaviorSanitizer")
     args = ap.parse_args(argv)
     explicit = bool(args.tarball or os.environ.get(SRC_ENV))
-    done = None if explicit else built_server()
-    if done is not None:            # built before: no source needed
-        print(done)
+    done = [built_server(), *([built_server(sanitized=True)] if args.sanitize else [])]
+    if not explicit and all(done):  # built before: no source needed
+        print("\n".join(map(str, done)))
         return 0
     try:
         source = args.tarball or find_source()
