@@ -1,11 +1,14 @@
 #!/bin/sh
 # Build libvfio-user's sample server (the vfio-user backend's test target) into the user's cache.
 # Idempotent: installs meson, ninja-build, pkg-config, libjson-c-dev and libcmocka-dev (as root) and
-# builds the snapshot ../shared/third_party/libvfio-user-<commit>.tar.gz (relative to the checkout;
-# VC_LIBVFIO_USER_TARBALL overrides) with meson and ninja into
-# ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/vfio-user/<commit>/ ; an existing build is kept. The same
-# source is also built with AddressSanitizer and UndefinedBehaviorSanitizer into build-sanitize/
-# (meson -Db_sanitize=address,undefined; `serve --sanitized` runs it); --no-sanitize skips that.
+# builds, with meson and ninja into ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/vfio-user/<commit>/,
+# the first source found: $VFIO_USER_SRC (a source tree or tarball), the snapshot
+# ../shared/third_party/libvfio-user-<commit>.tar.gz beside the checkout (VC_LIBVFIO_USER_TARBALL
+# overrides), or the pinned commit fetched from upstream where the network allows. Without one it
+# prints one line (the vfio-user tests will be skipped, and why) and exits 0; with
+# VC_REQUIRE_VFIO_USER set (CI) it fails. An existing build is kept. The same source is also built
+# with AddressSanitizer and UndefinedBehaviorSanitizer into build-sanitize/ (meson
+# -Db_sanitize=address,undefined; `serve --sanitized` runs it); --no-sanitize skips that.
 # The third-party source is never copied into this repository.
 set -eu
 

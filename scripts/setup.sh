@@ -3,8 +3,10 @@
 #  - installs gcc, libc6-dev and linux-libc-dev (for the C header check: tests/test_uapi_header.py);
 #  - prefetches Debian's 6.12 uAPI headers into ${XDG_CACHE_HOME:-~/.cache}/vfio-conform/uapi/
 #    of the invoking user (SUDO_USER when run through sudo) and checks the Python tables against them.
-#  - installs the lab and report packages and the Python package (pip install -e '.[postgres,test]');
-#  - builds libvfio-user's sample server for the vfio-user tests (scripts/install-vfio-user.sh).
+#  - installs the lab and report packages and the Python package (pip install -e '.[postgres,test,dev]');
+#  - builds libvfio-user's sample server for the vfio-user tests (scripts/install-vfio-user.sh) when
+#    its source is available (VFIO_USER_SRC, ../shared/third_party, or upstream); else one line says
+#    the vfio-user tests will be skipped (CI sets VC_REQUIRE_VFIO_USER=1: then setup fails).
 set -eu
 
 KVER="${VFIO_CONFORM_KVER:-6.12.117+deb12}"
@@ -22,7 +24,7 @@ sh "$ROOT/scripts/install-report-deps.sh"
 sh "$ROOT/scripts/install-vfio-user.sh"
 
 echo "setup.sh: installing the Python package (editable) and its extras"
-python3 -m pip install -q -e "$ROOT[postgres,test]"
+python3 -m pip install -q -e "$ROOT[postgres,test,dev]"
 
 # The headers package must be known to apt for 'apt-get download' (never installed: it pulls a kernel).
 if ! apt-cache show "linux-headers-$KVER-common" >/dev/null 2>&1; then

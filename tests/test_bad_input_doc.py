@@ -1,7 +1,6 @@
 """docs/bad-input.md is true: each row's command, run for real, fails with its message and exit code
 and writes nothing. The inputs each row describes are built here, keyed by the row's case name."""
 import os
-import re
 import shlex
 import subprocess
 import sys

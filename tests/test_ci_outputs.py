@@ -116,7 +116,7 @@ def test_junit_has_one_testsuite_per_profile_with_its_environment(kinds):
     assert [s.get("name") for s in suites] == list(PROFILES)
     db = ResultStore(kinds["store"], readonly=True)
     runs = {r["profile"]: r for r in db.runs()}
-    for suite, path in zip(suites, kinds["profiles"]):
+    for suite, _path in zip(suites, kinds["profiles"]):
         props = _props(suite)
         run = runs[suite.get("name")]
         assert props["run.id"] == str(run["id"]) and props["profile.hash"] == run["profile_hash"]

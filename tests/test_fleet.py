@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from run_cli import env, popen, vc
+from run_cli import popen, vc
 
 LABGRID_VERSION = "26.0.1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vfio-conform" / "labgrid"

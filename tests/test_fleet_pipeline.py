@@ -41,7 +41,7 @@ def test_every_command_of_the_pipeline_parses():
     doc = yaml.safe_load(PIPELINE.read_text())
     parser = _parser()
     seen = 0
-    for name, job in doc.items():
+    for _name, job in doc.items():
         if not isinstance(job, dict) or "script" not in job:
             continue
         for argv in _commands(job):

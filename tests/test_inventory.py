@@ -3,7 +3,6 @@ bind and restore on a fake sysfs driven by a fake kernel, health checks, and run
 from __future__ import annotations
 
 import errno
-import os
 import signal
 import subprocess
 import sys

@@ -142,7 +142,7 @@ def test_allure_labels_carry_the_same_outcome(run):
             labels[label["name"]].append(label["value"])
         got[data["name"].split("[")[0]] = (labels, data["status"])
     assert {t: lab["outcome"] for t, (lab, _) in got.items()} == {t: [r["outcome"]] for t, r in rows.items()}
-    for test, (labels, status) in got.items():
+    for test, (_labels, status) in got.items():
         assert status in ALLURE_STATUS[rows[test]["outcome"]], (test, status)
     assert got["test_should"][0]["should_not_met"] == [SHOULD_RULE]
     assert got["test_fail"][0]["rule"] == ["fsm.legal-arc"]          # the violated rule

@@ -61,11 +61,11 @@ GUESSED = ("description", "devices", "data_size_tolerance", "precopy_enomsg", "h
 def test_every_guess_is_marked_for_review(tmp_path):
     text = _write(tmp_path, ["sim-p2p-precopy=sim0", "sim-p2p-precopy=sim1"]).read_text()
     for key in GUESSED:
-        line = next(l for l in text.splitlines() if re.match(rf"\s*{key}:", l))
+        line = next(ln for ln in text.splitlines() if re.match(rf"\s*{key}:", ln))
         assert "# REVIEW:" in line, line
     # facts read from the device are stated as such, not marked
     for key in ("flags", "dma_logging", "reset", "protocol"):
-        line = next(l for l in text.splitlines() if re.match(rf"\s*{key}:", l))
+        line = next(ln for ln in text.splitlines() if re.match(rf"\s*{key}:", ln))
         assert "# REVIEW:" not in line, line
 
 
@@ -128,7 +128,7 @@ def test_unedited_draft_runs_clean_on_its_device(tmp_path, base):
     path = _write(tmp_path, [f"{base}=sim0", f"{base}=sim1"])
     result = vc("run", "--profile", str(path), "--no-store", "-q", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    summary = next(l for l in result.stdout.splitlines() if l.startswith(f"{base}-draft: run"))
+    summary = next(ln for ln in result.stdout.splitlines() if ln.startswith(f"{base}-draft: run"))
     assert "fail=" not in summary and "infra-error=" not in summary and "pass=" in summary, summary
 
 
@@ -157,7 +157,7 @@ def test_known_deviations_of_the_base_profile_are_carried_over(tmp_path):
     (issue,) = draft.known_issues
     assert issue.test == "test_resume_rejects_corrupt_header[waived-draft*"
     assert issue.link == "https://example.org/bug" and issue.rule == "resume.corrupt-header-refused"
-    assert "# REVIEW:" in next(l for l in path.read_text().splitlines() if l.startswith("known_issues:"))
+    assert "# REVIEW:" in next(ln for ln in path.read_text().splitlines() if ln.startswith("known_issues:"))
 
 
 def test_rename_waiver_only_rewrites_the_profile_name():

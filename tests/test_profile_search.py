@@ -89,7 +89,7 @@ def test_profiles_command_says_where_and_shadowing_and_flag_names(tmp_path):
                      rf" +shadows the built-in profile sim-p2p \({re.escape(str(PROFILES_DIR / 'sim-p2p.yaml'))}\)$",
                      out, re.M), out
     assert re.search(rf"^vendor-pc +sim +flags=STOP_COPY\|PRE_COPY .* env: {re.escape(str(vendor))}$", out, re.M)
-    assert re.search(rf"^mtty +kernel +flags=STOP_COPY\|P2P\|PRE_COPY .* built-in: ", out, re.M)
+    assert re.search(r"^mtty +kernel +flags=STOP_COPY\|P2P\|PRE_COPY .* built-in: ", out, re.M)
     assert re.search(r"^qemu-edu +kernel +flags=none ", out, re.M)
     assert len(re.findall(r"^sim-p2p ", out, re.M)) == 1
 

@@ -187,7 +187,6 @@ def test_data_fd_access_modes_and_stop_copy_poll():
 
 
 def test_precopy_temporary_end_is_not_readable():
-    import select
     with open_device() as device:
         fd = device.set_state(MigState.PRE_COPY)
         fd.drain(4096, allow_enomsg=True)

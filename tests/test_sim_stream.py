@@ -252,7 +252,8 @@ def test_sim_dma_log_granule_rescaling_and_clearing():
     with Device(open_sim({"dma_logging": True}, "sim0"), io_timeout=1.0) as device:
         assert dma.report(device, iova, 0x10000, 4096)[0] == errno.EINVAL      # not started
         assert dma.start(device, [(iova, 0x10000)], 8192) == (0, 8192)
-        bits = lambda page: int.from_bytes(dma.report(device, iova, 0x10000, page)[1], "little")
+        def bits(page):
+            return int.from_bytes(dma.report(device, iova, 0x10000, page)[1], "little")
         assert bits(4096) == 0                                                # clean
         device.test_hooks.dma_write(iova + 3 * 8192 + 100, 1)
         device.test_hooks.dma_write(iova + 0x20000, 1)                        # outside the range

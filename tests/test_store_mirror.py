@@ -90,7 +90,7 @@ def test_a_store_that_is_not_sqlite_is_refused():
 
 
 def test_journal_lines_fit_one_pipe_write():
-    from vfio_conform.results.journal import MAX_LINE, encode, read
+    from vfio_conform.results.journal import MAX_LINE, encode
     long = TestRecord(nodeid="t", test_id="t", outcome=Outcome.FAIL, duration=1.0, message="x" * 20000,
                       waiver_reason="y" * 9000, rules=("fsm.legal-arc",))
     line = encode(3, long)

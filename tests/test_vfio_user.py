@@ -7,7 +7,6 @@ import struct
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

@@ -104,8 +104,24 @@ def test_wheel_ships_suites_profiles_and_runs_from_an_empty_directory(venv, tmp_
     proc = _run([venv / "bin" / "vfio-conform", "run", "--profile", "sim-p2p", "-q"], work, env)
     _check_main_job(proc, work / "reports")
     assert not (package / "reports").exists() and not (package.parent / "reports").exists()
+    assert sorted(os.listdir(work)) == ["reports"]      # nothing else in the working directory
     res = _run([venv / "bin" / "vfio-conform", "results"], work, env)
     assert res.returncode == 0 and "sim-p2p" in res.stdout, res.stdout + res.stderr
+
+
+def test_the_readme_plain_pytest_command_runs_the_wheels_suites(venv, tmp_path):
+    """`python3 -m pytest --pyargs vfio_conform.suites --vc-profile X` from any directory."""
+    command = next(c for c in _readme_plain_pytest() if "--pyargs" in c).split()
+    assert command[:3] == ["python3", "-m", "pytest"]
+    work = tmp_path / "any"
+    work.mkdir()
+    proc = _run([venv / "bin" / "python", *command[1:], "-q"], work, _clean_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^\d+ passed, \d+ skipped", proc.stdout.splitlines()[-1]), proc.stdout[-500:]
+    with sqlite3.connect(work / "reports" / "results.sqlite") as db:    # ids relative to the package's suites
+        files = {row[0].split("::")[0] for row in db.execute("SELECT nodeid FROM results")}
+    assert {"fsm/test_arcs.py", "data/test_stream.py"} <= files, sorted(files)[:5]
+    assert sorted(os.listdir(work)) == ["reports"]      # no .pytest_cache, no .hypothesis
 
 
 def test_checkout_under_a_path_with_spaces(tmp_path):
@@ -129,6 +145,14 @@ def _readme_command(heading: str) -> str:
     return commands[0]
 
 
+def _readme_plain_pytest() -> list[str]:
+    """The indented commands of the README's section on running the suites with plain pytest."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Running the suites with plain pytest")
+    part = text[start:text.index("\n## ", start + 3)]
+    return re.findall(r"^    (\S.*)$", part, re.M)
+
+
 def test_readme_quick_start_from_a_clone_under_tmp():
     main_job = _readme_command("Main job")
     assert main_job == "python3 -m vfio_conform run"
@@ -143,5 +167,14 @@ def test_readme_quick_start_from_a_clone_under_tmp():
         _check_main_job(proc, clone / "reports")
         where = _run(["python3", "-c", "import vfio_conform; print(vfio_conform.__file__)"], clone, env)
         assert where.stdout.strip() == str(clone / "vfio_conform" / "__init__.py")
+        # the README's plain-pytest command in a checkout: the same test ids as `vfio-conform run`
+        (checkout_command,) = [c for c in _readme_plain_pytest() if "--pyargs" not in c]
+        (clone / "reports" / "results.sqlite").unlink()
+        plain = _run([*checkout_command.split(), "-q"], clone, env)
+        assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
+        assert _suite_folders(clone / "reports" / "results.sqlite") == {
+            "suites/consumers", "suites/data", "suites/depth", "suites/fsm", "suites/regions", "suites/v1"}
+        left = _run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], clone, env)
+        assert [line for line in left.stdout.splitlines() if not line[3:].startswith("reports/")] == []
     finally:
         shutil.rmtree(clone.parent, ignore_errors=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vfio_conform.backends.vfio_user.build import (BuildError, build, build_sanitized, built_server,
-                                                   default_tarball)
+                                                   find_source)
 from vfio_conform.backends.vfio_user.serve import Supervisor
 
 
@@ -27,7 +27,7 @@ def sample_server() -> Path:
     if path is not None:
         return path
     try:
-        return build(default_tarball())
+        return build(find_source())
     except BuildError as exc:
         why = f"libvfio-user sample server unavailable: {exc} (scripts/install-vfio-user.sh)"
         if _required():
@@ -41,7 +41,7 @@ def sanitized_sample_server() -> Path:
     if path is not None:
         return path
     try:
-        return build_sanitized(default_tarball())
+        return build_sanitized(find_source())
     except BuildError as exc:
         why = f"sanitized libvfio-user sample server unavailable: {exc} (scripts/install-vfio-user.sh)"
         if _required():

@@ -62,7 +62,7 @@ def test_consumer_ch_live_migration(device, peer_device, profile, hook):
     if code == errno.EOPNOTSUPP:
         src.stop_dirty_log()
         # include/linux/iova_bitmap.h: without CONFIG_IOMMUFD_DRIVER every REPORT fails like this.
-        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
+        not_supported("DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
                     "CONFIG_IOMMUFD_DRIVER): cloud-hypervisor's live migration cannot track device "
                     "dirty pages here; the cause is the kernel's configuration, not the driver")
     expect(code == 0, "dma.consumer-cycle", f"DMA_LOGGING_REPORT failed: {errno_name(code)} | {src.where()}",

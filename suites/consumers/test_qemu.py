@@ -64,7 +64,7 @@ def test_consumer_qemu_dirty_tracking(device, peer_device, profile, hook):
     q = Qemu(device, profile)
     q.realize()
     if not q.dirty_tracking:
-        not_supported(f"PROBE DMA_LOGGING_START fails: QEMU does not use device dirty "
+        not_supported("PROBE DMA_LOGGING_START fails: QEMU does not use device dirty "
                     "tracking on this device (IOMMU dirty tracking, or migration blocked)")
     code = q.log_start(GUEST_RAM)
     expect(code == 0, "dma.consumer-cycle", f"DMA_LOGGING_START failed: {errno_name(code)} | {q.where()}", device)
@@ -72,7 +72,7 @@ def test_consumer_qemu_dirty_tracking(device, peer_device, profile, hook):
     if code == errno.EOPNOTSUPP:
         q.log_stop()
         # include/linux/iova_bitmap.h: without CONFIG_IOMMUFD_DRIVER every REPORT fails like this.
-        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
+        not_supported("DMA_LOGGING_REPORT gives EOPNOTSUPP on this kernel (built without "
                     "CONFIG_IOMMUFD_DRIVER): QEMU's default migration fails in RAM save setup ('Failed to "
                     "get DMA logging report'); x-device-dirty-page-tracking=off avoids it. The cause is the "
                     "kernel's configuration, not the driver")
@@ -106,7 +106,7 @@ def test_consumer_qemu_source_abort(device, profile, point):
     RUNNING; the device is RUNNING and migrates again."""
     if point == "iterate":
         require_state(profile, S.PRE_COPY)
-    q, saved = Qemu(device, profile), Saved()
+    q = Qemu(device, profile)
     q.realize()
     q.save_setup()
     if point == "iterate":

@@ -79,7 +79,7 @@ def test_dma_report_only_sets_bits(logging_off, profile, fill):
     if code == errno.EOPNOTSUPP:
         # include/linux/iova_bitmap.h: without CONFIG_IOMMUFD_DRIVER the core's iova_bitmap_alloc()
         # is a stub returning -EOPNOTSUPP, so no driver can REPORT on such a kernel (Debian 6.12).
-        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
+        not_supported("DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
                     "without CONFIG_IOMMUFD_DRIVER (iova_bitmap stub)")
     expect_errno(code, 0, "dma.report-only-sets-bits", "DMA_LOGGING_REPORT of 60 pages", logging_off)
     cleared = [i for i, b in enumerate(bitmap) if fill & ~b & 0xFF]
@@ -115,7 +115,7 @@ def _dirtier(device):
 def _report_bits(device, iova: int, length: int, page: int, what: str) -> set[int]:
     code, bitmap, _ = dma.report(device, iova, length, page)
     if code == errno.EOPNOTSUPP:
-        not_supported(f"DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
+        not_supported("DMA_LOGGING_REPORT gives EOPNOTSUPP: this kernel is built "
                     "without CONFIG_IOMMUFD_DRIVER (iova_bitmap stub)")
     expect_errno(code, 0, "dma.dirty-pages-reported", what, device)
     word = int.from_bytes(bitmap, "little")

@@ -49,7 +49,7 @@ def test_interior_step_failure_stays_on_path(device, profile, sessions):
     """Every multi-arc request, failed at each of its steps (sim test hook): the state is on the path."""
     hooks = device.test_hooks
     if hooks is None or not hasattr(hooks, "fail_step"):
-        not_supported(f"the harness cannot make a step of this device fail on demand "
+        not_supported("the harness cannot make a step of this device fail on demand "
                     "(no test hook on this backend); the resume-commit case covers real devices")
     checked = 0
     for current in supported_states(profile.flags):

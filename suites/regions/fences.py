@@ -1,5 +1,4 @@
 """The profile's region fences as test preconditions: anything not allowed is skipped, never touched."""
-import pytest
 from vfio_conform.outcomes import not_supported
 
 

@@ -54,7 +54,7 @@ def test_resume_from_other_layout_refused(any_device, any_peer, profile, session
     """A stream saved by a device with a different region layout must not load on the destination."""
     diff = layout_diff(layout(any_device), layout(any_peer))
     if not diff:
-        not_supported(f"source and destination have the same region layout")
+        not_supported("source and destination have the same region layout")
     sessions.save(any_device, spill_file)
     fd = sessions.enter(any_peer, MigState.RESUMING, prime=False)
     spill_file.seek(0)

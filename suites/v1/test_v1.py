@@ -42,7 +42,7 @@ def test_v1_fields_need_native_width(any_device, profile):
     """A 1-byte access to a wider field should fail (a 'should' in vfio.h: a warning)."""
     mig = v1(any_device)
     accepted = []
-    for name, (off, width) in FIELDS.items():
+    for name, (off, _width) in FIELDS.items():
         code, _ = any_device.try_region_read(mig.info.index, off + 1, 1, mig.info)
         if not code:
             accepted.append(f"{name}+1")
@@ -99,7 +99,7 @@ def test_v1_mmap_and_slow_path_identical(any_device, profile, spill_file):
     """The stopped device saved through the mmapped data section and through pread: same bytes."""
     mig = v1(any_device)
     if not mig.use_mmap:
-        not_supported(f"the migration region has no sparse-mmap area (slow path only)")
+        not_supported("the migration region has no sparse-mmap area (slow path only)")
     mig.set_state(~RUNNING, 0)
     fast = mig.save(spill_file, precopy=False)
     slow = V1Migration(any_device, mig.info, use_mmap=False).save(spill_file, precopy=False)

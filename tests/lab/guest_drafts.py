@@ -52,7 +52,7 @@ def main(extra: list[str]) -> int:
                      *(["--", *extra] if extra else []), timeout=40 * 60)
             lines = run.stdout.splitlines()
             entry.update(run_exit=run.returncode,
-                         summary=next((l for l in lines if l.startswith(f"{group.replace('_', '-')}-draft: run")), ""),
+                         summary=next((line for line in lines if line.startswith(f"{group.replace('_', '-')}-draft: run")), ""),
                          tail="\n".join(lines[-40:]), stderr=run.stderr[-2000:])
         report[group] = entry
         print(f"{group}: {entry.get('summary') or entry}", flush=True)

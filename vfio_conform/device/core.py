@@ -5,7 +5,7 @@ import ctypes
 import errno
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import RequestAborted, SpecViolation, UapiError, errno_name
 from ..model.fsm import BlockedArc, next_step
@@ -18,6 +18,8 @@ from .lastop import LAST_OPERATION
 from .records import DATA_FD_SENTINEL, DeviceInfo, IrqInfo, SetResult, _decode_region, _feature_name
 
 if TYPE_CHECKING:
+    import mmap
+
     from ..backends.base import Transport
     from .records import RegionInfo
 
@@ -37,7 +39,7 @@ _monotonic = time.monotonic
 _SET_REQUESTS: dict[int, tuple[bytes, int]] = {}
 
 
-def _set_request(state) -> tuple[bytes, int]:
+def _set_request(state: int) -> tuple[bytes, int]:
     """The SET request for `state` (cached for small non-negative states: the legal and near ones)."""
     value = int(state)
     req = (_MIG_REQUEST.pack(_MIG_ARGSZ, _MIG_SET_FLAGS, value & 0xFFFFFFFF, DATA_FD_SENTINEL), value)
@@ -76,7 +78,7 @@ class Device:
         return self.transport.name
 
     @property
-    def test_hooks(self):
+    def test_hooks(self) -> Any:
         """The backend's test hooks (the sim's: make the device DMA, fail a step, ...), or None."""
         return getattr(self.transport, "test_hooks", None)
 
@@ -213,7 +215,7 @@ class Device:
         except ValueError:
             raise UapiError(errno.ERANGE, f"GET MIG_DEVICE_STATE returned {state}", self.name) from None
 
-    def _set_raw(self, state) -> tuple[int, int, int]:
+    def _set_raw(self, state: int) -> tuple[int, int, int]:
         """One SET MIG_DEVICE_STATE `state`: (errno, device_state and data_fd as written back).
 
         The hot path of every suite: a cached request copied, one ioctl, one unpack, and the last
@@ -284,7 +286,7 @@ class Device:
             raise UapiError(code, f"SET MIG_DEVICE_STATE {MigState.label(int(state))}", self.name)
         return fd
 
-    def walk(self, path) -> list[DataFd]:
+    def walk(self, path: Iterable[int]) -> list[DataFd]:
         """SET each state of `path` in turn (single steps); returns any data_fds that came back."""
         fds = []
         for state in path:
@@ -331,10 +333,10 @@ class Device:
     def __enter__(self) -> "Device":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, name: str, buf, args: str = "") -> int:
+    def _call(self, name: str, buf: bytearray | int | None, args: str = "") -> int:
         return checked(errno_of(self._ioctl, name, buf), f"{name}({args})", self.name)
 
     def __repr__(self) -> str:

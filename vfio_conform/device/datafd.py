@@ -8,7 +8,7 @@ import io
 import os
 import select
 import time
-from typing import BinaryIO, Iterator, TYPE_CHECKING
+from typing import Any, BinaryIO, Iterator, Protocol, TYPE_CHECKING
 
 from ..errors import UapiError
 from ..uapi import structs as st
@@ -22,6 +22,12 @@ from .records import PrecopyInfo, StreamDigest
 
 if TYPE_CHECKING:
     from .core import Device
+
+
+class Sink(Protocol):
+    """Where drain() spills a stream: a binary file, or a resuming DataFd (copy_to)."""
+
+    def write(self, data: bytes, /) -> Any: ...
 
 
 class DataFd:
@@ -45,7 +51,7 @@ class DataFd:
         """poll() the fd for `events` (at most `timeout` s): the revents word (0 = not ready)."""
         backend_poll = getattr(self.device.transport, "poll", None)
         if backend_poll is not None:
-            return backend_poll(self.fd, events, timeout)
+            return int(backend_poll(self.fd, events, timeout))
         poller = select.poll()
         poller.register(self.fd, events)
         ready = poller.poll(int(timeout * 1000))
@@ -91,7 +97,7 @@ class DataFd:
                 return
             yield data
 
-    def drain(self, chunk_size: int = 1 << 20, sink: BinaryIO | None = None,
+    def drain(self, chunk_size: int = 1 << 20, sink: Sink | None = None,
               allow_enomsg: bool = False, on_chunk=None) -> StreamDigest:
         """Read to end of stream in chunks, hashing (and optionally spilling to `sink`: a binary
         file or a resuming DataFd). Memory is one chunk whatever the stream's length. `on_chunk`
@@ -175,7 +181,7 @@ class DataFd:
     def __enter__(self) -> "DataFd":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

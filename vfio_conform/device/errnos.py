@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import errno
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast, overload
 
 from ..errors import UapiError
 from .lastop import LAST_OPERATION
@@ -11,7 +11,13 @@ T = TypeVar("T")
 F = TypeVar("F")
 
 
-def errno_of(call: Callable[..., T], *args: Any, failed: F = None) -> tuple[int, T | F]:
+@overload
+def errno_of(call: Callable[..., T], *args: Any) -> tuple[int, T | None]: ...
+@overload
+def errno_of(call: Callable[..., T], *args: Any, failed: F) -> tuple[int, T | F]: ...
+
+
+def errno_of(call: Callable[..., T], *args: Any, failed: Any = None) -> tuple[int, Any]:
     """(0, call(*args)), or (its errno, `failed`) if it raised OSError: the body of every `try_x()`."""
     try:
         value = call(*args)
@@ -23,9 +29,9 @@ def errno_of(call: Callable[..., T], *args: Any, failed: F = None) -> tuple[int,
     return 0, value
 
 
-def checked(result: tuple[int, T], operation: str, device: str) -> T:
+def checked(result: tuple[int, T | None], operation: str, device: str) -> T:
     """The value of a `try_x()` result, or UapiError(errno, operation): the body of every `x()`."""
     code, value = result
     if code:
         raise UapiError(code, operation, device)
-    return value
+    return cast(T, value)           # errno 0: the value is the call's own result

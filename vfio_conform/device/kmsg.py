@@ -22,7 +22,7 @@ KMSG_PATH = "/dev/kmsg"
 TAINTED_PATH = "/proc/sys/kernel/tainted"
 
 #: Lines that open a splat, with the kind they report (first match wins; the text is the record's).
-_STARTS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(rx)) for kind, rx in (
+_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(rx)) for kind, rx in (
     ("lockdep", r"^WARNING: (possible (circular|recursive) locking|inconsistent lock state|"
                 r"suspicious RCU usage|bad unlock balance|lock held when returning)"),
     ("lockdep", r"^(DEBUG_LOCKS_WARN_ON|INFO: possible (circular|recursive|irq lock))"),
@@ -117,7 +117,7 @@ class DevKmsg:
             raise
 
     def read_new(self) -> list[KmsgRecord]:
-        records = []
+        records: list[KmsgRecord] = []
         while True:
             try:
                 raw = os.read(self.fd, 8192)

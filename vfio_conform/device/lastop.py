@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import time
+from typing import Any
 
 from ..uapi.enums import Feature, FeatureOp, MigState
 from .records import _feature_name
@@ -16,10 +17,10 @@ class _LastOperation:
     """The device operation this process started last (named when a test times out)."""
 
     #: (device, what, started): one attribute, so the hot path records an operation with one store
-    op: tuple = ("", (), 0.0)
+    op: tuple[str, tuple[Any, ...], float] = ("", (), 0.0)
     #: the `op` that last came back (a value or an errno); `op is not done` while one is in flight,
     #: and still when a timeout interrupted it, i.e. the operation never returned.
-    done: tuple = op
+    done: tuple[str, tuple[Any, ...], float] = op
     #: the operations of the current test as (op, errno), when an output asked for them (Allure
     #: shows a failing test's operations as steps; `record(n)`), else None: the hot path then pays
     #: one attribute test per operation.
@@ -30,7 +31,7 @@ class _LastOperation:
         return self.op[0]
 
     @property
-    def what(self) -> tuple:
+    def what(self) -> tuple[Any, ...]:
         return self.op[1]
 
     @property
@@ -41,7 +42,7 @@ class _LastOperation:
     def in_progress(self) -> bool:
         return self.op is not self.done
 
-    def note(self, device: str, *what) -> None:
+    def note(self, device: str, *what: Any) -> None:
         self.op = (device, what, time.monotonic())
 
     def returned(self, code: int = 0) -> None:

@@ -4,7 +4,6 @@ stream digests) and uAPI constants newer than the headers.
 from __future__ import annotations
 
 import dataclasses
-import errno
 from typing import TYPE_CHECKING
 
 from ..uapi import structs as st
@@ -93,13 +92,13 @@ class SetResult:
     def ok(self) -> bool:
         return self.errno == 0
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[object, ...]:
         return (self.errno, self.requested, self.written_state, self.data_fd, self.raw_fd)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, SetResult) and self._key() == other._key()
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]   # mutable: not hashable
 
     def __repr__(self) -> str:
         return (f"SetResult(errno={self.errno!r}, requested={self.requested!r}, "
@@ -133,7 +132,8 @@ def _feature_name(feature: int) -> str:
 
 def _decode_region(buf: bytearray, out: st.vfio_region_info) -> RegionInfo:
     """Walk the capability chain (bounded, loop- and bounds-checked by the region suites)."""
-    caps, sparse, rtype = [], None, None
+    caps: list[CapHeader] = []
+    sparse, rtype = None, None
     flags = RegionFlag(out.flags)
     offset = out.cap_offset if flags & RegionFlag.CAPS else 0
     seen = set()

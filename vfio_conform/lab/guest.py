@@ -99,7 +99,7 @@ def setup_pci(spec: dict[str, Any]) -> list[dict[str, Any]]:
             raise RuntimeError(f"{dev['bdf']} bound to {driver!r}, not vfio-pci")
         group, node = _group_of(sysdev)
         bars = []
-        for i, line in enumerate((sysdev / "resource").read_text().splitlines()[:6]):
+        for line in (sysdev / "resource").read_text().splitlines()[:6]:
             start, end, _flags = (int(x, 16) for x in line.split())
             bars.append(end - start + 1 if end else 0)
         devices.append({"id": dev["bdf"], "bdf": dev["bdf"], "role": dev["role"], "kind": dev["kind"],

@@ -32,7 +32,7 @@ def warm_host_caches() -> bool:
         pass
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     argv = [sys.executable, "-m", "pytest", str(SUITES_DIR), "--rootdir", str(SUITES_ROOT),
-            "-c", str(SUITES_INI), "-p", "no:cacheprovider", "--collect-only", "-q",
+            "-c", str(SUITES_INI), "-p", "no:cacheprovider", "-p", "no:benchmark", "--collect-only", "-q",
             "--vc-profile", WARM_PROFILE, "--vc-no-store"]
     try:
         proc = subprocess.run(argv, env=env, cwd=str(SUITES_ROOT), capture_output=True,

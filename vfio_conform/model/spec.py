@@ -109,14 +109,14 @@ class Rule:
     basis: str = ""          # uapi | reference | profile; inferred from `source` when empty
     severity: str = ""       # the former name of `level` (accepted as a keyword; always equals level)
     #: the transports the rule applies to (see TRANSPORTS); default: every transport
-    transports: frozenset = frozenset()
+    transports: frozenset[str] = frozenset()
     #: where the rule comes from on the vfio-user transport (a section of the vfio-user
     #: specification); filled from the rule's area (MESSAGES_SOURCES) when empty
     messages_source: str = ""
     #: why a transport does not offer what the rule checks: ((transport, reason), ...). A test that
     #: checks such a rule is not-supported on that transport with the reason (the transport has no
     #: such feature or message; nothing is invented in its place).
-    not_offered: tuple = ()
+    not_offered: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.severity and self.level == MUST:

@@ -21,6 +21,7 @@ from allure_commons.reporter import AllureReporter
 from allure_commons.utils import format_exception, format_traceback, now, represent, uuid4
 
 from ..device import LAST_OPERATION
+from ..results.redact import redact_paths
 from ..results import TestRecord
 from . import allure_results, classify
 from .ci_outputs import decisive
@@ -96,8 +97,8 @@ class AllureListener:
         if rec is not None:
             test.records.append(rec)
         if report.failed:
-            test.trace = "\n".join(filter(None, (test.trace, report.longreprtext)))
-        test.stdout = report.capstdout or test.stdout        # each phase's report holds the earlier ones'
+            test.trace = "\n".join(filter(None, (test.trace, redact_paths(report.longreprtext))))
+        test.stdout = redact_paths(report.capstdout) or test.stdout        # each phase's report holds the earlier ones'
         log = "".join(text for name, text in report.sections if name.startswith(KERNEL_LOG_SECTION))
         test.kernel_log = log or test.kernel_log
 

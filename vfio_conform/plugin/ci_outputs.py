@@ -15,6 +15,7 @@ import pytest
 from ..constants import HOST_ENV
 from ..outfile import check_dir, check_file
 from ..results import Outcome, StoreError, TestRecord
+from ..results.redact import redact_paths
 from . import classify, junit, ktap
 from .environment import capture
 
@@ -93,7 +94,7 @@ class CiOutputs:
         run = self.allure_run(self.suites())
         prof = next((p for p in run.profiles if p.name == recs[-1].profile), None)
         if prof is not None:
-            extras = allure_results.TestExtras(trace=report.longreprtext)
+            extras = allure_results.TestExtras(trace=redact_paths(report.longreprtext))
             allure_results.write_result(self.lost_logger, allure_results.result(recs[-1], prof, run, extras))
 
     def suites(self) -> list[junit.SuiteInput]:

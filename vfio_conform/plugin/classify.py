@@ -7,6 +7,7 @@ from ..errors import SpecViolation, UapiError
 from ..model.spec import RULES, SHOULD
 from ..results import Outcome, TestRecord
 from ..results.model import SHOULD_NOT_MET
+from ..results.redact import redact_paths
 
 __all__ = ["SHOULD_NOT_MET", "RECORD_KEY", "attach", "record_of", "failure_outcome", "short_message"]
 
@@ -81,11 +82,12 @@ def _count_leaves(exc: BaseException) -> int:
 
 
 def short_message(report) -> str:
-    """The first meaningful line(s) of a report's failure or skip text."""
+    """The first meaningful line(s) of a report's failure or skip text, without this machine's
+    absolute paths (results/redact.py: Hypothesis' explanations name source files by path)."""
     longrepr = report.longrepr
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple):
-        return str(longrepr[2])
+        return redact_paths(str(longrepr[2]))
     crash = getattr(getattr(longrepr, "reprcrash", None), "message", None)
-    return crash or str(longrepr)[-2000:]
+    return redact_paths(crash or str(longrepr)[-2000:])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from vfio_conform.suitelib.checks import drain_should_not_met, not_on_transport
 from ..backends import registry as backend_registry
+from ..constants import user_cache_dir
 from ..errors import ConfigError
 from ..model.fsm import supported_states
 from ..model.plan import plan
@@ -59,6 +61,8 @@ def pytest_configure(config) -> None:
     if spill is not None and not os.path.isdir(spill):
         raise pytest.UsageError(f"vfio-conform: --vc-spill-dir {spill!r} is not a directory")
     config.stash[CONTEXT_KEY] = ctx
+    hypothesis_storage()
+    quiet_cache(config)
     if ctx.inventory is not None:      # leases, binds and health checks of this process
         config.pluginmanager.register(ctx.inventory, "vfio-conform-inventory")
     if usable():
@@ -111,6 +115,41 @@ def _register_allure(config, ctx) -> None:
         from .allure_listener import AllureListener
         config.pluginmanager.register(AllureListener(ctx, allure_wanted(config), run_host(ctx)),
                                       "vfio-conform-allure")
+
+
+#: Hypothesis' own variable for where it keeps its files (default: .hypothesis/ of the current directory).
+HYPOTHESIS_STORAGE_ENV = "HYPOTHESIS_STORAGE_DIRECTORY"
+
+
+def hypothesis_storage() -> None:
+    """Hypothesis keeps caches in .hypothesis/ of the current directory (the suites use no example
+    database); a run leaves nothing but reports/ there, so they go to the user's cache directory
+    unless the user chose a place. The environment carries it to xdist's worker processes."""
+    if os.environ.get(HYPOTHESIS_STORAGE_ENV):
+        return
+    where = str(user_cache_dir() / "hypothesis")
+    os.environ[HYPOTHESIS_STORAGE_ENV] = where
+    configuration = sys.modules.get("hypothesis.configuration")   # imported already: tell it too
+    if configuration is not None and hasattr(configuration, "set_hypothesis_home_dir"):
+        configuration.set_hypothesis_home_dir(where)
+
+
+#: Options that read or write pytest's cache (then the user wants it, where pytest keeps it).
+CACHE_OPTIONS = ("lf", "failedfirst", "newfirst", "stepwise", "stepwise_skip", "cacheshow", "cacheclear")
+
+
+def quiet_cache(config) -> None:
+    """A run leaves nothing but reports/ in the current directory: pytest's cache plugins, which
+    write .pytest_cache/ at the end of every session, are dropped unless the configuration moves
+    the cache elsewhere (the checkout's pyproject.toml: reports/.pytest_cache) or an option uses it."""
+    if getattr(config, "cache", None) is None or config.getini("cache_dir") != ".pytest_cache":
+        return
+    if any(config.getoption(name, default=False) for name in CACHE_OPTIONS):
+        return
+    for name in ("lfplugin", "nfplugin"):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
 
 
 def _ctx(config):

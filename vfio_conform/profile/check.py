@@ -143,7 +143,7 @@ def decide(profile: Profile, release: str) -> list[Decision]:
     """Collect the suites for `profile` (no device opened) and decide each test's fate."""
     collector = _Collector(profile, release)
     args = [str(SUITES_DIR), "--rootdir", str(SUITES_ROOT), "-c", str(SUITES_INI), "-p", "no:cacheprovider",
-            "--collect-only", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+            "-p", "no:benchmark", "--collect-only", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
         code = pytest.main(args, plugins=[collector])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import sys
-from pathlib import Path
 
 from ..constants import CHECKOUT
 from . import schema as s

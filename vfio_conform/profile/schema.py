@@ -533,7 +533,7 @@ def _kernel_condition(release: str, cond: str) -> bool:
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", re.split(r"[^0-9.]", text.strip(), 1)[0]))
+    return tuple(int(x) for x in re.findall(r"\d+", re.split(r"[^0-9.]", text.strip(), maxsplit=1)[0]))
 
 
 def _no_unknown(doc: Marked, where: str, data: dict, known) -> None:

@@ -83,3 +83,41 @@ def _user_form(words: list[str]) -> list[str]:
             rest.append(word)
             i += 1
     return out + (["--", *rest] if rest else [])
+
+
+def redact_paths(text: str) -> str:
+    """`text` (a failure message, trace or captured output) without this machine's absolute paths:
+    the checkout (or the folder holding the installed suites) and the current directory become
+    relative, the Python installation `<python>/...`, the home directory `~/...`. Hypothesis'
+    explanations and tracebacks name source files by absolute path; the records keep them relative."""
+    if not text or "/" not in text:
+        return text or ""
+    for prefix, short in _machine_prefixes():
+        if prefix in text:
+            text = text.replace(prefix, short)
+    return text
+
+
+_PREFIXES: list[tuple[str, str]] = []
+
+
+def _machine_prefixes() -> list[tuple[str, str]]:
+    """(absolute folder with a trailing slash, its replacement), longest first; computed once."""
+    if not _PREFIXES:
+        import sys
+        import sysconfig
+
+        from ..constants import CHECKOUT, SUITES_ROOT
+        places = [(SUITES_ROOT, ""), (CHECKOUT, ""), (os.getcwd(), ""), (sys.prefix, "<python>/"),
+                  (sys.base_prefix, "<python>/"), (os.path.expanduser("~"), "~/")]
+        places += [(path, "<site-packages>/" if name.endswith("lib") else "<stdlib>/")
+                   for name, path in sysconfig.get_paths().items()
+                   if name in ("stdlib", "platstdlib", "purelib", "platlib")]
+        found: dict[str, str] = {}
+        for place, short in places:
+            for form in {str(place), os.path.realpath(place)}:
+                form = form.rstrip(os.sep)
+                if form.count(os.sep) >= 2 or (form.count(os.sep) == 1 and short):   # never "/" itself
+                    found.setdefault(form + os.sep, short)
+        _PREFIXES.extend(sorted(found.items(), key=lambda pair: -len(pair[0])))
+    return _PREFIXES

@@ -20,7 +20,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, TypeGuard
 
 from ..debian import apt_download
 from ..errors import InfraError
@@ -62,11 +62,12 @@ class Item:
     newer_fields: tuple[Need, ...] = ()
 
 
-def _is_struct(ftype: type) -> bool:
+def _is_struct(ftype: object) -> TypeGuard[type[ctypes.Structure]]:
     return isinstance(ftype, type) and issubclass(ftype, ctypes.Structure)
 
 
-def _walk(cls: type, c_name: str, prefix: str = "", base: int = 0) -> Iterator[tuple[str, int, int, type, Need]]:
+def _walk(cls: type[ctypes.Structure], c_name: str, prefix: str = "",
+          base: int = 0) -> Iterator[tuple[str, int, int, type, Need]]:
     """(path, offset, size, ctype, need) for every field, nested struct fields included."""
     for name, ftype, *_ in cls._fields_:
         desc = getattr(cls, name)
@@ -98,7 +99,7 @@ def _struct_items(cls: type, c_name: str, header: str, size_expr: str | None = N
     return items
 
 
-def _path_needs(cls: type, c_name: str, path: str) -> tuple[Need, ...]:
+def _path_needs(cls: type[ctypes.Structure], c_name: str, path: str) -> tuple[Need, ...]:
     """Field needs along a dotted path (outer field, then the nested struct's field)."""
     needs = []
     for part in path.split("."):
@@ -111,7 +112,7 @@ def _path_needs(cls: type, c_name: str, path: str) -> tuple[Need, ...]:
 
 def _constant_items() -> list[Item]:
     """Every enum member / constant of enums.py that has a C macro or C enum member."""
-    families: list[tuple[Iterable, str, str]] = [
+    families: list[tuple[Iterable[Any], str, str]] = [
         (E.MigState, "VFIO_DEVICE_STATE_{}", "linux/vfio.h"),
         (E.MigFlag, "VFIO_MIGRATION_{}", "linux/vfio.h"),
         (E.DeviceFlag, "VFIO_DEVICE_FLAGS_{}", "linux/vfio.h"),
@@ -386,7 +387,10 @@ def _extract_uapi(deb: Path, dest: Path) -> list[str]:
             name = wanted.pop()
             if name in kept or name in SYSTEM_ONLY or name not in available:
                 continue
-            text = tar.extractfile(available[name]).read().decode()
+            member = tar.extractfile(available[name])
+            if member is None:          # a link or a directory, not the header's text
+                continue
+            text = member.read().decode()
             (dest / "linux" / name).write_text(_sanitize(text))
             kept.append(name)
             wanted += re.findall(r"^#include <linux/([\w.-]+\.h)>", text, flags=re.M)

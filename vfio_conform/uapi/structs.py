@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import c_int32, c_uint16, c_uint32, c_uint64
+from typing import Self
 
 __all__ = [
     "VfioStruct", "vfio_device_info", "vfio_region_info", "vfio_info_cap_header",
@@ -26,7 +27,7 @@ class VfioStruct(ctypes.Structure):
     """Base: byte round trips and a readable repr."""
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray, offset: int = 0):
+    def from_bytes(cls, data: bytes | bytearray, offset: int = 0) -> Self:
         """Decode from `data[offset:]` (copies; short input raises ValueError)."""
         size = ctypes.sizeof(cls)
         if len(data) - offset < size:

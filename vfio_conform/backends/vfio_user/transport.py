@@ -29,7 +29,7 @@ from ...model.spec import NO_MIG_DATA_SIZE, NO_PRECOPY_INFO
 from ...outcomes import not_supported
 from ..pipes import session_pipe_end
 from .connection import Connection, VfioUserProtocolError, _close_fds
-from .protocol import HEADER_SIZE, Cmd
+from .protocol import Cmd
 
 OFFSET_SHIFT = 40
 OFFSET_MASK = (1 << OFFSET_SHIFT) - 1
