@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections import defaultdict
 
-import pytest
 
 from suite_runner import ROOT
 from vfio_conform.cli import _parser, pytest_args

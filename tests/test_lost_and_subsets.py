@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import shlex
 import shutil
@@ -141,7 +140,7 @@ def test_run_rows(tmp_path, row):
         assert crashes and all(f"killed by {sig}" in r["message"] and test_id in r["message"]
                                for r in crashes), [r for r in results if r["test_id"] == test_id]
         if row["status"] == "incomplete":          # the test kills every replacement too
-            assert f"have no verdict" in proc.stdout
+            assert "have no verdict" in proc.stdout
         else:                                      # queued again once, and the re-run passed
             assert len(crashes) == 1 and "queued again" in crashes[0]["message"]
             assert [r["outcome"] for r in results if r["test_id"] == test_id] == ["infra-error", "pass"]

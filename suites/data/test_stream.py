@@ -65,7 +65,7 @@ def test_stream_does_not_depend_on_read_size(device, profile, sessions, request)
         plan = bounded(first.length, size)
         covered.append(f"{size}: {plan.coverage.describe()}")
         digest = new_digest()
-        length, code = _save_digest(device, sessions, lambda fd: read_along(fd, plan, digest))
+        length, code = _save_digest(device, sessions, lambda fd, plan=plan, digest=digest: read_along(fd, plan, digest))
         expect_errno(code, 0, "stream.segmentation-free", f"read() of {size} bytes after {length} bytes", device)
         expect((length, digest.hexdigest()) == (first.length, first.digest),
                "stream.segmentation-free",

@@ -8,7 +8,7 @@ import io
 import os
 import select
 import time
-from typing import Any, BinaryIO, Iterator, Protocol, TYPE_CHECKING
+from typing import Any, Callable, Iterator, Protocol, TYPE_CHECKING
 
 from ..errors import UapiError
 from ..uapi import structs as st
@@ -28,6 +28,10 @@ class Sink(Protocol):
     """Where drain() spills a stream: a binary file, or a resuming DataFd (copy_to)."""
 
     def write(self, data: bytes, /) -> Any: ...
+
+
+#: what drain() hands each chunk to (a bytes-like valid only during the call)
+OnChunk = Callable[[Any], None]
 
 
 class DataFd:
@@ -98,7 +102,7 @@ class DataFd:
             yield data
 
     def drain(self, chunk_size: int = 1 << 20, sink: Sink | None = None,
-              allow_enomsg: bool = False, on_chunk=None) -> StreamDigest:
+              allow_enomsg: bool = False, on_chunk: OnChunk | None = None) -> StreamDigest:
         """Read to end of stream in chunks, hashing (and optionally spilling to `sink`: a binary
         file or a resuming DataFd). Memory is one chunk whatever the stream's length. `on_chunk`
         sees each chunk (a bytes-like valid only during the call)."""
@@ -110,7 +114,8 @@ class DataFd:
         STATS.add(out.length, time.perf_counter() - started)
         return out
 
-    def _drain_calls(self, chunk_size: int, sink, allow_enomsg: bool, on_chunk) -> StreamDigest:
+    def _drain_calls(self, chunk_size: int, sink: Sink | None, allow_enomsg: bool,
+                     on_chunk: OnChunk | None) -> StreamDigest:
         """Through the transport's read (an in-process device): one bytes object per read."""
         digest, length, reads, end = new_digest(), 0, 0, "eof"
         while True:
@@ -132,14 +137,15 @@ class DataFd:
                 sink.write(data)
         return StreamDigest(length, digest.hexdigest(), reads, end, ALGORITHM)
 
-    def _drain_raw(self, chunk_size: int, sink, on_chunk) -> StreamDigest:
+    def _drain_raw(self, chunk_size: int, sink: Sink | None, on_chunk: OnChunk | None) -> StreamDigest:
         """The kernel path: read(2) into one reused buffer, digest and write(2) the same view."""
         dst = _raw_fd_of(sink)
         digest = new_digest()
         LAST_OPERATION.note(self.device.name, "read(data_fd) loop", chunk_size)
         extra = on_chunk
         if sink is not None and dst is None:           # a Python file object: its own write()
-            def extra(chunk, _w=sink.write, _f=on_chunk):
+            def extra(chunk: Any, _w: Callable[[Any], Any] = sink.write,
+                      _f: OnChunk | None = on_chunk) -> None:
                 _w(chunk)
                 if _f is not None:
                     _f(chunk)
@@ -188,7 +194,7 @@ class DataFd:
         return f"DataFd({self.fd}{', closed' if self.closed else ''})"
 
 
-def _raw_fd_of(sink) -> int | None:
+def _raw_fd_of(sink: Sink | None) -> int | None:
     """The fd to write(2) to directly: a DataFd of a raw-fd transport, or an unbuffered file's."""
     if isinstance(sink, DataFd):
         return sink.fd if getattr(sink.device.transport, "raw_data_fds", False) else None

@@ -10,7 +10,10 @@ algorithms are never compared as equal.
 from __future__ import annotations
 
 import hashlib
+from types import ModuleType
+from typing import Any
 
+_xxhash: ModuleType | None
 try:
     import xxhash as _xxhash
 except ImportError:          # pragma: no cover - xxhash is a dependency; this keeps a bare checkout working
@@ -19,7 +22,7 @@ except ImportError:          # pragma: no cover - xxhash is a dependency; this k
 ALGORITHM = "xxh3_128" if _xxhash is not None else "blake2b"
 
 
-def new_digest():
+def new_digest() -> Any:
     """A fresh running digest (update(bytes-like), hexdigest())."""
     if _xxhash is not None:
         return _xxhash.xxh3_128()

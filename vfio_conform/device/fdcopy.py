@@ -11,7 +11,7 @@ import errno
 import os
 import select
 import stat
-from typing import Callable
+from typing import Any, Callable
 
 DEFAULT_BUFFER = 1 << 20
 
@@ -37,7 +37,7 @@ def write_all(fd: int, view: memoryview, timeout: float | None = None) -> None:
             continue
 
 
-def copy_hashed(src: int, dst: int | None, digest=None, buffer: bytearray | None = None,
+def copy_hashed(src: int, dst: int | None, digest: Any = None, buffer: bytearray | None = None,
                 limit: int | None = None, timeout: float | None = None,
                 on_chunk: Callable[[memoryview], None] | None = None) -> tuple[int, int]:
     """Copy `src` to `dst` (or only read it, dst None) until end of stream or `limit` bytes,

@@ -24,7 +24,7 @@ class _LastOperation:
     #: the operations of the current test as (op, errno), when an output asked for them (Allure
     #: shows a failing test's operations as steps; `record(n)`), else None: the hot path then pays
     #: one attribute test per operation.
-    trail: collections.deque | None = None
+    trail: collections.deque[tuple[tuple[str, tuple[Any, ...], float], int]] | None = None
 
     @property
     def device(self) -> str:
@@ -62,7 +62,7 @@ class _LastOperation:
                 f"started {time.monotonic() - self.started:.1f}s ago")
 
 
-def describe_operation(what: tuple) -> str:
+def describe_operation(what: tuple[Any, ...]) -> str:
     """'SET MIG_DEVICE_STATE STOP_COPY', 'VFIO_DEVICE_FEATURE(MIGRATION, op=0x10000)', 'read(data_fd)(4096)'."""
     kind, *args = what
     if kind == "set":

@@ -186,8 +186,8 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
                                                                         for p in group))))
         session.prepare()
         boots = _boots(session, group, reports, store, workers, extra or [], timeout)
-        _with_store(reports, store, lambda db: key_runs(db, [i for b in boots for i in b.run_ids],
-                                                       session.prepare().tree))
+        ids, tree = [i for b in boots for i in b.run_ids], session.prepare().tree
+        _with_store(reports, store, lambda db, ids=ids, tree=tree: key_runs(db, ids, tree))
         runs += boots
     return runs
 

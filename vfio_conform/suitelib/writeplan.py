@@ -86,7 +86,7 @@ def read_along(fd, plan: WritePlan, digest) -> tuple[int, int]:
     """Read a saving data_fd along `plan` (reads of each segment's size, never past its end; after
     the last segment, BULK reads to end of stream), updating `digest`: (bytes, errno or 0)."""
     total = 0
-    for start, end, piece in plan.segments:
+    for _start, end, piece in plan.segments:
         while total < end:
             code, data = fd.try_read(min(piece, end - total))
             if code:
