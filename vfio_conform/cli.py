@@ -117,6 +117,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                           "reports/results.sqlite)")
     res.add_argument("--run", type=int, default=None, help="show one run's test results")
     res.add_argument("--profile", default=None, help="only runs of this profile")
+    res.add_argument("--host", default=None, help="only runs of this host (as stored: --host of `fleet run`)")
     res.add_argument("--limit", type=int, default=20)
     res.add_argument("--failed", action="store_true", help="with --run: only non-passing rows")
     res.add_argument("--json", action="store_true",
@@ -494,7 +495,7 @@ def cmd_results(args, extra) -> int:
 
 def _print_results(store, args) -> int:
     from .results import describe_reason
-    if args.profile and args.run is None:
+    if args.profile and args.run is None and args.host is None:
         from .report.cli import print_trend
         return print_trend(store, args.profile, args.limit)
     if args.run is not None:
@@ -509,12 +510,12 @@ def _print_results(store, args) -> int:
                 continue
             print(f"{row['outcome']:14} {row['test_id']}  {row['message'][:160] if row['outcome'] != 'pass' else ''}")
         return 0
-    for run in store.runs(limit=args.limit, profile=args.profile):
+    for run in store.runs(limit=args.limit, profile=args.profile, host=args.host):
         summary = store.summary(run["id"])
         counts = " ".join(f"{k}={v}" for k, v in sorted(summary.items()))
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
         status = run["status"] + (f"({run['reason']})" if run.get("reason") else "")
-        print(f"#{run['id']:<5} {started} {run['profile']:18} {status:28} "
+        print(f"#{run['id']:<5} {started} {run.get('host') or '?':12} {run['profile']:18} {status:28} "
               f"kernel={run['kernel']} devices={run['devices']} {counts}")
     return 0
 
@@ -529,7 +530,7 @@ def _print_results_json(store, args) -> int:
             return 2
         runs = [run]
     else:
-        runs = list(reversed(store.runs(limit=args.limit, profile=args.profile)))
+        runs = list(reversed(store.runs(limit=args.limit, profile=args.profile, host=args.host)))
     sys.stdout.write(dumps(stored_summaries(store, runs)))
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .. import __version__
+from ..build import harness_build
 from ..constants import HOST_ENV, STORE_NAME, reports_dir
 from ..backends import registry
 from ..errors import ConfigError
@@ -50,6 +51,16 @@ class VcContext:
     @property
     def profiles(self) -> list[Profile]:
         return [t.profile for t in self.targets.values()]
+
+    @property
+    def host(self) -> str:
+        """The host the runs are stored under (every output names this one): $VFIO_CONFORM_HOST,
+        which `fleet run` sets to its --host, else the machine's name."""
+        return run_host()
+
+
+def run_host() -> str:
+    return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
 def build_context(config) -> VcContext | None:
@@ -156,6 +167,6 @@ def open_store(config, ctx: VcContext) -> None:
         ctx.run_ids[name] = ctx.store.begin_run(RunMeta(
             profile=name, backend=target.profile.backend, devices=",".join(target.device_ids),
             driver=target.driver, kernel=ctx.kernel_release, harness_version=__version__,
-            host=os.environ.get(HOST_ENV) or socket.gethostname(), session=ctx.session, argv=argv, started=time.time(),
+            host=ctx.host, session=ctx.session, argv=argv, started=time.time(),
             profile_hash=profile_hash(target.profile.path), pid=os.getpid(), boot_id=boot_id(),
-            outputs=_outputs(config)))
+            outputs=_outputs(config), harness_build=str(harness_build())))

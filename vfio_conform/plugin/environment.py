@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from .. import __version__
+from ..build import harness_build
 from ..backends import registry
 from ..results.environment import NOT_EXPOSED, DeviceEnvironment, Environment
 from ..results.identity import profile_hash
@@ -18,7 +19,8 @@ def capture(ctx) -> dict[str, Environment]:
         out[name] = Environment(
             kernel_release=release, kernel_cmdline=cmdline, harness_version=__version__,
             profile_hash=profile_hash(target.profile.path), backend=target.profile.backend,
-            devices=tuple(_describe(backend, target.profile, d) for d in target.device_ids))
+            devices=tuple(_describe(backend, target.profile, d) for d in target.device_ids),
+            harness_build=str(harness_build()))
     return out
 
 

@@ -31,6 +31,9 @@ def add_parsers(subparsers) -> None:
     rep.add_argument("runs", nargs="*", default=["latest"], metavar="RUN")
     rep.add_argument("--store", default=None, help=store_help)
     rep.add_argument("--profile", default=None, help="only this profile's runs")
+    rep.add_argument("--host", default=None,
+                     help="only this host's runs; 'latest' is the newest session of this host "
+                          "(a fleet's shared store: each host publishes its own run)")
     rep.add_argument("--out", default=None, metavar="FILE",
                      help=f"file to write (default: {DEFAULT_OUT}/report-<run>.<format suffix>)")
     rep.add_argument("--format", default="html", metavar="NAME",
@@ -98,9 +101,11 @@ def cmd_report(args, extra=None) -> int:
         print(f"vfio-conform report: {exc}", file=sys.stderr)
         return 2
     try:
-        runs = [r for spec in args.runs for r in resolve(store, spec, args.profile)]
+        runs = [r for spec in args.runs for r in resolve(store, spec, args.profile, args.host)
+                if args.host is None or r.get("host") == args.host]
         if not runs:
-            raise RunNotFound(f"no runs match {' '.join(args.runs)}")
+            raise RunNotFound(f"no runs match {' '.join(args.runs)}"
+                              + (f" on host {args.host}" if args.host else ""))
         data = load(store, list({r["id"]: r for r in runs}.values()))
     except (RunNotFound, StoreError) as exc:
         print(f"vfio-conform report: {exc}", file=sys.stderr)
@@ -135,6 +140,7 @@ def cmd_diff(args, extra=None) -> int:
         print(f"vfio-conform diff: {exc}", file=sys.stderr)
         return 2
     try:
+        baselines: set[int] = set()
         if args.kernel:             # same profiles, newest run on each kernel (report/kernels.py)
             from .kernels import kernel_pair
             if args.old is not None or args.old_store:
@@ -145,14 +151,17 @@ def cmd_diff(args, extra=None) -> int:
         else:
             new_runs = resolve(new_store, args.new, args.profile, args.host)
             if args.old == "prev":
-                old_runs = [p for p in (previous(old_store, r, not args.any_host) for r in new_runs)
-                            if p is not None]
+                pairs = [(previous(old_store, r, not args.any_host), r) for r in new_runs]
+                old_runs = [p for p, _ in pairs if p is not None]
+                baselines = {int(r["id"]) for p, r in pairs if p is None}
             else:
                 old_runs = resolve(old_store, args.old, args.profile)
-        if not new_runs or not old_runs:
+        if not new_runs or not (old_runs or baselines):
             raise RunNotFound(f"nothing to compare ({args.old} -> {args.new})")
         _same_profiles(old_runs, new_runs, args.cross_profile)
         diffs = diff_runs(load(old_store, old_runs), load(new_store, new_runs))
+        for d in diffs:
+            d.baseline = d.old is None and d.new is not None and int(d.new["id"]) in baselines
     except (RunNotFound, StoreError) as exc:
         print(f"vfio-conform diff: {exc}", file=sys.stderr)
         return 2

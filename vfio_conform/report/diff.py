@@ -44,6 +44,9 @@ class ProfileDiff:
     stale_waivers: list[Change] = dataclasses.field(default_factory=list)
     unchanged: int = 0
     environment: list[str] = dataclasses.field(default_factory=list)   # 'name: old -> new'
+    #: NEW is its host's first run of the profile (`diff prev`): nothing to compare it with, so only
+    #: an unfinished NEW fails the gate; its failures are the baseline, not regressions.
+    baseline: bool = False
 
     @property
     def regression(self) -> bool:
@@ -70,6 +73,8 @@ class ProfileDiff:
     def problems(self, allow_missing: bool = False, allow_no_verdict: bool = False) -> list[str]:
         """Why this profile's diff fails a gate (empty: it passes)."""
         out = []
+        if self.baseline:
+            return [f"baseline run #{self.new['id']} is {self.new_status}"] if self.unfinished else []
         lost = self.lost_verdicts
         if lost and not allow_no_verdict:
             out.append(f"{len(lost)} test(s) judged in the old run have no verdict in the new one "

@@ -1,6 +1,7 @@
 """Diff output: plain text for the terminal/nightly log and a static HTML page."""
 from __future__ import annotations
 
+from ..build import HarnessBuild
 from .diff import Change, ProfileDiff
 from .outcomes import REFUSED, STALE_WAIVER
 from .page import badge, document, esc, table
@@ -13,8 +14,25 @@ def _run_label(run: dict | None) -> str:
     if run.get("reason"):
         status += f": {run['reason']}"
     return (f"run #{run['id']} [{status}] (kernel {run.get('kernel') or '?'}, driver "
-            f"{run.get('driver') or '?'}, harness {run.get('harness_version') or '?'}, "
+            f"{run.get('driver') or '?'}, harness {run.get('harness_build') or run.get('harness_version') or '?'}, "
             f"host {run.get('host') or '?'})")
+
+
+def baseline_note(d: ProfileDiff) -> str:
+    new = d.new or {}
+    return (f"baseline: the first run of {d.profile} on host {new.get('host') or '?'}; nothing before it "
+            f"to compare with, so its results are the baseline for the next run's gate"
+            + ("" if not d.unfinished else " (but it did not finish: it cannot be a baseline)"))
+
+
+def harness_change(old: dict | None, new: dict | None) -> list[str]:
+    """'OLD -> NEW (...)' when the two runs were made by different harness builds (nothing when
+    either run predates the build identity): a changed outcome may then be the harness's doing."""
+    a, b = (old or {}).get("harness_build") or "", (new or {}).get("harness_build") or ""
+    if not a or not b or a == b:
+        return []
+    same = HarnessBuild.parse(a).content == HarnessBuild.parse(b).content
+    return [f"{a} -> {b} ({'same suites and rule catalogue' if same else 'the suites or the rule catalogue differ: a changed outcome may come from the harness'})"]
 
 
 def _sections(d: ProfileDiff) -> list[tuple[str, list[Change]]]:
@@ -37,6 +55,9 @@ def render_text(diffs: list[ProfileDiff], allow_missing: bool = False,
     out = []
     for d in diffs:
         out.append(f"== {d.profile}: {_run_label(d.old)} -> {_run_label(d.new)}")
+        if d.baseline:
+            out.append(f"  {baseline_note(d)}")
+        out += [f"  harness changed: {line}" for line in harness_change(d.old, d.new)]
         out += [f"  environment changed: {line}" for line in d.environment]
         for title, items in _sections(d):
             if not items:
@@ -61,6 +82,9 @@ def render_html(diffs: list[ProfileDiff], title: str = "vfio-conform diff",
     for d in diffs:
         body.append(f'<section data-profile="{esc(d.profile)}"><h2>{esc(d.profile)}</h2>'
                     f"<p>{esc(_run_label(d.old))} &rarr; {esc(_run_label(d.new))}</p>"
+                    + (f'<p class="baseline">{esc(baseline_note(d))}</p>' if d.baseline else "")
+                    + "".join(f'<p class="harness-change">harness changed: {esc(line)}</p>'
+                              for line in harness_change(d.old, d.new))
                     + "".join(f'<p class="env-change">environment changed: {esc(line)}</p>'
                               for line in d.environment))
         for title_, items in _sections(d):

@@ -114,6 +114,7 @@ def _identity(meta: dict) -> str:
              ("backend", meta.get("backend")), ("kernel release", meta.get("kernel")),
              ("firmware", meta.get("firmware") or "unknown"),
              ("harness version", meta.get("harness_version")),
+             ("harness build", meta.get("harness_build") or "not recorded"),
              ("profile hash", meta.get("profile_hash") or "not recorded"),
              ("host", meta.get("host")), ("session", meta.get("session")),
              ("started", when(meta.get("started"))), ("ended", when(meta.get("ended"))),

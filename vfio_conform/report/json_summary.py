@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..outfile import write_text
+from ..build import harness_build
 from .run_summary import ProfileSummary, overall
 
 #: The `schema` value of the document; bump the number on an incompatible change.
@@ -21,6 +22,7 @@ def document(profiles: list[ProfileSummary]) -> dict:
     return {
         "schema": SCHEMA_ID,
         "harness_version": __version__,
+        "harness_build": harness_build().as_dict(),
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "verdict": overall(profiles).value,
         "complete": all(p.complete for p in profiles),
@@ -39,6 +41,7 @@ def _profile(p: ProfileSummary) -> dict:
         "performance": p.performance,
         "verdict_text": p.verdict_text, "complete": p.complete,
         "selection": {"selected": p.selected, "total": p.suite_total},
+        "host": p.host or None, "harness_build": p.harness_build or None,
     }
 
 

@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Iterable
 
+from ..build import harness_build
 from ..exitcodes import Exit, verdict as exit_verdict
 from ..results import Outcome, RunStatus, describe_reason
 
@@ -63,6 +64,8 @@ class ProfileSummary:
     performance: dict | None = None     # plugin/perf.py Performance.as_dict() (None: not measured)
     selected: int | None = None     # tests of the profile's suite the run selected (None: not recorded)
     suite_total: int | None = None  # tests in the profile's whole suite (None: not counted)
+    host: str = ""                  # the host the run is stored under
+    harness_build: str = ""         # vfio_conform.build.HarnessBuild as text
 
     @property
     def complete(self) -> bool:
@@ -135,7 +138,8 @@ def from_plugin(ctx, lifecycle, reports: ReportPaths, performance: dict | None =
             run_id=ctx.run_ids.get(name), session=ctx.session, reports=reports,
             performance=(performance or {}).get(name),
             selected=len(sel.selected) if sel is not None else None,
-            suite_total=sel.total if sel is not None else None))
+            suite_total=sel.total if sel is not None else None, host=ctx.host,
+            harness_build=str(harness_build())))
     return out
 
 
@@ -148,7 +152,8 @@ def from_store(store, runs: list[dict], reports: ReportPaths | None = None) -> l
         status=run.get("status") or "", reason=run.get("reason") or "", run_id=int(run["id"]),
         session=run.get("session") or "", reports=reports or paths_of_run(run),
         performance=_stored_performance(run),
-        selected=run.get("selected_tests"), suite_total=run.get("suite_tests"))
+        selected=run.get("selected_tests"), suite_total=run.get("suite_tests"),
+        host=run.get("host") or "", harness_build=run.get("harness_build") or run.get("harness_version") or "")
         for run in runs]
 
 

@@ -56,15 +56,18 @@ def _rec(path: str, tid: str, rule: str, outcomes, profile: str,
 
 def write_run(store, profile: str, outcomes: dict | None = None, kernel: str = "6.12.0",
               driver: str = "sim", session: str = "", repeat: int = 1,
-              argv: str = "vfio-conform run --profile sample") -> int:
+              argv: str = "vfio-conform run --profile sample", host: str = "lab1",
+              harness_build: str = "", status: str = "finished") -> int:
     """Store one finished synthetic run; returns its id."""
     run = store.begin_run(RunMeta(profile=profile, backend="sim", devices="sim0,sim1", driver=driver,
-                                  kernel=kernel, harness_version="0.1.0", host="lab1",
+                                  kernel=kernel, harness_version="0.1.0", host=host,
                                   session=session or f"s{time.time_ns():x}", argv=argv,
-                                  started=time.time(), profile_hash="0123456789ab"))
+                                  started=time.time(), profile_hash="0123456789ab",
+                                  harness_build=harness_build))
     for rec in sample_rows(profile, outcomes, repeat):
         store.record(run, rec)
-    store.end_run(run, "finished")
+    if status != "running":
+        store.end_run(run, status)
     return run
 
 

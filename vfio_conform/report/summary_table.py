@@ -34,6 +34,10 @@ def render(profiles: list[ProfileSummary]) -> str:
     sessions = list(dict.fromkeys(p.session for p in profiles if p.session))
     if sessions:
         out.append(f"session{'s' if len(sessions) > 1 else ''}: {', '.join(sessions)}")
+    for label, attr in (("host", "host"), ("harness", "harness_build")):
+        values = list(dict.fromkeys(getattr(p, attr) for p in profiles if getattr(p, attr)))
+        if values:
+            out.append(f"{label}: {', '.join(values)}")
     groups: dict[ReportPaths, list[str]] = {}
     for p in profiles:
         groups.setdefault(p.reports, []).append(p.profile)

@@ -57,6 +57,8 @@ class Environment:
     #: The run's memory and stream throughput, JSON (plugin/perf.py), set when the run ends; not a
     #: property (it differs every run, `diff` does not compare it); "" until then.
     performance: str = ""
+    #: the harness build (vfio_conform.build: version, git commit, suites/rules hash; '' in older stores)
+    harness_build: str = ""
 
     @property
     def firmware(self) -> str:
@@ -66,7 +68,8 @@ class Environment:
     def properties(self) -> list[tuple[str, str]]:
         """Flat (name, value) pairs: JUnit suite properties, Allure environment, diff keys."""
         out = [("kernel.release", self.kernel_release), ("kernel.cmdline", self.kernel_cmdline),
-               ("harness.version", self.harness_version), ("profile.hash", self.profile_hash),
+               ("harness.version", self.harness_version), ("harness.build", self.harness_build),
+               ("profile.hash", self.profile_hash),
                ("backend", self.backend), ("devices", ",".join(d.device for d in self.devices))]
         for i, dev in enumerate(self.devices):
             for field in dataclasses.fields(DeviceEnvironment):
@@ -100,9 +103,10 @@ def of_run(run: dict | None) -> Environment | None:
         return None
 
 
-#: Properties `diff` does not report: the device ids (runs are paired by profile, and a lab's
-#: or another host's devices have other ids by nature).
-_NOT_COMPARED = ("devices",)
+#: Properties `diff` does not report here: the device ids (runs are paired by profile, and a lab's
+#: or another host's devices have other ids by nature), and the harness build (`diff` says
+#: "harness changed" on a line of its own, from the runs' harness_build column).
+_NOT_COMPARED = ("devices", "harness.build")
 
 
 def changes(old: Environment | None, new: Environment | None) -> list[str]:

@@ -15,9 +15,10 @@ from .waivers import load_waivers, record_waivers
 ADDED_RUN_COLUMNS = (("profile_hash", "TEXT"), ("firmware", "TEXT"), ("reason", "TEXT"),
                      ("pid", "INTEGER"), ("boot_id", "TEXT"), ("environment", "TEXT"),
                      ("outputs", "TEXT"), ("kernel_package", "TEXT"), ("kernel_config", "TEXT"),
-                     ("selected_tests", "INTEGER"), ("suite_tests", "INTEGER"))
+                     ("selected_tests", "INTEGER"), ("suite_tests", "INTEGER"), ("harness_build", "TEXT"))
 RUN_COLUMNS = ("session", "profile", "backend", "devices", "driver", "kernel", "harness_version",
-               "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id", "outputs")
+               "host", "argv", "started", "profile_hash", "firmware", "pid", "boot_id", "outputs",
+               "harness_build")
 #: Columns of `results` added after the first schema (the TestRecord's fields beyond the first seven);
 #: old stores get them by ALTER, and their old rows read as legacy.fill says.
 ADDED_RESULT_COLUMNS = (("rules", "TEXT"), ("arc_from", "TEXT"), ("arc_to", "TEXT"), ("should", "TEXT"),

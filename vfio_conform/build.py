@@ -1,0 +1,109 @@
+"""Which harness a run used: package version, git commit of a checkout, and what the suites check.
+
+`version` alone (0.1.0 on every commit) cannot tell a regression caused by a harness change from one
+caused by the driver; the build identity can. It has:
+
+* the version from the installed package's metadata (the source tree's `__version__` when the
+  package is not installed, e.g. a plain checkout on PYTHONPATH);
+* the git commit when the package is imported from a git checkout, with a dirty flag when the
+  checkout has uncommitted changes to tracked files (an installed wheel has no commit);
+* a content hash of the suites (vfio_conform/suites) and the rule catalogue (model/spec.py): two
+  builds with the same hash run the same checks, whatever their version says.
+
+Stored with every run (the `harness_build` column, and the environment's `harness.build`),
+shown in every output, compared by `diff`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from . import __version__
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: What the content hash covers: the suites' files and the rule catalogue (relative to the package).
+HASHED = ("suites", "model/spec.py")
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessBuild:
+    version: str
+    commit: str = ""        # 12 hex digits of the checkout's HEAD ("" when not a git checkout)
+    dirty: bool = False     # the checkout has uncommitted changes to tracked files
+    content: str = ""       # sha256 prefix of the suites and the rule catalogue
+
+    def __str__(self) -> str:
+        """'0.1.0+g1a2b3c4d5e6f.dirty suites:0123456789ab' (one token per part, parseable back)."""
+        text = self.version
+        if self.commit:
+            text += f"+g{self.commit}" + (".dirty" if self.dirty else "")
+        return f"{text} suites:{self.content}" if self.content else text
+
+    @classmethod
+    def parse(cls, text: str) -> "HarnessBuild":
+        """The inverse of str() ('' or an old store's bare version read as that version alone)."""
+        head, _, rest = (text or "").strip().partition(" suites:")
+        version, _, local = head.partition("+g")
+        commit, _, flag = local.partition(".")
+        return cls(version, commit, flag == "dirty", rest.strip())
+
+    def as_dict(self) -> dict:
+        return {"version": self.version, "commit": self.commit or None, "dirty": self.dirty,
+                "content": self.content, "id": str(self)}
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return version("vfio-conform")
+        except PackageNotFoundError:
+            return __version__
+    except ImportError:      # pragma: no cover - importlib.metadata is stdlib from 3.8
+        return __version__
+
+
+def git_state(root: Path) -> tuple[str, bool]:
+    """(12-digit commit, dirty) of the checkout `root`, or ('', False) when it is none."""
+    if not (root / ".git").exists():
+        return "", False
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")      # a reader never takes the index lock
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, env=env)
+        if head.returncode != 0:
+            return "", False
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return "", False
+    return head.stdout.strip()[:12], bool(status.stdout.strip()) or status.returncode != 0
+
+
+def content_hash(package_dir: Path = PACKAGE_DIR) -> str:
+    """sha256 prefix over the suites' and the rule catalogue's files (path and bytes, sorted)."""
+    digest = hashlib.sha256()
+    files: list[Path] = []
+    for name in HASHED:
+        path = package_dir / name
+        if path.is_dir():
+            files += [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                      and p.suffix not in (".pyc", ".pyo")]
+        elif path.is_file():
+            files.append(path)
+    for path in sorted(files):
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def harness_build() -> HarnessBuild:
+    """This process's harness build (computed once)."""
+    commit, dirty = git_state(PACKAGE_DIR.parent)
+    return HarnessBuild(package_version(), commit, dirty, content_hash())
