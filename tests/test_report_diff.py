@@ -124,7 +124,9 @@ def test_prev_pairs_runs_of_the_same_host(tmp_path, capsys):
     assert f"run #{mine} [finished]" in capsys.readouterr().out
     assert main(["diff", "prev", "latest", "--store", str(path), "--no-html", "--any-host"]) == 0
     assert f"run #{other} [finished]" in capsys.readouterr().out
-    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html", "--host", "lab2"]) == 2
+    # lab2's only run has nothing before it on lab2: a baseline, which passes the gate
+    assert main(["diff", "prev", "latest", "--store", str(path), "--no-html", "--host", "lab2"]) == 0
+    assert "baseline: the first run of p on host lab2" in capsys.readouterr().out
     assert latest > other
 
 
