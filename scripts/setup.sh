@@ -7,6 +7,7 @@
 #  - builds libvfio-user's sample server for the vfio-user tests (scripts/install-vfio-user.sh) when
 #    its source is available (VFIO_USER_SRC, ../shared/third_party, or upstream); else one line says
 #    the vfio-user tests will be skipped (CI sets VC_REQUIRE_VFIO_USER=1: then setup fails).
+#  - installs labgrid (the `fleet` extra) into the user's cache (scripts/install-labgrid.sh).
 set -eu
 
 KVER="${VFIO_CONFORM_KVER:-6.12.117+deb12}"
@@ -53,6 +54,8 @@ as_user() {     # the invoking user's cache, owned by that user (SUDO_USER when 
     fi
 }
 as_user env PYTHONPATH="$ROOT" python3 "$ROOT/tests/kunit_tools.py"
+# labgrid (the `fleet` extra) for `vfio-conform fleet` and its tests, into the user's cache.
+as_user sh "$ROOT/scripts/install-labgrid.sh"
 as_user sh -c 'd="${XDG_CACHE_HOME:-$HOME/.cache}/vfio-conform/allure"; [ -x "$d/node_modules/.bin/allure" ] ||
     npm install --silent --prefix "$d" allure-commandline'
 # Allure 3 (npm package `allure`) beside Allure 2: its own prefix, both install a bin named allure.

@@ -64,6 +64,9 @@ STORE_WAIT_ENV = "VFIO_CONFORM_STORE_WAIT"
 STORE_SYNC_ENV = "VFIO_CONFORM_STORE_SYNC"
 #: The host name runs are stored under (default: the machine's; a fleet names its hosts with it).
 HOST_ENV = "VFIO_CONFORM_HOST"
+#: A file `fleet run` names for its child run: a device operation that hangs (plugin/watchdog.py)
+#: writes one line there, and `fleet run` marks the host for recovery.
+RECOVERY_FILE_ENV = "VFIO_CONFORM_RECOVERY_FILE"
 #: Where the Allure results (a file per test) go, if not beside the JUnit file (the lab keeps them off 9p).
 ALLURE_DIR_ENV = "VFIO_CONFORM_ALLURE_DIR"
 

@@ -1,101 +1,173 @@
-"""A fleet of lab hosts booked through labgrid: places, tags and reservations on its coordinator.
+"""labgrid's own client (`labgrid-client`) against one coordinator, as child processes we own.
 
-Each host runs a labgrid exporter that exports one resource group per lease unit of its inventory
-(a device, or a device and its peer), named `vfio-<unit>`. `places` creates one labgrid place per
-unit on the coordinator (`<host>-<unit>`), tagged `host=<host> profile=<profile> unit=<unit>`.
-`book` reserves and acquires the places of one host through labgrid's own client
-(`labgrid-client reserve`, `acquire`, `release`, `cancel-reservation`), so a lab's existing
-users, reservations and tooling see the harness as one more user. A booked run then runs the
-booked units from the host's inventory, writing to the shared store (PostgreSQL).
+Every call runs in a process group of its own and is time-limited; a call that outlives its limit
+is killed with its whole group. Calls that may block for long (`wait TOKEN`) are started with
+`start()`, and `kill_children()` ends every group still running (a signal handler calls it), so
+no labgrid process outlives `fleet`. The environment labgrid-client would take a default place or
+reservation from (LG_PLACE, LG_TOKEN, ...) is not passed on: every call names its place itself.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
 import re
 import shutil
+import signal
 import subprocess
-import tempfile
-import sys
-from pathlib import Path
-
-import yaml
+import threading
 
 from ..errors import ConfigError, InfraError
-from ..profile.inventory import Inventory, Unit
 
 #: The labgrid-client command (an installed `labgrid-client`, or this env variable's command line).
 CLIENT_ENV = "VFIO_CONFORM_LABGRID_CLIENT"
-#: The resource class each unit is exported as (a plain network resource: no hardware driver).
-RESOURCE_CLASS = "NetworkService"
-_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+#: labgrid-client reads these as defaults; the harness names place and token on each call instead.
+_SCRUBBED = ("LG_PLACE", "PLACE", "LG_TOKEN", "LG_STATE", "STATE", "LG_INITIAL_STATE", "LG_ENV")
+#: Seconds one quick labgrid-client call may take (create, acquire, release, ...; not a wait).
+TIMEOUT_ENV = "VFIO_CONFORM_LABGRID_TIMEOUT"
+#: Seconds a child group gets between SIGTERM and SIGKILL.
+KILL_GRACE = 3.0
 
 
-def group_name(unit: Unit) -> str:
-    return "vfio-" + _SAFE.sub("_", unit.label)
+def client_command() -> list[str]:
+    """How to run labgrid-client: $VFIO_CONFORM_LABGRID_CLIENT, or the installed command."""
+    if os.environ.get(CLIENT_ENV):
+        return os.environ[CLIENT_ENV].split()
+    found = shutil.which("labgrid-client")
+    if found:
+        return [found]
+    raise ConfigError("labgrid-client not found",
+                      hint=f"pip install 'vfio-conform[fleet]', or set ${CLIENT_ENV} to its command line")
 
 
-def place_name(host: str, unit: Unit) -> str:
-    return f"{_SAFE.sub('_', host)}-{_SAFE.sub('_', unit.label)}"
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        raise ConfigError(f"${name}={os.environ[name]!r}: expected seconds") from None
 
 
-def unit_tags(host: str, unit: Unit) -> dict[str, str]:
-    return {"host": _SAFE.sub("_", host), "profile": _SAFE.sub("_", unit.profile),
-            "unit": _SAFE.sub("_", unit.label)}
-
-
-def exporter_config(inventory: Inventory, address: str = "127.0.0.1") -> str:
-    """The labgrid-exporter configuration: one group per lease unit of the inventory."""
-    groups = {group_name(u): {RESOURCE_CLASS: {"address": address, "username": "root"}}
-              for u in inventory.units()}
-    return yaml.safe_dump(groups, sort_keys=False)
-
-
-@dataclasses.dataclass(frozen=True)
-class Booking:
-    """A reservation (token) and the places it acquired, with the inventory units behind them."""
-
-    token: str
-    places: tuple[str, ...]
-    units: tuple[Unit, ...]
+def kill_group(proc: subprocess.Popen, grace: float = KILL_GRACE) -> None:
+    """End a child started in its own process group: SIGTERM, then SIGKILL after `grace` s (bounded)."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    try:                               # the group may outlive its leader (a grandchild)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class LabgridClient:
-    """labgrid-client against one coordinator (every call time-limited; failures are InfraError)."""
+    """labgrid-client against one coordinator (every quick call time-limited; failures are InfraError).
 
-    def __init__(self, coordinator: str, command: list[str] | None = None, timeout: float = 60.0):
+    `timeout` limits one quick call (create, acquire, release, ...); waiting for a place another
+    user holds is not a quick call (booking.wait_allocated), and no timeout here caps it.
+    """
+
+    def __init__(self, coordinator: str, command: list[str] | None = None, timeout: float | None = None):
         self.coordinator = coordinator
         self.command = command or client_command()
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else _env_seconds(TIMEOUT_ENV, 60.0)
+        self._children: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
 
-    def __call__(self, *args: str, place: str | None = None, check: bool = True) -> str:
-        argv = [*self.command, "-x", self.coordinator, *(["-p", place] if place else []), *args]
+    def argv(self, *args: str, place: str | None = None) -> list[str]:
+        return [*self.command, "-x", self.coordinator, *(["-p", place] if place else []), *args]
+
+    def env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+
+    def start(self, *args: str, place: str | None = None) -> subprocess.Popen:
+        """A long call in a process group of its own (ended by kill_children if still running)."""
+        proc = subprocess.Popen(self.argv(*args, place=place), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                                env=self.env(), start_new_session=True)
+        with self._lock:
+            self._children.add(proc)
+        return proc
+
+    def finish(self, proc: subprocess.Popen) -> None:
+        """End `proc` (if it still runs) and forget it."""
+        kill_group(proc)
+        with self._lock:
+            self._children.discard(proc)
+
+    def kill_children(self) -> None:
+        """End every labgrid-client this client started that still runs."""
+        with self._lock:
+            children = list(self._children)
+        for proc in children:
+            self.finish(proc)
+
+    def __call__(self, *args: str, place: str | None = None, check: bool = True,
+                 timeout: float | None = None) -> str:
+        limit = self.timeout if timeout is None else timeout
+        proc = self.start(*args, place=place)
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout)
+            out, _ = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             raise InfraError(f"labgrid-client {' '.join(args)} did not answer within "
-                             f"{self.timeout:.0f}s (coordinator {self.coordinator})") from None
-        if check and done.returncode != 0:
-            why = (done.stderr.strip() or done.stdout.strip()).splitlines()
-            raise InfraError(f"labgrid-client {' '.join(args)} failed: {why[-1] if why else done.returncode}")
-        return done.stdout
+                             f"{limit:.0f}s (coordinator {self.coordinator})") from None
+        finally:
+            self.finish(proc)
+        if check and proc.returncode != 0:
+            why = out.strip().splitlines()
+            raise InfraError(f"labgrid-client {' '.join(args)} failed: {why[-1] if why else proc.returncode}")
+        return out
 
-    def places(self) -> list[str]:
-        return [line.split()[0] for line in self("places").splitlines() if line.strip()]
+    # -- places ---------------------------------------------------------------------------------
+    def places(self) -> dict[str, dict]:
+        """Every place: name -> {'tags': {k: v}, 'acquired': 'host/user' or None, 'comment': str,
+        'matches': [..], 'reservation': token or None}."""
+        out: dict[str, dict] = {}
+        current = None
+        section = ""
+        for line in self("-v", "places").splitlines():
+            head = re.match(r"Place '(.+)':$", line)
+            if head:
+                current = out[head.group(1)] = {"tags": {}, "acquired": None, "comment": "",
+                                                 "matches": [], "reservation": None}
+                section = ""
+                continue
+            if current is None:
+                continue
+            text = line.strip()
+            if line.startswith("    ") and section == "matches":
+                current["matches"].append(text)
+                continue
+            key, _, value = text.partition(": ")
+            section = text.rstrip(":")
+            if key == "tags":
+                current["tags"] = dict(p.split("=", 1) for p in value.split(", ") if "=" in p)
+            elif key == "acquired":
+                current["acquired"] = None if value in ("None", "") else value
+            elif key == "comment":
+                current["comment"] = value
+            elif key == "reservation":
+                current["reservation"] = value or None
+        return out
 
-    def ensure_place(self, name: str, match: str, tags: dict[str, str]) -> bool:
-        """Create the place with its match and tags unless it exists; True when created."""
-        if name in self.places():
-            return False
-        self("create", place=name)
-        self("add-match", match, place=name)
-        self("set-tags", *(f"{k}={v}" for k, v in tags.items()), place=name)
-        return True
+    def reservation_state(self, token: str) -> str | None:
+        """The state of reservation `token` ('waiting', 'allocated', 'acquired', ...), None if gone."""
+        state, current = None, None
+        for line in self("reservations").splitlines():
+            head = re.match(r"Reservation '(.+)':$", line)
+            if head:
+                current = head.group(1)
+            elif current == token and line.strip().startswith("state:"):
+                state = line.split(":", 1)[1].strip()
+        return state
 
-    def reserve(self, tags: dict[str, str]) -> str:
-        """A reservation of one place with these tags, waited for; its token."""
-        out = self("reserve", "--wait", "--shell", *(f"{k}={v}" for k, v in sorted(tags.items())))
+    def reserve(self, filters: dict[str, str]) -> str:
+        """A new reservation of one place matching `filters` (not waited for); its token."""
+        out = self("reserve", "--shell", *(f"{k}={v}" for k, v in sorted(filters.items())))
         found = re.search(r"LG_TOKEN=(\S+)", out)
         if not found:
             raise InfraError(f"labgrid-client reserve printed no token: {out.strip()[:200]}")
@@ -108,88 +180,24 @@ class LabgridClient:
             raise InfraError(f"labgrid-client acquire printed no place: {out.strip()[:200]}")
         return found.group(1)
 
-    def release(self, token: str) -> None:
-        self("release", place=f"+{token}", check=False)
+    def release(self, place: str) -> None:
+        self("release", place=place, check=False)
+
+    def cancel(self, token: str) -> None:
         self("cancel-reservation", token, check=False)
 
 
-def client_command() -> list[str]:
-    """How to run labgrid-client: $VFIO_CONFORM_LABGRID_CLIENT, or the installed command."""
-    if os.environ.get(CLIENT_ENV):
-        return os.environ[CLIENT_ENV].split()
-    found = shutil.which("labgrid-client")
-    if found:
-        return [found]
-    raise ConfigError("labgrid-client not found",
-                      hint=f"pip install labgrid, or set ${CLIENT_ENV} to its command line")
+def describe_holders(places: dict[str, dict], filters: dict[str, str]) -> str:
+    """Who holds the places a reservation with `filters` waits for: 'hostB-b0 (acquired by lab/ann)'."""
+    out = []
+    for name, place in sorted(places.items()):
+        tags = {**place["tags"], "name": name}
+        if all(tags.get(k) == v for k, v in filters.items()):
+            who = (f"acquired by {place['acquired']}" if place["acquired"]
+                   else "allocated to another reservation" if place.get("reservation") else "free")
+            out.append(f"{name} ({who})")
+    return ", ".join(out) or "no place matches " + " ".join(f"{k}={v}" for k, v in sorted(filters.items()))
 
 
-def create_places(client: LabgridClient, inventory: Inventory, host: str) -> list[str]:
-    """One place per unit of this host's inventory; the names of those created now."""
-    made = []
-    for unit in inventory.units():
-        name = place_name(host, unit)
-        if client.ensure_place(name, f"{_SAFE.sub('_', host)}/{group_name(unit)}/{RESOURCE_CLASS}",
-                               unit_tags(host, unit)):
-            made.append(name)
-    return made
-
-
-@contextlib.contextmanager
-def book(client: LabgridClient, inventory: Inventory, host: str, profiles: list[str] | None = None):
-    """Reserve and acquire every unit of `host` (of `profiles`, if given); released on exit."""
-    tokens, places, units = [], [], []
-    try:
-        for unit in inventory.units():
-            if profiles and unit.profile not in profiles:
-                continue
-            token = client.reserve(unit_tags(host, unit))
-            tokens.append(token)
-            places.append(client.acquire(token))
-            units.append(unit)
-        yield Booking(" ".join(tokens), tuple(places), tuple(units))
-    finally:
-        for token in tokens:
-            client.release(token)
-
-
-def booked_inventory(inventory: Inventory, booking: Booking, directory: Path) -> Path:
-    """An inventory file holding only the booked units (profiles by absolute path)."""
-    names = {d.name for u in booking.units for d in u.devices}
-    devices = []
-    for dev in inventory.devices:
-        if dev.name not in names:
-            continue
-        entry = {"name": dev.name, "profile": inventory.profiles[dev.profile_name].path}
-        if dev.kind == "mdev":
-            entry["mdev"] = {k: v for k, v in dataclasses.asdict(dev.mdev).items() if v is not None}
-        else:
-            entry[dev.kind] = getattr(dev, dev.kind)
-        if dev.driver and dev.kind == "pci":
-            entry["driver"] = dev.driver
-        if dev.peer:
-            entry["peer"] = dev.peer
-        entry["allow"] = dataclasses.asdict(dev.allow)
-        devices.append(entry)
-    path = directory / "booked-inventory.yaml"
-    path.write_text(yaml.safe_dump({"lease_dir": inventory.lease_dir, "lease_wait": inventory.lease_wait,
-                                    "devices": devices}, sort_keys=False))
-    return path
-
-
-def run_booked(coordinator: str, inventory_path: str, host: str, run_args: list[str],
-               profiles: list[str] | None = None, workdir: Path | None = None) -> int:
-    """Book this host's units, run them (`vfio-conform run --inventory`), release; the run's exit code."""
-    from ..profile.inventory import load_inventory
-    inventory = load_inventory(inventory_path)
-    client = LabgridClient(coordinator)
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="vc-fleet-"))
-    with book(client, inventory, host, profiles) as booking:
-        if not booking.units:
-            raise ConfigError(f"no unit of {inventory_path} runs profile(s) {', '.join(profiles or [])}")
-        print(f"vfio-conform fleet: {host}: booked {', '.join(booking.places)} "
-              f"(reservation {booking.token})", flush=True)
-        path = booked_inventory(inventory, booking, Path(workdir))
-        env = dict(os.environ, VFIO_CONFORM_HOST=host)
-        argv = [sys.executable, "-m", "vfio_conform", "run", "--inventory", str(path), *run_args]
-        return subprocess.run(argv, env=env).returncode
+def elapsed_text(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f} min"
