@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -241,13 +242,20 @@ def test_wait_limit_and_sigterm_while_waiting(lab):
         lab.client("-p", "hostA-a0", "release", "--kick")
 
 
+def _has_results(store: Path) -> bool:
+    try:
+        return store.exists() and bool(sqlite_rows(store, "SELECT id FROM results"))
+    except sqlite3.OperationalError:      # the run is still creating the store
+        return False
+
+
 def test_sigterm_during_the_run(lab, tmp_path):
     """SIGTERM reaches fleet run mid-run: the run ends `terminated`, the place is released, exit 3."""
     store = tmp_path / "r.sqlite"
     proc = lab.fleet("hostA", run_args=["--store", str(store), "-q", "--", "-p", "vc_hang", "-k", "test_arc"],
                      VC_HANG_TEST="sim-stop-copy:RUNNING->STOP]")
     _read_until(proc, "booked hostA-a0", 120)
-    _wait_for(lambda: store.exists() and sqlite_rows(store, "SELECT id FROM results"), 120, "the run's first results")
+    _wait_for(lambda: _has_results(store), 120, "the run's first results")
     time.sleep(2)           # inside the hanging test (its sleep is interruptible: a signal ends it)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=180)

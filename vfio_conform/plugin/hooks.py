@@ -32,6 +32,7 @@ from .sanitizers import ServerLogWatch
 from .selection import Selection
 from .store_mirror import check_mirror, register as register_mirror
 from .timeout import TestTimer, usable
+from .watchdog import Watchdog
 from .waivers import WaiverLedger, waiver_message
 from .workers import WorkerWatch, stall_limit
 
@@ -66,7 +67,10 @@ def pytest_configure(config) -> None:
     if ctx.inventory is not None:      # leases, binds and health checks of this process
         config.pluginmanager.register(ctx.inventory, "vfio-conform-inventory")
     if usable():
-        config.pluginmanager.register(TestTimer(), "vfio-conform-timer")
+        timer = TestTimer()
+        config.pluginmanager.register(timer, "vfio-conform-timer")
+        if not config.option.collectonly:    # what SIGALRM cannot interrupt: a thread notices
+            config.pluginmanager.register(Watchdog(config, ctx, timer), "vfio-conform-watchdog")
     config.pluginmanager.register(KernelLogWatch(), "vfio-conform-kmsg")
     config.pluginmanager.register(ServerLogWatch(ctx.targets), "vfio-conform-sanitizers")
     config.pluginmanager.register(PerfWatch(), PERF_PLUGIN)

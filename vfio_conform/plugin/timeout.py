@@ -50,6 +50,8 @@ class TestTimer:
         self.hung: dict[str, tuple[str, str]] = {}
         #: (item, phase, limit, limit's name) of the phase the alarm is armed for (None: disarmed)
         self.armed: tuple | None = None
+        #: time.monotonic() when the armed alarm fires (the watchdog thread reads it)
+        self.armed_until = 0.0
         self.installed = False
         self.previous = None             # the SIGALRM handler before the session's
 
@@ -72,12 +74,13 @@ class TestTimer:
             self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
             self.installed = True
         outer, self.armed = self.armed, (item, phase, limit, name)
+        outer_until, self.armed_until = self.armed_until, time.monotonic() + max(seconds, 0.001)
         signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
         try:
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            self.armed = outer
+            self.armed, self.armed_until = outer, outer_until
 
     def pytest_unconfigure(self, config) -> None:
         """Give SIGALRM back to whoever had it before the session."""
