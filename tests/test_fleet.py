@@ -32,7 +32,7 @@ INVENTORIES = {
     "hostB": "devices:\n  - {name: b0, sim: sim0, profile: sim-p2p, peer: b1}\n"
              "  - {name: b1, sim: sim1, profile: sim-p2p}\n",
 }
-ONE_TEST = ["-q", "--", "-k", "test_arc and RUNNING and STOP and not P2P and not COPY"]
+ONE_TEST = ["-q", "--", "-k", "test_arc and RUNNING"]
 
 
 def _labgrid() -> dict:

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("plugin", ("vfio_conform.plugin", "vfio_conform.fixtures")),
     ("suites", ("vfio_conform.suites",)),
     ("report", ("vfio_conform.report",)),
-    ("tools", ("vfio_conform.lab", "vfio_conform.fleet", "vfio_conform.bench", "vfio_conform.uapi.header_check",
+    ("tools", ("vfio_conform.lab", "vfio_conform.fleet", "vfio_conform.kselftest", "vfio_conform.bench", "vfio_conform.uapi.header_check",
                "vfio_conform.profile.draft", "vfio_conform.profile.check", "vfio_conform.profile.commands")),
     ("cli", ("vfio_conform.cli", "vfio_conform.__main__")),
 )

@@ -99,4 +99,5 @@ VERIFY = Group("vfio_conform.verify", {
 #: Report formats (vfio_conform.report.formats.ReportFormat objects).
 REPORTS = Group("vfio_conform.reports", {
     "html": "vfio_conform.report.formats:HTML",
+    "kcidb": "vfio_conform.report.kcidb:KCIDB",
 })

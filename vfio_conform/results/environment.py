@@ -59,6 +59,9 @@ class Environment:
     performance: str = ""
     #: the harness build (vfio_conform.build: version, git commit, suites/rules hash; '' in older stores)
     harness_build: str = ""
+    #: the kernel's configuration: 'sha256:<12 hex> <file>; CONFIG_VFIO=m ...' (the VFIO/IOMMU
+    #: options); NOT_EXPOSED when neither /boot/config-<release> nor /proc/config.gz is readable
+    kernel_config: str = ""
 
     @property
     def firmware(self) -> str:
@@ -69,7 +72,7 @@ class Environment:
         """Flat (name, value) pairs: JUnit suite properties, Allure environment, diff keys."""
         out = [("kernel.release", self.kernel_release), ("kernel.cmdline", self.kernel_cmdline),
                ("harness.version", self.harness_version), ("harness.build", self.harness_build),
-               ("profile.hash", self.profile_hash),
+               ("kernel.config", self.kernel_config), ("profile.hash", self.profile_hash),
                ("backend", self.backend), ("devices", ",".join(d.device for d in self.devices))]
         for i, dev in enumerate(self.devices):
             for field in dataclasses.fields(DeviceEnvironment):
