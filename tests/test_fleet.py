@@ -12,6 +12,7 @@ labgrid comes from the `fleet` extra: scripts/install-labgrid.sh (run by setup.s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -69,8 +70,9 @@ class Lab:
         self.env = {**os.environ, **self.lg["env"]}
         self.procs: list[subprocess.Popen] = []
         self.inventories: dict[str, Path] = {}
-        self.vc_env = {"VFIO_CONFORM_LABGRID_CLIENT": " ".join(self.lg["cmd"]("labgrid-client")),
-                       **self.lg["env"]}
+        # labgrid's private copy goes on labgrid-client's path only, never on the harness's
+        prefix = [f"{k}={v}" for k, v in self.lg["env"].items()]
+        self.vc_env = {"VFIO_CONFORM_LABGRID_CLIENT": " ".join(["env", *prefix, *self.lg["cmd"]("labgrid-client")])}
 
     def client(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*self.lg["cmd"]("labgrid-client"), "-x", self.coordinator, *args],
@@ -293,3 +295,34 @@ def test_no_coordinator_is_a_usage_error(tmp_path):
     env = {k: "" for k in ("LG_COORDINATOR",)}
     out = vc("fleet", "run", "--inventory", str(inv), **env)
     assert out.returncode == 2 and "no labgrid coordinator" in out.stderr
+
+
+def test_a_hung_device_marks_the_host_for_recovery(lab, tmp_path):
+    """An operation no signal interrupts (tests/vc_plugins/vc_hang.py, signals masked): the run's
+    watchdog says where it hung, fleet run tags the place for recovery, stops the run, releases,
+    exits 3; the next fleet run refuses the place until the tag is cleared."""
+    from suite_runner import write_profile
+    profile = write_profile(tmp_path, "sim-stop-copy", "hangs", timeouts={"test": 1.0, "io": 1.0})
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"lease_dir: {tmp_path}/leases\ndevices:\n  - {{name: a0, sim: sim0, profile: {profile}}}\n")
+    store = tmp_path / "r.sqlite"
+    try:
+        proc = popen("fleet", "run", "--coordinator", lab.coordinator, "--inventory", str(inv), "--host", "hostA",
+                     "--place", "hostA-a0", "--", "--store", str(store), "-q", "--", "-p", "vc_hang", "-k",
+                     "test_arc and RUNNING", VC_HANG_TEST="hangs:RUNNING->STOP]", VC_HANG_UNINTERRUPTIBLE="1",
+                     VFIO_CONFORM_FLEET_STOP_GRACE="5", **lab.vc_env)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 3, out
+        assert re.search(r"host marked for recovery: hung in SET MIG_DEVICE_STATE STOP on sim0 since \S+Z", out), out
+        shown = lab.client("-p", "hostA-a0", "show").stdout
+        assert "needs_recovery=" in shown and "comment: NEEDS RECOVERY: hung in SET MIG_DEVICE_STATE STOP" in shown
+        assert lab.holder("hostA-a0") == "None" and not lab.clients_left()
+        assert any("hung in" in (r["message"] or "") for r in sqlite_rows(store, "SELECT message FROM results"))
+        again = lab.fleet("hostA", "--place", "hostA-a0")
+        out, _ = again.communicate(timeout=120)
+        assert again.returncode == 3 and "is marked for recovery" in out, out
+        assert lab.holder("hostA-a0") == "None"
+    finally:
+        lab.client("-p", "hostA-a0", "set-tags", "needs_recovery=")
+        vc("fleet", "places", "--coordinator", lab.coordinator, "--inventory", str(lab.inventories["hostA"]),
+           "--host", "hostA", **lab.vc_env)

@@ -35,6 +35,9 @@ def test_pipeline_fans_out_per_host_and_gates_on_diff():
     gate = _commands(doc["gate"])
     assert gate[0][:3] == ["diff", "prev", "latest"] and "--host" in gate[0]
     assert any(c[:2] == ["fleet", "run"] for c in _commands(doc["nightly"]))
+    # each host publishes its own run (the shared store's newest session may be another host's)
+    (report,) = [c for c in gate if c[0] == "report"]
+    assert report[:2] == ["report", "latest"] and report[report.index("--host") + 1] == VALUES["HOST"]
 
 
 def test_every_command_of_the_pipeline_parses():
