@@ -130,4 +130,6 @@ def test_old_schema_is_migrated_by_a_writer_only(pg_server):
     reader.close()
     assert "reason" not in columns()
     open_store(url).close()
-    assert {"reason", "pid", "boot_id"} <= columns()
+    assert {"reason", "pid", "boot_id", "harness_build"} <= columns()
+    open_store(url).close()                           # idempotent: a second writer adds nothing
+    assert {"reason", "pid", "boot_id", "harness_build"} <= columns()
