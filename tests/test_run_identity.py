@@ -55,15 +55,16 @@ def test_content_hash_follows_suites_and_rule_catalogue(tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "suites" / "fsm" / "test_x.py").write_text("def test_x(): pass\n")
     (tmp_path / "model" / "spec.py").write_text("RULES = ()\n")
-    first = content_hash(tmp_path)
+    parts = {"suites": tmp_path / "suites", "model/spec.py": tmp_path / "model" / "spec.py"}
+    first = content_hash(parts)
     (tmp_path / "suites" / "fsm" / "__pycache__").mkdir()
     (tmp_path / "suites" / "fsm" / "__pycache__" / "test_x.pyc").write_bytes(b"\0")
     (tmp_path / "other.py").write_text("x = 1\n")
-    assert content_hash(tmp_path) == first                            # neither bytecode nor other code
+    assert content_hash(parts) == first                               # neither bytecode nor other code
     (tmp_path / "model" / "spec.py").write_text("RULES = ('x',)\n")
-    second = content_hash(tmp_path)
+    second = content_hash(parts)
     (tmp_path / "suites" / "fsm" / "test_x.py").write_text("def test_x(): assert 0\n")
-    assert len({first, second, content_hash(tmp_path)}) == 3
+    assert len({first, second, content_hash(parts)}) == 3
 
 
 def test_this_checkout_has_a_commit():

@@ -7,8 +7,9 @@ caused by the driver; the build identity can. It has:
   package is not installed, e.g. a plain checkout on PYTHONPATH);
 * the git commit when the package is imported from a git checkout, with a dirty flag when the
   checkout has uncommitted changes to tracked files (an installed wheel has no commit);
-* a content hash of the suites (vfio_conform/suites) and the rule catalogue (model/spec.py): two
-  builds with the same hash run the same checks, whatever their version says.
+* a content hash of the suites (`suites/` of a checkout, vfio_conform/suites of a wheel), their
+  fixtures and the rule catalogue (model/spec.py): two builds with the same hash run the same
+  checks, whatever their version says.
 
 Stored with every run (the `harness_build` column, and the environment's `harness.build`),
 shown in every output, compared by `diff`.
@@ -23,10 +24,13 @@ import subprocess
 from pathlib import Path
 
 from . import __version__
+from .constants import FIXTURES_DIR, PACKAGE_DIR, SUITES_DIR
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-#: What the content hash covers: the suites' files and the rule catalogue (relative to the package).
-HASHED = ("suites", "model/spec.py")
+
+def hashed() -> dict[str, Path]:
+    """What the content hash covers, by the name it is hashed under (the same in a checkout and a
+    wheel): the suites, their fixtures and the rule catalogue."""
+    return {"suites": SUITES_DIR, "fixtures": FIXTURES_DIR, "model/spec.py": PACKAGE_DIR / "model" / "spec.py"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,19 +88,18 @@ def git_state(root: Path) -> tuple[str, bool]:
     return head.stdout.strip()[:12], bool(status.stdout.strip()) or status.returncode != 0
 
 
-def content_hash(package_dir: Path = PACKAGE_DIR) -> str:
-    """sha256 prefix over the suites' and the rule catalogue's files (path and bytes, sorted)."""
+def content_hash(parts: dict[str, Path] | None = None) -> str:
+    """sha256 prefix over the files of `parts` (default: hashed()), each as its name and bytes, sorted."""
     digest = hashlib.sha256()
-    files: list[Path] = []
-    for name in HASHED:
-        path = package_dir / name
+    files: list[tuple[str, Path]] = []
+    for name, path in (parts if parts is not None else hashed()).items():
         if path.is_dir():
-            files += [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                      and p.suffix not in (".pyc", ".pyo")]
+            files += [(f"{name}/{p.relative_to(path).as_posix()}", p) for p in path.rglob("*")
+                      if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")]
         elif path.is_file():
-            files.append(path)
-    for path in sorted(files):
-        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+            files.append((name, path))
+    for name, path in sorted(files):
+        digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()[:12]
