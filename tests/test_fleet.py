@@ -271,7 +271,8 @@ def test_sigterm_during_the_run(lab, tmp_path):
 
 
 def test_a_labs_own_place_by_name_or_tag(lab, tmp_path):
-    """A place the lab made (its own name and tags, matching hostA's devices) books hostA's run."""
+    """A place the lab made (its own name and tags, matching hostA's devices) books hostA's run:
+    by $LG_PLACE, by --tag, and through a reservation the job holds ($LG_TOKEN)."""
     name = "lab_server_7"
     for args in (("create",), ("add-match", "hostA/vfio-a0/VfioDevice"), ("set-tags", "rack=r7", "kind=vfio")):
         assert lab.client("-p", name, *args).returncode == 0
@@ -284,7 +285,16 @@ def test_a_labs_own_place_by_name_or_tag(lab, tmp_path):
         out, _ = by_tag.communicate(timeout=300)
         assert by_tag.returncode == 0 and f"booked {name}" in out, out
         assert lab.holder(name) == "None" and not lab.clients_left()
-        assert [r["host"] for r in sqlite_rows(store, "SELECT host FROM runs")] == ["hostA", "hostA"]
+        # a reservation the job already holds ($LG_TOKEN): used, and left to its owner
+        made = lab.client("reserve", "--shell", f"name={name}").stdout
+        token = re.search(r"LG_TOKEN=(\S+)", made).group(1)
+        by_token = lab.fleet("hostA", run_args=["--store", str(store), *ONE_TEST], LG_TOKEN=token)
+        out, _ = by_token.communicate(timeout=300)
+        assert by_token.returncode == 0 and f"booked {name}" in out and "(reservation" not in out, out
+        assert token in lab.client("reservations").stdout           # not cancelled: it is not ours
+        assert lab.client("cancel-reservation", token).returncode == 0
+        assert lab.holder(name) == "None" and not lab.clients_left()
+        assert [r["host"] for r in sqlite_rows(store, "SELECT host FROM runs")] == ["hostA"] * 3
     finally:
         lab.client("-p", name, "delete")
 

@@ -107,12 +107,13 @@ class BookedRun:
         if self.stopped is not None:
             return                              # one signal is enough: cleanup is under way
         self.stopped = signum
-        if self.child is not None and self.child.poll() is None:
-            try:
-                os.killpg(self.child.pid, signum)
-            except ProcessLookupError:
-                pass
-            return                              # the run loop waits for the child (bounded)
+        if self.child is not None:              # the run loop waits for the child (bounded)
+            if self.child.poll() is None:
+                try:
+                    os.killpg(self.child.pid, signum)
+                except ProcessLookupError:
+                    pass
+            return
         raise Stopped(signum)
 
     def run(self) -> int:
