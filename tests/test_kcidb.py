@@ -5,7 +5,6 @@ such a document."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
