@@ -12,7 +12,9 @@ caused by the driver; the build identity can. It has:
   checks, whatever their version says.
 
 Stored with every run (the `harness_build` column, and the environment's `harness.build`),
-shown in every output, compared by `diff`.
+shown in every output, compared by `diff`. Computed once per process tree: the first process puts
+it in $VFIO_CONFORM_HARNESS_BUILD, which its children (xdist workers, the lab guest's processes)
+read instead of asking git again.
 """
 from __future__ import annotations
 
@@ -105,8 +107,17 @@ def content_hash(parts: dict[str, Path] | None = None) -> str:
     return digest.hexdigest()[:12]
 
 
+#: The harness build of the process that started this one (text of HarnessBuild).
+BUILD_ENV = "VFIO_CONFORM_HARNESS_BUILD"
+
+
 @functools.lru_cache(maxsize=1)
 def harness_build() -> HarnessBuild:
-    """This process's harness build (computed once)."""
+    """This process's harness build (computed once per process tree, see BUILD_ENV)."""
+    inherited = os.environ.get(BUILD_ENV)
+    if inherited:
+        return HarnessBuild.parse(inherited)
     commit, dirty = git_state(PACKAGE_DIR.parent)
-    return HarnessBuild(package_version(), commit, dirty, content_hash())
+    build = HarnessBuild(package_version(), commit, dirty, content_hash())
+    os.environ[BUILD_ENV] = str(build)
+    return build
