@@ -183,3 +183,14 @@ def test_first_run_of_a_host_is_a_baseline(tmp_path, capsys, status, code):
     store.close()
     assert report_main(["diff", "prev", "latest", "--host", "lab9", "--store", str(path), "--no-html"]) == 1
     assert "baseline" not in capsys.readouterr().out
+
+
+def test_children_inherit_the_build(tmp_path):
+    """Workers and other child processes take the parent's build instead of asking git again."""
+    store = tmp_path / "r.sqlite"
+    given = "0.1.0+g0123456789ab suites:feedfacecafe"
+    out = vc("run", "--profile", "sim-stop-copy", "--store", str(store), "-n", "1", "--", "-k",
+             "test_arc and RUNNING", VFIO_CONFORM_HARNESS_BUILD=given)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (run,) = sqlite_rows(store, "SELECT harness_build, environment FROM runs")
+    assert run["harness_build"] == given and json.loads(run["environment"])["harness_build"] == given
