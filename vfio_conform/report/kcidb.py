@@ -75,7 +75,8 @@ def document(runs: list) -> dict:
         meta = run.meta
         env = of_run(meta)
         release = meta.get("kernel") or (env.kernel_release if env else "") or "unknown"
-        config = env.kernel_config if env and env.kernel_config else "not recorded"
+        config = ((env.kernel_config if env and env.kernel_config else "")
+                  or (f"sha256:{meta['kernel_config']}" if meta.get("kernel_config") else "not recorded"))
         checkout_id = f"{org}:{release}"
         build_id = f"{org}:{release}:{config.split()[0]}"
         checkouts.setdefault(checkout_id, {"id": checkout_id, "origin": org,
@@ -86,6 +87,7 @@ def document(runs: list) -> dict:
             "comment": f"Linux {release}", "config_name": part(config.split()[0]).lower()[:64],
             "architecture": part(os.uname().machine).lower(),
             "misc": {"kernel_release": release, "kernel_config": config,
+                     "kernel_package": meta.get("kernel_package") or "",
                      "kernel_cmdline": env.kernel_cmdline if env else ""}})
         harness = meta.get("harness_build") or meta.get("harness_version") or ""
         host = meta.get("host") or ""
