@@ -278,3 +278,15 @@ def test_safe_scheduler_reports_the_crash_and_hands_out_the_rest():
     for i in range(4):
         sched.mark_test_complete(b, IDS.index(f"t.py::test_b{i}@b"))
     assert sched.tests_finished and b.shutting_down and c.shutting_down
+
+
+def test_a_profiles_tests_run_on_one_worker(tmp_path):
+    """The load group reaches xdist's scheduler whatever form pytest keeps node ids in: from pytest
+    9.2 xdist's own `@group` suffix was lost, a profile's tests ran on both workers at once and a
+    killed test was re-queued alone (the run then stalled instead of ending `partial`)."""
+    proc = vc("run", "--profile", "sim-p2p", "--no-store", "--reports", tmp_path, "-n", "2", "--", "-vv",
+              "-k", "test_arc and STOP", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    ran = re.findall(r"\[(gw\d+)\].*?(\S*test_arc\[sim-p2p:\S*)", proc.stdout)
+    assert len(ran) > 10 and all(nodeid.endswith("]@sim-p2p") for _, nodeid in ran), ran[:5]
+    assert len({worker for worker, _ in ran}) == 1, ran

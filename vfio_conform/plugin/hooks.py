@@ -34,7 +34,7 @@ from .store_mirror import check_mirror, register as register_mirror
 from .timeout import TestTimer, usable
 from .watchdog import Watchdog
 from .waivers import WaiverLedger, waiver_message
-from .workers import WorkerWatch, stall_limit
+from .workers import GroupSuffix, WorkerWatch, stall_limit
 
 #: Requested states of the transition matrix: every state, ERROR and the first invalid value.
 ARC_TARGETS = [*[s for s in MigState if s is not MigState.ERROR], MigState.ERROR, MIG_STATE_NR]
@@ -71,6 +71,8 @@ def pytest_configure(config) -> None:
         config.pluginmanager.register(timer, "vfio-conform-timer")
         if not config.option.collectonly:    # what SIGALRM cannot interrupt: a thread notices
             config.pluginmanager.register(Watchdog(config, ctx, timer), "vfio-conform-watchdog")
+    if hasattr(config, "workerinput"):  # xdist's group suffix, where pytest lost xdist's own
+        config.pluginmanager.register(GroupSuffix(), "vfio-conform-group-suffix")
     config.pluginmanager.register(KernelLogWatch(), "vfio-conform-kmsg")
     config.pluginmanager.register(ServerLogWatch(ctx.targets), "vfio-conform-sanitizers")
     config.pluginmanager.register(PerfWatch(), PERF_PLUGIN)

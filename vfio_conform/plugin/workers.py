@@ -7,6 +7,11 @@ bound on how long the controller waits for its workers.
   the queue (`pytest_handlecrashitem` sets the report's outcome to "rerun") and the re-run passes.
 - A replacement worker that has not reported its collection yet is never given work (xdist's
   load-group scheduler would fail with a KeyError, an INTERNALERROR that ends the session).
+- The profile's group travels with each test: xdist's load-group scheduler reads a test's group from
+  an `@group` suffix its worker appends to the node id (`item._nodeid`). From pytest 9.2 a node id
+  is a structured `NodeId` and that write is silently lost (pytest-xdist issue 1386): every test
+  became its own group, a profile's tests ran on several workers at once and a crash re-queued
+  single tests. `GroupSuffix` (workers) appends the suffix where xdist's write did not take.
 - The stall watchdog: when no worker reported anything for `stall_s` seconds (a worker stuck where
   the per-test timeout cannot reach, or a scheduler that lost track of a replaced worker's work),
   the controller stops the run: it ends `incomplete (stalled)`, exit 3, instead of waiting forever.
@@ -58,6 +63,41 @@ def stall_limit(ctx) -> float:
     longest = max((t.profile.timeouts.test + t.profile.timeouts.io for t in ctx.targets.values()),
                   default=0.0)
     return longest + STALL_MARGIN_S
+
+
+def group_suffix(item) -> str | None:
+    """The `@group` suffix xdist's load-group scheduler expects for an item (None: no group)."""
+    names = set()
+    for mark in item.iter_markers("xdist_group"):
+        names.add(str(mark.args[0] if mark.args else mark.kwargs.get("name", "default")))
+    return "@" + "_".join(sorted(names)) if names else None
+
+
+def set_nodeid(item, nodeid: str) -> None:
+    """Rename an item: pytest >= 9.2 keeps a structured NodeId in `_id`, older ones a `_nodeid`."""
+    current = getattr(item, "_id", None)
+    parse = getattr(type(current), "parse", None)
+    if current is not None and callable(parse):
+        item._id = parse(nodeid)
+    else:
+        item._nodeid = nodeid
+    if item.nodeid != nodeid:
+        raise RuntimeError(f"vfio-conform: cannot set the xdist group of {nodeid}: this pytest keeps "
+                           "node ids in a way the harness does not know")
+
+
+class GroupSuffix:
+    """pytest plugin (xdist workers): every grouped test's node id ends in its `@group`, so the
+    load-group scheduler keeps a profile's tests on one worker (a device is exclusive)."""
+
+    @pytest.hookimpl(trylast=True)          # after xdist's worker appended it (if it still can)
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        if not config.getvalue("loadgroup"):
+            return
+        for item in items:
+            suffix = group_suffix(item)
+            if suffix is not None and not item.nodeid.endswith(suffix):
+                set_nodeid(item, item.nodeid + suffix)
 
 
 class WorkerWatch:
