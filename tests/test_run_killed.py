@@ -6,11 +6,13 @@ import shutil
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
 from run_cli import popen, sqlite_rows, vc
 from vfio_conform.cli import main as cli_main
+from vfio_conform.lab.crash import read_progress
 from vfio_conform.results import open_store
 
 PROFILE = "sim-p2p"
@@ -18,7 +20,8 @@ SEEDS = (11, 22, 33)
 
 
 def _started(progress) -> list[str]:
-    return progress.read_text().split() if progress.exists() else []
+    """The tests the run started, as the progress file lists them after its selection lines."""
+    return read_progress(Path(progress)).started
 
 
 def _kill_at_random_point(store: str, progress, sig: int, seed: int) -> tuple[int, list[str], str]:

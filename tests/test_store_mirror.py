@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from run_cli import popen, vc
+from vfio_conform.lab.crash import read_progress
 from vfio_conform.plugin.store_mirror import journal_path, register
 from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
 from vfio_conform.results.journal import Journal, replay
@@ -42,13 +43,13 @@ def test_killed_run_loses_nothing_once_its_journal_is_replayed(tmp_path):
     proc = popen("run", "--profile", PROFILE, "-q", "--store", store, "--store-mirror", mirror,
                  "--progress-file", progress)
     deadline = time.monotonic() + 120
-    while (not progress.exists() or len(progress.read_text().split()) < 40) and proc.poll() is None \
+    while len(read_progress(progress).started) < 40 and proc.poll() is None \
             and time.monotonic() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, proc.stdout.read()[-2000:]
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
-    started = progress.read_text().split()
+    started = read_progress(progress).started     # the tests it started, after the selection lines
     runs, copied = _rows(mirror)                 # the copy taken when the run began: a whole file
     assert [r[2] for r in runs] == ["running"] and copied == []
     snapshot = ResultStore(mirror)

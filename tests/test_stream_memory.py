@@ -129,7 +129,7 @@ def test_gigabyte_state_runs_in_the_memory_of_a_megabyte_one(tmp_path):
                                 sim_config={"state_size": size, "generated_state": True},
                                 timeouts={"test": 600, "io": 60})
         runs[name] = _run(profile, tmp_path, spill, *AREAS)
-        assert runs[name]["verdict"] == "CONFORMANT"
+        assert runs[name]["verdict"] == "CONFORMANT-SUBSET"      # the stream areas only, by design
         assert list(spill.iterdir()) == [], "the spill directory was not cleaned"
     small, big = runs["mem-1m"]["performance"], runs["mem-1g"]["performance"]
     assert big["stream_bytes"] > 8 << 30 and big["stream_mib_s"] > 0
