@@ -27,6 +27,7 @@ from pathlib import Path
 from ..backends import registry
 from ..device import Device
 from ..errors import ConfigError, VfioConformError, errno_name
+from ..outcomes import Outcome, OutcomeSkip
 from ..plugin.context import check_profile
 from ..suitelib.virtualized import VirtualizedRange, virtualized_ranges
 from ..uapi.enums import (REGION_SUBTYPE_MIGRATION_DEPRECATED, DeviceFlag, Feature, FeatureOp,
@@ -42,6 +43,9 @@ _GET, _SET, _PROBE = FeatureOp.GET, FeatureOp.SET, FeatureOp.PROBE
 PROBES = ((Feature.MIG_DEVICE_STATE, _GET), (Feature.MIG_DEVICE_STATE, _SET),
           (Feature.MIG_DATA_SIZE, _GET), (Feature.DMA_LOGGING_START, _SET),
           (Feature.DMA_LOGGING_STOP, _SET), (Feature.DMA_LOGGING_REPORT, _GET))
+#: the PROBE result of a feature the transport does not define (vfio-user has no MIG_DATA_SIZE):
+#: no errno, none is made up
+NOT_OFFERED = -1
 MIGRATION_TYPE = (int(RegionType.MIGRATION_DEPRECATED), REGION_SUBTYPE_MIGRATION_DEPRECATED)
 
 
@@ -80,7 +84,7 @@ class DeviceProbe:
     num_irqs: int
     migration_errno: int
     migration_flags: MigFlag
-    features: tuple[tuple[Feature, FeatureOp, int], ...]      # (feature, op, PROBE errno)
+    features: tuple[tuple[Feature, FeatureOp, int], ...]      # (feature, op, PROBE errno or NOT_OFFERED)
     regions: tuple[RegionProbe, ...]
     #: ranges the reference driver answers read()/write() for itself (suitelib/virtualized.py)
     virtualized: tuple[VirtualizedRange, ...] = ()
@@ -98,6 +102,10 @@ class DeviceProbe:
     def answers(self, feature: Feature, op: FeatureOp) -> bool:
         return any(f == feature and o == op and code == 0 for f, o, code in self.features)
 
+    def offered(self, feature: Feature, op: FeatureOp) -> bool:
+        """False if the device's transport does not define `feature` at all."""
+        return not any(f == feature and o == op and code == NOT_OFFERED for f, o, code in self.features)
+
     @property
     def dma_logging(self) -> bool:
         return self.answers(Feature.DMA_LOGGING_START, _SET) and self.answers(Feature.DMA_LOGGING_REPORT, _GET)
@@ -106,11 +114,21 @@ class DeviceProbe:
         return {r.index: r.layout() for r in self.regions}
 
 
+def _probe_feature(device: Device, feature: Feature, op: FeatureOp) -> int:
+    """PROBE's errno, or NOT_OFFERED where the transport says the feature is not one of its own."""
+    try:
+        return device.probe_feature(feature, op)
+    except OutcomeSkip as exc:
+        if exc.outcome is not Outcome.NOT_SUPPORTED:
+            raise
+        return NOT_OFFERED
+
+
 def probe_device(device: Device) -> DeviceProbe:
     """Query `device` read-only: device info, every region's info, MIGRATION GET, feature PROBEs."""
     info = device.info()
     code, flags = device.try_migration_flags()
-    features = tuple((f, op, device.probe_feature(f, op)) for f, op in PROBES)
+    features = tuple((f, op, _probe_feature(device, f, op)) for f, op in PROBES)
     regions = []
     for index in range(info.num_regions):
         err, region = device.try_region_info(index)
@@ -321,7 +339,8 @@ def _match_lines(loc) -> list[str]:
 
 
 def _probe_text(probe: DeviceProbe) -> str:
-    return ", ".join(f"{op.name} {f.name}: {errno_name(code)}" for f, op, code in probe.features)
+    return ", ".join(f"{op.name} {f.name}: {'not a feature of the transport' if code == NOT_OFFERED else errno_name(code)}"
+                     for f, op, code in probe.features)
 
 
 def _migration_lines(p: DeviceProbe) -> list[str]:
@@ -344,6 +363,9 @@ def _migration_lines(p: DeviceProbe) -> list[str]:
     if p.answers(Feature.MIG_DATA_SIZE, _GET):
         out.append(f"  data_size_tolerance: 0.0   {REVIEW} MIG_DATA_SIZE answers PROBE; 0.0 demands the "
                    "exact STOP_COPY stream length, a driver that estimates needs a tolerance")
+    elif not p.offered(Feature.MIG_DATA_SIZE, _GET):
+        out.append("  data_size_tolerance: 0.0   # unused: MIG_DATA_SIZE is not a feature of the device's "
+                   "transport (its data-size tests are not-supported)")
     else:
         out.append(f"  data_size_tolerance: 0.0   {REVIEW} PROBE GET MIG_DATA_SIZE fails "
                    "(vfio.h makes it mandatory with v2 migration: expect failures)")
