@@ -142,6 +142,9 @@ def test_draft_from_a_vfio_user_server(tmp_path, vfio_user_pair):
     assert draft.backend == "vfio-user" and draft.flags == MigFlag.STOP_COPY | MigFlag.PRE_COPY
     assert draft.reset is True and draft.dma_logging is True
     assert draft.regions.policy(1).size == 0x3000 and draft.regions.policy(1).mmap is True
+    text = path.read_text()        # MIG_DATA_SIZE is no vfio-user feature: said, not probed into a crash
+    assert "GET MIG_DATA_SIZE: not a feature of the transport" in text
+    assert "unused: MIG_DATA_SIZE is not a feature of the device's transport" in text
 
 
 def test_known_deviations_of_the_base_profile_are_carried_over(tmp_path):

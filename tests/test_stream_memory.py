@@ -55,6 +55,8 @@ def test_saved_stream_slices_are_bounded(tmp_path):
     with pytest.raises(TypeError):
         base[::2]
     base.close()
+    with pytest.raises(ValueError, match="is closed"):     # a read after close says so
+        base[0:1]
 
 
 def test_whole_plan_for_a_small_stream_and_bounded_for_a_big_one():

@@ -104,6 +104,8 @@ class SavedStream:
 
     @property
     def fd(self) -> int:
+        if self.file is None:
+            raise ValueError(f"saved stream {self.path or '(borrowed file)'} is closed")
         return self.file.fileno()
 
     def read(self, offset: int, size: int) -> bytes:
