@@ -21,6 +21,7 @@ from allure_commons.reporter import AllureReporter
 from allure_commons.utils import format_exception, format_traceback, now, represent, uuid4
 
 from ..device import LAST_OPERATION
+from ..outfile import OutputError
 from ..results.redact import redact_paths
 from ..results import TestRecord
 from . import allure_results, classify
@@ -54,6 +55,10 @@ class AllureListener:
         self.reporter = AllureReporter()
         self.running: dict[str, _Running] = {}
         self.profiles: dict[str, allure_results.ProfileRun] = {}
+        #: the first result that could not be written (a full disk): no more are tried, and the
+        #: session's end raises it, so the run ends incomplete (crashed) with one line, after the
+        #: tests were run and their devices left safe, not from inside a test's protocol
+        self.failed: OutputError | None = None
         #: only the listener joins allure-python-commons' plugin manager: its file writer stays
         #: private, so another writer there (allure-pytest with --alluredir) never gets this run's
         #: results, nor this one another's
@@ -65,6 +70,11 @@ class AllureListener:
 
     def pytest_unconfigure(self, config) -> None:
         self.close()
+
+    @pytest.hookimpl(trylast=True)          # after the JUnit XML and KTAP (a full disk says so there first)
+    def pytest_sessionfinish(self, session) -> None:
+        if self.failed is not None:
+            raise self.failed
 
     # -- pytest ------------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -86,8 +96,12 @@ class AllureListener:
             self.running.pop(item.nodeid, None)
             user = self.reporter.get_item(test.uuid)
             self.reporter.drop_test(test.uuid)
-            if test.records:
-                self._write(test, user, trail, unfinished)
+            if test.records and self.failed is None:
+                try:
+                    self._write(test, user, trail, unfinished)
+                except OSError as exc:
+                    self.failed = exc if isinstance(exc, OutputError) else OutputError(
+                        "Allure results", exc.filename or self.logger._report_dir, exc.strerror or str(exc))
 
     def pytest_runtest_logreport(self, report) -> None:
         test = self.running.get(report.nodeid)

@@ -73,9 +73,6 @@ class CiOutputs:
                     break
         self.host = run_host(ctx)
         self.allure_dir = allure_wanted(config)
-        if self.allure_dir:
-            from . import allure_results
-            allure_results.write_run_files(self.allure_dir, self.allure_run(self.suites()))
         #: with xdist the tests run in workers, which write their own Allure results; this process
         #: writes only the verdicts no worker could (a worker that died in a test)
         self.lost_logger = None
@@ -110,13 +107,16 @@ class CiOutputs:
     def pytest_sessionfinish(self, session) -> None:
         junit_path = self.config.getoption("vc_junit")
         ktap_path = self.config.getoption("vc_ktap")
-        if not (junit_path or ktap_path):
+        if not (junit_path or ktap_path or self.allure_dir):
             return
         suites = self.suites()
         if junit_path:
             junit.write(junit_path, suites, rich=bool(self.config.getoption("vc_junit_properties", False)))
         if ktap_path:
             ktap.write(ktap_path, suites)
+        if self.allure_dir:     # the run's files beside the per-test results, once the handlers are up
+            from . import allure_results
+            allure_results.write_run_files(self.allure_dir, self.allure_run(suites))
 
     def allure_run(self, suites: list[junit.SuiteInput]):
         """The session for the Allure files: its host, and per profile what ran it."""
