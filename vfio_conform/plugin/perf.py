@@ -51,6 +51,9 @@ class PerfWatch:
         self.hwm = 0.0
         self.by_node: dict[str, dict] = {}
         self.profile_of: dict[str, str] = {}
+        #: what the session's end stored: the run's summary says the same (writing the HTML report
+        #: afterwards grows the process, and `export` rebuilds the summary from the store)
+        self.stored: dict[str, Performance] | None = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
@@ -101,7 +104,8 @@ class PerfWatch:
         if ctx is None or hasattr(config, "workerinput") or ctx.store is None:
             return
         from ..results import StoreError
-        for name, perf in self.per_profile(ctx.targets).items():
+        self.stored = self.per_profile(ctx.targets)
+        for name, perf in self.stored.items():
             run_id = ctx.run_ids.get(name)
             if run_id is None:
                 continue
@@ -128,4 +132,5 @@ def performance_of(config, profiles) -> dict[str, dict]:
     watch = config.pluginmanager.get_plugin(PLUGIN_NAME) if config is not None else None
     if watch is None:
         return {}
-    return {name: perf.as_dict() for name, perf in watch.per_profile(profiles).items()}
+    measured = watch.stored if watch.stored is not None else watch.per_profile(profiles)
+    return {name: perf.as_dict() for name, perf in measured.items()}

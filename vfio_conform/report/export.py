@@ -91,6 +91,16 @@ def _flags(run: dict) -> int:
     return int(prof.flags) if same else 0
 
 
+def _selection(run: dict) -> str:
+    """The run's 'complete 231/231' or 'subset 24/231' as the run's own JUnit and KTAP headers say it
+    (plugin/selection.py ProfileSelection.label), from the stored counts ('' when not stored)."""
+    selected, total = run.get("selected_tests"), run.get("suite_tests")
+    if selected is None:
+        return ""
+    word = "complete" if total is not None and selected >= total else "subset"
+    return f"{word} {selected}/{total if total is not None else '?'}"
+
+
 def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) -> list[str]:
     """Write the files `out` names (keys junit, ktap, allure, html, json; None: not written) for
     stored `runs` of the store at `location`; returns the paths written."""
@@ -105,7 +115,7 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
             if not rec.profile:
                 rec.profile = run["profile"]
         suites.append(junit.SuiteInput(run["profile"], recs, store.environment(run["id"]), int(run["id"]),
-                                       run.get("session") or "", run.get("host") or ""))
+                                       run.get("session") or "", run.get("host") or "", _selection(run)))
     written = []
     if out.get("junit"):
         written.append(str(junit.write(out["junit"], suites)))
