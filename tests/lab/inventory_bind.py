@@ -40,6 +40,14 @@ def release(bdf: str) -> None:
         (dev / "driver" / "unbind").write_text(bdf)
 
 
+def _tests_started(progress: Path) -> bool:
+    """A test began: its node id line (the `# selected PROFILE<TAB>NODEID` lines listing the
+    selection come first, before any test runs)."""
+    if not progress.exists():
+        return False
+    return any(line and not line.startswith("#") for line in progress.read_text().splitlines())
+
+
 def main() -> int:
     bdf = find_edu()
     release(bdf)
@@ -60,7 +68,7 @@ def main() -> int:
     during = None
     deadline = time.monotonic() + 300
     while run.poll() is None and time.monotonic() < deadline:
-        if (during is None or not during.get("driver")) and progress.exists() and progress.read_text().strip():
+        if (during is None or not during.get("driver")) and _tests_started(progress):
             during = state(bdf)     # tests run: sampled until the device is seen on vfio-pci (the lease
                                     # binds it in the first test's setup, after its progress line)
         time.sleep(0.05)
@@ -74,10 +82,11 @@ def main() -> int:
     during = None
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and run.poll() is None:
-        if progress.exists() and len(progress.read_text().splitlines()) >= 2:
-            during = state(bdf)
-            run.send_signal(signal.SIGTERM)
-            break
+        if _tests_started(progress):     # SIGTERM once a test holds the device (the tests before
+            during = state(bdf)          # it may be not-supported in their setup, never binding it)
+            if during.get("driver"):
+                run.send_signal(signal.SIGTERM)
+                break
         time.sleep(0.05)
     text, _ = run.communicate(timeout=120)
     out["sigterm"] = {"rc": run.returncode, "during": during, "after": state(bdf), "tail": text[-1500:]}
