@@ -355,14 +355,17 @@ def run_files(run: AllureRun) -> dict[str, str]:
             "allurerc.json": json.dumps(allure3_config(run), indent=2)}
 
 
-def write_run_files(out: str | Path, run: AllureRun) -> None:
-    """The run's files into the results directory `out` (each replaced whole)."""
+def write_run_files(out: str | Path, run: AllureRun, stop=None) -> None:
+    """The run's files into the results directory `out` (each replaced whole); `stop()` true before
+    a file: the rest are not written (a SIGTERM came)."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError("Allure results", out, exc.strerror or str(exc)) from None
     for name, text in run_files(run).items():
+        if stop is not None and stop():
+            return
         write_text(out / name, text, "Allure results")
 
 

@@ -73,6 +73,7 @@ class CiOutputs:
                     break
         self.host = run_host(ctx)
         self.allure_dir = allure_wanted(config)
+        self.run_files_written = False
         #: with xdist the tests run in workers, which write their own Allure results; this process
         #: writes only the verdicts no worker could (a worker that died in a test)
         self.lost_logger = None
@@ -104,17 +105,35 @@ class CiOutputs:
                                  _label(selection, name))
                 for name, recs in per_profile.items()]
 
+    def write_run_files(self) -> None:
+        """The run's Allure files (environment.properties, ...) before any test, so a killed run's
+        results have them. Called once the SIGTERM handler is up; a SIGTERM meanwhile is acted on
+        at the next test boundary (the run ends terminated, said in one line), and a write that
+        fails is tried again, and said, at the session's end."""
+        if not self.allure_dir:
+            return
+        from . import allure_results
+        from .lifecycle import sigterm_deferred, terminated
+        try:
+            with sigterm_deferred():
+                allure_results.write_run_files(self.allure_dir, self.allure_run(self.suites()), terminated)
+        except OSError:
+            return
+        self.run_files_written = True
+
     def pytest_sessionfinish(self, session) -> None:
         junit_path = self.config.getoption("vc_junit")
         ktap_path = self.config.getoption("vc_ktap")
-        if not (junit_path or ktap_path or self.allure_dir):
+        from .lifecycle import terminated
+        allure = self.allure_dir and not self.run_files_written and not terminated()   # export rebuilds them
+        if not (junit_path or ktap_path or allure):
             return
         suites = self.suites()
         if junit_path:
             junit.write(junit_path, suites, rich=bool(self.config.getoption("vc_junit_properties", False)))
         if ktap_path:
             ktap.write(ktap_path, suites)
-        if self.allure_dir:     # the run's files beside the per-test results, once the handlers are up
+        if allure:              # the first write failed (or never came): again, said here if it fails
             from . import allure_results
             allure_results.write_run_files(self.allure_dir, self.allure_run(suites))
 

@@ -104,9 +104,11 @@ def pytest_configure(config) -> None:
                                                   else stall), "vfio-conform-workers")
         if ctx.store is not None:
             register_mirror(config, ctx.store, recorder)
-        config.pluginmanager.register(CiOutputs(config, ctx, recorder), "vfio-conform-ci")
+        ci = CiOutputs(config, ctx, recorder)
+        config.pluginmanager.register(ci, "vfio-conform-ci")
         config.pluginmanager.register(WaiverLedger(ctx), "vfio-conform-waivers")
         install_sigterm()
+        ci.write_run_files()
 
 
 def _register_allure(config, ctx) -> None:
