@@ -75,7 +75,7 @@ def guest_main(seconds: float) -> int:
 
 def host_main(seconds: float) -> int:
     sys.path.insert(0, str(REPO))
-    from vfio_conform.lab import LabConfig, LabSession
+    from vfio_conform.qemu_lab import LabConfig, LabSession
     session = LabSession(LabConfig(modules=("mtty",), instances=1, repo=REPO))
     result = session.run(["python3", str(Path(__file__).resolve()), "--guest", "--seconds", str(seconds)],
                          timeout=300 + 4 * seconds)

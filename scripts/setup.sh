@@ -36,9 +36,9 @@ echo "setup.sh: prefetching and checking the $KVER uAPI headers"
 cd "$ROOT"
 if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
     home="$(getent passwd "$SUDO_USER" | cut -d: -f6)"
-    runuser -u "$SUDO_USER" -- env HOME="$home" PYTHONPATH="$ROOT" python3 -m vfio_conform.uapi.header_check --fetch --kernel "$KVER"
+    runuser -u "$SUDO_USER" -- env HOME="$home" PYTHONPATH="$ROOT" python3 -m vfio_conform.tools.header_check --fetch --kernel "$KVER"
 else
-    PYTHONPATH="$ROOT" python3 -m vfio_conform.uapi.header_check --fetch --kernel "$KVER"
+    PYTHONPATH="$ROOT" python3 -m vfio_conform.tools.header_check --fetch --kernel "$KVER"
 fi
 
 # CI output checks: the kernel's KTAP parser (tools/testing/kunit from Debian's linux-source package,

@@ -1,6 +1,6 @@
 """The kernel's own KTAP parser (tools/testing/kunit/*.py), taken from Debian's linux-source package.
 
-The package is fetched with `apt-get download` (vfio_conform.debian, as the lab fetches its kernel)
+The package is fetched with `apt-get download` (vfio_conform.base.debian, as the lab fetches its kernel)
 into the project's cache and only tools/testing/kunit/*.py is extracted. setup.sh prefetches it:
 `python3 tests/kunit_tools.py`.
 """
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vfio_conform.debian import apt_download  # noqa: E402
+from vfio_conform.base.debian import apt_download  # noqa: E402
 
 SERIES = "6.12"
 PACKAGE = f"linux-source-{SERIES}"

@@ -14,8 +14,8 @@ from collections import defaultdict
 
 
 from suite_runner import ROOT
-from vfio_conform.cli import _parser, pytest_args
-from vfio_conform.plugin import allure_results
+from vfio_conform.cli.app import _parser, pytest_args
+from vfio_conform.outputs import allure_results
 from vfio_conform.profile.schema import KnownIssue
 from vfio_conform.results import Outcome, TestRecord
 

@@ -10,7 +10,7 @@ import pytest
 
 from test_profiles import billion_laughs
 from vfio_conform.backends.kernel.sysfs import is_vfio_driver
-from vfio_conform.errors import MAX_MESSAGE
+from vfio_conform.base.errors import MAX_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-input.md"

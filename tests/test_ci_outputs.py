@@ -29,7 +29,7 @@ import time
 import allure
 import pytest
 from vfio_conform.suitelib.checks import expect
-from vfio_conform.outcomes import infra_error, not_supported
+from vfio_conform.results.outcomes import infra_error, not_supported
 from vfio_conform.uapi.enums import MigFlag
 
 
@@ -169,7 +169,7 @@ def test_junit_is_valid_against_the_jenkins_xunit_schema(kinds):
 def test_junit_properties_mode_keeps_the_record_fields_and_is_outside_the_schema():
     """--vc-junit-properties: each testcase's record fields as properties (what the default leaves
     out to stay valid); the schema check sees the difference."""
-    from vfio_conform.plugin import junit
+    from vfio_conform.outputs import junit
     from vfio_conform.results import Outcome, TestRecord
     recs = [TestRecord("t.py::test_fail[demo-a]", "test_fail[demo-a]", Outcome.FAIL, 0.5,
                        "SpecViolation: [fsm.state-after-set] broken", rule="fsm.state-after-set",
@@ -468,8 +468,8 @@ def test_several_records_of_one_test_count_once_as_the_worst():
 
 
 def test_ktap_empty_profile_and_odd_names_parse_cleanly():
-    from vfio_conform.plugin import ktap
-    from vfio_conform.plugin.junit import SuiteInput
+    from vfio_conform.outputs import ktap
+    from vfio_conform.outputs.junit import SuiteInput
     suites = [SuiteInput("empty", []),
               SuiteInput("p", [_rec("t[a#1]", "pass"), _rec("t[b]", "gated", "Skipped: gated: hazard\nmore"),
                                _rec("t[c]", "fail", "line one\nline two")])]
@@ -484,7 +484,7 @@ def test_ktap_empty_profile_and_odd_names_parse_cleanly():
 
 
 def test_junit_survives_control_characters_in_messages(tmp_path):
-    from vfio_conform.plugin import junit
+    from vfio_conform.outputs import junit
     path = junit.write(tmp_path / "j.xml", [junit.SuiteInput("p", [_rec("t[a]", "fail", "bad \x00\x07 bytes")])])
     failure = ET.parse(path).getroot().find(".//failure")
     assert failure.text == "bad ?? bytes" and failure.get("type") == "fail"
@@ -508,7 +508,7 @@ def test_lspci_text_is_the_pci_identity_when_lspci_exists(tmp_path, monkeypatch)
 def test_two_hosts_runs_of_a_profile_merge_in_one_allure_report(tmp_path):
     """One Allure 2 report from two hosts' results of a profile: every test of each host counts
     (the host is in historyId); the same host twice is one run retried, the control."""
-    from vfio_conform.plugin import allure_results
+    from vfio_conform.outputs import allure_results
     recs = [_rec(f"test_x[p:{i}]", "pass") for i in range(5)]
 
     def report(*hosts: str) -> dict:

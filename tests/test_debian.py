@@ -4,9 +4,9 @@ import stat
 
 import pytest
 
-from vfio_conform.debian import apt_download
-from vfio_conform.errors import InfraError
-from vfio_conform.lab.errors import LabError
+from vfio_conform.base.debian import apt_download
+from vfio_conform.base.errors import InfraError
+from vfio_conform.qemu_lab.errors import LabError
 
 
 def fake_apt(tmp_path, monkeypatch, body: str):

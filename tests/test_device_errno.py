@@ -4,7 +4,7 @@ import errno
 import pytest
 
 from vfio_conform.device import checked, errno_of
-from vfio_conform.errors import UapiError
+from vfio_conform.base.errors import UapiError
 
 
 def fail(code):

@@ -9,7 +9,7 @@ from vfio_conform.backends.kernel.transport import KernelTransport
 from vfio_conform.backends.sim import open_sim
 from vfio_conform.device import Device, SetResult, last_operation
 from vfio_conform.device import core
-from vfio_conform.errors import UapiError
+from vfio_conform.base.errors import UapiError
 from vfio_conform.uapi.enums import MigState as S
 
 

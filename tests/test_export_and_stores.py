@@ -207,7 +207,7 @@ def test_readers_on_read_only_media(tmp_path):
 def test_sigterm_handler_does_not_outlive_pytest(tmp_path):
     code = (
         "import signal, sys, pytest\n"
-        "from vfio_conform.constants import SUITES_DIR, SUITES_INI, SUITES_ROOT\n"
+        "from vfio_conform.base.constants import SUITES_DIR, SUITES_INI, SUITES_ROOT\n"
         "before = signal.getsignal(signal.SIGTERM)\n"
         f"rc = pytest.main([str(SUITES_DIR), '--rootdir', str(SUITES_ROOT), '-c', str(SUITES_INI),"
         f" '-p', 'no:cacheprovider', '-q', '--vc-profile', 'sim-p2p', '--vc-store', {str(tmp_path / 's.sqlite')!r},"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from run_cli import vc
-from vfio_conform import extensions
+from vfio_conform.base import extensions
 from vfio_conform.backends import registry
-from vfio_conform.errors import ConfigError
+from vfio_conform.base.errors import ConfigError
 from vfio_conform.plugin.context import check_profile
 from vfio_conform.profile import load_profile
 from vfio_conform.profile.schema import Features, Migration, Profile, RegionPolicy, yaml_keys

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from vfio_conform.cli import _parser
+from vfio_conform.cli.app import _parser
 
 PIPELINE = Path(__file__).resolve().parents[1] / "examples" / "gitlab-nightly.yml"
 VALUES = {"LG_COORDINATOR": "coord:20408", "INVENTORY": "/etc/inv.yaml", "HOST": "lab17",

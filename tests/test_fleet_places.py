@@ -8,7 +8,7 @@ import yaml
 from vfio_conform.fleet.booking import requests_for
 from vfio_conform.fleet.labgrid import describe_holders
 from vfio_conform.fleet.places import exporter_config, place_comment, place_name, place_tags, unit_tags
-from vfio_conform.profile.inventory import load_inventory
+from vfio_conform.hosts.inventory import load_inventory
 
 INVENTORY = """devices:
   - {name: cx7-a, pci: "0000:3b:00.1", profile: mlx5_vfio_pci, driver: mlx5_vfio_pci, peer: cx7-b}

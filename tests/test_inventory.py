@@ -15,12 +15,12 @@ import pytest
 from run_cli import env, popen, vc
 from test_kernel_backend import FakeHost
 from vfio_conform.backends.kernel.bind import BindError, bind, current_driver, restore
-from vfio_conform.errors import ConfigError
-from vfio_conform.outcomes import OutcomeSkip
+from vfio_conform.base.errors import ConfigError
+from vfio_conform.results.outcomes import OutcomeSkip
 from vfio_conform.plugin.inventory import (IN_USE, LEASED, MISSING, READY, WILL_BIND, WRONG_DRIVER,
                                            InventorySession, bind_record_path, check_host, sweep)
-from vfio_conform.plugin.leases import LeaseBusy, holder_of, lease_one, try_lease
-from vfio_conform.profile.inventory import load_inventory
+from vfio_conform.hosts.leases import LeaseBusy, holder_of, lease_one, try_lease
+from vfio_conform.hosts.inventory import load_inventory
 
 BDF, OTHER = "0000:00:04.0", "0000:00:05.0"
 UUID = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
@@ -292,7 +292,7 @@ def test_signal_during_run_restores_driver(host, tmp_path, signum):
 # --------------------------------------------------------------------------- leases
 
 def _hold_lease(directory: Path, key: str) -> subprocess.Popen:
-    code = (f"from pathlib import Path; from vfio_conform.plugin.leases import try_lease; import time\n"
+    code = (f"from pathlib import Path; from vfio_conform.hosts.leases import try_lease; import time\n"
             f"l = try_lease(Path({str(directory)!r}), ({key!r},), 'pid holder-proc'); print(l is not None, flush=True)\n"
             f"time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env())

@@ -10,7 +10,7 @@ import pytest
 
 from run_cli import ROOT, vc
 from suite_runner import write_profile
-from vfio_conform.build import harness_build
+from vfio_conform.base.build import harness_build
 from vfio_conform.report.kcidb import kcidb_path
 
 kcidb_io = pytest.importorskip("kcidb_io", reason="pip install 'vfio-conform[test]' (kcidb-io)")

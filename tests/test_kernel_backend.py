@@ -13,7 +13,7 @@ from vfio_conform.backends import registry
 from vfio_conform.backends.base import Transport
 from vfio_conform.backends.kernel import (DeviceOpenError, KernelTransport, OpenedDevice, choose_path,
                                           list_devices, open_group, open_kernel, resolve)
-from vfio_conform.errors import ConfigError, DeviceNotFound, HarnessTimeout, UapiError
+from vfio_conform.base.errors import ConfigError, DeviceNotFound, HarnessTimeout, UapiError
 from vfio_conform.uapi.ioctl import number
 
 UUID = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"

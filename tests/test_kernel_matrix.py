@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab import archive, kernels
-from vfio_conform.lab.archive import PackageInfo, PrivateApt, parse_records
-from vfio_conform.lab.errors import LabError
-from vfio_conform.lab.kernels import IncompleteKernel, UnknownKernel
+from vfio_conform.qemu_lab import archive, kernels
+from vfio_conform.qemu_lab.archive import PackageInfo, PrivateApt, parse_records
+from vfio_conform.qemu_lab.errors import LabError
+from vfio_conform.qemu_lab.kernels import IncompleteKernel, UnknownKernel
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 2**20
@@ -235,9 +235,9 @@ def test_the_cli_refuses_an_unknown_kernel_with_exit_2(tmp_path):
     code = ("import sys, pathlib\n"
             "sys.path.insert(0, 'tests')\n"
             "import test_kernel_matrix as t\n"
-            "from vfio_conform.lab import kernels\n"
+            "from vfio_conform.qemu_lab import kernels\n"
             "kernels.PrivateApt = lambda root: t.FakeApt(root)\n"
-            "from vfio_conform.cli import main\n"
+            "from vfio_conform.cli.app import main\n"
             "sys.exit(main(sys.argv[1:]))\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", code, "lab", "run", "--kernel", "5.10",
@@ -257,7 +257,7 @@ STOCK_61 = "static const struct vfio_device_ops mtty_dev_ops = {\n"        # no 
 
 
 def test_a_mtty_without_migration_builds_only_the_stock_module():
-    from vfio_conform.lab.modbuild import VARIANTS, buildable, migration_missing
+    from vfio_conform.qemu_lab.modbuild import VARIANTS, buildable, migration_missing
     assert migration_missing(STOCK_612) == "" and buildable(STOCK_612, list(VARIANTS)) == list(VARIANTS)
     reason = migration_missing(STOCK_61, "6.1.192")
     assert reason.startswith("kernel 6.1.192's samples/vfio-mdev/mtty.c has no migration")
@@ -267,8 +267,8 @@ def test_a_mtty_without_migration_builds_only_the_stock_module():
 def test_the_plan_on_a_kernel_without_mtty_migration(tmp_path):
     """The stock profile runs as a copy with protocol none (region suites only); each variant's
     profile is not-supported with the reason; on a kernel whose mtty migrates nothing changes."""
-    from vfio_conform.lab.config import KernelSpec
-    from vfio_conform.lab.kernel_plan import plan
+    from vfio_conform.qemu_lab.config import KernelSpec
+    from vfio_conform.qemu_lab.kernel_plan import plan
     from vfio_conform.profile import find_profile
     profiles = [find_profile("mtty"), find_profile("mtty-sc"), find_profile("qemu-edu")]
     src = tmp_path / "mtty.c"
@@ -288,8 +288,8 @@ def test_the_plan_on_a_kernel_without_mtty_migration(tmp_path):
 
 
 def test_a_not_supported_profile_is_one_stored_result_naming_the_reason(tmp_path):
-    from vfio_conform.lab.config import KernelSpec
-    from vfio_conform.lab.kernel_plan import record_not_supported
+    from vfio_conform.qemu_lab.config import KernelSpec
+    from vfio_conform.qemu_lab.kernel_plan import record_not_supported
     from vfio_conform.profile import find_profile
     from vfio_conform.results import ResultStore
     store = ResultStore(tmp_path / "results.db")
@@ -313,8 +313,8 @@ def _store_two_kernels(path: Path):
     old = write_run(store, "mtty", {arc: ("pass", "")}, kernel="6.12.117+deb12-amd64")
     new = write_run(store, "mtty", {arc: ("fail", "")}, kernel="7.3.4+deb13-amd64")
     store.set_kernel(new, "7.3.4-1~bpo13+1", "cafe")
-    from vfio_conform.lab.config import KernelSpec
-    from vfio_conform.lab.kernel_plan import record_not_supported
+    from vfio_conform.qemu_lab.config import KernelSpec
+    from vfio_conform.qemu_lab.kernel_plan import record_not_supported
     from vfio_conform.profile import find_profile
     record_not_supported(store, find_profile("mtty-sc"), KernelSpec(abi="6.1.0-57", source_series="6.1"),
                          "no migration", "s61")
@@ -349,7 +349,7 @@ def test_a_kernel_names_runs_at_version_boundaries(name, run):
 
 
 def test_diff_kernel_names_each_test_whose_outcome_changed(tmp_path, capsys):
-    from vfio_conform.cli import main
+    from vfio_conform.cli.app import main
     store, old, new, arc = _store_two_kernels(tmp_path / "r.db")
     store.close()
     code = main(["diff", "--kernel", "6.12", "7.3", "--store", str(tmp_path / "r.db"), "--no-html"])
@@ -361,7 +361,7 @@ def test_diff_kernel_names_each_test_whose_outcome_changed(tmp_path, capsys):
 
 
 def test_diff_kernel_without_a_common_profile_is_a_usage_error(tmp_path, capsys):
-    from vfio_conform.cli import main
+    from vfio_conform.cli.app import main
     store, *_ = _store_two_kernels(tmp_path / "r.db")
     store.close()
     assert main(["diff", "--kernel", "6.1", "7.3", "--store", str(tmp_path / "r.db"), "--no-html"]) == 2
@@ -386,7 +386,7 @@ def test_the_kernel_profile_matrix_shows_each_cells_verdict(tmp_path):
 
 def test_the_matrix_leaves_out_a_default_kernel_the_archives_cannot_give_and_refuses_a_named_one(
         tmp_path, monkeypatch):
-    from vfio_conform.lab import matrix
+    from vfio_conform.qemu_lab import matrix
     monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
     specs, skipped = matrix.resolve_kernels(None, tmp_path)
     assert [s.kver for s in specs] == ["6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]
@@ -402,14 +402,14 @@ def test_the_matrix_leaves_out_a_default_kernel_the_archives_cannot_give_and_ref
 # --------------------------------------------------------------------------- per-kernel tree and build
 
 def _tree(tmp_path, abi="7.3.4+deb13"):
-    from vfio_conform.lab.config import KernelSpec
-    from vfio_conform.lab.packages import KernelTree
+    from vfio_conform.qemu_lab.config import KernelSpec
+    from vfio_conform.qemu_lab.packages import KernelTree
     spec = KernelSpec(abi=abi, source_series=".".join(abi.split(".")[:2]))
     return KernelTree(spec, tmp_path / spec.kver)
 
 
 def test_the_split_layout_keeps_vmlinuz_and_config_under_usr_lib_modules(tmp_path):
-    from vfio_conform.lab.kernel_plan import kernel_key
+    from vfio_conform.qemu_lab.kernel_plan import kernel_key
     tree = _tree(tmp_path)
     mods = tree.sysroot / "usr" / "lib" / "modules" / tree.spec.kver
     mods.mkdir(parents=True)
@@ -423,7 +423,7 @@ def test_the_split_layout_keeps_vmlinuz_and_config_under_usr_lib_modules(tmp_pat
 
 
 def test_virtio_pci_is_loaded_in_stage_one_only_where_it_is_a_module(tmp_path):
-    from vfio_conform.lab.initramfs import STAGE1_MODULES, stage1_modules
+    from vfio_conform.qemu_lab.initramfs import STAGE1_MODULES, stage1_modules
     tree = _tree(tmp_path, "6.1.0-57")
     tree.modules_dir.mkdir(parents=True)
     (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/block/loop.ko\n")
@@ -433,7 +433,7 @@ def test_virtio_pci_is_loaded_in_stage_one_only_where_it_is_a_module(tmp_path):
 
 
 def test_a_kernel_built_with_a_compiler_the_host_lacks_builds_in_the_chroot(tmp_path, monkeypatch):
-    from vfio_conform.lab import build_env
+    from vfio_conform.qemu_lab import build_env
     tree = _tree(tmp_path)
     tree.headers_dir.mkdir(parents=True)
     assert build_env.kernel_compiler(tree) == "" and not build_env.needs_chroot(tree)
@@ -453,10 +453,10 @@ def test_a_kernel_built_with_a_compiler_the_host_lacks_builds_in_the_chroot(tmp_
 def test_the_matrix_boots_once_per_kernel_prints_its_time_and_writes_the_grid(tmp_path, monkeypatch,
                                                                               capsys):
     """run_lab (the boot) is replaced by one that stores a run on the kernel it is given."""
-    from vfio_conform.lab import matrix
-    from vfio_conform.lab.harness import LabRun
+    from vfio_conform.qemu_lab import matrix
+    from vfio_conform.qemu_lab.harness import LabRun
     from vfio_conform.report.sample import write_run
-    from vfio_conform.constants import STORE_NAME
+    from vfio_conform.base.constants import STORE_NAME
     from vfio_conform.results import ResultStore
     monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
     monkeypatch.setattr(matrix, "default_cache_root", lambda: tmp_path / "cache")
@@ -485,12 +485,12 @@ def test_lab_run_on_a_kernel_without_mtty_migration_boots_the_derived_profile_on
     """run_lab's wiring (the boot replaced): the variant is stored not-supported and keyed by the
     kernel, the stock profile boots as its protocol-none copy, the boot's runs are keyed too."""
     from types import SimpleNamespace
-    from vfio_conform.constants import STORE_NAME
-    from vfio_conform.lab import harness, kernel_plan
-    from vfio_conform.lab.config import KernelSpec
+    from vfio_conform.base.constants import STORE_NAME
+    from vfio_conform.qemu_lab import harness, kernel_plan
+    from vfio_conform.qemu_lab.config import KernelSpec
     from vfio_conform.report.sample import write_run
     from vfio_conform.results import ResultStore
-    from vfio_conform.lab.packages import KernelTree
+    from vfio_conform.qemu_lab.packages import KernelTree
     spec = KernelSpec(abi="6.1.0-57", source_series="6.1", version="6.1.192-3")
     tree = KernelTree(spec, tmp_path / spec.kver)
     (tree.root / "src").mkdir(parents=True)
@@ -536,9 +536,9 @@ def test_lab_run_on_a_kernel_without_mtty_migration_boots_the_derived_profile_on
 
 
 def test_lab_consumers_on_a_kernel_without_mtty_migration_boots_nothing_and_says_why(tmp_path, monkeypatch):
-    from vfio_conform.lab import consumers
-    from vfio_conform.lab.config import KernelSpec
-    from vfio_conform.lab.packages import KernelTree
+    from vfio_conform.qemu_lab import consumers
+    from vfio_conform.qemu_lab.config import KernelSpec
+    from vfio_conform.qemu_lab.packages import KernelTree
     spec = KernelSpec(abi="6.1.0-57", source_series="6.1", version="6.1.192-3")
     tree = KernelTree(spec, tmp_path / spec.kver)
     (tree.root / "src").mkdir(parents=True)

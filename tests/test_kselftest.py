@@ -14,7 +14,7 @@ import yaml
 
 from run_cli import ROOT, env
 from suite_runner import write_profile
-from vfio_conform.kselftest import KSFT_FAIL, KSFT_PASS, KSFT_SKIP, lava_results
+from vfio_conform.tools.kselftest import KSFT_FAIL, KSFT_PASS, KSFT_SKIP, lava_results
 
 RUN_SH = ROOT / "scripts" / "kselftest" / "run.sh"
 LAVA = ROOT / "examples" / "lava" / "vfio-conform.yaml"
@@ -76,7 +76,7 @@ def test_lava_definition():
     assert "./scripts/kselftest/run.sh" in text and "VFIO_SELFTESTS_BDF=\"$BDF\"" in text
     assert "--lava-results vfio-conform.ktap" in text and "--format kcidb" in text
     # every vfio-conform command of it parses (it cannot drift from the CLI)
-    from vfio_conform.cli import _parser
+    from vfio_conform.cli.app import _parser
     for step in steps:
         argv = shlex.split(step.split(";")[0].split(">")[0])
         if argv and argv[0] == "vfio-conform":
@@ -90,7 +90,7 @@ def test_lava_steps_run_outside_lava(tmp_path):
     done = subprocess.run(f"{RUN_SH} -p sim-stop-copy sim0 -- -k 'test_arc and RUNNING' > {ktap}", shell=True,
                           cwd=tmp_path, env=env(), timeout=300, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    res = subprocess.run([os.environ.get("PYTHON", "python3"), "-m", "vfio_conform.kselftest", "--lava-results",
+    res = subprocess.run([os.environ.get("PYTHON", "python3"), "-m", "vfio_conform.tools.kselftest", "--lava-results",
                           str(ktap)], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=60)
     lines = [ln.split() for ln in res.stdout.splitlines()]
     assert lines and all(len(ln) == 2 and ln[1] in ("pass", "skip") for ln in lines), res.stdout

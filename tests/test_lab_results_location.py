@@ -3,10 +3,10 @@
 import json
 import sys
 
-from vfio_conform.constants import STORE_NAME
-from vfio_conform.lab.harness import GUEST_LOCAL_REPORTS, REPORTS_TAR, guest_argv
-from vfio_conform.lab.channels import JOURNAL, PROGRESS
-from vfio_conform.lab.session import GUEST_RESULTS
+from vfio_conform.base.constants import STORE_NAME
+from vfio_conform.qemu_lab.harness import GUEST_LOCAL_REPORTS, REPORTS_TAR, guest_argv
+from vfio_conform.qemu_lab.channels import JOURNAL, PROGRESS
+from vfio_conform.qemu_lab.session import GUEST_RESULTS
 from vfio_conform.profile import find_profile
 
 
@@ -18,7 +18,7 @@ class _Session:
 def _spec(workers):
     profiles = [find_profile(n) for n in ("mtty", "mtty-sc", "mtty-p2p")]
     argv = guest_argv(_Session(), profiles, workers, ["-k", "arc"])
-    assert argv[:3] == ["python3", "-m", "vfio_conform.lab.guest_run"]
+    assert argv[:3] == ["python3", "-m", "vfio_conform.qemu_lab.guest_run"]
     return json.loads(argv[3])
 
 
@@ -57,7 +57,7 @@ def test_workers_are_processes_each_on_its_own_profiles():
 def test_each_guest_store_gets_its_own_journal_lines(tmp_path):
     """Two guest processes, two stores, one journal: each copy is completed with its own lines and
     both are imported."""
-    from vfio_conform.lab.harness import LabRun, _bring_home
+    from vfio_conform.qemu_lab.harness import LabRun, _bring_home
     from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
     from vfio_conform.results.journal import Journal
     run_dir = tmp_path / "lab-run"
@@ -91,7 +91,7 @@ def test_each_guest_store_gets_its_own_journal_lines(tmp_path):
 def test_packed_reports_are_unpacked_and_imported(tmp_path):
     """The guest's tar (JUnit, Allure) lands under the host's reports; the mirrored store is imported."""
     import tarfile
-    from vfio_conform.lab.harness import LabRun, _bring_home
+    from vfio_conform.qemu_lab.harness import LabRun, _bring_home
     from vfio_conform.results import ResultStore
     local = tmp_path / "guest-local"
     (local / "runs" / "r1").mkdir(parents=True)
@@ -111,7 +111,7 @@ def test_packed_reports_are_unpacked_and_imported(tmp_path):
 
 
 def test_auto_workers_are_one_per_profile_up_to_the_guest_cpus():
-    from vfio_conform.lab.harness import guest_workers
+    from vfio_conform.qemu_lab.harness import guest_workers
     assert guest_workers("auto", 4, 2) == "2"
     assert guest_workers("auto", 2, 4) == "2"
     assert guest_workers("auto", 1, 2) is None          # one profile: one process, no xdist start-up
@@ -124,7 +124,7 @@ def test_the_journal_port_lands_where_the_host_replays_it():
 
 
 def test_guest_run_combines_the_workers_and_packs(tmp_path, capsys):
-    from vfio_conform.lab import guest_run
+    from vfio_conform.qemu_lab import guest_run
     py = sys.executable
     spec = {"commands": [[py, "-c", "print('first')"], [py, "-c", "print('second'); raise SystemExit(1)"]],
             "outputs": str(tmp_path / "out"),

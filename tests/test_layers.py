@@ -19,21 +19,21 @@ PACKAGE = "vfio_conform"
 #: The layers, lowest first: (name, module prefixes). A module belongs to the layer of its longest
 #: matching prefix (a prefix matches itself and its submodules).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("vfio_conform", "vfio_conform.constants", "vfio_conform.exitcodes")),
+    ("base", ("vfio_conform", "vfio_conform.base.constants", "vfio_conform.base.exitcodes")),
     ("uapi", ("vfio_conform.uapi",)),
     ("model", ("vfio_conform.model",)),
-    ("errors", ("vfio_conform.errors", "vfio_conform.debian", "vfio_conform.outfile")),
+    ("errors", ("vfio_conform.base.errors", "vfio_conform.base.debian", "vfio_conform.base.outfile")),
     ("profile", ("vfio_conform.profile",)),
-    ("results", ("vfio_conform.results", "vfio_conform.outcomes")),
+    ("results", ("vfio_conform.results", "vfio_conform.results.outcomes")),
     ("device", ("vfio_conform.device",)),
     ("backends", ("vfio_conform.backends",)),
     ("suite library", ("vfio_conform.suitelib", "vfio_conform.verify")),
     ("plugin", ("vfio_conform.plugin", "vfio_conform.fixtures")),
     ("suites", ("vfio_conform.suites",)),
     ("report", ("vfio_conform.report",)),
-    ("tools", ("vfio_conform.lab", "vfio_conform.fleet", "vfio_conform.kselftest", "vfio_conform.bench", "vfio_conform.uapi.header_check",
-               "vfio_conform.profile.draft", "vfio_conform.profile.check", "vfio_conform.profile.commands")),
-    ("cli", ("vfio_conform.cli", "vfio_conform.__main__")),
+    ("tools", ("vfio_conform.qemu_lab", "vfio_conform.fleet", "vfio_conform.tools.kselftest", "vfio_conform.bench", "vfio_conform.tools.header_check",
+               "vfio_conform.tools.profile_draft", "vfio_conform.tools.profile_check", "vfio_conform.cli.profile")),
+    ("cli", ("vfio_conform.cli.app", "vfio_conform.__main__")),
 )
 
 #: Circles not yet taken apart, each as the set of modules it may span (a circle inside one of

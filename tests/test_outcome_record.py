@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from suite_runner import ROOT, write_profile
-from vfio_conform.outcomes import OutcomeSkip, gated, infra_error, not_supported, skip_outcome
+from vfio_conform.results.outcomes import OutcomeSkip, gated, infra_error, not_supported, skip_outcome
 from vfio_conform.report.outcomes import shown
 from vfio_conform.results import Outcome, ResultStore, TestRecord
 
@@ -21,7 +21,7 @@ SHOULD_RULE = "precopy.initial-bytes-decrease"
 SUITE = f'''
 import pytest
 from vfio_conform.suitelib.checks import expect
-from vfio_conform.outcomes import gated, infra_error, not_supported
+from vfio_conform.results.outcomes import gated, infra_error, not_supported
 
 
 @pytest.mark.vc_spec("fsm.legal-arc")

@@ -5,7 +5,7 @@ import pytest
 
 from run_cli import vc
 from vfio_conform.backends import registry
-from vfio_conform.profile.check import RUNS, check_profile_file
+from vfio_conform.tools.profile_check import RUNS, check_profile_file
 
 FIXED = "6.12.117+deb12-amd64"      # Debian's 6.12 with the vfio_mig_get_next_state() fix
 OLD = "6.1.0-13-amd64"

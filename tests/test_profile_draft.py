@@ -12,7 +12,7 @@ from vfio_conform.backends import registry
 from vfio_conform.backends.kernel.sysfs import DeviceLocation
 from vfio_conform.backends.sim.transport import SimTransport
 from vfio_conform.profile import find_profile, load_profile
-from vfio_conform.profile import draft as D
+from vfio_conform.tools import profile_draft as D
 from vfio_conform.uapi.enums import FeatureOp, MigFlag
 from vfio_conform.uapi.ioctl import number
 

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from run_cli import vc
-from vfio_conform.constants import PROFILES_DIR
+from vfio_conform.base.constants import PROFILES_DIR
 from vfio_conform.profile import schema as S
 from vfio_conform.profile.jsonschema import profile_schema, schema_text
 from vfio_conform.profile.yamlmarks import load_marked

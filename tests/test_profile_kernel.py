@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from run_cli import sqlite_rows, vc
-from vfio_conform.errors import ConfigError
+from vfio_conform.base.errors import ConfigError
 from vfio_conform.profile import find_profile, load_profile
 from vfio_conform.profile.matching import best_match
 from vfio_conform.profile.schema import _kernel_matches

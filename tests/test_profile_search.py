@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from run_cli import ROOT, env
-from vfio_conform.constants import PROFILES_DIR
-from vfio_conform.errors import ConfigError
+from vfio_conform.base.constants import PROFILES_DIR
+from vfio_conform.base.errors import ConfigError
 from vfio_conform.profile import find_all, find_profile, search_path
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.errors import ConfigError
+from vfio_conform.base.errors import ConfigError
 from vfio_conform.plugin.context import check_profile
 from vfio_conform.profile import load_all, load_profile
 from vfio_conform.profile.loader import MAX_PROFILE_BYTES
@@ -117,7 +117,7 @@ def test_alias_bomb_is_refused_within_a_memory_and_time_bound(tmp_path):
     assert bomb.stat().st_size < 1600
     limit = 512 << 20      # the bomb expanded past 1.3 GB before aliases were refused
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
-            "from vfio_conform.cli import main; sys.exit(main(['run', '--profile', sys.argv[1], "
+            "from vfio_conform.cli.app import main; sys.exit(main(['run', '--profile', sys.argv[1], "
             "'--no-store', '--reports', sys.argv[2]]))" % (limit, limit))
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", code, str(bomb), str(tmp_path / "r")],

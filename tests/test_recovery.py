@@ -7,8 +7,8 @@ import pytest
 
 from suite_runner import run_suites, write_profile
 from vfio_conform.device import SetResult
-from vfio_conform.errors import SpecViolation
-from vfio_conform.outcomes import skip_outcome
+from vfio_conform.base.errors import SpecViolation
+from vfio_conform.results.outcomes import skip_outcome
 from vfio_conform.fixtures import devices as fixtures
 from vfio_conform.results import Outcome
 from vfio_conform.results.model import SHOULD_NOT_MET

@@ -6,10 +6,10 @@ import pytest
 
 from run_cli import sqlite_rows, vc
 from suite_runner import write_profile
-from vfio_conform.exitcodes import Exit, verdict
+from vfio_conform.base.exitcodes import Exit, verdict
 from vfio_conform.model.spec import RULES
 from vfio_conform.report import sample
-from vfio_conform.report.cli import main as report_main
+from vfio_conform.cli.report import main as report_main
 from vfio_conform.report.diff import diff_runs
 from vfio_conform.report.html import render_report
 from vfio_conform.report.outcomes import REFUSED, style

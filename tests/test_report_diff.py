@@ -1,6 +1,6 @@
 """The diff: per profile new failures, fixes, changes, appeared/disappeared, and the gating exit code."""
 from vfio_conform.report import sample
-from vfio_conform.report.cli import main
+from vfio_conform.cli.report import main
 from vfio_conform.report.diff import diff_runs
 from vfio_conform.report.runs import load, resolve
 from vfio_conform.results import ResultStore

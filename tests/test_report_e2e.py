@@ -9,7 +9,7 @@ NAME = "e2e-p2p"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vfio_conform.report.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "vfio_conform.cli.report", *args], capture_output=True,
                           text=True, timeout=120, cwd=ROOT)
 
 

@@ -3,7 +3,7 @@ import re
 import time
 
 from vfio_conform.report import sample
-from vfio_conform.report.cli import main
+from vfio_conform.cli.report import main
 from vfio_conform.report.html import render_report
 from vfio_conform.report.runs import load, resolve
 from vfio_conform.results import ResultStore

@@ -1,7 +1,7 @@
 """The matrix groups arc results (the record's arc_from/arc_to) into a FROM x TO grid in uAPI state order."""
 from vfio_conform.report.matrix import build_matrix
 from vfio_conform.report.outcomes import NOT_RUN, STALE_WAIVER, shown
-from vfio_conform.report.summary import by_suite, latest_rows, suite_of
+from vfio_conform.report.outcome_counts import by_suite, latest_rows, suite_of
 from vfio_conform.results.legacy import fill
 
 

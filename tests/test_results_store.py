@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from vfio_conform.exitcodes import Exit, combine, verdict
+from vfio_conform.base.exitcodes import Exit, combine, verdict
 from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord, import_runs
 from vfio_conform.results.liveness import Here, judge
 

@@ -2,7 +2,7 @@
 import pytest
 
 from vfio_conform.device.sanitizers import ServerLogFile, find_reports
-from vfio_conform.errors import SpecViolation, UapiError
+from vfio_conform.base.errors import SpecViolation, UapiError
 from vfio_conform.plugin import classify
 from vfio_conform.results import Outcome, TestRecord, rootcause
 
@@ -51,7 +51,7 @@ def _row(outcome, rule, message):
 
 
 def test_root_cause_key_groups_a_failure_and_its_teardown_repeats():
-    arc = ("vfio_conform.errors.SpecViolation: [fsm.legal-arc] on vfio-user:/s.sock: SET MIG_DEVICE_STATE "
+    arc = ("vfio_conform.base.errors.SpecViolation: [fsm.legal-arc] on vfio-user:/s.sock: SET MIG_DEVICE_STATE "
            "RUNNING from STOP_COPY: the device closed its connection instead of answering (vfio-user /s.sock: "
            "VFIO_USER_DEVICE_FEATURE: server closed the socket (0 of 16 bytes))")
     again = arc.replace("(0 of 16", "(3 of 16") + "; recovered by connecting again"

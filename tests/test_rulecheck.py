@@ -147,9 +147,9 @@ def test_typo_in_a_suite_helper_fails_collection(tmp_path):
 def test_tools_with_their_own_rule_ids_are_not_scanned_even_when_loaded():
     """The lab's consumer verdict names its own ids (consumer.*); a process that loaded it (the
     tests, `profile check` collecting in-process) must not see them as unknown suite ids."""
-    import vfio_conform.lab.consumer_verdict  # noqa: F401  (loaded, as in a test process)
+    import vfio_conform.qemu_lab.consumer_verdict  # noqa: F401  (loaded, as in a test process)
     import vfio_conform.suitelib.consumers  # noqa: F401
-    from vfio_conform.constants import PACKAGE_DIR
+    from vfio_conform.base.constants import PACKAGE_DIR
     from vfio_conform.plugin.rulecheck import scanned_files, unknown_ids
     files = scanned_files([PACKAGE_DIR])      # rootdir of a run is the package directory
     assert not any("/lab/" in f for f in files), [f for f in files if "/lab/" in f]

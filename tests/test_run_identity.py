@@ -1,6 +1,6 @@
 """Every run's identity: the host it is stored under and the harness build that made it.
 
-The harness build (vfio_conform/build.py): package version, git commit and dirty flag of a
+The harness build (vfio_conform/base/build.py): package version, git commit and dirty flag of a
 checkout, hash of the suites and rule catalogue; stored with each run (a column added to old
 stores), shown in the summary, JSON, HTML, JUnit and Allure, and `diff` says when it changed.
 The host: JUnit hostname, an Allure parameter (and part of historyId), `report --host`,
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from run_cli import sqlite_rows, vc
-from vfio_conform.build import HarnessBuild, content_hash, git_state, harness_build
+from vfio_conform.base.build import HarnessBuild, content_hash, git_state, harness_build
 from vfio_conform.report import sample
-from vfio_conform.report.cli import main as report_main
+from vfio_conform.cli.report import main as report_main
 from vfio_conform.results import ResultStore
 
 A = "test_arc[p:RUNNING->STOP]"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from run_cli import popen, sqlite_rows, vc
-from vfio_conform.cli import main as cli_main
-from vfio_conform.lab.crash import read_progress
+from vfio_conform.cli.app import main as cli_main
+from vfio_conform.qemu_lab.crash import read_progress
 from vfio_conform.results import open_store
 
 PROFILE = "sim-p2p"

@@ -15,7 +15,7 @@ import pytest
 
 from run_cli import ROOT, env, vc
 from suite_runner import write_profile
-from vfio_conform.report.run_summary import ProfileSummary, Verdict, full_counts, overall
+from vfio_conform.report.run_verdicts import ProfileSummary, Verdict, full_counts, overall
 
 SCHEMA = json.loads((ROOT / "docs" / "json-summary.schema.json").read_text())
 HEAD = re.compile(r"^profile\s+device\(s\)\s+kernel\s+pass\s+fail\s+not-supported\s+known-issue\s+"
@@ -168,7 +168,7 @@ def test_overall_verdict_order():
 
 
 def test_table_shows_a_skipped_column_only_when_used():
-    from vfio_conform.report.summary_table import render
+    from vfio_conform.report.end_table import render
     assert "skipped" not in render([_summary({"pass": 1})])
     text = render([_summary({"pass": 1, "skipped": 2}, "incomplete")])
     head = next(line for line in text.splitlines() if line.startswith("profile"))

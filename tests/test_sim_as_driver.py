@@ -109,7 +109,7 @@ def test_every_twin_passes_the_full_suite(tmp_path):
 def test_twin_that_contradicts_its_driver_is_caught(tmp_path):
     """A twin whose sim lies about MIG_DATA_SIZE beyond the profile's tolerance fails the run."""
     import yaml
-    from vfio_conform.constants import PROFILES_DIR
+    from vfio_conform.base.constants import PROFILES_DIR
     data = yaml.safe_load((PROFILES_DIR / "sim-as-qat.yaml").read_text())
     data["name"] = "sim-as-qat-lying"
     data["backend_config"]["sim"]["data_size_report"] = 4096

@@ -8,9 +8,9 @@ import textwrap
 import pytest
 
 from suite_runner import ROOT
-from vfio_conform.plugin import sourcescan
+from vfio_conform.targets import sourcescan
 from vfio_conform.plugin.rulecheck import unknown_ids
-from vfio_conform.plugin.sourcescan import ScanCache, SourceFacts, cache_file, warm_cache
+from vfio_conform.targets.sourcescan import ScanCache, SourceFacts, cache_file, warm_cache
 from vfio_conform.plugin.waivers import suite_functions
 
 GOOD = ('from vfio_conform.suitelib.checks import expect\n\n'

@@ -12,9 +12,9 @@ from run_cli import ROOT, env
 #: Run `vfio-conform run` in-process and print which of the watched packages it loaded.
 PROBE = """
 import json, sys
-from vfio_conform.cli import main
+from vfio_conform.cli.app import main
 code = main(sys.argv[1:])
-watched = ("hypothesis", "pytest_benchmark", "vfio_conform.suitelib.depth.walk", "vfio_conform.lab",
+watched = ("hypothesis", "pytest_benchmark", "vfio_conform.suitelib.depth.walk", "vfio_conform.qemu_lab",
            "vfio_conform.plugin.inventory")
 print("LOADED " + json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules]}))
 """
@@ -46,7 +46,7 @@ def test_a_profile_file_is_parsed_once_per_process_and_its_edits_are_seen(tmp_pa
     """`run` reads each profile before pytest starts and again in pytest's configure: the YAML is
     parsed once; each load gets its own copy, and a changed file is parsed again."""
     from vfio_conform.profile import loader
-    from vfio_conform.constants import PROFILES_DIR
+    from vfio_conform.base.constants import PROFILES_DIR
     calls = []
     real = loader.load_marked
     monkeypatch.setattr(loader, "load_marked", lambda text, path: calls.append(path) or real(text, path))

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from run_cli import popen, vc
-from vfio_conform.lab.crash import read_progress
+from vfio_conform.qemu_lab.crash import read_progress
 from vfio_conform.plugin.store_mirror import journal_path, register
 from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
 from vfio_conform.results.journal import Journal, replay

@@ -8,7 +8,7 @@ import pytest
 
 
 from vfio_conform.report import sample
-from vfio_conform.report.cli import main as report_main
+from vfio_conform.cli.report import main as report_main
 from vfio_conform.results import Outcome, RunMeta, TestRecord, import_runs, open_store
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'vfio-conform[postgres]'")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.errors import InfraError
-from vfio_conform.uapi import header_check as hc
+from vfio_conform.base.errors import InfraError
+from vfio_conform.tools import header_check as hc
 
 SETUP = "run scripts/setup.sh as root (apt-get install gcc linux-libc-dev; prefetch of the 6.12 headers)"
 

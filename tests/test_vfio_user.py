@@ -21,7 +21,7 @@ from vfio_conform.backends.vfio_user.register import check_device_ids
 from vfio_conform.suitelib.checks import not_on_transport
 from vfio_conform.suitelib.depth.streams import stop_copy_bytes
 from vfio_conform.device import Device
-from vfio_conform.errors import ConfigError, InfraError, RequestAborted, SpecViolation
+from vfio_conform.base.errors import ConfigError, InfraError, RequestAborted, SpecViolation
 from vfio_conform.model.spec import DATA_FD, MESSAGES, RULES
 from vfio_conform.results import rootcause
 from vfio_conform.uapi.enums import MigFlag, MigState
@@ -89,7 +89,7 @@ def test_what_vfio_user_lacks_is_not_supported_with_the_specs_reason():
 # -- the sample server ----------------------------------------------------------------------------
 def test_precopy_info_and_data_size_are_not_supported_not_an_errno(vfio_user_pair):
     """No message for PRECOPY_INFO, no feature 9: the transport says not-supported, invents no errno."""
-    from vfio_conform.outcomes import OutcomeSkip
+    from vfio_conform.results.outcomes import OutcomeSkip
     from vfio_conform.results import Outcome
     src, _ = vfio_user_pair
     dev = _open(src)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from suite_runner import ROOT, run_suites, write_profile
-from vfio_conform.errors import ConfigError
+from vfio_conform.base.errors import ConfigError
 from vfio_conform.plugin.context import check_profile
 from vfio_conform.plugin.waivers import suite_functions
 from vfio_conform.profile import load_profile

@@ -11,7 +11,7 @@ import pytest
 
 from vfio_conform.backends.registry import open_device
 from vfio_conform.suitelib.depth.walk import DeviceWalk, WalkContext
-from vfio_conform.errors import SpecViolation
+from vfio_conform.base.errors import SpecViolation
 from vfio_conform.model.plan import reach
 from vfio_conform.profile import find_profile
 from vfio_conform.uapi.enums import MigState

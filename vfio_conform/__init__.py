@@ -2,7 +2,7 @@
 import sys as _sys
 from importlib.machinery import PathFinder as _PathFinder
 
-from .constants import CHECKOUT as _CHECKOUT, PACKAGE_DIR as _PACKAGE_DIR, TOP_LEVEL as _TOP_LEVEL
+from .base.constants import CHECKOUT as _CHECKOUT, PACKAGE_DIR as _PACKAGE_DIR, TOP_LEVEL as _TOP_LEVEL
 
 __version__ = "0.1.0"
 

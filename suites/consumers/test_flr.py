@@ -9,7 +9,7 @@ import errno
 
 import pytest
 
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 from vfio_conform.suitelib.checks import expect_errno, expect_state
 from vfio_conform.suitelib.flr import flr_capability, initiate_flr
 from vfio_conform.uapi.enums import MigFlag, MigState

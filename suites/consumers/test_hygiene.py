@@ -6,9 +6,9 @@ import errno
 import pytest
 
 from vfio_conform.suitelib.checks import expect, expect_errno
-from vfio_conform.errors import errno_name
+from vfio_conform.base.errors import errno_name
 from vfio_conform.uapi.enums import DeviceFlag, Feature, FeatureOp, MigFlag, RegionFlag
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 
 GET, SET, PROBE = FeatureOp.GET, FeatureOp.SET, FeatureOp.PROBE
 #: feature -> the ops it supports (vfio_main.c, vfio-uapi.md 2).

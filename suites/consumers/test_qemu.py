@@ -11,11 +11,11 @@ import pytest
 from vfio_conform.fixtures.sessions import require_state
 from vfio_conform.backends.registry import open_device
 from vfio_conform.suitelib.checks import expect
-from vfio_conform.errors import errno_name
+from vfio_conform.base.errors import errno_name
 from vfio_conform.uapi.enums import MigFlag, MigState
 
 from vfio_conform.suitelib.consumers import Qemu, Saved, expect_running, verify_arrived
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 
 S = MigState
 

@@ -3,7 +3,7 @@ the sim models the kernel's type1 IOMMU map table; the kernel backend does not d
 import pytest
 
 from vfio_conform.suitelib.checks import expect
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 
 PAGE = 4096
 

@@ -8,7 +8,7 @@ from vfio_conform.suitelib.spill import Mutated, cut, extended, flipped
 from vfio_conform.suitelib.writeplan import bounded
 from vfio_conform.uapi.enums import MigState
 from vfio_conform.verify import hook_for
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 
 pytestmark = pytest.mark.vc_requires("reset")
 RULE = "resume.hostile-stream-refused"

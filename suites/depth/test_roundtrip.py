@@ -6,7 +6,7 @@ from vfio_conform.suitelib.depth.streams import resume, save_stream
 from vfio_conform.suitelib.spill import SavedStream
 from vfio_conform.model.plan import plan
 from vfio_conform.uapi.enums import MigFlag, MigState
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 from vfio_conform.verify import verifier_for
 
 RULE = "roundtrip.state-preserved"

@@ -5,9 +5,9 @@ import pytest
 
 from vfio_conform.backends.registry import open_device
 from vfio_conform.fixtures.sessions import Sessions, require_state
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 from vfio_conform.suitelib.checks import expect, expect_state
-from vfio_conform.errors import errno_name
+from vfio_conform.base.errors import errno_name
 from vfio_conform.model.fsm import PRE_COPY_STATES
 from vfio_conform.uapi.enums import MigState
 

@@ -15,7 +15,7 @@ from vfio_conform.suitelib.checks import expect, expect_errno, expect_state
 from vfio_conform.model.fsm import SAVING_GROUP
 from vfio_conform.uapi import structs as st
 from vfio_conform.uapi.enums import MIG_STATE_NR, Feature, FeatureOp, MigState
-from vfio_conform.outcomes import gated
+from vfio_conform.results.outcomes import gated
 
 S = MigState
 

@@ -12,7 +12,7 @@ from vfio_conform.suitelib.checks import expect, read_state
 from vfio_conform.model.fsm import supported_states
 from vfio_conform.model.plan import plan
 from vfio_conform.uapi.enums import MigState
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 
 S = MigState
 

@@ -1,5 +1,5 @@
 """The profile's region fences as test preconditions: anything not allowed is skipped, never touched."""
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from vfio_conform.suitelib.checks import expect, expect_errno
-from vfio_conform.errors import errno_name
+from vfio_conform.base.errors import errno_name
 
 from .fences import need, window
 

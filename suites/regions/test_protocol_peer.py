@@ -2,10 +2,10 @@
 import pytest
 
 from vfio_conform.suitelib.checks import expect
-from vfio_conform.errors import errno_name
+from vfio_conform.base.errors import errno_name
 from vfio_conform.suitelib.migration_v1 import find_region
 from vfio_conform.uapi.enums import MigState
-from vfio_conform.outcomes import not_supported
+from vfio_conform.results.outcomes import not_supported
 
 pytestmark = pytest.mark.vc_protocol("any")
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from vfio_conform.lab import LabConfig, LabSession, Prepared
+from vfio_conform.qemu_lab import LabConfig, LabSession, Prepared
 
 
 def _missing_tools() -> list[str]:

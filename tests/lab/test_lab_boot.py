@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab import LabError, LabSession
+from vfio_conform.qemu_lab import LabError, LabSession
 
 PROBE = Path(__file__).with_name("guest_probe.py")
 pytestmark = pytest.mark.lab

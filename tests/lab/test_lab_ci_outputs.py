@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab.harness import run_lab
-from vfio_conform.lab.session import GUEST_RESULTS
+from vfio_conform.qemu_lab.harness import run_lab
+from vfio_conform.qemu_lab.session import GUEST_RESULTS
 from vfio_conform.results import ResultStore
 from vfio_conform.results.environment import NOT_EXPOSED
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab.config import default_cache_root
-from vfio_conform.lab.consumers import run_consumers
-from vfio_conform.lab.qemu_chroot import QEMU_BIN, SUITE
+from vfio_conform.qemu_lab.config import default_cache_root
+from vfio_conform.qemu_lab.consumers import run_consumers
+from vfio_conform.qemu_lab.qemu_chroot import QEMU_BIN, SUITE
 from vfio_conform.results import ResultStore
 
 pytestmark = pytest.mark.lab

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.cli import main as cli_main
-from vfio_conform.lab import consumer_guest as guest
-from vfio_conform.lab import consumers
-from vfio_conform.lab.consumer_verdict import (IOVA_BITMAP_LINK, Attempt, Cause, diagnose, finding,
+from vfio_conform.cli.app import main as cli_main
+from vfio_conform.qemu_lab import consumer_guest as guest
+from vfio_conform.qemu_lab import consumers
+from vfio_conform.qemu_lab.consumer_verdict import (IOVA_BITMAP_LINK, Attempt, Cause, diagnose, finding,
                                                iommufd_driver, judge, judge_without_migration,
                                                kernel_config)
-from vfio_conform.lab.consumers import _exit_code, verdicts_from
-from vfio_conform.lab.qemu_chroot import DEFAULT_MIRROR, debian_mirror
+from vfio_conform.qemu_lab.consumers import _exit_code, verdicts_from
+from vfio_conform.qemu_lab.qemu_chroot import DEFAULT_MIRROR, debian_mirror
 from vfio_conform.profile import find_profile
 from vfio_conform.results import Outcome, ResultStore, RunMeta, TestRecord
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab import LabSession
-from vfio_conform.lab.config import DEFAULT_PCI_DEVICES, PciDeviceSpec
-from vfio_conform.lab.modbuild import VARIANTS as BUILDS
+from vfio_conform.qemu_lab import LabSession
+from vfio_conform.qemu_lab.config import DEFAULT_PCI_DEVICES, PciDeviceSpec
+from vfio_conform.qemu_lab.modbuild import VARIANTS as BUILDS
 from vfio_conform.profile import load_profile
 from vfio_conform.uapi.enums import MigFlag
 

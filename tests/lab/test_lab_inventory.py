@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab import LabSession
+from vfio_conform.qemu_lab import LabSession
 
 SCRIPT = Path(__file__).with_name("inventory_bind.py")
 pytestmark = pytest.mark.lab

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab import kernels
-from vfio_conform.lab.config import default_cache_root
+from vfio_conform.qemu_lab import kernels
+from vfio_conform.qemu_lab.config import default_cache_root
 
 
 def _host_apt_state() -> str:

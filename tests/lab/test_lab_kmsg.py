@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab.harness import run_lab
-from vfio_conform.lab.modbuild import WARN_ARC, WARN_ARC_MESSAGE
+from vfio_conform.qemu_lab.harness import run_lab
+from vfio_conform.qemu_lab.modbuild import WARN_ARC, WARN_ARC_MESSAGE
 from vfio_conform.model.fsm import supported_states
 from vfio_conform.model.plan import plan
 from vfio_conform.plugin.hooks import ARC_TARGETS

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab.harness import run_lab
-from vfio_conform.lab.modbuild import OOPS_ARC
+from vfio_conform.qemu_lab.harness import run_lab
+from vfio_conform.qemu_lab.modbuild import OOPS_ARC
 from vfio_conform.results import ResultStore
 
 pytestmark = pytest.mark.lab

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import jsonschema
 
-from vfio_conform.lab.harness import LabRun, guest_argv
-from vfio_conform.lab.progress_watch import ProgressWatch, progress_line
-from vfio_conform.lab.summary import lab_summary
+from vfio_conform.qemu_lab.harness import LabRun, guest_argv
+from vfio_conform.qemu_lab.progress_watch import ProgressWatch, progress_line
+from vfio_conform.qemu_lab.boots_table import lab_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab import LabConfig, LabError, LabSession
-from vfio_conform.lab.modbuild import VARIANTS, _replace_once
-from vfio_conform.lab.qemu import build_argv, pci_bdf
-from vfio_conform.lab.shares import plan_view, stage_etc
-from vfio_conform.lab.session import CRASH_PATTERNS, WARN_PATTERN, _last_test
+from vfio_conform.qemu_lab import LabConfig, LabError, LabSession
+from vfio_conform.qemu_lab.modbuild import VARIANTS, _replace_once
+from vfio_conform.qemu_lab.qemu import build_argv, pci_bdf
+from vfio_conform.qemu_lab.shares import plan_view, stage_etc
+from vfio_conform.qemu_lab.session import CRASH_PATTERNS, WARN_PATTERN, _last_test
 
 
 def _argv(config: LabConfig, tmp_path: Path) -> list[str]:
@@ -21,7 +21,7 @@ def _argv(config: LabConfig, tmp_path: Path) -> list[str]:
 
 
 def test_mdev_argv_has_timeout_safety_and_shares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("vfio_conform.qemu_lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
     argv = _argv(LabConfig(), tmp_path)
     cmdline = argv[argv.index("-append") + 1]
     for word in ("panic=-1", "oops=panic", "softlockup_panic=1", "console=ttyS0"):
@@ -39,7 +39,7 @@ def test_mdev_argv_has_timeout_safety_and_shares(tmp_path: Path, monkeypatch: py
 
 
 def test_guest_view_never_shares_the_root_and_skips_nested(tmp_path: Path) -> None:
-    from vfio_conform.lab.errors import LabError
+    from vfio_conform.qemu_lab.errors import LabError
     (tmp_path / "usr" / "lib").mkdir(parents=True)
     (tmp_path / "bin").symlink_to("usr/bin")
     (tmp_path / "lib64").mkdir()
@@ -68,7 +68,7 @@ def test_guest_etc_has_no_secrets(tmp_path: Path) -> None:
 
 
 def test_pci_argv_puts_iommu_before_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("vfio_conform.qemu_lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
     argv = _argv(LabConfig(mode="pci"), tmp_path)
     devices = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
     assert devices[0] == "intel-iommu,intremap=on"
@@ -79,7 +79,7 @@ def test_pci_argv_puts_iommu_before_devices(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_comma_in_share_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("vfio_conform.qemu_lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
     with pytest.raises(LabError, match="comma"):
         _argv(LabConfig(), tmp_path / "a,b")
 
@@ -135,7 +135,7 @@ def test_missing_qemu_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_fatal_marker_pattern() -> None:
-    from vfio_conform.lab.session import FATAL_PATTERN
+    from vfio_conform.qemu_lab.session import FATAL_PATTERN
     assert FATAL_PATTERN.findall("VFIO-LAB: FATAL stage1: overlay mount failed\n") == [
         "stage1: overlay mount failed"]
 
@@ -153,7 +153,7 @@ def test_stall_watchdog_counts_from_progress_file(tmp_path):
     import os
     import time as _time
 
-    from vfio_conform.lab.qemu import _stalled
+    from vfio_conform.qemu_lab.qemu import _stalled
     progress = tmp_path / "progress"
     assert not _stalled(progress, None, _time.monotonic())
     assert not _stalled(progress, 60, _time.monotonic())          # no test yet, command just started
@@ -166,8 +166,8 @@ def test_stall_watchdog_counts_from_progress_file(tmp_path):
 
 
 def test_e1000_with_option_rom_is_a_lab_pci_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vfio_conform.lab.config import DEFAULT_PCI_DEVICES, PciDeviceSpec
-    monkeypatch.setattr("vfio_conform.lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
+    from vfio_conform.qemu_lab.config import DEFAULT_PCI_DEVICES, PciDeviceSpec
+    monkeypatch.setattr("vfio_conform.qemu_lab.qemu.require_tool", lambda name: f"/usr/bin/{name}")
     config = LabConfig(mode="pci", pci_devices=DEFAULT_PCI_DEVICES + (PciDeviceSpec("e1000", "nic0"),))
     devices = [a for i, a in enumerate(_argv(config, tmp_path)) if i and _argv(config, tmp_path)[i - 1] == "-device"]
     (nic,) = [d for d in devices if d.startswith("e1000,")]
@@ -197,7 +197,7 @@ OOPS_CONSOLE = """\
 
 
 def test_read_crash_names_the_modules_in_the_trace_only() -> None:
-    from vfio_conform.lab.crash import read_crash
+    from vfio_conform.qemu_lab.crash import read_crash
     crash = read_crash(OOPS_CONSOLE)
     assert crash is not None and crash.headline.startswith("BUG: kernel NULL pointer dereference")
     assert crash.modules == ("mtty_oops", "vfio")          # not mtty: only in "Modules linked in"
@@ -211,8 +211,8 @@ def test_read_crash_names_the_modules_in_the_trace_only() -> None:
 def test_guest_death_blames_the_driver_in_the_trace(tmp_path: Path) -> None:
     """The test the guest died in: a fail when the trace names its profile's module, else an
     infra-error; every cut-short run ends incomplete/crashed; the selection says what never ran."""
-    from vfio_conform.lab.crash import read_crash, read_progress
-    from vfio_conform.lab.harness import LabRun, _record_guest_death
+    from vfio_conform.qemu_lab.crash import read_crash, read_progress
+    from vfio_conform.qemu_lab.harness import LabRun, _record_guest_death
     from vfio_conform.profile import find_profile
     from vfio_conform.results import ResultStore, RunMeta
     lab = Path(__file__).resolve().parent / "profiles"
@@ -242,7 +242,7 @@ def test_guest_death_blames_the_driver_in_the_trace(tmp_path: Path) -> None:
 
 
 def test_mtty_oops_variant_source() -> None:
-    from vfio_conform.lab.modbuild import Variant, variant_source
+    from vfio_conform.qemu_lab.modbuild import Variant, variant_source
     stock = ("#define MTTY_CLASS_NAME \"mtty\"\n#define MTTY_NAME       \"mtty\"\n\t\t.name = \"mtty\",\n"
              "vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |\n\t\t\t\tVFIO_MIGRATION_P2P |\n"
              "\t\t\t\tVFIO_MIGRATION_PRE_COPY;\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.lab.harness import run_lab
+from vfio_conform.qemu_lab.harness import run_lab
 from vfio_conform.results import ResultStore
 
 pytestmark = pytest.mark.lab

@@ -4,7 +4,7 @@ VC_RAISE_HOOK=NAME   RuntimeError("injected fault in NAME") from that pytest hoo
                      (sessionstart, collection_finish, sessionfinish, terminal_summary, unconfigure).
 VC_SIGTERM_AT=PHASE  SIGTERM to this process at: collection (once the tests are collected), tests
                      (during the second test's call), or while one output is written: the `what`
-                     of vfio_conform.outfile (JUnit XML, KTAP output, Allure results, JSON summary,
+                     of vfio_conform.base.outfile (JUnit XML, KTAP output, Allure results, JSON summary,
                      HTML report).
 """
 import contextlib
@@ -13,8 +13,8 @@ import signal
 
 import pytest
 
-from vfio_conform import outfile
-from vfio_conform.plugin import junit
+from vfio_conform.base import outfile
+from vfio_conform.outputs import junit
 
 _RAISE = os.environ.get("VC_RAISE_HOOK", "")
 _TERM = os.environ.get("VC_SIGTERM_AT", "")

@@ -1,7 +1,7 @@
 """A backend is one registered object: its profile section, its device names, and how to open one.
 
 Backends are found by name in the `vfio_conform.backends` extension group (the built-in `sim`,
-`kernel` and `vfio-user`, plus any package declaring an entry point there; see vfio_conform/extensions.py and
+`kernel` and `vfio-user`, plus any package declaring an entry point there; see vfio_conform/base/extensions.py and
 docs/extending.md). The core never names a backend: it asks the profile's one for everything.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..device import Device
-from ..errors import ConfigError
-from ..extensions import BACKENDS, ExtensionError
+from ..base.errors import ConfigError
+from ..base.extensions import BACKENDS, ExtensionError
 from ..model.spec import DATA_FD
 from ..results.environment import DeviceEnvironment
 from .base import Transport

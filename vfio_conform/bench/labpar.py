@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from ..constants import reports_dir
+from ..base.constants import reports_dir
 
 LAB_PROFILES = ("mtty", "mtty-sc", "mtty-p2p", "mtty-pc")
 #: The whole mtty conformance in the lab (every variant, boot included), seconds, at most.
@@ -22,7 +22,7 @@ def _one(workers: str | None, profiles, extra) -> tuple[float, list, float | Non
     import excluded) and the test sessions' seconds (the longest of the guest processes' status
     files) of one lab run; its console, logs and store are kept under reports/bench/ (a failed
     run's error message points there)."""
-    from ..lab.harness import run_lab
+    from ..qemu_lab.harness import run_lab
     out = reports_dir() / "bench" / f"lab-{time.strftime('%Y%m%d-%H%M%S')}-workers-{workers or 1}"
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -42,9 +42,9 @@ def _one(workers: str | None, profiles, extra) -> tuple[float, list, float | Non
 def raw_ceiling(workers: int) -> dict:
     """The guest's own parallel ceiling (bench/rawpar.py: bare SET loops on `workers` mtty devices,
     alone and at once), in a boot of its own; {"error": ...} when it could not be measured."""
-    from ..lab.config import LabConfig
-    from ..lab.errors import LabError
-    from ..lab.session import LabSession
+    from ..qemu_lab.config import LabConfig
+    from ..qemu_lab.errors import LabError
+    from ..qemu_lab.session import LabSession
     session = LabSession(LabConfig(mode="mdev", modules=("mtty",), instances=workers))
     devs = [f"@DEV{i}@" for i in range(workers)]
     try:
@@ -58,7 +58,7 @@ def raw_ceiling(workers: int) -> dict:
 
 
 def measure(workers: int = 2, profiles=LAB_PROFILES, extra=()) -> dict:
-    from ..lab.config import LabConfig
+    from ..qemu_lab.config import LabConfig
     serial, serial_codes, serial_cmd, serial_tests = _one(None, profiles, extra)
     parallel, par_codes, par_cmd, par_tests = _one(str(workers), profiles, extra)
     raw = raw_ceiling(workers)

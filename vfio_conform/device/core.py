@@ -7,7 +7,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..errors import RequestAborted, SpecViolation, UapiError, errno_name
+from ..base.errors import RequestAborted, SpecViolation, UapiError, errno_name
 from ..model.fsm import BlockedArc, next_step
 from ..uapi import structs as st
 from ..uapi.enums import MIG_STATE_NR, DeviceFlag, Feature, FeatureOp, MigFlag, MigState

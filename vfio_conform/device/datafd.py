@@ -10,7 +10,7 @@ import select
 import time
 from typing import Any, Callable, Iterator, Protocol, TYPE_CHECKING
 
-from ..errors import UapiError
+from ..base.errors import UapiError
 from ..uapi import structs as st
 from ..uapi.ioctl import number
 from . import fdcopy

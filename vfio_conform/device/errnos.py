@@ -4,7 +4,7 @@ from __future__ import annotations
 import errno
 from typing import Any, Callable, TypeVar, cast, overload
 
-from ..errors import UapiError
+from ..base.errors import UapiError
 from .lastop import LAST_OPERATION
 
 T = TypeVar("T")

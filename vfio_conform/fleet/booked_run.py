@@ -27,9 +27,9 @@ from pathlib import Path
 
 import yaml
 
-from ..constants import HOST_ENV, RECOVERY_FILE_ENV
-from ..errors import ConfigError, InfraError
-from ..profile.inventory import Inventory, load_inventory
+from ..base.constants import HOST_ENV, RECOVERY_FILE_ENV
+from ..base.errors import ConfigError, InfraError
+from ..hosts.inventory import Inventory, load_inventory
 from .booking import Booking, requests_for
 from .labgrid import LabgridClient, kill_group
 

@@ -21,8 +21,8 @@ import subprocess
 import time
 from typing import Callable
 
-from ..errors import InfraError
-from ..profile.inventory import Unit
+from ..base.errors import InfraError
+from ..hosts.inventory import Unit
 from .labgrid import LabgridClient, describe_holders, elapsed_text
 from .places import RECOVERY_TAG, unit_tags
 

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 
-from ..errors import ConfigError, InfraError
+from ..base.errors import ConfigError, InfraError
 
 #: The labgrid-client command (an installed `labgrid-client`, or this env variable's command line).
 CLIENT_ENV = "VFIO_CONFORM_LABGRID_CLIENT"

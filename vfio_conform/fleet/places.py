@@ -14,7 +14,7 @@ import re
 
 import yaml
 
-from ..profile.inventory import Inventory, InventoryDevice, Unit
+from ..hosts.inventory import Inventory, InventoryDevice, Unit
 from .labgrid import LabgridClient
 
 #: The resource class each device is exported as (a plain resource entry: no labgrid driver

@@ -21,12 +21,13 @@ from allure_commons.reporter import AllureReporter
 from allure_commons.utils import format_exception, format_traceback, now, represent, uuid4
 
 from ..device import LAST_OPERATION
-from ..outfile import OutputError
+from ..base.outfile import OutputError
 from ..results.redact import redact_paths
 from ..results import TestRecord
-from . import allure_results, classify
+from ..outputs import allure_results
+from . import classify
 from .ci_outputs import decisive
-from .items import item_param
+from ..targets.items import item_param
 
 #: The report section the kernel-log watch adds to a test with a kernel warning (plugin/kmsg.py).
 KERNEL_LOG_SECTION = "Captured kernel log "

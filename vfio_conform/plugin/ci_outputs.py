@@ -12,11 +12,12 @@ import socket
 
 import pytest
 
-from ..constants import HOST_ENV
-from ..outfile import check_dir, check_file
+from ..base.constants import HOST_ENV
+from ..base.outfile import check_dir, check_file
 from ..results import Outcome, StoreError, TestRecord
 from ..results.redact import redact_paths
-from . import classify, junit, ktap
+from ..outputs import junit, ktap
+from . import classify
 from .environment import capture
 
 #: Which of several records of one test (e.g. a passing call, then a failing teardown) decides it.
@@ -87,7 +88,7 @@ class CiOutputs:
         recs = self.recorder.records
         if not recs or recs[-1].nodeid != report.nodeid:
             return
-        from . import allure_results
+        from ..outputs import allure_results
         self.lost_logger = self.lost_logger or allure_results.ResultsWriter(self.allure_dir)
         run = self.allure_run(self.suites())
         prof = next((p for p in run.profiles if p.name == recs[-1].profile), None)
@@ -112,7 +113,7 @@ class CiOutputs:
         fails is tried again, and said, at the session's end."""
         if not self.allure_dir:
             return
-        from . import allure_results
+        from ..outputs import allure_results
         from .lifecycle import sigterm_deferred, terminated
         try:
             with sigterm_deferred():
@@ -134,12 +135,12 @@ class CiOutputs:
         if ktap_path:
             ktap.write(ktap_path, suites)
         if allure:              # the first write failed (or never came): again, said here if it fails
-            from . import allure_results
+            from ..outputs import allure_results
             allure_results.write_run_files(self.allure_dir, self.allure_run(suites))
 
     def allure_run(self, suites: list[junit.SuiteInput]):
         """The session for the Allure files: its host, and per profile what ran it."""
-        from . import allure_results
+        from ..outputs import allure_results
         profiles = []
         for suite in suites:
             target = self.ctx.targets.get(suite.profile)

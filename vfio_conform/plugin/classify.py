@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..errors import SpecViolation, UapiError
+from ..base.errors import SpecViolation, UapiError
 from ..model.spec import RULES, SHOULD
 from ..results import Outcome, TestRecord
 from ..results.model import SHOULD_NOT_MET

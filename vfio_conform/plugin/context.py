@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from .. import __version__
-from ..build import harness_build
-from ..constants import HOST_ENV, STORE_NAME, reports_dir
+from ..base.build import harness_build
+from ..base.constants import HOST_ENV, STORE_NAME, reports_dir
 from ..backends import registry
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 from ..profile import find_profile
 from ..profile.schema import Profile
 from ..results import RunMeta, open_store as open_result_store, store_location
@@ -68,7 +68,7 @@ def build_context(config) -> VcContext | None:
     names = config.getoption("vc_profile")
     inventory = None
     if config.getoption("vc_inventory"):
-        from ..profile.inventory import load_inventory
+        from ..hosts.inventory import load_inventory
         inventory = load_inventory(config.getoption("vc_inventory"))
         names = names or inventory.profile_names()
     if not names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from .. import __version__
-from ..build import harness_build
+from ..base.build import harness_build
 from ..backends import registry
 from ..results.environment import NOT_EXPOSED, DeviceEnvironment, Environment
 from ..results.identity import profile_hash

@@ -11,17 +11,17 @@ import pytest
 
 from vfio_conform.suitelib.checks import drain_should_not_met, not_on_transport
 from ..backends import registry as backend_registry
-from ..constants import user_cache_dir
-from ..errors import ConfigError
+from ..base.constants import user_cache_dir
+from ..base.errors import ConfigError
 from ..model.fsm import supported_states
 from ..model.plan import plan
-from ..outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
+from ..results.outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
 from ..results import Outcome, StoreError, TestRecord
 from ..uapi.enums import MIG_STATE_NR, MigState
 from . import classify, params
 from .ci_outputs import CiOutputs, allure_wanted, check_outputs, run_host
 from .context import CONTEXT_KEY, build_context, open_store
-from .items import item_key, item_param
+from ..targets.items import item_key, item_param
 from .kmsg import KernelLogWatch
 from .lifecycle import RunGuard, RunLifecycle, install_sigterm
 from .options import add_options
@@ -50,7 +50,7 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "vc_requires(*flags): migration flags/features the test needs "
                                        "(absent: not-supported)")
     config.addinivalue_line("markers", f"{SKIP_MARK}(outcome, reason, hazard): a typed skip decided at "
-                                       "collection (vfio_conform.outcomes.skip_mark)")
+                                       "collection (vfio_conform.results.outcomes.skip_mark)")
     params.register(config)
     try:
         ctx = build_context(config)
@@ -84,7 +84,7 @@ def pytest_configure(config) -> None:
         try:
             check_outputs(config)           # before the store: nothing is written for a bad path
             if config.getoption("vc_store_mirror", None) and not config.getoption("vc_no_store"):
-                from ..constants import STORE_NAME, reports_dir
+                from ..base.constants import STORE_NAME, reports_dir
                 check_mirror(config.getoption("vc_store") or reports_dir() / STORE_NAME,
                              config.getoption("vc_store_mirror"))
             open_store(config, ctx)

@@ -25,12 +25,12 @@ import pytest
 from ..backends.kernel.bind import BindError, BindRecord, bind, current_driver, restore, sysfs_write
 from ..backends.kernel.sysfs import resolve
 from ..backends.registry import ROLES, role_of
-from ..errors import ConfigError, InfraError
-from ..outcomes import infra_error
-from ..profile.inventory import Inventory, InventoryDevice, Unit, load_inventory
+from ..base.errors import ConfigError, InfraError
+from ..results.outcomes import infra_error
+from ..hosts.inventory import Inventory, InventoryDevice, Unit, load_inventory
 from ..uapi.ioctl import number
-from .health import health_check
-from .leases import Lease, holder_of, holder_text, lease_dir, lease_one, try_lease
+from ..hosts.health import health_check
+from ..hosts.leases import Lease, holder_of, holder_text, lease_dir, lease_one, try_lease
 
 def bind_record_path(directory: Path, dev: InventoryDevice) -> Path:
     return directory / f"{dev.lease_key}.bind"

@@ -17,8 +17,8 @@ import pytest
 
 from ..backends import registry
 from ..device.kmsg import KernelWarning, find_warnings, new_taint, trace_modules
-from ..errors import SpecViolation
-from .items import item_param
+from ..base.errors import SpecViolation
+from ..targets.items import item_param
 
 RULE = "kernel.no-warnings"
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from ..exitcodes import Exit, verdict
+from ..base.exitcodes import Exit, verdict
 from ..results import Reason, RunStatus, StoreError, describe_reason
 
 #: The exit code the plugin chose (cmd_run reads it; pytest's own code may be remapped).
@@ -222,7 +222,7 @@ class RunLifecycle:
         import sys
         from pathlib import Path
 
-        from ..outfile import save_traceback
+        from ..base.outfile import save_traceback
         saved = save_traceback(str(excrepr), self.crash_dir)
         tb = excinfo.traceback
         hooks = [e for e in tb if e.name.startswith("pytest_")]

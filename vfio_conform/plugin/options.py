@@ -28,7 +28,7 @@ def add_options(parser) -> None:
                          "default: this pytest command); credentials and local paths are removed")
     group.addoption("--vc-inventory", default=None, metavar="FILE",
                     help="the host's device inventory: each worker leases a device (or pair) of each "
-                         "profile from it, binds it where allowed and restores it (docs/lab-operations.md)")
+                         "profile from it, binds it where allowed and restores it (docs/hardware-hosts.md)")
     group.addoption("--vc-junit", default=None, metavar="PATH",
                     help="write JUnit XML here: one testsuite per profile with its environment "
                          "(valid against the Jenkins xunit schema junit-10.xsd)")

@@ -5,8 +5,8 @@ Tests say which migration protocol they need with `@pytest.mark.vc_protocol("v1"
 """
 from __future__ import annotations
 
-from .items import item_param
-from ..outcomes import skip_mark
+from ..targets.items import item_param
+from ..results.outcomes import skip_mark
 from ..results import Outcome
 
 PROTOCOL_MARK = "vc_protocol"

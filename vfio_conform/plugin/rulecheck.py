@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ..constants import SUITES_ROOT
+from ..base.constants import SUITES_ROOT
 from ..model.spec import RULES
-from .items import item_param
-from .sourcescan import RULE_ARGS, _callee, _strings  # noqa: F401  (what the id scan looks for)
-from .sourcescan import facts_of, package_sources, shared_cache
+from ..targets.items import item_param
+from ..targets.sourcescan import RULE_ARGS, _callee, _strings  # noqa: F401  (what the id scan looks for)
+from ..targets.sourcescan import facts_of, package_sources, shared_cache
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 

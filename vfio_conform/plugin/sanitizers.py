@@ -14,8 +14,8 @@ import pytest
 
 from ..backends import registry
 from ..device.sanitizers import SanitizerReport, find_reports
-from ..errors import SpecViolation
-from .items import item_param
+from ..base.errors import SpecViolation
+from ..targets.items import item_param
 
 RULE = "server.no-sanitizer-report"
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ..constants import SUITES_DIR
-from .items import item_param
+from ..base.constants import SUITES_DIR
+from ..targets.items import item_param
 
 #: Characters that may stand before a profile name in a node id's parameters, and after it.
 _BEFORE = "[-"

@@ -97,8 +97,8 @@ def _run_keys(path: Path) -> set[tuple[int, str]] | None:
 def check_mirror(store: str | os.PathLike | None, mirror: str | os.PathLike) -> None:
     """Refuse (ConfigError) a mirror path that is not a copy of `store`: a directory or another
     kind of file, or a store holding runs `store` does not have (it would be overwritten)."""
-    from ..errors import ConfigError
-    from ..outfile import check_file
+    from ..base.errors import ConfigError
+    from ..base.outfile import check_file
     mirror = Path(mirror)
     check_file(mirror, "--store-mirror", create_parents=True)
     if mirror.is_symlink() or (mirror.exists() and not mirror.is_file()):

@@ -23,7 +23,7 @@ import pytest
 from ..device import LAST_OPERATION, last_operation
 from ..device.lastop import INTERRUPTED
 from ..uapi.enums import MigState
-from .items import item_param
+from ..targets.items import item_param
 
 
 class TestTimeout(BaseException):

@@ -10,12 +10,12 @@ import functools
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from ..constants import SUITES_DIR
+from ..base.constants import SUITES_DIR
 from ..profile.schema import KnownIssue, Profile
 from ..results import StoreError
 from ..results.waivers import WaiverUse, record_waivers
 from .classify import record_of
-from .sourcescan import facts_of, shared_cache
+from ..targets.sourcescan import facts_of, shared_cache
 
 
 

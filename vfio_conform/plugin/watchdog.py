@@ -31,11 +31,11 @@ import uuid
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from ..constants import RECOVERY_FILE_ENV, STORE_NAME, reports_dir
+from ..base.constants import RECOVERY_FILE_ENV, STORE_NAME, reports_dir
 from ..device import LAST_OPERATION
 from ..device.lastop import describe_operation
 from ..results import Outcome, TestRecord, open_store, store_location
-from .items import item_param
+from ..targets.items import item_param
 
 #: How often the thread looks (seconds).
 PERIOD = 0.5

@@ -10,7 +10,7 @@ import dataclasses
 import enum
 import sys
 
-from ..constants import CHECKOUT
+from ..base.constants import CHECKOUT
 from . import schema as s
 
 GUIDE = CHECKOUT / "docs" / "profile-guide.md"

@@ -18,7 +18,7 @@ import sys
 import types
 import typing
 
-from ..extensions import BACKENDS, VERIFY
+from ..base.extensions import BACKENDS, VERIFY
 from ..model.spec import RULES
 from . import schema as S
 

@@ -6,8 +6,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from ..constants import LOCAL_PROFILES_DIR, PROFILES_DIR, PROFILES_ENV
-from ..errors import ConfigError
+from ..base.constants import LOCAL_PROFILES_DIR, PROFILES_DIR, PROFILES_ENV
+from ..base.errors import ConfigError
 from .schema import Profile, build_profile
 from .yamlmarks import Marked, load_marked
 

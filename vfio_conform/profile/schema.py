@@ -2,7 +2,7 @@
 
 One source of truth: a section's YAML keys are its dataclass's fields (`yaml_keys`; a field with
 metadata {"yaml": False} is not a key), region names are REGION_NAMES, hazard names HAZARDS, and
-backend and verify hook names come from their extension groups (vfio_conform/extensions.py).
+backend and verify hook names come from their extension groups (vfio_conform/base/extensions.py).
 A field's `doc` metadata (or its class docstring's Args) describes it for the JSON-Schema export.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import dataclasses
 import fnmatch
 import re
 
-from ..errors import ConfigError, shown
-from ..extensions import BACKENDS, VERIFY, ExtensionError
+from ..base.errors import ConfigError, shown
+from ..base.extensions import BACKENDS, VERIFY, ExtensionError
 from ..model.spec import RULES
 from ..uapi.enums import MigFlag
 from .yamlmarks import Marked

@@ -10,7 +10,7 @@ from __future__ import annotations
 import yaml
 from yaml.events import AliasEvent
 
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 
 #: Deepest nesting of mappings and lists a profile may use (the shipped ones need 5).
 MAX_DEPTH = 32

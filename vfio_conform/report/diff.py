@@ -7,7 +7,7 @@ from ..results.environment import changes as env_changes, of_run
 from ..results.keys import strip_profile
 from .outcomes import REFUSED, STALE_WAIVER, shown
 from .runs import RunData
-from .summary import latest_rows
+from .outcome_counts import latest_rows
 
 _BAD = ("fail", "infra-error", "known-issue")
 #: Outcomes that are a verdict on the device; an infra-error or a plain skip is none.

@@ -1,7 +1,7 @@
 """Diff output: plain text for the terminal/nightly log and a static HTML page."""
 from __future__ import annotations
 
-from ..build import HarnessBuild
+from ..base.build import HarnessBuild
 from .diff import Change, ProfileDiff
 from .outcomes import REFUSED, STALE_WAIVER
 from .page import badge, document, esc, table

@@ -3,7 +3,7 @@
 A night whose run was killed, crashed or terminated before it wrote its JUnit, KTAP, Allure, HTML
 and JSON files still has every recorded result in the store; `export` writes those files from it,
 with the same writers `run` uses (plugin/junit.py, plugin/ktap.py, plugin/allure_results.py,
-report/html.py, report/json_summary.py) and through the same output writer (vfio_conform/outfile.py).
+report/html.py, report/json_summary.py) and through the same output writer (vfio_conform/base/outfile.py).
 For a finished run the files equal the run's own apart from generation times, Allure's random
 uuids and what the store does not keep: the captured stdout and full failure traces of the Allure
 results (the stored message stands in for the trace) and messages longer than 4000 characters.
@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..outfile import OutputError, OutputPathError, check_dir, check_file
+from ..base.outfile import OutputError, OutputPathError, check_dir, check_file
 from ..results import Outcome, TestRecord
-from . import json_summary
-from .run_summary import ReportPaths, from_store
+from . import run_json
+from .run_verdicts import ReportPaths, from_store
 
 #: Files of one export in its directory (the names `run` uses beside its JUnit file).
 JUNIT, HTML, JSON, ALLURE = "junit.xml", "report.html", "summary.json", "allure-results"
@@ -80,7 +80,7 @@ def records(store, run_id: int) -> list[TestRecord]:
 def _flags(run: dict) -> int:
     """The migration flags of the run's profile, when the profile found by its name is the very
     file the run used (same hash); 0 otherwise (the store does not keep them)."""
-    from ..errors import ConfigError
+    from ..base.errors import ConfigError
     from ..profile import find_profile
     from ..results.identity import profile_hash
     try:
@@ -104,7 +104,7 @@ def _selection(run: dict) -> str:
 def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) -> list[str]:
     """Write the files `out` names (keys junit, ktap, allure, html, json; None: not written) for
     stored `runs` of the store at `location`; returns the paths written."""
-    from ..plugin import allure_results, junit, ktap
+    from ..outputs import allure_results, junit, ktap
     from ..plugin.ci_outputs import decisive
     from ..results.waivers import load_waivers
     from .run_end import with_root_causes, write_html
@@ -147,14 +147,14 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
                             json=str(Path(out["json"]).absolute()))
         stored = SimpleNamespace(records=[r for s in suites for r in s.records])   # as the recorder holds them
         profiles = with_root_causes(from_store(store, runs, paths), stored)
-        written.append(str(json_summary.write(profiles, out["json"])))
+        written.append(str(run_json.write(profiles, out["json"])))
     return written
 
 
 def cmd_export(args, extra=None) -> int:
-    from ..constants import reports_dir
+    from ..base.constants import reports_dir
     from ..results import StoreError
-    from ..constants import STORE_NAME
+    from ..base.constants import STORE_NAME
     from ..results import open_store, store_exists, store_location
     from .runs import RunNotFound, resolve
     location = store_location(args.store, reports_dir() / STORE_NAME)

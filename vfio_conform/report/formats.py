@@ -1,6 +1,6 @@
 """Report formats: how `vfio-conform report` renders stored runs (`--format NAME`).
 
-A format is a member of the `vfio_conform.reports` extension group (vfio_conform/extensions.py):
+A format is a member of the `vfio_conform.reports` extension group (vfio_conform/base/extensions.py):
 the built-in `html`, plus any package declaring an entry point there whose target is a
 ReportFormat. JUnit XML, KTAP and Allure results are written by the plugin at the end of the run
 (`--vc-junit`, `--vc-ktap`, `--vc-allure`: from the records, see docs/ci-formats.md), not from the store.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from ..extensions import REPORTS, ExtensionError
+from ..base.extensions import REPORTS, ExtensionError
 
 
 @dataclasses.dataclass(frozen=True)

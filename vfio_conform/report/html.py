@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from ..exitcodes import Exit, verdict
+from ..base.exitcodes import Exit, verdict
 from ..results import describe_reason
 from ..results.redact import public_command, redact_secrets
 from ..results import rootcause
-from . import consumers, summary
+from . import consumers, outcome_counts
 from .matrix import Matrix, build_matrix
 from .outcomes import ORDER, RECORDED, shown, style
 from .page import badge, document, esc, legend, table
@@ -53,7 +53,7 @@ def render_report(runs: list[RunData], title: str = "vfio-conform conformance re
 
 def _banner(run: RunData) -> str:
     word = run_verdict(run)
-    rows = summary.latest_rows(run.rows)
+    rows = outcome_counts.latest_rows(run.rows)
     fails = [r for r in run.rows if r["outcome"] == "fail"]
     if word == "NON-CONFORMANT":
         rules = {r.get("rule") or "" for r in fails}
@@ -81,7 +81,7 @@ def _banner(run: RunData) -> str:
 
 
 def _summary(runs: list[RunData]) -> str:
-    per = [(r, Counter(x["outcome"] for x in summary.latest_rows(r.rows))) for r in runs]
+    per = [(r, Counter(x["outcome"] for x in outcome_counts.latest_rows(r.rows))) for r in runs]
     keys = [k for k in RECORDED if k != "skipped" or any(c.get(k) for _, c in per)]
     body = [[f'<a href="#run-{r.id}">{esc(r.profile)}</a>', esc(r.meta.get("devices") or "—"),
              esc(r.meta.get("kernel") or "—"),
@@ -92,8 +92,8 @@ def _summary(runs: list[RunData]) -> str:
 
 
 def _section(run: RunData) -> str:
-    rows = summary.latest_rows(run.rows)
-    counts = summary.counts(rows)
+    rows = outcome_counts.latest_rows(run.rows)
+    counts = outcome_counts.counts(rows)
     badges = "".join(badge(k, counts[k]) for k in ORDER if counts.get(k))
     parts = [f'<section id="run-{run.id}" data-profile="{esc(run.profile)}">',
              f"<h2>{esc(run.profile)} — run #{run.id}</h2>", _status(run.meta),
@@ -172,7 +172,7 @@ def render_matrix(m: Matrix, run_id: int | str = "") -> str:
 
 
 def _suites(rows: list[dict]) -> str:
-    per = summary.by_suite(rows)
+    per = outcome_counts.by_suite(rows)
     keys = [k for k in ORDER if any(c.get(k) for c in per.values())]
     body = [[esc(s)] + [f'<span class="num">{c.get(k, 0)}</span>' for k in keys] + [str(sum(c.values()))]
             for s, c in sorted(per.items())]
@@ -257,11 +257,11 @@ def _infra_errors(rows: list[dict], run_id: int) -> str:
 
 def _known_issues(rows: list[dict], run_id: int) -> str:
     return _listing("Known issues (waived in the profile, with a link)", "known-issues",
-                    summary.known_issues(rows), run_id)
+                    outcome_counts.known_issues(rows), run_id)
 
 
 def _waivers(rows: list[dict]) -> str:
-    stale = summary.stale_waivers(rows)
+    stale = outcome_counts.stale_waivers(rows)
     if not stale:
         return ""
     body = [[esc(r["test_id"]), esc(r["link"])] for r in stale]

@@ -6,9 +6,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..outfile import write_text
-from . import json_summary, summary_table
-from .run_summary import ProfileSummary, ReportPaths, from_plugin, from_store
+from ..base.outfile import write_text
+from . import end_table, run_json
+from .run_verdicts import ProfileSummary, ReportPaths, from_plugin, from_store
 
 
 def finish_run(config, store_location: str | None, json_path: str | None,
@@ -34,9 +34,9 @@ def finish_run(config, store_location: str | None, json_path: str | None,
     from ..plugin.perf import performance_of
     profiles = with_root_causes(from_plugin(ctx, lifecycle, paths, performance_of(config, ctx.targets)),
                                 recorder)
-    json_summary.write(profiles, json_file)
+    run_json.write(profiles, json_file)
     if show:
-        sys.stdout.write("\n" + summary_table.render(profiles))
+        sys.stdout.write("\n" + end_table.render(profiles))
         for name, (failing, causes) in root_cause_counts(recorder, [p.profile for p in profiles]).items():
             if causes:
                 sys.stdout.write(f"{name}: {failing} failing test(s) from {causes} root cause(s)\n")

@@ -57,7 +57,7 @@ class Environment:
     #: The run's memory and stream throughput, JSON (plugin/perf.py), set when the run ends; not a
     #: property (it differs every run, `diff` does not compare it); "" until then.
     performance: str = ""
-    #: the harness build (vfio_conform.build: version, git commit, suites/rules hash; '' in older stores)
+    #: the harness build (vfio_conform.base.build: version, git commit, suites/rules hash; '' in older stores)
     harness_build: str = ""
     #: the kernel's configuration: 'sha256:<12 hex> <file>; CONFIG_VFIO=m ...' (the VFIO/IOMMU
     #: options); NOT_EXPOSED when neither /boot/config-<release> nor /proc/config.gz is readable

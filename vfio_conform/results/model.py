@@ -41,7 +41,7 @@ class RunMeta:
     pid: int = 0             # the process that writes the run (with host and boot_id: is it alive?)
     boot_id: str = ""        # /proc/sys/kernel/random/boot_id of the host when the run started
     outputs: str = ""        # JSON {"junit": path, "allure": path, "ktap": path}: files the run writes
-    harness_build: str = ""  # vfio_conform.build.HarnessBuild as text: version+commit, suites/rules hash
+    harness_build: str = ""  # vfio_conform.base.build.HarnessBuild as text: version+commit, suites/rules hash
 
 
 @dataclasses.dataclass

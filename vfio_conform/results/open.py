@@ -5,7 +5,7 @@ import os
 import re
 from pathlib import Path
 
-from ..constants import STORE_ENV
+from ..base.constants import STORE_ENV
 from .sql import SqlStore, StoreError
 
 ENV_VAR = STORE_ENV

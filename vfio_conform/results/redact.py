@@ -107,7 +107,7 @@ def _machine_prefixes() -> list[tuple[str, str]]:
         import sys
         import sysconfig
 
-        from ..constants import CHECKOUT, SUITES_ROOT
+        from ..base.constants import CHECKOUT, SUITES_ROOT
         places = [(SUITES_ROOT, ""), (CHECKOUT, ""), (os.getcwd(), ""), (sys.prefix, "<python>/"),
                   (sys.base_prefix, "<python>/"), (os.path.expanduser("~"), "~/")]
         places += [(path, "<site-packages>/" if name.endswith("lib") else "<stdlib>/")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from ..errors import VfioConformError
+from ..base.errors import VfioConformError
 from .legacy import fill
 from .liveness import Here, judge
 from .environment import Environment, of_run

@@ -8,7 +8,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from ..constants import STORE_SYNC_ENV, STORE_WAIT_ENV
+from ..base.constants import STORE_SYNC_ENV, STORE_WAIT_ENV
 from .liveness import Here
 from .sql import ADDED_RESULT_COLUMNS, ADDED_RUN_COLUMNS, SqlStore, StoreError
 

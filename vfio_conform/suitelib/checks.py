@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 
-from ..errors import InfraError, SpecViolation, errno_name
+from ..base.errors import InfraError, SpecViolation, errno_name
 from ..model.spec import RULES, SHOULD
 from ..uapi.enums import MigState
 

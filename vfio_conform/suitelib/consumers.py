@@ -19,7 +19,7 @@ from .checks import expect, expect_state
 from .depth import dma
 from ..backends import registry
 from .spill import SpillDir, default_spill_dir
-from ..errors import errno_name
+from ..base.errors import errno_name
 from ..model.spec import DATA_FD, RULES
 from ..model.plan import WARN_FROM_ERROR, plan
 from ..uapi.enums import Feature, FeatureOp, MigFlag, MigState

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from .checks import expect
 from ..device import Device, RegionInfo
-from ..errors import errno_name
+from ..base.errors import errno_name
 from ..uapi.enums import REGION_SUBTYPE_MIGRATION_DEPRECATED, V1_STATE_MASK, RegionType, V1State
 
 #: vfio_device_migration_info: field -> (offset, native width).

@@ -1,12 +1,12 @@
 """Verification hooks: prove a destination holds the source's device state (profile key `verify`).
 
-Hooks are members of the `vfio_conform.verify` extension group (vfio_conform/extensions.py): the
+Hooks are members of the `vfio_conform.verify` extension group (vfio_conform/base/extensions.py): the
 built-in `none`, `sim-regions`, `mtty-uart` and `libvfio-user-sample`, plus any package declaring an entry point there. A
 member is a Verifier subclass (or a factory returning a Verifier); `hook_for` makes a fresh one.
 """
 from __future__ import annotations
 
-from ..extensions import VERIFY
+from ..base.extensions import VERIFY
 from .base import NoVerify, Verifier
 
 

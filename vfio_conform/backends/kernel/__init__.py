@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...errors import ConfigError
+from ...base.errors import ConfigError
 from .open_paths import DeviceOpenError, OpenedDevice, open_cdev, open_group, open_noiommu
 from .sysfs import FIND_HINT, DeviceLocation, list_devices, resolve
 from .transport import KernelTransport

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...device.kmsg import DevKmsg
-from ...errors import ConfigError
+from ...base.errors import ConfigError
 from ..registry import Backend, check_distinct
 from . import open_kernel
 from .sysfs import FIND_HINT, list_devices, resolve

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ...errors import InfraError
+from ...base.errors import InfraError
 
 Writer = Callable[[Path, str], None]
 

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ...errors import ConfigError, VfioConformError
+from ...base.errors import ConfigError, VfioConformError
 from ...results.environment import NOT_EXPOSED, DeviceEnvironment
 from .sysfs import DeviceLocation, resolve
 

@@ -14,7 +14,7 @@ import os
 import struct
 from pathlib import Path
 
-from ...errors import ConfigError, errno_name
+from ...base.errors import ConfigError, errno_name
 from ...uapi import structs as st
 from ...uapi.enums import VFIO_API_VERSION, Extension, GroupFlag
 from ...uapi.ioctl import number

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from ...errors import DeviceNotFound
+from ...base.errors import DeviceNotFound
 
 _BDF = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")

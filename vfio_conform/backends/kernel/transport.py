@@ -10,7 +10,7 @@ import os
 import select
 import time
 
-from ...errors import HarnessTimeout, UapiError
+from ...base.errors import HarnessTimeout, UapiError
 from ...uapi.ioctl import IOCTLS
 from .open_paths import OpenedDevice
 

@@ -5,7 +5,7 @@ import dataclasses
 import zlib
 from typing import Any, Mapping
 
-from ...errors import shown
+from ...base.errors import shown
 from .faults import ActiveFaults
 from .regions import RegionSpec, build_specs
 from .v1 import V1Config

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from ...uapi import structs as st
 from ...uapi.enums import PCI_NUM_REGIONS, PciRegion, RegionCap, RegionFlag
-from ...errors import shown
+from ...base.errors import shown
 from .faults import ActiveFaults
 from .faults_regions import bent_read, bent_write, info_fields
 

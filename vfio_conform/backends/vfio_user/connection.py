@@ -15,7 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from ...errors import InfraError, RequestAborted
+from ...base.errors import InfraError, RequestAborted
 from .protocol import (CLIENT_MAX_MSG_FDS, F_ERROR, HEADER_SIZE, TYPE_MASK, TYPE_REPLY, Capabilities,
                        Cmd, Header, client_version_payload, cmd_name, parse_version_reply)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ...errors import ConfigError
+from ...base.errors import ConfigError
 
 PREFIX = "vfio-user:"
 

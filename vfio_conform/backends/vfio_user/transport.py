@@ -26,7 +26,7 @@ from ...uapi import structs as st
 from ...uapi.enums import FEATURE_MASK, Feature, FeatureOp, MigState, RegionFlag
 from ...uapi.ioctl import number
 from ...model.spec import NO_MIG_DATA_SIZE, NO_PRECOPY_INFO
-from ...outcomes import not_supported
+from ...results.outcomes import not_supported
 from ..pipes import session_pipe_end
 from .connection import Connection, VfioUserProtocolError, _close_fds
 from .protocol import Cmd

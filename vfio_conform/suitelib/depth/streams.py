@@ -9,7 +9,7 @@ import select
 import time
 
 from ...device.streamstats import STATS
-from ...errors import errno_name
+from ...base.errors import errno_name
 from ...uapi.enums import MigState
 from ..spill import InMemory, Mutated, SavedStream
 from ..writeplan import BULK, WritePlan, whole

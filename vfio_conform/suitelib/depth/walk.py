@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ..checks import expect
-from ...errors import errno_name
+from ...base.errors import errno_name
 from ...model.fsm import PRE_COPY_STATES, SESSION_ENDING_ARCS, SESSION_OPENING_ARCS
 from ...model.plan import plan
 from ...uapi.enums import MIG_STATE_NR, MigState

@@ -12,7 +12,7 @@ import re
 
 from vfio_conform.backends.registry import Backend, check_distinct
 from vfio_conform.backends.sim.transport import open_sim
-from vfio_conform.errors import ConfigError
+from vfio_conform.base.errors import ConfigError
 
 NAME = re.compile(r"tiny[0-9]+")
 KEYS = {"flags": (0, 1, 3, 5, 7), "state_size": range(1, 1 << 20)}

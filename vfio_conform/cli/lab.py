@@ -1,0 +1,171 @@
+"""`vfio-conform lab`: prepare the real-kernel lab, run the suites in it, or run any command in it."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..base.constants import CHECKOUT, reports_dir
+
+ROOT = CHECKOUT
+
+
+def add_parser(sub) -> None:
+    lab = sub.add_parser("lab", help="run the suites on real kernel VFIO drivers in a QEMU guest",
+                         description="Debian's 6.12 kernel under QEMU with the sample driver mtty "
+                                     "(and its flag-set variants) or vfio-pci on emulated devices.")
+    labsub = lab.add_subparsers(dest="lab_command", required=True)
+    prep = labsub.add_parser("prepare", help="download, unpack and build the lab (cached)")
+    prep.set_defaults(func=_prepare)
+    run = labsub.add_parser("run", help="run the suites in the guest for every profile with a "
+                                        "'lab:' section (or the named ones)")
+    run.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
+    run.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
+    run.add_argument("--store", default=None, metavar="PATH|URL")
+    run.add_argument("-n", "--workers", default="auto",
+                     help="worker processes in the guest, each on its own profiles: N, 0 for one "
+                          "process, or auto (default): one per profile, at most one per guest vCPU")
+    run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
+    run.add_argument("--json", default=None, metavar="FILE",
+                     help="write the machine-readable summary here (docs/json-summary.md)")
+    run.add_argument("--kernel", default=None, metavar="VERSION|ALIAS",
+                     help="a Debian kernel from bookworm, trixie or trixie-backports: 6.12, 7.3.4, "
+                          "6.1.0-57, lts or latest (default: the pinned 6.12 build; "
+                          "docs/kernel-matrix.md)")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
+    run.set_defaults(func=_run)
+    cons = labsub.add_parser("consumers", help="QEMU 10 (Debian trixie, in the guest) migrates a VM "
+                                               "with each mdev profile's device; outcome per profile "
+                                               "stored as <profile>@qemu (docs/consumers-qemu.md)")
+    cons.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
+    cons.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
+    cons.add_argument("--store", default=None, metavar="PATH|URL")
+    cons.add_argument("--timeout", type=float, default=None,
+                      help="host-side limit per boot, seconds (default: 300 + 300 per profile)")
+    cons.add_argument("--kernel", default=None, metavar="VERSION|ALIAS",
+                      help="another Debian kernel, as for `lab run` (docs/kernel-matrix.md)")
+    cons.set_defaults(func=_consumers)
+    mat = labsub.add_parser("matrix", help="the lab run on several Debian kernels, one boot per "
+                                            "kernel (default: 6.12, 6.18, latest), and the kernel x "
+                                            "profile verdict grid (docs/kernel-matrix.md)")
+    mat.add_argument("--kernel", action="append", default=[], metavar="VERSION|ALIAS")
+    mat.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
+    mat.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
+    mat.add_argument("--store", default=None, metavar="PATH|URL")
+    mat.add_argument("-n", "--workers", default="auto")
+    mat.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
+    mat.add_argument("--json", default=None, metavar="FILE",
+                     help="write the machine-readable summary here (docs/json-summary.md)")
+    mat.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
+    mat.set_defaults(func=_matrix)
+    uapi = labsub.add_parser("uapi", help="check the uAPI tables against a kernel's own headers and "
+                                          "list what its headers add to or lack from 6.12's")
+    uapi.add_argument("--kernel", required=True, metavar="VERSION|ALIAS")
+    uapi.add_argument("-v", "--verbose", action="store_true", help="the whole check table")
+    uapi.set_defaults(func=_uapi)
+    exe = labsub.add_parser("exec", help="boot a guest and run any command in it "
+                                         "(python3 -m vfio_conform.qemu_lab run --help)")
+    exe.add_argument("rest", nargs=argparse.REMAINDER)
+    exe.set_defaults(func=_exec)
+
+
+def _prepare(args, extra) -> int:
+    from ..qemu_lab.__main__ import main
+    return main(["prepare"])
+
+
+def _exec(args, extra) -> int:
+    from ..qemu_lab.__main__ import main
+    return main(["run", *args.rest])
+
+
+def _run(args, extra) -> int:
+    from ..qemu_lab.errors import LabError
+    from ..qemu_lab.harness import BOOT_TIMEOUT_S, run_lab
+    rest = [a for a in args.pytest_args + list(extra) if a != "--"]
+    try:
+        kernel = _kernel(args.kernel)
+        runs = run_lab(args.profile or None, Path(args.reports), args.store,
+                       None if args.workers in ("0", "") else args.workers, rest,
+                       args.timeout or BOOT_TIMEOUT_S, kernel=kernel)
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    from ..base.exitcodes import combine
+    codes = []
+    for run in runs:
+        state = "infra-error" if run.exit_code is None else f"exit {run.exit_code}"
+        print(f"vfio-conform lab: {run.mode}: {', '.join(run.profiles)}: {state} ({run.run_dir})")
+        codes.append(3 if run.exit_code is None else run.exit_code)
+    from ..qemu_lab.boots_table import lab_summary
+    lab_summary(runs, Path(args.reports), args.store, args.json)
+    return int(combine(codes))   # same codes as `run`: 2 usage, 1 violation, 3 incomplete, 0
+
+
+def _matrix(args, extra) -> int:
+    from ..base.exitcodes import combine
+    from ..qemu_lab.errors import LabError
+    from ..qemu_lab.harness import BOOT_TIMEOUT_S
+    from ..qemu_lab.matrix import run_matrix
+    from ..qemu_lab.boots_table import lab_summary
+    rest = [a for a in args.pytest_args + list(extra) if a != "--"]
+    try:
+        result = run_matrix(args.kernel or None, args.profile or None, Path(args.reports), args.store,
+                            None if args.workers in ("0", "") else args.workers, rest,
+                            args.timeout or BOOT_TIMEOUT_S)
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    lab_summary(result.runs, Path(args.reports), args.store, args.json)
+    for kver, seconds in result.seconds.items():
+        print(f"vfio-conform lab: matrix: {kver}: {seconds:.0f} s")
+    return int(combine([3 if r.exit_code is None else r.exit_code for r in result.runs]))
+
+
+def _kernel(name: str | None):
+    """The KernelSpec `--kernel` names (resolved through the lab's private apt configuration), or
+    None for the pinned default. An unknown or incomplete kernel is a ConfigError (exit 2)."""
+    if not name:
+        return None
+    from ..qemu_lab.config import default_cache_root
+    from ..qemu_lab.kernels import describe, resolve
+    spec, _ = resolve(name, default_cache_root())
+    print(f"vfio-conform lab: kernel {describe(spec)}", flush=True)
+    return spec
+
+
+def _uapi(args, extra) -> int:
+    """Exit 0 when every item the kernel's headers define matches the tables, 1 on a mismatch."""
+    from ..tools.header_check import DEFAULT_KVER, cached_headers, fetch_headers
+    from ..qemu_lab.config import LabConfig
+    from ..qemu_lab.errors import LabError
+    from ..qemu_lab.kernel_uapi import check_kernel
+    from ..qemu_lab.packages import prepare_kernel
+    try:
+        spec = _kernel(args.kernel)
+        tree = prepare_kernel(spec, LabConfig(kernel=spec).kernel_cache)
+        result = check_kernel(tree, cached_headers() or fetch_headers())
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    print("\n".join(result.lines(DEFAULT_KVER.split("+")[0])))
+    if args.verbose:
+        print(result.report.table(True))
+    return 0 if not result.report.unexplained else 1
+
+
+def _consumers(args, extra) -> int:
+    from ..qemu_lab.consumers import run_consumers
+    from ..qemu_lab.errors import LabError
+    try:
+        run = run_consumers(args.profile or None, Path(args.reports), args.store, args.timeout,
+                            _kernel(args.kernel))
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    for verdict in run.verdicts:
+        print(f"vfio-conform lab: consumer: {verdict.summary}")
+        for rec in verdict.records:
+            print(f"    {rec.outcome.value:13} {rec.test_id}: {rec.message}")
+    if run.run_dir is not None:
+        print(f"vfio-conform lab: consumer summary: {run.run_dir / 'consumers.md'}")
+    return run.exit_code

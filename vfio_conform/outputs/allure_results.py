@@ -1,0 +1,383 @@
+"""Allure results from the run's TestRecords, in the Allure Python library's own model and file
+writer (allure-python-commons, which allure-pytest is built on): no hand-built JSON.
+
+Per test: one `<uuid>-result.json` from its decisive record (as JUnit), written by the process that
+ran the test as soon as it ends (plugin/allure_listener.py), so a killed run keeps what it finished;
+nothing per fixture (no containers). Beside them, written when the run starts: `environment.properties`
+(what ran where), `categories.json` (Allure 2: one category per rule, matched on the message, which
+starts with `[rule-id]` for every failure), `executor.json` (this harness session) and
+`allurerc.json` (Allure 3, which reads no categories.json: the same categories as label matchers,
+and the tree grouped by profile). Everything here is pure (records in, model objects or text out)
+except `write_result` and `write_run_files`, one call each.
+
+Outcomes map to Allure statuses: pass -> passed, fail -> failed, infra-error -> broken,
+known-issue / not-supported / gated / skipped -> skipped with a message that starts with the outcome
+(the categories tell them apart); the outcome itself is the `outcome` label. Severity comes from the
+level of the rules the test checks: critical when one of them (or the rule it broke) is a `must`,
+minor when all are `should`, normal when it names no rule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+from allure_commons.logger import AllureFileLogger
+from allure_commons.model2 import (Attachment, Label, Link, Parameter, StatusDetails, TestResult,
+                                   TestStepResult)
+
+from .. import __version__
+from ..base.outfile import OutputError, write_text
+from ..device.lastop import INTERRUPTED, describe_operation
+from ..base.errors import errno_name
+from ..model.spec import MUST, RULES
+from ..results import Outcome, TestRecord
+from ..results.environment import Environment
+from .junit import classname
+
+STATUS = {Outcome.PASS: "passed", Outcome.FAIL: "failed", Outcome.INFRA_ERROR: "broken",
+          Outcome.KNOWN_ISSUE: "skipped", Outcome.NOT_SUPPORTED: "skipped", Outcome.GATED: "skipped",
+          Outcome.SKIPPED: "skipped"}
+
+#: The categories after the one per rule: infrastructure problems apart from driver findings, and
+#: the kinds of skip (their messages start with the outcome). (name, status, outcome or None)
+OUTCOME_CATEGORIES = [
+    ("Infrastructure errors (harness, lab, host)", "broken", None),
+    ("Known issues (waived in profile)", "skipped", Outcome.KNOWN_ISSUE),
+    ("Not supported by the device", "skipped", Outcome.NOT_SUPPORTED),
+    ("Gated hazards (not run on this kernel)", "skipped", Outcome.GATED),
+]
+#: Severity per rule level (Allure's severity label).
+SEVERITY = {MUST: "critical", "should": "minor", "": "normal"}
+#: How many device operations of a failing test become its steps (the last ones).
+MAX_STEPS = 100
+
+
+def _rule_regex(rule_id: str) -> str:
+    return rule_id.replace(".", "\\.")
+
+
+def categories() -> list[dict]:
+    """categories.json (Allure 2): one category per rule of the catalogue, matching a failure whose
+    message starts with `[rule-id]`, then the outcome categories. Allure 2 matches the whole message
+    (Java regex), so a failure is in exactly one rule category."""
+    out = [{"name": rule.id, "matchedStatuses": ["failed"],
+            "messageRegex": f"(?s)\\[{_rule_regex(rule.id)}\\].*"} for rule in RULES.values()]
+    for name, status, outcome in OUTCOME_CATEGORIES:
+        cat = {"name": name, "matchedStatuses": [status]}
+        if outcome is not None:
+            cat["messageRegex"] = f"(?s){outcome.value}: .*"
+        out.append(cat)
+    return out
+
+
+def allure3_config(run: "AllureRun") -> dict:
+    """allurerc.json (Allure 3 reads its categories from its configuration, first match wins): one
+    category per rule on the `rule` label of failed results, the outcome categories on the `outcome`
+    label, and the report tree grouped by profile, then suite area and module."""
+    cats = [{"name": rule.id, "matchers": {"statuses": ["failed"],
+                                           "labels": {"rule": f"^{_rule_regex(rule.id)}$"}}}
+            for rule in RULES.values()]
+    for name, status, outcome in OUTCOME_CATEGORIES:
+        matcher: dict = {"statuses": [status]}
+        if outcome is not None:
+            matcher["labels"] = {"outcome": f"^{outcome.value}$"}
+        cats.append({"name": name, "matchers": matcher})
+    return {"name": f"vfio-conform {__version__} on {run.host}", "categories": cats,
+            "plugins": {"awesome": {"options": {"groupBy": ["parentSuite", "suite", "subSuite"]}}}}
+
+
+@dataclasses.dataclass
+class ProfileRun:
+    """One profile's part of the session: what ran it and one record per test."""
+
+    name: str
+    records: list[TestRecord]
+    backend: str = ""
+    devices: tuple[str, ...] = ()
+    driver: str = ""
+    flags: int = 0
+    environment: Environment | None = None
+    run_id: int | None = None
+    waivers: tuple = ()          # the profile's KnownIssues (each test links those naming it)
+
+
+@dataclasses.dataclass
+class AllureRun:
+    """The session: its host (the store's --host) and profiles."""
+
+    session: str
+    kernel: str
+    host: str
+    profiles: list[ProfileRun]
+
+
+@dataclasses.dataclass
+class TestExtras:
+    """What a test's record leaves out, gathered by the process that ran it."""
+
+    __test__ = False
+
+    description: str = ""       # the test function's docstring
+    trace: str = ""             # the failure text (Allure's trace)
+    stdout: str = ""            # captured stdout (an attachment)
+    kernel_log: str = ""        # the kernel-log excerpt of a warning (an attachment)
+    #: the device operations the test made, as lastop's trail: ((device, what, start), errno)
+    operations: tuple = ()
+    unfinished: tuple | None = None     # the operation still in flight when the test ended, if any
+    truncated: bool = False     # earlier operations were not kept
+    clock: float = 0.0          # time.time() - time.monotonic() while the test ran
+    user: TestResult | None = None      # what allure.step/attach/dynamic added while it ran
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def status_message(rec: TestRecord) -> str:
+    """The message Allure shows (and its categories match): a failure starts with `[rule]`, a skip
+    with its outcome."""
+    if rec.outcome is Outcome.KNOWN_ISSUE:
+        return (f"{rec.outcome.value}: known issue, waived by known_issues[{rec.waiver_index}] "
+                f"({rec.link}): {rec.waiver_reason}")
+    text = rec.message
+    if rec.outcome is Outcome.FAIL:
+        return text if not rec.rule or text.startswith(f"[{rec.rule}]") else f"[{rec.rule}] {text}"
+    if STATUS[rec.outcome] != "skipped":
+        return text
+    text = text.removeprefix("Skipped: ").removeprefix(f"{rec.outcome.value}: ")
+    return f"{rec.outcome.value}: {text}"
+
+
+def severity(rec: TestRecord) -> str:
+    """critical / minor / normal from the level of the rules the test broke or checks."""
+    levels = {RULES[r].level for r in (rec.rule, *rec.rules) if r in RULES}
+    return SEVERITY[MUST if MUST in levels else "should" if levels else ""]
+
+
+def _stories(rec: TestRecord) -> list[str]:
+    """The rules a test is filed under: the one it broke (or a waiver names), else all it checks."""
+    if rec.outcome in (Outcome.FAIL, Outcome.KNOWN_ISSUE) and rec.rule:
+        return [rec.rule]
+    return list(rec.rules) or ["(no rule)"]
+
+
+def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
+    module = classname(rec.nodeid)
+    parts = module.split(".")
+    area = parts[-2] if len(parts) > 1 else module
+    labels = [("parentSuite", prof.name), ("profile", prof.name)]
+    if prof.driver:
+        labels.append(("driver", prof.driver))
+    labels.append(("suite", area))
+    if len(parts) > 1:
+        labels.append(("subSuite", parts[-1]))
+    labels += [("epic", area), ("feature", parts[-1]), *(("story", s) for s in _stories(rec)),
+               ("severity", severity(rec))]
+    if rec.arc_from:
+        arc = f"{rec.arc_from}->{rec.arc_to}"
+        labels += [("tag", arc), ("arc", arc)]
+    labels += [("checks", rule) for rule in rec.rules]
+    labels.append(("outcome", rec.outcome.value))
+    if rec.outcome in (Outcome.FAIL, Outcome.KNOWN_ISSUE) and rec.rule:
+        labels.append(("rule", rec.rule))
+    labels += [("should_not_met", rule) for rule in rec.should]
+    if rec.arc_from:
+        labels += [("arc_from", rec.arc_from), ("arc_to", rec.arc_to)]
+    if rec.waiver_index is not None:
+        labels.append(("waiver", f"known_issues[{rec.waiver_index}]"))
+    if rec.hazard:
+        labels.append(("hazard", rec.hazard))
+    labels += [("host", host), ("thread", prof.name), ("framework", "vfio-conform"),
+               ("language", "cpython3"), ("package", module)]
+    return [Label(name=n, value=v) for n, v in labels]
+
+
+#: Labels that say what a test is and where it ran: a suite's allure.dynamic adds to them, never replaces.
+_OWN_LABELS = frozenset({"parentSuite", "profile", "outcome", "rule", "checks", "host", "framework"})
+
+
+def _merge_labels(ours: list[Label], theirs: list[Label]) -> list[Label]:
+    """Our labels with the ones a test set through allure.dynamic (its severity, feature, ... win)."""
+    replaced = {label.name for label in theirs} - _OWN_LABELS
+    return [label for label in ours if label.name not in replaced] + list(theirs)
+
+
+def operation_steps(extras: TestExtras) -> list[TestStepResult]:
+    """The device operations of a test as Allure steps: each with its errno, the one that never
+    returned (a timeout) broken."""
+    steps = []
+    if extras.truncated:
+        steps.append(TestStepResult(name=f"(only the last {len(extras.operations)} device operations "
+                                         "are shown)", status="passed"))
+    clock = extras.clock
+    for (device, what, started), code in extras.operations:
+        name = f"{describe_operation(what)} on {device}"
+        if code == INTERRUPTED:
+            name += ": interrupted by the time limit, never returned"
+        elif code:
+            name += f" -> {errno_name(code)}"
+        at = int((started + clock) * 1000)
+        steps.append(TestStepResult(name=name, status="broken" if code == INTERRUPTED else "passed",
+                                    start=at, stop=at))
+    if extras.unfinished is not None:
+        device, what, started = extras.unfinished
+        steps.append(TestStepResult(name=f"{describe_operation(what)} on {device}: never returned",
+                                    status="broken", start=int((started + clock) * 1000)))
+    return steps
+
+
+def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras | None = None,
+           now: float | None = None) -> TestResult:
+    """One test's Allure result (attachments of its own are added by `attachments`)."""
+    extras = extras or TestExtras()
+    user = extras.user or TestResult()
+    module = classname(rec.nodeid)
+    function = rec.test_id.split("[", 1)[0]
+    full_name = f"{module}#{function}"
+    stop = rec.finished or (now if now is not None else time.time())
+    key = rec.test_key or rec.test_id
+    params = [Parameter(name="profile", value=prof.name), Parameter(name="host", value=run.host)]
+    if rec.arc_from:
+        params.append(Parameter(name="arc", value=f"{rec.arc_from}->{rec.arc_to}"))
+    params += [Parameter(name="devices", value=",".join(rec.devices or prof.devices), excluded=True),
+               Parameter(name="driver", value=prof.driver, excluded=True),
+               Parameter(name="kernel", value=run.kernel, excluded=True)]
+    links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
+             for k in prof.waivers if k.matches(rec.test_id)]
+    out = TestResult(
+        uuid=str(uuid.uuid4()), historyId=_md5(f"{run.host}\0{prof.name}\0{key}"),
+        testCaseId=_md5(f"{full_name}\0{key}"), name=user.name or rec.test_id, fullName=full_name,
+        status=STATUS[rec.outcome], stage="finished",
+        description=user.description or extras.description or None,
+        descriptionHtml=user.descriptionHtml,
+        start=int((stop - rec.duration) * 1000), stop=int(stop * 1000),
+        labels=_merge_labels(_labels(rec, prof, run.host), user.labels),
+        parameters=params + [p for p in user.parameters if p.name not in {q.name for q in params}],
+        links=links + [link for link in user.links if link.url not in {q.url for q in links}],
+        titlePath=[prof.name, *rec.nodeid.split("::", 1)[0].removesuffix(".py").split("/")],
+        steps=list(user.steps), attachments=list(user.attachments))
+    if rec.outcome in (Outcome.FAIL, Outcome.INFRA_ERROR):
+        out.steps += operation_steps(extras)
+    message = status_message(rec)
+    trace = extras.trace or (rec.message if rec.outcome is Outcome.KNOWN_ISSUE else "")
+    if message or trace:
+        out.statusDetails = StatusDetails(message=message or None, trace=trace or None)
+    return out
+
+
+def attachments(extras: TestExtras) -> list[tuple[Attachment, bytes]]:
+    """The test's own attachments (captured stdout, the kernel-log excerpt) and their bytes."""
+    out = []
+    for name, text in (("stdout", extras.stdout), ("kernel log", extras.kernel_log)):
+        if text:
+            out.append((Attachment(name=name, source=f"{uuid.uuid4()}-attachment.txt", type="text/plain"),
+                        text.encode()))
+    return out
+
+
+def _plain(value):
+    """attr.asdict(value, filter=<empty values left out>) as allure-python-commons' writer calls it,
+    for the model's plain attrs classes (a walk of their instance dicts: a quarter of the CPU)."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__attrs_attrs__"):
+        return {k: _plain(v) for k, v in vars(value).items() if v or v is False}
+    return value
+
+
+class ResultsWriter(AllureFileLogger):
+    """allure-python-commons' file writer (the same file names and content), writing each result in
+    one call: its `json.dump` streams through Python's pure-Python encoder (ten times the CPU of
+    `json.dumps`), and its write beside and rename into place costs a second metadata operation per
+    test, the most expensive part on a busy file system. A result is written once, to a new name
+    (O_EXCL: nothing is replaced); a run killed while writing one can leave that one file
+    incomplete, which both Allure command lines skip with a warning."""
+
+    def _report_item(self, item):
+        body = memoryview(json.dumps(_plain(item), ensure_ascii=False).encode())
+        path = f"{self._report_dir}/{item.file_pattern.format(prefix=uuid.uuid4())}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            while body:
+                body = body[os.write(fd, body):]
+        finally:
+            os.close(fd)
+
+
+def write_result(logger: AllureFileLogger, res: TestResult,
+                 files: list[tuple[Attachment, bytes]] = ()) -> None:
+    """One result file (and its attachments) through allure-python-commons' file writer."""
+    for attachment, body in files:
+        logger.report_attached_data(body=body, file_name=attachment.source)
+        res.attachments.append(attachment)
+    logger.report_result(res)
+
+
+def environment_properties(run: AllureRun) -> str:
+    """What ran where: the harness, the kernel, and each profile's captured environment."""
+    lines = [f"harness.version={__version__}", f"kernel.release={run.kernel}", f"session={run.session}",
+             f"host={run.host}"]
+    for prof in run.profiles:
+        lines += [f"profile.{prof.name}.backend={prof.backend}",
+                  f"profile.{prof.name}.devices={','.join(prof.devices)}",
+                  f"profile.{prof.name}.driver={prof.driver}",
+                  f"profile.{prof.name}.flags={int(prof.flags)}"]
+        for key, value in prof.environment.properties() if prof.environment is not None else ():
+            if key not in ("harness.version", "devices"):
+                lines.append(f"profile.{prof.name}.{key}={_property_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _property_value(value: str) -> str:
+    """One line of a Java properties file (the lspci text is several lines)."""
+    return " | ".join(line.strip() for line in value.splitlines() if line.strip()).replace("\\", "\\\\")
+
+
+def executor(run: AllureRun) -> dict:
+    ids = {p.name: p.run_id for p in run.profiles if p.run_id is not None}
+    runs = ", ".join(f"{n} #{i}" for n, i in ids.items())
+    return {"name": "vfio-conform", "type": "vfio-conform",
+            "buildName": f"session {run.session}" + (f" (runs {runs})" if runs else ""),
+            "buildOrder": min(ids.values()) if ids else None,
+            "reportName": f"vfio-conform {__version__} on {run.host}"}
+
+
+def run_files(run: AllureRun) -> dict[str, str]:
+    """The files beside the results: file name -> text."""
+    return {"environment.properties": environment_properties(run),
+            "categories.json": json.dumps(categories(), indent=2),
+            "executor.json": json.dumps(executor(run), indent=2),
+            "allurerc.json": json.dumps(allure3_config(run), indent=2)}
+
+
+def write_run_files(out: str | Path, run: AllureRun, stop=None) -> None:
+    """The run's files into the results directory `out` (each replaced whole); `stop()` true before
+    a file: the rest are not written (a SIGTERM came)."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError("Allure results", out, exc.strerror or str(exc)) from None
+    for name, text in run_files(run).items():
+        if stop is not None and stop():
+            return
+        write_text(out / name, text, "Allure results")
+
+
+def write(out: str | Path, run: AllureRun, extras: dict[str, TestExtras] | None = None) -> int:
+    """The whole results directory for `run` from its records at once (run files and one result per
+    record; extras by node id); returns the number of results."""
+    write_run_files(out, run)
+    logger = ResultsWriter(str(out))
+    count, now = 0, time.time()
+    for prof in run.profiles:
+        for rec in prof.records:
+            more = (extras or {}).get(rec.nodeid)
+            write_result(logger, result(rec, prof, run, more, now), attachments(more) if more else [])
+            count += 1
+    return count

@@ -1,0 +1,91 @@
+"""`vfio-conform lab matrix`: the lab run on several Debian kernels, one boot per kernel and mode.
+
+Every kernel is resolved before anything is fetched or booted. A kernel named on the command line
+that the archives cannot give whole (unknown; headers or linux-source missing) is bad input (exit
+2, nothing run). Of the default list, such a kernel is left out with one line saying why
+(trixie-backports drops a superseded kernel's headers and source before its image).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..base.constants import STORE_NAME
+from ..base.errors import ConfigError
+from ..report.kernels import kernel_matrix, render_matrix_html, render_matrix_text
+from ..results import StoreError, open_store, store_location
+from .config import KernelSpec, default_cache_root
+from .harness import BOOT_TIMEOUT_S, LabRun, run_lab
+from .kernels import describe, resolve
+
+#: The kernels `lab matrix` runs without --kernel: the lab's LTS, the next LTS and the newest.
+DEFAULT_KERNELS = ("6.12", "6.18", "latest")
+
+
+@dataclass
+class MatrixResult:
+    """Every boot's LabRun, the seconds each kernel took, the kernels left out and why."""
+
+    runs: list[LabRun] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    kernels: list[KernelSpec] = field(default_factory=list)
+
+
+def resolve_kernels(names: list[str] | None, cache_root: Path) -> tuple[list[KernelSpec], dict[str, str]]:
+    """The KernelSpecs to run (duplicates dropped) and the default kernels left out, with why."""
+    explicit = bool(names)
+    specs: list[KernelSpec] = []
+    skipped: dict[str, str] = {}
+    for name in names or DEFAULT_KERNELS:
+        try:
+            spec, _ = resolve(name, cache_root)
+        except ConfigError as exc:
+            if explicit:
+                raise
+            skipped[name] = exc.message
+            continue
+        if spec.kver not in [s.kver for s in specs]:
+            specs.append(spec)
+    if not specs:
+        raise ConfigError("no kernel of the matrix can be run: "
+                          + "; ".join(f"{k}: {v}" for k, v in skipped.items()), field="--kernel")
+    return specs, skipped
+
+
+def run_matrix(names: list[str] | None, profiles: list[str] | None, reports: Path,
+               store: str | None = None, workers: str | None = None, extra: list[str] | None = None,
+               timeout: float = BOOT_TIMEOUT_S) -> MatrixResult:
+    """Run the lab on each kernel; print each kernel's time and, at the end, the verdict grid."""
+    specs, skipped = resolve_kernels(names, default_cache_root())
+    result = MatrixResult(skipped=skipped, kernels=specs)
+    for name, why in skipped.items():
+        print(f"vfio-conform lab: matrix: kernel {name} left out: {why}", flush=True)
+    for spec in specs:
+        print(f"vfio-conform lab: matrix: kernel {describe(spec)}", flush=True)
+        t0 = time.monotonic()
+        result.runs += run_lab(profiles, reports, store, workers, extra, timeout, kernel=spec)
+        result.seconds[spec.kver] = round(time.monotonic() - t0, 1)
+        print(f"vfio-conform lab: matrix: kernel {spec.kver} took {result.seconds[spec.kver]:.0f} s",
+              flush=True)
+    write_grid(result, reports, store)
+    return result
+
+
+def write_grid(result: MatrixResult, reports: Path, store_arg: str | None) -> Path | None:
+    """Print the kernel x profile grid and write it as reports/lab/kernel-matrix.html."""
+    try:
+        store = open_store(store_location(store_arg, reports / STORE_NAME), readonly=True)
+    except StoreError as exc:           # no boot imported anything
+        print(f"vfio-conform lab: matrix: no verdict grid: {exc}", flush=True)
+        return None
+    try:
+        grid = kernel_matrix(store, [s.kver for s in result.kernels])
+    finally:
+        store.close()
+    out = reports / "lab" / "kernel-matrix.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_matrix_html(grid), encoding="utf-8")
+    print("\n" + render_matrix_text(grid) + f"kernel matrix: {out}", flush=True)
+    return out
