@@ -25,7 +25,7 @@ class KernelSpec:
     abi: str = "6.12.117+deb12"
     flavour: str = "amd64"
     source_series: str = "6.12"
-    #: Set when resolved from the archives (lab/kernels.py): the exact packages (image ones first),
+    #: Set when resolved from the archives (qemu_lab/kernels.py): the exact packages (image ones first),
     #: their Debian version, linux-source's version and the private apt root they come through.
     packages: tuple[str, ...] = ()
     version: str = ""

@@ -149,7 +149,7 @@ def _partial(path: Path) -> dict[str, Any]:
 def run_consumers(names: list[str] | None, reports: Path, store: str | None = None,
                   timeout: float | None = None, kernel_spec: KernelSpec | None = None) -> ConsumerRun:
     """Prepare the lab and the QEMU chroot, boot each needed guest once, record and summarise.
-    `kernel_spec`: another Debian kernel (lab/kernels.py); None for the pinned default."""
+    `kernel_spec`: another Debian kernel (qemu_lab/kernels.py); None for the pinned default."""
     profiles = lab_profiles(names)
     groups = {"mdev": [p for p in profiles if p.lab.mode == "mdev" and p.protocol == "v2"],
               "pci": [p for p in profiles if p.lab.mode == "pci" and p.protocol == "none"]}

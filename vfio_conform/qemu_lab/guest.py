@@ -3,7 +3,7 @@
 Standalone (stdlib only, not imported through the package in the guest): it reads the
 spec the host wrote to the results share and writes manifest.json, dmesg.txt and
 guest.json back to it; the command's output, the tests started and the results journal
-go through virtio-serial ports (lab/channels.py). Markers on the console tell the host
+go through virtio-serial ports (qemu_lab/channels.py). Markers on the console tell the host
 how far the guest got.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ guest's tmpfs, with real locks). Measured in the TCG guest, two independent proc
 four mtty variants 1.4x faster than one, while two xdist workers (a controller receiving every
 report, each worker collecting every profile) were slower than one process.
 
-Usage (what lab/harness.py writes): python3 -m vfio_conform.qemu_lab.guest_run SPEC_JSON, where SPEC_JSON
+Usage (what qemu_lab/harness.py writes): python3 -m vfio_conform.qemu_lab.guest_run SPEC_JSON, where SPEC_JSON
 is {"commands": [argv, ...], "outputs": dir, "pack": [tar argv]}.
 """
 from __future__ import annotations

@@ -39,7 +39,7 @@ BOOT_TIMEOUT_S = 45 * 60
 #: store is mirrored to the share (plugin/store_mirror.py: a copy when the run starts and ends, and a
 #: journal line per result), so a guest that dies mid-run loses no result. A SQLite store on the share
 #: itself cost several 9p round trips per row and, with its -shm file, needs shared mmap, which only
-#: the share's write-back cache mode offers (lab/guest_init.sh: the share is uncached).
+#: the share's write-back cache mode offers (qemu_lab/guest_init.sh: the share is uncached).
 GUEST_LOCAL_REPORTS = "/tmp/vfio-conform-reports"
 #: Allure results directory inside the guest.
 GUEST_ALLURE = f"{GUEST_LOCAL_REPORTS}/allure-results"
@@ -90,7 +90,7 @@ def lab_profiles(names: list[str] | None = None) -> list[Profile]:
 def guest_argv(session: LabSession, profiles: list[Profile], workers: str | None,
                extra: list[str]) -> list[str]:
     """The guest command: `python3 -m vfio_conform run` over `profiles` (each on its own two guest
-    devices), as `workers` processes with the profiles dealt out among them (lab/guest_run.py),
+    devices), as `workers` processes with the profiles dealt out among them (qemu_lab/guest_run.py),
     then the reports packed for the host."""
     count = process_count(workers, len(profiles))
     commands = []
@@ -162,7 +162,7 @@ def run_lab(names: list[str] | None, reports: Path, store: str | None = None,
             timeout: float = BOOT_TIMEOUT_S, env: dict[str, str] | None = None,
             kernel: KernelSpec | None = None) -> list[LabRun]:
     """Boot once per mode, run the suites in the guest, import results into the host store.
-    `kernel`: which Debian kernel (lab/kernels.py resolves one); None for the pinned default."""
+    `kernel`: which Debian kernel (qemu_lab/kernels.py resolves one); None for the pinned default."""
     profiles = lab_profiles(names)
     if not profiles:
         raise ConfigError("no profile with a 'lab' section selected")

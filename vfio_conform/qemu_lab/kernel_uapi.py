@@ -2,7 +2,7 @@
 
 The kernel's linux-headers-<abi>-common (unpacked in its lab cache) holds include/uapi; the VFIO
 and IOMMUFD headers and the uapi headers they include are staged as headers_install would
-install them, then uapi/header_check.py compares the harness's tables with them. Every macro and
+install them, then tools/header_check.py compares the harness's tables with them. Every macro and
 struct of those headers that the reference kernel's headers (6.12) lack is listed as new: the
 harness's tables do not model it, so it is reported not-supported with that reason.
 """

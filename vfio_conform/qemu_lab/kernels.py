@@ -1,6 +1,6 @@
 """Name a Debian kernel (`6.12`, `7.3.4`, `6.1.0-57`, `lts`, `latest`) and get the lab's KernelSpec.
 
-The archives the private apt configuration carries (lab/archive.py) are the only source: a name
+The archives the private apt configuration carries (qemu_lab/archive.py) are the only source: a name
 resolves to the newest build it matches, with the packages the lab needs (image, headers, kbuild,
 linux-source for mtty) pinned to that build's Debian version. Two package layouts exist: the
 image package holding vmlinuz and the modules (`linux-image-<kver>[-unsigned]`, up to 6.19) and,

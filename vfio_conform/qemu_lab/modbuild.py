@@ -189,7 +189,7 @@ def build_modules(tree: KernelTree, names: list[str] | None = None) -> dict[str,
         env = dict(os.environ, LC_ALL="C")
         args = ["-C", str(tree.headers_dir), f"M={out}", f"-j{os.cpu_count() or 2}",
                 "CONFIG_DEBUG_INFO_BTF_MODULES=", "modules"]   # no BTF: pahole not needed
-        # the kernel's own compiler: on the host, or in a build chroot (lab/build_env.py)
+        # the kernel's own compiler: on the host, or in a build chroot (qemu_lab/build_env.py)
         run(make_argv(tree, args, tree.root.parent), kind="build", env=env)
         for v in variants:
             if not result[v.name].exists():

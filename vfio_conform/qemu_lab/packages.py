@@ -86,7 +86,7 @@ def _download(spec: KernelSpec, debs: Path) -> dict[str, Path]:
 
 
 def _download_private(spec: KernelSpec, debs: Path) -> dict[str, Path]:
-    """Fetch a resolved kernel's packages through the private apt configuration (lab/archive.py),
+    """Fetch a resolved kernel's packages through the private apt configuration (qemu_lab/archive.py),
     after checking the disk; the size is printed when anything is to be fetched."""
     from .archive import PrivateApt
     from .kernels import check_disk, mib

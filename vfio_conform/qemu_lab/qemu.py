@@ -65,7 +65,7 @@ def _device_args(config: LabConfig) -> list[str]:
 
 def build_argv(config: LabConfig, vmlinuz: Path, initramfs: Path, run_dir: Path,
                console_log: Path, shares: tuple[Share, ...] = ()) -> list[str]:
-    """Return the full QEMU argv for one lab boot: the read-only `shares` (lab/shares.py) and the
+    """Return the full QEMU argv for one lab boot: the read-only `shares` (qemu_lab/shares.py) and the
     results share, and QEMU's own confinement (seccomp sandbox, user and chroot)."""
     cmdline = list(BASE_CMDLINE)
     if config.mode == "pci":

@@ -24,7 +24,7 @@ from .qemu import build_argv, give_to_qemu_user, pci_bdf, run_qemu
 from .shares import GuestView, plan_view, python_prefixes, stage_etc
 
 GUEST_RESULTS = "/vfio-lab/results"
-#: The copy of the host's /etc files the guest gets (lab/shares.py), in the run dir.
+#: The copy of the host's /etc files the guest gets (qemu_lab/shares.py), in the run dir.
 GUEST_ETC = "guest-etc"
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
 REPO_DEFAULT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ class LabSession:
                "VFIO_LAB_PROGRESS": PROGRESS.guest_path(),     # a line per test started
                "VFIO_LAB_JOURNAL": JOURNAL.guest_path(),       # a line per result stored
                "VFIO_LAB_DEVICES": " ".join(self.planned_devices()),
-               # this host's caches, which lab/warm.py fills before the boot (read-only in the guest)
+               # this host's caches, which qemu_lab/warm.py fills before the boot (read-only in the guest)
                "XDG_CACHE_HOME": str(user_cache_dir().parent)}
         env.update(dict(self.config.extra_env))
         return env
@@ -195,7 +195,7 @@ class LabSession:
         raise AssertionError("unreachable")
 
     def guest_view(self, python: str, env: dict[str, str]) -> GuestView:
-        """What of the host the guest sees (lab/shares.py): the checkout, the interpreter's
+        """What of the host the guest sees (qemu_lab/shares.py): the checkout, the interpreter's
         installation, the caches, the PYTHONPATH entries and the config's extra shares."""
         paths: list[str | Path] = [self.config.repo or REPO_DEFAULT, *python_prefixes(python),
                                    user_cache_dir(), self.config.cache_root, *self.config.extra_shares]

@@ -1,6 +1,6 @@
 """What of the host the lab guest sees: a few read-only 9p shares, never the host's root.
 
-The guest's root is a tmpfs. Into it the guest init (lab/guest_init.sh) mounts, each at its host
+The guest's root is a tmpfs. Into it the guest init (qemu_lab/guest_init.sh) mounts, each at its host
 path and each under a tmpfs overlay (writes stay in the guest): /usr (the interpreter's libraries,
 the tools guest.py runs: insmod, modprobe, dmesg, tar), the Python installation that runs the
 harness, the checkout, the harness's caches (the lab's kernel tree and modules among them), and

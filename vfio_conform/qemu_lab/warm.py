@@ -3,7 +3,7 @@
 The guest runs the host's interpreter and this package from the host root, shared read-only; what it
 compiles goes to a tmpfs and is lost. Under TCG compiling is ~15x slower than here, so the host
 compiles once: the package's bytecode, pytest's assertion-rewritten suite modules (collected on a
-sim profile), and the rule-id scan of the sources (plugin/sourcescan.py; the guest is pointed at
+sim profile), and the rule-id scan of the sources (targets/sourcescan.py; the guest is pointed at
 this host's cache directory). Best effort: a read-only install or a failure only costs the guest
 time.
 """

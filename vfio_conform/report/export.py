@@ -2,8 +2,8 @@
 
 A night whose run was killed, crashed or terminated before it wrote its JUnit, KTAP, Allure, HTML
 and JSON files still has every recorded result in the store; `export` writes those files from it,
-with the same writers `run` uses (plugin/junit.py, plugin/ktap.py, plugin/allure_results.py,
-report/html.py, report/json_summary.py) and through the same output writer (vfio_conform/base/outfile.py).
+with the same writers `run` uses (outputs/junit.py, outputs/ktap.py, outputs/allure_results.py,
+report/html.py, report/run_json.py) and through the same output writer (vfio_conform/base/outfile.py).
 For a finished run the files equal the run's own apart from generation times, Allure's random
 uuids and what the store does not keep: the captured stdout and full failure traces of the Allure
 results (the stored message stands in for the trace) and messages longer than 4000 characters.

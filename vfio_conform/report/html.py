@@ -15,7 +15,7 @@ from .outcomes import ORDER, RECORDED, shown, style
 from .page import badge, document, esc, legend, table
 from .runs import RunData
 
-#: The verdict words of `vfio-conform run` (its exit codes, see exitcodes.py).
+#: The verdict words of `vfio-conform run` (its exit codes, see base/exitcodes.py).
 VERDICT_WORDS = {Exit.CONFORMANT: "CONFORMANT", Exit.NONCONFORMANT: "NON-CONFORMANT",
                  Exit.INCOMPLETE: "INCOMPLETE"}
 
