@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vfio_conform.backends import registry
-from vfio_conform.backends.base import Transport
+from vfio_conform.device.transport import Transport
 from vfio_conform.backends.kernel import (DeviceOpenError, KernelTransport, OpenedDevice, choose_path,
                                           list_devices, open_group, open_kernel, resolve)
 from vfio_conform.base.errors import ConfigError, DeviceNotFound, HarnessTimeout, UapiError

@@ -13,7 +13,7 @@ from ..base.errors import ConfigError
 from ..base.extensions import BACKENDS, ExtensionError
 from ..model.spec import DATA_FD
 from ..results.environment import DeviceEnvironment
-from .base import Transport
+from ..device.transport import Transport
 
 if TYPE_CHECKING:
     from ..profile.schema import Profile

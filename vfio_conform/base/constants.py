@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The installed package (a checkout's vfio_conform/ or site-packages/vfio_conform/).
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: The project checkout the package sits in (only meaningful for a source checkout).
 CHECKOUT = PACKAGE_DIR.parent
 #: The folders a checkout keeps at its top level and a wheel maps into the package (pyproject.toml's

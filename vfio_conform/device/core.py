@@ -15,12 +15,13 @@ from ..uapi.ioctl import number
 from .datafd import DataFd
 from .errnos import checked, errno_of
 from .lastop import LAST_OPERATION
-from .records import DATA_FD_SENTINEL, DeviceInfo, IrqInfo, SetResult, _decode_region, _feature_name
+from .datafd import SetResult
+from .records import DATA_FD_SENTINEL, DeviceInfo, IrqInfo, _decode_region, _feature_name
 
 if TYPE_CHECKING:
     import mmap
 
-    from ..backends.base import Transport
+    from .transport import Transport
     from .records import RegionInfo
 
 _FEATURE = number("VFIO_DEVICE_FEATURE")

@@ -21,7 +21,22 @@ from .lastop import LAST_OPERATION
 from .records import PrecopyInfo, StreamDigest
 
 if TYPE_CHECKING:
-    from .core import Device
+    from .transport import Transport
+
+
+class FdOwner(Protocol):
+    """What a DataFd needs of the device that returned it (a Device): its name, transport and I/O
+    time limit, and the list of open data fds it keeps."""
+
+    transport: Transport
+    io_timeout: float
+
+    @property
+    def name(self) -> str: ...
+
+    def _track(self, fd: DataFd) -> None: ...
+
+    def _forget(self, fd: DataFd) -> None: ...
 
 
 class Sink(Protocol):
@@ -37,7 +52,7 @@ OnChunk = Callable[[Any], None]
 class DataFd:
     """A migration data_fd (saving or resuming session). Owned by the user: close() it."""
 
-    def __init__(self, device: "Device", fd: int):
+    def __init__(self, device: FdOwner, fd: int):
         self.device, self.fd = device, fd
         self.closed = False
         device._track(self)
@@ -201,3 +216,36 @@ def _raw_fd_of(sink: Sink | None) -> int | None:
     if isinstance(sink, io.FileIO):                # unbuffered: its position is the fd's own
         return sink.fileno()
     return None
+
+
+class SetResult:
+    """Outcome of a MIG_DEVICE_STATE SET, exactly as the kernel left it.
+
+    errno: 0 on success. written_state / raw_fd: the device_state and data_fd words the kernel wrote
+    back (raw_fd is DATA_FD_SENTINEL if it wrote nothing). data_fd: a DataFd for any raw_fd >= 0,
+    also when errno != 0 (so a check can see it; the Device closes it at the latest on close()).
+    A plain slotted class, not a dataclass: one is built per SET, and building it must stay cheap.
+    """
+
+    __slots__ = ("errno", "requested", "written_state", "data_fd", "raw_fd")
+
+    def __init__(self, errno: int, requested: int, written_state: int, data_fd: "DataFd | None",
+                 raw_fd: int = -1):
+        self.errno, self.requested, self.written_state = errno, requested, written_state
+        self.data_fd, self.raw_fd = data_fd, raw_fd
+
+    @property
+    def ok(self) -> bool:
+        return self.errno == 0
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.errno, self.requested, self.written_state, self.data_fd, self.raw_fd)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SetResult) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]   # mutable: not hashable
+
+    def __repr__(self) -> str:
+        return (f"SetResult(errno={self.errno!r}, requested={self.requested!r}, "
+                f"written_state={self.written_state!r}, data_fd={self.data_fd!r}, raw_fd={self.raw_fd!r})")

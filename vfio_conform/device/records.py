@@ -11,7 +11,6 @@ from ..uapi.enums import Feature, RegionCap, RegionFlag
 
 if TYPE_CHECKING:
     from ..uapi.enums import DeviceFlag
-    from .datafd import DataFd
 
 _MAX_CAP_CHAIN = 64
 #: VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (12) and VFIO_PRECOPY_INFO_REINIT: newer than the 6.12
@@ -70,39 +69,6 @@ class IrqInfo:
     index: int
     flags: int
     count: int
-
-
-class SetResult:
-    """Outcome of a MIG_DEVICE_STATE SET, exactly as the kernel left it.
-
-    errno: 0 on success. written_state / raw_fd: the device_state and data_fd words the kernel wrote
-    back (raw_fd is DATA_FD_SENTINEL if it wrote nothing). data_fd: a DataFd for any raw_fd >= 0,
-    also when errno != 0 (so a check can see it; the Device closes it at the latest on close()).
-    A plain slotted class, not a dataclass: one is built per SET, and building it must stay cheap.
-    """
-
-    __slots__ = ("errno", "requested", "written_state", "data_fd", "raw_fd")
-
-    def __init__(self, errno: int, requested: int, written_state: int, data_fd: "DataFd | None",
-                 raw_fd: int = -1):
-        self.errno, self.requested, self.written_state = errno, requested, written_state
-        self.data_fd, self.raw_fd = data_fd, raw_fd
-
-    @property
-    def ok(self) -> bool:
-        return self.errno == 0
-
-    def _key(self) -> tuple[object, ...]:
-        return (self.errno, self.requested, self.written_state, self.data_fd, self.raw_fd)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SetResult) and self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]   # mutable: not hashable
-
-    def __repr__(self) -> str:
-        return (f"SetResult(errno={self.errno!r}, requested={self.requested!r}, "
-                f"written_state={self.written_state!r}, data_fd={self.data_fd!r}, raw_fd={self.raw_fd!r})")
 
 
 @dataclasses.dataclass(frozen=True)

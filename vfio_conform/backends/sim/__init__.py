@@ -2,7 +2,8 @@
 from .config import SimConfig
 from .device import SimDevice
 from .faults import FAULTS, ActiveFaults, Fault, faults_for_rule
-from .transport import SimTransport, open_sim
+from .backend import open_sim
+from .transport import SimTransport
 
 __all__ = ["SimConfig", "SimDevice", "SimTransport", "open_sim", "FAULTS", "Fault", "ActiveFaults",
            "faults_for_rule"]

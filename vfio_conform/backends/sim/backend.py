@@ -8,11 +8,18 @@ from .config import SimConfig
 from .faults import FAULTS
 from .kmsg import SimKernelLog
 from .serverlog import SimServerLog
-from .transport import open_sim
+from . import faults_consumers
+from .transport import SimTransport
 
 #: What SimConfig raises for a value of the wrong shape (it reads plain YAML data).
 _REFUSED = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 _KIND = {int: "an integer", str: "a string", bool: "true or false", float: "a number"}
+
+
+def open_sim(profile_sim_config: dict | None, device_id: str) -> SimTransport:
+    """A fresh sim device named `device_id` (RUNNING, contents seeded from the config or the id)."""
+    config = SimConfig.from_dict(profile_sim_config, device_id)
+    return faults_consumers.attach(SimTransport(config, device_id))
 
 
 class SimBackend(Backend):

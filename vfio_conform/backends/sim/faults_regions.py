@@ -3,15 +3,28 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ...uapi.enums import RegionFlag
 
 if TYPE_CHECKING:
-    from .regions import Region
+    from .faults import ActiveFaults
+    from .regionspec import RegionSpec
 
 
-def info_fields(region: "Region", base: int) -> tuple[RegionFlag, int, int, bytes]:
+class Region(Protocol):
+    """What the knobs read of a sim region (regions.Region): its layout, knobs, memfd, label, offset."""
+
+    spec: RegionSpec
+    faults: ActiveFaults
+    fd: int
+    label: str
+
+    @property
+    def offset(self) -> int: ...
+
+
+def info_fields(region: Region, base: int) -> tuple[RegionFlag, int, int, bytes]:
     """GET_REGION_INFO's (flags, size, offset, caps) for `region`, bent by the region knobs."""
     spec, faults = region.spec, region.faults
     flags, size, offset = spec.flags, spec.size, region.offset
@@ -39,7 +52,7 @@ def info_fields(region: "Region", base: int) -> tuple[RegionFlag, int, int, byte
     return flags, size, offset, bytes(caps)
 
 
-def bent_read(region: "Region", off: int, size: int) -> bytes | None:
+def bent_read(region: Region, off: int, size: int) -> bytes | None:
     """What a read knob returns instead of the region's own answer (None: no knob applies)."""
     spec, faults = region.spec, region.faults
     if not spec.size or not spec.flags & RegionFlag.READ or size <= 0:
@@ -56,7 +69,7 @@ def bent_read(region: "Region", off: int, size: int) -> bytes | None:
     return None
 
 
-def bent_write(region: "Region", off: int, data: bytes, written: int) -> int:
+def bent_write(region: Region, off: int, data: bytes, written: int) -> int:
     """The count a write returns after storing `written` bytes at `off`, bent by the write knobs."""
     spec, faults = region.spec, region.faults
     if off + len(data) <= spec.size or written != spec.size - off:

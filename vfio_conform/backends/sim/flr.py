@@ -8,14 +8,29 @@ driver: the migration state becomes RUNNING and every session ends. The bit read
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ...model.fsm import SAVING_GROUP
 from ...uapi.enums import MigState
 
 if TYPE_CHECKING:
-    from .device import SimDevice
+    from .dma import DmaLog
+    from .faults import ActiveFaults
     from .regions import Region
+    from .sessions import Session
+
+
+class FlrDevice(Protocol):
+    """What a function reset changes of the sim device (a SimDevice): its state, session and DMA logging."""
+
+    state: MigState
+    session: Session | None
+    faults: ActiveFaults
+    dma: DmaLog
+    _reports_running: bool
+
+    def _end_session(self) -> None: ...
+
 
 CAP = 0x40
 DEVCTL = CAP + 0x08
@@ -35,7 +50,7 @@ def install(region: "Region") -> None:
     os.pwrite(region.fd, bytes(cap), CAP)
 
 
-def after_write(device: "SimDevice", region: "Region", off: int, size: int) -> None:
+def after_write(device: FlrDevice, region: Region, off: int, size: int) -> None:
     """A config write that set Initiate FLR resets the function (the fault knobs bend it)."""
     if not (off <= DEVCTL + 1 and off + size > DEVCTL + 1):
         return

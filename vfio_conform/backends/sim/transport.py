@@ -17,7 +17,7 @@ from ...uapi.enums import (FEATURE_MASK, DeviceFlag, Feature, FeatureOp, IrqFlag
                            PciRegion, RegionFlag)
 from ...uapi.ioctl import number
 from ..pipes import session_pipe_end
-from . import faults_consumers, flr
+from . import flr
 from .config import SimConfig
 from .device import SimDevice
 from .hooks import SimTestHooks
@@ -400,8 +400,3 @@ class SimTransport:
     def __repr__(self) -> str:
         return f"SimTransport({self.name}, {self.device.state.name}, {len(self._data)} data fds)"
 
-
-def open_sim(profile_sim_config: dict | None, device_id: str) -> SimTransport:
-    """A fresh sim device named `device_id` (RUNNING, contents seeded from the config or the id)."""
-    config = SimConfig.from_dict(profile_sim_config, device_id)
-    return faults_consumers.attach(SimTransport(config, device_id))

@@ -10,7 +10,7 @@ import errno
 import mmap
 import os
 import struct
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from ...uapi.enums import V1_STATE_MASK, RegionFlag, RegionType, V1State
 from ...uapi.enums import REGION_SUBTYPE_MIGRATION_DEPRECATED as SUBTYPE
@@ -18,7 +18,18 @@ from . import stream
 from .regions import PAGE, Region, RegionSpec, oserror
 
 if TYPE_CHECKING:
-    from .device import SimDevice
+    from .stream import StreamLayout
+
+
+class V1Device(Protocol):
+    """What the v1 migration region uses of its sim device (a SimDevice): the stream layout, the
+    regions the stream carries, the device's internal state and its stop-copy stream."""
+
+    layout: StreamLayout
+    regions: list[Region]
+    internal: bytes
+
+    def stop_copy_stream(self) -> bytes: ...
 
 #: vfio_device_migration_info field -> (offset, width); reserved reads 0, writes are ignored.
 FIELDS = {"device_state": (0, 4), "reserved": (4, 4), "pending_bytes": (8, 8),
@@ -75,7 +86,7 @@ class V1Config:
 class V1Region(Region):
     """The migration region: trapped header fields, a memfd data section, the v1 state machine."""
 
-    def __init__(self, spec: RegionSpec, label: str, rng, device: "SimDevice", cfg: V1Config):
+    def __init__(self, spec: RegionSpec, label: str, rng, device: V1Device, cfg: V1Config):
         super().__init__(spec, label, rng)
         os.pwrite(self.fd, bytes(spec.size), 0)
         self.device, self.cfg = device, cfg

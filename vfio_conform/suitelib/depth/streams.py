@@ -175,7 +175,7 @@ def stop_copy_bytes(dev) -> bytes:
 
 def foreign_stream() -> bytes:
     """A stream of another device type: an in-process reference device with a different layout."""
-    from ...backends.sim.transport import open_sim
+    from ...backends.sim.backend import open_sim
     from ...device import Device
     with Device(open_sim({"flags": 1, "state_size": 1000}, "foreign0"), io_timeout=5.0) as dev:
         return stop_copy_bytes(dev)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from vfio_conform.backends.registry import Backend, check_distinct
-from vfio_conform.backends.sim.transport import open_sim
+from vfio_conform.backends.sim import open_sim
 from vfio_conform.base.errors import ConfigError
 
 NAME = re.compile(r"tiny[0-9]+")
