@@ -18,7 +18,7 @@ from run_cli import vc
 from vfio_conform.base import extensions
 from vfio_conform.backends import registry
 from vfio_conform.base.errors import ConfigError
-from vfio_conform.plugin.context import check_profile
+from vfio_conform.targets.select import check_profile
 from vfio_conform.profile import load_profile
 from vfio_conform.profile.schema import Features, Migration, Profile, RegionPolicy, yaml_keys
 

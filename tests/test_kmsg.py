@@ -9,7 +9,7 @@ from vfio_conform.backends.kernel.backend import KernelBackend
 from vfio_conform.device.kmsg import DevKmsg, KmsgRecord, find_warnings, new_taint, parse_record
 from vfio_conform.model.fsm import supported_states
 from vfio_conform.model.plan import plan
-from vfio_conform.plugin.hooks import ARC_TARGETS
+from vfio_conform.targets.requirements import ARC_TARGETS
 from vfio_conform.plugin.kmsg import describe
 from vfio_conform.uapi.enums import MigState
 

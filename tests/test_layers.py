@@ -1,14 +1,18 @@
-"""The package imports downward only and has no import circle.
+"""The package's folders are its layers: every import runs downward or within a layer, and no
+modules import each other in a circle.
 
 Every module under vfio_conform/, and under the checkout's top-level suites/ and fixtures/ (the wheel's
 vfio_conform.suites and vfio_conform.fixtures), is parsed (not imported) and every import it makes
-is an edge: module-level and function-level, absolute and relative, and the plugins a module
-requires by name (`pytest_plugins`). Imports under `if TYPE_CHECKING:` are left out (they never run). A module may import its own layer or a lower one; docs/architecture.md
-explains the layers. Placing a new package means adding it to LAYERS, nothing else.
+is an edge: module-level and function-level, absolute and relative, type-only ones (under
+`if TYPE_CHECKING:`) too, and the plugins a module requires by name (`pytest_plugins`). A module's
+layer is the layer of its folder (vfio_conform/<folder>/, or suites/ and fixtures/); the only files
+directly in vfio_conform/ are __init__.py and __main__.py. docs/architecture.md's layer table is
+checked against LAYERS. Placing a new folder means adding it to LAYERS and to that table.
 """
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -16,29 +20,27 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "vfio_conform"
 
-#: The layers, lowest first: (name, module prefixes). A module belongs to the layer of its longest
-#: matching prefix (a prefix matches itself and its submodules).
+#: The layers, lowest first: (name, folders). A folder is a path of the checkout: a package folder
+#: ("vfio_conform/uapi/"), a top-level folder mapped into the package ("suites/"), or one of the
+#: package's own two files ("vfio_conform/__init__.py", "vfio_conform/__main__.py").
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("vfio_conform", "vfio_conform.base.constants", "vfio_conform.base.exitcodes")),
-    ("uapi", ("vfio_conform.uapi",)),
-    ("model", ("vfio_conform.model",)),
-    ("errors", ("vfio_conform.base.errors", "vfio_conform.base.debian", "vfio_conform.base.outfile")),
-    ("profile", ("vfio_conform.profile",)),
-    ("results", ("vfio_conform.results", "vfio_conform.results.outcomes")),
-    ("device", ("vfio_conform.device",)),
-    ("backends", ("vfio_conform.backends",)),
-    ("suite library", ("vfio_conform.suitelib", "vfio_conform.verify")),
-    ("plugin", ("vfio_conform.plugin", "vfio_conform.fixtures")),
-    ("suites", ("vfio_conform.suites",)),
-    ("report", ("vfio_conform.report",)),
-    ("tools", ("vfio_conform.qemu_lab", "vfio_conform.fleet", "vfio_conform.tools.kselftest", "vfio_conform.bench", "vfio_conform.tools.header_check",
-               "vfio_conform.tools.profile_draft", "vfio_conform.tools.profile_check", "vfio_conform.cli.profile")),
-    ("cli", ("vfio_conform.cli.app", "vfio_conform.__main__")),
-)
-
-#: Circles not yet taken apart, each as the set of modules it may span (a circle inside one of
-#: these sets is tolerated; any other fails). Remove an entry once its circle is gone.
-KNOWN_CIRCLES: tuple[frozenset[str], ...] = (
+    ("uapi", ("vfio_conform/uapi/",)),
+    ("model", ("vfio_conform/model/",)),
+    ("base", ("vfio_conform/base/", "vfio_conform/__init__.py")),
+    ("profile", ("vfio_conform/profile/",)),
+    ("results", ("vfio_conform/results/",)),
+    ("device", ("vfio_conform/device/",)),
+    ("backends", ("vfio_conform/backends/",)),
+    ("suite library", ("vfio_conform/suitelib/", "vfio_conform/verify/")),
+    ("hosts", ("vfio_conform/hosts/",)),
+    ("targets", ("vfio_conform/targets/",)),
+    ("outputs", ("vfio_conform/outputs/",)),
+    ("plugin", ("vfio_conform/plugin/", "fixtures/")),
+    ("suite api", ("vfio_conform/api/",)),
+    ("suites", ("suites/",)),
+    ("report", ("vfio_conform/report/",)),
+    ("tools", ("vfio_conform/tools/", "vfio_conform/qemu_lab/", "vfio_conform/fleet/", "vfio_conform/bench/")),
+    ("cli", ("vfio_conform/cli/", "vfio_conform/__main__.py")),
 )
 
 
@@ -66,16 +68,6 @@ def _required_plugins(node: ast.AST) -> list[str]:
     return []
 
 
-def _type_checking_only(tree: ast.AST) -> set[int]:
-    """ids of the nodes inside `if TYPE_CHECKING:` bodies."""
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for stmt in node.body:
-                skip.update(id(sub) for sub in ast.walk(stmt))
-    return skip
-
-
 def import_graph(root: Path, package: str = PACKAGE) -> dict[str, set[str]]:
     """module -> the package modules it imports (`from pkg import name` counts as pkg.name if that
     is a module, else as pkg)."""
@@ -89,12 +81,9 @@ def import_graph(root: Path, package: str = PACKAGE) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
-        skip = _type_checking_only(tree)
         here = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges: set[str] = set()
         for node in ast.walk(tree):
-            if id(node) in skip:
-                continue
             if isinstance(node, ast.Import):
                 edges.update(known(a.name) for a in node.names if a.name.split(".")[0] == package)
             elif required := _required_plugins(node):
@@ -116,13 +105,32 @@ def import_graph(root: Path, package: str = PACKAGE) -> dict[str, set[str]]:
     return graph
 
 
+def folder_of(module: str) -> str:
+    """The checkout folder (or package file) that places `module`: vfio_conform/<folder>/, suites/,
+    fixtures/, or vfio_conform/__init__.py and vfio_conform/__main__.py."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return f"{PACKAGE}/__init__.py"
+    if parts[1] in MAPPED:
+        return f"{MAPPED[parts[1]]}/"
+    if len(parts) == 2 and parts[1] == "__main__":
+        return f"{PACKAGE}/__main__.py"
+    return f"{PACKAGE}/{parts[1]}/"
+
+
+def single_files(root: Path, package: str = PACKAGE) -> frozenset[str]:
+    """The modules of the single files directly in the package other than __init__.py and __main__.py."""
+    return frozenset(f"{package}.{p.stem}" for p in (root / package).glob("*.py")
+                     if p.stem not in ("__init__", "__main__"))
+
+
 def layer_of(module: str, layers=LAYERS) -> int | None:
-    best, best_len = None, -1
-    for rank, (_, prefixes) in enumerate(layers):
-        for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_len:
-                best, best_len = rank, len(prefix)
-    return best
+    """The rank of `module`'s folder in `layers`; None for a module in no listed folder."""
+    folder = folder_of(module)
+    for rank, (_, folders) in enumerate(layers):
+        if folder in folders:
+            return rank
+    return None
 
 
 def circles(graph: dict[str, set[str]]) -> list[set[str]]:
@@ -170,10 +178,12 @@ def circles(graph: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-def violations(graph: dict[str, set[str]], layers=LAYERS, known_circles=KNOWN_CIRCLES) -> list[str]:
-    """One line per unplaced module, upward import and import circle."""
+def violations(graph: dict[str, set[str]], layers=LAYERS, singles: frozenset[str] = frozenset()) -> list[str]:
+    """One line per single file of the package (`singles`), unplaced module, upward import and import circle."""
     names = [name for name, _ in layers]
-    out = [f"{m}: in no layer (add it to LAYERS)" for m in sorted(graph) if layer_of(m, layers) is None]
+    out = [f"{m}: a single file of the package (move it into a folder)" for m in sorted(singles)]
+    out += [f"{m}: in no layer (a folder of LAYERS holds every module)" for m in sorted(graph)
+            if m not in singles and layer_of(m, layers) is None]
     for source in sorted(graph):
         low = layer_of(source, layers)
         for target in sorted(graph[source]):
@@ -181,19 +191,50 @@ def violations(graph: dict[str, set[str]], layers=LAYERS, known_circles=KNOWN_CI
             if low is not None and high is not None and high > low:
                 out.append(f"{source} ({names[low]}) imports {target} ({names[high]}): upward")
     for circle in circles(graph):
-        if not any(circle <= allowed for allowed in known_circles):
-            out.append(f"import circle: {' -> '.join(sorted(circle))}")
+        out.append(f"import circle: {' -> '.join(sorted(circle))}")
     return out
 
 
 def test_vfio_conform_imports_downward_only_without_circles():
-    problems = violations(import_graph(ROOT))
+    problems = violations(import_graph(ROOT), singles=single_files(ROOT))
     assert not problems, "\n".join(problems)
 
 
-def test_every_layer_prefix_is_used_once():
-    prefixes = [p for _, group in LAYERS for p in group]
-    assert len(prefixes) == len(set(prefixes))
+def test_every_layer_folder_is_listed_once_and_exists():
+    folders = [f for _, group in LAYERS for f in group]
+    assert len(folders) == len(set(folders))
+    assert [f for f in folders if not (ROOT / f).exists()] == []
+
+
+# -- docs/architecture.md is the same table ----------------------------------------------------------
+DOC = ROOT / "docs" / "architecture.md"
+
+
+def doc_layers(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The (layer, folders) rows of the doc's layer table (the table under '## Layers')."""
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or cells[0] in ("layer", "") or set(cells[0]) <= set("-"):
+            continue
+        rows.append((cells[0], tuple(re.findall(r"`([^`]+)`", cells[1]))))
+    return rows
+
+
+def test_the_architecture_doc_lists_the_layers_of_the_test():
+    assert doc_layers(DOC.read_text()) == [(name, folders) for name, folders in LAYERS]
+
+
+def test_every_path_the_architecture_doc_names_exists():
+    """A `vfio_conform/...`, `suites/...`, `fixtures/...` or `tests/...` path in backquotes, or a
+    `folder/file.py` of the package, names a file or folder of the checkout."""
+    missing = []
+    for path in re.findall(r"`([A-Za-z_][\w./-]*(?:/|\.py|\.md|\.sh))`", DOC.read_text()):
+        candidates = [ROOT / path, ROOT / PACKAGE / path]
+        if not any(c.exists() for c in candidates):
+            missing.append(path)
+    assert missing == []
 
 
 # -- the checker itself catches what it must ---------------------------------------------------------
@@ -205,49 +246,55 @@ def make_package(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-TOY_LAYERS = (("base", ("vfio_conform",)), ("low", ("vfio_conform.low",)),
-              ("high", ("vfio_conform.high",)))
+TOY_LAYERS = (("base", ("vfio_conform/__init__.py", "vfio_conform/low/")), ("high", ("vfio_conform/high/",)))
 
 
 @pytest.mark.parametrize("low_text, problem", [
-    ("from .high import x\n", "vfio_conform.low (low) imports vfio_conform.high.x (high): upward"),
+    ("from ..high import x\n", "vfio_conform.low.m (base) imports vfio_conform.high.x (high): upward"),
     ("def f():\n    from vfio_conform.high import x\n",
-     "vfio_conform.low (low) imports vfio_conform.high.x (high): upward"),
-    ("import vfio_conform.high.sub\n", "vfio_conform.low (low) imports vfio_conform.high.sub (high): upward"),
+     "vfio_conform.low.m (base) imports vfio_conform.high.x (high): upward"),
+    ("import vfio_conform.high.sub\n", "vfio_conform.low.m (base) imports vfio_conform.high.sub (high): upward"),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..high import x\n",
+     "vfio_conform.low.m (base) imports vfio_conform.high.x (high): upward"),
 ])
-def test_an_upward_import_is_caught(tmp_path, low_text, problem):
-    root = make_package(tmp_path, {"__init__.py": "", "low.py": low_text, "high/__init__.py": "",
-                                   "high/sub.py": "x = 1\n", "high/x.py": ""})
-    assert problem in violations(import_graph(root), TOY_LAYERS, ())
+def test_an_upward_import_is_caught_type_only_ones_too(tmp_path, low_text, problem):
+    root = make_package(tmp_path, {"__init__.py": "", "low/__init__.py": "", "low/m.py": low_text,
+                                   "high/__init__.py": "", "high/sub.py": "x = 1\n", "high/x.py": ""})
+    assert problem in violations(import_graph(root), TOY_LAYERS)
 
 
-def test_a_circle_is_caught_and_type_checking_imports_are_not_edges(tmp_path):
+def test_a_circle_inside_one_folder_is_caught_type_only_imports_included(tmp_path):
     files = {"__init__.py": "", "high/__init__.py": "", "high/a.py": "from . import b\n",
-             "high/b.py": "def f():\n    from .a import g\n",
-             "low.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .high import a\n"}
+             "high/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import g\n"}
     graph = import_graph(make_package(tmp_path, files))
-    assert violations(graph, TOY_LAYERS, ()) == ["import circle: vfio_conform.high.a -> vfio_conform.high.b"]
-    assert violations(graph, TOY_LAYERS, (frozenset({"vfio_conform.high.a", "vfio_conform.high.b"}),)) == []
-    assert graph["vfio_conform.low"] == set()
+    assert violations(graph, TOY_LAYERS) == ["import circle: vfio_conform.high.a -> vfio_conform.high.b"]
 
 
-def test_a_module_outside_every_layer_is_caught(tmp_path):
-    root = make_package(tmp_path, {"__init__.py": "", "stray.py": ""})
-    layers = (("low", ("vfio_conform.low",)),)
-    assert "vfio_conform: in no layer (add it to LAYERS)" in violations(import_graph(root), layers, ())
+def test_a_single_file_of_the_package_or_an_unlisted_folder_is_caught(tmp_path):
+    root = make_package(tmp_path, {"__init__.py": "", "stray.py": "", "other/__init__.py": "",
+                                   "other/m.py": "", "low/__init__.py": "", "low/m.py": ""})
+    problems = violations(import_graph(root), TOY_LAYERS, single_files(root))
+    assert "vfio_conform.stray: a single file of the package (move it into a folder)" in problems
+    assert "vfio_conform.other.m: in no layer (a folder of LAYERS holds every module)" in problems
+    assert not [p for p in problems if p.startswith("vfio_conform.low")]
 
 
 def test_the_mapped_top_level_folders_and_required_plugins_are_in_the_graph(tmp_path):
     """suites/ and fixtures/ of the checkout are the package's suites and fixtures, and a plugin
     required by name (`pytest_plugins`) is an import like any other."""
-    root = make_package(tmp_path, {"__init__.py": "", "low.py": "pytest_plugins = ['vfio_conform.fixtures']\n"})
+    root = make_package(tmp_path, {"__init__.py": "", "low/__init__.py": "",
+                                   "low/m.py": "pytest_plugins = ['vfio_conform.fixtures']\n"})
     (root / "fixtures").mkdir()
     (root / "fixtures" / "__init__.py").write_text("from vfio_conform.high import x\n")
     (root / "suites").mkdir()
-    (root / "suites" / "test_a.py").write_text("import vfio_conform.low\n")
+    (root / "suites" / "test_a.py").write_text("import vfio_conform.low.m\n")
     graph = import_graph(root)
-    assert graph["vfio_conform.low"] == {"vfio_conform.fixtures"}
-    assert graph["vfio_conform.suites.test_a"] == {"vfio_conform.low"}
-    layers = (*TOY_LAYERS, ("top", ("vfio_conform.fixtures", "vfio_conform.suites")))
-    assert violations(graph, layers, ()) == [
-        "vfio_conform.low (low) imports vfio_conform.fixtures (top): upward"]
+    assert graph["vfio_conform.low.m"] == {"vfio_conform.fixtures"}
+    assert graph["vfio_conform.suites.test_a"] == {"vfio_conform.low.m"}
+    layers = (*TOY_LAYERS, ("top", ("fixtures/", "suites/")))
+    assert violations(graph, layers) == ["vfio_conform.low.m (base) imports vfio_conform.fixtures (top): upward"]
+
+
+def test_the_doc_table_parser_reads_layer_rows():
+    text = "# A\n## Layers\n\n| layer | folders | what |\n|---|---|---|\n| low | `vfio_conform/low/`, `x/` | a |\n\n## Next\n| z | `y/` |\n"
+    assert doc_layers(text) == [("low", ("vfio_conform/low/", "x/"))]

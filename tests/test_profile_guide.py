@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vfio_conform.plugin.context import check_profile
+from vfio_conform.targets.select import check_profile
 from vfio_conform.profile import find_profile, load_profile
 from vfio_conform.profile import fields
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vfio_conform.base.errors import ConfigError
-from vfio_conform.plugin.context import check_profile
+from vfio_conform.targets.select import check_profile
 from vfio_conform.profile import load_all, load_profile
 from vfio_conform.profile.loader import MAX_PROFILE_BYTES
 from vfio_conform.uapi.enums import MigFlag

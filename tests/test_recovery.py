@@ -12,7 +12,7 @@ from vfio_conform.results.outcomes import skip_outcome
 from vfio_conform.fixtures import devices as fixtures
 from vfio_conform.results import Outcome
 from vfio_conform.results.model import SHOULD_NOT_MET
-from vfio_conform.plugin.context import Target
+from vfio_conform.targets.select import Target
 from vfio_conform.report.outcomes import SHOULD_UNMET, shown
 from vfio_conform.uapi.enums import MigState
 

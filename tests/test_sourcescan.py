@@ -11,7 +11,7 @@ from suite_runner import ROOT
 from vfio_conform.targets import sourcescan
 from vfio_conform.plugin.rulecheck import unknown_ids
 from vfio_conform.targets.sourcescan import ScanCache, SourceFacts, cache_file, warm_cache
-from vfio_conform.plugin.waivers import suite_functions
+from vfio_conform.targets.waivers import suite_functions
 
 GOOD = ('from vfio_conform.suitelib.checks import expect\n\n'
         'def test_x(profile):\n    expect(True, "fsm.legal-arc", "m")\n')

@@ -9,8 +9,8 @@ import pytest
 
 from suite_runner import ROOT, run_suites, write_profile
 from vfio_conform.base.errors import ConfigError
-from vfio_conform.plugin.context import check_profile
-from vfio_conform.plugin.waivers import suite_functions
+from vfio_conform.targets.select import check_profile
+from vfio_conform.targets.waivers import suite_functions
 from vfio_conform.profile import load_profile
 
 LINK = "https://example.org/bug/1"

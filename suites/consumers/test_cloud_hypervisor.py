@@ -5,12 +5,9 @@ import mmap
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect
-from vfio_conform.base.errors import errno_name
-from vfio_conform.uapi.enums import MigState
+from vfio_conform.api import (CloudHypervisor, errno_name, expect, expect_running, MigState, not_supported,
+                               verify_arrived)
 
-from vfio_conform.suitelib.consumers import CloudHypervisor, expect_running, verify_arrived
-from vfio_conform.results.outcomes import not_supported
 
 S = MigState
 #: Guest RAM as cloud-hypervisor would hand it to DMA_LOGGING_START (two regions, page aligned).

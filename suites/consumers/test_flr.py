@@ -9,10 +9,8 @@ import errno
 
 import pytest
 
-from vfio_conform.results.outcomes import not_supported
-from vfio_conform.suitelib.checks import expect_errno, expect_state
-from vfio_conform.suitelib.flr import flr_capability, initiate_flr
-from vfio_conform.uapi.enums import MigFlag, MigState
+from vfio_conform.api import (expect_errno, expect_state, flr_capability, initiate_flr, MigFlag, MigState,
+                               not_supported)
 
 pytestmark = [pytest.mark.vc_requires("reset"), pytest.mark.vc_requires(MigFlag.STOP_COPY)]
 

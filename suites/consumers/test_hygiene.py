@@ -5,10 +5,8 @@ import errno
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect, expect_errno
-from vfio_conform.base.errors import errno_name
-from vfio_conform.uapi.enums import DeviceFlag, Feature, FeatureOp, MigFlag, RegionFlag
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import (DeviceFlag, errno_name, expect, expect_errno, Feature, FeatureOp, MigFlag,
+                               not_supported, RegionFlag)
 
 GET, SET, PROBE = FeatureOp.GET, FeatureOp.SET, FeatureOp.PROBE
 #: feature -> the ops it supports (vfio_main.c, vfio-uapi.md 2).

@@ -8,14 +8,9 @@ import errno
 
 import pytest
 
-from vfio_conform.fixtures.sessions import require_state
-from vfio_conform.backends.registry import open_device
-from vfio_conform.suitelib.checks import expect
-from vfio_conform.base.errors import errno_name
-from vfio_conform.uapi.enums import MigFlag, MigState
+from vfio_conform.api import (errno_name, expect, expect_running, MigFlag, MigState, not_supported,
+                               open_device, Qemu, require_state, Saved, verify_arrived)
 
-from vfio_conform.suitelib.consumers import Qemu, Saved, expect_running, verify_arrived
-from vfio_conform.results.outcomes import not_supported
 
 S = MigState
 

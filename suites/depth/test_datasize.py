@@ -1,9 +1,7 @@
 """MIG_DATA_SIZE: available in every reachable state; the estimate matches the STOP_COPY stream."""
 import pytest
 
-from vfio_conform.fixtures.sessions import REQUESTABLE_STATES, require_state
-from vfio_conform.suitelib.checks import expect, expect_errno
-from vfio_conform.uapi.enums import MigState
+from vfio_conform.api import expect, expect_errno, MigState, REQUESTABLE_STATES, require_state
 
 
 

@@ -6,11 +6,7 @@ import os
 
 import pytest
 
-from vfio_conform.backends import registry
-from vfio_conform.model.spec import MESSAGES
-from vfio_conform.suitelib.checks import expect, expect_errno
-from vfio_conform.suitelib.depth import dma
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import dma, expect, expect_errno, MESSAGES, not_supported, registry
 
 pytestmark = pytest.mark.vc_requires("dma_logging")
 IOVA, PAGE = 0x10_0000, 4096

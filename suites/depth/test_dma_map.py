@@ -2,8 +2,7 @@
 the sim models the kernel's type1 IOMMU map table; the kernel backend does not drive the IOMMU)."""
 import pytest
 
-from vfio_conform.suitelib.checks import expect
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import expect, not_supported
 
 PAGE = 4096
 

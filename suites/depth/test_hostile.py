@@ -2,13 +2,8 @@
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect, expect_state
-from vfio_conform.suitelib.depth.streams import foreign_stream, resume, save_stream
-from vfio_conform.suitelib.spill import Mutated, cut, extended, flipped
-from vfio_conform.suitelib.writeplan import bounded
-from vfio_conform.uapi.enums import MigState
-from vfio_conform.verify import hook_for
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import (bounded, cut, expect, expect_state, extended, flipped, foreign_stream,
+                               hook_for, MigState, Mutated, not_supported, resume, save_stream)
 
 pytestmark = pytest.mark.vc_requires("reset")
 RULE = "resume.hostile-stream-refused"

@@ -3,10 +3,8 @@ import errno
 
 import pytest
 
-from vfio_conform.fixtures.sessions import REQUESTABLE_STATES, require_state, write_file
-from vfio_conform.suitelib.checks import expect, expect_errno, expect_state
-from vfio_conform.suitelib.depth.streams import resume, save_stream
-from vfio_conform.uapi.enums import MigState
+from vfio_conform.api import (expect, expect_errno, expect_state, MigState, REQUESTABLE_STATES,
+                               require_state, resume, save_stream, write_file)
 
 pytestmark = pytest.mark.vc_requires("reset")
 

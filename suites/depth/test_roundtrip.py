@@ -1,13 +1,8 @@
 """Round trips that verify device state through the profile's hook (vfio.h 4.5: STOP_COPY, RESUMING)."""
 import pytest
 
-from vfio_conform.suitelib.checks import expect, expect_state
-from vfio_conform.suitelib.depth.streams import resume, save_stream
-from vfio_conform.suitelib.spill import SavedStream
-from vfio_conform.model.plan import plan
-from vfio_conform.uapi.enums import MigFlag, MigState
-from vfio_conform.results.outcomes import not_supported
-from vfio_conform.verify import verifier_for
+from vfio_conform.api import (expect, expect_state, MigFlag, MigState, not_supported, plan, resume,
+                               save_stream, SavedStream, verifier_for)
 
 RULE = "roundtrip.state-preserved"
 

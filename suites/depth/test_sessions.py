@@ -3,13 +3,8 @@ import errno
 
 import pytest
 
-from vfio_conform.backends.registry import open_device
-from vfio_conform.fixtures.sessions import Sessions, require_state
-from vfio_conform.results.outcomes import not_supported
-from vfio_conform.suitelib.checks import expect, expect_state
-from vfio_conform.base.errors import errno_name
-from vfio_conform.model.fsm import PRE_COPY_STATES
-from vfio_conform.uapi.enums import MigState
+from vfio_conform.api import (errno_name, expect, expect_state, MigState, not_supported, open_device,
+                               PRE_COPY_STATES, require_state, Sessions)
 
 SESSION_STATES = [MigState.STOP_COPY, MigState.PRE_COPY, MigState.PRE_COPY_P2P, MigState.RESUMING]
 SAVING_STATES = SESSION_STATES[:3]

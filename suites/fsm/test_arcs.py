@@ -11,11 +11,8 @@ import random
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect, expect_errno, expect_state
-from vfio_conform.model.fsm import SAVING_GROUP
-from vfio_conform.uapi import structs as st
-from vfio_conform.uapi.enums import MIG_STATE_NR, Feature, FeatureOp, MigState
-from vfio_conform.results.outcomes import gated
+from vfio_conform.api import (expect, expect_errno, expect_state, Feature, FeatureOp, gated, MIG_STATE_NR,
+                               MigState, SAVING_GROUP, structs as st)
 
 S = MigState
 

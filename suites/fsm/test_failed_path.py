@@ -7,12 +7,8 @@ fails any step of any path.
 """
 import pytest
 
-from vfio_conform.fixtures.sessions import rewound, write_file
-from vfio_conform.suitelib.checks import expect, read_state
-from vfio_conform.model.fsm import supported_states
-from vfio_conform.model.plan import plan
-from vfio_conform.uapi.enums import MigState
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import (expect, MigState, not_supported, plan, read_state, rewound, supported_states,
+                               write_file)
 
 S = MigState
 

@@ -8,9 +8,7 @@ import errno
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect_errno
-from vfio_conform.uapi.enums import Feature, FeatureOp
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import expect_errno, Feature, FeatureOp, not_supported
 
 pytestmark = pytest.mark.vc_protocol("any")
 

@@ -4,10 +4,8 @@ mmap vs slow path, and a destination data section smaller than the source's chun
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect
-from vfio_conform.base.errors import SpecViolation, errno_name
-from vfio_conform.suitelib.migration_v1 import FIELDS, HEADER_LEN, LEGAL_STATES, RUNNING, V1Migration, find_region
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import (errno_name, expect, FIELDS, find_region, HEADER_LEN, LEGAL_STATES,
+                               not_supported, RUNNING, SpecViolation, V1Migration)
 
 pytestmark = pytest.mark.vc_protocol("v1")
 STARTS = (0b000, 0b001, 0b010, 0b011, 0b100)

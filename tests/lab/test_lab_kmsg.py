@@ -12,7 +12,7 @@ from vfio_conform.qemu_lab.harness import run_lab
 from vfio_conform.qemu_lab.modbuild import WARN_ARC, WARN_ARC_MESSAGE
 from vfio_conform.model.fsm import supported_states
 from vfio_conform.model.plan import plan
-from vfio_conform.plugin.hooks import ARC_TARGETS
+from vfio_conform.targets.requirements import ARC_TARGETS
 from vfio_conform.results import ResultStore
 from vfio_conform.uapi.enums import MigState
 

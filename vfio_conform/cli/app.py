@@ -244,7 +244,7 @@ def cmd_run(args, extra) -> int:
     import pytest
 
     from ..base.exitcodes import from_pytest
-    from ..plugin.context import select_targets
+    from ..targets.select import select_targets
     from ..plugin.lifecycle import EXIT_KEY
     from ..results import open_store
     inventory = None
@@ -410,7 +410,7 @@ def _print_consumer_lines(location: str, after_run_id: int) -> None:
 
 def cmd_profiles(args, extra) -> int:
     from ..profile import FoundProfile, ProfileSource, find_all, load_profile, search_path
-    from ..plugin.context import check_profile
+    from ..targets.select import check_profile
     if args.paths:
         found, bad = [], []
         for path in args.paths:

@@ -17,7 +17,7 @@ from ..model.fsm import supported_states
 from ..model.plan import plan
 from ..results.outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
 from ..results import Outcome, StoreError, TestRecord
-from ..uapi.enums import MIG_STATE_NR, MigState
+from ..uapi.enums import MigState
 from . import classify, params
 from .ci_outputs import CiOutputs, allure_wanted, check_outputs, run_host
 from .context import CONTEXT_KEY, build_context, open_store
@@ -27,17 +27,18 @@ from .lifecycle import RunGuard, RunLifecycle, install_sigterm
 from .options import add_options
 from .perf import PLUGIN_NAME as PERF_PLUGIN, PerfWatch
 from .recorder import ResultRecorder
-from .rulecheck import spec_ids
+from ..targets.items import spec_ids
+from ..targets.requirements import ARC_TARGETS, has_need, need_name
 from .sanitizers import ServerLogWatch
 from .selection import Selection
 from .store_mirror import check_mirror, register as register_mirror
 from .timeout import TestTimer, usable
 from .watchdog import Watchdog
-from .waivers import WaiverLedger, waiver_message
+from ..targets.waivers import waiver_message
+from .waivers import WaiverLedger
 from .workers import GroupSuffix, WorkerWatch, stall_limit
 
 #: Requested states of the transition matrix: every state, ERROR and the first invalid value.
-ARC_TARGETS = [*[s for s in MigState if s is not MigState.ERROR], MigState.ERROR, MIG_STATE_NR]
 
 
 def pytest_addoption(parser) -> None:
@@ -238,8 +239,8 @@ def pytest_runtest_setup(item) -> None:
             f.write(item.nodeid + "\n")
     for mark in item.iter_markers("vc_requires"):
         for need in mark.args:
-            if not _has(profile, need):
-                not_supported(f"profile {profile.name} lacks {_need_name(need)}")
+            if not has_need(profile, need):
+                not_supported(f"profile {profile.name} lacks {need_name(need)}")
     _gate_transport(item, profile)
 
 
@@ -329,14 +330,3 @@ _CALL_RECORD = pytest.StashKey[TestRecord]()
 
 def _test_id(item) -> str:
     return item.name
-
-
-def _has(profile, need) -> bool:
-    from ..uapi.enums import MigFlag
-    if isinstance(need, MigFlag):
-        return bool(profile.flags & need)
-    return bool(getattr(profile, need))
-
-
-def _need_name(need) -> str:
-    return getattr(need, "name", None) or str(need)

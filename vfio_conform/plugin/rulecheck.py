@@ -20,28 +20,11 @@ import pytest
 
 from ..base.constants import SUITES_ROOT
 from ..model.spec import RULES
-from ..targets.items import item_param
+from ..targets.items import item_param, spec_ids
 from ..targets.sourcescan import RULE_ARGS, _callee, _strings  # noqa: F401  (what the id scan looks for)
 from ..targets.sourcescan import facts_of, package_sources, shared_cache
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-
-
-#: An item's rule ids, worked out once (collection, setup and every report ask for them).
-_SPEC_IDS = pytest.StashKey[tuple]()
-
-
-def spec_ids(item) -> list[str]:
-    """Every rule id of `item`'s vc_spec marks, nearest mark first, without repeats."""
-    known = item.stash.get(_SPEC_IDS, None)
-    if known is None:
-        ids: list[str] = []
-        for mark in item.iter_markers("vc_spec"):
-            for rule_id in mark.args:
-                if rule_id not in ids:
-                    ids.append(rule_id)
-        known = item.stash[_SPEC_IDS] = tuple(ids)
-    return list(known)
 
 
 def ids_in_source(path: str) -> tuple[tuple[int, str], ...]:

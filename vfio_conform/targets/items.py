@@ -1,5 +1,7 @@
-"""Read a test item's parametrized values (the profile, the arc) in one place."""
+"""Read a test item's parametrized values (the profile, the arc) and its rule ids in one place."""
 from __future__ import annotations
+
+import pytest
 
 from ..results.keys import key_from_parts, strip_profile
 
@@ -17,3 +19,20 @@ def item_key(item, profile_name: str) -> str:
     if parts is None:           # pytest keeps the parts privately: fall back to the joined id
         return strip_profile(item.name, profile_name)
     return key_from_parts(getattr(item, "originalname", item.name), list(parts), profile_name)
+
+
+#: An item's rule ids, worked out once (collection, setup and every report ask for them).
+_SPEC_IDS = pytest.StashKey[tuple]()
+
+
+def spec_ids(item) -> list[str]:
+    """Every rule id of `item`'s vc_spec marks, nearest mark first, without repeats."""
+    known = item.stash.get(_SPEC_IDS, None)
+    if known is None:
+        ids: list[str] = []
+        for mark in item.iter_markers("vc_spec"):
+            for rule_id in mark.args:
+                if rule_id not in ids:
+                    ids.append(rule_id)
+        known = item.stash[_SPEC_IDS] = tuple(ids)
+    return list(known)

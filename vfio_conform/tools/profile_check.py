@@ -8,7 +8,7 @@ is put through the decisions the plugin takes before a test touches a device: th
 of the FSM model's arcs on the given kernel. What depends on the device's answers (a DMA logging
 REPORT that gives EOPNOTSUPP, a region fence a test needs) is only known when the run happens.
 
-This module runs pytest, so it sits in the tools layer although it lives beside the schema.
+This module runs pytest (collection only, with the plugin's own parametrization), so it is a tool.
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from ..base.errors import InfraError
 from ..model.fsm import supported_states
 from ..model.plan import HANG_BLOCKED_ARC, WARN_FROM_ERROR, plan
 from ..results.outcomes import SKIP_MARK
-from ..plugin.context import CONTEXT_KEY, Target, VcContext, check_profile
-from ..plugin.hooks import ARC_TARGETS, _has, _need_name
-from ..targets.items import item_param
-from ..plugin.rulecheck import spec_ids
+from ..plugin.context import CONTEXT_KEY, VcContext
+from ..targets.requirements import ARC_TARGETS, has_need, need_name
+from ..targets.select import Target, check_profile
+from ..targets.items import item_param, spec_ids
 from ..backends import registry
 from ..results import Outcome
 from ..suitelib.checks import not_on_transport
@@ -179,9 +179,9 @@ class _Collector:
             return Decision(item.nodeid, suite, outcome, reason, hazard)
         for req in item.iter_markers("vc_requires"):
             for need in req.args:
-                if not _has(profile, need):
+                if not has_need(profile, need):
                     return Decision(item.nodeid, suite, Outcome.NOT_SUPPORTED.value,
-                                    f"profile lacks {_need_name(need)}")
+                                    f"profile lacks {need_name(need)}")
         why = not_on_transport(spec_ids(item), transport)
         if why:
             return Decision(item.nodeid, suite, Outcome.NOT_SUPPORTED.value, why)

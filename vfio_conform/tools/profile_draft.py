@@ -28,7 +28,7 @@ from ..backends import registry
 from ..device import Device
 from ..base.errors import ConfigError, VfioConformError, errno_name
 from ..results.outcomes import Outcome, OutcomeSkip
-from ..plugin.context import check_profile
+from ..targets.select import check_profile
 from ..suitelib.virtualized import VirtualizedRange, virtualized_ranges
 from ..uapi.enums import (REGION_SUBTYPE_MIGRATION_DEPRECATED, DeviceFlag, Feature, FeatureOp,
                           MigFlag, RegionCap, RegionFlag, RegionType)
