@@ -227,11 +227,14 @@ def test_the_architecture_doc_lists_the_layers_of_the_test():
 
 
 def test_every_path_the_architecture_doc_names_exists():
-    """A `vfio_conform/...`, `suites/...`, `fixtures/...` or `tests/...` path in backquotes, or a
-    `folder/file.py` of the package, names a file or folder of the checkout."""
+    """Every path in backquotes (a folder, a .py/.md/.sh file) names a file or folder of the checkout:
+    from its top, from vfio_conform/, or from one of the layer folders (`constants.py` of base/);
+    the wheel's vfio_conform/suites, fixtures and profiles are the checkout's top-level folders."""
+    folders = [ROOT / f for _, group in LAYERS for f in group if f.endswith("/")]
     missing = []
     for path in re.findall(r"`([A-Za-z_][\w./-]*(?:/|\.py|\.md|\.sh))`", DOC.read_text()):
-        candidates = [ROOT / path, ROOT / PACKAGE / path]
+        mapped = path.removeprefix(f"{PACKAGE}/") if path.split("/")[1:2] in (["suites"], ["fixtures"], ["profiles"]) else path
+        candidates = [ROOT / mapped, ROOT / PACKAGE / path, *(f / path for f in folders)]
         if not any(c.exists() for c in candidates):
             missing.append(path)
     assert missing == []
