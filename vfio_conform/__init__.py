@@ -2,9 +2,8 @@
 import sys as _sys
 from importlib.machinery import PathFinder as _PathFinder
 
+from .base.build import __version__  # noqa: F401  (defined beside the build identity)
 from .base.constants import CHECKOUT as _CHECKOUT, PACKAGE_DIR as _PACKAGE_DIR, TOP_LEVEL as _TOP_LEVEL
-
-__version__ = "0.1.0"
 
 
 class _CheckoutFolders:

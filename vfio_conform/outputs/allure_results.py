@@ -32,6 +32,7 @@ from allure_commons.model2 import (Attachment, Label, Link, Parameter, StatusDet
 
 from .. import __version__
 from ..base.outfile import OutputError, write_text
+from ..base.verdicts import ALLURE_STATUS
 from ..device.lastop import INTERRUPTED, describe_operation
 from ..base.errors import errno_name
 from ..model.spec import MUST, RULES
@@ -39,9 +40,7 @@ from ..results import Outcome, TestRecord
 from ..results.environment import Environment
 from .junit import classname
 
-STATUS = {Outcome.PASS: "passed", Outcome.FAIL: "failed", Outcome.INFRA_ERROR: "broken",
-          Outcome.KNOWN_ISSUE: "skipped", Outcome.NOT_SUPPORTED: "skipped", Outcome.GATED: "skipped",
-          Outcome.SKIPPED: "skipped"}
+STATUS = ALLURE_STATUS
 
 #: The categories after the one per rule: infrastructure problems apart from driver findings, and
 #: the kinds of skip (their messages start with the outcome). (name, status, outcome or None)

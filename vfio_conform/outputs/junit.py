@@ -20,13 +20,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..base.outfile import write_bytes
+from ..base.verdicts import JUNIT_SKIPPED
 from ..results import Outcome, TestRecord
 from ..results import rootcause
 from ..results.environment import Environment
 
 #: XML 1.0 cannot hold most control characters (a device's bytes may end up in a message).
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-SKIP_TYPES = (Outcome.KNOWN_ISSUE, Outcome.NOT_SUPPORTED, Outcome.GATED, Outcome.SKIPPED)
+SKIP_TYPES = JUNIT_SKIPPED
 
 
 @dataclasses.dataclass

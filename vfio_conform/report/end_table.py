@@ -1,6 +1,7 @@
 """The one table that ends `vfio-conform run` and `lab run`: a row per profile, then the report paths."""
 from __future__ import annotations
 
+from ..base.verdicts import Verdict
 from .run_verdicts import TABLE_OUTCOMES, ProfileSummary, ReportPaths, overall
 
 _PATH_LABELS = (("html", "HTML report"), ("junit", "JUnit"), ("allure", "Allure results"),
@@ -28,7 +29,8 @@ def render(profiles: list[ProfileSummary]) -> str:
 
     word = overall(profiles)
     parts = [f"{p.profile} {p.subset_text.removeprefix('subset ')}" for p in profiles if p.subset_text]
-    head_word = f"CONFORMANT (subset: {', '.join(parts)})" if word.value == "CONFORMANT-SUBSET" else word.value
+    head_word = (f"{Verdict.CONFORMANT.value} (subset: {', '.join(parts)})" if word is Verdict.CONFORMANT_SUBSET
+                 else word.value)
     out = [f"vfio-conform summary: {head_word}", line(head),
            line(["-" * w for w in widths]), *(line(r) for r in rows)]
     sessions = list(dict.fromkeys(p.session for p in profiles if p.session))

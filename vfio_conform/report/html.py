@@ -6,6 +6,7 @@ import time
 from collections import Counter
 
 from ..base.exitcodes import Exit, verdict
+from ..base.verdicts import Verdict
 from ..results import describe_reason
 from ..results.redact import public_command, redact_secrets
 from ..results import rootcause
@@ -16,15 +17,15 @@ from .page import badge, document, esc, legend, table
 from .runs import RunData
 
 #: The verdict words of `vfio-conform run` (its exit codes, see base/exitcodes.py).
-VERDICT_WORDS = {Exit.CONFORMANT: "CONFORMANT", Exit.NONCONFORMANT: "NON-CONFORMANT",
-                 Exit.INCOMPLETE: "INCOMPLETE"}
+VERDICT_WORDS = {Exit.CONFORMANT: Verdict.CONFORMANT.value, Exit.NONCONFORMANT: Verdict.NON_CONFORMANT.value,
+                 Exit.INCOMPLETE: Verdict.INCOMPLETE.value}
 
 
 def run_verdict(run: RunData) -> str:
     """The run's verdict by the rules of the CLI's exit code: every recorded outcome, and whether
     the run finished."""
     code = verdict((r["outcome"] for r in run.rows), (run.meta.get("status") or "running") == "finished")
-    return VERDICT_WORDS.get(code, "INCOMPLETE")
+    return VERDICT_WORDS.get(code, Verdict.INCOMPLETE.value)
 
 
 def subset_text(meta: dict) -> str:
@@ -60,7 +61,7 @@ def _banner(run: RunData) -> str:
         tests = {r["test_id"] for r in fails}
         why = (f"{len(tests)} test{'s' if len(tests) != 1 else ''} broke {len(rules)} spec "
                f"rule{'s' if len(rules) != 1 else ''}")
-    elif word == "INCOMPLETE":
+    elif word == Verdict.INCOMPLETE.value:
         status, reason = run.meta.get("status") or "running", run.meta.get("reason") or ""
         open_ = [k for k in ("infra-error", "skipped") if any(r["outcome"] == k for r in run.rows)]
         why = "; ".join(([f"run {status}" + (f" ({describe_reason(reason)})" if reason else "")]
@@ -74,7 +75,7 @@ def _banner(run: RunData) -> str:
     if sub:
         why += (f"; only {sub.removeprefix('subset ')} tests of the profile's suite were selected: "
                 "not a qualification")
-    data = f"{word}-SUBSET" if sub and word == "CONFORMANT" else word
+    data = Verdict.CONFORMANT_SUBSET.value if sub and word == Verdict.CONFORMANT.value else word
     return (f'<div class="verdict v-{cls}" data-verdict="{data}" data-profile="{esc(run.profile)}">'
             f'<b>{esc(verdict_text(run))}</b> <a href="#run-{run.id}">{esc(run.profile)}</a> '
             f"(run #{run.id}): {esc(why)}</div>")

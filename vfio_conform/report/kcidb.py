@@ -27,13 +27,13 @@ import json
 import os
 import re
 
+from ..base.verdicts import KCIDB_STATUS
 from ..results.environment import of_run
 from .formats import ReportFormat
 
 ORIGIN_ENV = "VFIO_CONFORM_KCIDB_ORIGIN"
 SCHEMA_VERSION = {"major": 5, "minor": 3}
-STATUS = {"pass": "PASS", "fail": "FAIL", "known-issue": "FAIL", "infra-error": "ERROR",
-          "not-supported": "SKIP", "gated": "SKIP", "skipped": "SKIP"}
+STATUS = KCIDB_STATUS
 _PART = re.compile(r"[^A-Za-z0-9_-]+")
 
 

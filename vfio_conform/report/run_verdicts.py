@@ -7,7 +7,6 @@ json_summary (the machine-readable document).
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 import shlex
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Iterable
 
 from ..base.build import harness_build
 from ..base.exitcodes import Exit, verdict as exit_verdict
+from ..base.verdicts import Verdict
 from ..results import Outcome, RunStatus, describe_reason
 
 #: The outcome columns of the table, in the CLI's words (a `skipped` column is added only when used).
@@ -22,15 +22,6 @@ TABLE_OUTCOMES = (Outcome.PASS.value, Outcome.FAIL.value, Outcome.NOT_SUPPORTED.
                   Outcome.KNOWN_ISSUE.value, Outcome.GATED.value, Outcome.INFRA_ERROR.value)
 #: Every outcome a count is kept for (the JSON document lists each, zeros included).
 ALL_OUTCOMES = tuple(o.value for o in Outcome)
-
-
-class Verdict(str, enum.Enum):
-    CONFORMANT = "CONFORMANT"
-    NON_CONFORMANT = "NON-CONFORMANT"
-    INCOMPLETE = "INCOMPLETE"
-    #: every selected test conforms, but the run selected only part of the profile's suite
-    #: (-k, -m, node ids, a file): never a qualification, and never the bare word CONFORMANT
-    CONFORMANT_SUBSET = "CONFORMANT-SUBSET"
 
 
 _BY_EXIT = {Exit.CONFORMANT: Verdict.CONFORMANT, Exit.NONCONFORMANT: Verdict.NON_CONFORMANT}

@@ -2,24 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
+
+from ..base.verdicts import (REASON_TEXT, Outcome, Reason, RunStatus,  # noqa: F401  (the words, defined once)
+                              describe_reason)
 
 
 #: How a passing test's message starts when it did not follow a `should` rule (display text only:
 #: the record's `should` field says which rules).
 SHOULD_NOT_MET = "should not met: "
-
-
-class Outcome(str, enum.Enum):
-    """Distinct verdicts: a skip is never a pass, a waived failure is never a pass."""
-
-    PASS = "pass"
-    FAIL = "fail"                    # the device broke the spec
-    NOT_SUPPORTED = "not-supported"  # capability absent per profile
-    KNOWN_ISSUE = "known-issue"      # failure waived in the profile, with a link
-    INFRA_ERROR = "infra-error"      # harness, lab or host problem
-    GATED = "gated"                  # not run: hazard on this kernel
-    SKIPPED = "skipped"              # not run for another stated reason
 
 
 @dataclasses.dataclass
@@ -101,49 +91,3 @@ class TestRecord:
 
 #: TestRecord's field names, in order.
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(TestRecord))
-
-
-class RunStatus(str, enum.Enum):
-    """Lifecycle of a run: `running` until it ends `finished` or `incomplete` (with a Reason)."""
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    INCOMPLETE = "incomplete"
-
-
-class Reason(str, enum.Enum):
-    """Why a run is incomplete (stored in runs.reason)."""
-
-    INTERRUPTED = "interrupted"            # Ctrl-C (SIGINT)
-    TERMINATED = "terminated"              # SIGTERM, handled: fixtures torn down, devices made safe
-    CRASHED = "crashed"                    # pytest INTERNALERROR, or a lab guest that died
-    KILLED = "killed"                      # the process is gone without ending the run (SIGKILL, OOM)
-    HOST_RESTARTED = "host-restarted"      # the run's host booted again since the run started
-    COLLECTION_ERROR = "collection-error"  # a suite module could not be collected
-    EMPTY = "empty"                        # no test of this profile ran
-    PARTIAL = "partial"                    # stopped early (-x, --maxfail, a crashed worker)
-    STORE_LOST = "store-lost"              # the store failed mid-run (disk full, server gone)
-    STALLED = "stalled"                    # no worker reported anything within the stall bound
-
-
-#: One line per reason, for `results`, the report and the run summary.
-REASON_TEXT = {
-    Reason.INTERRUPTED: "interrupted (Ctrl-C)",
-    Reason.TERMINATED: "terminated by SIGTERM",
-    Reason.CRASHED: "the harness crashed (pytest INTERNALERROR or the lab guest died)",
-    Reason.KILLED: "its process is gone without ending the run (killed, e.g. SIGKILL)",
-    Reason.HOST_RESTARTED: "its host rebooted during the run",
-    Reason.COLLECTION_ERROR: "a suite module could not be collected",
-    Reason.EMPTY: "no test ran",
-    Reason.PARTIAL: "stopped before every selected test ran",
-    Reason.STORE_LOST: "the result store failed during the run",
-    Reason.STALLED: "no test progressed within the stall bound (a stuck worker); the run was stopped",
-}
-
-
-def describe_reason(reason: str | None) -> str:
-    """Human text for a stored reason code (unknown codes are shown as they are)."""
-    try:
-        return REASON_TEXT[Reason(reason)]
-    except ValueError:
-        return reason or ""
