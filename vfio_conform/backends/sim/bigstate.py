@@ -1,9 +1,13 @@
 """A sim device state of any size generated on the fly, and its stream (format version 3).
 
 The internal block is never held in memory: block i (BLOCK bytes) at generation g is the 16-byte
-word (tag, i, g) repeated, so a block can be produced, and a received block checked byte for byte,
-from three integers. The device keeps one generation counter per block; a pre-copy round dirties
-some blocks (their generation goes up) and the saving session re-sends them.
+word (tag, i, g) followed by a slice of the device's pattern (BLOCK pseudo-random bytes made once
+from the tag), starting at one of ROTATIONS offsets chosen by (i, g). A block is produced with one
+copy of that slice, and a received block is checked by its word and by the xxh3_128 digest of the
+rest (device/digest.py) against the digest of the pattern slice (one per offset and length, kept):
+no Python work per byte, so the sim produces and checks a state faster than the harness copies it.
+The device keeps one generation counter per block; a pre-copy round dirties some blocks (their
+generation goes up) and the saving session re-sends them.
 
 Stream v3: the common header (payload length, layout fingerprint; digest field unused), then
 records (payload offset u64, length u32, data) - one per internal block, re-sent blocks again,
@@ -14,11 +18,14 @@ from __future__ import annotations
 
 import array
 import collections
+import functools
 import select
 import errno
 import hashlib
 import struct
+from typing import Any
 
+from ...device.digest import new_digest
 from . import stream
 from .faults import ActiveFaults
 from .regions import oserror
@@ -30,6 +37,42 @@ _WORD = struct.Struct("<QII")       # tag, block index, generation: 16 bytes
 _RECORD = struct.Struct("<QI")
 #: A read that has this many bytes ends at the next record end (a short read, as drivers do).
 FILL = 64 << 10
+#: A block's body starts at one of this many offsets of the pattern (a prime; 4111-byte steps).
+ROTATIONS = 61
+_STEP = 4111
+
+
+class Pattern:
+    """The BLOCK pseudo-random bytes of a content tag (twice over, so every rotation is one slice),
+    and the digest of each (rotation, length) slice a checker has needed."""
+
+    def __init__(self, tag: int):
+        once = hashlib.shake_128(b"vfio-conform generated state" + tag.to_bytes(8, "little")).digest(BLOCK)
+        self.view = memoryview(once + once)
+        self._sums: dict[tuple[int, int], bytes] = {}
+
+    @staticmethod
+    def offset(index: int, gen: int) -> int:
+        return ((index + 7 * gen) % ROTATIONS) * _STEP
+
+    def body(self, index: int, gen: int, length: int) -> memoryview:
+        """The `length` bytes after the word of block `index` at generation `gen`."""
+        start = self.offset(index, gen)
+        return self.view[start:start + length]
+
+    def body_sum(self, index: int, gen: int, length: int) -> bytes:
+        key = (self.offset(index, gen), length)
+        got = self._sums.get(key)
+        if got is None:
+            d = new_digest()
+            d.update(self.body(index, gen, length))
+            got = self._sums[key] = d.digest()
+        return got
+
+
+@functools.lru_cache(maxsize=8)
+def pattern(tag: int) -> Pattern:
+    return Pattern(tag)
 
 
 class GeneratedState:
@@ -44,11 +87,14 @@ class GeneratedState:
     def block_len(self, index: int) -> int:
         return min(BLOCK, self.size - index * BLOCK)
 
-    def block(self, index: int, gen: int | None = None) -> bytes:
-        """Block `index` as of generation `gen` (default: now)."""
+    def block(self, index: int, gen: int | None = None, prefix: bytes = b"") -> bytes:
+        """`prefix` and block `index` as of generation `gen` (default: now), made with one copy."""
         n = self.block_len(index)
-        word = _WORD.pack(self.tag, index, self.gen[index] if gen is None else gen)
-        return (word * (-(-n // 16)))[:n]
+        gen = self.gen[index] if gen is None else gen
+        word = _WORD.pack(self.tag, index, gen)
+        if n <= _WORD.size:
+            return prefix + word[:n]
+        return b"".join((prefix, word, pattern(self.tag).body(index, gen, n - _WORD.size)))
 
     def run_round(self, count: int) -> list[int]:
         """The device runs a little: `count` blocks (spread over the state) get new contents."""
@@ -121,7 +167,7 @@ class GeneratedSavingSession(SavingSession):
             i = item[1]
             self.queued.discard(i)
             self.queued_bytes -= _RECORD.size + self.state.block_len(i)
-            return _RECORD.pack(i * BLOCK, self.state.block_len(i)) + self.state.block(i)
+            return self.state.block(i, prefix=_RECORD.pack(i * BLOCK, self.state.block_len(i)))
         if kind == "regions":
             data = self.regions()
             return _RECORD.pack(self.layout.state_size, len(data)) + data if data else b""
@@ -213,9 +259,9 @@ class GeneratedSavingSession(SavingSession):
 
 
 class GeneratedResumingSession(ResumingSession):
-    """Resuming side: parses records as they are written and checks every block piece by piece
-    against its pattern; keeps only the generations and the region bytes (memory does not grow
-    with the state: at most one generated block and a few header bytes)."""
+    """Resuming side: parses records as they are written and checks every block: its word (tag,
+    index, generation) and the running digest of the rest against its pattern slice's; keeps only
+    the generations and the region bytes (memory does not grow with the state)."""
 
     def __init__(self, faults: ActiveFaults, layout: stream.StreamLayout, regions_len: int):
         super().__init__(faults, layout)
@@ -227,8 +273,9 @@ class GeneratedResumingSession(ResumingSession):
         self.head = bytearray()           # stream header, then each record header, until complete
         self.need: tuple[int, int] | None = None
         self.got = 0
-        self.small = bytearray()          # body of a region or end record
-        self.expected: bytes | None = None
+        self.small = bytearray()          # body of a region or end record, or a block's word
+        self.expected: bytes | None = None    # digest the body of the block being written must have
+        self.body_digest: Any = None
         self.header_ok = False
         self.written = 0
         self.error: str | None = None
@@ -311,8 +358,9 @@ class GeneratedResumingSession(ResumingSession):
             self.small += piece
         else:
             if self.expected is None:                    # the first 16 bytes name the block's version
-                self.small += piece[:16 - len(self.small)]
-                if len(self.small) < 16:
+                take = _WORD.size - len(self.small)
+                self.small += piece[:take]
+                if len(self.small) < _WORD.size:
                     self.got += len(piece)
                     return
                 tag, idx, gen = _WORD.unpack(self.small)
@@ -322,10 +370,11 @@ class GeneratedResumingSession(ResumingSession):
                     self.error = f"block {offset // BLOCK} does not hold the device's data"
                     return
                 self.state.gen[idx] = gen
-                self.expected = self.state.block(idx, gen)
-            if bytes(piece) != self.expected[self.got:self.got + len(piece)]:
-                self.error = f"block {offset // BLOCK} does not hold the device's data"
-                return
+                self.expected = pattern(tag).body_sum(idx, gen, length - _WORD.size)
+                self.body_digest = new_digest()
+                self.got += take
+                piece = piece[take:]
+            self.body_digest.update(piece)
         self.got += len(piece)
 
     def _finish_record(self) -> None:
@@ -336,8 +385,11 @@ class GeneratedResumingSession(ResumingSession):
             self.regions[:] = self.small
             self.regions_seen = True
         elif self.expected is not None:
-            self.seen[offset // BLOCK] = 1
-        self.need, self.expected, self.small = None, None, bytearray()
+            if self.body_digest.digest() != self.expected:
+                self.error = f"block {offset // BLOCK} does not hold the device's data"
+            else:
+                self.seen[offset // BLOCK] = 1
+        self.need, self.expected, self.small, self.body_digest = None, None, bytearray(), None
 
     def result(self) -> tuple[GeneratedState, bytes]:
         """The complete, verified state (StreamError otherwise)."""
