@@ -15,7 +15,7 @@ import pytest
 from tests.suite_runner import ROOT, write_profile
 from vfio_conform.device.digest import ALGORITHM, new_digest
 from vfio_conform.suitelib.spill import InMemory, Mutated, SavedStream, SpillDir, cut, extended, flipped
-from vfio_conform.suitelib.writeplan import BULK, bounded, whole
+from vfio_conform.suitelib.writeplan import BULK, bounded, combined, whole
 
 
 def _saved(tmp_path, data: bytes) -> SavedStream:
@@ -78,6 +78,30 @@ def test_whole_plan_for_a_small_stream_and_bounded_for_a_big_one():
     assert cov.small_bytes < 1 << 20                        # bounded: well under a MiB of 1-byte writes
     assert "record boundaries" in cov.describe() and str(length) in cov.describe()
     assert whole(10, 4).coverage.describe().startswith("every byte")
+
+
+def test_combined_plan_shares_one_resume_between_the_sizes():
+    """The odd-chunk sizes share one write of a big stream: contiguous segments, the header in the
+    smallest size, every record boundary in one of the small sizes, each size's share in its Coverage."""
+    sizes = (1, 3, 7, 4099)
+    assert combined(1000, sizes, [72]) is None                  # a small stream: each size writes it whole
+    length = 1 << 30
+    marks = [72 + k * ((1 << 20) + 12) for k in range(1024)]
+    plan, coverage = combined(length, sizes, marks)
+    pos = 0
+    for start, end, piece in plan.segments:
+        assert start == pos and end > start and piece in (*sizes, BULK)
+        pos = end
+    assert pos == length
+    small = [(s, e, p) for s, e, p in plan.segments if p != BULK]
+    assert small[0][:3] == (0, 4096, 1)
+    for b in marks:
+        assert any(s <= b - 1 and b < e for s, e, _ in small), b   # both sides of every boundary
+    assert sum(c.boundaries for c in coverage.values()) >= len(marks) - 2
+    assert all(c.boundaries >= 250 and c.samples == 4 for c in coverage.values())
+    assert sum(e - s for s, e, _ in small) == sum(c.small_bytes for c in coverage.values()) < 32 << 20
+    text = coverage[3].describe()
+    assert "of the 1024 record boundaries" in text and "shared with the 1, 7, 4099-byte writes" in text
 
 
 def test_digest_is_xxh3():

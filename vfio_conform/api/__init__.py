@@ -30,7 +30,7 @@ from ..fixtures.sessions import REQUESTABLE_STATES, require_state, rewound, Sess
 from ..suitelib.depth import dma  # noqa: F401
 from ..suitelib.depth.streams import foreign_stream, resume, save_stream  # noqa: F401
 from ..suitelib.spill import cut, extended, flipped, Mutated, SavedStream  # noqa: F401
-from ..suitelib.writeplan import bounded, read_along  # noqa: F401
+from ..suitelib.writeplan import bounded, combined, read_along  # noqa: F401
 from ..suitelib.virtualized import masked, virtualized_ranges  # noqa: F401
 from ..suitelib.flr import flr_capability, initiate_flr  # noqa: F401
 from ..suitelib.migration_v1 import FIELDS, find_region, HEADER_LEN, LEGAL_STATES, RUNNING, V1Migration  # noqa: F401
@@ -40,7 +40,7 @@ from ..suitelib.consumers import CloudHypervisor, expect_running, Qemu, Saved, v
 _LAZY = {'WalkContext': 'suitelib.depth.walk', 'run_walks': 'suitelib.depth.walk'}
 
 __all__ = [
-    'bounded', 'CloudHypervisor', 'cut', 'DeviceFlag', 'dma', 'errno_name', 'expect', 'expect_errno',
+    'bounded', 'CloudHypervisor', 'combined', 'cut', 'DeviceFlag', 'dma', 'errno_name', 'expect', 'expect_errno',
     'expect_running', 'expect_state', 'extended', 'Feature', 'FeatureOp', 'FIELDS', 'find_region',
     'flipped', 'flr_capability', 'foreign_stream', 'gated', 'HEADER_LEN', 'hook_for', 'initiate_flr',
     'LEGAL_STATES', 'masked', 'MESSAGES', 'MIG_STATE_NR', 'MigFlag', 'MigState', 'Mutated', 'new_digest',

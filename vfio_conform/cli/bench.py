@@ -12,6 +12,8 @@ from ..base.errors import VfioConformError
 SECTIONS = ("transitions", "streams", "scaling", "suite")
 #: Sections run only when asked for with --only (they boot the real-kernel lab).
 LAB_SECTIONS = ("lab-parallel",)
+#: Sections run only when asked for with --only (suite runs on gigabyte states: minutes each).
+BIG_SECTIONS = ("hostile", "run-memory")
 #: Targets the sections print their ratios against (the issue's acceptance criteria).
 TRANSITION_TARGET = 1.5          # harness / bare Python per SET, at most
 STREAM_TARGET = 0.8              # harness data_fd throughput / C pipe loop, at least
@@ -19,9 +21,11 @@ STREAM_RSS_TARGET_MIB = 64       # resident memory above the 1 MiB-state run, at
 
 
 def add_arguments(bench: argparse.ArgumentParser) -> None:
-    bench.add_argument("--only", action="append", choices=SECTIONS + LAB_SECTIONS, metavar="SECTION",
+    bench.add_argument("--only", action="append", choices=SECTIONS + LAB_SECTIONS + BIG_SECTIONS,
+                       metavar="SECTION",
                        help=f"run only these sections (repeatable; default: {', '.join(SECTIONS)}; "
-                            f"lab-parallel boots the lab twice: wrap it in flock /tmp/vc-lab.lock)")
+                            f"lab-parallel boots the lab twice: wrap it in flock /tmp/vc-lab.lock; "
+                            f"hostile and run-memory run the suites on generated states of gigabytes)")
     bench.add_argument("--workers", type=int, default=2, help="lab-parallel: xdist workers (default 2)")
     bench.add_argument("--seconds", type=float, default=3.0, help="duration of the transition loops")
     bench.add_argument("--profile", default="sim-p2p-precopy",
@@ -30,6 +34,11 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
                        "(a sim instance name, or a mdev UUID / BDF with a kernel profile)")
     bench.add_argument("--state-size", default="256M", metavar="SIZE",
                        help="device state streamed by the streams section (e.g. 1M, 256M, 4G)")
+    bench.add_argument("--hostile-size", default="1G", metavar="SIZE",
+                       help="hostile: the generated state the hostile module runs on (default 1G)")
+    bench.add_argument("--memory-sizes", default="1G", metavar="SIZES",
+                       help="run-memory: comma-separated state sizes whose whole-suite run is compared "
+                            "with the same run on a 1 MiB state (default 1G; e.g. 1G,8G)")
     bench.add_argument("--no-suite", action="store_true", help="skip the full-suite timing")
     bench.add_argument("--out", default=None, metavar="FILE",
                        help="write the results as JSON here (default reports/bench/bench-<time>.json)")
@@ -57,11 +66,15 @@ def run_bench(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"vfio-conform bench: --diff: {exc}", file=sys.stderr)
             return 2
-    try:
-        state_size = parse_size(args.state_size)
-    except ValueError:
-        print(f"vfio-conform bench: --state-size: not a size: {args.state_size!r}", file=sys.stderr)
-        return 2
+    sizes = {}
+    for option, text in (("--state-size", args.state_size), ("--hostile-size", args.hostile_size),
+                         *(("--memory-sizes", t) for t in args.memory_sizes.split(","))):
+        try:
+            sizes.setdefault(option, []).append(parse_size(text))
+        except (ValueError, IndexError):
+            print(f"vfio-conform bench: {option}: not a size: {text!r}", file=sys.stderr)
+            return 2
+    state_size = sizes["--state-size"][0]
     sections = args.only or [s for s in SECTIONS if not (s == "suite" and args.no_suite)]
     out: dict = {"sections": sections}
     code = 0
@@ -74,6 +87,16 @@ def run_bench(args: argparse.Namespace) -> int:
             code |= _scaling(out)
         if "suite" in sections:
             code |= _suite(out)
+        if "hostile" in sections:
+            from ..bench.bigruns import hostile, render_hostile
+            out["hostile"] = hostile(sizes["--hostile-size"][0])
+            print(render_hostile(out["hostile"]))
+            code |= 0 if out["hostile"]["ok"] else 1
+        if "run-memory" in sections:
+            from ..bench.bigruns import render_memory, run_memory
+            out["run_memory"] = run_memory(sizes["--memory-sizes"])
+            print(render_memory(out["run_memory"]))
+            code |= 0 if out["run_memory"]["ok"] else 1
         if "lab-parallel" in sections:
             from ..bench.labpar import measure, render
             out["lab_parallel"] = measure(args.workers)

@@ -263,6 +263,10 @@ class GeneratedResumingSession(ResumingSession):
     index, generation) and the running digest of the rest against its pattern slice's; keeps only
     the generations and the region bytes (memory does not grow with the state)."""
 
+    #: write() consumes its bytes before it returns (hashes them, copies the few it keeps): the
+    #: transport hands it the caller's buffer (a view of a mapped spill file) without a copy.
+    takes_views = True
+
     def __init__(self, faults: ActiveFaults, layout: stream.StreamLayout, regions_len: int):
         super().__init__(faults, layout)
         self.state = GeneratedState(layout.state_size, 0)

@@ -161,7 +161,8 @@ class SimTransport:
     def write(self, fd: int, data: bytes, timeout: float | None = None) -> int:
         if fd == self.device_fd:
             raise oserror(errno.EINVAL, "write() on the device fd (use pwrite at a region offset)")
-        return self._session(fd, f"write({len(data)})").write(bytes(data))
+        session = self._session(fd, f"write({len(data)})")
+        return session.write(data if getattr(session, "takes_views", False) else bytes(data))
 
     def mmap(self, fd: int, length: int, offset: int, writable: bool) -> mmap.mmap:
         if fd != self.device_fd or self.closed:

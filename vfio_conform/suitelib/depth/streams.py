@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import mmap
 import os
 import select
 import time
@@ -21,6 +22,9 @@ AFTER_ERROR = 1 << 20
 NO_SPLICE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 #: At most this many read ends of a save are kept (record boundaries for a bounded write plan).
 MAX_READ_ENDS = 1 << 16
+#: An in-process device is written from a read-only mapping of the spill file this many bytes at a
+#: time (no copy into a buffer of ours; the mapped window is all the resident memory it adds).
+MAP_WINDOW = 4 << 20
 
 
 @dataclasses.dataclass
@@ -49,7 +53,9 @@ class ResumeOutcome:
 
 def resume(device, sessions, data, chunk: int = 1 << 20, plan: WritePlan | None = None) -> ResumeOutcome:
     """STOP -> RESUMING, write `data` (bytes, a SavedStream or a Mutated one) in `chunk`s or along
-    `plan`; past a refused write a hostile user goes on for AFTER_ERROR bytes; then SET STOP."""
+    `plan`; past a refused write a hostile user goes on for AFTER_ERROR bytes; then SET STOP.
+    Unedited bulk of a spill file goes by sendfile(2) into a kernel data fd, else as views of a
+    mapping of the file (the device reads the page cache; the harness copies nothing)."""
     stream = InMemory(data) if isinstance(data, (bytes, bytearray)) else data
     plan = plan or whole(stream.length, chunk)
     fd = sessions.enter(device, MigState.RESUMING, prime=False)
@@ -61,8 +67,11 @@ def resume(device, sessions, data, chunk: int = 1 << 20, plan: WritePlan | None 
         if errors and start - errors[0][0] > AFTER_ERROR:
             abandoned = start
             break
-        span = _file_range(stream, start, end) if raw and piece >= BULK and not errors else None
-        pos = _send(fd, span, start, end, errors) if span is not None else start
+        span = _file_range(stream, start, end) if piece >= BULK and not errors else None
+        if span is None:
+            pos = start
+        else:
+            pos = _send(fd, span, start, end, errors) if raw else _write_mapped(fd, span, start, end, errors)
         if pos < end:
             pos = _write_pieces(fd, stream, pos, end, piece, errors)
         if pos < end:
@@ -110,6 +119,34 @@ def _file_range(stream, start: int, end: int):
             not any(start <= at < end for at, _ in stream.flips):
         return _file_range(stream.base, start, end)
     return None
+
+
+def _write_mapped(fd, span, start: int, end: int, errors) -> int:
+    """Write [start, end) of the spill file in BULK-byte writes of views of MAP_WINDOW-byte mappings."""
+    src, offset = span
+    pos = start
+    while pos < end:
+        at = offset + pos - start                       # file offset of pos
+        base = at - at % mmap.ALLOCATIONGRANULARITY
+        size = min(MAP_WINDOW, offset + end - start - base)
+        window = mmap.mmap(src, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=base)
+        view = memoryview(window)
+        try:
+            while pos < end and offset + pos - start < base + size:
+                lo = offset + pos - start - base
+                n = min(BULK, size - lo)
+                code, done = fd.try_write(view[lo:lo + n])
+                if code or done == 0:
+                    errors.append((pos, code or errno.EIO))
+                    return pos + n                   # the rest as refused writes (AFTER_ERROR)
+                pos += done
+        finally:
+            view.release()
+            try:
+                window.close()
+            except BufferError:        # a view still held somewhere: unmapped when it is dropped
+                pass
+    return pos
 
 
 def _send(fd, span, start: int, end: int, errors) -> int:
