@@ -128,14 +128,16 @@ def render_hostile(res: dict) -> str:
             + f" ({verdict} the {res['target']:.0f}x target in CPU time; least of {res['repeats']} runs each){broken}")
 
 
-def run_memory(sizes: list[int], areas: tuple[str, ...] = ()) -> dict:
+def run_memory(sizes: list[int], areas: tuple[str, ...] = (), timeout: float = 2400) -> dict:
     """The whole suite (or pytest `areas` arguments) on a 1 MiB generated state, then on each of
-    `sizes`: peak RSS, wall time and verdict of each, differences against the 1 MiB run."""
+    `sizes`: peak RSS, wall time and verdict of each (and its ten slowest tests, wall and CPU
+    seconds), differences against the 1 MiB run; each run time-limited to `timeout` seconds."""
     with tempfile.TemporaryDirectory(prefix="vc-bench-memory-") as tmp:
         runs = []
         for size in [BASELINE_SIZE, *sizes]:
-            res = run(generated_profile(size, Path(tmp)), *areas)
-            res.pop("tests", None)
+            res = run(generated_profile(size, Path(tmp)), *areas, timeout=timeout)
+            tests = res.pop("tests", {})
+            res["slowest"] = dict(sorted(tests.items(), key=lambda kv: -kv[1][0])[:10])
             runs.append({"state_size": size, **res})
     base = runs[0]
     for r in runs[1:]:
