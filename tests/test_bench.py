@@ -114,3 +114,38 @@ def test_allure_cost_line_and_its_ratio_in_the_diff():
                     "within the 1.05x target)")
     rows = compare({"suite": {"allure_cpu_ratio": 1.03}}, {"suite": {"allure_cpu_ratio": 1.40}})
     assert rows == [("suite.allure_cpu_ratio", 1.03, 1.40, True)]
+
+
+def test_big_state_sections_compute_their_ratios(monkeypatch):
+    """hostile and run-memory: the ratios and differences against the baselines of the same runs,
+    and their verdicts, from the runs' timings (a stand-in for `vfio-conform run` here)."""
+    from vfio_conform.bench import bigruns
+
+    def fake_run(profile, *args, timeout=3600):
+        big = "1gib" in profile.stem
+        tests = {"depth/test_roundtrip.py::test_round_trip_verified[x]": [1.0, 0.8],
+                 "depth/test_roundtrip.py::test_same_stream_into_two_devices[x]": [2.0, 1.5],
+                 "depth/test_hostile.py::test_extra_bytes[x-1]": [0.9 if big else 0.1, 0.7 if big else 0.1],
+                 "depth/test_hostile.py::test_mutated_streams[x]": [0.5, 0.4]}
+        return {"seconds": 9.0, "exit": 0, "verdict": "CONFORMANT-SUBSET", "counts": {},
+                "peak_rss_mib": 120.0 if big else 70.0, "stream_bytes": 1, "tests": tests}
+    monkeypatch.setattr(bigruns, "run", fake_run)
+    res = bigruns.hostile(1 << 30, repeats=1)
+    assert res["tests"] == 2 and res["cpu"] == {"hostile_s": 1.1, "save_resume_s": 0.8, "ratio": 1.38,
+                                                "small_state_s": 0.5, "growing_ratio": 0.75}
+    assert res["ok"] and "1.38x" in bigruns.render_hostile(res) and "within the 2x target" in bigruns.render_hostile(res)
+    mem = bigruns.run_memory([1 << 30])
+    assert [r["state_size"] for r in mem["runs"]] == [1 << 20, 1 << 30]
+    assert mem["runs"][1]["rss_over_baseline_mib"] == 50.0 and mem["runs"][1]["rss_ratio"] == 1.71
+    assert mem["ok"] and "+50.0 MiB / 1.71x the 1 MiB run (within" in bigruns.render_memory(mem)
+
+
+def test_run_records_each_tests_seconds_and_the_peak_rss(tmp_path):
+    """One real `vfio-conform run` as the big-state sections make it: tests' wall and CPU seconds
+    (phasetimes plugin), verdict and peak RSS from the JSON summary."""
+    from vfio_conform.bench import bigruns
+    profile = bigruns.generated_profile(2 << 20, tmp_path)
+    res = bigruns.run(profile, "-k", "test_zero_length_stream or test_extra_bytes", timeout=300)
+    assert res["exit"] == 0 and res["verdict"] == "CONFORMANT-SUBSET", res
+    assert len(res["tests"]) == 4 and all(wall > 0 and cpu > 0 for wall, cpu in res["tests"].values())
+    assert res["peak_rss_mib"] > 0

@@ -113,13 +113,17 @@ def test_digest_is_xxh3():
 
 def test_spill_dir_named_by_env_and_removed(tmp_path, monkeypatch):
     monkeypatch.setenv("VFIO_CONFORM_SPILL_DIR", str(tmp_path))
+    unused = SpillDir()
+    unused.cleanup()
+    assert list(tmp_path.iterdir()) == []                 # nothing spilled: no directory made
     d = SpillDir()
-    assert Path(d.path).parent == tmp_path
     path, f = d.new_file()
+    where = Path(d.path)
+    assert where.parent == tmp_path and Path(path).parent == where
     f.write(b"x")
     f.close()
     d.cleanup()
-    assert not Path(d.path).exists() and list(tmp_path.iterdir()) == []
+    assert not where.exists() and list(tmp_path.iterdir()) == []
     with pytest.raises(NotADirectoryError):
         SpillDir(str(tmp_path / "missing"))
 

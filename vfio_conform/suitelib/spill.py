@@ -21,13 +21,22 @@ MAX_SLICE = 64 << 20
 
 
 class SpillDir:
-    """A private directory for the run's saved streams; `cleanup()` removes it and everything in it."""
+    """A private directory for the run's saved streams, made when the first stream is spilled (a run
+    that spills nothing, or is killed before it does, leaves no directory); `cleanup()` removes it
+    and everything in it."""
 
     def __init__(self, parent: str | None = None):
         parent = parent or os.environ.get(SPILL_ENV) or None
         if parent is not None and not os.path.isdir(parent):
             raise NotADirectoryError(f"spill directory parent {parent!r} is not a directory")
-        self.path = tempfile.mkdtemp(prefix="vfio-conform-spill-", dir=parent)
+        self.parent = parent
+        self._path: str | None = None
+
+    @property
+    def path(self) -> str:
+        if self._path is None:
+            self._path = tempfile.mkdtemp(prefix="vfio-conform-spill-", dir=self.parent)
+        return self._path
 
     def new_file(self, prefix: str = "stream-"):
         """An unbuffered binary file in the directory, unlinked by its owner (SavedStream.close)."""
@@ -39,7 +48,9 @@ class SpillDir:
         return tempfile.TemporaryFile(prefix=prefix, dir=self.path, buffering=0)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+            self._path = None
 
 
 _DEFAULT: SpillDir | None = None
