@@ -142,10 +142,10 @@ def _run(profile: Path, tmp: Path, spill: Path, *areas: str) -> dict:
 
 
 AREAS = ("data/test_stream.py", "depth/test_hostile.py", "depth/test_roundtrip.py", "consumers/test_qemu.py")
-#: The tests the issue measured at 1-3 GiB on a 1 GiB state, and the consumers' spills; the other
-#: hostile tests move the same bytes again (about 15 s each on a 1 GiB state).
-KEEP = ("not extra_bytes and not corrupt_header and not odd_chunk_sizes_resume"
-        " and not source_abort and not migrate_twice and not same_stream")
+#: The tests the issue measured at 1-3 GiB on a 1 GiB state, the whole hostile module (bounded by
+#: design: a few resumes of the state) and the consumers' spills; three round trips and stream tests
+#: that move the same bytes again are left out.
+KEEP = "not source_abort and not migrate_twice and not same_stream"
 
 
 def test_gigabyte_state_runs_in_the_memory_of_a_megabyte_one(tmp_path):

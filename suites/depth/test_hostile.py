@@ -141,6 +141,8 @@ def test_odd_chunk_sizes_resume(device, peer_device, profile, sessions, stream, 
         covered = plan.coverage.describe()
         if shared is not None:
             covered += " (the resume shared with the other sizes was refused: this size on its own)"
+            if peer_device.get_state() != MigState.RUNNING:
+                _recover(peer_device)                   # the refused shared resume was this item's
         out = resume(peer_device, sessions, stream, chunk, plan=plan)
     request.node.user_properties.append(("stream_coverage", covered))
     print(f"coverage: {covered}")
