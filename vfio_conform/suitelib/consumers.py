@@ -10,6 +10,7 @@ Every step checks what the consumer relies on and names the rule; `log` is the r
 from __future__ import annotations
 
 import array
+import collections
 import errno
 import mmap
 import os
@@ -42,6 +43,8 @@ def verify_arrived(hook, dev, tag: int, rule: str, context: str) -> None:
 #: The largest single write() of a stream (cloud-hypervisor writes its whole blob at once; a longer
 #: blob is written in writes of this size, so the harness never holds a whole device state).
 ONE_WRITE = 16 * MIB
+#: Steps a consumer's log keeps (messages name the last six).
+LOG_KEEP = 64
 
 
 class Saved:
@@ -97,7 +100,8 @@ class Consumer:
         self.kernel_release = kernel_release
         self.state = S.RUNNING          # both consumers assume RUNNING when they attach
         self.fd = None
-        self.log: list[str] = []
+        #: the consumer's recent steps (a read per 64 KiB of a gigabyte state: the last LOG_KEEP only)
+        self.log: collections.deque[str] = collections.deque(maxlen=LOG_KEEP)
 
     def in_error_and_gated(self) -> bool:
         """True when the device is in ERROR and a SET from there may WARN (hazard not cleared for
@@ -111,7 +115,7 @@ class Consumer:
         return True
 
     def where(self) -> str:
-        return f"{self.name} on {self.dev.name}: " + "; ".join(self.log[-6:])
+        return f"{self.name} on {self.dev.name}: " + "; ".join(list(self.log)[-6:])
 
     def try_set(self, target: MigState):
         """One SET; checks the data_fd against the model when it succeeds; returns the SetResult."""
