@@ -2,9 +2,9 @@
 
 On a big stream (over 1 MiB) the module is bounded by design: the device's stream is saved once, each
 hostile stream is that file plus an edit (suitelib/spill.py), and only the tests about the stream's
-end write it whole - a cut at length-1, each size of trailing bytes, a flipped last byte. The odd-chunk
-writes share one resume for all their sizes (suitelib/writeplan.py `combined`); the hypothesis
-mutations cut and flip within the first MiB. Each test records what it covered (`stream_coverage`).
+end write it whole - a cut at length-1, each size of trailing bytes, the hook's flips (the sim's
+include the last byte). The odd-chunk writes share one resume for all their sizes (suitelib/
+writeplan.py `combined`); the hypothesis mutations cut, and flip and cut, within the first MiB. Each test records what it covered (`stream_coverage`).
 """
 
 import pytest
@@ -60,12 +60,10 @@ def boundaries(profile, stream) -> list[int]:
 
 @pytest.mark.vc_spec(RULE)
 def test_truncated_at_header_boundaries(device, peer_device, profile, sessions, stream, request):
-    """Cut at each header field boundary (profile hook) or 0, 1, 8, 16, 24; at length-1; and where the
-    last record starts (the stream stops cleanly before it)."""
+    """Cut at each header field boundary (profile hook) or 0, 1, 8, 16, 24, and at length-1."""
     length = len(stream)
-    last = [b for b in boundaries(profile, stream) if 0 < b < length][-1:]
-    points = sorted({*hook_for(profile).cuts(length), *last})
-    covered = f"cuts at {points} of {length} bytes" + (f" ({last[0]}: the last record's start)" if last else "")
+    points = hook_for(profile).cuts(length)
+    covered = f"cuts at {points} of {length} bytes"
     request.node.user_properties.append(("stream_coverage", covered))
     print(covered)
     for at in points:
@@ -157,7 +155,7 @@ def _cut_points(length: int, marks, header_cuts) -> list[int] | None:
     """None (cut anywhere) for a small stream; else header cuts, the record boundaries (and their
     neighbours) and each 4 KiB step in the first SMALL bytes: a cut deep in the body costs a write of
     the whole prefix, and the stream's end has its own tests (a cut at length-1, trailing bytes, the
-    last byte flipped)."""
+    hook's flips)."""
     if length <= SMALL:
         return None
     points = {*header_cuts, *range(0, SMALL, 4096)}
