@@ -67,13 +67,16 @@ def resume(device, sessions, data, chunk: int = 1 << 20, plan: WritePlan | None 
         if errors and start - errors[0][0] > AFTER_ERROR:
             abandoned = start
             break
-        span = _file_range(stream, start, end) if piece >= BULK and not errors else None
-        if span is None:
-            pos = start
-        else:
-            pos = _send(fd, span, start, end, errors) if raw else _write_mapped(fd, span, start, end, errors)
-        if pos < end:
-            pos = _write_pieces(fd, stream, pos, end, piece, errors)
+        pos = start
+        while pos < end and not (errors and pos - errors[0][0] > AFTER_ERROR):
+            run = _clean_run(stream, pos, end) if piece >= BULK and not errors else None
+            if run is None:                 # small writes, an edited byte, appended bytes, no file
+                pos = _write_pieces(fd, stream, pos, min(end, pos + BULK) if piece >= BULK else end,
+                                    piece, errors)
+                continue
+            src, offset, stop = run
+            new = (_send if raw else _write_mapped)(fd, (src, offset), pos, stop, errors)
+            pos = new if new > pos else _write_pieces(fd, stream, pos, stop, piece, errors)
         if pos < end:
             abandoned = pos
             break
@@ -111,13 +114,17 @@ def _write_pieces(fd, stream, start: int, end: int, piece: int, errors) -> int:
     return pos
 
 
-def _file_range(stream, start: int, end: int):
-    """(fd, offset) when [start, end) of `stream` is plain bytes of its spill file (no edit in it)."""
+def _clean_run(stream, start: int, end: int) -> tuple[int, int, int] | None:
+    """(fd, file offset of `start`, stop): [start, stop) of `stream` (stop <= end) is plain bytes of its
+    spill file, up to the next edit; None when `start` is an edited or appended byte or not in a file."""
     if isinstance(stream, SavedStream):
-        return stream.fd, start
-    if isinstance(stream, Mutated) and end <= stream.kept and \
-            not any(start <= at < end for at, _ in stream.flips):
-        return _file_range(stream.base, start, end)
+        return stream.fd, start, end
+    if isinstance(stream, Mutated):
+        stop = min(end, stream.kept)
+        for at, _ in stream.flips:
+            if start <= at < stop:
+                stop = at
+        return _clean_run(stream.base, start, stop) if stop > start else None
     return None
 
 
