@@ -3,8 +3,9 @@
 On a big stream (over 1 MiB) the module is bounded by design: the device's stream is saved once, each
 hostile stream is that file plus an edit (suitelib/spill.py), and only the tests about the stream's
 end write it whole - a cut at length-1, each size of trailing bytes, the hook's flips (the sim's
-include the last byte). The odd-chunk writes share one resume for all their sizes (suitelib/
-writeplan.py `combined`); the hypothesis mutations cut, and flip and cut, within the first MiB. Each test records what it covered (`stream_coverage`).
+include the last byte). The odd-chunk writes share one resume for all their sizes
+(suitelib/writeplan.py `combined`); the hypothesis mutations cut, and flip and cut, within the
+first MiB. Each test records what it covered (`stream_coverage`).
 """
 
 import pytest
@@ -107,7 +108,7 @@ def test_resume_rejects_corrupt_header(device, peer_device, profile, sessions, s
         _recover(peer_device)
 
 
-#: The write sizes of the odd-chunk test: a byte at a time, two sizes that never align, a page and 3.
+#: The write sizes of the odd-chunk test: a byte at a time, two sizes that never align, a page + 3.
 CHUNKS = (1, 3, 7, 4099)
 
 
