@@ -208,16 +208,26 @@ def _module_parts(module_path: str) -> tuple[str, tuple[str, ...], str]:
     return module, parts, parts[-2] if len(parts) > 1 else module
 
 
-def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
-    module, parts, area = _module_parts(rec.nodeid.split("::", 1)[0])
-    labels = [("parentSuite", prof.name), ("profile", prof.name)]
-    if prof.driver:
-        labels.append(("driver", prof.driver))
-    labels.append(("suite", area))
+@functools.lru_cache(maxsize=1024)
+def _fixed_labels(profile: str, driver: str, module_path: str,
+                  host: str) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
+    """The labels every test of a module in a profile carries: those before its own, those after."""
+    module, parts, area = _module_parts(module_path)
+    head = [("parentSuite", profile), ("profile", profile)]
+    if driver:
+        head.append(("driver", driver))
+    head.append(("suite", area))
     if len(parts) > 1:
-        labels.append(("subSuite", parts[-1]))
-    labels += [("epic", area), ("feature", parts[-1]), *(("story", s) for s in _stories(rec)),
-               ("severity", severity(rec))]
+        head.append(("subSuite", parts[-1]))
+    head += [("epic", area), ("feature", parts[-1])]
+    tail = [("host", host), ("thread", profile), ("framework", "vfio-conform"), ("language", "cpython3"),
+            ("package", module)]
+    return tuple(map(_label, head)), tuple(map(_label, tail))
+
+
+def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
+    head, tail = _fixed_labels(prof.name, prof.driver, rec.nodeid.split("::", 1)[0], host)
+    labels = [*(("story", s) for s in _stories(rec)), ("severity", severity(rec))]
     if rec.arc_from:
         arc = f"{rec.arc_from}->{rec.arc_to}"
         labels += [("tag", arc), ("arc", arc)]
@@ -232,9 +242,7 @@ def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
         labels.append(("waiver", f"known_issues[{rec.waiver_index}]"))
     if rec.hazard:
         labels.append(("hazard", rec.hazard))
-    labels += [("host", host), ("thread", prof.name), ("framework", "vfio-conform"),
-               ("language", "cpython3"), ("package", module)]
-    return [_label(pair) for pair in labels]
+    return [*head, *map(_label, labels), *tail]
 
 
 #: Labels that say what a test is and where it ran: a suite's allure.dynamic adds to them, never replaces.
