@@ -155,7 +155,12 @@ def status_message(rec: TestRecord) -> str:
 
 def severity(rec: TestRecord) -> str:
     """critical / minor / normal from the level of the rules the test broke or checks."""
-    levels = {RULES[r].level for r in (rec.rule, *rec.rules) if r in RULES}
+    return _severity(rec.rule, tuple(rec.rules))
+
+
+@functools.lru_cache(maxsize=1024)
+def _severity(rule: str, rules: tuple[str, ...]) -> str:
+    levels = {RULES[r].level for r in (rule, *rules) if r in RULES}
     return SEVERITY[MUST if MUST in levels else "should" if levels else ""]
 
 
@@ -201,18 +206,18 @@ def _parameter(name: str, value: str, excluded: bool | None = None) -> Parameter
 
 
 @functools.lru_cache(maxsize=1024)
-def _module_parts(module_path: str) -> tuple[str, tuple[str, ...], str]:
-    """(module, its dotted parts, its area) of a node id's file part."""
+def _module_parts(module_path: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
+    """(module, its dotted parts, its area, its file's path parts) of a node id's file part."""
     module = classname(module_path)
     parts = tuple(module.split("."))
-    return module, parts, parts[-2] if len(parts) > 1 else module
+    return module, parts, parts[-2] if len(parts) > 1 else module, tuple(module_path.removesuffix(".py").split("/"))
 
 
 @functools.lru_cache(maxsize=1024)
 def _fixed_labels(profile: str, driver: str, module_path: str,
                   host: str) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
     """The labels every test of a module in a profile carries: those before its own, those after."""
-    module, parts, area = _module_parts(module_path)
+    module, parts, area, _ = _module_parts(module_path)
     head = [("parentSuite", profile), ("profile", profile)]
     if driver:
         head.append(("driver", driver))
@@ -291,7 +296,7 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
     """One test's Allure result (attachments of its own are added by `attachments`)."""
     extras = extras or _NO_EXTRAS
     user = extras.user or _NO_USER
-    module = _module_parts(rec.nodeid.split("::", 1)[0])[0]
+    module, _, _, path = _module_parts(rec.nodeid.split("::", 1)[0])
     function = rec.test_id.split("[", 1)[0]
     full_name = f"{module}#{function}"
     stop = rec.finished or (now if now is not None else time.time())
@@ -314,7 +319,7 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
         parameters=params + [p for p in user.parameters if p.name not in {q.name for q in params}]
         if user.parameters else params,
         links=links + [link for link in user.links if link.url not in {q.url for q in links}] if user.links else links,
-        titlePath=[prof.name, *rec.nodeid.split("::", 1)[0].removesuffix(".py").split("/")],
+        titlePath=[prof.name, *path],
         steps=list(user.steps), attachments=list(user.attachments))
     if rec.outcome in (Outcome.FAIL, Outcome.INFRA_ERROR):
         out.steps += operation_steps(extras)
