@@ -122,14 +122,17 @@ class AllureListener:
         test = self.running.get(report.nodeid)
         if test is None:
             return
-        rec = classify.record_of(report)
-        if rec is not None:
-            test.records.append(rec)
+        if report.user_properties:
+            rec = classify.record_of(report)
+            if rec is not None:
+                test.records.append(rec)
         if report.failed:
             test.trace = "\n".join(filter(None, (test.trace, redact_paths(report.longreprtext))))
-        test.stdout = redact_paths(report.capstdout) or test.stdout        # each phase's report holds the earlier ones'
-        log = "".join(text for name, text in report.sections if name.startswith(KERNEL_LOG_SECTION))
-        test.kernel_log = log or test.kernel_log
+        if report.sections and (report.when == "teardown" or report.failed):
+            # each phase's report holds the earlier ones' sections: the last one read has them all
+            test.stdout = redact_paths(report.capstdout) or test.stdout
+            log = "".join(text for name, text in report.sections if name.startswith(KERNEL_LOG_SECTION))
+            test.kernel_log = log or test.kernel_log
 
     def _write(self, test: _Running, user: TestResult | None, trail, unfinished) -> None:
         rec = decisive(test.records)[0]
