@@ -356,10 +356,14 @@ def _plain(value, leave_out: tuple[str, ...] = ()) -> dict:
     out = {k: v for k, v in vars(value).items() if (v or v is False) and k not in leave_out}
     for k, v in out.items():
         if type(v) is list:
-            out[k] = [x if isinstance(x, _SCALARS) else _plain(x) for x in v]
-        elif not isinstance(v, _SCALARS):
+            out[k] = [_plain(x) if _is_model(x) else x for x in v]
+        elif not isinstance(v, _SCALARS) and _is_model(v):
             out[k] = _plain(v)
     return out
+
+
+def _is_model(value) -> bool:
+    return not isinstance(value, _SCALARS) and hasattr(type(value), "__attrs_attrs__")
 
 
 def _json(value) -> str:
@@ -367,7 +371,7 @@ def _json(value) -> str:
     known = _JSON_OF.get(id(value))
     if known is not None:
         return known
-    return _ENCODER.encode(value if isinstance(value, _SCALARS) else _plain(value))
+    return _ENCODER.encode(_plain(value) if _is_model(value) else value)
 
 
 def encode(item) -> str:
