@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 import kunit_tools
-from vfio_conform.plugin import ktap
-from vfio_conform.plugin.junit import SuiteInput
+from vfio_conform.outputs import ktap
+from vfio_conform.outputs.junit import SuiteInput
 from vfio_conform.results import Outcome, TestRecord
 
 
