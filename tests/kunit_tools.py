@@ -95,6 +95,19 @@ def directives(ktap_text: str) -> dict[str, str]:
     return out
 
 
+def kunit_cli(ktap_text: str, workdir: Path) -> subprocess.CompletedProcess:
+    """`kunit.py parse FILE` as a CI job runs it, on `ktap_text`: its printed results and its exit
+    code. kunit.py refuses to run (exit 1, nothing printed) outside a kernel tree's
+    tools/testing/kunit/, so its files are copied into one under `workdir`."""
+    tool = workdir / "linux" / "tools" / "testing" / "kunit"
+    tool.mkdir(parents=True, exist_ok=True)
+    for src in kunit_dir().glob("*.py"):
+        (tool / src.name).write_bytes(src.read_bytes())
+    (workdir / "run.ktap").write_text(ktap_text)
+    return subprocess.run([sys.executable, str(tool / "kunit.py"), "parse", str(workdir / "run.ktap")],
+                          capture_output=True, text=True, timeout=120, cwd=workdir)
+
+
 def leaves(test) -> dict[str, object]:
     """Every leaf Test of a parsed run by name (its `status` and `log`, as the kernel parser made them)."""
     if not test.subtests:

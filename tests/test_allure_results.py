@@ -195,6 +195,36 @@ def test_device_operations_of_a_failing_test_are_its_steps(tmp_path):
     assert (tmp_path / log["source"]).read_text() == "WARNING: at x\n"
 
 
+def test_the_writer_writes_what_allure_python_commons_writes(tmp_path):
+    """The results writer's file (labels and parameters shared between results, their JSON encoded
+    once) holds the value allure-python-commons' own writer makes of the same model object
+    (json.dump of attr.asdict with empty values left out), named by the result's uuid."""
+    import attr
+    from allure_commons.model2 import Attachment, Label, Link, Parameter, StatusDetails, TestResult, TestStepResult
+    user = TestResult(labels=[Label(name="owner", value="team-x"), Label(name="severity", value="blocker")],
+                      parameters=[Parameter(name="seed", value="7", excluded=False)],
+                      links=[Link(type="link", url="https://example.org/d", name="design")],
+                      steps=[TestStepResult(name="look", status="passed", start=1, stop=2,
+                                            parameters=[Parameter(name="n", value="1")],
+                                            attachments=[Attachment(name="notes", source="a.txt", type="text/plain")],
+                                            steps=[TestStepResult(name="inner", status="failed")])])
+    ops = ((("sim0", ("set", 9), 11.0), 22),)
+    prof = allure_results.ProfileRun("p", list(RECORDS), backend="sim", devices=("sim0",), driver="sim",
+                                     waivers=(KnownIssue("test_waived*", "fsm.legal-arc", LINK, "vendor bug"),))
+    run = allure_results.AllureRun("sess", "6.1.0", "hostA", [prof])
+    writer = allure_results.ResultsWriter(str(tmp_path))
+    for rec in RECORDS:
+        extras = allure_results.TestExtras(description="doc", operations=ops, user=user, stdout="out\n")
+        res = allure_results.result(rec, prof, run, extras)
+        allure_results.write_result(writer, res, allure_results.attachments(extras))
+        expected = json.loads(json.dumps(attr.asdict(res, filter=lambda _, v: v or v is False)))
+        assert json.loads((tmp_path / f"{res.uuid}-result.json").read_text()) == expected
+        assert len(expected["labels"]) > 10 and expected["parameters"]
+    twice = [allure_results.result(RECORDS[0], prof, run) for _ in range(2)]
+    assert twice[0].labels[0] is twice[1].labels[0]         # shared, not built per result
+    assert json.loads(allure_results.encode(StatusDetails(message="m"))) == {"message": "m"}
+
+
 def test_run_files(tmp_path):
     _write(tmp_path)
     executor = json.loads((tmp_path / "executor.json").read_text())

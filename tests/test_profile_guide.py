@@ -41,3 +41,24 @@ def test_examples_are_valid_and_agree_with_the_shipped_profile(tmp_path, shipped
 def test_readme_points_to_the_guide():
     readme = (GUIDE.parents[1] / "README.md").read_text()
     assert "docs/profile-guide.md" in readme
+
+
+def test_the_field_table_comes_from_the_package_alone(tmp_path, monkeypatch, capsys):
+    """Without the checkout's docs (as from a wheel) the table is the same, `--write` without a path
+    is a one-line usage error, and `--write GUIDE` fills the block of the guide it is given."""
+    expected = fields.block()
+    monkeypatch.setattr(fields, "CHECKOUT", tmp_path / "site-packages")      # no pyproject, no docs/
+    assert fields.checkout_guide() is None
+    assert fields.main([]) == 0
+    assert capsys.readouterr().out == fields.table() + "\n" and fields.block() == expected
+    assert fields.main(["--write"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--write FILE" in err
+    guide = tmp_path / "guide.md"
+    guide.write_text(f"# Fields\n\n{fields.BEGIN}\nold\n{fields.END}\n\nafter\n")
+    assert fields.main(["--write", str(guide)]) == 0
+    assert guide.read_text() == f"# Fields\n\n{expected}\n\nafter\n"
+    assert fields.main(["--write", str(tmp_path / "missing.md")]) == 2
+    assert fields.main(["--bogus"]) == 2
+    monkeypatch.undo()
+    assert fields.checkout_guide() == GUIDE          # in a checkout: its own guide

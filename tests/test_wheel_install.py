@@ -107,6 +107,11 @@ def test_wheel_ships_suites_profiles_and_runs_from_an_empty_directory(venv, tmp_
     assert sorted(os.listdir(work)) == ["reports"]      # nothing else in the working directory
     res = _run([venv / "bin" / "vfio-conform", "results"], work, env)
     assert res.returncode == 0 and "sim-p2p" in res.stdout, res.stdout + res.stderr
+    table = _run([venv / "bin" / "python", "-m", "vfio_conform.profile.fields"], work, env)
+    guide = (ROOT / "docs" / "profile-guide.md").read_text()        # the wheel's table is the checkout's
+    assert table.returncode == 0 and table.stdout.strip() in guide, table.stdout[-2000:] + table.stderr
+    write = _run([venv / "bin" / "python", "-m", "vfio_conform.profile.fields", "--write"], work, env)
+    assert write.returncode == 2 and "give the guide's path" in write.stderr, write.stderr
 
 
 def test_the_readme_plain_pytest_command_runs_the_wheels_suites(venv, tmp_path):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..base.constants import DEFAULT_STORE, STORE_NAME, reports_dir
 from ..results import ENV_VAR, StoreError, open_store, store_exists, store_location
-from ..base.outfile import OutputError, OutputPathError, check_file, write_text
+from ..base.outfile import check_file, write_text
+from ..report.files import exit_code, write_report
 from ..report.trend import print_trend  # noqa: F401  (re-exported for `results --profile`)
 
 #: Shown in --help: files go into ./reports unless --out/--html says where.
@@ -89,7 +90,7 @@ def _open(value: str | None):
 
 def cmd_report(args, extra=None) -> int:
     from ..report.formats import get as get_format
-    from ..report.runs import RunNotFound, load, resolve
+    from ..report.runs import RunNotFound, resolve
     try:
         fmt = get_format(args.format)
     except ValueError as exc:
@@ -100,32 +101,27 @@ def cmd_report(args, extra=None) -> int:
     except FileNotFoundError as exc:
         print(f"vfio-conform report: {exc}", file=sys.stderr)
         return 2
+    shown: list[int] = []
     try:
         runs = [r for spec in args.runs for r in resolve(store, spec, args.profile, args.host)
                 if args.host is None or r.get("host") == args.host]
         if not runs:
             raise RunNotFound(f"no runs match {' '.join(args.runs)}"
                               + (f" on host {args.host}" if args.host else ""))
-        data = load(store, list({r["id"]: r for r in runs}.values()))
+        runs = list({r["id"]: r for r in runs}.values())
+        label = f"run-{runs[0]['id']}" if len(runs) == 1 else f"runs-{runs[0]['id']}-{runs[-1]['id']}"
+        out = Path(args.out) if args.out else out_dir(args.store) / f"report-{label}{fmt.suffix}"
+        t0 = time.perf_counter()
+        code = exit_code("report", lambda: (check_file(out, "report", create_parents=not args.out),
+                                            shown.append(write_report(store, runs, out, fmt.name, "report"))))
     except (RunNotFound, StoreError) as exc:
         print(f"vfio-conform report: {exc}", file=sys.stderr)
         return 2
     finally:
         store.close()
-    label = f"run-{data[0].id}" if len(data) == 1 else f"runs-{data[0].id}-{data[-1].id}"
-    out = Path(args.out) if args.out else out_dir(args.store) / f"report-{label}{fmt.suffix}"
-    t0 = time.perf_counter()
-    try:
-        check_file(out, "report", create_parents=not args.out)
-        write_text(out, fmt.render(data), "report")
-    except OutputPathError as exc:
-        print(f"vfio-conform report: {exc}", file=sys.stderr)
-        return 2
-    except OutputError as exc:
-        print(f"vfio-conform report: {exc}", file=sys.stderr)
-        return 3
-    print(f"report: {out} ({sum(len(d.rows) for d in data)} results, {len(data)} run(s), "
-          f"{time.perf_counter() - t0:.2f}s)")
+    if code:
+        return code
+    print(f"report: {out} ({shown[0]} results, {len(runs)} run(s), {time.perf_counter() - t0:.2f}s)")
     return 0
 
 
@@ -176,16 +172,13 @@ def cmd_diff(args, extra=None) -> int:
         name = (f"diff-{'-'.join(str(r['id']) for r in old_runs)}-"
                 f"{'-'.join(str(r['id']) for r in new_runs)}")
         out = Path(args.html) if args.html else out_dir(args.store) / f"{name}.html"
-        try:
-            check_file(out, "diff HTML", create_parents=not args.html)
-            write_text(out, render_html(diffs, allow_missing=args.allow_missing,
-                                        allow_no_verdict=args.allow_no_verdict), "diff HTML")
-        except OutputPathError as exc:
-            print(f"vfio-conform diff: {exc}", file=sys.stderr)
-            return 2
-        except OutputError as exc:
-            print(f"vfio-conform diff: {exc}", file=sys.stderr)
-            return 3
+        html = Path(out)
+        code = exit_code("diff", lambda: (
+            check_file(html, "diff HTML", create_parents=not args.html),
+            write_text(html, render_html(diffs, allow_missing=args.allow_missing,
+                                         allow_no_verdict=args.allow_no_verdict), "diff HTML")))
+        if code:
+            return code
     try:
         sys.stdout.write(render_text(diffs, args.allow_missing, args.allow_no_verdict))
         if out is not None:

@@ -96,42 +96,38 @@ def copy_spliced(src: int, dst: int, count: int | None = None, offset: int | Non
     hashed copy without a digest. Returns the bytes moved."""
     src_mode = os.fstat(src).st_mode
     if stat.S_ISREG(src_mode):
-        pos = offset if offset is not None else os.lseek(src, 0, os.SEEK_CUR)
-        end = os.fstat(src).st_size if count is None else pos + count
-        moved = 0
-        while pos < end:
-            try:
-                n = os.sendfile(dst, src, pos, min(block, end - pos))
-            except BlockingIOError:
-                _wait(dst, select.POLLOUT, timeout)
-                continue
-            except InterruptedError:
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EINVAL, errno.ENOSYS) and not moved:
-                    return _fallback(src, dst, count, pos, timeout)
-                raise
-            if not n:
-                break
-            pos += n
-            moved += n
-        return moved
+        start = offset if offset is not None else os.lseek(src, 0, os.SEEK_CUR)
+        end = os.fstat(src).st_size if count is None else start + count
+        return _move_all(lambda done, n: os.sendfile(dst, src, start + done, n), end - start, block,
+                         ((dst, select.POLLOUT),), timeout,
+                         lambda: _fallback(src, dst, count, start, timeout))
     if not (stat.S_ISFIFO(src_mode) or _is_pipe(dst)):
         return _fallback(src, dst, count, None, timeout)
+    return _move_all(lambda done, n: os.splice(src, dst, n), count, block,
+                     ((src, select.POLLIN), (dst, select.POLLOUT)), timeout,
+                     lambda: _fallback(src, dst, count, None, timeout))
+
+
+def _move_all(move: Callable[[int, int], int], total: int | None, block: int,
+              waits: tuple[tuple[int, int], ...], timeout: float | None,
+              fallback: Callable[[], int]) -> int:
+    """The loop of sendfile and splice: `move(done, n)` moves at most n bytes (0 at end of stream)
+    until `total` bytes moved (None: to end of stream); on EAGAIN it waits for each (fd, events) of
+    `waits`, on EINTR it tries again, and EINVAL/ENOSYS before the first byte (the kernel cannot
+    move between these fds) hands over to `fallback()`. Returns the bytes moved."""
     moved = 0
-    while count is None or moved < count:
-        want = block if count is None else min(block, count - moved)
+    while total is None or moved < total:
         try:
-            n = os.splice(src, dst, want)
+            n = move(moved, block if total is None else min(block, total - moved))
         except BlockingIOError:
-            _wait(src, select.POLLIN, timeout)
-            _wait(dst, select.POLLOUT, timeout)
+            for fd, events in waits:
+                _wait(fd, events, timeout)
             continue
         except InterruptedError:
             continue
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.ENOSYS) and not moved:
-                return _fallback(src, dst, count, None, timeout)
+                return fallback()
             raise
         if not n:
             break

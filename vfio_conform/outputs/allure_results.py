@@ -19,6 +19,7 @@ minor when all are `should`, normal when it names no rule.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -154,7 +155,12 @@ def status_message(rec: TestRecord) -> str:
 
 def severity(rec: TestRecord) -> str:
     """critical / minor / normal from the level of the rules the test broke or checks."""
-    levels = {RULES[r].level for r in (rec.rule, *rec.rules) if r in RULES}
+    return _severity(rec.rule, tuple(rec.rules))
+
+
+@functools.lru_cache(maxsize=1024)
+def _severity(rule: str, rules: tuple[str, ...]) -> str:
+    levels = {RULES[r].level for r in (rule, *rules) if r in RULES}
     return SEVERITY[MUST if MUST in levels else "should" if levels else ""]
 
 
@@ -165,18 +171,68 @@ def _stories(rec: TestRecord) -> list[str]:
     return list(rec.rules) or ["(no rule)"]
 
 
-def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
-    module = classname(rec.nodeid)
-    parts = module.split(".")
-    area = parts[-2] if len(parts) > 1 else module
-    labels = [("parentSuite", prof.name), ("profile", prof.name)]
-    if prof.driver:
-        labels.append(("driver", prof.driver))
-    labels.append(("suite", area))
+#: Labels and parameters take the same few values over a whole run: one model object per value,
+#: built once and shared by the results that carry it (nothing changes a result's labels or
+#: parameters once it is built), and the object's plain form kept beside it for the writer, by the
+#: object's id (the object stays alive in the cache, so its id names no other object).
+_SHARED: dict[tuple, Label | Parameter] = {}     # (name, value) a label, (name, value, excluded) a parameter
+_PLAIN_OF: dict[int, dict] = {}
+_JSON_OF: dict[int, str] = {}
+#: A bound on the shared objects (a run has a few hundred); past it the cache starts again.
+_SHARED_MAX = 20000
+
+
+def _share(key: tuple, obj):
+    """`obj` as the shared object of `key` (with its plain form)."""
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+        _PLAIN_OF.clear()
+        _JSON_OF.clear()
+    _SHARED[key] = obj
+    plain = _PLAIN_OF[id(obj)] = {k: v for k, v in vars(obj).items() if v or v is False}
+    _JSON_OF[id(obj)] = _ENCODER.encode(plain)
+    return obj
+
+
+def _label(pair: tuple[str, str]) -> Label:
+    """The shared Label of (name, value)."""
+    return _SHARED.get(pair) or _share(pair, Label(name=pair[0], value=pair[1]))  # type: ignore[return-value]
+
+
+def _parameter(name: str, value: str, excluded: bool | None = None) -> Parameter:
+    key = (name, value, excluded)
+    return _SHARED.get(key) or _share(key, Parameter(name=name, value=value,  # type: ignore[return-value]
+                                                     excluded=excluded))
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_parts(module_path: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
+    """(module, its dotted parts, its area, its file's path parts) of a node id's file part."""
+    module = classname(module_path)
+    parts = tuple(module.split("."))
+    return module, parts, parts[-2] if len(parts) > 1 else module, tuple(module_path.removesuffix(".py").split("/"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _fixed_labels(profile: str, driver: str, module_path: str,
+                  host: str) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
+    """The labels every test of a module in a profile carries: those before its own, those after."""
+    module, parts, area, _ = _module_parts(module_path)
+    head = [("parentSuite", profile), ("profile", profile)]
+    if driver:
+        head.append(("driver", driver))
+    head.append(("suite", area))
     if len(parts) > 1:
-        labels.append(("subSuite", parts[-1]))
-    labels += [("epic", area), ("feature", parts[-1]), *(("story", s) for s in _stories(rec)),
-               ("severity", severity(rec))]
+        head.append(("subSuite", parts[-1]))
+    head += [("epic", area), ("feature", parts[-1])]
+    tail = [("host", host), ("thread", profile), ("framework", "vfio-conform"), ("language", "cpython3"),
+            ("package", module)]
+    return tuple(map(_label, head)), tuple(map(_label, tail))
+
+
+def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
+    head, tail = _fixed_labels(prof.name, prof.driver, rec.nodeid.split("::", 1)[0], host)
+    labels = [*(("story", s) for s in _stories(rec)), ("severity", severity(rec))]
     if rec.arc_from:
         arc = f"{rec.arc_from}->{rec.arc_to}"
         labels += [("tag", arc), ("arc", arc)]
@@ -191,9 +247,7 @@ def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
         labels.append(("waiver", f"known_issues[{rec.waiver_index}]"))
     if rec.hazard:
         labels.append(("hazard", rec.hazard))
-    labels += [("host", host), ("thread", prof.name), ("framework", "vfio-conform"),
-               ("language", "cpython3"), ("package", module)]
-    return [Label(name=n, value=v) for n, v in labels]
+    return [*head, *map(_label, labels), *tail]
 
 
 #: Labels that say what a test is and where it ran: a suite's allure.dynamic adds to them, never replaces.
@@ -202,6 +256,8 @@ _OWN_LABELS = frozenset({"parentSuite", "profile", "outcome", "rule", "checks", 
 
 def _merge_labels(ours: list[Label], theirs: list[Label]) -> list[Label]:
     """Our labels with the ones a test set through allure.dynamic (its severity, feature, ... win)."""
+    if not theirs:
+        return ours
     replaced = {label.name for label in theirs} - _OWN_LABELS
     return [label for label in ours if label.name not in replaced] + list(theirs)
 
@@ -230,22 +286,26 @@ def operation_steps(extras: TestExtras) -> list[TestStepResult]:
     return steps
 
 
+#: Read only: what `result` takes when a test brought no extras, or allure.* added nothing.
+_NO_EXTRAS = TestExtras()
+_NO_USER = TestResult()
+
+
 def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras | None = None,
            now: float | None = None) -> TestResult:
     """One test's Allure result (attachments of its own are added by `attachments`)."""
-    extras = extras or TestExtras()
-    user = extras.user or TestResult()
-    module = classname(rec.nodeid)
+    extras = extras or _NO_EXTRAS
+    user = extras.user or _NO_USER
+    module, _, _, path = _module_parts(rec.nodeid.split("::", 1)[0])
     function = rec.test_id.split("[", 1)[0]
     full_name = f"{module}#{function}"
     stop = rec.finished or (now if now is not None else time.time())
     key = rec.test_key or rec.test_id
-    params = [Parameter(name="profile", value=prof.name), Parameter(name="host", value=run.host)]
+    params = [_parameter("profile", prof.name), _parameter("host", run.host)]
     if rec.arc_from:
-        params.append(Parameter(name="arc", value=f"{rec.arc_from}->{rec.arc_to}"))
-    params += [Parameter(name="devices", value=",".join(rec.devices or prof.devices), excluded=True),
-               Parameter(name="driver", value=prof.driver, excluded=True),
-               Parameter(name="kernel", value=run.kernel, excluded=True)]
+        params.append(_parameter("arc", f"{rec.arc_from}->{rec.arc_to}"))
+    params += [_parameter("devices", ",".join(rec.devices or prof.devices), True),
+               _parameter("driver", prof.driver, True), _parameter("kernel", run.kernel, True)]
     links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
              for k in prof.waivers if k.matches(rec.test_id)]
     out = TestResult(
@@ -256,9 +316,10 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
         descriptionHtml=user.descriptionHtml,
         start=int((stop - rec.duration) * 1000), stop=int(stop * 1000),
         labels=_merge_labels(_labels(rec, prof, run.host), user.labels),
-        parameters=params + [p for p in user.parameters if p.name not in {q.name for q in params}],
-        links=links + [link for link in user.links if link.url not in {q.url for q in links}],
-        titlePath=[prof.name, *rec.nodeid.split("::", 1)[0].removesuffix(".py").split("/")],
+        parameters=params + [p for p in user.parameters if p.name not in {q.name for q in params}]
+        if user.parameters else params,
+        links=links + [link for link in user.links if link.url not in {q.url for q in links}] if user.links else links,
+        titlePath=[prof.name, *path],
         steps=list(user.steps), attachments=list(user.attachments))
     if rec.outcome in (Outcome.FAIL, Outcome.INFRA_ERROR):
         out.steps += operation_steps(extras)
@@ -279,14 +340,54 @@ def attachments(extras: TestExtras) -> list[tuple[Attachment, bytes]]:
     return out
 
 
-def _plain(value):
+_SCALARS = (str, int, float, bool)
+#: The lists whose members are mostly shared objects (their JSON encoded once).
+_SHARED_LISTS = ("labels", "parameters")
+
+
+def _plain(value, leave_out: tuple[str, ...] = ()) -> dict:
     """attr.asdict(value, filter=<empty values left out>) as allure-python-commons' writer calls it,
-    for the model's plain attrs classes (a walk of their instance dicts: a quarter of the CPU)."""
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "__attrs_attrs__"):
-        return {k: _plain(v) for k, v in vars(value).items() if v or v is False}
-    return value
+    for an instance of the model's plain attrs classes (a walk of the instance dicts, the values
+    that are neither model objects nor lists of them taken as they are; a shared label or
+    parameter's plain form from the cache), without the attributes `leave_out` names."""
+    known = _PLAIN_OF.get(id(value))
+    if known is not None:
+        return known
+    out = {k: v for k, v in vars(value).items() if (v or v is False) and k not in leave_out}
+    for k, v in out.items():
+        if type(v) is list:
+            out[k] = [_plain(x) if _is_model(x) else x for x in v]
+        elif not isinstance(v, _SCALARS) and _is_model(v):
+            out[k] = _plain(v)
+    return out
+
+
+def _is_model(value) -> bool:
+    return not isinstance(value, _SCALARS) and hasattr(type(value), "__attrs_attrs__")
+
+
+def _json(value) -> str:
+    """One list member's JSON (a shared label or parameter's from the cache)."""
+    known = _JSON_OF.get(id(value))
+    if known is not None:
+        return known
+    return _ENCODER.encode(_plain(value) if _is_model(value) else value)
+
+
+def encode(item) -> str:
+    """The JSON text allure-python-commons' writer makes of a model object (json.dumps of
+    attr.asdict with empty values left out; the same value, keys in another order): its labels and
+    parameters joined from each one's JSON, encoded once per shared object."""
+    text = _ENCODER.encode(_plain(item, _SHARED_LISTS))
+    lists = [f'"{name}": [{", ".join([_json(x) for x in members])}]'
+             for name in _SHARED_LISTS if (members := getattr(item, name, None))]
+    if not lists:
+        return text
+    return f"{text[:-1]}{', ' if len(text) > 2 else ''}{', '.join(lists)}}}"
+
+
+#: json.dumps' C encoder, set up once (the model has no cycles to check for).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 class ResultsWriter(AllureFileLogger):
@@ -298,8 +399,9 @@ class ResultsWriter(AllureFileLogger):
     incomplete, which both Allure command lines skip with a warning."""
 
     def _report_item(self, item):
-        body = memoryview(json.dumps(_plain(item), ensure_ascii=False).encode())
-        path = f"{self._report_dir}/{item.file_pattern.format(prefix=uuid.uuid4())}"
+        body = memoryview(encode(item).encode())
+        # named by the result's own uuid (allure-python-commons draws another one)
+        path = f"{self._report_dir}/{item.file_pattern.format(prefix=item.uuid or uuid.uuid4())}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             while body:

@@ -35,9 +35,9 @@ KERNEL_LOG_SECTION = "Captured kernel log "
 
 @dataclasses.dataclass
 class _Running:
-    """One test while it runs: its Allure uuid and what its reports bring."""
+    """One test while it runs: what its reports bring, and the uuid of the result that allure.step /
+    attach / dynamic fill in ('' until the test calls one of them: most never do)."""
 
-    uuid: str
     description: str
     clock: float        # time.time() - time.monotonic()
     started: float      # time.monotonic() when it began
@@ -45,6 +45,7 @@ class _Running:
     trace: str = ""
     stdout: str = ""
     kernel_log: str = ""
+    uuid: str = ""
 
 
 class AllureListener:
@@ -55,7 +56,9 @@ class AllureListener:
         self.logger = allure_results.ResultsWriter(out_dir)
         self.reporter = AllureReporter()
         self.running: dict[str, _Running] = {}
-        self.profiles: dict[str, allure_results.ProfileRun] = {}
+        self.profiles: dict[str, tuple[allure_results.ProfileRun, allure_results.AllureRun]] = {}
+        self.docs: dict[object, str] = {}
+        self.current: _Running | None = None
         #: the first result that could not be written (a full disk): no more are tried, and the
         #: session's end raises it, so the run ends incomplete (crashed) with one line, after the
         #: tests were run and their devices left safe, not from inside a test's protocol
@@ -84,10 +87,8 @@ class AllureListener:
             yield
             return
         started = time.monotonic()
-        test = _Running(uuid4(), inspect.getdoc(getattr(item, "function", None)) or "",
-                        time.time() - started, started)
-        self.running[item.nodeid] = test
-        self.reporter.schedule_test(test.uuid, TestResult(uuid=test.uuid))
+        test = _Running(self._doc(getattr(item, "function", None)), time.time() - started, started)
+        self.running[item.nodeid] = self.current = test
         LAST_OPERATION.record(allure_results.MAX_STEPS)
         try:
             yield
@@ -95,8 +96,11 @@ class AllureListener:
             trail, LAST_OPERATION.trail = LAST_OPERATION.trail, None
             unfinished = LAST_OPERATION.op if LAST_OPERATION.in_progress else None
             self.running.pop(item.nodeid, None)
-            user = self.reporter.get_item(test.uuid)
-            self.reporter.drop_test(test.uuid)
+            self.current = None
+            user = None
+            if test.uuid:           # allure.step/attach/dynamic were called: their result
+                user = self.reporter.get_item(test.uuid)
+                self.reporter.drop_test(test.uuid)
             if test.records and self.failed is None:
                 try:
                     self._write(test, user, trail, unfinished)
@@ -104,18 +108,31 @@ class AllureListener:
                     self.failed = exc if isinstance(exc, OutputError) else OutputError(
                         "Allure results", exc.filename or self.logger._report_dir, exc.strerror or str(exc))
 
+    def _doc(self, function) -> str:
+        """The test function's docstring (once per function: its parametrized tests share it)."""
+        try:
+            return self.docs[function]
+        except KeyError:
+            doc = self.docs[function] = inspect.getdoc(function) or ""
+            return doc
+        except TypeError:       # not hashable
+            return inspect.getdoc(function) or ""
+
     def pytest_runtest_logreport(self, report) -> None:
         test = self.running.get(report.nodeid)
         if test is None:
             return
-        rec = classify.record_of(report)
-        if rec is not None:
-            test.records.append(rec)
+        if report.user_properties:
+            rec = classify.record_of(report)
+            if rec is not None:
+                test.records.append(rec)
         if report.failed:
             test.trace = "\n".join(filter(None, (test.trace, redact_paths(report.longreprtext))))
-        test.stdout = redact_paths(report.capstdout) or test.stdout        # each phase's report holds the earlier ones'
-        log = "".join(text for name, text in report.sections if name.startswith(KERNEL_LOG_SECTION))
-        test.kernel_log = log or test.kernel_log
+        if report.sections and (report.when == "teardown" or report.failed):
+            # each phase's report holds the earlier ones' sections: the last one read has them all
+            test.stdout = redact_paths(report.capstdout) or test.stdout
+            log = "".join(text for name, text in report.sections if name.startswith(KERNEL_LOG_SECTION))
+            test.kernel_log = log or test.kernel_log
 
     def _write(self, test: _Running, user: TestResult | None, trail, unfinished) -> None:
         rec = decisive(test.records)[0]
@@ -124,27 +141,36 @@ class AllureListener:
             kernel_log=test.kernel_log, operations=tuple(trail or ()),
             unfinished=unfinished if unfinished is not None and unfinished[2] >= test.started else None,
             truncated=trail is not None and trail.maxlen == len(trail), clock=test.clock, user=user)
-        prof = self._profile(rec.profile)
-        run = allure_results.AllureRun("", self.ctx.kernel_release, self.host, [prof])
+        prof, run = self._profile(rec.profile)
         allure_results.write_result(self.logger, allure_results.result(rec, prof, run, extras),
                                     allure_results.attachments(extras))
 
-    def _profile(self, name: str) -> allure_results.ProfileRun:
+    def _profile(self, name: str) -> tuple[allure_results.ProfileRun, allure_results.AllureRun]:
+        """The profile's part of the run and a run of that profile (made once per profile)."""
         if name not in self.profiles:
             target = self.ctx.targets.get(name)
             prof = target.profile if target is not None else None
-            self.profiles[name] = allure_results.ProfileRun(
+            part = allure_results.ProfileRun(
                 name, [], backend=prof.backend if prof else "",
                 devices=tuple(target.device_ids) if target else (), driver=target.driver if target else "",
                 flags=int(prof.flags) if prof else 0, waivers=tuple(prof.known_issues) if prof else ())
+            self.profiles[name] = part, allure_results.AllureRun("", self.ctx.kernel_release, self.host, [part])
         return self.profiles[name]
 
     # -- allure-python-commons: what allure.step / attach / dynamic call ---------------------
     def _test(self) -> TestResult | None:
-        return self.reporter.get_test(None) if self.running else None
+        """The running test's result for what allure.step/attach/dynamic add (made on the first)."""
+        test = self.current
+        if test is None:
+            return None
+        if not test.uuid:
+            test.uuid = uuid4()
+            self.reporter.schedule_test(test.uuid, TestResult(uuid=test.uuid))
+        return self.reporter.get_test(None)
 
     @allure_commons.hookimpl
     def start_step(self, uuid, title, params):
+        self._test()
         step = TestStepResult(name=title, start=now(),
                               parameters=[Parameter(name=k, value=v) for k, v in params.items()])
         self.reporter.start_step(None, uuid, step)

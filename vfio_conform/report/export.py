@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..base.outfile import OutputError, OutputPathError, check_dir, check_file
+from ..base.outfile import check_dir, check_file
 from ..results import Outcome, TestRecord
 from . import run_json
+from .files import exit_code
 from .run_verdicts import ReportPaths, from_store
 
 #: Files of one export in its directory (the names `run` uses beside its JUnit file).
@@ -107,7 +108,8 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
     from ..outputs import allure_results, junit, ktap
     from ..plugin.ci_outputs import decisive
     from ..results.waivers import load_waivers
-    from .run_end import with_root_causes, write_html
+    from .files import write_report
+    from .run_end import with_root_causes
     suites = []
     for run in runs:
         recs = decisive(records(store, run["id"]))
@@ -138,9 +140,9 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
         written.append(str(out["allure"]))
     html = None
     if out.get("html"):
-        html = write_html(location, [int(r["id"]) for r in runs], Path(out["html"]))
-        if html:
-            written.append(html)
+        write_report(store, runs, out["html"])
+        html = str(out["html"])
+        written.append(html)
     if out.get("json"):
         paths = ReportPaths(html=html, junit=str(out["junit"]) if out.get("junit") else None,
                             allure=str(out["allure"]) if out.get("allure") else None,
@@ -149,6 +151,16 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
         profiles = with_root_causes(from_store(store, runs, paths), stored)
         written.append(str(run_json.write(profiles, out["json"])))
     return written
+
+
+def _check_paths(folder: Path, out: dict[str, Path | None]) -> None:
+    """Refuse (OutputPathError) an export path that could not be written."""
+    check_dir(folder, "export directory")
+    for name, what in (("junit", "--junit"), ("ktap", "--ktap"), ("html", "--html"), ("json", "--json")):
+        path = out[name]
+        if path is not None:
+            check_file(path, what, create_parents=path.parent == folder)
+    check_dir(out["allure"], "--allure")
 
 
 def cmd_export(args, extra=None) -> int:
@@ -184,24 +196,15 @@ def cmd_export(args, extra=None) -> int:
                "allure": Path(args.allure) if args.allure else folder / ALLURE,
                "html": Path(args.html) if args.html else folder / HTML,
                "json": Path(args.json) if args.json else folder / JSON}
-        try:
-            check_dir(folder, "export directory")
-            for name, what in (("junit", "--junit"), ("ktap", "--ktap"), ("html", "--html"),
-                               ("json", "--json")):
-                if out[name] is not None:
-                    check_file(out[name], what, create_parents=out[name].parent == folder)
-            check_dir(out["allure"], "--allure")
-        except OutputPathError as exc:
-            print(f"vfio-conform export: {exc}", file=sys.stderr)
-            return 2
-        try:
-            written = export(store, location, runs, out)
-        except OutputError as exc:
-            print(f"vfio-conform export: {exc}", file=sys.stderr)
-            return 3
+        written: list[str] = []
+        try:          # every path checked before the first file is written
+            code = exit_code("export", lambda: (_check_paths(folder, out),
+                                                written.extend(export(store, location, runs, out))))
         except StoreError as exc:
             print(f"vfio-conform export: {exc}", file=sys.stderr)
             return 2
+        if code:
+            return code
     finally:
         store.close()
     ids = ", ".join(f"#{r['id']} {r['profile']} ({r['status']}{', ' + r['reason'] if r.get('reason') else ''})"

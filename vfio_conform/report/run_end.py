@@ -6,7 +6,6 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..base.outfile import write_text
 from . import end_table, run_json
 from .run_verdicts import ProfileSummary, ReportPaths, from_plugin, from_store
 
@@ -67,8 +66,7 @@ def with_root_causes(profiles: list[ProfileSummary], recorder) -> list[ProfileSu
 def write_html(location: str, run_ids: list[int], out: Path) -> str | None:
     """The HTML report of these stored runs at `out`; None if the store cannot be read."""
     from ..results import StoreError, open_store
-    from .formats import get
-    from .runs import load
+    from .files import write_report
     try:
         store = open_store(location, readonly=True)
     except StoreError:
@@ -77,12 +75,11 @@ def write_html(location: str, run_ids: list[int], out: Path) -> str | None:
         runs = [r for r in (store.run(i) for i in run_ids) if r is not None]
         if not runs:
             return None
-        text = get("html").render(load(store, runs))
+        write_report(store, runs, out)
     except StoreError:
         return None
     finally:
         store.close()
-    write_text(out, text, "HTML report")
     return str(out)
 
 
