@@ -3,12 +3,7 @@ import errno
 
 import pytest
 
-from vfio_conform.fixtures.sessions import require_state, rewound
-from vfio_conform.suitelib.checks import expect, expect_errno
-from vfio_conform.device import PRECOPY_INFO_REINIT, PRECOPY_INFO_V2
-from vfio_conform.base.errors import errno_name
-from vfio_conform.uapi.enums import Feature, FeatureOp, MigFlag, MigState
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import (errno_name, expect, expect_errno, Feature, FeatureOp, MigFlag, MigState, not_supported, PRECOPY_INFO_REINIT, PRECOPY_INFO_V2, require_state, rewound)
 
 pytestmark = pytest.mark.vc_requires(MigFlag.PRE_COPY)
 

@@ -4,11 +4,7 @@ import select
 
 import pytest
 
-from vfio_conform.fixtures.sessions import rewound, write_file
-from vfio_conform.device.digest import new_digest
-from vfio_conform.suitelib.checks import expect, expect_errno, expect_state, read_state
-from vfio_conform.suitelib.writeplan import bounded, read_along
-from vfio_conform.uapi.enums import MigState
+from vfio_conform.api import (bounded, expect, expect_errno, expect_state, MigState, new_digest, read_along, read_state, rewound, write_file)
 
 CHUNK_SIZES = [13, 4096, 1 << 20]
 
