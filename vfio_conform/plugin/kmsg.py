@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from ..backends import registry
 from ..device.kmsg import KernelWarning, find_warnings, new_taint, trace_modules
 from ..base.errors import SpecViolation
 from ..targets.items import item_param
+from .logwatch import AroundTestWatch
 
 RULE = "kernel.no-warnings"
 
 
-class KernelLogWatch:
+class KernelLogWatch(AroundTestWatch):
     """pytest plugin: one log source per backend, read around every test of a profile."""
+
+    watched = "kernel log"
 
     def __init__(self):
         self.sources: dict[str, object] = {}
@@ -41,8 +42,7 @@ class KernelLogWatch:
                 self.unavailable[backend] = f"{exc.filename or 'kernel log'}: {exc.strerror or exc}"
         return self.sources[backend]
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item) -> None:
+    def arm(self, item) -> None:
         profile = item_param(item, "profile")
         source = self._source(profile.backend) if profile is not None else None
         if source is None:
@@ -50,23 +50,7 @@ class KernelLogWatch:
         source.read_new()                   # what came before this test is not this test's
         self.taint[item.nodeid] = source.tainted()
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(self, item, nextitem):
-        try:
-            result = yield
-        except Exception as exc:
-            finding = self._check(item)
-            if finding is None:
-                raise
-            if isinstance(exc, (SpecViolation, BaseExceptionGroup)):    # both findings are kept
-                raise BaseExceptionGroup("teardown and kernel log", [exc, finding]) from None
-            raise finding from exc      # a warning is the driver's fault: a fail, the error chained
-        finding = self._check(item)
-        if finding is not None:
-            raise finding
-        return result
-
-    def _check(self, item) -> SpecViolation | None:
+    def finding(self, item) -> SpecViolation | None:
         profile = item_param(item, "profile")
         source = self.sources.get(profile.backend) if profile is not None else None
         if source is None or item.nodeid not in self.taint:

@@ -10,18 +10,19 @@ checked, and a device whose log cannot be found is named in the terminal summary
 """
 from __future__ import annotations
 
-import pytest
-
 from ..backends import registry
 from ..device.sanitizers import SanitizerReport, find_reports
 from ..base.errors import SpecViolation
 from ..targets.items import item_param
+from .logwatch import AroundTestWatch
 
 RULE = "server.no-sanitizer-report"
 
 
-class ServerLogWatch:
+class ServerLogWatch(AroundTestWatch):
     """pytest plugin: each device's server log, read around every test of its profile."""
+
+    watched = "server log"
 
     def __init__(self, targets):
         self.targets = targets               # profile name -> Target (device_ids)
@@ -48,8 +49,7 @@ class ServerLogWatch:
                 out.append((device_id, self.logs[device_id]))
         return out
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item) -> None:
+    def arm(self, item) -> None:
         profile = item_param(item, "profile")
         if profile is None:
             return
@@ -57,23 +57,7 @@ class ServerLogWatch:
             log.read_new()                   # what came before this test is not this test's
         self.armed.add(item.nodeid)
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(self, item, nextitem):
-        try:
-            result = yield
-        except Exception as exc:
-            finding = self._check(item)
-            if finding is None:
-                raise
-            if isinstance(exc, (SpecViolation, BaseExceptionGroup)):    # both findings are kept
-                raise BaseExceptionGroup("teardown and server log", [exc, finding]) from None
-            raise finding from exc       # the server's own report is the cause: a fail, the error chained
-        finding = self._check(item)
-        if finding is not None:
-            raise finding
-        return result
-
-    def _check(self, item) -> SpecViolation | None:
+    def finding(self, item) -> SpecViolation | None:
         profile = item_param(item, "profile")
         if profile is None or item.nodeid not in self.armed:
             return None
