@@ -12,6 +12,7 @@ from .. import __version__
 from ..base.constants import (ALLURE_DIR_ENV, CHECKOUT, DEFAULT_PROFILES, STORE_ENV,
                         STORE_NAME, SUITES_DIR, SUITES_INI, SUITES_ROOT, reports_dir)
 from ..base.errors import ConfigError
+from .parser import OneLineParser
 
 ROOT = CHECKOUT
 
@@ -55,7 +56,7 @@ def _command(argv: list[str]) -> str | None:
 
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line; for a core `command` without the tools' commands (their modules stay unloaded)."""
-    p = argparse.ArgumentParser(prog="vfio-conform", description=__doc__)
+    p = OneLineParser(prog="vfio-conform", description=__doc__)
     p.add_argument("--version", action="version", version=f"vfio-conform {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..base.constants import REPORTS_DIR
 from ..base.errors import VfioConformError
+from .parser import positive
 
 SECTIONS = ("transitions", "streams", "scaling", "suite")
 #: Sections run only when asked for with --only (they boot the real-kernel lab).
@@ -26,8 +27,8 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
                        help=f"run only these sections (repeatable; default: {', '.join(SECTIONS)}; "
                             f"lab-parallel boots the lab twice: wrap it in flock /tmp/vc-lab.lock; "
                             f"hostile and run-memory run the suites on generated states of gigabytes)")
-    bench.add_argument("--workers", type=int, default=2, help="lab-parallel: xdist workers (default 2)")
-    bench.add_argument("--seconds", type=float, default=3.0, help="duration of the transition loops")
+    bench.add_argument("--workers", type=positive(int), default=2, help="lab-parallel: xdist workers (default 2)")
+    bench.add_argument("--seconds", type=positive(float), default=3.0, help="duration of the transition loops")
     bench.add_argument("--profile", default="sim-p2p-precopy",
                        help="profile of the device for the transitions (default sim-p2p-precopy)")
     bench.add_argument("--device", default="bench0", help="device id for the transitions "

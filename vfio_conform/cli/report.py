@@ -1,7 +1,6 @@
 """`vfio-conform report` and `vfio-conform diff` subcommands (registered by vfio_conform.cli.app)."""
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from ..base.constants import DEFAULT_STORE, STORE_NAME, reports_dir
 from ..results import ENV_VAR, StoreError, open_store, store_exists, store_location
 from ..base.outfile import check_file, write_text
 from ..report.files import exit_code, write_report
+from .parser import OneLineParser
 from ..report.trend import print_trend  # noqa: F401  (re-exported for `results --profile`)
 
 #: Shown in --help: files go into ./reports unless --out/--html says where.
@@ -210,7 +210,7 @@ def _quiet_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry (python -m vfio_conform.cli.report ...) until the main CLI registers us."""
-    p = argparse.ArgumentParser(prog="vfio-conform")
+    p = OneLineParser(prog="vfio-conform")
     sub = p.add_subparsers(dest="command", required=True)
     add_parsers(sub)
     tr = sub.add_parser("trend", help="pass/fail counts over a profile's runs")
