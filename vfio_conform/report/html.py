@@ -48,8 +48,38 @@ def render_report(runs: list[RunData], title: str = "vfio-conform conformance re
     sections = "".join(_section(r) for r in runs)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     body = (f"<h1>{esc(title)}</h1><div class=\"muted\">generated {stamp}</div>"
-            f"{''.join(_banner(r) for r in runs)}{_summary(runs)}{legend()}{sections}")
+            f"{''.join(_banner(r) for r in runs)}{_summary(runs)}{kernel_grid(runs)}{legend()}{sections}")
     return document(title, body)
+
+
+def kernel_grid(runs: list[RunData]) -> str:
+    """The kernel x profile verdict grid of runs on more than one kernel ('' otherwise): each
+    cell the verdict of the profile's newest run on that kernel, linked to its section."""
+    from .kernels import release_key
+    kernels = sorted({r.meta.get("kernel") or "" for r in runs}, key=release_key)
+    if len(kernels) < 2:
+        return ""
+    newest: dict[tuple[str, str], RunData] = {}
+    for run in runs:
+        key = (run.profile, run.meta.get("kernel") or "")
+        if key not in newest or run.id > newest[key].id:
+            newest[key] = run
+    body = []
+    for profile in sorted({r.profile for r in runs}):
+        cells = [esc(profile)]
+        for kernel in kernels:
+            run = newest.get((profile, kernel))
+            if run is None:
+                cells.append('<span class="muted">not run</span>')
+                continue
+            word = run_verdict(run)
+            cells.append(f'<a href="#run-{run.id}" class="w-{word.lower().replace("-", "")}" '
+                         f'data-kernel="{esc(kernel)}" data-profile="{esc(profile)}">'
+                         f"<b>{esc(verdict_text(run))}</b></a> #{run.id}")
+        body.append(cells)
+    head = ["profile", *(esc(k or "unknown kernel") for k in kernels)]
+    return ("<h2>Verdict per kernel and profile</h2>"
+            + table(head, body, "kernels").replace("<table", '<table id="kernel-matrix"', 1))
 
 
 def _banner(run: RunData) -> str:
