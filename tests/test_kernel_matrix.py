@@ -456,13 +456,15 @@ def test_the_split_layout_keeps_vmlinuz_and_config_under_usr_lib_modules(tmp_pat
     assert kernel_key(tree) == ("7.3.4-1~bpo13+1", hashlib.sha256(b"CONFIG_VFIO=m\n").hexdigest()[:16])
 
 
-def test_virtio_pci_is_loaded_in_stage_one_only_where_it_is_a_module(tmp_path):
+def test_virtio_pci_and_console_are_loaded_in_stage_one_only_where_they_are_modules(tmp_path):
+    """6.1 builds both as modules: without virtio_console the guest has no output channels."""
     from vfio_conform.qemu_lab.initramfs import STAGE1_MODULES, stage1_modules
     tree = _tree(tmp_path, "6.1.0-57")
     tree.modules_dir.mkdir(parents=True)
     (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/block/loop.ko\n")
-    assert stage1_modules(tree) == ("virtio_pci", *STAGE1_MODULES)
-    (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\n")
+    assert stage1_modules(tree) == ("virtio_pci", "virtio_console", *STAGE1_MODULES)
+    (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\n"
+                                                      "kernel/drivers/char/virtio_console.ko\n")
     assert stage1_modules(tree) == STAGE1_MODULES
 
 
@@ -672,3 +674,76 @@ def test_lab_matrix_refuses_an_unwritable_output_before_resolving_or_booting(tmp
                  "--junit", str(tmp_path)]) == 2        # a directory
     assert "--junit" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists() and not (tmp_path / "cache").exists()
+
+
+# --------------------------------------------------------------------------- docs/bad-input.md rows
+
+def kernel_input_rows() -> list[dict]:
+    """The rows of docs/bad-input.md's kernel-input table."""
+    text = (ROOT / "docs" / "bad-input.md").read_text()
+    table = text.split("<!-- kernel-input-table -->")[1].split("<!-- /kernel-input-table -->")[0]
+    rows = []
+    for line in table.strip().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        assert len(cells) == 5, line
+        message = cells[3].split("``")[1] if cells[3].startswith("``") else cells[3].strip("`")
+        rows.append({"case": cells[0], "command": cells[2].strip("`"), "message": message,
+                     "exit": int(cells[4])})
+    return rows
+
+
+def _archive_apt(tmp_path, monkeypatch, real_download: bool = False):
+    """The fake archive for resolving and fetching; with `real_download`, `apt-get download` is
+    the real PrivateApt command (a fake apt-get on PATH answers)."""
+    class Apt(FakeApt):
+        def _run(self, tool, args, cwd=None):
+            if real_download and args[0] == "download":
+                return PrivateApt._run(self, tool, args, cwd)
+            return super()._run(tool, args, cwd)
+
+    def make(root):
+        apt = Apt(Path(root))
+        apt.keyring = Path(sys.executable)          # any file: the archive is fake
+        return apt
+    monkeypatch.setattr(kernels, "PrivateApt", make)
+    monkeypatch.setattr(archive, "PrivateApt", make)       # packages.py fetches through it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _inject(case: str, tmp_path, monkeypatch) -> None:
+    if case in ("unknown-kernel", "kernel-headers-missing"):
+        _archive_apt(tmp_path, monkeypatch)
+    elif case == "kernel-download-failed":
+        _archive_apt(tmp_path, monkeypatch, real_download=True)
+        fake_tool(tmp_path, monkeypatch, "apt-get",
+                  'echo "E: Failed to fetch http://deb.debian.org/x.deb  404  Not Found" >&2\nexit 100\n')
+    elif case == "kernel-disk-full":
+        _archive_apt(tmp_path, monkeypatch)
+        real = shutil.disk_usage
+        monkeypatch.setattr(kernels.shutil, "disk_usage", lambda path: real(path)._replace(free=300 * MiB))
+    else:
+        raise AssertionError(f"no injection for the documented case {case!r}")
+
+
+@pytest.mark.parametrize("row", kernel_input_rows(), ids=lambda r: r["case"])
+def test_kernel_bad_input_is_refused_as_documented(tmp_path, monkeypatch, capsys, row):
+    import shlex
+    from vfio_conform.cli.app import main
+    _inject(row["case"], tmp_path, monkeypatch)
+    argv = shlex.split(row["command"])
+    assert argv[0] == "vfio-conform"
+    reports = tmp_path / "reports"
+    extra = ["--reports", str(reports)] if argv[2] in ("run", "matrix", "consumers") else []
+    assert main(argv[1:] + extra) == row["exit"]
+    out, err = capsys.readouterr()
+    stream = err if row["exit"] == 2 else out
+    line = next((x for x in stream.splitlines() if x.startswith(row["message"].split("...")[0])), "")
+    position = 0
+    for part in row["message"].split("..."):
+        found = line.find(part.strip(), position)
+        assert part.strip() and found >= 0, (part, line, stream)
+        position = found + len(part.strip())
+    assert not reports.exists()
+    if row["exit"] == 2:
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "cache" / "vfio-conform" / "lab"
+                                                          / "7.3.4+deb13-amd64").exists()
