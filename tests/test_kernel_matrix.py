@@ -612,6 +612,7 @@ def _fake_matrix(tmp_path, monkeypatch):
     from vfio_conform.results import ResultStore
     monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
     monkeypatch.setattr(matrix, "default_cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))      # `lab run`'s cache root
 
     def fake_run_lab(profiles, reports, store, workers, extra, timeout, kernel):
         db = ResultStore(reports / STORE_NAME)
@@ -747,3 +748,21 @@ def test_kernel_bad_input_is_refused_as_documented(tmp_path, monkeypatch, capsys
     if row["exit"] == 2:
         assert len(err.strip().splitlines()) == 1 and not (tmp_path / "cache" / "vfio-conform" / "lab"
                                                           / "7.3.4+deb13-amd64").exists()
+
+
+def test_lab_run_takes_the_same_output_options(tmp_path, monkeypatch):
+    """`lab run --kernel K --ktap --junit --allure`: the same writers over the boots' runs (one
+    kernel: each suite is the profile's name)."""
+    import xml.etree.ElementTree as ET
+    from vfio_conform.cli import main
+    from vfio_conform.lab import harness, matrix
+    _fake_matrix(tmp_path, monkeypatch)
+    monkeypatch.setattr(harness, "run_lab", matrix.run_lab)        # the fake boot
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["lab", "run", "--kernel", "6.12", "--reports", str(tmp_path / "reports"),
+                 "--ktap", str(out / "r.ktap"), "--junit", str(out / "j.xml"),
+                 "--allure", str(out / "allure")]) == 0
+    assert [s.get("name") for s in ET.parse(out / "j.xml").getroot().findall("testsuite")] == ["mtty"]
+    assert "    # Subtest: mtty" in (out / "r.ktap").read_text().splitlines()
+    assert "kernel.release=6.12.117+deb12-amd64" in (out / "allure" / "environment.properties").read_text()
