@@ -409,6 +409,11 @@ def test_the_report_commands_html_has_the_kernel_profile_grid(tmp_path):
     assert "not run" in page.split('id="kernel-matrix"', 1)[1].split("</table>", 1)[0]
     assert main(["report", str(old), "--store", str(tmp_path / "r.db"), "--out", str(out)]) == 0
     assert 'id="kernel-matrix"' not in out.read_text()
+    assert main(["report", "--kernel", "6.12", "--kernel", "7.3", "--store", str(tmp_path / "r.db"),
+                 "--out", str(out)]) == 0             # each profile's newest run on each kernel
+    assert _grid_cells(out.read_text()) == {("mtty", "6.12.117+deb12-amd64"): "CONFORMANT",
+                                            ("mtty", "7.3.4+deb13-amd64"): "NON-CONFORMANT"}
+    assert main(["report", "--kernel", "5.10", "--store", str(tmp_path / "r.db"), "--out", str(out)]) == 2
 
 
 def test_the_matrix_leaves_out_a_default_kernel_the_archives_cannot_give_and_refuses_a_named_one(
