@@ -400,12 +400,14 @@ def test_the_report_commands_html_has_the_kernel_profile_grid(tmp_path):
     out = tmp_path / "report.html"
     assert main(["report", *map(str, runs), "--store", str(tmp_path / "r.db"), "--out", str(out)]) == 0
     page = out.read_text()
-    assert page.index('id="kernel-matrix"') < page.index(f'id="run-{runs[0]}"')    # before the runs
+    assert page.index('id="kernel-matrix"') < page.index('class="verdict')      # first on the page
+    assert f"(run #{new}, kernel 7.3.4+deb13-amd64)" in page                      # banners say it
     head = page.split('id="kernel-matrix"', 1)[1].split("</thead>", 1)[0]
     assert head.index("6.1.0-57-amd64") < head.index("6.12.117+deb12-amd64") < head.index("7.3.4+deb13")
     assert _grid_cells(page) == {("mtty", "6.12.117+deb12-amd64"): "CONFORMANT",
                                  ("mtty", "7.3.4+deb13-amd64"): "NON-CONFORMANT",
-                                 ("mtty-sc", "6.1.0-57-amd64"): "CONFORMANT"}
+                                 ("mtty-sc", "6.1.0-57-amd64"): "NOT-SUPPORTED"}   # nothing ran
+    assert 'title="not-supported: no migration"' in page      # the reason, on hover
     assert "not run" in page.split('id="kernel-matrix"', 1)[1].split("</table>", 1)[0]
     assert main(["report", str(old), "--store", str(tmp_path / "r.db"), "--out", str(out)]) == 0
     assert 'id="kernel-matrix"' not in out.read_text()
