@@ -46,7 +46,10 @@ def add_parser(sub) -> None:
     mat = labsub.add_parser("matrix", help="the lab run on several Debian kernels, one boot per "
                                             "kernel (default: 6.1, 6.12, latest), and the kernel x "
                                             "profile verdict grid (docs/kernel-matrix.md)")
-    mat.add_argument("--kernel", action="append", default=[], metavar="VERSION|ALIAS")
+    mat.add_argument("--kernel", action="append", default=[], metavar="VERSION|ALIAS",
+                     help="a kernel of the matrix, as for `lab run` (repeat; default: 6.1, 6.12 and "
+                          "latest: the kernels the archives carry whole; 6.18 lacks its headers "
+                          "and linux-source there)")
     mat.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
     mat.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
     mat.add_argument("--store", default=None, metavar="PATH|URL")
