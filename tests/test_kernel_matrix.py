@@ -761,8 +761,8 @@ def test_lab_run_takes_the_same_output_options(tmp_path, monkeypatch):
     """`lab run --kernel K --ktap --junit --allure`: the same writers over the boots' runs (one
     kernel: each suite is the profile's name)."""
     import xml.etree.ElementTree as ET
-    from vfio_conform.cli import main
-    from vfio_conform.lab import harness, matrix
+    from vfio_conform.cli.app import main
+    from vfio_conform.qemu_lab import harness, matrix
     _fake_matrix(tmp_path, monkeypatch)
     monkeypatch.setattr(harness, "run_lab", matrix.run_lab)        # the fake boot
     out = tmp_path / "out"

@@ -106,7 +106,7 @@ def cmd_report(args, extra=None) -> int:
         return 2
     try:
         if args.kernel:
-            from .kernels import newest_per_profile
+            from ..report.kernels import newest_per_profile
             runs = [r for kernel in args.kernel for r in newest_per_profile(store, kernel, args.profile)
                     if args.host is None or r.get("host") == args.host]
         else:

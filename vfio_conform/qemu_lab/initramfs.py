@@ -14,7 +14,7 @@ from .proc import INSTALL_HINT, require_tool, run
 
 STAGE1_MODULES = ("netfs", "9pnet", "9pnet_virtio", "9p", "overlay")
 #: Built into 6.12's and 7.3's Debian kernels, modules in others (6.1): loaded first where they are
-#: modules. virtio_console carries the guest's output channels (lab/channels.py): without it the
+#: modules. virtio_console carries the guest's output channels (qemu_lab/channels.py): without it the
 #: guest falls back to files on the share, which QEMU (running as nobody) already holds as root's.
 STAGE1_IF_MODULE = ("virtio_pci", "virtio_console")
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
