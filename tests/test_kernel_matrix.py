@@ -371,7 +371,7 @@ def test_diff_kernel_without_a_common_profile_is_a_usage_error(tmp_path, capsys)
 
 
 def test_the_kernel_profile_matrix_shows_each_cells_verdict(tmp_path):
-    from vfio_conform.report.kernels import kernel_matrix, render_matrix_html, render_matrix_text
+    from vfio_conform.report.kernels import kernel_matrix, render_matrix_text
     store, old, new, _ = _store_two_kernels(tmp_path / "r.db")
     grid = kernel_matrix(store, ["6.1", "6.12", "7.3"])
     store.close()
@@ -380,8 +380,42 @@ def test_the_kernel_profile_matrix_shows_each_cells_verdict(tmp_path):
                              ("mtty", "7.3"): "fail"}
     text = render_matrix_text(grid).splitlines()
     assert text[1].split() == ["mtty", "not", "run", "pass", "fail"]
-    page = render_matrix_html(grid)
-    assert f"fail (run {new})" in page and f"pass (run {old})" in page and "not run" in page
+
+
+def _grid_cells(page: str) -> dict[tuple[str, str], str]:
+    """{(profile, kernel): verdict} of the report's kernel x profile grid."""
+    import re
+    grid = page.split('id="kernel-matrix"', 1)[1].split("</table>", 1)[0]
+    return {(p, k): v for k, p, v in re.findall(
+        r'data-kernel="([^"]+)" data-profile="([^"]+)"><b>([^<]+)</b>', grid)}
+
+
+def test_the_report_commands_html_has_the_kernel_profile_grid(tmp_path):
+    """`vfio-conform report` over runs on several kernels: the grid in the main report, each cell
+    the verdict of the profile's newest run on that kernel; one kernel: no grid."""
+    from vfio_conform.cli.app import main
+    store, old, new, _ = _store_two_kernels(tmp_path / "r.db")
+    runs = [r["id"] for r in store.runs()]
+    store.close()
+    out = tmp_path / "report.html"
+    assert main(["report", *map(str, runs), "--store", str(tmp_path / "r.db"), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert page.index('id="kernel-matrix"') < page.index('class="verdict')      # first on the page
+    assert f"(run #{new}, kernel 7.3.4+deb13-amd64)" in page                      # banners say it
+    head = page.split('id="kernel-matrix"', 1)[1].split("</thead>", 1)[0]
+    assert head.index("6.1.0-57-amd64") < head.index("6.12.117+deb12-amd64") < head.index("7.3.4+deb13")
+    assert _grid_cells(page) == {("mtty", "6.12.117+deb12-amd64"): "CONFORMANT",
+                                 ("mtty", "7.3.4+deb13-amd64"): "NON-CONFORMANT",
+                                 ("mtty-sc", "6.1.0-57-amd64"): "NOT-SUPPORTED"}   # nothing ran
+    assert 'title="not-supported: no migration"' in page      # the reason, on hover
+    assert "not run" in page.split('id="kernel-matrix"', 1)[1].split("</table>", 1)[0]
+    assert main(["report", str(old), "--store", str(tmp_path / "r.db"), "--out", str(out)]) == 0
+    assert 'id="kernel-matrix"' not in out.read_text()
+    assert main(["report", "--kernel", "6.12", "--kernel", "7.3", "--store", str(tmp_path / "r.db"),
+                 "--out", str(out)]) == 0             # each profile's newest run on each kernel
+    assert _grid_cells(out.read_text()) == {("mtty", "6.12.117+deb12-amd64"): "CONFORMANT",
+                                            ("mtty", "7.3.4+deb13-amd64"): "NON-CONFORMANT"}
+    assert main(["report", "--kernel", "5.10", "--store", str(tmp_path / "r.db"), "--out", str(out)]) == 2
 
 
 def test_the_matrix_leaves_out_a_default_kernel_the_archives_cannot_give_and_refuses_a_named_one(
@@ -389,8 +423,15 @@ def test_the_matrix_leaves_out_a_default_kernel_the_archives_cannot_give_and_ref
     from vfio_conform.qemu_lab import matrix
     monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
     specs, skipped = matrix.resolve_kernels(None, tmp_path)
-    assert [s.kver for s in specs] == ["6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]
+    assert [s.kver for s in specs] == ["6.1.0-57-amd64", "6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]
     assert list(skipped) == ["6.18"] and "linux-source-6.18" in skipped["6.18"]
+    whole = dict(ARCHIVE, **{f"{n}6.18.15+deb13{t}": [("6.18.15-1~bpo13+1", 5)] for n, t in (
+        ("linux-headers-", "-amd64"), ("linux-headers-", "-common"), ("linux-kbuild-", ""))},
+        **{"linux-source-6.18": [("6.18.15-1~bpo13+1", 150)]})
+    monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root, whole))
+    specs, skipped = matrix.resolve_kernels(None, tmp_path / "whole")   # 6.18 back whole: taken in
+    assert [s.release for s in specs] == ["6.1.192", "6.12.117", "6.18.15", "7.3.4"] and not skipped
+    monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
     with pytest.raises(IncompleteKernel):
         matrix.resolve_kernels(["6.12", "6.18"], tmp_path)
     with pytest.raises(UnknownKernel):
@@ -422,13 +463,15 @@ def test_the_split_layout_keeps_vmlinuz_and_config_under_usr_lib_modules(tmp_pat
     assert kernel_key(tree) == ("7.3.4-1~bpo13+1", hashlib.sha256(b"CONFIG_VFIO=m\n").hexdigest()[:16])
 
 
-def test_virtio_pci_is_loaded_in_stage_one_only_where_it_is_a_module(tmp_path):
+def test_virtio_pci_and_console_are_loaded_in_stage_one_only_where_they_are_modules(tmp_path):
+    """6.1 builds both as modules: without virtio_console the guest has no output channels."""
     from vfio_conform.qemu_lab.initramfs import STAGE1_MODULES, stage1_modules
     tree = _tree(tmp_path, "6.1.0-57")
     tree.modules_dir.mkdir(parents=True)
     (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/block/loop.ko\n")
-    assert stage1_modules(tree) == ("virtio_pci", *STAGE1_MODULES)
-    (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\n")
+    assert stage1_modules(tree) == ("virtio_pci", "virtio_console", *STAGE1_MODULES)
+    (tree.modules_dir / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\n"
+                                                      "kernel/drivers/char/virtio_console.ko\n")
     assert stage1_modules(tree) == STAGE1_MODULES
 
 
@@ -474,11 +517,12 @@ def test_the_matrix_boots_once_per_kernel_prints_its_time_and_writes_the_grid(tm
     reports.mkdir()
     result = matrix.run_matrix(None, ["mtty"], reports)
     out = capsys.readouterr().out
-    assert booted == ["6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]          # 6.18 left out
+    assert booted == ["6.1.0-57-amd64", "6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]   # 6.18 left out
     assert "kernel 6.18 left out: kernel 6.18.15+deb13-amd64: the archives lack" in out
     assert set(result.seconds) == set(booted) and f"kernel {booted[0]} took" in out
-    page = (reports / "lab" / "kernel-matrix.html").read_text()
-    assert page.count("pass (run") == 2 and all(k in page for k in booted)
+    page = (reports / "lab" / "kernel-matrix.html").read_text()     # the main report, grid first
+    assert _grid_cells(page) == {("mtty", k): "CONFORMANT" for k in booted}
+    assert all(f'id="run-{i}"' in page for r in result.runs for i in r.run_ids)
 
 
 def test_lab_run_on_a_kernel_without_mtty_migration_boots_the_derived_profile_only(tmp_path, monkeypatch):
@@ -563,3 +607,169 @@ def test_an_alias_means_the_newest_build_the_archives_carry_whole(tmp_path, monk
     monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root, gone))
     with pytest.raises(IncompleteKernel, match="7.3.4"):         # none whole: the newest is named
         kernels.resolve("latest", tmp_path / "2", update=False)
+
+
+def _fake_matrix(tmp_path, monkeypatch):
+    """`lab matrix` with the archive faked and each boot replaced by one that stores a mtty run on
+    the kernel it is given (an arc failing on 7.3)."""
+    from vfio_conform.qemu_lab import matrix
+    from vfio_conform.qemu_lab.harness import LabRun
+    from vfio_conform.report.sample import write_run
+    from vfio_conform.base.constants import STORE_NAME
+    from vfio_conform.results import ResultStore
+    monkeypatch.setattr(kernels, "PrivateApt", lambda root: FakeApt(root))
+    monkeypatch.setattr(matrix, "default_cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))      # `lab run`'s cache root
+
+    def fake_run_lab(profiles, reports, store, workers, extra, timeout, kernel):
+        db = ResultStore(reports / STORE_NAME)
+        outcome = ("fail", "EINVAL") if kernel.release == "7.3.4" else ("pass", "")
+        run_id = write_run(db, "mtty", {"test_arc[mtty:RUNNING->STOP]": outcome}, kernel=kernel.kver)
+        db.close()
+        return [LabRun("mdev", ["mtty"], 1 if outcome[0] == "fail" else 0,
+                       reports / "lab" / kernel.kver, run_ids=[run_id])]
+
+    monkeypatch.setattr(matrix, "run_lab", fake_run_lab)
+
+
+KVERS = ("6.1.0-57-amd64", "6.12.117+deb12-amd64", "7.3.4+deb13-amd64")
+
+
+def test_lab_matrix_writes_runs_outputs_over_every_kernel_each_result_naming_its_kernel(
+        tmp_path, monkeypatch, capsys):
+    """--json, --ktap, --junit, --allure: the options of `lab run`, one file over the three
+    kernels; each suite (JUnit, KTAP) and each Allure result names its kernel."""
+    import json
+    import xml.etree.ElementTree as ET
+    from vfio_conform.cli.app import main
+    _fake_matrix(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(["lab", "matrix", "--profile", "mtty", "--reports", str(tmp_path / "reports"),
+                 "--json", str(out / "s.json"), "--ktap", str(out / "r.ktap"),
+                 "--junit", str(out / "junit.xml"), "--allure", str(out / "allure")])
+    assert code == 1                                       # the failure on 7.3
+    suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == [f"mtty (kernel {k})" for k in KVERS]
+    assert [s.get("failures") for s in suites] == ["0", "0", "1"]
+    ktap = (out / "r.ktap").read_text().splitlines()
+    assert [line.split("# Subtest: ")[1] for line in ktap if "# Subtest:" in line] == \
+        [f"mtty (kernel {k})" for k in KVERS]
+    assert ktap[-1] == "not ok 3 mtty (kernel 7.3.4+deb13-amd64)"
+    results = [json.loads(p.read_text()) for p in (out / "allure").glob("*-result.json")]
+    assert len({r["historyId"] for r in results}) == len(results)      # never one test's retries
+    arcs = {}
+    for res in results:
+        params = {p["name"]: p["value"] for p in res["parameters"]}
+        assert params["profile"] == f"mtty (kernel {params['kernel']})" == res["titlePath"][0]
+        if res["name"] == "test_arc[mtty:RUNNING->STOP]":
+            arcs[params["kernel"]] = res["status"]
+    assert arcs == {"6.1.0-57-amd64": "passed", "6.12.117+deb12-amd64": "passed",
+                    "7.3.4+deb13-amd64": "failed"}
+    assert "kernel.release=" + ", ".join(KVERS) in (out / "allure" / "environment.properties").read_text()
+    summary = json.loads((out / "s.json").read_text())
+    assert [p["kernel"] for p in summary["profiles"]] == list(KVERS)
+    text = capsys.readouterr().out
+    assert all(f"vfio-conform lab: matrix: {k}: " in text for k in KVERS)     # time per kernel
+
+
+def test_lab_matrix_refuses_an_unwritable_output_before_resolving_or_booting(tmp_path, monkeypatch,
+                                                                           capsys):
+    from vfio_conform.cli.app import main
+    _fake_matrix(tmp_path, monkeypatch)
+    (tmp_path / "file").write_text("x")
+    assert main(["lab", "matrix", "--reports", str(tmp_path / "reports"),
+                 "--junit", str(tmp_path)]) == 2        # a directory
+    assert "--junit" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "cache").exists()
+
+
+# --------------------------------------------------------------------------- docs/bad-input.md rows
+
+def kernel_input_rows() -> list[dict]:
+    """The rows of docs/bad-input.md's kernel-input table."""
+    text = (ROOT / "docs" / "bad-input.md").read_text()
+    table = text.split("<!-- kernel-input-table -->")[1].split("<!-- /kernel-input-table -->")[0]
+    rows = []
+    for line in table.strip().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        assert len(cells) == 5, line
+        message = cells[3].split("``")[1] if cells[3].startswith("``") else cells[3].strip("`")
+        rows.append({"case": cells[0], "command": cells[2].strip("`"), "message": message,
+                     "exit": int(cells[4])})
+    return rows
+
+
+def _archive_apt(tmp_path, monkeypatch, real_download: bool = False):
+    """The fake archive for resolving and fetching; with `real_download`, `apt-get download` is
+    the real PrivateApt command (a fake apt-get on PATH answers)."""
+    class Apt(FakeApt):
+        def _run(self, tool, args, cwd=None):
+            if real_download and args[0] == "download":
+                return PrivateApt._run(self, tool, args, cwd)
+            return super()._run(tool, args, cwd)
+
+    def make(root):
+        apt = Apt(Path(root))
+        apt.keyring = Path(sys.executable)          # any file: the archive is fake
+        return apt
+    monkeypatch.setattr(kernels, "PrivateApt", make)
+    monkeypatch.setattr(archive, "PrivateApt", make)       # packages.py fetches through it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _inject(case: str, tmp_path, monkeypatch) -> None:
+    if case in ("unknown-kernel", "kernel-headers-missing"):
+        _archive_apt(tmp_path, monkeypatch)
+    elif case == "kernel-download-failed":
+        _archive_apt(tmp_path, monkeypatch, real_download=True)
+        fake_tool(tmp_path, monkeypatch, "apt-get",
+                  'echo "E: Failed to fetch http://deb.debian.org/x.deb  404  Not Found" >&2\nexit 100\n')
+    elif case == "kernel-disk-full":
+        _archive_apt(tmp_path, monkeypatch)
+        real = shutil.disk_usage
+        monkeypatch.setattr(kernels.shutil, "disk_usage", lambda path: real(path)._replace(free=300 * MiB))
+    else:
+        raise AssertionError(f"no injection for the documented case {case!r}")
+
+
+@pytest.mark.parametrize("row", kernel_input_rows(), ids=lambda r: r["case"])
+def test_kernel_bad_input_is_refused_as_documented(tmp_path, monkeypatch, capsys, row):
+    import shlex
+    from vfio_conform.cli.app import main
+    _inject(row["case"], tmp_path, monkeypatch)
+    argv = shlex.split(row["command"])
+    assert argv[0] == "vfio-conform"
+    reports = tmp_path / "reports"
+    extra = ["--reports", str(reports)] if argv[2] in ("run", "matrix", "consumers") else []
+    assert main(argv[1:] + extra) == row["exit"]
+    out, err = capsys.readouterr()
+    stream = err if row["exit"] == 2 else out
+    line = next((x for x in stream.splitlines() if x.startswith(row["message"].split("...")[0])), "")
+    position = 0
+    for part in row["message"].split("..."):
+        found = line.find(part.strip(), position)
+        assert part.strip() and found >= 0, (part, line, stream)
+        position = found + len(part.strip())
+    assert not reports.exists()
+    if row["exit"] == 2:
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "cache" / "vfio-conform" / "lab"
+                                                          / "7.3.4+deb13-amd64").exists()
+
+
+def test_lab_run_takes_the_same_output_options(tmp_path, monkeypatch):
+    """`lab run --kernel K --ktap --junit --allure`: the same writers over the boots' runs (one
+    kernel: each suite is the profile's name)."""
+    import xml.etree.ElementTree as ET
+    from vfio_conform.cli.app import main
+    from vfio_conform.qemu_lab import harness, matrix
+    _fake_matrix(tmp_path, monkeypatch)
+    monkeypatch.setattr(harness, "run_lab", matrix.run_lab)        # the fake boot
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["lab", "run", "--kernel", "6.12", "--reports", str(tmp_path / "reports"),
+                 "--ktap", str(out / "r.ktap"), "--junit", str(out / "j.xml"),
+                 "--allure", str(out / "allure")]) == 0
+    assert [s.get("name") for s in ET.parse(out / "j.xml").getroot().findall("testsuite")] == ["mtty"]
+    assert "    # Subtest: mtty" in (out / "r.ktap").read_text().splitlines()
+    assert "kernel.release=6.12.117+deb12-amd64" in (out / "allure" / "environment.properties").read_text()

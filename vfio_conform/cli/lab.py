@@ -25,8 +25,7 @@ def add_parser(sub) -> None:
                      help="worker processes in the guest, each on its own profiles: N, 0 for one "
                           "process, or auto (default): one per profile, at most one per guest vCPU")
     run.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
-    run.add_argument("--json", default=None, metavar="FILE",
-                     help="write the machine-readable summary here (docs/json-summary.md)")
+    _output_arguments(run)
     run.add_argument("--kernel", default=None, metavar="VERSION|ALIAS",
                      help="a Debian kernel from bookworm, trixie or trixie-backports: 6.12, 7.3.4, "
                           "6.1.0-57, lts or latest (default: the pinned 6.12 build; "
@@ -45,16 +44,18 @@ def add_parser(sub) -> None:
                       help="another Debian kernel, as for `lab run` (docs/kernel-matrix.md)")
     cons.set_defaults(func=_consumers)
     mat = labsub.add_parser("matrix", help="the lab run on several Debian kernels, one boot per "
-                                            "kernel (default: 6.12, 6.18, latest), and the kernel x "
+                                            "kernel (default: 6.1, 6.12, latest), and the kernel x "
                                             "profile verdict grid (docs/kernel-matrix.md)")
-    mat.add_argument("--kernel", action="append", default=[], metavar="VERSION|ALIAS")
+    mat.add_argument("--kernel", action="append", default=[], metavar="VERSION|ALIAS",
+                     help="a kernel of the matrix, as for `lab run` (repeat; default: 6.1, 6.12 and "
+                          "latest: the kernels the archives carry whole; 6.18 lacks its headers "
+                          "and linux-source there)")
     mat.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
     mat.add_argument("--reports", default=str(reports_dir()), metavar="DIR")
     mat.add_argument("--store", default=None, metavar="PATH|URL")
     mat.add_argument("-n", "--workers", default="auto")
     mat.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
-    mat.add_argument("--json", default=None, metavar="FILE",
-                     help="write the machine-readable summary here (docs/json-summary.md)")
+    _output_arguments(mat, matrix=True)
     mat.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
     mat.set_defaults(func=_matrix)
     uapi = labsub.add_parser("uapi", help="check the uAPI tables against a kernel's own headers and "
@@ -66,6 +67,20 @@ def add_parser(sub) -> None:
                                          "(python3 -m vfio_conform.qemu_lab run --help)")
     exe.add_argument("rest", nargs=argparse.REMAINDER)
     exe.set_defaults(func=_exec)
+
+
+def _output_arguments(parser, matrix: bool = False) -> None:
+    """The output options of `run` (its --json, --ktap and the JUnit and Allure files), over every
+    boot's runs; in a matrix each suite names its kernel."""
+    each = " (one suite per profile and kernel)" if matrix else ""
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="write the machine-readable summary here (docs/json-summary.md)")
+    parser.add_argument("--ktap", default=None, metavar="FILE",
+                        help=f"also write KTAP version 1 here{each}")
+    parser.add_argument("--junit", default=None, metavar="FILE",
+                        help=f"also write one JUnit XML file here over every boot{each}")
+    parser.add_argument("--allure", default=None, metavar="DIR",
+                        help=f"also write one Allure results directory here over every boot{each}")
 
 
 def _prepare(args, extra) -> int:
@@ -81,7 +96,10 @@ def _exec(args, extra) -> int:
 def _run(args, extra) -> int:
     from ..qemu_lab.errors import LabError
     from ..qemu_lab.harness import BOOT_TIMEOUT_S, run_lab
+    from ..qemu_lab.boots_table import Outputs
     rest = [a for a in args.pytest_args + list(extra) if a != "--"]
+    outputs = Outputs.from_args(args)
+    outputs.check()
     try:
         kernel = _kernel(args.kernel)
         runs = run_lab(args.profile or None, Path(args.reports), args.store,
@@ -97,7 +115,7 @@ def _run(args, extra) -> int:
         print(f"vfio-conform lab: {run.mode}: {', '.join(run.profiles)}: {state} ({run.run_dir})")
         codes.append(3 if run.exit_code is None else run.exit_code)
     from ..qemu_lab.boots_table import lab_summary
-    lab_summary(runs, Path(args.reports), args.store, args.json)
+    lab_summary(runs, Path(args.reports), args.store, outputs=outputs)
     return int(combine(codes))   # same codes as `run`: 2 usage, 1 violation, 3 incomplete, 0
 
 
@@ -106,8 +124,10 @@ def _matrix(args, extra) -> int:
     from ..qemu_lab.errors import LabError
     from ..qemu_lab.harness import BOOT_TIMEOUT_S
     from ..qemu_lab.matrix import run_matrix
-    from ..qemu_lab.boots_table import lab_summary
+    from ..qemu_lab.boots_table import Outputs, lab_summary
     rest = [a for a in args.pytest_args + list(extra) if a != "--"]
+    outputs = Outputs.from_args(args, kernel_names=True)
+    outputs.check()
     try:
         result = run_matrix(args.kernel or None, args.profile or None, Path(args.reports), args.store,
                             None if args.workers in ("0", "") else args.workers, rest,
@@ -115,7 +135,7 @@ def _matrix(args, extra) -> int:
     except LabError as exc:
         print(f"vfio-conform lab: {exc}")
         return 3
-    lab_summary(result.runs, Path(args.reports), args.store, args.json)
+    lab_summary(result.runs, Path(args.reports), args.store, outputs=outputs)
     for kver, seconds in result.seconds.items():
         print(f"vfio-conform lab: matrix: {kver}: {seconds:.0f} s")
     return int(combine([3 if r.exit_code is None else r.exit_code for r in result.runs]))

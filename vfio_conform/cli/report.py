@@ -35,6 +35,10 @@ def add_parsers(subparsers) -> None:
     rep.add_argument("--host", default=None,
                      help="only this host's runs; 'latest' is the newest session of this host "
                           "(a fleet's shared store: each host publishes its own run)")
+    rep.add_argument("--kernel", action="append", default=[], metavar="K",
+                     help="instead of RUN: each profile's newest run on kernel K (repeat for several; "
+                          "uname -r or Debian version, or a prefix such as 6.12): with two or more, "
+                          "the page opens with the kernel x profile verdict grid")
     rep.add_argument("--out", default=None, metavar="FILE",
                      help=f"file to write (default: {DEFAULT_OUT}/report-<run>.<format suffix>)")
     rep.add_argument("--format", default="html", metavar="NAME",
@@ -103,8 +107,13 @@ def cmd_report(args, extra=None) -> int:
         return 2
     shown: list[int] = []
     try:
-        runs = [r for spec in args.runs for r in resolve(store, spec, args.profile, args.host)
-                if args.host is None or r.get("host") == args.host]
+        if args.kernel:
+            from ..report.kernels import newest_per_profile
+            runs = [r for kernel in args.kernel for r in newest_per_profile(store, kernel, args.profile)
+                    if args.host is None or r.get("host") == args.host]
+        else:
+            runs = [r for spec in args.runs for r in resolve(store, spec, args.profile, args.host)
+                    if args.host is None or r.get("host") == args.host]
         if not runs:
             raise RunNotFound(f"no runs match {' '.join(args.runs)}"
                               + (f" on host {args.host}" if args.host else ""))

@@ -13,8 +13,10 @@ from .packages import KernelTree
 from .proc import INSTALL_HINT, require_tool, run
 
 STAGE1_MODULES = ("netfs", "9pnet", "9pnet_virtio", "9p", "overlay")
-#: Built into 6.12's Debian kernel, a module in others (6.1): loaded first where it is a module.
-STAGE1_IF_MODULE = ("virtio_pci",)
+#: Built into 6.12's and 7.3's Debian kernels, modules in others (6.1): loaded first where they are
+#: modules. virtio_console carries the guest's output channels (qemu_lab/channels.py): without it the
+#: guest falls back to files on the share, which QEMU (running as nobody) already holds as root's.
+STAGE1_IF_MODULE = ("virtio_pci", "virtio_console")
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 

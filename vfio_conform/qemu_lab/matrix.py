@@ -4,6 +4,11 @@ Every kernel is resolved before anything is fetched or booted. A kernel named on
 that the archives cannot give whole (unknown; headers or linux-source missing) is bad input (exit
 2, nothing run). Of the default list, such a kernel is left out with one line saying why
 (trixie-backports drops a superseded kernel's headers and source before its image).
+
+The default list is the lab's LTS (6.12), the LTS before it (6.1, bookworm) and the newest
+release: the three kernels the archives carry whole. The 6.18 LTS is not in it: trixie-backports
+keeps only its images (no linux-headers-6.18.*, no linux-source-6.18); a default run says so in one
+line, naming what is missing, and takes it in should the archives carry it whole again.
 """
 from __future__ import annotations
 
@@ -13,14 +18,19 @@ from pathlib import Path
 
 from ..base.constants import STORE_NAME
 from ..base.errors import ConfigError
-from ..report.kernels import kernel_matrix, render_matrix_html, render_matrix_text
+from ..report.kernels import kernel_matrix, render_matrix_text
+from ..report.run_end import write_html
 from ..results import StoreError, open_store, store_location
 from .config import KernelSpec, default_cache_root
 from .harness import BOOT_TIMEOUT_S, LabRun, run_lab
 from .kernels import describe, resolve
 
-#: The kernels `lab matrix` runs without --kernel: the lab's LTS, the next LTS and the newest.
-DEFAULT_KERNELS = ("6.12", "6.18", "latest")
+#: The kernels `lab matrix` runs without --kernel: the LTS before the lab's, the lab's LTS and the
+#: newest release.
+DEFAULT_KERNELS = ("6.1", "6.12", "latest")
+#: Kernels the default list would hold were the archives to carry them whole (each checked on a
+#: default run: left out with one line naming the missing package, or run when whole).
+WANTED_KERNELS = ("6.18",)
 
 
 @dataclass
@@ -38,7 +48,8 @@ def resolve_kernels(names: list[str] | None, cache_root: Path) -> tuple[list[Ker
     explicit = bool(names)
     specs: list[KernelSpec] = []
     skipped: dict[str, str] = {}
-    for name in names or DEFAULT_KERNELS:
+    wanted = [] if explicit else list(WANTED_KERNELS)
+    for name in names or [*DEFAULT_KERNELS[:-1], *wanted, DEFAULT_KERNELS[-1]]:
         try:
             spec, _ = resolve(name, cache_root)
         except ConfigError as exc:
@@ -74,9 +85,11 @@ def run_matrix(names: list[str] | None, profiles: list[str] | None, reports: Pat
 
 
 def write_grid(result: MatrixResult, reports: Path, store_arg: str | None) -> Path | None:
-    """Print the kernel x profile grid and write it as reports/lab/kernel-matrix.html."""
+    """Print the kernel x profile grid and write the HTML report of every run of the matrix (the
+    report's own page, its grid first) as reports/lab/kernel-matrix.html."""
+    location = store_location(store_arg, reports / STORE_NAME)
     try:
-        store = open_store(store_location(store_arg, reports / STORE_NAME), readonly=True)
+        store = open_store(location, readonly=True)
     except StoreError as exc:           # no boot imported anything
         print(f"vfio-conform lab: matrix: no verdict grid: {exc}", flush=True)
         return None
@@ -86,6 +99,7 @@ def write_grid(result: MatrixResult, reports: Path, store_arg: str | None) -> Pa
         store.close()
     out = reports / "lab" / "kernel-matrix.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_matrix_html(grid), encoding="utf-8")
-    print("\n" + render_matrix_text(grid) + f"kernel matrix: {out}", flush=True)
-    return out
+    written = write_html(location, [i for run in result.runs for i in run.run_ids], out)
+    print("\n" + render_matrix_text(grid) + (f"kernel matrix: {written}" if written else ""),
+          flush=True)
+    return Path(written) if written else None

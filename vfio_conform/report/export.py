@@ -15,6 +15,7 @@ import fnmatch
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 from ..base.outfile import check_dir, check_file
 from ..results import Outcome, TestRecord
@@ -102,9 +103,12 @@ def _selection(run: dict) -> str:
     return f"{word} {selected}/{total if total is not None else '?'}"
 
 
-def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) -> list[str]:
+def export(store, location: str, runs: list[dict], out: dict[str, Path | None],
+           name: Callable[[dict], str] | None = None) -> list[str]:
     """Write the files `out` names (keys junit, ktap, allure, html, json; None: not written) for
-    stored `runs` of the store at `location`; returns the paths written."""
+    stored `runs` of the store at `location`; returns the paths written. `name(run)`: the suite's
+    name in JUnit, KTAP and Allure (default: the run's profile; `lab matrix` adds the kernel, one
+    profile running on several kernels)."""
     from ..outputs import allure_results, junit, ktap
     from ..plugin.ci_outputs import decisive
     from ..results.waivers import load_waivers
@@ -116,7 +120,7 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
         for rec in recs:
             if not rec.profile:
                 rec.profile = run["profile"]
-        suites.append(junit.SuiteInput(run["profile"], recs, store.environment(run["id"]), int(run["id"]),
+        suites.append(junit.SuiteInput(name(run) if name else run["profile"], recs, store.environment(run["id"]), int(run["id"]),
                                        run.get("session") or "", run.get("host") or "", _selection(run)))
     written = []
     if out.get("junit"):
@@ -132,11 +136,21 @@ def export(store, location: str, runs: list[dict], out: dict[str, Path | None]) 
             run_id=s.run_id, waivers=tuple(StoredWaiver(w.index, w.test, w.rule, w.link, w.reason)
                                            for w in load_waivers(store, run["id"])))
             for s, run in zip(suites, runs)]
-        extras = {r.nodeid: allure_results.TestExtras(trace=r.message) for s in suites for r in s.records
-                  if r.outcome in (Outcome.FAIL, Outcome.INFRA_ERROR) and r.message}
-        allure_results.write(out["allure"], allure_results.AllureRun(
-            first.get("session") or "", first.get("kernel") or "", first.get("host") or "",
-            profiles), extras)
+        # one writer call per kernel: each result names its own kernel (runs of several kernels:
+        # `lab matrix`); the run files (environment.properties, ...) then name them all
+        by_kernel: dict[str, list[int]] = {}
+        for index, run in enumerate(runs):
+            by_kernel.setdefault(run.get("kernel") or "", []).append(index)
+        session, host = first.get("session") or "", first.get("host") or ""
+        for kernel, indexes in by_kernel.items():
+            extras = {r.nodeid: allure_results.TestExtras(trace=r.message)
+                      for i in indexes for r in suites[i].records
+                      if r.outcome in (Outcome.FAIL, Outcome.INFRA_ERROR) and r.message}
+            allure_results.write(out["allure"], allure_results.AllureRun(
+                session, kernel, host, [profiles[i] for i in indexes]), extras)
+        if len(by_kernel) > 1:
+            allure_results.write_run_files(out["allure"], allure_results.AllureRun(
+                session, ", ".join(by_kernel), host, profiles))
         written.append(str(out["allure"]))
     html = None
     if out.get("html"):

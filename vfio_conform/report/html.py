@@ -46,13 +46,49 @@ def render_report(runs: list[RunData], title: str = "vfio-conform conformance re
     """The whole static page for one or more runs: a verdict banner per profile, the summary
     table, the legend, then one section per run/profile."""
     sections = "".join(_section(r) for r in runs)
+    multi = len({r.meta.get("kernel") or "" for r in runs}) > 1     # the banners name the kernel
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     body = (f"<h1>{esc(title)}</h1><div class=\"muted\">generated {stamp}</div>"
-            f"{''.join(_banner(r) for r in runs)}{_summary(runs)}{legend()}{sections}")
+            f"{kernel_grid(runs)}{''.join(_banner(r, multi) for r in runs)}{_summary(runs)}{legend()}"
+            f"{sections}")
     return document(title, body)
 
 
-def _banner(run: RunData) -> str:
+def kernel_grid(runs: list[RunData]) -> str:
+    """The kernel x profile verdict grid of runs on more than one kernel ('' otherwise): each
+    cell the verdict of the profile's newest run on that kernel, linked to its section."""
+    from .kernels import release_key
+    kernels = sorted({r.meta.get("kernel") or "" for r in runs}, key=release_key)
+    if len(kernels) < 2:
+        return ""
+    newest: dict[tuple[str, str], RunData] = {}
+    for run in runs:
+        key = (run.profile, run.meta.get("kernel") or "")
+        if key not in newest or run.id > newest[key].id:
+            newest[key] = run
+    body = []
+    for profile in sorted({r.profile for r in runs}):
+        cells = [esc(profile)]
+        for kernel in kernels:
+            run = newest.get((profile, kernel))
+            if run is None:
+                cells.append('<span class="muted">not run</span>')
+                continue
+            word, text, why = run_verdict(run), verdict_text(run), ""
+            outcomes = {r["outcome"] for r in run.rows}
+            if word == "CONFORMANT" and outcomes == {"not-supported"}:    # nothing ran there
+                text = "NOT-SUPPORTED"
+                why = f' title="{esc(run.rows[0].get("message") or "")}"'
+            cells.append(f'<a href="#run-{run.id}" class="w-{word.lower().replace("-", "")}"{why} '
+                         f'data-kernel="{esc(kernel)}" data-profile="{esc(profile)}">'
+                         f"<b>{esc(text)}</b></a> #{run.id}")
+        body.append(cells)
+    head = ["profile", *(esc(k or "unknown kernel") for k in kernels)]
+    return ("<h2>Verdict per kernel and profile</h2>"
+            + table(head, body, "kernels").replace("<table", '<table id="kernel-matrix"', 1))
+
+
+def _banner(run: RunData, kernel: bool = False) -> str:
     word = run_verdict(run)
     rows = outcome_counts.latest_rows(run.rows)
     fails = [r for r in run.rows if r["outcome"] == "fail"]
@@ -78,7 +114,8 @@ def _banner(run: RunData) -> str:
     data = Verdict.CONFORMANT_SUBSET.value if sub and word == Verdict.CONFORMANT.value else word
     return (f'<div class="verdict v-{cls}" data-verdict="{data}" data-profile="{esc(run.profile)}">'
             f'<b>{esc(verdict_text(run))}</b> <a href="#run-{run.id}">{esc(run.profile)}</a> '
-            f"(run #{run.id}): {esc(why)}</div>")
+            f"(run #{run.id}{esc(', kernel ' + (run.meta.get('kernel') or '?')) if kernel else ''}): "
+            f"{esc(why)}</div>")
 
 
 def _summary(runs: list[RunData]) -> str:

@@ -7,7 +7,6 @@ never 6.12.x).
 """
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 
@@ -15,6 +14,11 @@ from .runs import RunNotFound
 
 #: How many of the newest runs are searched for a kernel's runs.
 SCAN_LIMIT = 10_000
+
+
+def release_key(release: str) -> tuple[int, ...]:
+    """`6.1.0-57-amd64` < `6.12.117+deb12-amd64` < `7.3.4+deb13-amd64`: numeric order."""
+    return tuple(int(x) for x in re.findall(r"\d+", release))
 
 
 def on_kernel(run: dict, name: str) -> bool:
@@ -86,25 +90,6 @@ def kernel_matrix(store, kernels: list[str]) -> KernelMatrix:
             grid.runs[(run["profile"], kernel)] = int(run["id"])
     grid.profiles.sort()
     return grid
-
-
-def render_matrix_html(grid: KernelMatrix) -> str:
-    """A standalone HTML page: one row per profile, one column per kernel, the verdict in each cell."""
-    colour = {"pass": "#cfc", "fail": "#fcc", "infra-error": "#fc9", "incomplete": "#fc9",
-              "not-supported": "#ddd", "empty": "#eee", "": "#fff"}
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in grid.kernels)
-    body = []
-    for profile in grid.profiles:
-        cells = []
-        for kernel in grid.kernels:
-            v = grid.verdicts.get((profile, kernel), "")
-            run = grid.runs.get((profile, kernel))
-            label = f"{v} (run {run})" if run else "not run"
-            cells.append(f'<td style="background:{colour.get(v, "#fff")}">{html.escape(label)}</td>')
-        body.append(f"<tr><th>{html.escape(profile)}</th>{''.join(cells)}</tr>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>kernel matrix</title></head>"
-            "<body><h1>Verdict per kernel and profile</h1><table border='1' cellpadding='4'>"
-            f"<tr><th>profile</th>{head}</tr>{''.join(body)}</table></body></html>\n")
 
 
 def render_matrix_text(grid: KernelMatrix) -> str:
