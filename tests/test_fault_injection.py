@@ -154,6 +154,16 @@ def _reports_file(tmp):
     return ["--reports", tmp / "afile" / "r"], {}, None
 
 
+def _under_file(flag):
+    def setup(tmp):
+        (tmp / "afile").write_text("keep\n")
+
+        def after(tmp, proc):
+            assert (tmp / "afile").read_text() == "keep\n"
+        return [flag, tmp / "afile" / "out"], {}, after
+    return setup
+
+
 def _reports_ro(tmp):
     if not _root():
         pytest.skip("needs root to mount a read-only tmpfs")
@@ -213,6 +223,8 @@ CASES = {
     "json-directory": ("`--json` is a directory", _json_dir),
     "json-missing-dir": ("`--json` in a directory that does not exist", _json_no_parent),
     "reports-under-file": ("`--reports` below a regular file", _reports_file),
+    "json-under-file": ("`--json` below a regular file", _under_file("--json")),
+    "ktap-under-file": ("`--ktap` below a regular file", _under_file("--ktap")),
     "reports-read-only": ("`--reports` on read-only media", _reports_ro),
     "allure-dir-is-file": ("the Allure directory (`$VFIO_CONFORM_ALLURE_DIR`) is a regular file", _allure_file),
     "store-other-scheme": ("`--store mysql://u:s3cret@db/vc`", _store_mysql),

@@ -66,7 +66,7 @@ def _target_mode(path: Path) -> int | None:
     symlink counts as nothing there: its target is created)."""
     try:
         return os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):     # the latter: a file on the way
         return None
 
 
@@ -92,8 +92,11 @@ def check_file(path: str | os.PathLike, what: str, *, create_parents: bool = Fal
     if create_parents:
         check_dir(parent, f"{what}'s directory")
         return
-    if not parent.exists():
+    parent_mode = _target_mode(parent)
+    if parent_mode is None:
         raise OutputPathError(f"{what} {path}: the directory {parent} does not exist")
+    if not stat.S_ISDIR(parent_mode):
+        raise OutputPathError(f"{what} {path}: {parent} is {_kind(parent_mode)}, not a directory")
     _writable_dir(parent, what, path)
 
 
