@@ -125,3 +125,37 @@ def test_documented_bad_input_is_refused_as_documented(tmp_path, row):
     assert len(lines[0]) <= len("vfio-conform: error: ") + MAX_MESSAGE and lines[0].isprintable(), lines[0]
     assert "collected" not in out.stdout and not reports.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(INPUTS[row["case"]])
+
+
+#: the files each row of the command table finds in its directory
+COMMAND_INPUTS = {"bad.yaml": "x: [\n"}
+
+
+def command_rows() -> list[dict]:
+    table = DOC.read_text().split("<!-- command-input-table -->")[1].split("<!-- /command-input-table -->")[0]
+    rows = []
+    for line in table.strip().splitlines()[2:]:
+        case, _, command, message, code = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        rows.append({"case": case, "command": command.strip("`"), "message": message.strip("`"),
+                     "exit": int(code)})
+    return rows
+
+
+@pytest.mark.parametrize("row", command_rows(), ids=[r["case"] for r in command_rows()])
+def test_command_bad_input_is_refused_as_documented(tmp_path, row):
+    for name, content in COMMAND_INPUTS.items():
+        (tmp_path / name).write_text(content)
+    words = shlex.split(row["command"])
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("VFIO_CONFORM_PROFILES", None)
+    while "=" in words[0]:
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    assert words[0] == "vfio-conform"
+    out = subprocess.run([sys.executable, "-m", "vfio_conform", *words[1:]], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env=env)
+    lines = out.stderr.splitlines()
+    assert out.returncode == row["exit"], out.stdout[-2000:] + out.stderr
+    assert len(lines) == 1 and lines[0].startswith(row["message"]), out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(COMMAND_INPUTS)
+    assert (tmp_path / "bad.yaml").read_text() == COMMAND_INPUTS["bad.yaml"]
