@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..base.constants import CHECKOUT, reports_dir
+from .parser import positive
 
 ROOT = CHECKOUT
 
@@ -16,6 +17,8 @@ def add_parser(sub) -> None:
     labsub = lab.add_subparsers(dest="lab_command", required=True)
     prep = labsub.add_parser("prepare", help="download, unpack and build the lab (cached)")
     prep.set_defaults(func=_prepare)
+    var = labsub.add_parser("variants", help="list the mtty variants the lab builds")
+    var.set_defaults(func=_variants)
     run = labsub.add_parser("run", help="run the suites in the guest for every profile with a "
                                         "'lab:' section (or the named ones)")
     run.add_argument("--profile", action="append", default=[], metavar="NAME|PATH")
@@ -63,9 +66,20 @@ def add_parser(sub) -> None:
     uapi.add_argument("--kernel", required=True, metavar="VERSION|ALIAS")
     uapi.add_argument("-v", "--verbose", action="store_true", help="the whole check table")
     uapi.set_defaults(func=_uapi)
-    exe = labsub.add_parser("exec", help="boot a guest and run any command in it "
-                                         "(python3 -m vfio_conform.qemu_lab run --help)")
-    exe.add_argument("rest", nargs=argparse.REMAINDER)
+    exe = labsub.add_parser("exec", help="boot a guest and run any command in it (cwd = the checkout); "
+                                         "@DEVn@ and @RESULTS@ in the command are replaced",
+                            description="Example: vfio-conform lab exec --module mtty -- python3 -m "
+                                        "vfio_conform run --profile mtty --device @DEV0@ --device @DEV1@ "
+                                        "--reports @RESULTS@/reports")
+    exe.add_argument("--mode", choices=("mdev", "pci"), default="mdev")
+    exe.add_argument("--module", action="append", default=None, metavar="VARIANT",
+                     help="mtty variant to load (repeatable; default mtty; `lab variants` lists them)")
+    exe.add_argument("--instances", type=positive(int), default=2, help="mdev instances per module")
+    exe.add_argument("--timeout", type=positive(float), default=600.0, help="host-side limit in seconds")
+    exe.add_argument("--results", type=Path, default=None,
+                     help="results dir (default: a new dir in the cache)")
+    exe.add_argument("--cpus", type=positive(int), default=2)
+    exe.add_argument("argv", nargs=argparse.REMAINDER, help="the command, after --")
     exe.set_defaults(func=_exec)
 
 
@@ -84,13 +98,61 @@ def _output_arguments(parser, matrix: bool = False) -> None:
 
 
 def _prepare(args, extra) -> int:
-    from ..qemu_lab.__main__ import main
-    return main(["prepare"])
+    import json
+    import time
+
+    from ..qemu_lab.errors import LabError
+    from ..qemu_lab.session import LabSession
+    t0 = time.monotonic()
+    try:
+        prepared = LabSession().prepare()
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    print(json.dumps({"seconds": round(time.monotonic() - t0, 1), "vmlinuz": str(prepared.tree.vmlinuz),
+                      "initramfs": str(prepared.initramfs),
+                      "modules": {k: str(v) for k, v in prepared.modules.items()}}, indent=2))
+    return 0
+
+
+def _variants(args, extra) -> int:
+    from ..qemu_lab.modbuild import VARIANTS
+    for v in VARIANTS.values():
+        print(f"{v.name:12} flags={v.flags} type={v.mdev_type()}  {v.description}")
+    return 0
 
 
 def _exec(args, extra) -> int:
-    from ..qemu_lab.__main__ import main
-    return main(["run", *args.rest])
+    """Boot a guest, run the command in it; the command's exit code (3: the lab failed)."""
+    import json
+    import sys
+
+    from ..base.errors import ConfigError
+    from ..qemu_lab.config import LabConfig
+    from ..qemu_lab.errors import LabError
+    from ..qemu_lab.modbuild import VARIANTS
+    from ..qemu_lab.session import LabSession
+    argv = [a for a in [*args.argv, *extra]]
+    argv = argv[1:] if argv[:1] == ["--"] else argv
+    if not argv:
+        raise ConfigError("lab exec: give the guest command after --")
+    unknown = sorted(set(args.module or ()) - set(VARIANTS))
+    if unknown:
+        raise ConfigError(f"lab exec: --module {unknown[0]}: not an mtty variant (known: {', '.join(sorted(VARIANTS))})")
+    config = LabConfig(mode=args.mode, modules=tuple(args.module or ("mtty",)),
+                       instances=args.instances, cpus=args.cpus)
+    try:
+        result = LabSession(config).run(argv, timeout=args.timeout, results_dir=args.results)
+    except LabError as exc:
+        print(f"vfio-conform lab: {exc}")
+        return 3
+    sys.stdout.write(result.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(result.stderr)
+    print(json.dumps({"exit_code": result.exit_code, "run_dir": str(result.run_dir),
+                      "devices": result.device_ids, "timings": result.timings,
+                      "kernel_warnings": result.kernel_warnings}, indent=2), file=sys.stderr)
+    return 3 if result.exit_code is None else result.exit_code
 
 
 def _run(args, extra) -> int:
