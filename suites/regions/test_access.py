@@ -4,10 +4,10 @@ import pytest
 from vfio_conform.suitelib.checks import expect, expect_errno
 from vfio_conform.base.errors import errno_name
 
-from .fences import need, window
+from .fences import ACCESS_WIDTHS, granted, need, read_span, window
 
 pytestmark = pytest.mark.vc_protocol("any")
-WIDTHS = (1, 2, 4, 8)
+WIDTHS = ACCESS_WIDTHS
 
 
 @pytest.mark.vc_spec("region.last-byte-accessible")
@@ -41,21 +41,28 @@ def test_region_out_of_bounds_contained(any_device, profile, region):
     The harness cannot see past the end of a region, so it checks what it can: the returned count,
     that the bytes returned are the region's own, and that a crossing write changes nothing but the
     bytes inside (its first bytes, where the profile lets the harness read them, are a sentinel for
-    a write that wraps around).
+    a write that wraps around). Every access has a width the profile grants for the region: a
+    crossing one needs a granted width above 1 byte.
     """
     info = any_device.region_info(region.index)
     need(region.probe_bounds and info.size > 1, region, "probe_bounds is not set in the profile")
     need(region.allows(info.size - 1, 1, info.size), region, "the profile fences off the end")
     rule, size = "region.out-of-bounds-contained", info.size
-    for off, length in ((size - 1, 2), (size - 2, 8)):
+    widths = granted(region)
+    need(bool(widths), region, f"no access width granted (widths {list(region.widths)})")
+    multi = [w for w in widths if w > 1]
+    crossing = [(size - 1, multi[0])] if multi else []            # one byte inside
+    if multi and multi[-1] > 2 and size > multi[-1] // 2:
+        crossing.append((size - multi[-1] // 2, multi[-1]))       # half of the widest inside
+    for off, length in crossing:
         _crossing_read(any_device, region, info, off, length)
-    for off, length in ((size, 1), (size + 4096, 4)):
+    for off, length in ((size, widths[0]), (size + 4096, widths[-1])):
         code, data = any_device.try_region_read(region.index, off, length, info)
         expect(code != 0 or not data, rule,
                f"pread(region {region.name} of {size:#x} bytes, {off:#x}, {length}) starting past the end "
                f"returned {len(data)} bytes", any_device)
-    if region.allows(size - 1, 1, size, write=True):
-        _crossing_write(any_device, region, info)
+    if multi and region.allows(size - 1, 1, size, write=True):
+        _crossing_write(any_device, region, info, multi[0])
 
 
 def _crossing_read(device, region, info, off: int, length: int) -> None:
@@ -70,22 +77,28 @@ def _crossing_read(device, region, info, off: int, length: int) -> None:
         return
     expect(len(data) == inside, "region.out-of-bounds-contained",
            f"{what} returned {len(data)} bytes; only {inside} lie inside the region", device)
-    _, own = device.try_region_read(region.index, off, inside, info)
-    expect(data == own, "region.out-of-bounds-contained",
-           f"{what} returned {data.hex()}, but the region holds {own.hex()} there", device)
+    own = read_span(device, region, info, off, inside)
+    if own is None or own[0]:
+        return                          # the granted widths cannot read those bytes back alone
+    expect(data == own[1], "region.out-of-bounds-contained",
+           f"{what} returned {data.hex()}, but the region holds {own[1].hex()} there", device)
 
 
-def _crossing_write(device, region, info) -> None:
-    """A 2-byte pwrite over the last byte: an error and no change, or 1 byte stored and 1 returned."""
+def _crossing_write(device, region, info, width: int) -> None:
+    """A `width`-byte pwrite over the last byte: an error and no change, or 1 byte stored and 1
+    returned (the bytes around it read back with granted widths)."""
     last, rule = info.size - 1, "region.out-of-bounds-contained"
-    head = 8 if region.allows(0, 8, info.size) and info.size > 8 else 0
-    _, before = device.try_region_read(region.index, last, 1, info)
-    _, first = device.try_region_read(region.index, 0, head, info) if head else (0, b"")
-    want = bytes([before[0] ^ 0xFF]) if before else b"\x5a"
+    back = read_span(device, region, info, last, 1)
+    if back is None or back[0] or len(back[1]) != 1:
+        return                          # the last byte cannot be read back with the granted widths
+    before = back[1]
+    head = read_span(device, region, info, 0, 8) if info.size > 8 + width else None
+    first = head[1] if head is not None and not head[0] else None
+    want = bytes([before[0] ^ 0xFF])
     try:
-        code, n = device.try_region_write(region.index, last, want + b"\xa5", info)
-        _, after = device.try_region_read(region.index, last, 1, info)
-        what = f"pwrite(region {region.name} of {info.size:#x} bytes, {last:#x}, 2)"
+        code, n = device.try_region_write(region.index, last, want + b"\xa5" * (width - 1), info)
+        after = (read_span(device, region, info, last, 1) or (0, b""))[1]
+        what = f"pwrite(region {region.name} of {info.size:#x} bytes, {last:#x}, {width})"
         if code:
             expect(n == 0 and after == before, rule,
                    f"{what} failed ({errno_name(code)}) but changed the last byte {before.hex()} -> "
@@ -94,12 +107,23 @@ def _crossing_write(device, region, info) -> None:
             expect(n == 1, rule, f"{what} returned {n}; only 1 byte lies inside the region", device)
             expect(after == want, rule,
                    f"{what} returned 1 but the last byte reads {after.hex()}, not {want.hex()}", device)
-        if head:
-            _, now = device.try_region_read(region.index, 0, head, info)
+        if first is not None:
+            now = (read_span(device, region, info, 0, 8) or (0, b""))[1]
             expect(now == first, rule, f"{what} changed the region's first bytes {first.hex()} -> "
                                        f"{now.hex()} (a write past the end wrapped around)", device)
     finally:
-        device.try_region_write(region.index, last, before, info)
+        _restore_last(device, region, info, last, before)
+
+
+def _restore_last(device, region, info, last: int, before: bytes) -> None:
+    """Put the last byte back with a granted width (its aligned word, read then written)."""
+    for width in reversed(granted(region)):
+        lo = last // width * width
+        if lo + width <= info.size and region.allows(lo, width, info.size, write=True):
+            code, word = device.try_region_read(region.index, lo, width, info)
+            if not code and len(word) == width:
+                device.try_region_write(region.index, lo, word[:-1] + before, info)
+            return
 
 
 @pytest.mark.vc_spec("region.access-widths")
@@ -119,17 +143,21 @@ def test_region_access_width(any_device, profile, region, width):
 
 @pytest.mark.vc_spec("region.access-widths")
 def test_region_unaligned_access(any_device, profile, region):
-    """A 4-byte access at offset 1 mod 4 works if the profile says unaligned: true, fails if false."""
+    """An access of a granted width above 1 byte (4 where granted) at offset 1 mod its width works if
+    the profile says unaligned: true, fails if false."""
     need(region.unaligned is not None, region, "the profile does not declare unaligned")
+    multi = [w for w in granted(region) if w > 1]
+    need(bool(multi), region, f"no multi-byte access width granted (widths {list(region.widths)})")
+    width = 4 if 4 in multi else multi[-1]
     info = any_device.region_info(region.index)
-    base = window(region, info, 8, align=4)
-    need(base is not None, region, "no allowed 8-byte window for an unaligned 4-byte access")
-    code, data = any_device.try_region_read(region.index, base + 1, 4, info)
-    ok = code == 0 and len(data) == 4
+    base = window(region, info, 2 * width, align=width)
+    need(base is not None, region, f"no allowed {2 * width}-byte window for an unaligned {width}-byte access")
+    code, data = any_device.try_region_read(region.index, base + 1, width, info)
+    ok = code == 0 and len(data) == width
     expect(ok == region.unaligned, "region.access-widths",
-           f"unaligned 4-byte pread at {base + 1:#x}: {errno_name(code)}, {len(data)} bytes; profile says "
-           f"unaligned: {region.unaligned}", any_device)
-    if ok and region.allows(base, 8, info.size, write=True):
+           f"unaligned {width}-byte pread at {base + 1:#x}: {errno_name(code)}, {len(data)} bytes; profile "
+           f"says unaligned: {region.unaligned}", any_device)
+    if ok and region.allows(base, 2 * width, info.size, write=True):
         _round_trip(any_device, region, info, base + 1, data)
 
 

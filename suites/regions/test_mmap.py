@@ -7,7 +7,7 @@ import pytest
 from vfio_conform.suitelib.checks import expect
 from vfio_conform.suitelib.virtualized import masked, virtualized_ranges
 
-from .fences import need
+from .fences import exact_width, need, read_by, write_by
 
 pytestmark = pytest.mark.vc_protocol("any")
 PAGE = mmap.PAGESIZE
@@ -57,11 +57,13 @@ def test_region_pread_and_mmap_agree(any_device, profile, region):
     need(not any(r.offset <= off and off + length <= r.offset + r.length for r in skip), region,
          "the mmappable area lies inside a range read() does not reach: "
          + "; ".join(r.text() for r in skip))
-    width = _width(length, region.widths)
-    code, before = _pread_by(any_device, region.index, off, length, width, info)
+    width = exact_width(region, off, length)
+    need(width is not None, region, f"no granted width (widths {list(region.widths)}) tiles "
+         f"[{off:#x}, +{length:#x})")
+    code, before = read_by(any_device, region.index, off, length, width, info)
     with _map(any_device, region, info, off, length) as m:
         mapped = _load(m, length, width)
-    code2, after = _pread_by(any_device, region.index, off, length, width, info)
+    code2, after = read_by(any_device, region.index, off, length, width, info)
     expect(code == 0 and code2 == 0 and len(before) == len(after) == length, "region.mmap-coherent",
            f"region {region.name} [{off:#x}, +{length:#x}): pread failed or came back short", any_device)
     before, after, mapped = (masked(b, off, region.index, skip) for b in (before, after, mapped))
@@ -73,57 +75,54 @@ def test_region_pread_and_mmap_agree(any_device, profile, region):
            any_device)
 
 
-def _width(length: int, widths) -> int:
-    """The widest of the profile's access widths (<= 8) that divides `length`."""
-    return max((w for w in widths if w in (1, 2, 4, 8) and length % w == 0), default=1)
-
-
-def _pread_by(device, index: int, off: int, length: int, width: int, info) -> tuple[int, bytes]:
-    """pread of [off, off + length) one access of `width` bytes at a time (vfio-pci's read() picks
-    the width of its device accesses from the size and alignment it is given, and a device may
-    answer by width: QEMU's edu gives ~0 to 8-byte reads of its registers)."""
-    out = bytearray()
-    for pos in range(off, off + length, width):
-        code, data = device.try_region_read(index, pos, width, info)
-        if code or len(data) != width:
-            return code or -1, bytes(out)
-        out += data
-    return 0, bytes(out)
-
-
-def _load(m: mmap.mmap, length: int, width: int) -> bytes:
-    """The mapping's first `length` bytes read with loads of `width` bytes (memoryview.cast: one
-    load of that size per element)."""
-    with memoryview(m) as whole, whole[:length] as part, part.cast("BHIQ"[(1, 2, 4, 8).index(width)]) as view:
+def _load(m: mmap.mmap, length: int, width: int, start: int = 0) -> bytes:
+    """The mapping's bytes [start, start + length) read with loads of `width` bytes
+    (memoryview.cast: one load of that size per element)."""
+    with memoryview(m) as whole, whole[start:start + length] as part, \
+            part.cast("BHIQ"[(1, 2, 4, 8).index(width)]) as view:
         return b"".join(v.to_bytes(width, sys.byteorder) for v in view)
+
+
+def _store(m: mmap.mmap, start: int, data: bytes, width: int) -> None:
+    """`data` stored into the mapping at `start` with stores of `width` bytes."""
+    with memoryview(m) as whole, whole[start:start + len(data)] as part, \
+            part.cast("BHIQ"[(1, 2, 4, 8).index(width)]) as view:
+        for i in range(len(data) // width):
+            view[i] = int.from_bytes(data[i * width:(i + 1) * width], sys.byteorder)
 
 
 @pytest.mark.vc_spec("region.mmap-coherent")
 def test_region_write_seen_through_other_path(any_device, profile, region):
-    """A pwrite shows in the mapping, and a store into the mapping shows in pread."""
+    """A pwrite shows in the mapping, and a store into the mapping shows in pread (pwrite, pread,
+    loads and stores all of the widest width the profile grants for the region up to 8 bytes)."""
     info = any_device.region_info(region.index)
     need(info.mmappable, region, "no MMAP flag")
     span = _area(any_device, region, info)
     need(span is not None and region.allows(span[0], 16, info.size, write=True), region,
          "the profile allows no write to an mmappable area")
     off = span[0]
+    width = exact_width(region, off, 8)
+    need(width is not None, region, f"no granted width (widths {list(region.widths)}) tiles 8 bytes")
     skip = [r for r in virtualized_ranges(any_device) if r.overlaps(region.index, off, 16)]
     need(not skip, region, "the first writable mmappable bytes lie in a range read()/write() do not "
          "reach: " + "; ".join(r.text() for r in skip))
-    original = any_device.region_read(region.index, off, 16)
+    code, original = read_by(any_device, region.index, off, 16, width, info)
+    expect(code == 0 and len(original) == 16, "region.mmap-coherent",
+           f"{width}-byte preads of {region.name} [{off:#x}, +16) failed: {code}", any_device)
     try:
         with _map(any_device, region, info, off, PAGE, writable=True) as m:
-            any_device.region_write(region.index, off, b"\xc3" * 8)
-            expect(bytes(m[:8]) == b"\xc3" * 8, "region.mmap-coherent",
-                   f"pwrite at {region.name}+{off:#x} not seen through the mapping ({bytes(m[:8]).hex()})",
-                   any_device)
-            m[8:16] = b"\x3c" * 8
-            back = any_device.region_read(region.index, off + 8, 8)
+            code, _ = write_by(any_device, region.index, off, b"\xc3" * 8, width, info)
+            seen = _load(m, 8, width)
+            expect(code == 0 and seen == b"\xc3" * 8, "region.mmap-coherent",
+                   f"{width}-byte pwrites at {region.name}+{off:#x} ({code}) not seen through the mapping "
+                   f"({seen.hex()})", any_device)
+            _store(m, 8, b"\x3c" * 8, width)
+            code, back = read_by(any_device, region.index, off + 8, 8, width, info)
             expect(back == b"\x3c" * 8, "region.mmap-coherent",
-                   f"store into the mapping at {region.name}+{off + 8:#x} not seen by pread ({back.hex()})",
-                   any_device)
+                   f"{width}-byte stores into the mapping at {region.name}+{off + 8:#x} not seen by "
+                   f"{width}-byte preads ({back.hex()})", any_device)
     finally:
-        any_device.region_write(region.index, off, original)
+        write_by(any_device, region.index, off, original, width, info)
 
 
 @pytest.mark.vc_spec("region.mmap-invalid-fails")

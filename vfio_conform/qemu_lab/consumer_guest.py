@@ -35,10 +35,21 @@ ATTEMPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("default", ()),
     ("no-device-dirty-tracking", ("x-device-dirty-page-tracking=off",)),
 )
+#: The attempts run_pair makes (main's --only narrows it to one).
+ATTEMPTS_RUN = list(ATTEMPTS)
 SCRATCH = 7                  # 16550 scratch register offset in mtty's I/O BAR0
 VALUES = {"default": 0x5A, "no-device-dirty-tracking": 0xA5}
 STEP_TIMEOUT_S = 150.0       # one nested-VM step (start, BIOS, migrate) under TCG inside TCG
 GUEST_MEM_MIB = 16           # SeaBIOS only: keep the migration stream small
+#: The source's migration bandwidth (QMP migrate-set-parameters max-bandwidth, bytes/s), as over a
+#: network link: the 16 MiB guest then takes about 2 s, so QEMU has measured a bandwidth (its first
+#: sample comes after 100 ms) and asks the devices' exact pending sizes (MIG_DATA_SIZE) before it
+#: switches over. Unlimited into a file, the RAM can be sent before the first sample and QEMU
+#: switches over on the cached estimate alone (measured: QEMU 10.0 then never queries MIG_DATA_SIZE).
+MAX_BANDWIDTH = 32 << 10
+#: How long a migration may stay active: far above the ~2 s it takes, so an active one at the end
+#: did not converge.
+MIGRATE_TIMEOUT_S = 60.0
 BIND_MOUNTS = ("dev", "sys", "proc")
 
 
@@ -72,6 +83,25 @@ def parse_port_read(text: str) -> int:
     if not match:
         raise ValueError(f"no value in HMP output {text!r}")
     return int(match.group(1), 16)
+
+
+#: The start of the message of a migration still active at the deadline (consumer_verdict.py reads it).
+NOT_CONVERGED = "migration did not converge"
+
+
+def not_converged(info: dict[str, Any], seconds: float) -> str:
+    """The message for a migration QMP still reports active after `seconds`: pre-copy never reached
+    switch-over. From its last query-migrate: the dirty-sync rounds, RAM still to send and the VFIO
+    bytes sent (QEMU exposes no per-device pending size through QMP)."""
+    ram, vfio = info.get("ram", {}), info.get("vfio", {})
+    parts = [f"{NOT_CONVERGED} within {seconds:.0f}s: status active after "
+             f"{ram.get('dirty-sync-count', '?')} dirty-sync rounds",
+             f"RAM remaining {ram.get('remaining', '?')} bytes"]
+    if "transferred" in vfio:
+        parts.append(f"VFIO device data sent {vfio['transferred']} bytes")
+    if "expected-downtime" in info:
+        parts.append(f"expected downtime {info['expected-downtime']} ms")
+    return ", ".join(parts) + " (migration cancelled)"
 
 
 def qemu_lines(stderr: str) -> list[str]:
@@ -210,9 +240,13 @@ class Vm:
     def hmp(self, stage: str, line: str) -> str:
         return str(self.cmd(stage, "human-monitor-command", **{"command-line": line}))
 
-    def wait_migration(self, stage: str) -> dict[str, Any]:
-        """Poll query-migrate until completed; StepError with error-desc (and stderr) otherwise."""
-        deadline = time.monotonic() + STEP_TIMEOUT_S
+    def wait_migration(self, stage: str, timeout: float = STEP_TIMEOUT_S) -> dict[str, Any]:
+        """Poll query-migrate until completed; StepError with error-desc (and stderr) otherwise.
+
+        A migration still active at the deadline did not converge: the error says so, with the
+        dirty-sync rounds QEMU ran and what it still counted pending (its last query-migrate)."""
+        deadline = time.monotonic() + timeout
+        info: dict[str, Any] = {}
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise StepError(stage, self._why(f"QEMU exited with {self.proc.returncode}"))
@@ -225,7 +259,13 @@ class Vm:
                 errors = [e for e in qemu_errors(self.stderr()) if e not in desc]
                 raise StepError(stage, "; ".join([desc, *errors]))
             time.sleep(0.3)
-        raise StepError(stage, f"migration did not finish within {STEP_TIMEOUT_S:.0f}s")
+        if info.get("status") == "active":
+            try:
+                self.cmd(stage, "migrate_cancel")
+            except StepError:
+                pass
+            raise StepError(stage, not_converged(info, timeout))
+        raise StepError(stage, f"migration did not finish within {timeout:.0f}s")
 
     def stop(self) -> None:
         if self.qmp is not None:
@@ -254,6 +294,44 @@ def _wait_bar(vm: Vm) -> int:
     raise StepError("bios", f"SeaBIOS did not assign the device's I/O BAR0 within {STEP_TIMEOUT_S:.0f}s")
 
 
+#: QEMU trace events (`-trace NAME`, QEMU's log backend writes them to stderr) for the source VMs;
+#: the attempt record keeps their lines (`trace`) and what QEMU counted in its exact pending-size
+#: queries (`pending_exact`: vfio_state_pending_exact, one per query, with the stop-copy size it took
+#: from MIG_DATA_SIZE or its 100 GiB fallback). `--trace` adds events.
+PENDING_EXACT = "vfio_state_pending_exact"
+DEFAULT_TRACE = [PENDING_EXACT, "migration_thread_low_pending"]
+TRACE_EVENTS: list[str] = list(DEFAULT_TRACE)
+TRACE_KEEP = 60              # trace lines kept from the start and from the end of a source's stderr
+
+
+def trace_lines(stderr: str, events: list[str]) -> list[str]:
+    """The lines of `stderr` that are trace output of `events` (first and last TRACE_KEEP of them)."""
+    names = tuple(e.rstrip("*") for e in events)
+    lines = [line.strip() for line in stderr.splitlines()
+             if names and any(f":{n}" in line or line.strip().startswith(n) for n in names)]
+    if len(lines) > 2 * TRACE_KEEP:
+        lines = lines[:TRACE_KEEP] + [f"... {len(lines) - 2 * TRACE_KEEP} lines ..."] + lines[-TRACE_KEEP:]
+    return lines
+
+
+_EXACT = re.compile(PENDING_EXACT + r"\s+\(([^)]*)\) precopy (\d+) postcopy \d+ stopcopy size (\d+)")
+
+
+def pending_exact(lines: list[str]) -> dict[str, Any]:
+    """What QEMU's exact pending-size queries counted, from vfio_state_pending_exact trace lines:
+    {'queries': n, 'stopcopy': [distinct stop-copy sizes, in order], 'last_pending': bytes}."""
+    stopcopy: list[int] = []
+    count, last = 0, None
+    for line in lines:
+        match = _EXACT.search(line)
+        if match:
+            count += 1
+            last = int(match.group(2))
+            if int(match.group(3)) not in stopcopy:
+                stopcopy.append(int(match.group(3)))
+    return {"queries": count, "stopcopy": stopcopy, "last_pending": last}
+
+
 def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str, ...]) -> dict[str, Any]:
     """One source -> file -> destination migration; returns the attempt record."""
     value = VALUES.get(label, 0x5A)
@@ -268,7 +346,8 @@ def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str,
         rec["seconds"][name] = round(time.monotonic() - t0, 2)
 
     try:
-        source = Vm(root, f"src-{label}", src, MIGRATION_ON + options)
+        source = Vm(root, f"src-{label}", src, MIGRATION_ON + options,
+                    tuple(a for e in TRACE_EVENTS for a in ("-trace", e)))
         vms.append(source)
         lap("source-up")
         port = _wait_bar(source) + SCRATCH
@@ -278,11 +357,15 @@ def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str,
         got = parse_port_read(source.hmp("write", f"i /b {port:#x}"))
         if got != value:
             raise StepError("write", f"source scratch register reads {got:#04x} after writing {value:#04x}")
+        source.cmd("migrate", "migrate-set-parameters", **{"max-bandwidth": MAX_BANDWIDTH})
         source.cmd("migrate", "migrate", uri=f"file:{stream}")
-        source.wait_migration("migrate")
+        source.wait_migration("migrate", MIGRATE_TIMEOUT_S)
         lap("migrated")
         source.stop()
         rec.setdefault("stderr", {})[source.name] = source.stderr()[-4000:]
+        if TRACE_EVENTS:
+            rec["trace"] = trace_lines(source.stderr(), TRACE_EVENTS)
+            rec["pending_exact"] = pending_exact(source.stderr().splitlines())
         rec["warnings"] = qemu_warnings(source.stderr())
         vms.remove(source)
         dest = Vm(root, f"dst-{label}", dst, MIGRATION_ON + options, ("-incoming", "defer"))
@@ -303,6 +386,9 @@ def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str,
         for vm in vms:
             vm.stop()
             rec.setdefault("stderr", {})[vm.name] = vm.stderr()[-4000:]
+            if TRACE_EVENTS and vm.name.startswith("src-") and "trace" not in rec:
+                rec["trace"] = trace_lines(vm.stderr(), TRACE_EVENTS)
+                rec["pending_exact"] = pending_exact(vm.stderr().splitlines())
             warnings = rec.setdefault("warnings", [])
             warnings += [w for w in qemu_warnings(vm.stderr()) if w not in warnings]
         (root / "tmp" / f"vc-{label}.mig").unlink(missing_ok=True)
@@ -362,7 +448,7 @@ def qemu_version(root: Path) -> str:
 def run_pair(root: Path, profile: str, src: str, dst: str) -> dict[str, Any]:
     """The default attempt and, only if it fails, the workaround attempt for one profile."""
     attempts = []
-    for label, options in ATTEMPTS:
+    for label, options in ATTEMPTS_RUN:
         attempts.append(migrate_once(root, src, dst, label, options))
         print(f"consumer {profile} {label}: {'ok' if attempts[-1]['ok'] else 'FAILED'} "
               f"{attempts[-1]['stage']} {attempts[-1]['error']} {attempts[-1]['seconds']}", flush=True)
@@ -375,9 +461,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="the trixie chroot with QEMU")
     parser.add_argument("--out", type=Path, required=True, help="JSON output file")
+    parser.add_argument("--trace", action="append", default=[], metavar="EVENT",
+                        help="another QEMU trace event (pattern) for the source VMs; lines kept in `trace`")
+    parser.add_argument("--only", choices=[label for label, _ in ATTEMPTS],
+                        help="run only this attempt (default: the default options, then the workaround)")
     parser.add_argument("pairs", nargs="+", metavar="PROFILE=SRC_UUID,DST_UUID|PROFILE=BDF",
                         help="an mdev pair to migrate, or a vfio-pci device to ask QEMU to migrate")
     args = parser.parse_args(argv)
+    TRACE_EVENTS[:] = DEFAULT_TRACE + [e for e in args.trace if e not in DEFAULT_TRACE]
+    if args.only:
+        ATTEMPTS_RUN[:] = [a for a in ATTEMPTS if a[0] == args.only]
     doc: dict[str, Any] = {"kernel": os.uname().release, "qemu": "", "setup_error": "", "profiles": []}
     try:
         enter_chroot(args.root)

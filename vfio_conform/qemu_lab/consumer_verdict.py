@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.spec import Rule
+from .consumer_guest import NOT_CONVERGED
 from ..results import Outcome, TestRecord
 
 RULE_MIGRATION = Rule(
@@ -33,6 +34,11 @@ RULE_DMA_LOGGING = Rule(
     "A device whose profile declares DMA logging lets QEMU use it (device dirty page tracking) "
     "during migration on this kernel.",
     "QEMU 10.0 hw/vfio/common.c; include/uapi/linux/vfio.h VFIO_DEVICE_FEATURE_DMA_LOGGING_*")
+#: The suites' rule (model/spec.py) that the lane measures with QEMU itself: a record of what QEMU
+#: did (converged, or still in pre-copy at the deadline) beside the scenario's prediction.
+CONVERGES = "consumer.qemu-converges"
+#: QEMU's VFIO_MIG_STOP_COPY_SIZE: the stop-copy size it counts when MIG_DATA_SIZE fails.
+QEMU_FALLBACK_STOP_COPY = 100 << 30
 RULES = {r.id: r for r in (RULE_MIGRATION, RULE_DMA_LOGGING)}
 
 #: Where the kernel makes DMA_LOGGING_REPORT fail without CONFIG_IOMMUFD_DRIVER.
@@ -65,14 +71,21 @@ class Attempt:
     read: int | None
     seconds: dict[str, float]
     warnings: tuple[str, ...] = ()
+    #: QEMU's exact pending-size queries of the device (consumer_guest.pending_exact): how many, the
+    #: stop-copy sizes it counted; None when the attempt was not traced.
+    exact_queries: int | None = None
+    stopcopy_sizes: tuple[int, ...] = ()
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "Attempt":
+        exact = doc.get("pending_exact") or {}
         return cls(label=str(doc["label"]), options=tuple(doc.get("options", ())), ok=bool(doc["ok"]),
                    stage=str(doc.get("stage", "")), error=str(doc.get("error", "")),
                    written=int(doc.get("written", 0)),
                    read=None if doc.get("read") is None else int(doc["read"]),
-                   seconds=dict(doc.get("seconds", {})), warnings=tuple(doc.get("warnings", ())))
+                   seconds=dict(doc.get("seconds", {})), warnings=tuple(doc.get("warnings", ())),
+                   exact_queries=int(exact["queries"]) if "queries" in exact else None,
+                   stopcopy_sizes=tuple(int(x) for x in exact.get("stopcopy", ())))
 
     @property
     def how(self) -> str:
@@ -139,6 +152,13 @@ def diagnose(attempt: Attempt, config: dict[str, str] | None) -> Diagnosis:
         return Diagnosis(Cause.CONSUMER, "QEMU refused its own configuration")
     if attempt.stage == "harness" or attempt.stage.endswith("-start") and not text.strip():
         return Diagnosis(Cause.LAB, "the nested VM or the harness failed before the device was involved")
+    if attempt.error.startswith(NOT_CONVERGED):
+        fallback = QEMU_FALLBACK_STOP_COPY in attempt.stopcopy_sizes
+        return Diagnosis(Cause.DRIVER, "QEMU's pre-copy never reached switch-over: "
+                         + ("in its exact pending-size queries QEMU counted 100 GiB for the device, its "
+                            "fallback when MIG_DATA_SIZE fails (it reports no error)" if fallback else
+                            "the device's answers to QEMU's pending-size queries kept the pending size "
+                            "above the threshold"))
     if attempt.stage == "compare":
         return Diagnosis(Cause.DRIVER, "QEMU migrated, but the device state did not arrive: the driver "
                          "lost it in save or resume")
@@ -179,13 +199,45 @@ def _attempt_record(profile: str, attempt: Attempt, diag: Diagnosis | None, qemu
     tid = consumer_test_id("migrate", profile, attempt.how)
     if attempt.ok:
         msg = (f"{qemu}: migrated ({attempt.how}); scratch register {attempt.written:#04x} arrived "
-               f"on the destination" + "".join(f"; QEMU {w}" for w in attempt.warnings))
+               f"on the destination" + "".join(f"; QEMU {w}" for w in attempt.warnings)
+               + (f"; {exact_note(attempt)}" if exact_note(attempt) else ""))
         return TestRecord(tid, tid, Outcome.PASS, seconds, msg, RULE_MIGRATION.id)
     assert diag is not None
     msg = (f"{qemu} ({attempt.how}) failed at {attempt.stage}: {attempt.error} "
            f"-- cause: {diag.cause.value}: {diag.why}")
     link = IOVA_BITMAP_LINK if diag.cause is Cause.KERNEL_CONFIG else ""
     return TestRecord(tid, tid, _OUTCOME[diag.cause], seconds, msg, RULE_MIGRATION.id, link)
+
+
+def exact_note(attempt: Attempt) -> str:
+    """What QEMU's exact pending-size queries saw in `attempt` ('' when not traced)."""
+    if attempt.exact_queries is None:
+        return ""
+    if not attempt.exact_queries:
+        return ("QEMU switched over on its estimate alone: no exact pending-size query (MIG_DATA_SIZE "
+                "was not asked)")
+    sizes = ", ".join(f"{s}" + (" (QEMU's 100 GiB fallback: MIG_DATA_SIZE failed)"
+                                if s == QEMU_FALLBACK_STOP_COPY else "") for s in attempt.stopcopy_sizes)
+    return f"{attempt.exact_queries} exact pending-size queries, stop-copy size {sizes}"
+
+
+def converges_record(profile: str, attempt: Attempt, qemu: str) -> TestRecord | None:
+    """The consumer.qemu-converges record of the attempt that reached pre-copy (None otherwise):
+    pass when QEMU completed after asking the device's exact pending size, fail when it was still in
+    pre-copy at the deadline, not determined (skipped) when it switched over without asking; None
+    when the attempt was not traced."""
+    tid = f"consumer_qemu_converges[{profile}:{attempt.how}]"
+    note = exact_note(attempt)
+    if attempt.exact_queries is None:
+        return None                     # not traced (a guest of an older harness)
+    if attempt.ok and attempt.exact_queries:
+        return TestRecord(tid, tid, Outcome.PASS, 0.0, f"{qemu} converged and switched over ({note})", CONVERGES)
+    if attempt.error.startswith(NOT_CONVERGED):
+        return TestRecord(tid, tid, Outcome.FAIL, 0.0, f"{qemu}: {attempt.error}; {note} -- cause: driver",
+                          CONVERGES)
+    if attempt.ok:
+        return TestRecord(tid, tid, Outcome.SKIPPED, 0.0, f"not determined: {note}", CONVERGES)
+    return None
 
 
 def _dma_record(profile: str, declared: bool, default: Attempt, diag: Diagnosis | None,
@@ -229,6 +281,9 @@ def judge(profile: str, dma_logging: bool, entry: dict[str, Any], config: dict[s
         records.append(_attempt_record(profile, fallback,
                                        None if fallback.ok else diagnose(fallback, config), qemu))
     records.append(_dma_record(profile, dma_logging, default, diag, fallback))
+    converged = converges_record(profile, attempts[-1], qemu)
+    if converged is not None:
+        records.append(converged)
     if default.ok:
         summary = f"{profile}: QEMU migrates it with default options (register arrived)"
     else:

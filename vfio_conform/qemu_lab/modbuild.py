@@ -47,6 +47,15 @@ _WARN_ON_ARC = (f"\tWARN(cur == VFIO_DEVICE_STATE_{WARN_ARC[0]} && new == VFIO_D
 OOPS_ARC = ("PRE_COPY_P2P", "PRE_COPY")
 _OOPS_ON_ARC = (f"\tif (cur == VFIO_DEVICE_STATE_{OOPS_ARC[0]} && new == VFIO_DEVICE_STATE_{OOPS_ARC[1]})\n"
                 "\t\tREAD_ONCE(mdev_state->resuming_migf)->disabled = true;\t/* injected bug */\n")
+#: The mtty_noinfo variant: VFIO_MIG_GET_PRECOPY_INFO on the saving fd fails (QEMU asks it at save
+#: setup and in every exact pending-size query of pre-copy, and counts 0 initial / 0 dirty bytes).
+_PRECOPY_IOCTL = "\tif (cmd != VFIO_MIG_GET_PRECOPY_INFO)\n\t\treturn -ENOTTY;\n"
+_PRECOPY_INFO_FAILS = "\tif (cmd == VFIO_MIG_GET_PRECOPY_INFO)\n\t\treturn -EIO;\t/* injected bug */\n"
+#: The mtty_nosize variant: MIG_DATA_SIZE fails in PRE_COPY(_P2P) (works in every other state).
+_DATA_SIZE = "\t*stop_copy_length = mtty_data_size(mdev_state);\n\treturn 0;\n"
+_DATA_SIZE_FAILS = ("\tif (mdev_state->state == VFIO_DEVICE_STATE_PRE_COPY ||\n"
+                    "\t    mdev_state->state == VFIO_DEVICE_STATE_PRE_COPY_P2P)\n"
+                    "\t\treturn -EIO;\t/* injected bug */\n")
 _BROKEN_FOPS = ("static const struct file_operations mtty_lab_bogus_fops = {\n"
                 "\t.owner = THIS_MODULE,\n};\n\n")
 
@@ -91,6 +100,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             description="flags 7; BUG: the arc PRE_COPY_P2P->PRE_COPY writes through a NULL file "
                         "pointer: a kernel oops in mtty_set_state [mtty_oops], the guest panics "
                         "(oops=panic): the test is a fail under kernel.no-warnings"),
+    Variant("mtty_noinfo", STOP_COPY | P2P | PRE_COPY, bug="precopy-info-fails",
+            description="flags 7; BUG: VFIO_MIG_GET_PRECOPY_INFO fails with EIO in PRE_COPY "
+                        "(precopy.info-works-in-precopy); QEMU swallows it and counts 0 pending bytes"),
+    Variant("mtty_nosize", STOP_COPY | P2P | PRE_COPY, bug="data-size-fails-precopy",
+            description="flags 7; BUG: MIG_DATA_SIZE fails with EIO in PRE_COPY(_P2P) "
+                        "(datasize.any-state); QEMU swallows it and counts 100 GiB pending"),
 )}
 
 
@@ -140,6 +155,10 @@ def variant_source(stock: str, variant: Variant) -> str:
         text = _replace_once(text, _STEP_ENTRY, _STEP_ENTRY + _WARN_ON_ARC, "bug")
     elif variant.bug == "oops-on-arc":
         text = _replace_once(text, _STEP_ENTRY, _STEP_ENTRY + _OOPS_ON_ARC, "bug")
+    elif variant.bug == "precopy-info-fails":
+        text = _replace_once(text, _PRECOPY_IOCTL, _PRECOPY_IOCTL + _PRECOPY_INFO_FAILS, "bug")
+    elif variant.bug == "data-size-fails-precopy":
+        text = _replace_once(text, _DATA_SIZE, _DATA_SIZE_FAILS + _DATA_SIZE, "bug")
     elif variant.bug:
         raise LabError("build", f"unknown bug tag {variant.bug!r} in variant {name}")
     return text

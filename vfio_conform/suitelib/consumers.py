@@ -264,22 +264,25 @@ class Qemu(Consumer):
         self.dirty -= min(self.dirty, n - used)
 
     def pending_exact(self) -> int:
-        """vfio_state_pending_exact, which the migration core calls every iteration to decide on
-        switch-over: MIG_DATA_SIZE (on failure QEMU silently counts VFIO_MIG_STOP_COPY_SIZE, 100 GiB,
-        "so downtime limit won't be violated") plus, in pre-copy, PRECOPY_INFO's initial + dirty
-        bytes (0, 0 when it fails). A failed MIG_DATA_SIZE is no error to QEMU, but its pending size
-        never falls below the switch-over threshold: the migration never converges."""
+        """vfio_state_pending_exact (QEMU 10.0), which the migration core calls when the cached
+        estimate (RAM plus PRECOPY_INFO's initial + dirty bytes as last queried) fell below its
+        switch-over threshold: MIG_DATA_SIZE, counted as pending; on failure QEMU silently counts
+        VFIO_MIG_STOP_COPY_SIZE, 100 GiB ("so downtime limit won't be violated"). In pre-copy it
+        also re-queries PRECOPY_INFO (0, 0 on failure) for the next estimate; 10.0 does not add those
+        bytes to the exact count. A failed MIG_DATA_SIZE is no error to QEMU, but the exact pending
+        size never falls below the threshold: the migration never converges (measured with QEMU
+        10.0.13 on mtty_nosize, docs/consumers-qemu.md). A failed PRECOPY_INFO only zeroes the
+        estimate: QEMU asks for the exact size at once and converges."""
         code, size = self.dev.try_mig_data_size()
         self.log.append(f"GET MIG_DATA_SIZE in {self.state.name}: {errno_name(code)} {size}")
         expect(code == 0 or self._lacks("consumer.qemu-converges"), "consumer.qemu-converges",
                f"MIG_DATA_SIZE in {self.state.name} failed with {errno_name(code)}: QEMU reports no "
-               f"error but counts 100 GiB pending for the device in every pre-copy iteration, so the "
-               f"migration never converges (switch-over never happens) | {self.where()}", self.dev)
-        pending = size if code == 0 else QEMU_UNKNOWN_STOP_COPY
+               f"error but counts 100 GiB pending for the device in every exact pending-size query of "
+               f"pre-copy, so the migration never converges (switch-over never happens) | {self.where()}",
+               self.dev)
         if self.state in (S.PRE_COPY, S.PRE_COPY_P2P):
             self.query_precopy()
-            pending += self.init + self.dirty
-        return pending
+        return size if code == 0 else QEMU_UNKNOWN_STOP_COPY
 
     def _lacks(self, rule_id: str) -> bool:
         """True when the device's transport does not offer what `rule_id` checks (vfio-user has no

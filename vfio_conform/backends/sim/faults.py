@@ -21,6 +21,24 @@ AREA_BASES: Mapping[str, str] = MappingProxyType({
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+#: A sim whose BAR0 and BAR2 answer only 4-byte accesses (backends/sim/regions.py `widths`), and the
+#: profile regions that grant exactly that width: the region suites pass it (every access they issue
+#: has a granted width) and the knob width_fails is proven on it.
+WIDTH_ONLY_REGIONS = (
+    {"index": 0, "size": 65536, "flags": ["READ", "WRITE", "MMAP"], "sparse": [[0, 32768], [32768, 32768]],
+     "widths": [4]},
+    {"index": 2, "size": 4096, "flags": ["READ", "WRITE"], "widths": [4]},
+)
+WIDTH_ONLY_POLICY = {
+    "peer_layout": "same",
+    "BAR0": {"access": "readwrite", "size": 65536, "mmap": True, "widths": [4], "unaligned": True,
+             "probe_bounds": True},
+    "BAR2": {"access": "readwrite", "size": 4096, "mmap": False, "widths": [4], "unaligned": True,
+             "probe_bounds": True},
+    "CONFIG": {"access": "read", "size": 256, "mmap": False, "widths": [1, 2, 4], "unaligned": True,
+               "probe_bounds": True},
+}
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Fault:
@@ -180,6 +198,10 @@ _TABLE = [
        "2/4/8-byte accesses at an unaligned offset fail with EINVAL"),
     _f("qword_fails", "region.access-widths", "regions",
        "8-byte accesses fail with EINVAL"),
+    _f("width_fails", "region.access-widths", "regions",
+       "accesses of `width` bytes fail with EINVAL; proven where BAR0 and BAR2 answer only that width and "
+       "the profile grants only it", width=4, sim_config={"regions": list(WIDTH_ONLY_REGIONS)},
+       profile={"regions": WIDTH_ONLY_POLICY}),
     _f("peer_layout_differs", "region.peer-layout-declared", "regions",
        "device `device` reports BAR2 twice its real size in GET_REGION_INFO", device="sim1"),
     # -- mismatch ----------------------------------------------------------------------------------

@@ -51,6 +51,12 @@ class Region:
         """
         if not self.spec.size or not self.spec.flags & need:
             raise oserror(errno.EINVAL, f"{what}: region {self.spec.index} does not allow it")
+        if self.spec.widths is not None and size not in self.spec.widths:
+            raise oserror(errno.EINVAL, f"{what}: region {self.spec.index} answers only "
+                                        f"{list(self.spec.widths)}-byte accesses, not {size}")
+        if "width_fails" in self.faults and size == self.faults.param("width_fails", "width") \
+                and self.faults.fire("width_fails"):
+            raise oserror(errno.EINVAL, f"{what}: {size}-byte access")
         if off + size == self.spec.size and size > 0 and self.faults.fire("last_byte_fails"):
             raise oserror(errno.EINVAL, f"{what}: last byte of region {self.spec.index}")
         if size in (2, 4, 8) and off % size and self.faults.fire("unaligned_fails"):

@@ -32,6 +32,8 @@ class RegionSpec:
     """One region: size, READ/WRITE/MMAP flags, optional sparse mmap areas and TYPE cap.
 
     migrate: its contents are part of the migration stream (default: sized, writable, not CONFIG).
+    widths: the access sizes pread/pwrite answer (None: any); another size fails with EINVAL, as a
+        register block that decodes only some access widths (a profile grants only those).
     """
 
     index: int
@@ -40,6 +42,7 @@ class RegionSpec:
     sparse: tuple[tuple[int, int], ...] | None = None
     type: tuple[int, int] | None = None
     migrate: bool | None = None
+    widths: tuple[int, ...] | None = None
 
     @property
     def migrates(self) -> bool:
@@ -49,8 +52,9 @@ class RegionSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RegionSpec":
-        """Parse `{index, size, flags: [READ, WRITE, MMAP] | int, sparse: [[off, size]...], type: [t, s], migrate}`."""
-        known = {"index", "size", "flags", "sparse", "type", "migrate"}
+        """Parse `{index, size, flags: [READ, WRITE, MMAP] | int, sparse: [[off, size]...], type: [t, s],
+        migrate, widths: [1, 2, 4, 8]}`."""
+        known = {"index", "size", "flags", "sparse", "type", "migrate", "widths"}
         unknown = set(data) - known
         if unknown or "index" not in data:
             raise ValueError(f"sim region {dict(data)!r}: needs 'index'; keys are {sorted(known)}")
@@ -64,9 +68,15 @@ class RegionSpec:
             raise ValueError(f"sim region {shown(data.get('index'))}: size {shown(size)} is not a byte "
                              f"count up to {MAX_REGION_SIZE >> 20} MiB (the sim keeps region contents "
                              f"in memory; a region's window is {1 << OFFSET_SHIFT >> 40} TiB)")
+        widths = data.get("widths")
+        if widths is not None and (not isinstance(widths, (list, tuple)) or not widths
+                                   or any(w not in (1, 2, 4, 8) or isinstance(w, bool) for w in widths)):
+            raise ValueError(f"sim region {shown(data.get('index'))}: widths {shown(widths)} is not a "
+                             "list of access sizes from 1, 2, 4, 8")
         spec = cls(int(data["index"]), size, RegionFlag(int(flags)),
                    tuple((int(o), int(s)) for o, s in sparse) if sparse is not None else None,
-                   (int(rtype[0]), int(rtype[1])) if rtype is not None else None, data.get("migrate"))
+                   (int(rtype[0]), int(rtype[1])) if rtype is not None else None, data.get("migrate"),
+                   tuple(int(w) for w in widths) if widths is not None else None)
         for off, size in spec.sparse or ():
             if off % PAGE or size % PAGE or off + size > spec.size:
                 raise ValueError(f"sim region {spec.index}: sparse area ({off}, {size}) is not "
