@@ -67,7 +67,9 @@ def test_run_lines_only_for_new_runs():
             return ROWS if run_id == 3 else []
     out = []
     consumers.print_run_lines(Store(), 2, out.append)
-    assert len(out) == 1 and out[0].startswith("consumers [mtty, run #3]: QEMU source: fail")
+    assert len(out) == 2 and out[0].startswith("consumers [mtty, run #3]: QEMU source: fail")
+    # the second line: the paths modelled, and that both consumers can migrate a kernel VFIO device
+    assert out[1].startswith("consumers [mtty, run #3]: (models ") and "QEMU migrates" in out[1]
 
 
 def test_vfio_conform_run_prints_the_per_consumer_line(tmp_path):

@@ -101,5 +101,9 @@ def test_consumer_lines_on_vfio_user_say_the_path_and_that_qemu_cannot_migrate()
     assert "QEMU's kernel VFIO path" in note and "cloud-hypervisor's kernel VFIO path" in note
     assert "QEMU cannot migrate this device today" in note
     assert "cannot migrate" in consumers.render_html(rows)
+    assert "cloud-hypervisor cannot migrate it" in note and "drop this device's state" in note
     kernel = [dict(r, devices="/dev/vfio/devices/vfio0") for r in rows]
-    assert consumers.path_note(kernel) == ""
+    kernel_note = consumers.path_note(kernel)
+    assert "QEMU migrates a kernel VFIO device" in kernel_note and "cannot" not in kernel_note
+    assert "cloud-hypervisor migrates it" in kernel_note
+    assert consumers.path_note([{"test_id": "test_x", "outcome": "pass"}]) == ""

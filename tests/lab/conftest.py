@@ -38,3 +38,16 @@ def lab(lab_prepared: Prepared) -> Callable[..., LabSession]:
     def make(**fields: object) -> LabSession:
         return LabSession(LabConfig(**fields))  # type: ignore[arg-type]
     return make
+
+
+@pytest.fixture
+def qemu_chroot_possible(lab_prepared: Prepared) -> None:
+    """The consumer lane's QEMU chroot is cached or can be built (debootstrap); skip otherwise."""
+    from vfio_conform.qemu_lab.config import default_cache_root
+    from vfio_conform.qemu_lab.qemu_chroot import QEMU_BIN, SUITE
+    cached = (default_cache_root() / f"qemu-{SUITE}" / "root" / QEMU_BIN).exists()
+    if not cached and shutil.which("debootstrap", path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
+        msg = "the consumer lane needs debootstrap (scripts/install-lab-deps.sh)"
+        if os.environ.get("VFIO_LAB_REQUIRED") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)

@@ -359,7 +359,10 @@ def migrate_once(root: Path, src: str, dst: str, label: str, options: tuple[str,
             raise StepError("write", f"source scratch register reads {got:#04x} after writing {value:#04x}")
         source.cmd("migrate", "migrate-set-parameters", **{"max-bandwidth": MAX_BANDWIDTH})
         source.cmd("migrate", "migrate", uri=f"file:{stream}")
-        source.wait_migration("migrate", MIGRATE_TIMEOUT_S)
+        done = source.wait_migration("migrate", MIGRATE_TIMEOUT_S)
+        rec["migration"] = {"total-time-ms": done.get("total-time"),
+                            "ram-transferred": done.get("ram", {}).get("transferred"),
+                            "dirty-sync-count": done.get("ram", {}).get("dirty-sync-count")}
         lap("migrated")
         source.stop()
         rec.setdefault("stderr", {})[source.name] = source.stderr()[-4000:]

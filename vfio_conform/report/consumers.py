@@ -19,6 +19,14 @@ CH_KERNEL_PATH = "cloud-hypervisor's kernel VFIO path (pci/src/vfio.rs, vmm/src/
 #: Said beside QEMU's lines for a vfio-user device: the path modelled is not one QEMU can take.
 QEMU_VFIO_USER = ("QEMU's vfio-user client (hw/vfio-user/) has no migration: QEMU cannot migrate this "
                   "device today; the line models its kernel path as if it could")
+#: Said beside cloud-hypervisor's lines for a vfio-user device.
+CH_VFIO_USER = ("cloud-hypervisor's vfio-user device (pci/src/vfio_user.rs) has no migration either: its "
+                "snapshots and migrations drop this device's state without an error, so cloud-hypervisor "
+                "cannot migrate it; the lines model its kernel path as if it could")
+#: Said beside the lines for a kernel VFIO device: both consumers can migrate it.
+QEMU_KERNEL = "QEMU migrates a kernel VFIO device that reports VFIO_MIGRATION_STOP_COPY"
+CH_KERNEL = ("cloud-hypervisor migrates it with migration v2 (snapshot/restore; live migration only with "
+             "device DMA logging and without a virtual IOMMU)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,13 +126,18 @@ def on_vfio_user(rows: list[dict]) -> bool:
 
 
 def path_note(rows: list[dict]) -> str:
-    """Which consumer paths the lines model, and (vfio-user) that QEMU cannot take that path."""
+    """Which consumer paths the lines model and whether each consumer can migrate this kind of
+    device (on vfio-user neither can: the lines model their kernel paths as if they could)."""
     found = {v.consumer.path for v in verdicts(rows) if v.consumer.path}
-    if not found or not on_vfio_user(rows):
+    if not found:
         return ""
-    models = "; ".join(sorted(found))
-    qemu = QEMU_KERNEL_PATH in found
-    return f"models {models}" + (f"; {QEMU_VFIO_USER}" if qemu else "")
+    vfio_user = on_vfio_user(rows)
+    parts = [f"models {'; '.join(sorted(found))}"]
+    if QEMU_KERNEL_PATH in found:
+        parts.append(QEMU_VFIO_USER if vfio_user else QEMU_KERNEL)
+    if CH_KERNEL_PATH in found:
+        parts.append(CH_VFIO_USER if vfio_user else CH_KERNEL)
+    return "; ".join(parts)
 
 
 def summary_line(rows: list[dict]) -> str:

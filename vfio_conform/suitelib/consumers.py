@@ -399,6 +399,19 @@ class CloudHypervisor(Consumer):
     def has_reset_flag(self) -> bool:
         return bool(self.dev.info().flags & 1)          # VFIO_DEVICE_FLAGS_RESET
 
+    def create(self) -> None:
+        """VfioCommon::new: GET MIGRATION. Any error is swallowed (a debug log) and the device is
+        treated as non-migratable: a live migration is then refused (start_migration), but a snapshot
+        (vm_snapshot never calls start_migration) and a migration with preserve_source carry no state
+        of the device, and the restore succeeds without it. So a failing GET MIGRATION loses the
+        device's state silently (pci/src/vfio.rs VfioCommon::new, VfioCommon::snapshot)."""
+        code, flags = self.dev.try_migration_flags()
+        self.log.append(f"GET MIGRATION: {errno_name(code)} flags {flags:#x}")
+        expect(code == 0 and flags & MigFlag.STOP_COPY, "fsm.flags-valid",
+               f"GET MIGRATION gave {errno_name(code)}, flags {flags:#x}: cloud-hypervisor treats the "
+               f"device as non-migratable without an error, and its snapshots keep none of the "
+               f"device's state | {self.where()}", self.dev)
+
     def transition(self, target: MigState, recover: MigState | None) -> int:
         """transition_migration_state_with_recovery: on failure the named state, else a reset."""
         result = self.try_set(target)
@@ -449,7 +462,8 @@ class CloudHypervisor(Consumer):
         return out
 
     def snapshot(self) -> Saved:
-        """vm pause then snapshot: RUNNING -> STOP, then save_migration_data."""
+        """device creation, vm pause then snapshot: RUNNING -> STOP, then save_migration_data."""
+        self.create()
         self.pause()
         return self.save_migration_data()
 
@@ -482,6 +496,8 @@ class CloudHypervisor(Consumer):
         return 0
 
     def stop_dirty_log(self) -> int:
+        """DMA_LOGGING_STOP (VfioCommon::stop_dirty_log forgets the granule first, so after a failed
+        STOP it believes logging stopped)."""
         if self.granule is None:
             return 0
         self.granule = None
