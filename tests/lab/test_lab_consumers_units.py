@@ -315,3 +315,47 @@ def test_summary_names_the_cause_of_a_failed_workaround() -> None:
     assert verdict.summary.endswith("(compare: destination scratch register reads 0x00, the source wrote "
                                     "0xa5) [cause: driver]")
     assert "state did not arrive" in verdict.records[1].message
+
+
+# -- convergence: what QEMU counted in its exact pending-size queries ------------------------------
+
+#: What the lab recorded for mtty, mtty_noinfo (PRECOPY_INFO fails) and mtty_nosize (MIG_DATA_SIZE
+#: fails in PRE_COPY) on Debian's 6.12.117 kernel with QEMU 10.0.13 (tests/lab/test_lab_converges.py).
+CONVERGE = json.loads((HERE / "data" / "consumers-converge-deb6.12.json").read_text())
+
+
+def test_pending_exact_trace_lines_are_counted() -> None:
+    line = ("123@1765000000.000001:vfio_state_pending_exact  (a5c7) precopy 107374530560 postcopy 0 "
+            "stopcopy size 107374182400 precopy initial size 24 precopy dirty size 0")
+    got = guest.pending_exact([line, "noise", line.replace("530560", "534656")])
+    assert got == {"queries": 2, "stopcopy": [107374182400], "last_pending": 107374534656}
+    assert guest.pending_exact([]) == {"queries": 0, "stopcopy": [], "last_pending": None}
+    msg = guest.not_converged({"status": "active", "ram": {"dirty-sync-count": 595, "remaining": 0},
+                               "vfio": {"transferred": 24}, "expected-downtime": 99}, 60)
+    assert msg.startswith(guest.NOT_CONVERGED) and "595 dirty-sync rounds" in msg and "cancelled" in msg
+
+
+@pytest.mark.parametrize("driver,outcome", [("mtty", Outcome.PASS), ("mtty-noinfo", Outcome.PASS),
+                                             ("mtty-nosize", Outcome.FAIL)])
+def test_convergence_verdict_from_the_recorded_lab_run(driver, outcome) -> None:
+    entry = next(p for p in CONVERGE["profiles"] if p["profile"] == driver)
+    verdict = judge(driver, True, entry, NO_IOMMUFD, CONVERGE["qemu"])
+    rec = {r.test_id: r for r in verdict.records}[
+        f"consumer_qemu_converges[{driver}:x-device-dirty-page-tracking=off]"]
+    assert rec.outcome is outcome and rec.rule == "consumer.qemu-converges", rec
+    assert "exact pending-size queries" in rec.message
+    if outcome is Outcome.FAIL:
+        assert "100 GiB fallback: MIG_DATA_SIZE failed" in rec.message and "cause: driver" in rec.message
+        migrate = {r.test_id: r for r in verdict.records}[
+            f"consumer_qemu_migrate[{driver}:x-device-dirty-page-tracking=off]"]
+        assert migrate.outcome is Outcome.FAIL and "never reached switch-over" in migrate.message
+    else:
+        assert "stop-copy size 96" in rec.message
+
+
+def test_a_switch_over_without_an_exact_query_is_not_determined() -> None:
+    entry = copy.deepcopy(next(p for p in CONVERGE["profiles"] if p["profile"] == "mtty"))
+    entry["attempts"][-1]["pending_exact"] = {"queries": 0, "stopcopy": [], "last_pending": None}
+    verdict = judge("mtty", True, entry, NO_IOMMUFD, QEMU)
+    rec = verdict.records[-1]
+    assert rec.outcome is Outcome.SKIPPED and "no exact pending-size query" in rec.message

@@ -190,7 +190,8 @@ class RegionPolicy:
         ranges: (offset, length) windows that may be touched (None: the whole region).
         max_offset: last byte offset that may be touched (inclusive).
         size, mmap: expected region size and MMAP flag (None: not checked).
-        widths: access sizes that must work.
+        widths: access sizes that must work; the only sizes the region suites use on the region
+            (every pread, pwrite, mmap load and store), so a device may refuse the others.
         unaligned: True/False: unaligned accesses must work/fail (None: untested).
         probe_bounds: the harness may issue accesses crossing or past the end (driver bounds-checks).
     """
