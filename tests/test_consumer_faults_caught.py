@@ -19,16 +19,23 @@ def test_clean_sim_passes_consumer_scenarios(tmp_path, base):
         assert scenario in passed, (scenario, sorted(passed))
 
 
-def test_precopy_info_failure_is_the_device_breaking_its_rule(tmp_path):
-    """A device reporting PRE_COPY whose PRECOPY_INFO fails: QEMU's pre-copy scenario fails on the
-    rule that makes the ioctl mandatory (not a harness error)."""
+def test_precopy_info_failure_is_what_qemu_makes_of_it(tmp_path):
+    """A device reporting PRE_COPY whose PRECOPY_INFO fails: QEMU swallows it (0 initial, 0 dirty
+    bytes) and its migration converges (measured with QEMU 10 on mtty_noinfo), so QEMU's pre-copy
+    scenario passes with a 'should' finding; the data suites fail the uAPI rule
+    (precopy.info-works-in-precopy) that makes the ioctl mandatory."""
     profile = write_profile(tmp_path, "sim-precopy", "precopy-info-fails",
                             faults=[{"name": "precopy_info_fails"}])
-    code, rows, out = run_suites(profile, tmp_path, "-k", "test_consumer_qemu_source_precopy_info",
+    code, rows, out = run_suites(profile, tmp_path, "-k", "test_consumer_qemu_source",
                                  areas=("consumers",))
-    assert [(r["outcome"], r["rule"]) for r in rows] == [("fail", "precopy.info-works-in-precopy")], \
-        (rows, out[-3000:])
-    assert "VFIO_MIG_GET_PRECOPY_INFO before a read in PRE_COPY failed" in rows[0]["message"]
+    assert rows and {r["outcome"] for r in rows} == {"pass"}, (rows, out[-3000:])
+    info = [r for r in rows if r["test_id"].startswith("test_consumer_qemu_source_precopy_info[")]
+    assert info and "consumer.qemu-precopy-accounting" in (info[0]["should"] or ""), info
+    assert "counts 0 initial and 0 dirty bytes" in (info[0]["message"] or ""), info
+    (tmp_path / "data").mkdir()
+    code, rows, out = run_suites(profile, tmp_path / "data", "-k", "test_precopy_info_works_in_precopy_states",
+                                 areas=("data",))
+    assert {(r["outcome"], r["rule"]) for r in rows} == {("fail", "precopy.info-works-in-precopy")}, rows
 
 
 def test_data_size_failing_in_precopy_fails_qemus_source_line(tmp_path):

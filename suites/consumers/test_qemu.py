@@ -126,11 +126,14 @@ def test_consumer_qemu_source_abort(device, profile, point):
                                                      "an empty stream", device)
 
 
-@pytest.mark.vc_spec("consumer.qemu-initial-data-sent", "precopy.info-works-in-precopy")
+@pytest.mark.vc_spec("consumer.qemu-initial-data-sent")
 @pytest.mark.vc_requires(MigFlag.PRE_COPY)
 def test_consumer_qemu_source_precopy_info(device, profile):
     """PRECOPY_INFO as QEMU keeps it: each read counts against initial_bytes first (a 'should' for
-    the device's estimates), and QEMU's 'initial data sent' point is reached on an idle device."""
+    the device's estimates), and QEMU's 'initial data sent' point is reached on an idle device.
+    A failed PRECOPY_INFO is what QEMU makes of it: 0 initial, 0 dirty bytes, no error, and the
+    migration converges (measured with QEMU 10 on mtty_noinfo): a 'should' here; the uAPI rule it
+    breaks (precopy.info-works-in-precopy) is the data suites'."""
     q = Qemu(device, profile)
     q.realize()
     q.save_setup()
@@ -160,12 +163,14 @@ def test_consumer_qemu_source_precopy_info(device, profile):
 
 
 def _precopy_info(q: Qemu, device, when: str) -> tuple[int, int]:
-    """QEMU's PRECOPY_INFO query; its failure breaks the rule that makes it mandatory with PRE_COPY."""
+    """QEMU's PRECOPY_INFO query (vfio_query_precopy_size): a failure is swallowed and counts 0, 0,
+    which QEMU's accounting then carries (a 'should' finding, not a failed migration)."""
     got = q.query_precopy()
-    expect(got is not None, "precopy.info-works-in-precopy",
-           f"VFIO_MIG_GET_PRECOPY_INFO {when} in {q.state.name} failed ({q.log[-1]}) on a device "
-           f"reporting PRE_COPY | {q.where()}", device)
-    return got
+    expect(got is not None, "consumer.qemu-precopy-accounting",
+           f"VFIO_MIG_GET_PRECOPY_INFO {when} in {q.state.name} failed ({q.log[-1]}): QEMU reports no "
+           f"error, counts 0 initial and 0 dirty bytes and marks the initial data sent at once "
+           f"(vfio_query_precopy_size) | {q.where()}", device)
+    return got if got is not None else (0, 0)
 
 
 @pytest.mark.vc_spec("reset.returns-running")
