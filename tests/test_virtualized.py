@@ -45,3 +45,28 @@ def test_masked_compares_only_outside_the_range():
     assert masked(pread, 0, 1, [r]) == masked(mapped, 0, 1, [r])
     assert masked(pread, 0, 0, [r]) != masked(mapped, 0, 0, [r])          # another region: all compared
     assert masked(b"\x01" * 8, 0x18, 1, [r]) == bytes(8)                   # a read inside the table
+
+
+class DwordOnlyPci(FakePci):
+    """A config space that answers only aligned 4-byte reads, and records every access."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sizes = []
+
+    def try_region_read(self, index, offset, size):
+        self.sizes.append(size)
+        if size != 4 or offset % 4:
+            return 22, b""
+        return super().try_region_read(index, offset, size)
+
+
+def test_config_reads_use_only_the_granted_widths():
+    from vfio_conform.suitelib.pciconfig import config_read
+    dev = DwordOnlyPci(table=0x2000 | 3, qsize=5)
+    (r,) = virtualized_ranges(dev, widths=(4,))                 # the profile grants CONFIG widths [4]
+    assert (r.index, r.offset, r.length) == (3, 0x2000, 5 * 16) and set(dev.sizes) == {4}
+    assert virtualized_ranges(DwordOnlyPci(table=0x2000, qsize=1)) == []   # 1/2-byte reads refused
+    assert config_read(dev, 0x06, 2, (4,)) == 0x0010 and config_read(dev, 0x34, 1, (4,)) == 0x40
+    assert config_read(FakePci(table=0, qsize=1), 0x54, 4, (1,)) == 0             # four 1-byte reads
+    assert config_read(dev, 0x06, 2, ()) is None                                  # nothing granted

@@ -10,7 +10,7 @@ import errno
 import pytest
 
 from vfio_conform.api import (expect_errno, expect_state, flr_capability, initiate_flr, MigFlag, MigState,
-                               not_supported)
+                               not_supported, PciRegion)
 
 pytestmark = [pytest.mark.vc_requires("reset"), pytest.mark.vc_requires(MigFlag.STOP_COPY)]
 
@@ -23,11 +23,12 @@ _SAVING = [MigState.STOP_COPY, MigState.PRE_COPY]
 def test_flr_ends_session_and_leaves_running(device, profile, sessions, state):
     if state is MigState.PRE_COPY and not profile.flags & MigFlag.PRE_COPY:
         not_supported(f"profile {profile.name} lacks PRE_COPY")
-    cap, why = flr_capability(device)
+    widths = profile.regions.policy(int(PciRegion.CONFIG)).widths
+    cap, why = flr_capability(device, widths)
     if cap is None:
         not_supported(why)
     fd = sessions.enter(device, state, prime=False)
-    expect_errno(initiate_flr(device, cap), 0, "reset.flr-running",
+    expect_errno(initiate_flr(device, cap, widths), 0, "reset.flr-running",
                  "pwrite(config, Device Control | Initiate FLR)", device)
     expect_state(device, MigState.RUNNING, "reset.flr-running", f"after an FLR in {state.name}")
     expect_errno(fd.try_read(16)[0], errno.ENODEV, "reset.flr-running",

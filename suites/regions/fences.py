@@ -5,7 +5,7 @@ Every region access the suites issue uses an access width the profile grants for
 only 32-bit accesses), and the profile says which ones must work. `read_span` and `write_span`
 split (or widen, for reads) an access into accesses of the granted widths.
 """
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import not_supported, PciRegion
 
 #: The widths a region access can have (pread/pwrite sizes the suites use, and mmap loads).
 ACCESS_WIDTHS = (1, 2, 4, 8)
@@ -29,6 +29,12 @@ def window(region, info, length: int, write: bool = False, align: int = 1):
 def granted(region) -> list[int]:
     """The access widths the profile grants for `region`, smallest first."""
     return sorted(w for w in set(region.widths) if w in ACCESS_WIDTHS)
+
+
+def config_widths(profile) -> tuple[int, ...]:
+    """The access widths the profile grants for the config region (the reads that find its
+    capabilities use only these)."""
+    return tuple(granted(profile.regions.policy(int(PciRegion.CONFIG))))
 
 
 def exact_width(region, off: int, length: int) -> int | None:

@@ -7,7 +7,7 @@ import pytest
 from vfio_conform.suitelib.checks import expect
 from vfio_conform.suitelib.virtualized import masked, virtualized_ranges
 
-from .fences import exact_width, need, read_by, write_by
+from .fences import config_widths, exact_width, need, read_by, write_by
 
 pytestmark = pytest.mark.vc_protocol("any")
 PAGE = mmap.PAGESIZE
@@ -53,7 +53,7 @@ def test_region_pread_and_mmap_agree(any_device, profile, region):
     span = _area(any_device, region, info)
     need(span is not None, region, "the profile fences off every mmappable area")
     off, length = span
-    skip = [r for r in virtualized_ranges(any_device) if r.overlaps(region.index, off, length)]
+    skip = [r for r in virtualized_ranges(any_device, config_widths(profile)) if r.overlaps(region.index, off, length)]
     need(not any(r.offset <= off and off + length <= r.offset + r.length for r in skip), region,
          "the mmappable area lies inside a range read() does not reach: "
          + "; ".join(r.text() for r in skip))
@@ -103,7 +103,7 @@ def test_region_write_seen_through_other_path(any_device, profile, region):
     off = span[0]
     width = exact_width(region, off, 8)
     need(width is not None, region, f"no granted width (widths {list(region.widths)}) tiles 8 bytes")
-    skip = [r for r in virtualized_ranges(any_device) if r.overlaps(region.index, off, 16)]
+    skip = [r for r in virtualized_ranges(any_device, config_widths(profile)) if r.overlaps(region.index, off, 16)]
     need(not skip, region, "the first writable mmappable bytes lie in a range read()/write() do not "
          "reach: " + "; ".join(r.text() for r in skip))
     code, original = read_by(any_device, region.index, off, 16, width, info)

@@ -14,7 +14,7 @@ from ..base.errors import errno_name, SpecViolation  # noqa: F401
 from ..results.outcomes import gated, not_supported  # noqa: F401
 # The uAPI as data, and the model of what a device must do
 from ..uapi import structs  # noqa: F401
-from ..uapi.enums import DeviceFlag, Feature, FeatureOp, MIG_STATE_NR, MigFlag, MigState, RegionCap, RegionFlag  # noqa: F401
+from ..uapi.enums import DeviceFlag, Feature, FeatureOp, MIG_STATE_NR, MigFlag, MigState, PciRegion, RegionCap, RegionFlag  # noqa: F401
 from ..model.fsm import PRE_COPY_STATES, SAVING_GROUP, supported_states  # noqa: F401
 from ..model.plan import plan  # noqa: F401
 from ..model.spec import MESSAGES  # noqa: F401
@@ -44,7 +44,7 @@ __all__ = [
     'expect_running', 'expect_state', 'extended', 'Feature', 'FeatureOp', 'FIELDS', 'find_region',
     'flipped', 'flr_capability', 'foreign_stream', 'gated', 'HEADER_LEN', 'hook_for', 'initiate_flr',
     'LEGAL_STATES', 'masked', 'MESSAGES', 'MIG_STATE_NR', 'MigFlag', 'MigState', 'Mutated', 'new_digest',
-    'not_supported', 'open_device', 'plan', 'PRE_COPY_STATES', 'PRECOPY_INFO_REINIT', 'PRECOPY_INFO_V2',
+    'not_supported', 'open_device', 'PciRegion', 'plan', 'PRE_COPY_STATES', 'PRECOPY_INFO_REINIT', 'PRECOPY_INFO_V2',
     'Qemu', 'read_along', 'read_state', 'RegionCap', 'RegionFlag', 'registry', 'REQUESTABLE_STATES',
     'require_state', 'resume', 'rewound', 'run_walks', 'RUNNING', 'save_stream', 'Saved', 'SavedStream',
     'SAVING_GROUP', 'Sessions', 'SpecViolation', 'structs', 'supported_states', 'V1Migration',

@@ -13,10 +13,10 @@ to RUNNING and end every session.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
-from ..uapi.enums import PciRegion
+from .pciconfig import CONFIG, CONFIG_WIDTHS, config_read
 
-CONFIG = int(PciRegion.CONFIG)
 STATUS, CAP_PTR = 0x06, 0x34
 STATUS_CAP_LIST = 1 << 4
 CAP_ID_EXP = 0x10
@@ -27,25 +27,20 @@ DEVCTL_BCR_FLR = 1 << 15
 FLR_WAIT = 0.1
 
 
-def _read(device, offset: int, size: int) -> int | None:
-    code, data = device.try_region_read(CONFIG, offset, size)
-    return None if code or len(data) != size else int.from_bytes(data, "little")
-
-
-def pcie_capability(device) -> tuple[int | None, str]:
+def pcie_capability(device, widths: Iterable[int] = CONFIG_WIDTHS) -> tuple[int | None, str]:
     """(offset of the PCI Express capability, '') or (None, why there is none)."""
     code, info = device.try_region_info(CONFIG)
     if code or info is None or not info.size:
         return None, "the device has no PCI config region"
-    status = _read(device, STATUS, 2)
+    status = config_read(device, STATUS, 2, widths)
     if status is None:
         return None, "the config space Status register cannot be read"
     if not status & STATUS_CAP_LIST:
         return None, "its config space has no capability list (Status bit 4 clear)"
-    pos, seen = _read(device, CAP_PTR, 1), set()
+    pos, seen = config_read(device, CAP_PTR, 1, widths), set()
     while pos and pos >= 0x40 and pos not in seen and len(seen) < 48:
         seen.add(pos)
-        header = _read(device, pos & ~3, 2)
+        header = config_read(device, pos & ~3, 2, widths)
         if header is None:
             return None, f"the capability at {pos:#x} cannot be read"
         if header & 0xFF == CAP_ID_EXP:
@@ -54,12 +49,15 @@ def pcie_capability(device) -> tuple[int | None, str]:
     return None, "its config space has no PCI Express capability"
 
 
-def flr_capability(device) -> tuple[int | None, str]:
+def flr_capability(device, widths: Iterable[int] = CONFIG_WIDTHS) -> tuple[int | None, str]:
     """(offset of the PCI Express capability of a device that offers FLR, '') or (None, why not)."""
-    cap, why = pcie_capability(device)
+    widths = tuple(widths)
+    if 2 not in widths:
+        return None, f"the profile grants no 2-byte config access (widths {list(widths)}) for Device Control"
+    cap, why = pcie_capability(device, widths)
     if cap is None:
         return None, f"no Function Level Reset: {why}"
-    devcap = _read(device, cap + EXP_DEVCAP, 4)
+    devcap = config_read(device, cap + EXP_DEVCAP, 4, widths)
     if devcap is None:
         return None, "no Function Level Reset: Device Capabilities cannot be read"
     if not devcap & DEVCAP_FLR:
@@ -68,9 +66,9 @@ def flr_capability(device) -> tuple[int | None, str]:
     return cap, ""
 
 
-def initiate_flr(device, cap: int) -> int:
+def initiate_flr(device, cap: int, widths: Iterable[int] = CONFIG_WIDTHS) -> int:
     """Write Device Control with Initiate FLR set, then wait the 100 ms; the write's errno."""
-    devctl = _read(device, cap + EXP_DEVCTL, 2) or 0
+    devctl = config_read(device, cap + EXP_DEVCTL, 2, widths) or 0
     code, _ = device.try_region_write(CONFIG, cap + EXP_DEVCTL, (devctl | DEVCTL_BCR_FLR).to_bytes(2, "little"))
     time.sleep(FLR_WAIT)
     return code

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..uapi.enums import PciRegion
+from collections.abc import Iterable
 
-CONFIG = int(PciRegion.CONFIG)
+from .pciconfig import CONFIG, CONFIG_WIDTHS, config_read
+
 STATUS, CAP_PTR, STATUS_CAP_LIST = 0x06, 0x34, 1 << 4
 CAP_ID_MSIX = 0x11
 MSIX_FLAGS, MSIX_TABLE, MSIX_PBA = 0x02, 0x04, 0x08
@@ -40,24 +41,21 @@ class VirtualizedRange:
         return f"[{self.offset:#x}, +{self.length:#x}) {self.why}"
 
 
-def _read(device, offset: int, size: int) -> int | None:
-    code, data = device.try_region_read(CONFIG, offset, size)
-    return None if code or len(data) != size else int.from_bytes(data, "little")
+def capabilities(device, widths: Iterable[int] = CONFIG_WIDTHS) -> dict[int, int]:
+    """{capability id: offset of the first one} from the device's config space ({} if none), read
+    with the config access `widths` the profile grants."""
 
-
-def capabilities(device) -> dict[int, int]:
-    """{capability id: offset of the first one} from the device's config space ({} if none)."""
     code, info = device.try_region_info(CONFIG)
     if code or info is None or not info.size or not info.readable:
         return {}
-    status = _read(device, STATUS, 2)
+    status = config_read(device, STATUS, 2, widths)
     if status is None or not status & STATUS_CAP_LIST:
         return {}
     found: dict[int, int] = {}
-    pos, seen = _read(device, CAP_PTR, 1), set()
+    pos, seen = config_read(device, CAP_PTR, 1, widths), set()
     while pos and 0x40 <= pos < info.size and pos not in seen and len(seen) < 48:
         seen.add(pos)
-        header = _read(device, pos & ~3, 2)
+        header = config_read(device, pos & ~3, 2, widths)
         if header is None:
             break
         found.setdefault(header & 0xFF, pos & ~3)
@@ -65,13 +63,16 @@ def capabilities(device) -> dict[int, int]:
     return found
 
 
-def virtualized_ranges(device) -> list[VirtualizedRange]:
+def virtualized_ranges(device, widths: Iterable[int] = CONFIG_WIDTHS) -> list[VirtualizedRange]:
     """The ranges vfio-pci answers read()/write() for itself (the MSI-X table), from the device's
-    config space; [] for a device without one (or without a readable config region)."""
-    cap = capabilities(device).get(CAP_ID_MSIX)
+    config space read with the config access `widths` the profile grants; [] for a device without
+    one (or without a readable config region)."""
+    widths = tuple(widths)
+    cap = capabilities(device, widths).get(CAP_ID_MSIX)
     if cap is None:
         return []
-    flags, table = _read(device, cap + MSIX_FLAGS, 2), _read(device, cap + MSIX_TABLE, 4)
+    flags = config_read(device, cap + MSIX_FLAGS, 2, widths)
+    table = config_read(device, cap + MSIX_TABLE, 4, widths)
     if flags is None or table is None:
         return []
     entries = (flags & MSIX_QSIZE) + 1
