@@ -272,13 +272,15 @@ class Qemu(Consumer):
         bytes to the exact count. A failed MIG_DATA_SIZE is no error to QEMU, but the exact pending
         size never falls below the threshold: the migration never converges (measured with QEMU
         10.0.13 on mtty_nosize, docs/consumers-qemu.md). A failed PRECOPY_INFO only zeroes the
-        estimate: QEMU asks for the exact size at once and converges."""
+        estimate: QEMU asks for the exact size at once and converges. A device without PRE_COPY is
+        asked as well, in its RUNNING state, during the RAM pre-copy rounds."""
         code, size = self.dev.try_mig_data_size()
         self.log.append(f"GET MIG_DATA_SIZE in {self.state.name}: {errno_name(code)} {size}")
         expect(code == 0 or self._lacks("consumer.qemu-converges"), "consumer.qemu-converges",
                f"MIG_DATA_SIZE in {self.state.name} failed with {errno_name(code)}: QEMU reports no "
                f"error but counts 100 GiB pending for the device in every exact pending-size query of "
-               f"pre-copy, so the migration never converges (switch-over never happens) | {self.where()}",
+               f"the pre-copy phase, so the migration never converges (switch-over never happens) | "
+               f"{self.where()}",
                self.dev)
         if self.state in (S.PRE_COPY, S.PRE_COPY_P2P):
             self.query_precopy()
@@ -345,6 +347,10 @@ class Qemu(Consumer):
             expect(reached, "consumer.qemu-initial-data-sent",
                    f"after {rounds} pre-copy rounds QEMU's initial count is still {self.init} | {self.where()}",
                    self.dev)
+        else:
+            # RAM pre-copy rounds: the migration core asks every VFIO device's exact pending size too
+            # (vfio_state_pending_exact checks no device state), here while the device runs.
+            self.pending_exact()
         self.vm_stop()
         self.complete(saved)
         self.save_cleanup()

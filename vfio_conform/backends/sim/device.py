@@ -123,6 +123,8 @@ class SimDevice:
             raise oserror(errno.EINVAL, f"MIG_DATA_SIZE in {self.state.name}")
         if self.state in PRE_COPY_STATES and self.faults.fire("data_size_fails_precopy"):
             raise oserror(errno.EIO, f"MIG_DATA_SIZE in {self.state.name}")
+        if self.state in (S.RUNNING, S.RUNNING_P2P) and self.faults.fire("data_size_fails_running"):
+            raise oserror(errno.EIO, f"MIG_DATA_SIZE in {self.state.name}")
         if self.faults.fire("wrong_data_size"):
             return 2 * size + 4096
         return size

@@ -267,6 +267,9 @@ _TABLE = [
     # -- consumers ---------------------------------------------------------------------------------
     _f("data_size_fails_precopy", "consumer.qemu-converges", "consumers",
        "MIG_DATA_SIZE fails with EIO in PRE_COPY and PRE_COPY_P2P (and works elsewhere)"),
+    _f("data_size_fails_running", "consumer.qemu-converges", "consumers",
+       "MIG_DATA_SIZE fails with EIO in RUNNING and RUNNING_P2P (and works elsewhere); proven on a "
+       "device without PRE_COPY, which QEMU asks during the RAM pre-copy rounds", base="sim-stop-copy"),
     _f("data_size_zero_running", "consumer.qemu-data-size-nonzero", "consumers",
        "MIG_DATA_SIZE reports 0 while the device is RUNNING"),
     _f("enomsg_before_stop_copy_data", "stream.stop-copy-eof", "consumers",
