@@ -413,8 +413,8 @@ class CloudHypervisor(Consumer):
         device's state silently (pci/src/vfio.rs VfioCommon::new, VfioCommon::snapshot)."""
         code, flags = self.dev.try_migration_flags()
         self.log.append(f"GET MIGRATION: {errno_name(code)} flags {flags:#x}")
-        expect(code == 0 and flags & MigFlag.STOP_COPY, "fsm.flags-valid",
-               f"GET MIGRATION gave {errno_name(code)}, flags {flags:#x}: cloud-hypervisor treats the "
+        expect(code == 0, "fsm.flags-valid",
+               f"GET MIGRATION gave {errno_name(code)}: cloud-hypervisor treats the "
                f"device as non-migratable without an error, and its snapshots keep none of the "
                f"device's state | {self.where()}", self.dev)
 
