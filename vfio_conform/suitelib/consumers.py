@@ -23,6 +23,7 @@ from .spill import SpillDir, default_spill_dir
 from ..base.errors import errno_name
 from ..model.spec import DATA_FD, RULES
 from ..model.plan import WARN_FROM_ERROR, plan
+from ..outcomes import not_supported
 from ..uapi.enums import Feature, FeatureOp, MigFlag, MigState
 
 S = MigState
@@ -221,7 +222,12 @@ class Qemu(Consumer):
         self.dirty_tracking = code == 0
 
     def save_setup(self) -> None:
-        """MIG_DATA_SIZE (while RUNNING) sizes the buffer; with PRE_COPY: SET PRE_COPY, PRECOPY_INFO."""
+        """MIG_DATA_SIZE (while RUNNING) sizes the buffer; with PRE_COPY: SET PRE_COPY, PRECOPY_INFO.
+        A transport without MIG_DATA_SIZE (vfio-user: not in its specification's feature table) ends
+        the scenario not-supported with that reason: QEMU's path needs the feature."""
+        why = self._absent("consumer.qemu-data-size-nonzero")
+        if why:
+            not_supported(f"QEMU's migration path asks MIG_DATA_SIZE at save setup: {why}")
         code, size = self.dev.try_mig_data_size()
         self.log.append(f"GET MIG_DATA_SIZE in {self.state.name}: {errno_name(code)} {size}")
         self.bufsize = min(QEMU_BUFFER_CAP, size if code == 0 else QEMU_UNKNOWN_STOP_COPY)
@@ -286,11 +292,16 @@ class Qemu(Consumer):
             self.query_precopy()
         return size if code == 0 else QEMU_UNKNOWN_STOP_COPY
 
-    def _lacks(self, rule_id: str) -> bool:
-        """True when the device's transport does not offer what `rule_id` checks (vfio-user has no
-        MIG_DATA_SIZE: model/spec.py not_offered), so the consumer's answer there is no finding."""
+    def _absent(self, rule_id: str) -> str:
+        """Why the device's transport does not offer what `rule_id` checks ('' when it does; vfio-user
+        has no MIG_DATA_SIZE: model/spec.py not_offered)."""
         transport = getattr(registry.get(self.profile.backend), "transport", DATA_FD)
-        return bool(RULES[rule_id].absent_on(transport))
+        return RULES[rule_id].absent_on(transport)
+
+    def _lacks(self, rule_id: str) -> bool:
+        """True when the transport does not offer what `rule_id` checks, so the consumer's answer
+        there is no finding."""
+        return bool(self._absent(rule_id))
 
     def iterate(self, saved: Saved, max_rounds: int) -> bool:
         """Pre-copy rounds (pending_exact then save_live_iterate) until QEMU's counters are 0.
