@@ -23,7 +23,7 @@ from .spill import SpillDir, default_spill_dir
 from ..base.errors import errno_name
 from ..model.spec import DATA_FD, RULES
 from ..model.plan import WARN_FROM_ERROR, plan
-from ..outcomes import not_supported
+from ..results.outcomes import not_supported
 from ..uapi.enums import Feature, FeatureOp, MigFlag, MigState
 
 S = MigState
