@@ -301,3 +301,21 @@ def test_the_mapped_top_level_folders_and_required_plugins_are_in_the_graph(tmp_
 def test_the_doc_table_parser_reads_layer_rows():
     text = "# A\n## Layers\n\n| layer | folders | what |\n|---|---|---|\n| low | `vfio_conform/low/`, `x/` | a |\n\n## Next\n| z | `y/` |\n"
     assert doc_layers(text) == [("low", ("vfio_conform/low/", "x/"))]
+
+
+def test_suites_import_only_the_suite_api():
+    """A suite author's one import: modules under suites/ take the harness from `vfio_conform.api`
+    alone (the standard library, pytest and hypothesis beside it); shared helpers live in the suite
+    library and are re-exported there, never in a suite's folder."""
+    stray = []
+    for path in sorted((ROOT / "suites").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else ["." * node.level + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            stray += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names
+                      if n.startswith(".") or (n.split(".")[0] == PACKAGE and n != f"{PACKAGE}.api")]
+    assert stray == [], "suites must import vfio_conform.api only:\n" + "\n".join(stray)

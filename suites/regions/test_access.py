@@ -1,10 +1,9 @@
 """pread/pwrite on each declared region, inside the profile's fences: last byte, bounds, widths."""
 import pytest
 
-from vfio_conform.suitelib.checks import expect, expect_errno
-from vfio_conform.base.errors import errno_name
+from vfio_conform.api import (ACCESS_WIDTHS, errno_name, expect, expect_errno, granted, need, read_span,
+                              window)
 
-from .fences import ACCESS_WIDTHS, granted, need, read_span, window
 
 pytestmark = pytest.mark.vc_protocol("any")
 WIDTHS = ACCESS_WIDTHS

@@ -6,8 +6,7 @@ import mmap
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect
-from vfio_conform.uapi.enums import RegionCap, RegionFlag
+from vfio_conform.api import expect, RegionCap, RegionFlag
 
 pytestmark = pytest.mark.vc_protocol("any")
 PAGE = mmap.PAGESIZE

@@ -4,10 +4,9 @@ import sys
 
 import pytest
 
-from vfio_conform.suitelib.checks import expect
-from vfio_conform.suitelib.virtualized import masked, virtualized_ranges
+from vfio_conform.api import (config_widths, exact_width, expect, masked, need, read_by,
+                              virtualized_ranges, write_by)
 
-from .fences import config_widths, exact_width, need, read_by, write_by
 
 pytestmark = pytest.mark.vc_protocol("any")
 PAGE = mmap.PAGESIZE

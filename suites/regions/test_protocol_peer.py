@@ -1,11 +1,7 @@
 """Protocol detection against the profile, and source/destination region layouts before migrating."""
 import pytest
 
-from vfio_conform.suitelib.checks import expect
-from vfio_conform.base.errors import errno_name
-from vfio_conform.suitelib.migration_v1 import find_region
-from vfio_conform.uapi.enums import MigState
-from vfio_conform.results.outcomes import not_supported
+from vfio_conform.api import errno_name, expect, find_region, MigState, not_supported
 
 pytestmark = pytest.mark.vc_protocol("any")
 

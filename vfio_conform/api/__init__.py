@@ -32,6 +32,7 @@ from ..suitelib.depth.streams import foreign_stream, resume, save_stream  # noqa
 from ..suitelib.spill import cut, extended, flipped, Mutated, SavedStream  # noqa: F401
 from ..suitelib.writeplan import bounded, combined, read_along  # noqa: F401
 from ..suitelib.virtualized import masked, virtualized_ranges  # noqa: F401
+from ..suitelib.fences import (ACCESS_WIDTHS, config_widths, exact_width, granted, need, read_by, read_span, window, write_by, write_span)  # noqa: F401
 from ..suitelib.flr import flr_capability, initiate_flr  # noqa: F401
 from ..suitelib.migration_v1 import FIELDS, find_region, HEADER_LEN, LEGAL_STATES, RUNNING, V1Migration  # noqa: F401
 from ..suitelib.consumers import CloudHypervisor, expect_running, Qemu, Saved, verify_arrived  # noqa: F401
@@ -40,15 +41,17 @@ from ..suitelib.consumers import CloudHypervisor, expect_running, Qemu, Saved, v
 _LAZY = {'WalkContext': 'suitelib.depth.walk', 'run_walks': 'suitelib.depth.walk'}
 
 __all__ = [
-    'bounded', 'CloudHypervisor', 'combined', 'cut', 'DeviceFlag', 'dma', 'errno_name', 'expect', 'expect_errno',
-    'expect_running', 'expect_state', 'extended', 'Feature', 'FeatureOp', 'FIELDS', 'find_region',
-    'flipped', 'flr_capability', 'foreign_stream', 'gated', 'HEADER_LEN', 'hook_for', 'initiate_flr',
-    'LEGAL_STATES', 'masked', 'MESSAGES', 'MIG_STATE_NR', 'MigFlag', 'MigState', 'Mutated', 'new_digest',
-    'not_supported', 'open_device', 'PciRegion', 'plan', 'PRE_COPY_STATES', 'PRECOPY_INFO_REINIT', 'PRECOPY_INFO_V2',
-    'Qemu', 'read_along', 'read_state', 'RegionCap', 'RegionFlag', 'registry', 'REQUESTABLE_STATES',
-    'require_state', 'resume', 'rewound', 'run_walks', 'RUNNING', 'save_stream', 'Saved', 'SavedStream',
-    'SAVING_GROUP', 'Sessions', 'SpecViolation', 'structs', 'supported_states', 'V1Migration',
-    'verifier_for', 'verify_arrived', 'virtualized_ranges', 'WalkContext', 'write_file',
+    'ACCESS_WIDTHS', 'bounded', 'CloudHypervisor', 'combined', 'config_widths', 'cut', 'DeviceFlag',
+    'dma', 'errno_name', 'exact_width', 'expect', 'expect_errno', 'expect_running', 'expect_state',
+    'extended', 'Feature', 'FeatureOp', 'FIELDS', 'find_region', 'flipped', 'flr_capability',
+    'foreign_stream', 'gated', 'granted', 'HEADER_LEN', 'hook_for', 'initiate_flr', 'LEGAL_STATES',
+    'masked', 'MESSAGES', 'MIG_STATE_NR', 'MigFlag', 'MigState', 'Mutated', 'need', 'new_digest',
+    'not_supported', 'open_device', 'PciRegion', 'plan', 'PRE_COPY_STATES', 'PRECOPY_INFO_REINIT',
+    'PRECOPY_INFO_V2', 'Qemu', 'read_along', 'read_by', 'read_span', 'read_state', 'RegionCap',
+    'RegionFlag', 'registry', 'REQUESTABLE_STATES', 'require_state', 'resume', 'rewound', 'run_walks',
+    'RUNNING', 'save_stream', 'Saved', 'SavedStream', 'SAVING_GROUP', 'Sessions', 'SpecViolation',
+    'structs', 'supported_states', 'V1Migration', 'verifier_for', 'verify_arrived',
+    'virtualized_ranges', 'WalkContext', 'window', 'write_by', 'write_file', 'write_span',
 ]
 
 

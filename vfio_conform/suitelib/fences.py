@@ -5,7 +5,8 @@ Every region access the suites issue uses an access width the profile grants for
 only 32-bit accesses), and the profile says which ones must work. `read_span` and `write_span`
 split (or widen, for reads) an access into accesses of the granted widths.
 """
-from vfio_conform.api import not_supported, PciRegion
+from ..results.outcomes import not_supported
+from ..uapi.enums import PciRegion
 
 #: The widths a region access can have (pread/pwrite sizes the suites use, and mmap loads).
 ACCESS_WIDTHS = (1, 2, 4, 8)
