@@ -513,11 +513,17 @@ def test_the_matrix_boots_once_per_kernel_prints_its_time_and_writes_the_grid(tm
         return [LabRun("mdev", ["mtty"], 0, reports / "lab" / kernel.kver, run_ids=[run_id])]
 
     monkeypatch.setattr(matrix, "run_lab", fake_run_lab)
+    checked, migrated = [], []
+    monkeypatch.setattr(matrix, "uapi_check", lambda spec: checked.append(spec.kver) or 0)
+    monkeypatch.setattr(matrix, "consumer_lane",
+                        lambda spec, profiles, reports, store, timeout: migrated.append(spec.kver) or 0)
     reports = tmp_path / "reports"
     reports.mkdir()
     result = matrix.run_matrix(None, ["mtty"], reports)
     out = capsys.readouterr().out
     assert booted == ["6.1.0-57-amd64", "6.12.117+deb12-amd64", "7.3.4+deb13-amd64"]   # 6.18 left out
+    assert checked == booted and migrated == booted     # the uAPI check and QEMU on every kernel
+    assert result.uapi == dict.fromkeys(booted, 0) and result.consumers == dict.fromkeys(booted, 0)
     assert "kernel 6.18 left out: kernel 6.18.15+deb13-amd64: the archives lack" in out
     assert set(result.seconds) == set(booted) and f"kernel {booted[0]} took" in out
     page = (reports / "lab" / "kernel-matrix.html").read_text()     # the main report, grid first

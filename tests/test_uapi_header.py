@@ -114,3 +114,15 @@ def test_cli_on_system_header(gcc, capsys):
     _system_vfio_h()
     assert hc.main([]) == 0
     assert "items checked" in capsys.readouterr().out
+
+
+def test_a_struct_grown_at_its_end_after_argsz_is_explained(gcc, tmp_path: Path):
+    """Newer kernels append fields to argsz structs (7.3's vfio_device_bind_iommufd 16 -> 24 bytes):
+    the kernel still takes the older size, so only the size differs and that is explained."""
+    def grow(text: str) -> str:
+        return re.sub(r"(struct vfio_group_status \{[^}]*?)(\};)", r"\1\t__u64 added_later;\n\2", text, count=1)
+    report = hc.check(_edited_header(tmp_path, grow))
+    size = next(m for m in report.mismatches if m.label == "sizeof(vfio_group_status)")
+    assert (size.python, size.c) == (8, 16) and size.note.startswith("argsz-extended")
+    assert report.passed(strict=False) and not report.passed(strict=True)
+    assert "EXTENDED" in report.table()

@@ -58,6 +58,10 @@ def add_parser(sub) -> None:
     mat.add_argument("--store", default=None, metavar="PATH|URL")
     mat.add_argument("-n", "--workers", default="auto")
     mat.add_argument("--timeout", type=float, default=None, help="host-side limit per boot, seconds")
+    mat.add_argument("--no-consumers", action="store_true",
+                     help="leave out the QEMU consumer lane (run per kernel by default)")
+    mat.add_argument("--no-uapi", action="store_true",
+                     help="leave out the uAPI header check (run per kernel by default)")
     _output_arguments(mat, matrix=True)
     mat.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest args")
     mat.set_defaults(func=_matrix)
@@ -193,14 +197,16 @@ def _matrix(args, extra) -> int:
     try:
         result = run_matrix(args.kernel or None, args.profile or None, Path(args.reports), args.store,
                             None if args.workers in ("0", "") else args.workers, rest,
-                            args.timeout or BOOT_TIMEOUT_S)
+                            args.timeout or BOOT_TIMEOUT_S, uapi=not args.no_uapi,
+                            consumers=not args.no_consumers)
     except LabError as exc:
         print(f"vfio-conform lab: {exc}")
         return 3
     lab_summary(result.runs, Path(args.reports), args.store, outputs=outputs)
     for kver, seconds in result.seconds.items():
         print(f"vfio-conform lab: matrix: {kver}: {seconds:.0f} s")
-    return int(combine([3 if r.exit_code is None else r.exit_code for r in result.runs]))
+    return int(combine([3 if r.exit_code is None else r.exit_code for r in result.runs]
+                       + list(result.uapi.values()) + list(result.consumers.values())))
 
 
 def _kernel(name: str | None):

@@ -21,7 +21,7 @@ from ..base.errors import ConfigError
 from ..report.kernels import kernel_matrix, render_matrix_text
 from ..report.run_end import write_html
 from ..results import StoreError, open_store, store_location
-from .config import KernelSpec, default_cache_root
+from .config import KernelSpec, LabConfig, default_cache_root
 from .harness import BOOT_TIMEOUT_S, LabRun, run_lab
 from .kernels import describe, resolve
 
@@ -39,6 +39,10 @@ class MatrixResult:
 
     runs: list[LabRun] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: per kernel: the uAPI header check's exit code (0 all explained, 1 a mismatch, 3 not run)
+    uapi: dict[str, int] = field(default_factory=dict)
+    #: per kernel: the QEMU consumer lane's exit code (as `lab consumers`)
+    consumers: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     kernels: list[KernelSpec] = field(default_factory=list)
 
@@ -67,8 +71,11 @@ def resolve_kernels(names: list[str] | None, cache_root: Path) -> tuple[list[Ker
 
 def run_matrix(names: list[str] | None, profiles: list[str] | None, reports: Path,
                store: str | None = None, workers: str | None = None, extra: list[str] | None = None,
-               timeout: float = BOOT_TIMEOUT_S) -> MatrixResult:
-    """Run the lab on each kernel; print each kernel's time and, at the end, the verdict grid."""
+               timeout: float = BOOT_TIMEOUT_S, *, uapi: bool = True,
+               consumers: bool = True) -> MatrixResult:
+    """Run the lab on each kernel: every suite (`run_lab`), the uAPI header check against that
+    kernel's headers and the real QEMU client (`lab consumers`); print each kernel's time and, at
+    the end, the verdict grid."""
     specs, skipped = resolve_kernels(names, default_cache_root())
     result = MatrixResult(skipped=skipped, kernels=specs)
     for name, why in skipped.items():
@@ -77,11 +84,52 @@ def run_matrix(names: list[str] | None, profiles: list[str] | None, reports: Pat
         print(f"vfio-conform lab: matrix: kernel {describe(spec)}", flush=True)
         t0 = time.monotonic()
         result.runs += run_lab(profiles, reports, store, workers, extra, timeout, kernel=spec)
+        if uapi:
+            result.uapi[spec.kver] = uapi_check(spec)
+        if consumers:
+            result.consumers[spec.kver] = consumer_lane(spec, profiles, reports, store, timeout)
         result.seconds[spec.kver] = round(time.monotonic() - t0, 1)
         print(f"vfio-conform lab: matrix: kernel {spec.kver} took {result.seconds[spec.kver]:.0f} s",
               flush=True)
     write_grid(result, reports, store)
     return result
+
+
+def uapi_check(spec: KernelSpec) -> int:
+    """The header check on this kernel's own uAPI headers, printed; 0 when every item is explained,
+    1 on a mismatch, 3 when the headers could not be had (an infrastructure error)."""
+    from ..tools.header_check import DEFAULT_KVER, cached_headers, fetch_headers
+    from .errors import LabError
+    from .kernel_uapi import check_kernel
+    from .packages import prepare_kernel
+    try:
+        tree = prepare_kernel(spec, LabConfig(kernel=spec).kernel_cache)
+        checked = check_kernel(tree, cached_headers() or fetch_headers())
+    except (LabError, OSError) as exc:
+        print(f"vfio-conform lab: matrix: {spec.kver}: uAPI check not run: {exc}", flush=True)
+        return 3
+    for line in checked.lines(DEFAULT_KVER.split("+")[0]):
+        print(f"vfio-conform lab: matrix: {spec.kver}: {line}", flush=True)
+    return 1 if checked.report.unexplained else 0
+
+
+def consumer_lane(spec: KernelSpec, profiles: list[str] | None, reports: Path, store: str | None,
+                  timeout: float | None) -> int:
+    """QEMU 10 migrating a VM with each lab device on this kernel (`lab consumers --kernel`), its
+    verdict lines printed; the lane's exit code."""
+    from .consumers import run_consumers
+    from .errors import LabError
+    try:
+        lane = run_consumers(profiles, reports, store, timeout, spec)
+    except LabError as exc:
+        print(f"vfio-conform lab: matrix: {spec.kver}: consumer lane: {exc}", flush=True)
+        return 3
+    for verdict in lane.verdicts:
+        print(f"vfio-conform lab: matrix: {spec.kver}: consumer: {verdict.summary}", flush=True)
+    if lane.run_dir is not None:
+        print(f"vfio-conform lab: matrix: {spec.kver}: consumer summary: {lane.run_dir / 'consumers.md'}",
+              flush=True)
+    return lane.exit_code
 
 
 def write_grid(result: MatrixResult, reports: Path, store_arg: str | None) -> Path | None:

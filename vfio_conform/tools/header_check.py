@@ -236,7 +236,7 @@ class CheckReport:
 
     @property
     def unexplained(self) -> list[Mismatch]:
-        """Mismatches not explained by an older header: real errors in the Python tables."""
+        """Mismatches not explained by an older header or an argsz extension: real errors in the tables."""
         return [m for m in self.mismatches if not m.note]
 
     def passed(self, strict: bool) -> bool:
@@ -248,7 +248,8 @@ class CheckReport:
     def summary(self) -> str:
         return (f"{self.include_dir}: {len(self.checked)} items checked, "
                 f"{len(self.unexplained)} mismatches, "
-                f"{len(self.mismatches) - len(self.unexplained)} explained by an older header, "
+                f"{len(self.mismatches) - len(self.unexplained)} explained (an older header, or an argsz "
+                f"extension), "
                 f"{len(self.absent)} absent")
 
     def table(self, verbose: bool = False) -> str:
@@ -258,7 +259,7 @@ class CheckReport:
         for label in self.checked:
             if label in bad:
                 m = bad[label]
-                rows.append(("OLDER" if m.note else "MISMATCH", label, str(m.python), str(m.c), m.note))
+                rows.append((("EXTENDED" if m.note.startswith("argsz") else "OLDER") if m.note else "MISMATCH", label, str(m.python), str(m.c), m.note))
             elif verbose:
                 rows.append(("ok", label, "", "", ""))
         if verbose:
@@ -315,6 +316,17 @@ def _compile_and_run(source: str, include_dir: Path) -> dict[str, int]:
     return {label: int(value) for label, value in (line.split("\t") for line in out.splitlines())}
 
 
+def _argsz_extended(label: str, expected: int, got: int, text: HeaderText) -> str:
+    """A note when a struct that begins with `argsz` grew at its end in this header: the kernel takes
+    any argsz from the size it first had (its minsz), so the tables' smaller layout stays valid and
+    the new fields are unused, not wrong. Every field the tables know is checked on its own."""
+    match = re.fullmatch(r"sizeof\((\w+)\)", label)
+    body = text.struct_body(match.group(1)) if match else None
+    if body is None or got <= expected or not re.match(r"\s*__u32\s+argsz\s*;", body):
+        return ""
+    return f"argsz-extended in this header ({expected} -> {got} bytes): the older size is still accepted"
+
+
 def check(include_dir: str | Path = SYSTEM_INCLUDE) -> CheckReport:
     """Compare every item with the headers under `include_dir`; absent items are listed, not compiled."""
     include_dir = Path(include_dir)
@@ -343,6 +355,13 @@ def check(include_dir: str | Path = SYSTEM_INCLUDE) -> CheckReport:
             lacks = [n.name.split(".", 1)[1] for n in item.newer_fields if not texts[item.header].has(n)]
             note = f"header older than 6.12 (lacks {', '.join(lacks)})" if lacks else ""
             report.mismatches.append(Mismatch(item.label, item.expected, got, note))
+    # a struct that only grew at its end (each of its fields as the tables have it) after argsz
+    fields_off = {m.label.split(".")[0] for m in report.mismatches if "." in m.label}
+    header_of = {item.label: item.header for item in present}
+    report.mismatches = [
+        dataclasses.replace(m, note=_argsz_extended(m.label, m.python, m.c, texts[header_of[m.label]]))
+        if not m.note and m.label.startswith("sizeof(") and m.label[7:-1] not in fields_off else m
+        for m in report.mismatches]
     return report
 
 # --------------------------------------------------------------------------- 6.12 headers from Debian
