@@ -779,3 +779,30 @@ def test_lab_run_takes_the_same_output_options(tmp_path, monkeypatch):
     assert [s.get("name") for s in ET.parse(out / "j.xml").getroot().findall("testsuite")] == ["mtty"]
     assert "    # Subtest: mtty" in (out / "r.ktap").read_text().splitlines()
     assert "kernel.release=6.12.117+deb12-amd64" in (out / "allure" / "environment.properties").read_text()
+
+
+def test_a_kernel_whose_lab_fails_is_an_infra_error_and_the_matrix_goes_on(tmp_path, monkeypatch, capsys):
+    """A build or boot error on one kernel (a variant's edit that no longer applies, say) is that
+    kernel's infrastructure error: the other kernels still run, and `lab matrix` exits 3."""
+    from vfio_conform.cli.app import main
+    from vfio_conform.qemu_lab import matrix
+    from vfio_conform.qemu_lab.config import KernelSpec
+    from vfio_conform.qemu_lab.errors import LabError
+    specs = [KernelSpec(abi="6.12.118+deb12", source_series="6.12", version="6.12.118-1"),
+             KernelSpec(abi="7.3.4+deb13", source_series="7.3", version="7.3.4-1~bpo13+1")]
+    monkeypatch.setattr(matrix, "resolve_kernels", lambda names, root: (specs, {}))
+    ran = []
+
+    def fake_run_lab(profiles, reports, store, workers, extra, timeout, kernel):
+        if kernel.kver.startswith("6.12"):
+            raise LabError("build", "mtty.c edit 'bug' expected 1 anchor, found 0")
+        ran.append(kernel.kver)
+        return []
+    monkeypatch.setattr(matrix, "run_lab", fake_run_lab)
+    monkeypatch.setattr(matrix, "uapi_check", lambda spec: 0)
+    monkeypatch.setattr(matrix, "consumer_lane", lambda *a: 0)
+    monkeypatch.setattr(matrix, "write_grid", lambda *a: None)
+    code = main(["lab", "matrix", "--reports", str(tmp_path / "r"), "--no-consumers"])
+    out = capsys.readouterr().out
+    assert code == 3 and ran == [specs[1].kver]
+    assert f"kernel {specs[0].kver}: infra-error: " in out and "expected 1 anchor" in out

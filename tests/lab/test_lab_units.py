@@ -102,10 +102,10 @@ def test_unknown_variant_is_a_lab_error() -> None:
 def test_variant_table() -> None:
     assert {n: v.flags for n, v in VARIANTS.items()} == {
         "mtty": 7, "mtty_sc": 1, "mtty_p2p": 3, "mtty_pc": 5, "mtty_broken": 7, "mtty_lossy": 7,
-        "mtty_warn": 7, "mtty_oops": 7}
+        "mtty_warn": 7, "mtty_oops": 7, "mtty_noinfo": 7, "mtty_nosize": 7}
     assert VARIANTS["mtty_sc"].mdev_type() == "mtty_sc-2"
     assert [n for n, v in VARIANTS.items() if v.bug] == ["mtty_broken", "mtty_lossy", "mtty_warn",
-                                                            "mtty_oops"]
+                                                            "mtty_oops", "mtty_noinfo", "mtty_nosize"]
 
 
 def test_source_edit_must_match_once() -> None:
@@ -251,3 +251,21 @@ def test_mtty_oops_variant_source() -> None:
     assert "READ_ONCE(mdev_state->resuming_migf)->disabled = true;" in text
     assert "VFIO_DEVICE_STATE_PRE_COPY_P2P && new == VFIO_DEVICE_STATE_PRE_COPY)" in text
     assert isinstance(VARIANTS["mtty_oops"], Variant)
+
+
+def test_every_variant_builds_from_every_cached_kernels_mtty() -> None:
+    """Each mtty variant's edits find their anchors in every cached kernel's own mtty.c that
+    migrates (6.12 checks the PRECOPY_INFO command itself, 7.3 calls the core's helper): a matrix
+    boot never stops at a variant's build. Without a lab cache (a fresh machine) nothing is read."""
+    from vfio_conform.qemu_lab.config import default_cache_root
+    from vfio_conform.qemu_lab.modbuild import migration_missing, variant_source
+    sources = sorted(default_cache_root().glob("*-amd64/src/mtty.c"))
+    if not sources and os.environ.get("VFIO_LAB_REQUIRED"):
+        pytest.fail("VFIO_LAB_REQUIRED=1 but the lab cache holds no kernel's mtty.c")
+    for source in sources:
+        stock = source.read_text()
+        if migration_missing(stock):
+            continue
+        for variant in VARIANTS.values():
+            edited = variant_source(stock, variant)
+            assert f'"{variant.name}"' in edited and (edited != stock or not variant.bug), (source, variant.name)

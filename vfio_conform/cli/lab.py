@@ -206,7 +206,8 @@ def _matrix(args, extra) -> int:
     for kver, seconds in result.seconds.items():
         print(f"vfio-conform lab: matrix: {kver}: {seconds:.0f} s")
     return int(combine([3 if r.exit_code is None else r.exit_code for r in result.runs]
-                       + list(result.uapi.values()) + list(result.consumers.values())))
+                       + list(result.uapi.values()) + list(result.consumers.values())
+                       + [3 for _ in result.failed]))
 
 
 def _kernel(name: str | None):

@@ -22,6 +22,7 @@ from ..report.kernels import kernel_matrix, render_matrix_text
 from ..report.run_end import write_html
 from ..results import StoreError, open_store, store_location
 from .config import KernelSpec, LabConfig, default_cache_root
+from .errors import LabError
 from .harness import BOOT_TIMEOUT_S, LabRun, run_lab
 from .kernels import describe, resolve
 
@@ -43,6 +44,9 @@ class MatrixResult:
     uapi: dict[str, int] = field(default_factory=dict)
     #: per kernel: the QEMU consumer lane's exit code (as `lab consumers`)
     consumers: dict[str, int] = field(default_factory=dict)
+    #: kernels whose lab run stopped on a lab error (download, build, boot), with the error: an
+    #: infrastructure error of that kernel; the matrix goes on with the next one
+    failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     kernels: list[KernelSpec] = field(default_factory=list)
 
@@ -83,7 +87,13 @@ def run_matrix(names: list[str] | None, profiles: list[str] | None, reports: Pat
     for spec in specs:
         print(f"vfio-conform lab: matrix: kernel {describe(spec)}", flush=True)
         t0 = time.monotonic()
-        result.runs += run_lab(profiles, reports, store, workers, extra, timeout, kernel=spec)
+        try:
+            result.runs += run_lab(profiles, reports, store, workers, extra, timeout, kernel=spec)
+        except LabError as exc:
+            result.failed[spec.kver] = str(exc)
+            result.seconds[spec.kver] = round(time.monotonic() - t0, 1)
+            print(f"vfio-conform lab: matrix: kernel {spec.kver}: infra-error: {exc}", flush=True)
+            continue
         if uapi:
             result.uapi[spec.kver] = uapi_check(spec)
         if consumers:
@@ -99,7 +109,6 @@ def uapi_check(spec: KernelSpec) -> int:
     """The header check on this kernel's own uAPI headers, printed; 0 when every item is explained,
     1 on a mismatch, 3 when the headers could not be had (an infrastructure error)."""
     from ..tools.header_check import DEFAULT_KVER, cached_headers, fetch_headers
-    from .errors import LabError
     from .kernel_uapi import check_kernel
     from .packages import prepare_kernel
     try:
@@ -118,7 +127,6 @@ def consumer_lane(spec: KernelSpec, profiles: list[str] | None, reports: Path, s
     """QEMU 10 migrating a VM with each lab device on this kernel (`lab consumers --kernel`), its
     verdict lines printed; the lane's exit code."""
     from .consumers import run_consumers
-    from .errors import LabError
     try:
         lane = run_consumers(profiles, reports, store, timeout, spec)
     except LabError as exc:

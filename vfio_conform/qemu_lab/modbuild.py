@@ -49,8 +49,13 @@ _OOPS_ON_ARC = (f"\tif (cur == VFIO_DEVICE_STATE_{OOPS_ARC[0]} && new == VFIO_DE
                 "\t\tREAD_ONCE(mdev_state->resuming_migf)->disabled = true;\t/* injected bug */\n")
 #: The mtty_noinfo variant: VFIO_MIG_GET_PRECOPY_INFO on the saving fd fails (QEMU asks it at save
 #: setup and in every exact pending-size query of pre-copy, and counts 0 initial / 0 dirty bytes).
+#: Up to 6.12 mtty checks the command itself; later kernels (7.3) call the core's
+#: vfio_check_precopy_ioctl, which returns non-zero for any other command or a bad argsz.
 _PRECOPY_IOCTL = "\tif (cmd != VFIO_MIG_GET_PRECOPY_INFO)\n\t\treturn -ENOTTY;\n"
 _PRECOPY_INFO_FAILS = "\tif (cmd == VFIO_MIG_GET_PRECOPY_INFO)\n\t\treturn -EIO;\t/* injected bug */\n"
+_PRECOPY_CORE_CHECK = ("\tret = vfio_check_precopy_ioctl(&mdev_state->vdev, cmd, arg, &info);\n"
+                       "\tif (ret)\n\t\treturn ret;\n")
+_PRECOPY_CORE_FAILS = "\treturn -EIO;\t/* injected bug */\n"
 #: The mtty_nosize variant: MIG_DATA_SIZE fails in PRE_COPY(_P2P) (works in every other state).
 _DATA_SIZE = "\t*stop_copy_length = mtty_data_size(mdev_state);\n\treturn 0;\n"
 _DATA_SIZE_FAILS = ("\tif (mdev_state->state == VFIO_DEVICE_STATE_PRE_COPY ||\n"
@@ -156,7 +161,10 @@ def variant_source(stock: str, variant: Variant) -> str:
     elif variant.bug == "oops-on-arc":
         text = _replace_once(text, _STEP_ENTRY, _STEP_ENTRY + _OOPS_ON_ARC, "bug")
     elif variant.bug == "precopy-info-fails":
-        text = _replace_once(text, _PRECOPY_IOCTL, _PRECOPY_IOCTL + _PRECOPY_INFO_FAILS, "bug")
+        if _PRECOPY_CORE_CHECK in text:
+            text = _replace_once(text, _PRECOPY_CORE_CHECK, _PRECOPY_CORE_CHECK + _PRECOPY_CORE_FAILS, "bug")
+        else:
+            text = _replace_once(text, _PRECOPY_IOCTL, _PRECOPY_IOCTL + _PRECOPY_INFO_FAILS, "bug")
     elif variant.bug == "data-size-fails-precopy":
         text = _replace_once(text, _DATA_SIZE, _DATA_SIZE_FAILS + _DATA_SIZE, "bug")
     elif variant.bug:
