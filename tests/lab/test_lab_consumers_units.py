@@ -359,3 +359,18 @@ def test_a_switch_over_without_an_exact_query_is_not_determined() -> None:
     verdict = judge("mtty", True, entry, NO_IOMMUFD, QEMU)
     rec = verdict.records[-1]
     assert rec.outcome is Outcome.SKIPPED and "no exact pending-size query" in rec.message
+
+
+@pytest.mark.parametrize("stage", ["compare", "incoming"])
+def test_a_failure_after_the_switch_over_still_decides_convergence(stage) -> None:
+    """A driver that loses state (mtty_lossy: the register does not arrive) or a destination that
+    refuses the stream fails after QEMU converged: the converges record is there, and passes."""
+    entry = copy.deepcopy(next(p for p in CONVERGE["profiles"] if p["profile"] == "mtty"))
+    last = entry["attempts"][-1]
+    last.update(ok=False, stage=stage, error="destination scratch register reads 0x00, the source wrote 0xa5")
+    verdict = judge("mtty", True, entry, NO_IOMMUFD, QEMU)
+    rec = {r.test_id: r for r in verdict.records}["consumer_qemu_converges[mtty:x-device-dirty-page-tracking=off]"]
+    assert rec.outcome is Outcome.PASS and "converged" in rec.message, rec
+    last.update(stage="bios", error="SeaBIOS did not assign the device's I/O BAR0")    # never migrated
+    verdict = judge("mtty", True, entry, NO_IOMMUFD, QEMU)
+    assert not [r for r in verdict.records if r.rule == "consumer.qemu-converges"]

@@ -31,6 +31,7 @@ from ..hosts.inventory import Inventory, InventoryDevice, Unit, load_inventory
 from ..uapi.ioctl import number
 from ..hosts.health import health_check
 from ..hosts.leases import Lease, holder_of, holder_text, lease_dir, lease_one, try_lease
+from .lifecycle import Terminated, sigterm_deferred, terminated
 
 def bind_record_path(directory: Path, dev: InventoryDevice) -> Path:
     return directory / f"{dev.lease_key}.bind"
@@ -116,12 +117,17 @@ class InventorySession:
             raise InfraError(f"{dev.name}: {bdf} is bound to {now or 'no driver'}, not {dev.driver}, "
                              f"and its inventory entry does not allow binding (allow.bind: false)")
         _install_sigterm()
-        try:
-            record = bind(bdf, dev.driver, self.sysfs_root, self.write)
-        except BindError as exc:
-            raise InfraError(f"{dev.name}: {exc}") from None
-        _write_record(bind_record_path(self.directory, dev), record)
-        self.binds.append((dev, record))
+        # bound, recorded on disk and listed for release as one step: a SIGTERM arriving in between
+        # would leave the device on the new driver with nothing to restore it from; it waits here
+        with sigterm_deferred():
+            try:
+                record = bind(bdf, dev.driver, self.sysfs_root, self.write)
+            except BindError as exc:
+                raise InfraError(f"{dev.name}: {exc}") from None
+            _write_record(bind_record_path(self.directory, dev), record)
+            self.binds.append((dev, record))
+        if terminated():
+            raise Terminated("SIGTERM")
 
     def pytest_vc_device_opened(self, device, profile, role: str) -> None:
         """A device whose inventory entry forbids reset gets a transport that refuses it (EPERM)."""
