@@ -224,15 +224,11 @@ def _kernel(name: str | None):
 
 def _uapi(args, extra) -> int:
     """Exit 0 when every item the kernel's headers define matches the tables, 1 on a mismatch."""
-    from ..tools.header_check import DEFAULT_KVER, cached_headers, fetch_headers
-    from ..qemu_lab.config import LabConfig
+    from ..tools.header_check import DEFAULT_KVER
     from ..qemu_lab.errors import LabError
-    from ..qemu_lab.kernel_uapi import check_kernel
-    from ..qemu_lab.packages import prepare_kernel
+    from ..qemu_lab.kernel_uapi import check_kernel_spec
     try:
-        spec = _kernel(args.kernel)
-        tree = prepare_kernel(spec, LabConfig(kernel=spec).kernel_cache)
-        result = check_kernel(tree, cached_headers() or fetch_headers())
+        result = check_kernel_spec(_kernel(args.kernel))
     except LabError as exc:
         print(f"vfio-conform lab: {exc}")
         return 3

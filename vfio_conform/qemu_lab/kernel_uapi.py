@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..tools.header_check import HEADERS, SYSTEM_ONLY, CheckReport, _sanitize, check
+from ..tools.header_check import HEADERS, SYSTEM_ONLY, CheckReport, _sanitize, cached_headers, check, fetch_headers
+from .config import KernelSpec, LabConfig
 from .errors import LabError
 from .packages import KernelTree
 
@@ -94,3 +95,11 @@ def check_kernel(tree: KernelTree, reference: Path | None) -> KernelUapi:
     if reference is not None:
         result.new, result.gone = compare(include, reference)
     return result
+
+
+def check_kernel_spec(spec: KernelSpec) -> KernelUapi:
+    """`check_kernel` on a Debian kernel's own headers (fetched and unpacked as the lab does),
+    against the 6.12 reference headers; LabError when they cannot be had."""
+    from .packages import prepare_kernel
+    tree = prepare_kernel(spec, LabConfig(kernel=spec).kernel_cache)
+    return check_kernel(tree, cached_headers() or fetch_headers())

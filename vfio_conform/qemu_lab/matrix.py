@@ -21,7 +21,7 @@ from ..base.errors import ConfigError
 from ..report.kernels import kernel_matrix, render_matrix_text
 from ..report.run_end import write_html
 from ..results import StoreError, open_store, store_location
-from .config import KernelSpec, LabConfig, default_cache_root
+from .config import KernelSpec, default_cache_root
 from .errors import LabError
 from .harness import BOOT_TIMEOUT_S, LabRun, run_lab
 from .kernels import describe, resolve
@@ -108,12 +108,10 @@ def run_matrix(names: list[str] | None, profiles: list[str] | None, reports: Pat
 def uapi_check(spec: KernelSpec) -> int:
     """The header check on this kernel's own uAPI headers, printed; 0 when every item is explained,
     1 on a mismatch, 3 when the headers could not be had (an infrastructure error)."""
-    from ..tools.header_check import DEFAULT_KVER, cached_headers, fetch_headers
-    from .kernel_uapi import check_kernel
-    from .packages import prepare_kernel
+    from ..tools.header_check import DEFAULT_KVER
+    from .kernel_uapi import check_kernel_spec
     try:
-        tree = prepare_kernel(spec, LabConfig(kernel=spec).kernel_cache)
-        checked = check_kernel(tree, cached_headers() or fetch_headers())
+        checked = check_kernel_spec(spec)
     except (LabError, OSError) as exc:
         print(f"vfio-conform lab: matrix: {spec.kver}: uAPI check not run: {exc}", flush=True)
         return 3
