@@ -136,7 +136,7 @@ def _exec(args, extra) -> int:
     from ..qemu_lab.errors import LabError
     from ..qemu_lab.modbuild import VARIANTS
     from ..qemu_lab.session import LabSession
-    argv = [a for a in [*args.argv, *extra]]
+    argv = [*args.argv, *extra]
     argv = argv[1:] if argv[:1] == ["--"] else argv
     if not argv:
         raise ConfigError("lab exec: give the guest command after --")
