@@ -141,7 +141,10 @@ def command_rows() -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("row", command_rows(), ids=[r["case"] for r in command_rows()])
+COMMAND_ROWS = command_rows()
+
+
+@pytest.mark.parametrize("row", COMMAND_ROWS, ids=[r["case"] for r in COMMAND_ROWS])
 def test_command_bad_input_is_refused_as_documented(tmp_path, row):
     for name, content in COMMAND_INPUTS.items():
         (tmp_path / name).write_text(content)
