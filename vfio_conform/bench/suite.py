@@ -2,6 +2,7 @@
 what the Allure output costs it in CPU time (the same run with `--no-allure`)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import subprocess
@@ -19,9 +20,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def full_suite_run(workers: str | None = None, allure: bool = True) -> dict:
-    """One `vfio-conform run`: wall seconds, CPU seconds (its processes), exit code, pytest's last line."""
-    with tempfile.TemporaryDirectory() as tmp:
+def full_suite_run(workers: str | None = None, allure: bool = True, reports: str | None = None) -> dict:
+    """One `vfio-conform run`: wall seconds, CPU seconds (its processes), exit code, pytest's last line.
+    Its reports go to `reports` (left there), else to a temporary directory removed after it."""
+    with contextlib.ExitStack() as stack:
+        tmp = reports or stack.enter_context(tempfile.TemporaryDirectory())
         cmd = [sys.executable, "-m", "vfio_conform", "run", "--no-store", "--reports", tmp, "-q"]
         if workers:
             cmd += ["-n", workers]
@@ -43,11 +46,17 @@ def full_suite_seconds(workers: str | None = None) -> tuple[float, int, str]:
 
 def allure_cost(rounds: int = 3) -> dict:
     """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
-    each kept: other load only ever adds), and the ratio on / off."""
+    each kept: other load only ever adds), and the ratio on / off.
+
+    Every run's reports stay until the last run ended: on ext4 without a journal, a file created
+    within a minute of thousands being deleted nearby costs about ten times the usual system time
+    (the allocator reads each recently deleted inode and skips it), so deleting one run's 2000
+    results before the next would charge the next run's results for the bench's own clean-up."""
     on, off = [], []
-    for _ in range(rounds):
-        off.append(full_suite_run(allure=False)["cpu_s"])
-        on.append(full_suite_run(allure=True)["cpu_s"])
+    with tempfile.TemporaryDirectory() as keep:
+        for index in range(rounds):
+            off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
+            on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}")["cpu_s"])
     ratio = min(on) / min(off) if min(off) > 0 else 0.0
     return {"cpu_on_s": round(min(on), 3), "cpu_off_s": round(min(off), 3), "ratio": round(ratio, 4),
             "target": 1 + ALLURE_CPU_TARGET, "ok": ratio <= 1 + ALLURE_CPU_TARGET}

@@ -264,11 +264,14 @@ def cmd_run(args, extra) -> int:
           flush=True)
     location, last = _store_mark(args)
     probe = _ExitProbe()
+    from ..plugin.heap import reports_after_session
     from ..plugin.lifecycle import Terminated, sigterm_raises, terminated
     from ..report.run_end import finish_run
     phase = "the pytest session"
     try:
-        with sigterm_raises():     # also while the reports are written, after pytest returned
+        # also while the reports are written, after pytest returned: SIGTERM raises, and the
+        # collected session stays out of the garbage collector's scans
+        with sigterm_raises(), reports_after_session():
             code = pytest.main(argv, plugins=[probe, _progress(args)])
             phase = "the run's reports"
             handled = terminated()     # a SIGTERM during the tests: the plugin ended the runs

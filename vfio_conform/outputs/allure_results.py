@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+import random
 import time
 import uuid
 from pathlib import Path
@@ -132,6 +133,22 @@ class TestExtras:
     truncated: bool = False     # earlier operations were not kept
     clock: float = 0.0          # time.time() - time.monotonic() while the test ran
     user: TestResult | None = None      # what allure.step/attach/dynamic added while it ran
+
+
+#: A generator of its own for the results' names (Hypothesis seeds the module's shared one inside
+#: its tests), seeded from the system's entropy in each process.
+_RANDOM = random.Random()
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID's text: a result's name, unique, with no security property."""
+    text = f"{(_RANDOM.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: The version (4) and variant (RFC 4122) bits of a random UUID.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def _md5(text: str) -> str:
@@ -309,7 +326,7 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
     links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
              for k in prof.waivers if k.matches(rec.test_id)]
     out = TestResult(
-        uuid=str(uuid.uuid4()), historyId=_md5(f"{run.host}\0{prof.name}\0{key}"),
+        uuid=new_uuid(), historyId=_md5(f"{run.host}\0{prof.name}\0{key}"),
         testCaseId=_md5(f"{full_name}\0{key}"), name=user.name or rec.test_id, fullName=full_name,
         status=STATUS[rec.outcome], stage="finished",
         description=user.description or extras.description or None,
@@ -335,7 +352,7 @@ def attachments(extras: TestExtras) -> list[tuple[Attachment, bytes]]:
     out = []
     for name, text in (("stdout", extras.stdout), ("kernel log", extras.kernel_log)):
         if text:
-            out.append((Attachment(name=name, source=f"{uuid.uuid4()}-attachment.txt", type="text/plain"),
+            out.append((Attachment(name=name, source=f"{new_uuid()}-attachment.txt", type="text/plain"),
                         text.encode()))
     return out
 
@@ -374,12 +391,20 @@ def _json(value) -> str:
     return _ENCODER.encode(_plain(value) if _is_model(value) else value)
 
 
+def _join(members: list) -> str:
+    """The members' JSON texts joined: when all are shared objects, straight from the cache."""
+    try:
+        return ", ".join(map(_JSON_OF.__getitem__, map(id, members)))
+    except KeyError:        # one a test added through allure.dynamic
+        return ", ".join([_json(x) for x in members])
+
+
 def encode(item) -> str:
     """The JSON text allure-python-commons' writer makes of a model object (json.dumps of
     attr.asdict with empty values left out; the same value, keys in another order): its labels and
     parameters joined from each one's JSON, encoded once per shared object."""
     text = _ENCODER.encode(_plain(item, _SHARED_LISTS))
-    lists = [f'"{name}": [{", ".join([_json(x) for x in members])}]'
+    lists = [f'"{name}": [{_join(members)}]'
              for name in _SHARED_LISTS if (members := getattr(item, name, None))]
     if not lists:
         return text

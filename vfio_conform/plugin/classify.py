@@ -29,11 +29,20 @@ def attach(item, report, rec: TestRecord) -> None:
 
 
 def record_of(report) -> TestRecord | None:
-    """The record a report carries (None for a report that decided nothing)."""
+    """The record a report carries (None for a report that decided nothing).
+
+    The listeners of one report (recorder, progress, waivers, perf, Allure) each ask in turn: the
+    record is made once per carried dict and shared (no reader changes a record)."""
     for key, value in report.user_properties:
         if key == RECORD_KEY:
-            return TestRecord.from_dict(value)
+            if value is not _LAST[0]:
+                _LAST[:] = value, TestRecord.from_dict(value)
+            return _LAST[1]
     return None
+
+
+#: The dict record_of read last and its record (the dict held, so its identity names no other).
+_LAST: list = [None, None]
 
 
 def failure_outcome(excinfo, when: str) -> tuple[Outcome, str]:

@@ -22,6 +22,7 @@ from . import classify, params
 from .ci_outputs import CiOutputs, allure_wanted, check_outputs, run_host
 from .context import CONTEXT_KEY, build_context, open_store
 from ..targets.items import item_key, item_param
+from .heap import FrozenCollection
 from .kmsg import KernelLogWatch
 from .lifecycle import RunGuard, RunLifecycle, install_sigterm
 from .options import add_options
@@ -79,6 +80,7 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(PerfWatch(), PERF_PLUGIN)
     if config.option.collectonly:      # listing tests runs nothing: no run is begun or judged
         return
+    config.pluginmanager.register(FrozenCollection(), "vfio-conform-heap")
     if allure_wanted(config):
         _register_allure(config, ctx)
     if not hasattr(config, "workerinput"):
