@@ -44,7 +44,7 @@ def full_suite_seconds(workers: str | None = None) -> tuple[float, int, str]:
     return run["seconds"], run["exit"], run["tail"]
 
 
-def allure_cost(rounds: int = 3) -> dict:
+def allure_cost(rounds: int = 5) -> dict:
     """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
     each kept: other load only ever adds), and the ratio on / off.
 

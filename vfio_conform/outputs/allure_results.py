@@ -303,6 +303,15 @@ def operation_steps(extras: TestExtras) -> list[TestStepResult]:
     return steps
 
 
+@functools.lru_cache(maxsize=256)
+def _fixed_parameters(profile: str, host: str, devices: str, driver: str,
+                      kernel: str) -> tuple[tuple[Parameter, ...], tuple[Parameter, ...]]:
+    """The parameters of every test of a profile on its devices: those before an arc's, those after."""
+    return ((_parameter("profile", profile), _parameter("host", host)),
+            (_parameter("devices", devices, True), _parameter("driver", driver, True),
+             _parameter("kernel", kernel, True)))
+
+
 #: Read only: what `result` takes when a test brought no extras, or allure.* added nothing.
 _NO_EXTRAS = TestExtras()
 _NO_USER = TestResult()
@@ -318,11 +327,9 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
     full_name = f"{module}#{function}"
     stop = rec.finished or (now if now is not None else time.time())
     key = rec.test_key or rec.test_id
-    params = [_parameter("profile", prof.name), _parameter("host", run.host)]
-    if rec.arc_from:
-        params.append(_parameter("arc", f"{rec.arc_from}->{rec.arc_to}"))
-    params += [_parameter("devices", ",".join(rec.devices or prof.devices), True),
-               _parameter("driver", prof.driver, True), _parameter("kernel", run.kernel, True)]
+    head, tail = _fixed_parameters(prof.name, run.host, ",".join(rec.devices or prof.devices), prof.driver,
+                                   run.kernel)
+    params = [*head, _parameter("arc", f"{rec.arc_from}->{rec.arc_to}"), *tail] if rec.arc_from else [*head, *tail]
     links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
              for k in prof.waivers if k.matches(rec.test_id)]
     out = TestResult(
@@ -423,16 +430,31 @@ class ResultsWriter(AllureFileLogger):
     (O_EXCL: nothing is replaced); a run killed while writing one can leave that one file
     incomplete, which both Allure command lines skip with a warning."""
 
+    _dir_fd: int | None = None
+
     def _report_item(self, item):
         body = memoryview(encode(item).encode())
-        # named by the result's own uuid (allure-python-commons draws another one)
-        path = f"{self._report_dir}/{item.file_pattern.format(prefix=item.uuid or uuid.uuid4())}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        # named by the result's own uuid (allure-python-commons draws another one), created in the
+        # results directory held open (one path component to look up, not the whole path)
+        name = item.file_pattern.format(prefix=item.uuid or uuid.uuid4())
         try:
-            while body:
-                body = body[os.write(fd, body):]
-        finally:
-            os.close(fd)
+            if self._dir_fd is None:
+                self._dir_fd = os.open(self._report_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=self._dir_fd)
+            try:
+                while body:
+                    body = body[os.write(fd, body):]
+            finally:
+                os.close(fd)
+        except OSError as exc:      # said with the file's whole path
+            exc.filename = f"{self._report_dir}/{name}"
+            raise
+
+    def close(self) -> None:
+        """Let go of the results directory (the next result opens it again)."""
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
 
 def write_result(logger: AllureFileLogger, res: TestResult,
@@ -501,9 +523,12 @@ def write(out: str | Path, run: AllureRun, extras: dict[str, TestExtras] | None 
     write_run_files(out, run)
     logger = ResultsWriter(str(out))
     count, now = 0, time.time()
-    for prof in run.profiles:
-        for rec in prof.records:
-            more = (extras or {}).get(rec.nodeid)
-            write_result(logger, result(rec, prof, run, more, now), attachments(more) if more else [])
-            count += 1
+    try:
+        for prof in run.profiles:
+            for rec in prof.records:
+                more = (extras or {}).get(rec.nodeid)
+                write_result(logger, result(rec, prof, run, more, now), attachments(more) if more else [])
+                count += 1
+    finally:
+        logger.close()
     return count

@@ -71,6 +71,7 @@ class AllureListener:
     def close(self) -> None:
         if allure_commons.plugin_manager.is_registered(self):
             allure_commons.plugin_manager.unregister(self)
+        self.logger.close()
 
     def pytest_unconfigure(self, config) -> None:
         self.close()

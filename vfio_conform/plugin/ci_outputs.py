@@ -123,6 +123,8 @@ class CiOutputs:
         self.run_files_written = True
 
     def pytest_sessionfinish(self, session) -> None:
+        if self.lost_logger is not None:
+            self.lost_logger.close()
         junit_path = self.config.getoption("vc_junit")
         ktap_path = self.config.getoption("vc_ktap")
         from .lifecycle import terminated
