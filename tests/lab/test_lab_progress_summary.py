@@ -99,3 +99,14 @@ def test_lab_summary_over_imported_runs(tmp_path, capsys):
     doc = json.loads((reports / "lab" / f"{run_dir.name}-summary.json").read_text())
     jsonschema.validate(doc, json.loads((ROOT / "docs" / "json-summary.schema.json").read_text()))
     assert doc["profiles"][0]["reports"]["junit"] == str(home / "junit.xml")
+
+
+def test_a_matrix_summary_is_named_for_no_single_kernel(tmp_path):
+    """One boot's JSON summary carries its directory's name; several boots' (a kernel matrix) the
+    first one's date and time alone, not its kernel and group."""
+    from vfio_conform.qemu_lab.boots_table import _summary_stem
+    first = LabRun("mdev", ["mtty"], 0, tmp_path / "lab-20261206-141421-6.1.0-57-amd64-mdev", run_ids=[1])
+    second = LabRun("pci", ["qemu-edu"], 0, tmp_path / "lab-20261206-141619-7.3.4+deb13-amd64-pci", run_ids=[2])
+    dead = LabRun("pci", ["x"], None, tmp_path / "lab-20261206-141500-6.12-pci")
+    assert _summary_stem([first, dead]) == "lab-20261206-141421-6.1.0-57-amd64-mdev"
+    assert _summary_stem([dead, first, second]) == "lab-20261206-141421"

@@ -45,6 +45,14 @@ def suite_name(run: dict) -> str:
     return f"{run['profile']} (kernel {run.get('kernel') or 'unknown'})"
 
 
+def _summary_stem(runs: list) -> str:
+    """The JSON summary's name: one boot's directory name, or for several (a matrix, the mdev and
+    PCI boots of one kernel) the first one's `lab-<date>-<time>`, which names no single kernel."""
+    imported = [r for r in runs if r.run_ids]
+    first = imported[0].run_dir.name
+    return first if len(imported) == 1 else "-".join(first.split("-")[:3])
+
+
 def lab_summary(runs: list, reports: Path, store_arg: str | None,
                 json_path: str | None = None, outputs: Outputs | None = None) -> list[ProfileSummary]:
     """Summaries of the runs the boots imported (LabRun.run_ids), HTML per boot, one JSON file;
@@ -55,7 +63,7 @@ def lab_summary(runs: list, reports: Path, store_arg: str | None,
     if not any(r.run_ids for r in runs):
         return []
     json_file = Path(outputs.json).absolute() if outputs.json else \
-        reports.absolute() / "lab" / f"{runs[0].run_dir.name}-summary.json"
+        reports.absolute() / "lab" / f"{_summary_stem(runs)}-summary.json"
     try:
         store = open_store(location, readonly=True)
     except StoreError as exc:
