@@ -205,6 +205,8 @@ def _share(key: tuple, obj):
         _SHARED.clear()
         _PLAIN_OF.clear()
         _JSON_OF.clear()
+        _LISTS.clear()
+        _LIST_JSON.clear()
     _SHARED[key] = obj
     plain = _PLAIN_OF[id(obj)] = {k: v for k, v in vars(obj).items() if v or v is False}
     _JSON_OF[id(obj)] = _ENCODER.encode(plain)
@@ -247,8 +249,36 @@ def _fixed_labels(profile: str, driver: str, module_path: str,
     return tuple(map(_label, head)), tuple(map(_label, tail))
 
 
+#: Whole label and parameter lists, shared by the results that carry the same (a run has a few
+#: hundred distinct ones), each with its JSON text kept by the list's id (the list stays alive in
+#: _LISTS, so its id names no other). Never changed once made: a result that adds its own labels
+#: or parameters (allure.dynamic) gets a new list.
+_LISTS: dict[tuple, list] = {}
+_LIST_JSON: dict[int, str] = {}
+
+
+def _shared_list(key: tuple, make) -> list:
+    """The shared list of `key` (made by `make()` the first time), with its JSON text."""
+    members = _LISTS.get(key)
+    if members is None:
+        if len(_LISTS) >= _SHARED_MAX:
+            _LISTS.clear()
+            _LIST_JSON.clear()
+        members = _LISTS[key] = make()
+        _LIST_JSON[id(members)] = ", ".join([_json(x) for x in members])
+    return members
+
+
 def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
-    head, tail = _fixed_labels(prof.name, prof.driver, rec.nodeid.split("::", 1)[0], host)
+    """The test's labels (a shared list: read only)."""
+    module_path = rec.nodeid.split("::", 1)[0]
+    key = ("labels", prof.name, prof.driver, module_path, host, rec.outcome, rec.rule, rec.rules, rec.should,
+           rec.arc_from, rec.arc_to, rec.waiver_index, rec.hazard)
+    return _shared_list(key, lambda: _make_labels(rec, prof, host, module_path))
+
+
+def _make_labels(rec: TestRecord, prof: ProfileRun, host: str, module_path: str) -> list[Label]:
+    head, tail = _fixed_labels(prof.name, prof.driver, module_path, host)
     labels = [*(("story", s) for s in _stories(rec)), ("severity", severity(rec))]
     if rec.arc_from:
         arc = f"{rec.arc_from}->{rec.arc_to}"
@@ -303,13 +333,11 @@ def operation_steps(extras: TestExtras) -> list[TestStepResult]:
     return steps
 
 
-@functools.lru_cache(maxsize=256)
-def _fixed_parameters(profile: str, host: str, devices: str, driver: str,
-                      kernel: str) -> tuple[tuple[Parameter, ...], tuple[Parameter, ...]]:
-    """The parameters of every test of a profile on its devices: those before an arc's, those after."""
-    return ((_parameter("profile", profile), _parameter("host", host)),
-            (_parameter("devices", devices, True), _parameter("driver", driver, True),
-             _parameter("kernel", kernel, True)))
+def _parameters(profile: str, host: str, devices: str, driver: str, kernel: str, arc: str) -> list[Parameter]:
+    """A test's parameters (a shared list: read only): where it ran, and its arc if it has one."""
+    return _shared_list(("parameters", profile, host, devices, driver, kernel, arc), lambda: [
+        _parameter("profile", profile), _parameter("host", host), *([_parameter("arc", arc)] if arc else []),
+        _parameter("devices", devices, True), _parameter("driver", driver, True), _parameter("kernel", kernel, True)])
 
 
 #: Read only: what `result` takes when a test brought no extras, or allure.* added nothing.
@@ -327,9 +355,8 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
     full_name = f"{module}#{function}"
     stop = rec.finished or (now if now is not None else time.time())
     key = rec.test_key or rec.test_id
-    head, tail = _fixed_parameters(prof.name, run.host, ",".join(rec.devices or prof.devices), prof.driver,
-                                   run.kernel)
-    params = [*head, _parameter("arc", f"{rec.arc_from}->{rec.arc_to}"), *tail] if rec.arc_from else [*head, *tail]
+    params = _parameters(prof.name, run.host, ",".join(rec.devices or prof.devices), prof.driver, run.kernel,
+                         f"{rec.arc_from}->{rec.arc_to}" if rec.arc_from else "")
     links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
              for k in prof.waivers if k.matches(rec.test_id)]
     out = TestResult(
@@ -399,7 +426,11 @@ def _json(value) -> str:
 
 
 def _join(members: list) -> str:
-    """The members' JSON texts joined: when all are shared objects, straight from the cache."""
+    """The members' JSON texts joined: a shared list's kept text, or when all are shared objects,
+    theirs from the cache."""
+    known = _LIST_JSON.get(id(members))
+    if known is not None:
+        return known
     try:
         return ", ".join(map(_JSON_OF.__getitem__, map(id, members)))
     except KeyError:        # one a test added through allure.dynamic
