@@ -10,6 +10,8 @@ import sys
 import tempfile
 import time
 
+from ..base.constants import reports_dir
+
 SUITE_BUDGET_S = 10.0
 #: Allure output on may add at most this share to the suite's CPU time.
 ALLURE_CPU_TARGET = 0.05
@@ -48,12 +50,16 @@ def allure_cost(rounds: int = 5) -> dict:
     """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
     each kept: other load only ever adds), and the ratio on / off.
 
-    Every run's reports stay until the last run ended: on ext4 without a journal, a file created
-    within a minute of thousands being deleted nearby costs about ten times the usual system time
-    (the allocator reads each recently deleted inode and skips it), so deleting one run's 2000
-    results before the next would charge the next run's results for the bench's own clean-up."""
+    The runs write their reports where a user's do, under reports/ (reports/bench/, removed after),
+    not in the system's temporary directory, and every run's stay until the last one ended: on
+    ext4 without a journal, a file created within a minute of many being deleted in the same
+    block group costs up to ten times the usual system time (the allocator reads each recently
+    deleted inode and skips it). Deleting one run's 2000 results before the next, or other
+    programs' churn in /tmp, would charge this run's result files for it."""
     on, off = [], []
-    with tempfile.TemporaryDirectory() as keep:
+    where = reports_dir() / "bench"
+    where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="allure-cost-", dir=where) as keep:
         for index in range(rounds):
             off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
             on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}")["cpu_s"])
