@@ -205,8 +205,10 @@ def _share(key: tuple, obj):
         _SHARED.clear()
         _PLAIN_OF.clear()
         _JSON_OF.clear()
-        _LISTS.clear()
-        _LIST_JSON.clear()
+        _verdict_labels.cache_clear()
+        _arc_labels.cache_clear()
+        _fixed_labels.cache_clear()
+        _fixed_parameters.cache_clear()
     _SHARED[key] = obj
     plain = _PLAIN_OF[id(obj)] = {k: v for k, v in vars(obj).items() if v or v is False}
     _JSON_OF[id(obj)] = _ENCODER.encode(plain)
@@ -249,52 +251,39 @@ def _fixed_labels(profile: str, driver: str, module_path: str,
     return tuple(map(_label, head)), tuple(map(_label, tail))
 
 
-#: Whole label and parameter lists, shared by the results that carry the same (a run has a few
-#: hundred distinct ones), each with its JSON text kept by the list's id (the list stays alive in
-#: _LISTS, so its id names no other). Never changed once made: a result that adds its own labels
-#: or parameters (allure.dynamic) gets a new list.
-_LISTS: dict[tuple, list] = {}
-_LIST_JSON: dict[int, str] = {}
-
-
-def _shared_list(key: tuple, make) -> list:
-    """The shared list of `key` (made by `make()` the first time), with its JSON text."""
-    members = _LISTS.get(key)
-    if members is None:
-        if len(_LISTS) >= _SHARED_MAX:
-            _LISTS.clear()
-            _LIST_JSON.clear()
-        members = _LISTS[key] = make()
-        _LIST_JSON[id(members)] = ", ".join([_json(x) for x in members])
-    return members
-
-
 def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
-    """The test's labels (a shared list: read only)."""
-    module_path = rec.nodeid.split("::", 1)[0]
-    key = ("labels", prof.name, prof.driver, module_path, host, rec.outcome, rec.rule, rec.rules, rec.should,
-           rec.arc_from, rec.arc_to, rec.waiver_index, rec.hazard)
-    return _shared_list(key, lambda: _make_labels(rec, prof, host, module_path))
+    """The test's labels: the module's and the host's (shared per module), what the test checks
+    and how it ended (shared per combination), and its arc's (shared per arc)."""
+    head, tail = _fixed_labels(prof.name, prof.driver, rec.nodeid.split("::", 1)[0], host)
+    own = _verdict_labels(rec.outcome, rec.rule, rec.rules, rec.should, rec.waiver_index, rec.hazard)
+    if rec.arc_from:
+        return [*head, *own, *_arc_labels(rec.arc_from, rec.arc_to), *tail]
+    return [*head, *own, *tail]
 
 
-def _make_labels(rec: TestRecord, prof: ProfileRun, host: str, module_path: str) -> list[Label]:
-    head, tail = _fixed_labels(prof.name, prof.driver, module_path, host)
+@functools.lru_cache(maxsize=4096)
+def _verdict_labels(outcome: Outcome, rule: str, rules: tuple[str, ...], should: tuple[str, ...],
+                    waiver_index: int | None, hazard: str) -> tuple[Label, ...]:
+    """The rules a test is filed under and checks, its severity, outcome, and what waived or gated it."""
+    rec = TestRecord("", "", outcome, 0.0, rule=rule, rules=rules)
     labels = [*(("story", s) for s in _stories(rec)), ("severity", severity(rec))]
-    if rec.arc_from:
-        arc = f"{rec.arc_from}->{rec.arc_to}"
-        labels += [("tag", arc), ("arc", arc)]
-    labels += [("checks", rule) for rule in rec.rules]
-    labels.append(("outcome", rec.outcome.value))
-    if rec.outcome in (Outcome.FAIL, Outcome.KNOWN_ISSUE) and rec.rule:
-        labels.append(("rule", rec.rule))
-    labels += [("should_not_met", rule) for rule in rec.should]
-    if rec.arc_from:
-        labels += [("arc_from", rec.arc_from), ("arc_to", rec.arc_to)]
-    if rec.waiver_index is not None:
-        labels.append(("waiver", f"known_issues[{rec.waiver_index}]"))
-    if rec.hazard:
-        labels.append(("hazard", rec.hazard))
-    return [*head, *map(_label, labels), *tail]
+    labels += [("checks", r) for r in rules]
+    labels.append(("outcome", outcome.value))
+    if outcome in (Outcome.FAIL, Outcome.KNOWN_ISSUE) and rule:
+        labels.append(("rule", rule))
+    labels += [("should_not_met", r) for r in should]
+    if waiver_index is not None:
+        labels.append(("waiver", f"known_issues[{waiver_index}]"))
+    if hazard:
+        labels.append(("hazard", hazard))
+    return tuple(map(_label, labels))
+
+
+@functools.lru_cache(maxsize=4096)
+def _arc_labels(arc_from: str, arc_to: str) -> tuple[Label, ...]:
+    """An arc test's arc: as a tag (Allure's filter), and as the arc and its two ends."""
+    arc = f"{arc_from}->{arc_to}"
+    return tuple(map(_label, (("tag", arc), ("arc", arc), ("arc_from", arc_from), ("arc_to", arc_to))))
 
 
 #: Labels that say what a test is and where it ran: a suite's allure.dynamic adds to them, never replaces.
@@ -333,11 +322,13 @@ def operation_steps(extras: TestExtras) -> list[TestStepResult]:
     return steps
 
 
-def _parameters(profile: str, host: str, devices: str, driver: str, kernel: str, arc: str) -> list[Parameter]:
-    """A test's parameters (a shared list: read only): where it ran, and its arc if it has one."""
-    return _shared_list(("parameters", profile, host, devices, driver, kernel, arc), lambda: [
-        _parameter("profile", profile), _parameter("host", host), *([_parameter("arc", arc)] if arc else []),
-        _parameter("devices", devices, True), _parameter("driver", driver, True), _parameter("kernel", kernel, True)])
+@functools.lru_cache(maxsize=256)
+def _fixed_parameters(profile: str, host: str, devices: str, driver: str,
+                      kernel: str) -> tuple[tuple[Parameter, ...], tuple[Parameter, ...]]:
+    """The parameters of every test of a profile on its devices: those before an arc's, those after."""
+    return ((_parameter("profile", profile), _parameter("host", host)),
+            (_parameter("devices", devices, True), _parameter("driver", driver, True),
+             _parameter("kernel", kernel, True)))
 
 
 #: Read only: what `result` takes when a test brought no extras, or allure.* added nothing.
@@ -355,8 +346,9 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
     full_name = f"{module}#{function}"
     stop = rec.finished or (now if now is not None else time.time())
     key = rec.test_key or rec.test_id
-    params = _parameters(prof.name, run.host, ",".join(rec.devices or prof.devices), prof.driver, run.kernel,
-                         f"{rec.arc_from}->{rec.arc_to}" if rec.arc_from else "")
+    head, tail = _fixed_parameters(prof.name, run.host, ",".join(rec.devices or prof.devices), prof.driver,
+                                   run.kernel)
+    params = [*head, _parameter("arc", f"{rec.arc_from}->{rec.arc_to}"), *tail] if rec.arc_from else [*head, *tail]
     links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
              for k in prof.waivers if k.matches(rec.test_id)]
     out = TestResult(
@@ -426,11 +418,7 @@ def _json(value) -> str:
 
 
 def _join(members: list) -> str:
-    """The members' JSON texts joined: a shared list's kept text, or when all are shared objects,
-    theirs from the cache."""
-    known = _LIST_JSON.get(id(members))
-    if known is not None:
-        return known
+    """The members' JSON texts joined: when all are shared objects, straight from the cache."""
     try:
         return ", ".join(map(_JSON_OF.__getitem__, map(id, members)))
     except KeyError:        # one a test added through allure.dynamic
