@@ -112,8 +112,21 @@ def test_allure_cost_line_and_its_ratio_in_the_diff():
                                "ok": True})
     assert line == ("Allure output: 1.050x the suite's CPU time without it (6.30 s against 6.00 s; "
                     "within the 1.05x target)")
+    busy = render_allure_cost({"cpu_on_s": 7.0, "cpu_off_s": 6.0, "ratio": 1.167, "target": 1.05, "ok": False,
+                               "file_creation_us": 412.4})
+    assert busy.startswith("Allure output: 1.167x") and "OVER" in busy
+    assert "a file created in reports/ took 412 us (the file system is busy" in busy
+    assert "busy" not in render_allure_cost({"cpu_on_s": 6.1, "cpu_off_s": 6.0, "ratio": 1.017, "target": 1.05,
+                                             "ok": True, "file_creation_us": 24.0})
     rows = compare({"suite": {"allure_cpu_ratio": 1.03}}, {"suite": {"allure_cpu_ratio": 1.40}})
     assert rows == [("suite.allure_cpu_ratio", 1.03, 1.40, True)]
+
+
+def test_file_creation_probe(tmp_path):
+    """The Allure section's probe: a median time per created file, the files left for the caller."""
+    from vfio_conform.bench.suite import creation_us
+    took = creation_us(str(tmp_path / "probe"), count=20)
+    assert took > 0 and len(list((tmp_path / "probe").iterdir())) == 20
 
 
 def test_big_state_sections_compute_their_ratios(monkeypatch):
