@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,8 @@ from ..base.constants import reports_dir
 SUITE_BUDGET_S = 10.0
 #: Allure output on may add at most this share to the suite's CPU time.
 ALLURE_CPU_TARGET = 0.05
+#: The Allure cost runs' reports: reports/bench/<prefix><time>-<random>/ (the last bench's kept).
+COST_DIR_PREFIX = "allure-cost-"
 
 
 def _children_cpu() -> float:
@@ -50,20 +53,23 @@ def allure_cost(rounds: int = 5) -> dict:
     """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
     each kept: other load only ever adds), and the ratio on / off.
 
-    The runs write their reports where a user's do, under reports/ (reports/bench/, removed after),
-    not in the system's temporary directory, and every run's stay until the last one ended: on
-    ext4 without a journal, a file created within a minute of many being deleted in the same
-    block group costs up to ten times the usual system time (the allocator reads each recently
-    deleted inode and skips it). Deleting one run's 2000 results before the next, or other
-    programs' churn in /tmp, would charge this run's result files for it."""
+    The runs write their reports where a user's do, under reports/ (reports/bench/allure-cost-<time>/),
+    not in the system's temporary directory, and they stay there until the next bench's runs have
+    ended: on ext4 without a journal, a file created within minutes of many being deleted in the
+    same block group costs up to ten times the usual system time (the allocator reads each
+    recently deleted inode and skips it). Deleting one run's 2000 results before the next, or the
+    previous bench's before this one's runs, would charge this run's result files for it."""
     on, off = [], []
     where = reports_dir() / "bench"
     where.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="allure-cost-", dir=where) as keep:
-        creation = creation_us(f"{keep}/probe")
-        for index in range(rounds):
-            off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
-            on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}")["cpu_s"])
+    earlier = sorted(where.glob(f"{COST_DIR_PREFIX}*"))
+    keep = tempfile.mkdtemp(prefix=time.strftime(f"{COST_DIR_PREFIX}%Y%m%d-%H%M%S-"), dir=where)
+    creation = creation_us(f"{keep}/probe")
+    for index in range(rounds):
+        off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
+        on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}")["cpu_s"])
+    for old in earlier:         # after the runs: their deletion slows the next bench's, not these
+        shutil.rmtree(old, ignore_errors=True)
     ratio = min(on) / min(off) if min(off) > 0 else 0.0
     return {"cpu_on_s": round(min(on), 3), "cpu_off_s": round(min(off), 3), "ratio": round(ratio, 4),
             "target": 1 + ALLURE_CPU_TARGET, "ok": ratio <= 1 + ALLURE_CPU_TARGET,
