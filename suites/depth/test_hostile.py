@@ -125,18 +125,17 @@ def test_odd_chunk_sizes_resume(device, peer_device, profile, sessions, stream, 
     sides of record boundaries and a bounded sample of the body, in one resume shared by the four sizes
     (each size has its turn at every fourth boundary and sample; the rest in large writes); when that
     resume is refused, this size's own bounded plan (the header, every boundary) says whether it is."""
-    marks = boundaries(profile, stream)
     shared = None
     if len(stream) > SMALL:
         key = (profile.name, device.name, peer_device.name)
         if key not in shared_resumes:
-            plan_all, coverage = combined(len(stream), CHUNKS, marks, budget=SMALL)
+            plan_all, coverage = combined(len(stream), CHUNKS, boundaries(profile, stream), budget=SMALL)
             shared_resumes[key] = (resume(peer_device, sessions, stream, plan=plan_all), coverage)
         shared = shared_resumes[key]
     if shared is not None and not shared[0].refused:
         out, covered = shared[0], shared[1][chunk].describe()
     else:
-        plan = bounded(len(stream), chunk, marks, budget=SMALL)
+        plan = bounded(len(stream), chunk, boundaries(profile, stream), budget=SMALL)
         covered = plan.coverage.describe()
         if shared is not None:
             covered += " (the resume shared with the other sizes was refused: this size on its own)"

@@ -156,12 +156,12 @@ class SimTransport:
         """Never blocks: the sim's data is always ready."""
         if fd == self.device_fd:
             raise oserror(errno.EINVAL, "read() on the device fd (use pread at a region offset)")
-        return self._session(fd, f"read({size})").read(size)
+        return (self._data.get(fd) or self._session(fd, f"read({size})")).read(size)
 
     def write(self, fd: int, data: bytes, timeout: float | None = None) -> int:
         if fd == self.device_fd:
             raise oserror(errno.EINVAL, "write() on the device fd (use pwrite at a region offset)")
-        session = self._session(fd, f"write({len(data)})")
+        session = self._data.get(fd) or self._session(fd, f"write({len(data)})")     # EBADF, named
         return session.write(data if getattr(session, "takes_views", False) else bytes(data))
 
     def mmap(self, fd: int, length: int, offset: int, writable: bool) -> mmap.mmap:

@@ -61,8 +61,25 @@ def resume(device, sessions, data, chunk: int = 1 << 20, plan: WritePlan | None 
     fd = sessions.enter(device, MigState.RESUMING, prime=False)
     started = time.perf_counter()
     errors: list[tuple[int, int]] = []
-    abandoned = None
     raw = getattr(device.transport, "raw_data_fds", False)
+    window = _Window()
+    try:
+        abandoned = _write_plan(fd, stream, plan, raw, window, errors)
+    finally:
+        window.close()
+    written = abandoned if abandoned is not None else stream.length
+    STATS.add(written, time.perf_counter() - started)
+    result = device.try_set_state(MigState.STOP)
+    if result.data_fd is not None:
+        sessions.fds.append(result.data_fd)
+    _, state, _ = device.get_state_raw()
+    return ResumeOutcome(stream.length, errors, result.errno, state, written, abandoned,
+                         plan.coverage.describe())
+
+
+def _write_plan(fd, stream, plan: WritePlan, raw: bool, window: "_Window", errors) -> int | None:
+    """Write `stream` along `plan` (see resume); where writing stopped after an error, or None."""
+    abandoned = None
     for start, end, piece in plan.segments:
         if errors and start - errors[0][0] > AFTER_ERROR:
             abandoned = start
@@ -75,19 +92,13 @@ def resume(device, sessions, data, chunk: int = 1 << 20, plan: WritePlan | None 
                                     piece, errors)
                 continue
             src, offset, stop = run
-            new = (_send if raw else _write_mapped)(fd, (src, offset), pos, stop, errors)
+            new = _send(fd, (src, offset), pos, stop, errors) if raw else \
+                _write_mapped(fd, window, (src, offset), pos, stop, errors)
             pos = new if new > pos else _write_pieces(fd, stream, pos, stop, piece, errors)
         if pos < end:
             abandoned = pos
             break
-    written = abandoned if abandoned is not None else stream.length
-    STATS.add(written, time.perf_counter() - started)
-    result = device.try_set_state(MigState.STOP)
-    if result.data_fd is not None:
-        sessions.fds.append(result.data_fd)
-    _, state, _ = device.get_state_raw()
-    return ResumeOutcome(stream.length, errors, result.errno, state, written, abandoned,
-                         plan.coverage.describe())
+    return abandoned
 
 
 def _write_pieces(fd, stream, start: int, end: int, piece: int, errors) -> int:
@@ -101,16 +112,18 @@ def _write_pieces(fd, stream, start: int, end: int, piece: int, errors) -> int:
         stop = base + len(block)
         if not block:
             return end
-        while pos < stop:
-            data = block[pos - base:pos - base + piece]
-            code, n = fd.try_write(data)
+        write, at, size = fd.try_write, 0, stop - base     # at: offset in `block`
+        while at < size:
+            data = block[at:at + piece]
+            code, n = write(data)
             if code or n == 0:
-                errors.append((pos, code or errno.EIO))
-                pos += len(data)
-                if pos - errors[0][0] > AFTER_ERROR:
-                    return pos
+                errors.append((base + at, code or errno.EIO))
+                at += len(data)
+                if base + at - errors[0][0] > AFTER_ERROR:
+                    return base + at
                 continue
-            pos += n
+            at += n
+        pos = base + at
     return pos
 
 
@@ -128,31 +141,50 @@ def _clean_run(stream, start: int, end: int) -> tuple[int, int, int] | None:
     return None
 
 
-def _write_mapped(fd, span, start: int, end: int, errors) -> int:
-    """Write [start, end) of the spill file in BULK-byte writes of views of MAP_WINDOW-byte mappings."""
+class _Window:
+    """The read-only mapping of a spill file that the writes of one resume are views of: MAP_WINDOW
+    bytes at a multiple of MAP_WINDOW, kept while the writes stay in it (a bounded plan's bulk spans
+    between its small writes share one mapping rather than each mapping its own)."""
+
+    def __init__(self) -> None:
+        self.src, self.base, self.size = -1, 0, 0
+        self.map: mmap.mmap | None = None
+        self.view: memoryview | None = None
+
+    def at(self, src: int, offset: int) -> tuple[memoryview, int, int]:
+        """(view of the window, index of file offset `offset` in it, bytes from there to its end)."""
+        if self.view is None or src != self.src or not self.base <= offset < self.base + self.size:
+            self.close()
+            base = offset - offset % MAP_WINDOW
+            size = min(MAP_WINDOW, os.fstat(src).st_size - base)
+            self.map = mmap.mmap(src, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=base)
+            self.src, self.base, self.size, self.view = src, base, size, memoryview(self.map)
+        return self.view, offset - self.base, self.base + self.size - offset
+
+    def close(self) -> None:
+        if self.view is not None:
+            self.view.release()
+        if self.map is not None:
+            try:
+                self.map.close()
+            except BufferError:        # a view still held somewhere: unmapped when it is dropped
+                pass
+        self.map = self.view = None
+
+
+def _write_mapped(fd, window: _Window, span, start: int, end: int, errors) -> int:
+    """Write [start, end) of the spill file in writes of views of `window` (BULK bytes at most, none
+    across the window's end)."""
     src, offset = span
     pos = start
     while pos < end:
-        at = offset + pos - start                       # file offset of pos
-        base = at - at % mmap.ALLOCATIONGRANULARITY
-        size = min(MAP_WINDOW, offset + end - start - base)
-        window = mmap.mmap(src, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=base)
-        view = memoryview(window)
-        try:
-            while pos < end and offset + pos - start < base + size:
-                lo = offset + pos - start - base
-                n = min(BULK, size - lo)
-                code, done = fd.try_write(view[lo:lo + n])
-                if code or done == 0:
-                    errors.append((pos, code or errno.EIO))
-                    return pos + n                   # the rest as refused writes (AFTER_ERROR)
-                pos += done
-        finally:
-            view.release()
-            try:
-                window.close()
-            except BufferError:        # a view still held somewhere: unmapped when it is dropped
-                pass
+        view, lo, left = window.at(src, offset + pos - start)
+        n = min(BULK, left, end - pos)
+        code, done = fd.try_write(view[lo:lo + n])
+        if code or done == 0:
+            errors.append((pos, code or errno.EIO))
+            return pos + n                   # the rest as refused writes (AFTER_ERROR)
+        pos += done
     return pos
 
 
