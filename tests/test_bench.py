@@ -141,12 +141,15 @@ def test_big_state_sections_compute_their_ratios(monkeypatch):
                  "depth/test_hostile.py::test_extra_bytes[x-1]": [0.9 if big else 0.1, 0.7 if big else 0.1],
                  "depth/test_hostile.py::test_mutated_streams[x]": [0.5, 0.4]}
         return {"seconds": 9.0, "exit": 0, "verdict": "CONFORMANT-SUBSET", "counts": {},
-                "peak_rss_mib": 120.0 if big else 70.0, "stream_bytes": 1, "tests": tests}
+                "peak_rss_mib": 120.0 if big else 70.0, "stream_bytes": 1, "tests": tests,
+                "imported_by": {"hypothesis": "depth/test_hostile.py::test_mutated_streams[x]"}}
     monkeypatch.setattr(bigruns, "run", fake_run)
     res = bigruns.hostile(1 << 30, repeats=1)
     assert res["tests"] == 2 and res["cpu"] == {"hostile_s": 1.1, "save_resume_s": 0.8, "ratio": 1.38,
                                                 "small_state_s": 0.5, "growing_ratio": 0.75}
-    assert res["ok"] and "1.38x" in bigruns.render_hostile(res) and "within the 2x target" in bigruns.render_hostile(res)
+    line = bigruns.render_hostile(res)
+    assert res["ok"] and "1.38x" in line and "within the 2x target" in line
+    assert "Hypothesis's import counted in test_mutated_streams[x]" in line
     mem = bigruns.run_memory([1 << 30])
     assert [r["state_size"] for r in mem["runs"]] == [1 << 20, 1 << 30]
     assert mem["runs"][1]["rss_over_baseline_mib"] == 50.0 and mem["runs"][1]["rss_ratio"] == 1.71
@@ -158,7 +161,10 @@ def test_run_records_each_tests_seconds_and_the_peak_rss(tmp_path):
     (phasetimes plugin), verdict and peak RSS from the JSON summary."""
     from vfio_conform.bench import bigruns
     profile = bigruns.generated_profile(2 << 20, tmp_path)
-    res = bigruns.run(profile, "-k", "test_zero_length_stream or test_extra_bytes", timeout=300)
+    res = bigruns.run(profile, "-k", "test_zero_length_stream or test_extra_bytes or test_mutated_streams",
+                      timeout=300)
     assert res["exit"] == 0 and res["verdict"] == "CONFORMANT-SUBSET", res
-    assert len(res["tests"]) == 4 and all(wall > 0 and cpu > 0 for wall, cpu in res["tests"].values())
+    assert len(res["tests"]) == 5 and all(wall > 0 and cpu > 0 for wall, cpu in res["tests"].values())
+    assert list(res["imported_by"]) == ["hypothesis"]       # by the one test that uses it
+    assert "test_mutated_streams" in res["imported_by"]["hypothesis"]
     assert res["peak_rss_mib"] > 0

@@ -54,7 +54,8 @@ def _label(size: int) -> str:
 
 def run(profile: Path, *pytest_args: str, timeout: float = 3600) -> dict:
     """One `vfio-conform run` of `profile` (pytest arguments after `--`): wall seconds, exit code,
-    verdict, peak RSS, bytes streamed and each test's seconds."""
+    verdict, peak RSS, bytes streamed, each test's seconds and the tests that imported a WATCHED
+    library (phasetimes)."""
     with tempfile.TemporaryDirectory(prefix="vc-bench-run-") as tmp:
         summary, phases = Path(tmp) / "summary.json", Path(tmp) / "phases.json"
         cmd = [sys.executable, "-m", "vfio_conform", "run", "--profile", str(profile), "--no-store",
@@ -68,11 +69,12 @@ def run(profile: Path, *pytest_args: str, timeout: float = 3600) -> dict:
             raise RuntimeError(f"`vfio-conform run` of {profile.name} wrote no summary (exit {proc.returncode}): "
                                f"{(proc.stdout + proc.stderr).strip()[-800:]}")
         entry = json.loads(summary.read_text())["profiles"][0]
-        times = json.loads(phases.read_text()) if phases.exists() else {}
+        recorded = json.loads(phases.read_text()) if phases.exists() else {}
     perf = entry.get("performance") or {}
     return {"seconds": round(seconds, 2), "exit": proc.returncode, "verdict": entry.get("verdict"),
             "counts": entry.get("counts"), "peak_rss_mib": perf.get("peak_rss_mib"),
-            "stream_bytes": perf.get("stream_bytes"), "tests": times}
+            "stream_bytes": perf.get("stream_bytes"), "tests": recorded.get("tests", {}),
+            "imported_by": recorded.get("imported_by", {})}
 
 
 def hostile(size: int = 1 << 30, repeats: int = 2) -> dict:
@@ -80,7 +82,9 @@ def hostile(size: int = 1 << 30, repeats: int = 2) -> dict:
     test_round_trip_verified's (one save to the spill directory, one resume, the state checked), in
     the same run after a warm-up save (WARM_UP), on a generated `size`-byte state; and the module on a
     1 MiB state (what does not grow with the state: hypothesis, resets, header cuts). Runs alternated
-    `repeats` times, the least of each kept, in wall and in CPU seconds."""
+    `repeats` times, the least of each kept, in wall and in CPU seconds. Hypothesis is imported by the
+    test that first uses it and counted there (`hypothesis_imported_by`): nothing imports it before
+    timing, as in a full run, where test_mutated_streams is that test."""
     from ..base.constants import SUITES_DIR
     depth = SUITES_DIR / "depth"
     args = (f"{depth / 'test_roundtrip.py'}::{WARM_UP}", f"{depth / 'test_roundtrip.py'}::{ROUND_TRIP}",
@@ -88,12 +92,14 @@ def hostile(size: int = 1 << 30, repeats: int = 2) -> dict:
     with tempfile.TemporaryDirectory(prefix="vc-bench-hostile-") as tmp:
         profile, small = generated_profile(size, Path(tmp)), generated_profile(BASELINE_SIZE, Path(tmp))
         best = {k: [float("inf"), float("inf")] for k in ("base", "suite", "small")}
-        count, failed = 0, []
+        count, failed, importer = 0, [], None
         for _ in range(repeats):
             for prof, keys in ((profile, ("base", "suite")), (small, ("small",))):
                 res = run(prof, *args)
                 if res["exit"] != 0:
                     failed.append(f"{prof.stem}: {res['verdict']} (exit {res['exit']})")
+                if prof is profile:
+                    importer = res.get("imported_by", {}).get("hypothesis", importer)
                 for key in keys:
                     name = ROUND_TRIP if key == "base" else HOSTILE
                     times = [t for k, t in res["tests"].items() if name in k]
@@ -104,7 +110,8 @@ def hostile(size: int = 1 << 30, repeats: int = 2) -> dict:
                         best[key][i] = min(best[key][i], sum(t[i] for t in times))
     if not count or float("inf") in best["base"] + best["small"]:
         return {"state_size": size, "ok": False, "note": f"no timings (runs: {failed or 'no tests ran'})"}
-    out = {"state_size": size, "repeats": repeats, "tests": count, "target": HOSTILE_TARGET, "failed_runs": failed}
+    out = {"state_size": size, "repeats": repeats, "tests": count, "target": HOSTILE_TARGET, "failed_runs": failed,
+           "hypothesis_imported_by": importer}
     for i, kind in ((0, "wall"), (1, "cpu")):
         base, suite, fixed = best["base"][i], best["suite"][i], best["small"][i]
         out[kind] = {"hostile_s": round(suite, 3), "save_resume_s": round(base, 3), "ratio": round(suite / base, 2),
@@ -123,8 +130,13 @@ def render_hostile(res: dict) -> str:
         parts.append(f"{kind}: {r['hostile_s']:.2f} s against {r['save_resume_s']:.2f} s -> {r['ratio']:.2f}x "
                      f"(less the same module on a 1 MiB state, {r['small_state_s']:.2f} s: {r['growing_ratio']:.2f}x)")
     verdict = "within" if res["cpu"]["ratio"] <= res["target"] else "OVER"
+    importer = res.get("hypothesis_imported_by")
+    hypothesis = (f"Hypothesis's import counted in {importer.split('::')[-1]}, as in a full run" if importer and
+                  HOSTILE in importer else "Hypothesis imported outside the module" if importer else
+                  "Hypothesis not imported")
     return (f"hostile streams on a {_label(res['state_size'])} generated state: the module's {res['tests']} tests "
-            f"(one save included) against one save and resume ({ROUND_TRIP}); " + "; ".join(parts)
+            f"(one save included; {hypothesis}) against one save and resume ({ROUND_TRIP}) in the same run; "
+            + "; ".join(parts)
             + f" ({verdict} the {res['target']:.0f}x target in CPU time; least of {res['repeats']} runs each){broken}")
 
 
