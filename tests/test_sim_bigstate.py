@@ -104,6 +104,25 @@ def test_damaged_stream_is_refused_at_stop(damage):
         assert res.errno == errno.EINVAL and dst.get_state() == S.RESUMING
 
 
+@pytest.mark.parametrize("flip", [None, 72 + 12 + 16, 72 + 12 + 3 * BLOCK // 2, 72 + 2 * (12 + BLOCK) - 1])
+def test_small_writes_inside_a_block_are_checked_like_large_ones(flip):
+    """997-byte writes (most of them inside a block's body, short of its end): the stream loads
+    whole; a byte flipped at a body's start, middle or last byte is refused at RESUMING -> STOP."""
+    src, dst = pair()
+    with src, dst:
+        src.set_state(S.STOP)
+        with src.set_state(S.STOP_COPY) as fd:
+            data = bytearray(b"".join(fd.chunks(1 << 20)))
+        if flip is not None:
+            data[flip] ^= 0x10
+        dst.set_state(S.STOP)
+        with dst.set_state(S.RESUMING) as inp:
+            for at in range(0, len(data), 997):
+                assert inp.try_write(bytes(data[at:at + 997])) == (0, len(data[at:at + 997]))
+            res = dst.try_set_state(S.STOP)
+        assert res.errno == (0 if flip is None else errno.EINVAL)
+
+
 def test_bad_header_gives_efault():
     src, dst = pair()
     with src, dst:
