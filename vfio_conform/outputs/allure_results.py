@@ -384,11 +384,12 @@ def attachments(extras: TestExtras) -> list[tuple[Attachment, bytes]]:
 
 
 _SCALARS = (str, int, float, bool)
+_SCALAR_TYPES = frozenset(_SCALARS)
 #: The lists whose members are mostly shared objects (their JSON encoded once).
-_SHARED_LISTS = ("labels", "parameters")
+_SHARED_LISTS = frozenset({"labels", "parameters"})
 
 
-def _plain(value, leave_out: tuple[str, ...] = ()) -> dict:
+def _plain(value, leave_out: frozenset[str] = frozenset()) -> dict:
     """attr.asdict(value, filter=<empty values left out>) as allure-python-commons' writer calls it,
     for an instance of the model's plain attrs classes (a walk of the instance dicts, the values
     that are neither model objects nor lists of them taken as they are; a shared label or
@@ -398,9 +399,13 @@ def _plain(value, leave_out: tuple[str, ...] = ()) -> dict:
         return known
     out = {k: v for k, v in vars(value).items() if (v or v is False) and k not in leave_out}
     for k, v in out.items():
-        if type(v) is list:
-            out[k] = [_plain(x) if _is_model(x) else x for x in v]
-        elif not isinstance(v, _SCALARS) and _is_model(v):
+        kind = type(v)
+        if kind in _SCALAR_TYPES:
+            continue
+        if kind is list:
+            if type(v[0]) not in _SCALAR_TYPES:     # a list of model objects (lists are never mixed)
+                out[k] = [_plain(x) if _is_model(x) else x for x in v]
+        elif _is_model(v):
             out[k] = _plain(v)
     return out
 
@@ -431,7 +436,7 @@ def encode(item) -> str:
     parameters joined from each one's JSON, encoded once per shared object."""
     text = _ENCODER.encode(_plain(item, _SHARED_LISTS))
     lists = [f'"{name}": [{_join(members)}]'
-             for name in _SHARED_LISTS if (members := getattr(item, name, None))]
+             for name in ("labels", "parameters") if (members := getattr(item, name, None))]
     if not lists:
         return text
     return f"{text[:-1]}{', ' if len(text) > 2 else ''}{', '.join(lists)}}}"
