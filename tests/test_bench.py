@@ -115,7 +115,7 @@ def test_allure_cost_line_and_its_ratio_in_the_diff():
     busy = render_allure_cost({"cpu_on_s": 7.0, "cpu_off_s": 6.0, "ratio": 1.167, "target": 1.05, "ok": False,
                                "file_creation_us": 412.4})
     assert busy.startswith("Allure output: 1.167x") and "OVER" in busy
-    assert "a file created in reports/ took 412 us (the file system is busy" in busy
+    assert "a file created beside the run's results took 412 us (the file system is busy" in busy
     assert "busy" not in render_allure_cost({"cpu_on_s": 6.1, "cpu_off_s": 6.0, "ratio": 1.017, "target": 1.05,
                                              "ok": True, "file_creation_us": 24.0})
     rows = compare({"suite": {"allure_cpu_ratio": 1.03}}, {"suite": {"allure_cpu_ratio": 1.40}})

@@ -5,18 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from ..base.constants import reports_dir
 
 SUITE_BUDGET_S = 10.0
 #: Allure output on may add at most this share to the suite's CPU time.
 ALLURE_CPU_TARGET = 0.05
-#: The Allure cost runs' reports: reports/bench/<prefix><time>-<random>/ (the last bench's kept).
+#: The Allure cost runs' reports: reports/bench/<prefix><random>/ while the section runs.
 COST_DIR_PREFIX = "allure-cost-"
 
 
@@ -55,23 +55,25 @@ def allure_cost(rounds: int = 5) -> dict:
     """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
     each kept: other load only ever adds), and the ratio on / off.
 
-    The runs write their reports where a user's do, under reports/ (reports/bench/allure-cost-<time>/),
-    not in the system's temporary directory, and they stay there until the next bench's runs have
-    ended: on ext4 without a journal, a file created within minutes of many being deleted in the
-    same block group costs up to ten times the usual system time (the allocator reads each
-    recently deleted inode and skips it). Deleting one run's 2000 results before the next, or the
-    previous bench's before this one's runs, would charge this run's result files for it."""
+    The runs write their reports where a user's do, under reports/ (reports/bench/, removed at the
+    end), not in the system's temporary directory. On ext4 without a journal a file created within
+    minutes of many being deleted in the same block group costs up to ten times the usual system
+    time (the allocator reads each recently deleted inode and skips it), so after each run with
+    Allure output the time of a file creation beside its results is measured: the line says when
+    the file system was busy."""
     on, off = [], []
     where = reports_dir() / "bench"
     where.mkdir(parents=True, exist_ok=True)
-    earlier = sorted(where.glob(f"{COST_DIR_PREFIX}*"))
-    keep = tempfile.mkdtemp(prefix=time.strftime(f"{COST_DIR_PREFIX}%Y%m%d-%H%M%S-"), dir=where)
-    creation = creation_us(f"{keep}/probe")
-    for index in range(rounds):
-        off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
-        on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}")["cpu_s"])
-    for old in earlier:         # after the runs: their deletion slows the next bench's, not these
-        shutil.rmtree(old, ignore_errors=True)
+    creations = []
+    with tempfile.TemporaryDirectory(prefix=COST_DIR_PREFIX, dir=where) as keep:
+        for index in range(rounds):
+            off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
+            on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}")["cpu_s"])
+            # what a file creation cost right after, where the run created its result files
+            results = sorted(Path(keep, f"on{index}").glob("runs/*/allure-results"))
+            if results:
+                creations.append(creation_us(str(results[0]), make=False))
+    creation = sorted(creations)[len(creations) // 2] if creations else 0.0
     ratio = min(on) / min(off) if min(off) > 0 else 0.0
     return {"cpu_on_s": round(min(on), 3), "cpu_off_s": round(min(off), 3), "ratio": round(ratio, 4),
             "target": 1 + ALLURE_CPU_TARGET, "ok": ratio <= 1 + ALLURE_CPU_TARGET,
@@ -83,14 +85,15 @@ def allure_cost(rounds: int = 5) -> dict:
 BUSY_CREATION_US = 100.0
 
 
-def creation_us(directory: str, count: int = 300) -> float:
+def creation_us(directory: str, count: int = 200, make: bool = True) -> float:
     """The median time (us) to create, write (2 KiB, about a result's size) and close a new file in
-    `directory` (made; the files stay until the caller removes it)."""
-    os.mkdir(directory)
+    `directory` (made first when `make`; the files stay until the caller removes the directory)."""
+    if make:
+        os.mkdir(directory)
     body, times = b"x" * 2048, []
     for index in range(count):
         start = time.perf_counter()
-        fd = os.open(f"{directory}/{index}-result.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(f"{directory}/bench-probe-{index}.tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.write(fd, body)
         finally:
@@ -105,7 +108,7 @@ def render_allure_cost(res: dict) -> str:
             f"against {res['cpu_off_s']:.2f} s; {verdict} the {res['target']:.2f}x target)")
     creation = res.get("file_creation_us")
     if creation is not None:
-        line += f"; a file created in reports/ took {creation:.0f} us"
+        line += f"; a file created beside the run's results took {creation:.0f} us"
         if creation > BUSY_CREATION_US:
             line += (" (the file system is busy, e.g. files deleted nearby in the last minutes: each of "
                      "the run's result files costs as much, and the ratio says so)")
