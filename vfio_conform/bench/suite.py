@@ -51,7 +51,7 @@ def full_suite_seconds(workers: str | None = None) -> tuple[float, int, str]:
     return run["seconds"], run["exit"], run["tail"]
 
 
-def allure_cost(rounds: int = 5) -> dict:
+def allure_cost(rounds: int = 8) -> dict:
     """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
     each kept: other load only ever adds), and the ratio on / off.
 

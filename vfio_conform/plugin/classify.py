@@ -33,12 +33,16 @@ def record_of(report) -> TestRecord | None:
 
     The listeners of one report (recorder, progress, waivers, perf, Allure) each ask in turn: the
     record is made once per carried dict and shared (no reader changes a record)."""
-    for key, value in report.user_properties:
-        if key == RECORD_KEY:
-            if value is not _LAST[0]:
-                _LAST[:] = value, TestRecord.from_dict(value)
-            return _LAST[1]
-    return None
+    props = report.user_properties
+    if props and props[-1][0] == RECORD_KEY:       # where attach() puts it
+        value = props[-1][1]
+    else:
+        value = next((v for key, v in props if key == RECORD_KEY), None)
+        if value is None:
+            return None
+    if value is not _LAST[0]:
+        _LAST[:] = value, TestRecord.from_dict(value)
+    return _LAST[1]
 
 
 #: The dict record_of read last and its record (the dict held, so its identity names no other).
