@@ -3,6 +3,7 @@ what the Allure output costs it in CPU time (the same run with `--no-allure`).""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import subprocess
@@ -25,9 +26,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def full_suite_run(workers: str | None = None, allure: bool = True, reports: str | None = None) -> dict:
+def full_suite_run(workers: str | None = None, allure: bool = True, reports: str | None = None,
+                   stats: str | None = None) -> dict:
     """One `vfio-conform run`: wall seconds, CPU seconds (its processes), exit code, pytest's last line.
-    Its reports go to `reports` (left there), else to a temporary directory removed after it."""
+    Its reports go to `reports` (left there), else to a temporary directory removed after it; with
+    `stats` (and Allure on, no workers), what creating its result files took goes there (JSON)."""
     with contextlib.ExitStack() as stack:
         tmp = reports or stack.enter_context(tempfile.TemporaryDirectory())
         cmd = [sys.executable, "-m", "vfio_conform", "run", "--no-store", "--reports", tmp, "-q"]
@@ -35,6 +38,8 @@ def full_suite_run(workers: str | None = None, allure: bool = True, reports: str
             cmd += ["-n", workers]
         if not allure:
             cmd.append("--no-allure")
+        elif stats:
+            cmd += ["--", "--vc-allure-stats", stats]
         # measured as a user's second run is: Python's bytecode cache on (an environment that
         # turns it off compiles every changed module in every run, the Allure writer's in one side)
         env = {k: v for k, v in os.environ.items() if k not in ("VFIO_CONFORM_ALLURE_DIR", "PYTHONDONTWRITEBYTECODE")}
@@ -58,48 +63,34 @@ def allure_cost(rounds: int = 8) -> dict:
     The runs write their reports where a user's do, under reports/ (reports/bench/, removed at the
     end), not in the system's temporary directory. On ext4 without a journal a file created within
     minutes of many being deleted in the same block group costs up to ten times the usual system
-    time (the allocator reads each recently deleted inode and skips it), so after each run with
-    Allure output the time of a file creation beside its results is measured: the line says when
+    time (the allocator reads each recently deleted inode and skips it), so each run with Allure
+    output measures what creating its result files took (--vc-allure-stats): the line says when
     the file system was busy."""
     on, off = [], []
     where = reports_dir() / "bench"
     where.mkdir(parents=True, exist_ok=True)
-    creations = []
+    creations: list[tuple[float, float]] = []     # per run with Allure: (CPU s, its files' creation s)
     with tempfile.TemporaryDirectory(prefix=COST_DIR_PREFIX, dir=where) as keep:
         for index in range(rounds):
             off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
-            on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}")["cpu_s"])
-            # what a file creation cost right after, where the run created its result files
-            results = sorted(Path(keep, f"on{index}").glob("runs/*/allure-results"))
-            if results:
-                creations.append(creation_us(str(results[0]), make=False))
-    creation = sorted(creations)[len(creations) // 2] if creations else 0.0
+            stats = Path(keep, f"on{index}.json")
+            on.append(full_suite_run(allure=True, reports=f"{keep}/on{index}", stats=str(stats))["cpu_s"])
+            try:
+                made = json.loads(stats.read_text())
+                creations.append((on[-1], made["create_seconds"] / max(made["results"], 1)))
+            except (OSError, ValueError, KeyError):
+                pass
+    # the creations of the run that counted (the least CPU), in us each
+    creation = min(creations)[1] * 1e6 if creations else None
     ratio = min(on) / min(off) if min(off) > 0 else 0.0
     return {"cpu_on_s": round(min(on), 3), "cpu_off_s": round(min(off), 3), "ratio": round(ratio, 4),
             "target": 1 + ALLURE_CPU_TARGET, "ok": ratio <= 1 + ALLURE_CPU_TARGET,
             "cpu_on_all_s": [round(x, 3) for x in on], "cpu_off_all_s": [round(x, 3) for x in off],
-            "file_creation_us": round(creation, 1)}
+            "file_creation_us": round(creation, 1) if creation is not None else None}
 
 
 #: A file creation slower than this (us) means the file system is busy: the ratio is then inflated.
 BUSY_CREATION_US = 100.0
-
-
-def creation_us(directory: str, count: int = 200, make: bool = True) -> float:
-    """The median time (us) to create, write (2 KiB, about a result's size) and close a new file in
-    `directory` (made first when `make`; the files stay until the caller removes the directory)."""
-    if make:
-        os.mkdir(directory)
-    body, times = b"x" * 2048, []
-    for index in range(count):
-        start = time.perf_counter()
-        fd = os.open(f"{directory}/bench-probe-{index}.tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, body)
-        finally:
-            os.close(fd)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[count // 2] * 1e6
 
 
 def render_allure_cost(res: dict) -> str:
@@ -108,8 +99,8 @@ def render_allure_cost(res: dict) -> str:
             f"against {res['cpu_off_s']:.2f} s; {verdict} the {res['target']:.2f}x target)")
     creation = res.get("file_creation_us")
     if creation is not None:
-        line += f"; a file created beside the run's results took {creation:.0f} us"
+        line += f"; creating each of its result files took {creation:.0f} us"
         if creation > BUSY_CREATION_US:
-            line += (" (the file system is busy, e.g. files deleted nearby in the last minutes: each of "
-                     "the run's result files costs as much, and the ratio says so)")
+            line += (" (the file system is busy, e.g. files deleted nearby in the last minutes: the "
+                     "ratio is inflated by it; run the section again later)")
     return line

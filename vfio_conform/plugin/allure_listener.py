@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import time
 
 import allure_commons
@@ -21,7 +22,7 @@ from allure_commons.reporter import AllureReporter
 from allure_commons.utils import format_exception, format_traceback, now, represent, uuid4
 
 from ..device import LAST_OPERATION
-from ..base.outfile import OutputError
+from ..base.outfile import OutputError, write_text
 from ..results.redact import redact_paths
 from ..results import TestRecord
 from ..outputs import allure_results
@@ -78,6 +79,11 @@ class AllureListener:
 
     @pytest.hookimpl(trylast=True)          # after the JUnit XML and KTAP (a full disk says so there first)
     def pytest_sessionfinish(self, session) -> None:
+        stats = session.config.getoption("vc_allure_stats", None)
+        if stats:
+            write_text(stats, json.dumps({"results": self.logger.created,
+                                          "create_seconds": round(self.logger.create_seconds, 6)}) + "\n",
+                       "--vc-allure-stats")
         if self.failed is not None:
             raise self.failed
 

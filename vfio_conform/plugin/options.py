@@ -46,6 +46,10 @@ def add_options(parser) -> None:
     group.addoption("--vc-allure", default=None, metavar="DIR",
                     help="write Allure results here (Allure 2 and 3 read them): one result file per "
                          "test as it ends, with the environment, executor, categories and allurerc.json")
+    group.addoption("--vc-allure-stats", default=None, metavar="FILE",
+                    help="with --vc-allure, without xdist: write to FILE (JSON) how many result files "
+                         "this process created and the seconds the creations took (the bench's "
+                         "measure of the file system's share of Allure's cost)")
     group.addoption("--vc-stall-timeout", default=None, type=float, metavar="SECONDS",
                     help="with xdist: stop the run (incomplete, reason stalled) when no worker reported "
                          "anything for SECONDS (default: the longest timeouts.test + timeouts.io of the "
