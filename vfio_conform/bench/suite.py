@@ -40,9 +40,7 @@ def full_suite_run(workers: str | None = None, allure: bool = True, reports: str
             cmd.append("--no-allure")
         elif stats:
             cmd += ["--", "--vc-allure-stats", stats]
-        # measured as a user's second run is: Python's bytecode cache on (an environment that
-        # turns it off compiles every changed module in every run, the Allure writer's in one side)
-        env = {k: v for k, v in os.environ.items() if k not in ("VFIO_CONFORM_ALLURE_DIR", "PYTHONDONTWRITEBYTECODE")}
+        env = {k: v for k, v in os.environ.items() if k != "VFIO_CONFORM_ALLURE_DIR"}
         cpu, start = _children_cpu(), time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
