@@ -83,3 +83,29 @@ def test_should_level_can_be_made_binding():
     assert [v.rule_id for v in drain_should_not_met()] == ["precopy.enomsg-at-temporary-end"]
     with pytest.raises(SpecViolation):
         expect(False, "precopy.enomsg-at-temporary-end", "read returned 0", level="must")
+
+
+def test_a_sigterm_while_a_device_opens_is_acted_on_once_the_pool_holds_it(monkeypatch):
+    """SIGTERM in the middle of opening a device: the pool still owns the device (its teardown
+    closes it before an inventory gives the device back to its driver), then Terminated is raised."""
+    import os
+    import signal
+    from vfio_conform.plugin import lifecycle
+
+    def opening(profile, device_id, role="source"):
+        os.kill(os.getpid(), signal.SIGTERM)     # arrives while the device is being opened
+        return _Stuck()
+
+    monkeypatch.setattr(fixtures, "open_device", opening)
+    profile = types.SimpleNamespace(name="stuck", flags=7)
+    pool = fixtures.DevicePool(types.SimpleNamespace(targets={"stuck": Target(profile, ("s0",))}))
+    previous = signal.getsignal(signal.SIGTERM)
+    lifecycle.install_sigterm()
+    try:
+        with pytest.raises(lifecycle.Terminated):
+            pool.get(profile, 0)
+    finally:
+        lifecycle.restore_sigterm()
+        lifecycle._TERMINATED.clear()
+        signal.signal(signal.SIGTERM, previous)
+    assert isinstance(pool.devices[("stuck", 0)], _Stuck)      # owned: the pool's teardown closes it
