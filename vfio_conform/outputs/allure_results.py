@@ -386,7 +386,8 @@ def attachments(extras: TestExtras) -> list[tuple[Attachment, bytes]]:
 _SCALARS = (str, int, float, bool)
 _SCALAR_TYPES = frozenset(_SCALARS)
 #: The lists whose members are mostly shared objects (their JSON encoded once).
-_SHARED_LISTS = frozenset({"labels", "parameters"})
+_SHARED_LIST_NAMES = ("labels", "parameters")
+_SHARED_LISTS = frozenset(_SHARED_LIST_NAMES)
 
 
 def _plain(value, leave_out: frozenset[str] = frozenset()) -> dict:
@@ -436,7 +437,7 @@ def encode(item) -> str:
     parameters joined from each one's JSON, encoded once per shared object."""
     text = _ENCODER.encode(_plain(item, _SHARED_LISTS))
     lists = [f'"{name}": [{_join(members)}]'
-             for name in ("labels", "parameters") if (members := getattr(item, name, None))]
+             for name in _SHARED_LIST_NAMES if (members := getattr(item, name, None))]
     if not lists:
         return text
     return f"{text[:-1]}{', ' if len(text) > 2 else ''}{', '.join(lists)}}}"

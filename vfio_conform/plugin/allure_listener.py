@@ -142,7 +142,7 @@ class AllureListener:
             test.kernel_log = log or test.kernel_log
 
     def _write(self, test: _Running, user: TestResult | None, trail, unfinished) -> None:
-        rec = test.records[0] if len(test.records) == 1 else decisive(test.records)[0]
+        rec = decisive(test.records)[0]
         extras = allure_results.TestExtras(
             description=test.description, trace=test.trace, stdout=test.stdout,
             kernel_log=test.kernel_log, operations=tuple(trail or ()),
