@@ -90,7 +90,7 @@ def test_a_sigterm_while_a_device_opens_is_acted_on_once_the_pool_holds_it(monke
     closes it before an inventory gives the device back to its driver), then Terminated is raised."""
     import os
     import signal
-    from vfio_conform.plugin import lifecycle
+    from vfio_conform.base import interrupts
 
     def opening(profile, device_id, role="source"):
         os.kill(os.getpid(), signal.SIGTERM)     # arrives while the device is being opened
@@ -100,12 +100,12 @@ def test_a_sigterm_while_a_device_opens_is_acted_on_once_the_pool_holds_it(monke
     profile = types.SimpleNamespace(name="stuck", flags=7)
     pool = fixtures.DevicePool(types.SimpleNamespace(targets={"stuck": Target(profile, ("s0",))}))
     previous = signal.getsignal(signal.SIGTERM)
-    lifecycle.install_sigterm()
+    interrupts.install_sigterm()
     try:
-        with pytest.raises(lifecycle.Terminated):
+        with pytest.raises(interrupts.Terminated):
             pool.get(profile, 0)
     finally:
-        lifecycle.restore_sigterm()
-        lifecycle._TERMINATED.clear()
+        interrupts.restore_sigterm()
+        interrupts._TERMINATED.clear()
         signal.signal(signal.SIGTERM, previous)
     assert isinstance(pool.devices[("stuck", 0)], _Stuck)      # owned: the pool's teardown closes it

@@ -82,6 +82,34 @@ def test_kernel_panic_is_reported(lab: Callable[..., LabSession], tmp_path: Path
     assert "Kernel panic" in str(info.value) and info.value.last_test == "suite::test_boom"
 
 
+#: Opens edu through the harness and unbinds it from vfio-pci while holding it: the unbind waits for
+#: its last user (this process) forever, and so does the guest's power-off after the command.
+SELF_BLOCKING_UNBIND = """
+from pathlib import Path
+from vfio_conform.backends.kernel import open_kernel
+edu = next(d for d in sorted(Path("/sys/bus/pci/devices").iterdir())
+           if (d / "vendor").read_text().strip() == "0x1234" and (d / "device").read_text().strip() == "0x11e8")
+held = open_kernel(edu.name)
+(edu / "driver" / "unbind").write_text(edu.name)
+"""
+
+
+def test_a_power_off_that_never_comes_is_reported_with_the_blocked_removal(
+        lab: Callable[..., LabSession], tmp_path: Path) -> None:
+    """The command ends, but a device removal it left behind blocks the guest's power-off: a
+    `poweroff` error naming the removal and the command's exit, not a kernel crash of a test."""
+    script = tmp_path / "hold_and_unbind.py"
+    script.write_text(SELF_BLOCKING_UNBIND)
+    guest_path = f"/vfio-lab/results/{script.name}"     # the results directory, as the guest sees it
+    argv = ["sh", "-c", f"python3 {guest_path} </dev/null >/dev/null 2>&1 & sleep 8; echo done >&2; exit 0"]
+    with pytest.raises(LabError) as info:
+        lab(mode="pci").run(argv, timeout=240, results_dir=tmp_path)
+    assert info.value.kind == "poweroff", info.value
+    message = str(info.value)
+    assert "the command ended (exit 0)" in message and "blocked until released by user" in message, message
+    assert "done" in message
+
+
 def test_guest_death_before_command_is_retried_then_boot_error(
         lab: Callable[..., LabSession], tmp_path: Path) -> None:
     session = lab(extra_cmdline=("rdinit=/no-such-init",), boot_retries=1)

@@ -125,7 +125,11 @@ def check_devices(profile: "Profile", device_ids: tuple[str, ...]) -> str:
 def open_device(profile: "Profile", device_id: str, role: str = "source") -> Device:
     """Open `device_id` with the profile's backend; the Device is returned in whatever state it was."""
     transport = get(profile.backend).open(profile, device_id, role)
-    return Device(transport, io_timeout=profile.timeouts.io)
+    try:
+        return Device(transport, io_timeout=profile.timeouts.io)
+    except BaseException:      # nobody else holds the transport yet: close it, or it stays open
+        transport.close(transport.device_fd)
+        raise
 
 
 def check_distinct(given: tuple[str, ...], canonical: tuple[str, ...]) -> None:

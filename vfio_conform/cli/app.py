@@ -265,7 +265,7 @@ def cmd_run(args, extra) -> int:
     location, last = _store_mark(args)
     probe = _ExitProbe()
     from ..plugin.heap import reports_after_session
-    from ..plugin.lifecycle import Terminated, sigterm_raises, terminated
+    from ..base.interrupts import Terminated, sigterm_raises, terminated
     from ..report.run_end import finish_run
     phase = "the pytest session"
     try:
@@ -316,7 +316,7 @@ def run_crashed(config, store: str | None, args, argv: list[str], phase: str, ex
 
     from ..base.outfile import OutputError
     from ..plugin.context import CONTEXT_KEY
-    from ..plugin.lifecycle import Terminated, terminated
+    from ..base.interrupts import Terminated, terminated
     from ..results import Reason, RunStatus, open_store
     from ..results.redact import mask_password
     ctx = config.stash.get(CONTEXT_KEY, None) if config is not None else None

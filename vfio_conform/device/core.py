@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..base.errors import RequestAborted, SpecViolation, UapiError, errno_name
+from ..base.interrupts import deferred
 from ..model.fsm import BlockedArc, next_step
 from ..uapi import structs as st
 from ..uapi.enums import MIG_STATE_NR, DeviceFlag, Feature, FeatureOp, MigFlag, MigState
@@ -323,13 +324,16 @@ class Device:
             if safe:
                 self.to_safe_state()
         finally:
-            self.closed = True
-            for fd in [] if keep_data_fds else list(self._fds):
-                try:
-                    fd.close()
-                except OSError:
-                    pass
-            self.transport.close(self.transport.device_fd)
+            # every fd closed, or none: a SIGTERM arriving half-way would leave the device held
+            # by this process, and its driver could not be given back (the kernel's unbind waits)
+            with deferred():
+                self.closed = True
+                for fd in [] if keep_data_fds else list(self._fds):
+                    try:
+                        fd.close()
+                    except OSError:
+                        pass
+                self.transport.close(self.transport.device_fd)
 
     def __enter__(self) -> "Device":
         return self

@@ -114,9 +114,9 @@ class CiOutputs:
         if not self.allure_dir:
             return
         from ..outputs import allure_results
-        from .lifecycle import sigterm_deferred, terminated
+        from ..base.interrupts import deferred, terminated
         try:
-            with sigterm_deferred():
+            with deferred():
                 allure_results.write_run_files(self.allure_dir, self.allure_run(self.suites()), terminated)
         except OSError:
             return
@@ -127,7 +127,7 @@ class CiOutputs:
             self.lost_logger.close()
         junit_path = self.config.getoption("vc_junit")
         ktap_path = self.config.getoption("vc_ktap")
-        from .lifecycle import terminated
+        from ..base.interrupts import terminated
         allure = self.allure_dir and not self.run_files_written and not terminated()   # export rebuilds them
         if not (junit_path or ktap_path or allure):
             return

@@ -13,6 +13,7 @@ from vfio_conform.suitelib.checks import drain_should_not_met, not_on_transport
 from ..backends import registry as backend_registry
 from ..base.constants import user_cache_dir
 from ..base.errors import ConfigError
+from ..base.interrupts import install_sigterm
 from ..model.fsm import supported_states
 from ..model.plan import plan
 from ..results.outcomes import SKIP_MARK, not_supported, raise_marked, skip_outcome
@@ -24,7 +25,7 @@ from .context import CONTEXT_KEY, build_context, open_store
 from ..targets.items import item_key, item_param
 from .heap import FrozenCollection
 from .kmsg import KernelLogWatch
-from .lifecycle import RunGuard, RunLifecycle, install_sigterm
+from .lifecycle import RunGuard, RunLifecycle
 from .options import add_options
 from .perf import PLUGIN_NAME as PERF_PLUGIN, PerfWatch
 from .recorder import ResultRecorder

@@ -31,7 +31,7 @@ from ..hosts.inventory import Inventory, InventoryDevice, Unit, load_inventory
 from ..uapi.ioctl import number
 from ..hosts.health import health_check
 from ..hosts.leases import Lease, holder_of, holder_text, lease_dir, lease_one, try_lease
-from .lifecycle import Terminated, sigterm_deferred, terminated
+from ..base.interrupts import deferred, install_sigterm_if_default, raise_if_terminated
 
 def bind_record_path(directory: Path, dev: InventoryDevice) -> Path:
     return directory / f"{dev.lease_key}.bind"
@@ -116,18 +116,17 @@ class InventorySession:
         if not dev.allow.bind:
             raise InfraError(f"{dev.name}: {bdf} is bound to {now or 'no driver'}, not {dev.driver}, "
                              f"and its inventory entry does not allow binding (allow.bind: false)")
-        _install_sigterm()
+        install_sigterm_if_default()   # a worker sent SIGTERM unwinds too, so its drivers are restored
         # bound, recorded on disk and listed for release as one step: a SIGTERM arriving in between
         # would leave the device on the new driver with nothing to restore it from; it waits here
-        with sigterm_deferred():
+        with deferred():
             try:
                 record = bind(bdf, dev.driver, self.sysfs_root, self.write)
             except BindError as exc:
                 raise InfraError(f"{dev.name}: {exc}") from None
             _write_record(bind_record_path(self.directory, dev), record)
             self.binds.append((dev, record))
-        if terminated():
-            raise Terminated("SIGTERM")
+        raise_if_terminated()
 
     def pytest_vc_device_opened(self, device, profile, role: str) -> None:
         """A device whose inventory entry forbids reset gets a transport that refuses it (EPERM)."""
@@ -144,7 +143,7 @@ class InventorySession:
             while self.binds:
                 dev, record = self.binds.pop()
                 try:
-                    restore(record, self.sysfs_root, self.write)
+                    _said_closed(dev.name, restore(record, self.sysfs_root, self.write))
                 except BindError as exc:
                     self.restore_errors.append(f"{dev.name}: {exc}")
                     print(f"vfio-conform: could not restore {dev.name}: {exc}", file=sys.stderr)
@@ -203,7 +202,7 @@ def sweep(inventory: Inventory, sysfs_root: str | Path = "/sys", write=sysfs_wri
         if lease is None:
             continue
         try:
-            restore(record, sysfs_root, write)
+            _said_closed(dev.name, restore(record, sysfs_root, write))
             path.unlink(missing_ok=True)
         except BindError as exc:
             errors.append(f"{dev.name}: {exc}")
@@ -212,6 +211,13 @@ def sweep(inventory: Inventory, sysfs_root: str | Path = "/sys", write=sysfs_wri
     for line in errors:
         print(f"vfio-conform: could not restore {line}", file=sys.stderr)
     return errors
+
+
+def _said_closed(name: str, closed: list[str]) -> None:
+    """One line when the run had left something of the device open (closed before the unbind)."""
+    if closed:
+        print(f"vfio-conform: {name}: closed {', '.join(closed)} the run had left open, before giving "
+              f"it back to its driver", file=sys.stderr)
 
 
 def _read_record(path: Path) -> BindRecord | None:
@@ -225,14 +231,6 @@ def _write_record(path: Path, record: BindRecord) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record.to_dict()))
     os.replace(tmp, path)
-
-
-def _install_sigterm() -> None:
-    """A worker that is sent SIGTERM unwinds like the controller does, so its drivers are restored."""
-    from .lifecycle import install_sigterm
-    import signal
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        install_sigterm()
 
 
 def _mdev_problem(dev: InventoryDevice, sysfs_root, dev_root) -> str | None:

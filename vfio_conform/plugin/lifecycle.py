@@ -1,92 +1,17 @@
 """A run's lifecycle in the controller: running -> finished | incomplete (reason), the exit code,
-SIGTERM as an orderly interruption, and the status lines of the run summary."""
+and the status lines of the run summary (SIGTERM itself: base/interrupts.py)."""
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 from collections import Counter
 
 import pytest
 
 from ..base.exitcodes import Exit, verdict
+from ..base.interrupts import Terminated, deferred, raise_if_terminated, restore_sigterm, terminated
 from ..results import Reason, RunStatus, StoreError, describe_reason
 
 #: The exit code the plugin chose (cmd_run reads it; pytest's own code may be remapped).
 EXIT_KEY = pytest.StashKey[int]()
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is so pytest unwinds: fixtures torn down, runs ended."""
-
-
-#: Set by the first SIGTERM; checked again at every test boundary in case the exception was
-#: raised where Python swallows it (a finalizer, a weakref callback).
-_TERMINATED = threading.Event()
-#: Depth of store writes in progress: a SIGTERM then only sets the flag (an exception inside a
-#: database client can leave its connection unusable, and the run could not be ended).
-_DEFER = [0]
-
-
-@contextlib.contextmanager
-def sigterm_deferred():
-    """Around a store write: a SIGTERM arriving meanwhile is acted on at the next test boundary."""
-    _DEFER[0] += 1
-    try:
-        yield
-    finally:
-        _DEFER[0] -= 1
-
-
-def _on_term(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _TERMINATED.set()
-    if not _DEFER[0]:
-        raise Terminated("SIGTERM")
-
-
-#: The SIGTERM handlers install_sigterm replaced, restored by restore_sigterm (innermost last).
-_PREVIOUS: list = []
-
-
-def install_sigterm(clear: bool = True) -> None:
-    """Turn the first SIGTERM into Terminated (a second one kills as usual) until restore_sigterm.
-    Main thread only."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        return
-    if clear:
-        _TERMINATED.clear()
-    _PREVIOUS.append(signal.signal(signal.SIGTERM, _on_term))
-
-
-def restore_sigterm() -> None:
-    """Put back the handler the last install_sigterm replaced (unless a SIGTERM already came: then
-    the default stays, so a second SIGTERM kills)."""
-    if not _PREVIOUS or threading.current_thread() is not threading.main_thread():
-        return
-    previous = _PREVIOUS.pop()
-    if not _TERMINATED.is_set() and signal.getsignal(signal.SIGTERM) is _on_term:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
-def terminated() -> bool:
-    """A SIGTERM arrived since the last install_sigterm (acted on or deferred)."""
-    return _TERMINATED.is_set()
-
-
-@contextlib.contextmanager
-def sigterm_raises():
-    """Around a whole command (pytest and the reports after it): SIGTERM raises Terminated."""
-    install_sigterm()
-    try:
-        yield
-    finally:
-        restore_sigterm()
-
-
-def _check_terminated() -> None:
-    if _TERMINATED.is_set():
-        raise Terminated("SIGTERM")
 
 
 class RunLifecycle:
@@ -116,11 +41,11 @@ class RunLifecycle:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem) -> None:
-        _check_terminated()
+        raise_if_terminated()
 
     @pytest.hookimpl(trylast=True)      # after the recorder kept the row
     def pytest_runtest_logreport(self, report) -> None:
-        _check_terminated()
+        raise_if_terminated()
 
     def store_lost(self, exc: StoreError) -> None:
         self.store_error = str(exc)
@@ -154,7 +79,7 @@ class RunLifecycle:
             return RunStatus.INCOMPLETE.value, Reason.STALLED.value
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             return RunStatus.INCOMPLETE.value, Reason.CRASHED.value
-        if _TERMINATED.is_set():
+        if terminated():
             return RunStatus.INCOMPLETE.value, Reason.TERMINATED.value
         if self.interrupt is not None:
             return RunStatus.INCOMPLETE.value, self.interrupt.value
@@ -177,7 +102,7 @@ class RunLifecycle:
             sel = self.selection.of(name) if self.selection is not None else None
             if store is not None and run_id is not None and not self.store_error:
                 try:
-                    with sigterm_deferred():
+                    with deferred():
                         if sel is not None:
                             store.set_selection(run_id, len(sel.selected), sel.total)
                         store.end_run(run_id, *self.statuses[name])
@@ -204,14 +129,14 @@ class RunLifecycle:
     def end_crashed(self, exc: BaseException) -> None:
         """Something outside the tests raised before the runs were ended: end them `incomplete`
         (terminated for SIGTERM, interrupted for Ctrl-C, else crashed), where the store allows."""
-        reason = (Reason.TERMINATED if isinstance(exc, Terminated) or _TERMINATED.is_set()
+        reason = (Reason.TERMINATED if isinstance(exc, Terminated) or terminated()
                   else Reason.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else Reason.CRASHED)
         store = self.ctx.store
         for name, run_id in self.ctx.run_ids.items():
             self.statuses[name] = (RunStatus.INCOMPLETE.value, reason.value)
             if store is not None and not self.store_error and not self.store_closed:
                 try:
-                    with sigterm_deferred():
+                    with deferred():
                         store.end_run(run_id, *self.statuses[name])
                 except StoreError as err:
                     self.store_error = str(err)

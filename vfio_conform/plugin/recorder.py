@@ -8,7 +8,7 @@ import pytest
 from ..results import Outcome, StoreError, TestRecord
 from . import classify
 from ..results.keys import strip_profile
-from .lifecycle import sigterm_deferred
+from ..base.interrupts import deferred
 from .selection import profile_of, strip_group
 
 
@@ -45,7 +45,7 @@ class ResultRecorder:
         if self.ctx.store is None or run_id is None or self.lifecycle.store_error:
             return
         try:
-            with sigterm_deferred():
+            with deferred():
                 self.ctx.store.record(run_id, rec)
                 for listener in self.listeners:
                     listener(run_id, rec)

@@ -8,7 +8,8 @@ class LabError(InfraError):
     """An infrastructure failure of the lab (missing tool, boot died, timeout, kernel crash).
 
     `kind` is a short machine-readable tag: "missing-tool", "download", "build",
-    "boot", "timeout", "kernel-crash", "guest-setup".
+    "boot", "timeout", "kernel-crash", "guest-setup", "poweroff" (the command ended, the guest did
+    not power off: a device's removal or shutdown blocked).
     """
 
     def __init__(self, kind: str, message: str, *, console_log: str | None = None,

@@ -62,4 +62,4 @@ sync
 umount /newroot/vfio-lab/results 2>/dev/null
 umount /results 2>/dev/null
 echo o > /proc/sysrq-trigger
-sleep 30
+sleep 30    # session.py's POWEROFF_WAIT_S: past it, init exits and the host reports the stalled power-off

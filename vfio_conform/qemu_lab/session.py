@@ -34,6 +34,13 @@ CRASH_PATTERNS = re.compile(
     r"watchdog: BUG: soft lockup.*|Unable to handle kernel.*)")
 WARN_PATTERN = re.compile(r"WARNING: CPU: \d+ PID: \d+ at .*")
 FATAL_PATTERN = re.compile(r"VFIO-LAB: FATAL (.*)")
+#: The panic when the guest's init exits: after the command, its wait for the power-off ran out.
+INIT_EXITED = "Kernel panic - not syncing: Attempted to kill init!"
+#: How long guest_init.sh waits for the power-off it asked for (its `sleep`).
+POWEROFF_WAIT_S = 30
+#: A device removal waiting for its users (the kernel says so every few seconds while it waits).
+BLOCKED_PATTERN = re.compile(r".*(?:blocked until released by user|"
+                             r"Device is currently in use, task .* blocked until device is released).*")
 KEEP_RUNS = 30
 
 
@@ -246,11 +253,21 @@ class LabSession:
             raise LabError("timeout", f"{limit} (last marker: "
                            f"{where}; last test: {last_test or 'n/a'}); QEMU killed. "
                            f"Console: {console}", console_log=str(console), last_test=last_test)
+        guest = _read_json(run_dir / "guest.json")
+        if crash and "stage2 exit" in outcome.markers and all(c.startswith(INIT_EXITED) for c in crash):
+            # the guest's init waits POWEROFF_WAIT_S for the power-off it asked for, then exits
+            code = guest.get("exit_code") if guest else None
+            blocked = BLOCKED_PATTERN.findall(text)
+            raise LabError("poweroff", f"the command ended (exit {code}) but the guest did not power "
+                           f"off within {POWEROFF_WAIT_S}s: "
+                           + (f"a device's removal blocked ({blocked[-1].strip()})" if blocked else
+                              "a device's shutdown blocked")
+                           + f". Command stderr: {_tail(_read_text(run_dir / 'stderr.txt'), 6) or '(empty)'}. "
+                           f"Console: {console}", console_log=str(console), last_test=last_test)
         if crash and started:
             raise LabError("kernel-crash", f"kernel crashed while the command ran: {crash[0]} "
                            f"(last test started: {last_test or 'n/a'}). Console: {console}",
                            console_log=str(console), last_test=last_test)
-        guest = _read_json(run_dir / "guest.json")
         fatal = FATAL_PATTERN.findall(text)
         if fatal and not crash and not (guest and guest.get("setup_error")):
             raise LabError("guest-setup", f"{fatal[0]}. Console: {console}", console_log=str(console))
@@ -308,6 +325,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def _stash_attempt(run_dir: Path, attempt: int) -> None:

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from ...base.errors import ConfigError
+from .holdings import note_opened
 from .open_paths import DeviceOpenError, OpenedDevice, open_cdev, open_group, open_noiommu
 from .sysfs import FIND_HINT, DeviceLocation, list_devices, resolve
 from .transport import KernelTransport
@@ -52,4 +53,9 @@ def open_kernel(location_or_id: DeviceLocation | str, *, path: str = "auto", io_
         opened = open_group(loc.id, loc.group_path)
     else:
         opened = open_noiommu(loc.id, loc.group_path)
-    return KernelTransport(opened, io_timeout=io_timeout, location=loc)
+    note_opened(opened)
+    try:
+        return KernelTransport(opened, io_timeout=io_timeout, location=loc)
+    except BaseException:      # nobody else holds the fds yet: close them, or they stay open
+        opened.close()
+        raise

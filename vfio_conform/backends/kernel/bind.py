@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...base.errors import InfraError
+from .holdings import held_here, let_go
 
 Writer = Callable[[Path, str], None]
 
@@ -100,8 +101,13 @@ def bind(bdf: str, target: str, sysfs_root: str | Path = "/sys", write: Writer =
 
 
 def restore(record: BindRecord, sysfs_root: str | Path = "/sys", write: Writer = sysfs_write,
-            settle: float = 5.0) -> None:
-    """Put the function back on the driver (and override) `bind` found (BindError if it will not go)."""
+            settle: float = 5.0, proc_self: str | Path = "/proc/self") -> list[str]:
+    """Put the function back on the driver (and override) `bind` found (BindError if it will not go).
+
+    Returns what this process still held of the function and closed first (empty normally): the
+    kernel's unbind would otherwise wait for it forever. When something cannot be closed, or the
+    process holds a VFIO device the kernel does not name, the function is left where it is
+    (BindError) rather than hang the process."""
     bdf, original = record.bdf, record.original_driver
     dev = _dev(bdf, sysfs_root)
     if not dev.exists():
@@ -110,18 +116,26 @@ def restore(record: BindRecord, sysfs_root: str | Path = "/sys", write: Writer =
         _write(write, dev / "driver_override", record.original_override or "\n")
     now = current_driver(bdf, sysfs_root)
     if now == original:
-        return
+        return []
+    closed: list[str] = []
     if now is not None:
+        closed, kept = let_go(bdf)
+        held = kept + held_here(proc_self)
+        if held:
+            raise BindError(f"{bdf} not given back to {original or 'no driver'}: this process still holds "
+                            f"a VFIO device ({'; '.join(held[:4])}), and the unbind would wait for it "
+                            f"forever; it stays on {now}")
         _write(write, dev / "driver" / "unbind", bdf)
     if original is None:
         _wait_driver(bdf, None, sysfs_root, settle)
-        return
+        return closed
     _write(write, Path(sysfs_root) / "bus" / "pci" / "drivers_probe", bdf)
     if current_driver(bdf, sysfs_root) != original:
         if current_driver(bdf, sysfs_root) is not None:
             _write(write, dev / "driver" / "unbind", bdf)
         _write(write, Path(sysfs_root) / "bus" / "pci" / "drivers" / original / "bind", bdf)
     _wait_driver(bdf, original, sysfs_root, settle)
+    return closed
 
 
 def _write(write: Writer, path: Path, text: str) -> None:

@@ -15,6 +15,7 @@ import struct
 from pathlib import Path
 
 from ...base.errors import ConfigError, errno_name
+from ...base.interrupts import deferred
 from ...uapi import structs as st
 from ...uapi.enums import VFIO_API_VERSION, Extension, GroupFlag
 from ...uapi.ioctl import number
@@ -29,9 +30,10 @@ class DeviceOpenError(ConfigError):
         super().__init__(f"{operation} on {path} failed: {what}", hint=f"check: {check}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class OpenedDevice:
-    """All fds of one opened device; `close()` closes the device fd first, then the rest."""
+    """All fds of one opened device; `close()` closes the device fd first, then the rest (compared
+    by identity: two holders of equal fd numbers at different times are different holders)."""
 
     name: str
     path_kind: str                     # "group" | "noiommu" | "cdev"
@@ -49,14 +51,15 @@ class OpenedDevice:
         return {fd: kind for fd, kind in kinds.items() if fd is not None and fd >= 0}
 
     def close(self) -> None:
-        for attr in ("device_fd", "group_fd", "container_fd", "iommufd"):
-            fd = getattr(self, attr)
-            if fd is not None and fd >= 0:
-                setattr(self, attr, -1 if attr == "device_fd" else None)
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        with deferred():       # all of them: a SIGTERM half-way must not leave one open
+            for attr in ("device_fd", "group_fd", "container_fd", "iommufd"):
+                fd = getattr(self, attr)
+                if fd is not None and fd >= 0:
+                    setattr(self, attr, -1 if attr == "device_fd" else None)
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
 
 
 # --------------------------------------------------------------------------- helpers

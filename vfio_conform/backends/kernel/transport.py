@@ -12,6 +12,7 @@ import time
 
 from ...base.errors import HarnessTimeout, UapiError
 from ...uapi.ioctl import IOCTLS
+from .holdings import note_mapped
 from .open_paths import OpenedDevice
 
 
@@ -129,10 +130,12 @@ class KernelTransport:
     def mmap(self, fd: int, length: int, offset: int, writable: bool) -> mmap.mmap:
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         try:
-            return mmap.mmap(fd, length, flags=mmap.MAP_SHARED, prot=prot, offset=offset)
+            mapping = mmap.mmap(fd, length, flags=mmap.MAP_SHARED, prot=prot, offset=offset)
         except OSError as exc:
             raise self._error(exc, f"mmap({length} bytes at {offset:#x}, "
                                    f"{'rw' if writable else 'ro'}) on {self.fd_kind(fd)} fd {fd}") from None
+        note_mapped(self.name, mapping)
+        return mapping
 
     def close(self, fd: int) -> None:
         """Close a data fd, or the device fd together with the fds it was opened through."""
