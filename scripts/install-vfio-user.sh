@@ -17,6 +17,14 @@ if [ "$(id -u)" = 0 ]; then
     . "$ROOT/scripts/lib/apt.sh"
     ensure_packages install-vfio-user.sh meson ninja-build pkg-config libjson-c-dev libcmocka-dev gcc
 fi
+# The build tool is part of the Python package and needs its dependencies (pytest, PyYAML, ...).
+if ! err="$(PYTHONPATH="$ROOT" python3 -c 'import vfio_conform.backends.vfio_user.build' 2>&1)"; then
+    echo "install-vfio-user.sh: the Python package cannot be imported ($(printf '%s\n' "$err" | tail -n 1));" \
+         "install it first: python3 -m pip install -e '$ROOT' (scripts/setup.sh does)" >&2
+    exit 2
+fi
+# its main() called, not run with -m (the package imports the module first: runpy warns)
+BUILD='import sys; from vfio_conform.backends.vfio_user.build import main; sys.exit(main(sys.argv[1:]))'
 SANITIZE=--sanitize
 for arg in "$@"; do
     [ "$arg" = --no-sanitize ] && SANITIZE=
@@ -25,6 +33,6 @@ set -- $(for arg in "$@"; do [ "$arg" = --no-sanitize ] || printf '%s\n' "$arg";
 if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
     home="$(getent passwd "$SUDO_USER" | cut -d: -f6)"
     exec runuser -u "$SUDO_USER" -- env HOME="$home" PYTHONPATH="$ROOT" \
-        python3 -m vfio_conform.backends.vfio_user.build "$@"
+        python3 -c "$BUILD" "$@"
 fi
-PYTHONPATH="$ROOT" exec python3 -m vfio_conform.backends.vfio_user.build "$@"
+PYTHONPATH="$ROOT" exec python3 -c "$BUILD" "$@"

@@ -21,11 +21,14 @@ export DEBIAN_FRONTEND=noninteractive
 # The real-kernel lab (QEMU) and the report tests (Chromium, PostgreSQL).
 sh "$ROOT/scripts/install-lab-deps.sh"
 sh "$ROOT/scripts/install-report-deps.sh"
-# The vfio-user backend's test target: libvfio-user's sample server, built into the user's cache.
-sh "$ROOT/scripts/install-vfio-user.sh"
 
+# The Python package before anything runs it (its build and check tools import it, and it needs its
+# dependencies: pytest, ...; a fresh machine has none of them yet).
 echo "setup.sh: installing the Python package (editable) and its extras"
 python3 -m pip install -q -e "$ROOT[postgres,test,dev]"
+
+# The vfio-user backend's test target: libvfio-user's sample server, built into the user's cache.
+sh "$ROOT/scripts/install-vfio-user.sh"
 
 # The headers package must be known to apt for 'apt-get download' (never installed: it pulls a kernel).
 if ! apt-cache show "linux-headers-$KVER-common" >/dev/null 2>&1; then

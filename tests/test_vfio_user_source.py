@@ -99,3 +99,29 @@ def test_a_cached_build_needs_no_source(nothing_beside, capsys):
     server.chmod(0o755)
     assert build_mod.main([]) == 0
     assert capsys.readouterr().out.strip() == str(server)
+
+
+def test_the_build_script_without_the_package_installed_says_so_in_one_line(tmp_path):
+    """Run on a machine where the package's dependencies are not installed yet (a fresh one, before
+    pip): one line naming what is missing and the fix, exit 2, not a traceback."""
+    import subprocess
+    import sys
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PATH=f"{venv / 'bin'}:{os.environ['PATH']}", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    out = subprocess.run(["sh", str(ROOT / "scripts" / "install-vfio-user.sh")], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 2, out.stderr
+    said = [line for line in out.stderr.splitlines() if "the Python package cannot be imported" in line]
+    assert len(said) == 1 and "No module named" in said[0] and "pip install -e" in said[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_setup_installs_the_package_before_anything_runs_it():
+    """setup.sh's steps that run the package's tools come after its pip install (on a fresh machine
+    they failed: the package imports pytest, not installed yet)."""
+    text = (ROOT / "scripts" / "setup.sh").read_text()
+    pip = text.index('python3 -m pip install -q -e "$ROOT')
+    for step in ('scripts/install-vfio-user.sh"', "vfio_conform.tools.header_check", "tests/kunit_tools.py"):
+        assert pip < text.index(step), f"setup.sh runs {step} before installing the package"
