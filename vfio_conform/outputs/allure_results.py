@@ -15,6 +15,9 @@ known-issue / not-supported / gated / skipped -> skipped with a message that sta
 (the categories tell them apart); the outcome itself is the `outcome` label. Severity comes from the
 level of the rules the test checks: critical when one of them (or the rule it broke) is a `must`,
 minor when all are `should`, normal when it names no rule.
+
+PYTEST_DONT_REWRITE: library code, no test assertions (pytest would rewrite it on every import
+as part of the plugin's package).
 """
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ process without xdist. It is an allure-python-commons listener of its own, so al
 pytest plugin is not needed (`vfio-conform run` passes `-p no:allure_pytest`): no per-fixture
 containers, no work per fixture. While a test runs, the device operations it makes are kept
 (device/lastop.py's trail, the last allure_results.MAX_STEPS); a failing test shows them as steps.
+
+PYTEST_DONT_REWRITE: library code, no test assertions (pytest would rewrite it on every import
+as part of the plugin's package).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from ..targets.items import item_param
 KERNEL_LOG_SECTION = "Captured kernel log "
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Running:
     """One test while it runs: what its reports bring, and the uuid of the result that allure.step /
     attach / dynamic fill in ('' until the test calls one of them: most never do)."""
@@ -88,19 +91,18 @@ class AllureListener:
             raise self.failed
 
     # -- pytest ------------------------------------------------------------------------------
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
         if item_param(item, "profile") is None:
-            yield
-            return
+            return (yield)
         started = time.monotonic()
         test = _Running(self._doc(getattr(item, "function", None)), time.time() - started, started)
         self.running[item.nodeid] = self.current = test
         LAST_OPERATION.record(allure_results.MAX_STEPS)
         try:
-            yield
+            return (yield)
         finally:
-            trail, LAST_OPERATION.trail = LAST_OPERATION.trail, None
+            trail = LAST_OPERATION.taken()
             unfinished = LAST_OPERATION.op if LAST_OPERATION.in_progress else None
             self.running.pop(item.nodeid, None)
             self.current = None
