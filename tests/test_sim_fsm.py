@@ -46,7 +46,7 @@ def streams():
     return {int(flags): saved_stream(int(flags)) for flags in FLAG_SETS}
 
 
-@pytest.mark.parametrize("flags,cur,target", cases())
+@pytest.mark.parametrize("flags,cur,target", list(cases()))
 def test_set_matches_plan(flags, cur, target, streams):
     expected = plan(cur, target, flags)
     with open_device(flags=flags) as device:

@@ -257,6 +257,7 @@ def cmd_run(args, extra) -> int:
                    kernel_release=args.kernel_release or os.uname().release)
     argv = pytest_args(args, extra, profiles)
     check_run_outputs(args, argv)  # an output path that cannot be written: usage error, nothing runs
+    check_pytest_plugins(argv)     # a `-p` plugin that is not there: the same, whatever pytest's version
     store = store_arg(args)
     if store is not None:          # a store that cannot be written is a usage error: nothing runs
         open_store(store).close()
@@ -288,6 +289,30 @@ def cmd_run(args, extra) -> int:
         return run_crashed(probe.config, store, args, argv, phase, exc)
     chosen = probe.config.stash.get(EXIT_KEY, None) if probe.config is not None else None
     return int(chosen) if chosen is not None else int(from_pytest(code))
+
+
+def check_pytest_plugins(argv: list[str]) -> None:
+    """Every plugin `-p NAME` asks pytest to load is an importable module or an installed pytest
+    plugin (ConfigError, one line, before anything runs: pytest says it in its own words, which
+    differ between its versions)."""
+    import importlib.util
+    from importlib.metadata import entry_points
+    names = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-p"]
+    names += [arg[2:] for arg in argv if arg.startswith("-p") and len(arg) > 2 and not arg.startswith("-p=")]
+    wanted = [name for name in names if not name.startswith("no:")]
+    if not wanted:
+        return
+    installed = {point.name for point in entry_points(group="pytest11")}
+    for name in wanted:
+        if name in installed:
+            continue
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):       # a dotted name whose package is missing
+            found = False
+        if not found:
+            raise ConfigError(f"pytest plugin {name!r} (-p {name}) is neither an importable module nor "
+                              f"an installed pytest plugin: nothing was run")
 
 
 def check_run_outputs(args, argv: list[str]) -> None:
