@@ -243,8 +243,8 @@ class Device:
                 raise self._aborted_set(value, exc) from exc
             break
         LAST_OPERATION.done = op     # it returned (a timeout never gets here: see plugin/timeout.py)
-        if LAST_OPERATION._keep is not None:      # an output keeps the test's operations
-            LAST_OPERATION._keep((op, code))
+        if LAST_OPERATION.keep is not None:      # an output keeps the test's operations
+            LAST_OPERATION.keep((op, code))
         written, raw_fd = _MIG_WORDS.unpack_from(buf, 8)
         self._known_state = None if code else value
         return code, written, raw_fd

@@ -45,23 +45,24 @@ class _LastOperation:
     def note(self, device: str, *what: Any) -> None:
         self.op = (device, what, time.monotonic())
 
-    #: the trail's append while one is kept (every operation of a run passes here: one lookup less)
-    _keep: Any = None
+    #: the trail's append while one is kept, else None (every device operation of a run passes here,
+    #: and the SET path calls it inline: one lookup less than trail.append)
+    keep: Any = None
 
     def returned(self, code: int = 0) -> None:
         """The noted operation came back (with a value, or the errno `code`)."""
         op = self.done = self.op
-        if self._keep is not None:
-            self._keep((op, code))
+        if self.keep is not None:
+            self.keep((op, code))
 
     def record(self, last: int | None) -> None:
         """Keep the last `last` operations in `trail` from now on (a fresh one); None: keep none."""
         self.trail = collections.deque(maxlen=last) if last is not None else None
-        self._keep = self.trail.append if self.trail is not None else None
+        self.keep = self.trail.append if self.trail is not None else None
 
     def taken(self) -> collections.deque[tuple[tuple[str, tuple[Any, ...], float], int]] | None:
         """The trail kept so far, no longer kept from now on."""
-        trail, self.trail, self._keep = self.trail, None, None
+        trail, self.trail, self.keep = self.trail, None, None
         return trail
 
     def describe(self) -> str:

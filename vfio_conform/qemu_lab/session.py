@@ -239,7 +239,7 @@ class LabSession:
         timeout, command_timeout, stall_timeout = limits
         outcome = run_qemu(argv, console, run_dir / "qemu.stderr", timeout, command_timeout,
                            progress=run_dir / "progress", stall_timeout=stall_timeout)
-        text = console.read_text(errors="replace") if console.exists() else ""
+        text = _read_text(console)
         crash = CRASH_PATTERNS.findall(text)
         started = "command start" in outcome.markers
         last_test = _last_test(run_dir)
@@ -258,12 +258,11 @@ class LabSession:
             # the guest's init waits POWEROFF_WAIT_S for the power-off it asked for, then exits
             code = guest.get("exit_code") if guest else None
             blocked = BLOCKED_PATTERN.findall(text)
-            raise LabError("poweroff", f"the command ended (exit {code}) but the guest did not power "
-                           f"off within {POWEROFF_WAIT_S}s: "
-                           + (f"a device's removal blocked ({blocked[-1].strip()})" if blocked else
-                              "a device's shutdown blocked")
-                           + f". Command stderr: {_tail(_read_text(run_dir / 'stderr.txt'), 6) or '(empty)'}. "
-                           f"Console: {console}", console_log=str(console), last_test=last_test)
+            why = f"a device's removal blocked ({blocked[-1].strip()})" if blocked else "a device's shutdown blocked"
+            stderr = _tail(_read_text(run_dir / "stderr.txt"), 6) or "(empty)"
+            raise LabError("poweroff", f"the command ended (exit {code}) but the guest did not power off "
+                           f"within {POWEROFF_WAIT_S}s: {why}. Command stderr: {stderr}. Console: {console}",
+                           console_log=str(console), last_test=last_test)
         if crash and started:
             raise LabError("kernel-crash", f"kernel crashed while the command ran: {crash[0]} "
                            f"(last test started: {last_test or 'n/a'}). Console: {console}",
@@ -290,7 +289,7 @@ class LabSession:
                            f"(last test: {last_test or 'n/a'}). Console: {console}",
                            console_log=str(console), last_test=last_test)
         dmesg = run_dir / "dmesg.txt"
-        dtext = dmesg.read_text(errors="replace") if dmesg.exists() else ""
+        dtext = _read_text(dmesg)
         timings = dict(outcome.markers, total=round(outcome.elapsed, 2))
         return LabResult(
             exit_code=int(guest["exit_code"]),
@@ -328,6 +327,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _read_text(path: Path) -> str:
+    """The file's text ('' when it is missing or unreadable)."""
     try:
         return path.read_text(errors="replace")
     except OSError:
