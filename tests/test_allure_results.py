@@ -196,6 +196,24 @@ def test_device_operations_of_a_failing_test_are_its_steps(tmp_path):
     assert (tmp_path / log["source"]).read_text() == "WARNING: at x\n"
 
 
+def test_the_trail_keeps_each_operation_and_only_the_errnos_that_are_not_zero():
+    """The trail holds each operation as it returned and, after one that failed, its errno; read
+    back as (operation, errno) pairs in order. A window that cut an operation from its errno drops
+    the errno; the last operations are kept."""
+    from vfio_conform.device.lastop import INTERRUPTED, _LastOperation, pairs
+    last = _LastOperation()
+    last.record(5)
+    for state, code in ((2, 0), (9, 22), (1, 0), (3, 0), (4, INTERRUPTED)):
+        last.note("sim0", "set", state)
+        last.returned(code)
+    trail = last.taken()
+    assert last.keep is None and last.trail is None
+    got = pairs(trail)
+    assert [(op[1], code) for op, code in got] == [(("set", 1), 0), (("set", 3), 0), (("set", 4), INTERRUPTED)]
+    assert list(trail)[0] == 22         # the errno whose operation the window dropped: left out
+    assert pairs([("sim0", ("set", 2), 1.0), 22]) == ((("sim0", ("set", 2), 1.0), 22),)
+
+
 def test_the_writer_writes_what_allure_python_commons_writes(tmp_path):
     """The results writer's file (labels and parameters shared between results, their JSON encoded
     once) holds the value allure-python-commons' own writer makes of the same model object

@@ -244,7 +244,9 @@ class Device:
             break
         LAST_OPERATION.done = op     # it returned (a timeout never gets here: see plugin/timeout.py)
         if LAST_OPERATION.keep is not None:      # an output keeps the test's operations
-            LAST_OPERATION.keep((op, code))
+            LAST_OPERATION.keep(op)
+            if code:
+                LAST_OPERATION.keep(code)
         written, raw_fd = _MIG_WORDS.unpack_from(buf, 8)
         self._known_state = None if code else value
         return code, written, raw_fd

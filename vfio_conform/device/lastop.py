@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from ..uapi.enums import Feature, FeatureOp, MigState
@@ -21,10 +22,11 @@ class _LastOperation:
     #: the `op` that last came back (a value or an errno); `op is not done` while one is in flight,
     #: and still when a timeout interrupted it, i.e. the operation never returned.
     done: tuple[str, tuple[Any, ...], float] = op
-    #: the operations of the current test as (op, errno), when an output asked for them (Allure
-    #: shows a failing test's operations as steps; `record(n)`), else None: the hot path then pays
-    #: one attribute test per operation.
-    trail: collections.deque[tuple[tuple[str, tuple[Any, ...], float], int]] | None = None
+    #: the operations of the current test, when an output asked for them (Allure shows a failing
+    #: test's operations as steps; `record(n)`), else None: the hot path then pays one attribute
+    #: test per operation. Each entry is an `op` as it returned; an errno (an int) follows the op
+    #: that came back with it (most come back with 0: nothing more is kept for them). `pairs` reads it.
+    trail: collections.deque[tuple[str, tuple[Any, ...], float] | int] | None = None
 
     @property
     def device(self) -> str:
@@ -53,14 +55,16 @@ class _LastOperation:
         """The noted operation came back (with a value, or the errno `code`)."""
         op = self.done = self.op
         if self.keep is not None:
-            self.keep((op, code))
+            self.keep(op)
+            if code:
+                self.keep(code)
 
     def record(self, last: int | None) -> None:
         """Keep the last `last` operations in `trail` from now on (a fresh one); None: keep none."""
         self.trail = collections.deque(maxlen=last) if last is not None else None
         self.keep = self.trail.append if self.trail is not None else None
 
-    def taken(self) -> collections.deque[tuple[tuple[str, tuple[Any, ...], float], int]] | None:
+    def taken(self) -> collections.deque[tuple[str, tuple[Any, ...], float] | int] | None:
         """The trail kept so far, no longer kept from now on."""
         trail, self.trail, self.keep = self.trail, None, None
         return trail
@@ -70,6 +74,18 @@ class _LastOperation:
             return "no device operation yet"
         return (f"{describe_operation(self.what)} on {self.device}, "
                 f"started {time.monotonic() - self.started:.1f}s ago")
+
+
+def pairs(trail: Iterable[tuple[str, tuple[Any, ...], float] | int]) -> tuple[tuple[tuple[str, tuple[Any, ...], float], int], ...]:
+    """A trail as (op, errno) per operation, in order (an errno the window cut from its op is dropped)."""
+    out: list[tuple[tuple[str, tuple[Any, ...], float], int]] = []
+    for entry in trail:
+        if isinstance(entry, int):
+            if out:
+                out[-1] = (out[-1][0], entry)
+        else:
+            out.append((entry, 0))
+    return tuple(out)
 
 
 def describe_operation(what: tuple[Any, ...]) -> str:

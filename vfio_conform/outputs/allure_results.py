@@ -30,6 +30,7 @@ import random
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from allure_commons.logger import AllureFileLogger
 from allure_commons.model2 import (Attachment, Label, Link, Parameter, StatusDetails, TestResult,
@@ -59,6 +60,8 @@ OUTCOME_CATEGORIES = [
 SEVERITY = {MUST: "critical", "should": "minor", "": "normal"}
 #: How many device operations of a failing test become its steps (the last ones).
 MAX_STEPS = 100
+#: The outcomes whose results show the test's device operations as steps.
+STEPS_FOR = frozenset({Outcome.FAIL, Outcome.INFRA_ERROR})
 
 
 def _rule_regex(rule_id: str) -> str:
@@ -154,8 +157,10 @@ _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+try:
+    from _md5 import md5 as _new_md5        # CPython's own MD5: no OpenSSL lookup at each call
+except ImportError:                         # pragma: no cover - a Python built without it
+    _new_md5 = functools.partial(hashlib.md5, usedforsecurity=False)
 
 
 def status_message(rec: TestRecord) -> str:
@@ -212,6 +217,8 @@ def _share(key: tuple, obj):
         _arc_labels.cache_clear()
         _fixed_labels.cache_clear()
         _fixed_parameters.cache_clear()
+        _family.cache_clear()
+        _test_labels.cache_clear()
     _SHARED[key] = obj
     plain = _PLAIN_OF[id(obj)] = {k: v for k, v in vars(obj).items() if v or v is False}
     _JSON_OF[id(obj)] = _ENCODER.encode(plain)
@@ -254,14 +261,15 @@ def _fixed_labels(profile: str, driver: str, module_path: str,
     return tuple(map(_label, head)), tuple(map(_label, tail))
 
 
-def _labels(rec: TestRecord, prof: ProfileRun, host: str) -> list[Label]:
-    """The test's labels: the module's and the host's (shared per module), what the test checks
-    and how it ended (shared per combination), and its arc's (shared per arc)."""
-    head, tail = _fixed_labels(prof.name, prof.driver, rec.nodeid.split("::", 1)[0], host)
-    own = _verdict_labels(rec.outcome, rec.rule, rec.rules, rec.should, rec.waiver_index, rec.hazard)
-    if rec.arc_from:
-        return [*head, *own, *_arc_labels(rec.arc_from, rec.arc_to), *tail]
-    return [*head, *own, *tail]
+@functools.lru_cache(maxsize=8192)
+def _test_labels(family: "_Family", outcome: Outcome, rule: str, rules: tuple[str, ...],
+                 should: tuple[str, ...], waiver_index: int | None, hazard: str, arc_from: str,
+                 arc_to: str) -> tuple[Label, ...]:
+    """A test's labels: its function's and the host's, what it checks and how it ended (shared per
+    combination), and its arc's."""
+    own = _verdict_labels(outcome, rule, rules, should, waiver_index, hazard)
+    arc = _arc_labels(arc_from, arc_to) if arc_from else ()
+    return (*family.head_labels, *own, *arc, *family.tail_labels)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -334,6 +342,32 @@ def _fixed_parameters(profile: str, host: str, devices: str, driver: str,
              _parameter("kernel", kernel, True)))
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Family:
+    """What every test of one function in one profile on one host shares (made once per run and
+    function; hashed by identity)."""
+
+    full_name: str
+    title_path: tuple[str, ...]
+    head_labels: tuple[Label, ...]
+    tail_labels: tuple[Label, ...]
+    head_parameters: tuple[Parameter, ...]
+    tail_parameters: tuple[Parameter, ...]
+    history: Any        # an MD5 fed with "host\0profile\0": a test's historyId adds its key
+    case: Any           # an MD5 fed with "fullName\0": a test's testCaseId adds its key
+
+
+@functools.lru_cache(maxsize=4096)
+def _family(profile: str, driver: str, host: str, kernel: str, devices: tuple[str, ...],
+            module_path: str, function: str) -> _Family:
+    module, _, _, path = _module_parts(module_path)
+    full_name = f"{module}#{function}"
+    head, tail = _fixed_labels(profile, driver, module_path, host)
+    phead, ptail = _fixed_parameters(profile, host, ",".join(devices), driver, kernel)
+    return _Family(full_name, (profile, *path), head, tail, phead, ptail,
+                   _new_md5(f"{host}\0{profile}\0".encode()), _new_md5(f"{full_name}\0".encode()))
+
+
 #: Read only: what `result` takes when a test brought no extras, or allure.* added nothing.
 _NO_EXTRAS = TestExtras()
 _NO_USER = TestResult()
@@ -344,30 +378,33 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
     """One test's Allure result (attachments of its own are added by `attachments`)."""
     extras = extras or _NO_EXTRAS
     user = extras.user or _NO_USER
-    module, _, _, path = _module_parts(rec.nodeid.split("::", 1)[0])
-    function = rec.test_id.split("[", 1)[0]
-    full_name = f"{module}#{function}"
+    family = _family(prof.name, prof.driver, run.host, run.kernel, rec.devices or prof.devices,
+                     rec.nodeid.partition("::")[0], rec.test_id.partition("[")[0])
     stop = rec.finished or (now if now is not None else time.time())
-    key = rec.test_key or rec.test_id
-    head, tail = _fixed_parameters(prof.name, run.host, ",".join(rec.devices or prof.devices), prof.driver,
-                                   run.kernel)
-    params = [*head, _parameter("arc", f"{rec.arc_from}->{rec.arc_to}"), *tail] if rec.arc_from else [*head, *tail]
+    key = (rec.test_key or rec.test_id).encode()
+    history, case = family.history.copy(), family.case.copy()
+    history.update(key)
+    case.update(key)
+    params = ([*family.head_parameters, _parameter("arc", f"{rec.arc_from}->{rec.arc_to}"),
+               *family.tail_parameters] if rec.arc_from else [*family.head_parameters, *family.tail_parameters])
     links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
-             for k in prof.waivers if k.matches(rec.test_id)]
+             for k in prof.waivers if k.matches(rec.test_id)] if prof.waivers else []
+    labels = _test_labels(family, rec.outcome, rec.rule, rec.rules, rec.should, rec.waiver_index,
+                          rec.hazard, rec.arc_from, rec.arc_to)
     out = TestResult(
-        uuid=new_uuid(), historyId=_md5(f"{run.host}\0{prof.name}\0{key}"),
-        testCaseId=_md5(f"{full_name}\0{key}"), name=user.name or rec.test_id, fullName=full_name,
+        uuid=new_uuid(), historyId=history.hexdigest(), testCaseId=case.hexdigest(),
+        name=user.name or rec.test_id, fullName=family.full_name,
         status=STATUS[rec.outcome], stage="finished",
         description=user.description or extras.description or None,
         descriptionHtml=user.descriptionHtml,
         start=int((stop - rec.duration) * 1000), stop=int(stop * 1000),
-        labels=_merge_labels(_labels(rec, prof, run.host), user.labels),
+        labels=_merge_labels(list(labels), user.labels),
         parameters=params + [p for p in user.parameters if p.name not in {q.name for q in params}]
         if user.parameters else params,
         links=links + [link for link in user.links if link.url not in {q.url for q in links}] if user.links else links,
-        titlePath=[prof.name, *path],
+        titlePath=list(family.title_path),
         steps=list(user.steps), attachments=list(user.attachments))
-    if rec.outcome in (Outcome.FAIL, Outcome.INFRA_ERROR):
+    if rec.outcome in STEPS_FOR:
         out.steps += operation_steps(extras)
     message = status_message(rec)
     trace = extras.trace or (rec.message if rec.outcome is Outcome.KNOWN_ISSUE else "")
@@ -386,36 +423,27 @@ def attachments(extras: TestExtras) -> list[tuple[Attachment, bytes]]:
     return out
 
 
-_SCALARS = (str, int, float, bool)
-_SCALAR_TYPES = frozenset(_SCALARS)
 #: The lists whose members are mostly shared objects (their JSON encoded once).
 _SHARED_LIST_NAMES = ("labels", "parameters")
 _SHARED_LISTS = frozenset(_SHARED_LIST_NAMES)
 
 
 def _plain(value, leave_out: frozenset[str] = frozenset()) -> dict:
-    """attr.asdict(value, filter=<empty values left out>) as allure-python-commons' writer calls it,
-    for an instance of the model's plain attrs classes (a walk of the instance dicts, the values
-    that are neither model objects nor lists of them taken as they are; a shared label or
-    parameter's plain form from the cache), without the attributes `leave_out` names."""
+    """One level of attr.asdict(value, filter=<empty values left out>) as allure-python-commons'
+    writer calls it, for an instance of the model's plain attrs classes, without the attributes
+    `leave_out` names (a shared label or parameter's from the cache). The model objects inside it
+    (a status, steps, links, ...) are made plain by the encoder as it reaches them (`_nested`)."""
     known = _PLAIN_OF.get(id(value))
     if known is not None:
         return known
-    out = {k: v for k, v in vars(value).items() if (v or v is False) and k not in leave_out}
-    for k, v in out.items():
-        kind = type(v)
-        if kind in _SCALAR_TYPES:
-            continue
-        if kind is list:
-            if type(v[0]) not in _SCALAR_TYPES:     # a list of model objects (lists are never mixed)
-                out[k] = [_plain(x) if _is_model(x) else x for x in v]
-        elif _is_model(v):
-            out[k] = _plain(v)
-    return out
+    return {k: v for k, v in vars(value).items() if (v or v is False) and k not in leave_out}
 
 
-def _is_model(value) -> bool:
-    return not isinstance(value, _SCALARS) and hasattr(type(value), "__attrs_attrs__")
+def _nested(value) -> dict:
+    """The encoder's hook for what it cannot encode itself: a model object inside a result."""
+    if hasattr(type(value), "__attrs_attrs__"):
+        return _plain(value)
+    raise TypeError(f"an Allure result holds a {type(value).__name__}, which is not JSON")
 
 
 def _json(value) -> str:
@@ -423,7 +451,7 @@ def _json(value) -> str:
     known = _JSON_OF.get(id(value))
     if known is not None:
         return known
-    return _ENCODER.encode(_plain(value) if _is_model(value) else value)
+    return _ENCODER.encode(value)
 
 
 def _join(members: list) -> str:
@@ -446,8 +474,9 @@ def encode(item) -> str:
     return f"{text[:-1]}{', ' if len(text) > 2 else ''}{', '.join(lists)}}}"
 
 
-#: json.dumps' C encoder, set up once (the model has no cycles to check for).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+#: json.dumps' C encoder, set up once (the model has no cycles to check for); the model objects
+#: inside a result go through `_nested`.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=_nested)
 
 
 class ResultsWriter(AllureFileLogger):

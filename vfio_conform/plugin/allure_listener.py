@@ -25,6 +25,7 @@ from allure_commons.reporter import AllureReporter
 from allure_commons.utils import format_exception, format_traceback, now, represent, uuid4
 
 from ..device import LAST_OPERATION
+from ..device.lastop import pairs
 from ..base.outfile import OutputError, write_text
 from ..results.redact import redact_paths
 from ..results import TestRecord
@@ -98,7 +99,7 @@ class AllureListener:
         started = time.monotonic()
         test = _Running(self._doc(getattr(item, "function", None)), time.time() - started, started)
         self.running[item.nodeid] = self.current = test
-        LAST_OPERATION.record(allure_results.MAX_STEPS)
+        LAST_OPERATION.record(2 * allure_results.MAX_STEPS)     # each op, and the errno of one that failed
         try:
             return (yield)
         finally:
@@ -145,11 +146,15 @@ class AllureListener:
 
     def _write(self, test: _Running, user: TestResult | None, trail, unfinished) -> None:
         rec = decisive(test.records)[0]
+        operations: tuple = ()
+        if trail and rec.outcome in allure_results.STEPS_FOR:       # steps only a failure shows
+            operations = pairs(trail)
         extras = allure_results.TestExtras(
             description=test.description, trace=test.trace, stdout=test.stdout,
-            kernel_log=test.kernel_log, operations=tuple(trail or ()),
+            kernel_log=test.kernel_log, operations=operations[-allure_results.MAX_STEPS:],
             unfinished=unfinished if unfinished is not None and unfinished[2] >= test.started else None,
-            truncated=trail is not None and trail.maxlen == len(trail), clock=test.clock, user=user)
+            truncated=len(operations) > allure_results.MAX_STEPS or (
+                trail is not None and trail.maxlen == len(trail)), clock=test.clock, user=user)
         prof, run = self._profile(rec.profile)
         allure_results.write_result(self.logger, allure_results.result(rec, prof, run, extras),
                                     allure_results.attachments(extras))
