@@ -176,3 +176,48 @@ def test_run_records_each_tests_seconds_and_the_peak_rss(tmp_path):
     assert list(res["imported_by"]) == ["hypothesis"]       # by the one test that uses it
     assert "test_mutated_streams" in res["imported_by"]["hypothesis"]
     assert res["peak_rss_mib"] > 0
+
+
+FAKE_VALGRIND = '''"""Stands in for valgrind: runs nothing, writes a cachegrind file whose count says which run it was."""
+import sys
+args = sys.argv[1:]
+out = next(a.split("=", 1)[1] for a in args if a.startswith("--cachegrind-out-file="))
+cmd = args[args.index("--") + 1:]
+assert "--tool=cachegrind" in args and "--cache-sim=no" in args and "run" in cmd, args
+if "--no-allure" in cmd:
+    count = 1000000
+elif __import__("os").environ.get("FAKE_VALGRIND_FAIL"):
+    sys.exit("==1== fake valgrind: cannot run")
+else:
+    count = 1028000
+with open(out, "w") as f:
+    f.write("desc: --cache-sim=no\\ncmd: " + " ".join(cmd) + "\\nevents: Ir\\nfl=x\\nfn=y\\n1 5\\nsummary: %d\\n" % count)
+'''
+
+
+def test_allure_instructions_are_counted_with_valgrind_both_runs_at_once(tmp_path, monkeypatch):
+    """The suite section's instruction line: both runs counted under cachegrind (a stand-in here),
+    with a fixed hash seed, the ratio on / off; not counted, with the reason, without valgrind or
+    when it writes no count; `--diff` reads the ratio."""
+    from vfio_conform.bench import suite
+    fake = tmp_path / "bin" / "valgrind"
+    fake.parent.mkdir()
+    fake.write_text(f"#!{sys.executable}\n{FAKE_VALGRIND}")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    res = suite.allure_instructions()
+    assert not list((tmp_path / "reports" / "bench").iterdir())     # its runs' reports removed
+    assert res == {"on": 1028000, "off": 1000000, "ratio": 1.028}
+    assert suite.render_allure_instructions(res) == (
+        "Allure output in instructions (valgrind; user space, the same at every run): 1.028x "
+        "(0.00 G against 0.00 G)")
+    monkeypatch.setenv("FAKE_VALGRIND_FAIL", "1")
+    failed = suite.allure_instructions()
+    assert "without a count" in failed["skipped"] and "cannot run" in failed["skipped"], failed
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert suite.allure_instructions() == {"skipped": "valgrind is not installed"}
+    assert suite.render_allure_instructions({"skipped": "valgrind is not installed"}) == \
+        "Allure output in instructions: not counted (valgrind is not installed)"
+    rows = compare({"suite": {"allure_instruction_ratio": 1.03}}, {"suite": {"allure_instruction_ratio": 1.3}})
+    assert rows == [("suite.allure_instruction_ratio", 1.03, 1.3, True)]

@@ -14,6 +14,7 @@ RATIOS = (("transitions", "ratio_python", False), ("transitions", "ratio_c", Fal
           ("streams", "throughput_ratio", True), ("streams", "rss_growth_mib", False),
           ("scaling", "time_per_device_ratio", False), ("scaling", "rss_per_device_ratio", False),
           ("suite", "seconds", False), ("suite", "allure_cpu_ratio", False),
+          ("suite", "allure_instruction_ratio", False),
           ("lab_parallel", "speedup", True))
 
 

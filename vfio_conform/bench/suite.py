@@ -26,6 +26,24 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def suite_command(reports: str, allure: bool = True, workers: str | None = None,
+                  stats: str | None = None) -> list[str]:
+    """The `vfio-conform run` of the default sim profiles (no store) the section measures."""
+    cmd = [sys.executable, "-m", "vfio_conform", "run", "--no-store", "--reports", reports, "-q"]
+    if workers:
+        cmd += ["-n", workers]
+    if not allure:
+        cmd.append("--no-allure")
+    elif stats:
+        cmd += ["--", "--vc-allure-stats", stats]
+    return cmd
+
+
+def suite_env() -> dict[str, str]:
+    """The environment of the measured runs (a user's Allure directory does not apply)."""
+    return {k: v for k, v in os.environ.items() if k != "VFIO_CONFORM_ALLURE_DIR"}
+
+
 def full_suite_run(workers: str | None = None, allure: bool = True, reports: str | None = None,
                    stats: str | None = None) -> dict:
     """One `vfio-conform run`: wall seconds, CPU seconds (its processes), exit code, pytest's last line.
@@ -33,16 +51,9 @@ def full_suite_run(workers: str | None = None, allure: bool = True, reports: str
     `stats` (and Allure on, no workers), what creating its result files took goes there (JSON)."""
     with contextlib.ExitStack() as stack:
         tmp = reports or stack.enter_context(tempfile.TemporaryDirectory())
-        cmd = [sys.executable, "-m", "vfio_conform", "run", "--no-store", "--reports", tmp, "-q"]
-        if workers:
-            cmd += ["-n", workers]
-        if not allure:
-            cmd.append("--no-allure")
-        elif stats:
-            cmd += ["--", "--vc-allure-stats", stats]
-        env = {k: v for k, v in os.environ.items() if k != "VFIO_CONFORM_ALLURE_DIR"}
+        cmd = suite_command(tmp, allure, workers, stats)
         cpu, start = _children_cpu(), time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=suite_env())
         elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:]
     return {"seconds": elapsed, "cpu_s": cpu, "exit": proc.returncode, "tail": tail}
@@ -102,3 +113,32 @@ def render_allure_cost(res: dict) -> str:
             line += (" (the file system is busy, e.g. files deleted nearby in the last minutes: the "
                      "ratio is inflated by it; run the section again later)")
     return line
+
+
+def allure_instructions() -> dict:
+    """What Allure output adds to the suite in instructions (valgrind's count, the same at every
+    run): both runs counted at once, with a fixed hash seed. Without valgrind: {"skipped": why}."""
+    from . import instructions
+    if instructions.available() is None:
+        return {"skipped": "valgrind is not installed"}
+    where = reports_dir() / "bench"
+    where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=COST_DIR_PREFIX, dir=where) as keep:
+        try:
+            counted = instructions.count_together(
+                {"on": suite_command(f"{keep}/on"), "off": suite_command(f"{keep}/off", allure=False)},
+                env={**suite_env(), "PYTHONHASHSEED": "0"})
+        except instructions.CountError as exc:
+            return {"skipped": str(exc)}
+    on, off = counted["on"], counted["off"]
+    if on.exit or off.exit:
+        return {"skipped": f"a run under valgrind exited {on.exit or off.exit}"}
+    return {"on": on.instructions, "off": off.instructions,
+            "ratio": round(on.instructions / off.instructions, 4) if off.instructions else 0.0}
+
+
+def render_allure_instructions(res: dict) -> str:
+    if "skipped" in res:
+        return f"Allure output in instructions: not counted ({res['skipped']})"
+    return (f"Allure output in instructions (valgrind; user space, the same at every run): {res['ratio']:.3f}x "
+            f"({res['on'] / 1e9:.2f} G against {res['off'] / 1e9:.2f} G)")

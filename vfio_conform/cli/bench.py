@@ -146,7 +146,8 @@ def _scaling(out: dict) -> int:
 
 
 def _suite(out: dict) -> int:
-    from ..bench.suite import SUITE_BUDGET_S, allure_cost, full_suite_seconds, render_allure_cost
+    from ..bench.suite import (SUITE_BUDGET_S, allure_cost, allure_instructions, full_suite_seconds,
+                               render_allure_cost, render_allure_instructions)
     elapsed, code, tail = full_suite_seconds()
     out["suite"] = {"seconds": round(elapsed, 2), "exit": code, "budget_s": SUITE_BUDGET_S}
     print(tail)
@@ -157,6 +158,11 @@ def _suite(out: dict) -> int:
     out["suite"]["allure_cpu_ratio"] = cost["ratio"]
     out["suite"]["allure"] = cost
     print(render_allure_cost(cost))
+    counted = allure_instructions()
+    out["suite"]["allure_instructions"] = counted
+    if "ratio" in counted:
+        out["suite"]["allure_instruction_ratio"] = counted["ratio"]
+    print(render_allure_instructions(counted))
     return 0 if code == 0 else 1
 
 
