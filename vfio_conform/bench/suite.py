@@ -65,6 +65,13 @@ def full_suite_seconds(workers: str | None = None) -> tuple[float, int, str]:
     return run["seconds"], run["exit"], run["tail"]
 
 
+def _cost_runs() -> tempfile.TemporaryDirectory:
+    """Where the Allure cost runs write their reports: reports/bench/<prefix><random>/, removed after."""
+    where = reports_dir() / "bench"
+    where.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=COST_DIR_PREFIX, dir=where)
+
+
 def allure_cost(rounds: int = 8) -> dict:
     """The suite's CPU time with Allure output on and off, alternated `rounds` times (the least of
     each kept: other load only ever adds), and the ratio on / off.
@@ -76,10 +83,8 @@ def allure_cost(rounds: int = 8) -> dict:
     output measures what creating its result files took (--vc-allure-stats): the line says when
     the file system was busy."""
     on, off = [], []
-    where = reports_dir() / "bench"
-    where.mkdir(parents=True, exist_ok=True)
     creations: list[tuple[float, float]] = []     # per run with Allure: (CPU s, its files' creation s)
-    with tempfile.TemporaryDirectory(prefix=COST_DIR_PREFIX, dir=where) as keep:
+    with _cost_runs() as keep:
         for index in range(rounds):
             off.append(full_suite_run(allure=False, reports=f"{keep}/off{index}")["cpu_s"])
             stats = Path(keep, f"on{index}.json")
@@ -121,9 +126,7 @@ def allure_instructions() -> dict:
     from . import instructions
     if instructions.available() is None:
         return {"skipped": "valgrind is not installed"}
-    where = reports_dir() / "bench"
-    where.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=COST_DIR_PREFIX, dir=where) as keep:
+    with _cost_runs() as keep:
         try:
             counted = instructions.count_together(
                 {"on": suite_command(f"{keep}/on"), "off": suite_command(f"{keep}/off", allure=False)},

@@ -215,8 +215,6 @@ def _share(key: tuple, obj):
         _JSON_OF.clear()
         _verdict_labels.cache_clear()
         _arc_labels.cache_clear()
-        _fixed_labels.cache_clear()
-        _fixed_parameters.cache_clear()
         _family.cache_clear()
         _test_labels.cache_clear()
     _SHARED[key] = obj
@@ -244,10 +242,10 @@ def _module_parts(module_path: str) -> tuple[str, tuple[str, ...], str, tuple[st
     return module, parts, parts[-2] if len(parts) > 1 else module, tuple(module_path.removesuffix(".py").split("/"))
 
 
-@functools.lru_cache(maxsize=1024)
 def _fixed_labels(profile: str, driver: str, module_path: str,
                   host: str) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
-    """The labels every test of a module in a profile carries: those before its own, those after."""
+    """The labels every test of a module in a profile carries: those before its own, those after
+    (`_family` keeps them)."""
     module, parts, area, _ = _module_parts(module_path)
     head = [("parentSuite", profile), ("profile", profile)]
     if driver:
@@ -333,10 +331,10 @@ def operation_steps(extras: TestExtras) -> list[TestStepResult]:
     return steps
 
 
-@functools.lru_cache(maxsize=256)
 def _fixed_parameters(profile: str, host: str, devices: str, driver: str,
                       kernel: str) -> tuple[tuple[Parameter, ...], tuple[Parameter, ...]]:
-    """The parameters of every test of a profile on its devices: those before an arc's, those after."""
+    """The parameters of every test of a profile on its devices: those before an arc's, those after
+    (`_family` keeps them)."""
     return ((_parameter("profile", profile), _parameter("host", host)),
             (_parameter("devices", devices, True), _parameter("driver", driver, True),
              _parameter("kernel", kernel, True)))
@@ -388,7 +386,7 @@ def result(rec: TestRecord, prof: ProfileRun, run: AllureRun, extras: TestExtras
     params = ([*family.head_parameters, _parameter("arc", f"{rec.arc_from}->{rec.arc_to}"),
                *family.tail_parameters] if rec.arc_from else [*family.head_parameters, *family.tail_parameters])
     links = [Link(type="issue", url=k.link, name=f"{k.rule}: {k.reason}")
-             for k in prof.waivers if k.matches(rec.test_id)] if prof.waivers else []
+             for k in prof.waivers if k.matches(rec.test_id)]
     labels = _test_labels(family, rec.outcome, rec.rule, rec.rules, rec.should, rec.waiver_index,
                           rec.hazard, rec.arc_from, rec.arc_to)
     out = TestResult(
