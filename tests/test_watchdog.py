@@ -71,6 +71,13 @@ def test_uninterruptible_hang_is_reported_before_the_kill(tmp_path, workers):
         (allure,) = [json.loads(p.read_text()) for p in reports.rglob("*-result.json")
                      if "hung in" in p.read_text()]
         assert allure["status"] == "broken" and allure["name"] == "test_arc[hangs:RUNNING->STOP]"
+        # built as the listener builds a result (allure-python-commons' model): filed under its
+        # profile and rule categories, its arc, and the operation that never returned as a step
+        labels = {(label["name"], label["value"]) for label in allure["labels"]}
+        assert {("profile", "hangs"), ("outcome", "infra-error"), ("arc", "RUNNING->STOP")} <= labels
+        assert allure["fullName"].endswith("#test_arc") and allure["testCaseId"]
+        assert allure["steps"][-1]["status"] == "broken"
+        assert allure["steps"][-1]["name"].endswith("on sim0: never returned"), allure["steps"]
         assert elapsed < 60, elapsed
     finally:
         os.killpg(proc.pid, signal.SIGKILL)     # what the CI job's own timeout does

@@ -53,6 +53,17 @@ class _Running:
     uuid: str = ""
 
 
+def profile_part(ctx, name: str, host: str) -> tuple[allure_results.ProfileRun, allure_results.AllureRun]:
+    """A profile's part of the run (what its tests' results share) and a run of that profile on `host`."""
+    target = ctx.targets.get(name)
+    prof = target.profile if target is not None else None
+    part = allure_results.ProfileRun(
+        name, [], backend=prof.backend if prof else "",
+        devices=tuple(target.device_ids) if target else (), driver=target.driver if target else "",
+        flags=int(prof.flags) if prof else 0, waivers=tuple(prof.known_issues) if prof else ())
+    return part, allure_results.AllureRun("", ctx.kernel_release, host, [part])
+
+
 class AllureListener:
     """pytest plugin and allure-python-commons listener of one test process."""
 
@@ -162,13 +173,7 @@ class AllureListener:
     def _profile(self, name: str) -> tuple[allure_results.ProfileRun, allure_results.AllureRun]:
         """The profile's part of the run and a run of that profile (made once per profile)."""
         if name not in self.profiles:
-            target = self.ctx.targets.get(name)
-            prof = target.profile if target is not None else None
-            part = allure_results.ProfileRun(
-                name, [], backend=prof.backend if prof else "",
-                devices=tuple(target.device_ids) if target else (), driver=target.driver if target else "",
-                flags=int(prof.flags) if prof else 0, waivers=tuple(prof.known_issues) if prof else ())
-            self.profiles[name] = part, allure_results.AllureRun("", self.ctx.kernel_release, self.host, [part])
+            self.profiles[name] = profile_part(self.ctx, name, self.host)
         return self.profiles[name]
 
     # -- allure-python-commons: what allure.step / attach / dynamic call ---------------------

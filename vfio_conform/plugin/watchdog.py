@@ -9,7 +9,8 @@ was due, it is declared hung and, once per operation, before anything kills the 
 
 * "hung in <operation> on <device> since <time>" is written to the result store (an infra-error
   row of the test, in the run of its profile), to stderr (the job log), to the run's JUnit file
-  when none was written yet and to its Allure results (a `broken` result of the test);
+  when none was written yet and to its Allure results (a `broken` result of the test, built from
+  its record as the Allure listener builds one, the hung operation its last step);
 * the device is retired for the rest of the run (its later tests are infra-errors with the same
   line; nothing more is sent to it);
 * when `fleet run` started the run ($VFIO_CONFORM_RECOVERY_FILE), the line is appended to that
@@ -21,13 +22,10 @@ writes through its own store connection; it never touches the device.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import os
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -35,7 +33,9 @@ from ..base.constants import RECOVERY_FILE_ENV, STORE_NAME, reports_dir
 from ..device import LAST_OPERATION
 from ..device.lastop import describe_operation
 from ..results import Outcome, TestRecord, open_store, store_location
-from ..targets.items import item_param
+from ..targets.items import item_key, item_param
+from ..uapi.enums import MigState
+from .ci_outputs import run_host
 
 #: How often the thread looks (seconds).
 PERIOD = 0.5
@@ -126,10 +126,17 @@ class Watchdog:
                 f.write(f"{line} (host {self.ctx.host})\n")
 
     def _record(self, item, profile, line, duration) -> TestRecord:
+        name = profile.name if profile is not None else ""
+        arc = item_param(item, "arc")
+        target = self.ctx.targets.get(name) if profile is not None else None
         return TestRecord(nodeid=item.nodeid, test_id=item.name, outcome=Outcome.INFRA_ERROR,
                           duration=duration, message=f"{line} (the device is retired; the run cannot end "
                                                      f"until the operation returns)",
-                          profile=profile.name if profile is not None else "")
+                          profile=name, test_key=item_key(item, name) if name else item.name,
+                          arc_from=arc.current.name if arc is not None else "",
+                          arc_to=MigState.label(arc.target) if arc is not None else "",
+                          devices=tuple(target.device_ids) if target is not None else (),
+                          finished=time.time())
 
     def _store(self, item, profile, line, duration) -> None:
         if self.config.getoption("vc_no_store") or profile is None:
@@ -162,20 +169,23 @@ class Watchdog:
             "</testcase></testsuite></testsuites>\n", encoding="utf-8")
 
     def _allure(self, item, profile, line, duration) -> None:
+        """The test's result, as the Allure listener would have written it had the test ended (the
+        same labels, parameters and history id): broken, with the hung operation as its last step."""
         directory = self.config.getoption("vc_allure")
         if not directory:
             return
+        from ..outputs import allure_results        # allure-python-commons: only with Allure output
+        from .allure_listener import profile_part
+        rec = self._record(item, profile, line, duration)
+        prof, run = profile_part(self.ctx, rec.profile, run_host(self.ctx))
         Path(directory).mkdir(parents=True, exist_ok=True)
-        stop = time.time()
-        key = f"{self.ctx.host}\0{profile.name if profile else ''}\0{item.name}"
-        result = {"uuid": str(uuid.uuid4()), "historyId": hashlib.md5(key.encode()).hexdigest(),
-                  "name": item.name, "fullName": item.nodeid, "status": "broken",
-                  "statusDetails": {"message": line}, "start": int((stop - duration) * 1000),
-                  "stop": int(stop * 1000),
-                  "labels": [{"name": "host", "value": self.ctx.host},
-                             {"name": "suite", "value": profile.name if profile else ""}],
-                  "parameters": [{"name": "host", "value": self.ctx.host}]}
-        (Path(directory) / f"{result['uuid']}-result.json").write_text(json.dumps(result))
+        writer = allure_results.ResultsWriter(directory)
+        try:
+            allure_results.write_result(writer, allure_results.result(
+                rec, prof, run, allure_results.TestExtras(unfinished=LAST_OPERATION.op,
+                                                          clock=time.time() - time.monotonic())))
+        finally:
+            writer.close()
 
 
 def _xml_text(text: str) -> str:
