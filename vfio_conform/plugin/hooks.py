@@ -22,7 +22,7 @@ from ..uapi.enums import MigState
 from . import classify, params
 from .ci_outputs import CiOutputs, allure_wanted, check_outputs, run_host
 from .context import CONTEXT_KEY, build_context, open_store
-from ..targets.items import item_key, item_param
+from ..targets.items import item_arc, item_key, item_param
 from .heap import FrozenCollection
 from .kmsg import KernelLogWatch
 from .lifecycle import RunGuard, RunLifecycle
@@ -306,7 +306,6 @@ def pytest_runtest_makereport(item, call):
     if outcome is None:
         return
     checked = list(spec_ids(item))
-    arc = item_param(item, "arc")
     target = ctx.targets.get(profile.name)
     note = (classify.SHOULD_NOT_MET + "; ".join(str(v).split("\n")[0] for v in should)) if should else ""
     rec = TestRecord(
@@ -314,13 +313,11 @@ def pytest_runtest_makereport(item, call):
         message=getattr(report, "wasxfail", "") or classify.short_message(report) or note,
         rule=rule or next(iter(checked), ""), link=link, profile=profile.name,
         rules=tuple(dict.fromkeys([*checked, *([rule] if rule else [])])),
-        arc_from=arc.current.name if arc is not None else "",
-        arc_to=MigState.label(arc.target) if arc is not None else "",
         devices=tuple(target.device_ids) if target is not None else (),
         waiver_index=issue.index if issue else None, waiver_reason=issue.reason if issue else "",
         should=tuple(dict.fromkeys(v.rule_id for v in should)), hazard=hazard,
         test_key=item_key(item, profile.name),
-        arc_expect=("accept" if arc.legal else "refuse") if arc is not None else "",
+        **item_arc(item),
         finished=getattr(report, "stop", 0.0) or time.time())
     classify.attach(item, report, rec)
     if report.when == "call":

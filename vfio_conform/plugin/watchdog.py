@@ -33,8 +33,7 @@ from ..base.constants import RECOVERY_FILE_ENV, STORE_NAME, reports_dir
 from ..device import LAST_OPERATION
 from ..device.lastop import describe_operation
 from ..results import Outcome, TestRecord, open_store, store_location
-from ..targets.items import item_key, item_param
-from ..uapi.enums import MigState
+from ..targets.items import item_arc, item_key, item_param
 from .ci_outputs import run_host
 
 #: How often the thread looks (seconds).
@@ -127,15 +126,12 @@ class Watchdog:
 
     def _record(self, item, profile, line, duration) -> TestRecord:
         name = profile.name if profile is not None else ""
-        arc = item_param(item, "arc")
         target = self.ctx.targets.get(name) if profile is not None else None
         return TestRecord(nodeid=item.nodeid, test_id=item.name, outcome=Outcome.INFRA_ERROR,
                           duration=duration, message=f"{line} (the device is retired; the run cannot end "
                                                      f"until the operation returns)",
                           profile=name, test_key=item_key(item, name) if name else item.name,
-                          arc_from=arc.current.name if arc is not None else "",
-                          arc_to=MigState.label(arc.target) if arc is not None else "",
-                          devices=tuple(target.device_ids) if target is not None else (),
+                          **item_arc(item), devices=tuple(target.device_ids) if target is not None else (),
                           finished=time.time())
 
     def _store(self, item, profile, line, duration) -> None:
@@ -178,8 +174,7 @@ class Watchdog:
         from .allure_listener import profile_part
         rec = self._record(item, profile, line, duration)
         prof, run = profile_part(self.ctx, rec.profile, run_host(self.ctx))
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        writer = allure_results.ResultsWriter(directory)
+        writer = allure_results.ResultsWriter(directory)     # makes the directory when needed
         try:
             allure_results.write_result(writer, allure_results.result(
                 rec, prof, run, allure_results.TestExtras(unfinished=LAST_OPERATION.op,

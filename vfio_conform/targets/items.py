@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ..results.keys import key_from_parts, strip_profile
+from ..uapi.enums import MigState
 
 
 def item_param(item, name: str):
@@ -11,6 +12,16 @@ def item_param(item, name: str):
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get(name) if callspec else None
     return None if type(value).__name__ == "NotSetType" else value
+
+
+def item_arc(item) -> dict[str, str]:
+    """An arc test's arc as its record's fields: arc_from and arc_to (the states as the uAPI spells
+    them) and arc_expect (what the uAPI requires of the request); empty for any other test."""
+    arc = item_param(item, "arc")
+    if arc is None:
+        return {"arc_from": "", "arc_to": "", "arc_expect": ""}
+    return {"arc_from": arc.current.name, "arc_to": MigState.label(arc.target),
+            "arc_expect": "accept" if arc.legal else "refuse"}
 
 
 def item_key(item, profile_name: str) -> str:
